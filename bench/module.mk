@@ -1,0 +1,1 @@
+# bench/module.mk: sources of this module (see Makefile.am)

@@ -1,0 +1,1 @@
+# man/module.mk: sources of this module (see Makefile.am)

@@ -1,0 +1,1 @@
+# pipeline/module.mk: sources of this module (see Makefile.am)

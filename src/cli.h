@@ -1,0 +1,46 @@
+/*
+ * cli.h: subcommands.  main.c parses the global options (--home, --json,
+ * --help, --version), then looks the subcommand up in the command table
+ * (cli.c) and calls it with the remaining arguments (argv[0] is the
+ * subcommand's name).  A subcommand returns the process exit status:
+ * JM_EXIT_OK, JM_EXIT_FAIL (a run failed, I/O error) or JM_EXIT_INPUT
+ * (usage or input error), and prints its own errors as "jianmo: ...".
+ */
+#ifndef JM_CLI_H
+#define JM_CLI_H
+
+typedef struct jm_cli {
+	const char *home; /* --home DIR, or NULL for JIANMO_HOME / ./.jianmo */
+	int json;         /* --json: machine-readable output */
+	int is_tty;       /* stdout is a terminal */
+} jm_cli;
+
+typedef int (*jm_cmd_fn)(int argc, char **argv, const jm_cli *cli);
+
+typedef struct jm_cmd {
+	const char *name;
+	jm_cmd_fn fn;
+	const char *args;    /* usage after the name, e.g. "RUN [RUN...]" */
+	const char *summary; /* one line for --help */
+	const char *help;    /* the text of `jianmo help NAME` (options) */
+} jm_cmd;
+
+extern const jm_cmd jm_commands[];
+const jm_cmd *jm_cmd_find(const char *name);
+
+/* Print "jianmo: usage: jianmo NAME ARGS" and return JM_EXIT_INPUT. */
+int jm_cmd_usage(const char *name);
+
+/* The subcommands, one per file or family. */
+int jm_cmd_help(int argc, char **argv, const jm_cli *cli);      /* cli.c */
+int jm_cmd_home(int argc, char **argv, const jm_cli *cli);      /* cli_home.c */
+int jm_cmd_batch(int argc, char **argv, const jm_cli *cli);     /* cli_batch.c */
+int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli);    /* cli_doctor.c */
+int jm_cmd_runs(int argc, char **argv, const jm_cli *cli);      /* cli_runs.c */
+int jm_cmd_show(int argc, char **argv, const jm_cli *cli);      /* cli_runs.c */
+int jm_cmd_compare(int argc, char **argv, const jm_cli *cli);   /* cli_runs.c */
+int jm_cmd_rm(int argc, char **argv, const jm_cli *cli);        /* cli_runs.c */
+int jm_cmd_export(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
+int jm_cmd_import(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
+
+#endif

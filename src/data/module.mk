@@ -1,0 +1,1 @@
+# src/data/module.mk: sources of this module (see Makefile.am)

@@ -1,0 +1,169 @@
+/*
+ * backend.h: the compute backend, a const table of memory operations and
+ * every layer op.  The CPU backend (backend_cpu.c: OpenBLAS sgemm plus plain
+ * C loops) is the readable reference; the CUDA backend (a separate
+ * jianmo-cuda.so, loaded with dlopen) fills the same table with device
+ * pointers and kernels, and every op is tested against the CPU one.
+ *
+ * Layout and conventions (all float32, row-major, NCHW for images):
+ *   - "in"/"out" are activations, "w"/"b" parameters, "d*" gradients.
+ *   - Parameter gradients ACCUMULATE (+=) so gradient accumulation over
+ *     micro-batches is free; the caller zeroes them once per step.
+ *   - Input gradients (din) are OVERWRITTEN (=).  din may be NULL where the
+ *     input gradient is not needed (the first layer).
+ *   - Shapes are given in a comment as [dims]; B is the batch size.
+ *   - Weight layouts are PyTorch's, so checkpoints load there unchanged:
+ *     linear w [OUT, IN]; conv2d w [OC, C, K, K]; norm gamma/beta [C].
+ */
+#ifndef JM_BACKEND_H
+#define JM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct jm_backend {
+	const char *name; /* "cpu", "cuda" */
+
+	/* memory: device buffers (host memory for the CPU backend) */
+	void *(*alloc)(size_t bytes);              /* zeroed; NULL on failure */
+	void (*free)(void *p);                     /* accepts NULL */
+	void (*to_device)(void *dst, const void *src, size_t bytes);
+	void (*to_host)(void *dst, const void *src, size_t bytes);
+	void (*fill)(float *x, float v, size_t n);
+
+	/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; ta/tb transpose.
+	 * op(A) is [M,K], op(B) is [K,N]. */
+	void (*sgemm)(int ta, int tb, int M, int N, int K, float alpha,
+		      const float *A, const float *B, float beta, float *C);
+
+	/* out[B,OUT] = in[B,IN] w[OUT,IN]^T + b[OUT]   (b may be NULL) */
+	void (*linear_forward)(float *out, const float *in, const float *w,
+			       const float *b, int B, int IN, int OUT);
+	void (*linear_backward)(float *din, float *dw, float *db,
+				const float *dout, const float *in,
+				const float *w, int B, int IN, int OUT);
+
+	/* in [B,C,H,W], w [OC,C,K,K], b [OC] (may be NULL),
+	 * out [B,OC,OH,OW], OH = (H + 2*pad - K)/stride + 1.
+	 * scratch: conv2d_scratch_floats() floats (im2col columns). */
+	size_t (*conv2d_scratch_floats)(int B, int C, int H, int W, int OC,
+					int K, int stride, int pad);
+	void (*conv2d_forward)(float *out, const float *in, const float *w,
+			       const float *b, int B, int C, int H, int W,
+			       int OC, int K, int stride, int pad,
+			       float *scratch);
+	void (*conv2d_backward)(float *din, float *dw, float *db,
+				const float *dout, const float *in,
+				const float *w, int B, int C, int H, int W,
+				int OC, int K, int stride, int pad,
+				float *scratch);
+
+	/* Max pooling K x K, stride S, no padding, floor mode.
+	 * in [B,C,H,W] -> out [B,C,OH,OW]; argmax [B,C,OH,OW] holds the
+	 * flat index (h*W+w) within the input plane, for backward. */
+	void (*maxpool_forward)(float *out, int32_t *argmax, const float *in,
+				int B, int C, int H, int W, int K, int S);
+	void (*maxpool_backward)(float *din, const float *dout,
+				 const int32_t *argmax, int B, int C, int H,
+				 int W, int K, int S);
+	void (*avgpool_forward)(float *out, const float *in, int B, int C,
+				int H, int W, int K, int S);
+	void (*avgpool_backward)(float *din, const float *dout, int B, int C,
+				 int H, int W, int K, int S);
+	/* Global average pooling: in [B,C,HW] -> out [B,C]. */
+	void (*gap_forward)(float *out, const float *in, int B, int C, int HW);
+	void (*gap_backward)(float *din, const float *dout, int B, int C,
+			     int HW);
+
+	/* Batch norm over (B, HW) per channel: in/out [B,C,HW].
+	 * training: use batch statistics (biased variance for normalising,
+	 * unbiased for the running update, as PyTorch), save mean/rstd [C]
+	 * for backward, update running_* with momentum (PyTorch's 0.1).
+	 * eval: use running_mean/running_var. */
+	void (*batchnorm_forward)(float *out, float *mean, float *rstd,
+				  const float *in, const float *gamma,
+				  const float *beta, float *running_mean,
+				  float *running_var, int B, int C, int HW,
+				  int training, float momentum, float eps);
+	void (*batchnorm_backward)(float *din, float *dgamma, float *dbeta,
+				   const float *dout, const float *in,
+				   const float *mean, const float *rstd,
+				   const float *gamma, int B, int C, int HW);
+	/* Layer norm over the last dim: in/out [N,C]; mean/rstd [N]. */
+	void (*layernorm_forward)(float *out, float *mean, float *rstd,
+				  const float *in, const float *gamma,
+				  const float *beta, int N, int C, float eps);
+	void (*layernorm_backward)(float *din, float *dgamma, float *dbeta,
+				   const float *dout, const float *in,
+				   const float *mean, const float *rstd,
+				   const float *gamma, int N, int C);
+
+	/* Element-wise activations over n values.  Backward takes the layer's
+	 * input (in) and output (out); each uses what it needs.
+	 * act: JM_ACT_RELU, JM_ACT_GELU (exact, erf), JM_ACT_TANH,
+	 * JM_ACT_SIGMOID. */
+	void (*act_forward)(int act, float *out, const float *in, size_t n);
+	void (*act_backward)(int act, float *din, const float *dout,
+			     const float *in, const float *out, size_t n);
+
+	/* Inverted dropout: keep with probability 1-p, scale by 1/(1-p).
+	 * The mask is jm_hash_uniformf(key, i) >= p for element i, so any
+	 * backend reproduces it exactly.  in == out is allowed. */
+	void (*dropout_forward)(float *out, const float *in, size_t n, float p,
+				uint64_t key);
+	void (*dropout_backward)(float *din, const float *dout, size_t n,
+				 float p, uint64_t key);
+
+	/* out = a + b (residual add); y += x (gradient fan-in). */
+	void (*add)(float *out, const float *a, const float *b, size_t n);
+	void (*accumulate)(float *y, const float *x, size_t n);
+
+	/* Softmax cross-entropy, mean over the batch.  logits [B,K].
+	 * Targets: labels [B] (hard, may be NULL) or soft [B,K] (rows sum to
+	 * 1; used when labels is NULL).  Label smoothing s (0 for none)
+	 * applies to hard labels as PyTorch: (1-s)*onehot + s/K.
+	 * Writes dlogits [B,K] = (softmax - target) / B (may be NULL), and
+	 * per-sample losses to sample_loss [B] (may be NULL); returns the mean
+	 * loss (double accumulation).  correct (may be NULL) receives the
+	 * number of rows whose argmax equals the label (or the soft target's
+	 * argmax). */
+	double (*xent)(float *dlogits, float *sample_loss, int32_t *correct,
+		       const float *logits, const int32_t *labels,
+		       const float *soft, int B, int K, float smoothing);
+
+	/* Gather rows: out[i,:] = src[idx[i],:] for i < B, rows of D floats;
+	 * src may be uint8 (scaled by `scale`, then `shift` added) or float. */
+	void (*gather_u8)(float *out, const uint8_t *src, const int32_t *idx,
+			  int B, int D, float scale, float shift);
+	void (*gather_f32)(float *out, const float *src, const int32_t *idx,
+			   int B, int D);
+
+	/* Optimizer passes, each one fused loop over the flat buffers of n
+	 * parameters.  Adam: m, v are the moment buffers; bc1 = 1 - b1^t,
+	 * bc2 = 1 - b2^t; decoupled != 0 is AdamW (p -= lr*wd*p), otherwise
+	 * wd is L2 (g += wd*p), both exactly as torch.optim.  SGD: buf is the
+	 * momentum buffer (PyTorch's convention: buf = mu*buf + g, first step
+	 * buf = g when first != 0; nesterov uses g + mu*buf). */
+	void (*adam_step)(float *p, float *m, float *v, const float *g,
+			  size_t n, float lr, float b1, float b2, float eps,
+			  float wd, float bc1, float bc2, int decoupled);
+	void (*sgd_step)(float *p, float *buf, const float *g, size_t n,
+			 float lr, float momentum, float wd, int nesterov,
+			 int first);
+	/* sum of squares (double accumulation) and in-place scaling, for
+	 * gradient clipping by global norm. */
+	double (*sumsq)(const float *x, size_t n);
+	void (*scale)(float *x, float a, size_t n);
+} jm_backend;
+
+enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID };
+
+/* The CPU backend (always present). */
+extern const jm_backend jm_backend_cpu;
+
+/* OpenBLAS facts for `jianmo doctor`. */
+const char *jm_blas_corename(void);
+int jm_blas_threads(void);
+void jm_blas_set_threads(int n);
+
+#endif

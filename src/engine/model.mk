@@ -1,0 +1,1 @@
+# src/engine/model.mk: sources of this module (see Makefile.am)

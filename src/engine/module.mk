@@ -1,0 +1,1 @@
+# src/engine/module.mk: sources of this module (see Makefile.am)

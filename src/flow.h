@@ -1,0 +1,124 @@
+/*
+ * flow.h: the workflow file, an INI file (parsed with libinih) whose
+ * sections configure the stages of a run:
+ *
+ *   [data] [clean] [features] [augment] [split] [model] [train] [search]
+ *   [notify]
+ *
+ * Every key is described once in the key table in flow.c (name, type,
+ * default, range, help); parsing, validation, --set overrides, printing
+ * and the man page all follow that table.  A jm_flow always holds every
+ * key: defaults first, then the file, then overrides.
+ *
+ *   text ──jm_flow_parse──▶ jm_flow ──jm_flow_set (--set a.b=v)──▶ jm_flow
+ *                                   ──jm_flow_format──▶ canonical text
+ *
+ * jm_flow_format() output parsed again gives an identical jm_flow; that is
+ * what the store keeps with each run, so `--rerun` replays it exactly.
+ * Errors name the file, line, section and key, and suggest the closest
+ * valid key on a typo:
+ *   fmnist.flow:12: [train] lr: expected a number > 0, got "fast"
+ *   fmnist.flow:7: [train] unknown key "epoch" (did you mean "epochs"?)
+ */
+#ifndef JM_FLOW_H
+#define JM_FLOW_H
+
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define JM_FLOW_MAX_HIDDEN 16
+
+typedef struct jm_flow {
+	char *path; /* file it came from, or NULL */
+
+	struct {
+		char *source;      /* "fashion-mnist" (default) | "mnist" | "idx:DIR" */
+		char *dir;         /* IDX directory; default per source */
+		char *normalize;   /* "standard" (default) | "unit" | "none" */
+		int64_t limit;     /* use the first N training samples; 0 = all */
+		int64_t test_limit;/* the first N test samples; 0 = all */
+	} data;
+
+	struct {
+		double val;       /* validation fraction carved from train (0.1) */
+		double test;      /* test fraction when the data has no test set (0.15) */
+		int stratify;     /* 1 (default) */
+	} split;
+
+	struct {
+		char *type;       /* "linear" | "logistic" | "mlp" (default) | "cnn" */
+		int hidden[JM_FLOW_MAX_HIDDEN]; /* mlp hidden sizes: "256,128" */
+		int n_hidden;
+		char *act;        /* "relu" (default) | "gelu" | "tanh" | "sigmoid" */
+		double dropout;   /* mlp dropout after each hidden layer (0) */
+		char *norm;       /* mlp: "none" (default) | "batch" | "layer" */
+		char *layers;     /* cnn layer string */
+		int batchnorm;    /* cnn: batch norm after each conv (1) */
+	} model;
+
+	struct {
+		int64_t epochs;       /* 5 */
+		int64_t batch;        /* 128 */
+		char *optimizer;      /* "adamw" (default) | "adam" | "sgd" */
+		double lr;            /* 1e-3 */
+		double momentum;      /* sgd (0.9) */
+		int nesterov;         /* sgd (0) */
+		double beta1, beta2, eps;  /* adam: 0.9, 0.999, 1e-8 */
+		double weight_decay;  /* 0 */
+		char *schedule;       /* "constant" (default) | "step" | "cosine" | "onecycle" */
+		double warmup;        /* warmup fraction of all steps, cosine (0) */
+		int64_t step_epochs;  /* step schedule: decay every N epochs (10) */
+		double gamma;         /* step schedule factor (0.1) */
+		double pct_start;     /* onecycle rising fraction (0.3) */
+		double min_lr;        /* floor for cosine (0) */
+		double clip;          /* global-norm clip threshold; 0 = off */
+		char *clip_mode;      /* "fixed" (default) | "adaptive" */
+		double clip_percentile; /* adaptive: percentile of recent norms (90) */
+		int64_t clip_window;  /* adaptive: how many recent norms (200) */
+		int64_t accumulate;   /* micro-batches per optimizer step (1) */
+		int64_t patience;     /* early stopping patience in epochs; 0 = off */
+		char *monitor;        /* "val_acc" (default) | "val_loss" */
+		double label_smoothing; /* 0 */
+		int64_t log_every;    /* steps between step-loss points (50) */
+		int64_t checkpoint_every; /* epochs between checkpoints (1) */
+		int64_t threads;      /* BLAS threads (1) */
+		char *device;         /* "auto" (default) | "cpu" | "cuda" | "cuda:N" */
+		int64_t seed;         /* 1 */
+	} train;
+
+	struct {
+		char *url;            /* POST a JSON summary here when done; "" = off */
+		int64_t timeout;      /* seconds per attempt (10) */
+	} notify;
+} jm_flow;
+
+/* Defaults only. */
+jm_flow *jm_flow_new(void);
+void jm_flow_free(jm_flow *f); /* accepts NULL */
+
+/* Parse text (name is used in messages, e.g. the file name) over the
+ * defaults.  Validation is complete on return: every key known, typed and
+ * in range, cross-key rules checked (e.g. cnn needs layers).  Missing
+ * files referenced by the flow (data dir) are checked by
+ * jm_flow_check_files, not here, so a flow can be parsed anywhere. */
+int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err);
+int jm_flow_load(jm_flow **out, const char *path, jm_err *err);
+
+/* Apply one override "section.key=value" (from --set); errors as above,
+ * located as "--set train.lr=fast". */
+int jm_flow_set(jm_flow *f, const char *assignment, jm_err *err);
+
+/* Check that files and directories the flow names exist and are readable. */
+int jm_flow_check_files(const jm_flow *f, jm_err *err);
+
+/* Canonical INI text of every section and key; malloc'd. */
+char *jm_flow_format(const jm_flow *f);
+
+/* Call fn for every key as ("section.key", "value as text"), in table
+ * order; used to store params. */
+void jm_flow_foreach(const jm_flow *f,
+		     void (*fn)(const char *key, const char *value, void *ctx),
+		     void *ctx);
+
+#endif

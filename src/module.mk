@@ -1,0 +1,2 @@
+# The command line: main.c (in Makefile.am) and the subcommands.
+libjm_cli_a_SOURCES += src/cli.c src/cli.h

@@ -1,0 +1,1 @@
+# store/module.mk: sources of this module (see Makefile.am)

@@ -1,0 +1,1 @@
+# store/query.mk: sources of this module (see Makefile.am)
