@@ -1,1 +1,13 @@
-# pipeline/module.mk: sources of this module (see Makefile.am)
+# pipeline: the runner and the stages it sequences.
+libjm_pipeline_a_SOURCES += pipeline/runner.c pipeline/runner.h \
+	pipeline/notify.c pipeline/notify.h \
+	pipeline/report.c pipeline/report.h \
+	pipeline/train.c pipeline/train.h
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_batch
+TESTS += tests/test_batch
+tests_test_batch_SOURCES = tests/test_batch.c
+tests_test_batch_CFLAGS = $(TEST_CFLAGS)
+tests_test_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS) -lpthread
+endif

@@ -28,12 +28,13 @@
 #include "util/err.h"
 
 #define JM_FLOW_MAX_HIDDEN 16
+#define JM_FLOW_MAX_KEYS 64 /* room in key_line for every table key */
 
 typedef struct jm_flow {
 	char *path; /* file it came from, or NULL */
 
 	struct {
-		char *source;      /* "fashion-mnist" (default) | "mnist" | "idx:DIR" */
+		char *source;      /* "fashion-mnist" (default) | "idx:DIR" */
 		char *dir;         /* IDX directory; default per source */
 		char *normalize;   /* "standard" (default) | "unit" | "none" */
 		int64_t limit;     /* use the first N training samples; 0 = all */
@@ -91,6 +92,12 @@ typedef struct jm_flow {
 		char *url;            /* POST a JSON summary here when done; "" = off */
 		int64_t timeout;      /* seconds per attempt (10) */
 	} notify;
+
+	/* Bookkeeping, private to flow.c: the name used in messages (path,
+	 * or the name given to jm_flow_parse) and where each key of the table
+	 * was set (see jm_flow_line). */
+	char *name;
+	int key_line[JM_FLOW_MAX_KEYS];
 } jm_flow;
 
 /* Defaults only. */
@@ -106,10 +113,23 @@ int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err
 int jm_flow_load(jm_flow **out, const char *path, jm_err *err);
 
 /* Apply one override "section.key=value" (from --set); errors as above,
- * located as "--set train.lr=fast". */
+ * located as "--set train.lr=fast".  The value is read as in a file
+ * (surrounding blanks and a " ; comment" dropped).  Each key is checked
+ * on its own; rules between keys are checked by jm_flow_validate, once
+ * every override is in (an override may need the next one to be valid:
+ * --set model.type=cnn --set model.layers=...).  Setting [data] source
+ * to a new value makes [data] dir follow it unless dir was itself set by
+ * --set. */
 int jm_flow_set(jm_flow *f, const char *assignment, jm_err *err);
 
-/* Check that files and directories the flow names exist and are readable. */
+/* The rules between keys (cnn needs layers, val + test < 1, ...), located
+ * at the line (or --set) of the key at fault.  jm_flow_parse runs it;
+ * call it after the last jm_flow_set (jm_flow_check_files also does). */
+int jm_flow_validate(const jm_flow *f, jm_err *err);
+
+/* jm_flow_validate, then check that the files and directories the flow
+ * names exist: the data directory and its four IDX files (the message
+ * names the Debian package for the default directory). */
 int jm_flow_check_files(const jm_flow *f, jm_err *err);
 
 /* Canonical INI text of every section and key; malloc'd. */
@@ -120,5 +140,34 @@ char *jm_flow_format(const jm_flow *f);
 void jm_flow_foreach(const jm_flow *f,
 		     void (*fn)(const char *key, const char *value, void *ctx),
 		     void *ctx);
+
+/* Where "section.key" was set: its line in the file (> 0), -1 for
+ * --set, 0 for the default (or an unknown key). */
+int jm_flow_line(const jm_flow *f, const char *key);
+
+/* The value of "section.key" as text (malloc'd), or NULL if unknown. */
+char *jm_flow_get(const jm_flow *f, const char *key);
+
+/* A deep copy (e.g. one per trial of a search); never NULL. */
+jm_flow *jm_flow_dup(const jm_flow *f);
+
+/* 1 if every key holds the same value in both (doubles bit for bit). */
+int jm_flow_equal(const jm_flow *a, const jm_flow *b);
+
+/* The key table, for help screens, the TUI's forms and the man page. */
+typedef struct jm_flow_keyinfo {
+	const char *section; /* "train" */
+	const char *key;     /* "lr" */
+	const char *type;    /* "integer", "number", "boolean", "string",
+				"choice", "integer list" */
+	const char *def;     /* default as text ("" when none or derived) */
+	const char *choices; /* "adamw|adam|sgd" for choices, else NULL */
+	char range[96];      /* "> 0", "[0, 1)", "" when unbounded */
+	const char *help;    /* one line */
+} jm_flow_keyinfo;
+
+int jm_flow_key_count(void);
+/* Fill *out for key i (0 <= i < jm_flow_key_count()), in table order. */
+void jm_flow_key_info(int i, jm_flow_keyinfo *out);
 
 #endif

@@ -5,11 +5,17 @@
  *       one transaction: INSERT metrics + UPSERT metric_summary
  *
  * The writer owns its own sqlite3 connection to the store (so logging never
- * interleaves with the caller's transactions).  Points are durable after
- * jm_metric_writer_flush() or close.  jm_metric_writer_install_signal_flush()
- * arranges for SIGINT/SIGTERM handlers of the caller to flush (the runner
- * calls jm_metric_writer_flush from its own orderly shutdown path instead of
- * flushing inside the signal handler).
+ * interleaves with the caller's transactions).  Points are committed (and
+ * survive the process being killed) after jm_metric_writer_flush() or close;
+ * the age check runs inside jm_metric_log(), so there is no thread.  The
+ * writer installs no signal handlers: the runner calls
+ * jm_metric_writer_flush() from its own orderly shutdown path (never from a
+ * signal handler, where SQLite must not be called).
+ *
+ * A NaN value is stored as NULL (see store/schema.sql).  A point whose run
+ * does not exist is refused by jm_metric_log() and never buffered.  If a
+ * commit fails the points stay buffered and the next log or flush retries.
+ * One writer is used by one thread at a time.
  */
 #ifndef JM_METRIC_WRITER_H
 #define JM_METRIC_WRITER_H
@@ -25,7 +31,11 @@ typedef struct jm_metric_writer jm_metric_writer;
  * oldest buffered point is this old (0 for the default, 100). */
 int jm_metric_writer_open(jm_metric_writer **out, jm_store *s,
 			  int flush_points, int flush_ms, jm_err *err);
-/* Buffer one point; may commit.  key is copied. */
+/* Buffer one point; may commit.  key is copied.  Returns -1 if the point is
+ * refused (the run does not exist, the key is empty: the point is dropped,
+ * and the next jm_metric_writer_flush() fails with that reason once its own
+ * commit is done) or if a commit it triggered failed (the points stay
+ * buffered; the next log or flush retries). */
 int jm_metric_log(jm_metric_writer *w, int64_t run, const char *key,
 		  int64_t step, double value);
 int jm_metric_writer_flush(jm_metric_writer *w, jm_err *err);

@@ -1,1 +1,21 @@
-# store/query.mk: sources of this module (see Makefile.am)
+# store/query.mk: the filter language and run bundles (query.c, bundle.c),
+# and the subcommands built on them (runs, show, compare, rm, export, import).
+libjm_store_a_SOURCES += store/query.c store/query.h store/bundle.c store/bundle.h
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_query
+TESTS += tests/test_query
+tests_test_query_SOURCES = tests/test_query.c
+tests_test_query_CFLAGS = $(TEST_CFLAGS)
+tests_test_query_LDADD = tests/libjm_testutil.a libjm_store.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+endif
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_bundle
+TESTS += tests/test_bundle
+tests_test_bundle_SOURCES = tests/test_bundle.c
+tests_test_bundle_CFLAGS = $(TEST_CFLAGS)
+tests_test_bundle_LDADD = tests/libjm_testutil.a libjm_store.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+endif

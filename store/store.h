@@ -46,6 +46,13 @@ void jm_store_close(jm_store *s); /* accepts NULL */
 sqlite3 *jm_store_db(jm_store *s);
 const char *jm_store_home(const jm_store *s);
 
+/* Open another read-write connection to s's database with the store's
+ * settings (WAL, foreign keys, busy timeout, synchronous=NORMAL), for a
+ * component that must not share s's transactions (jm_metric_writer).  The
+ * caller owns *db and closes it with sqlite3_close().  Fails on a store
+ * opened JM_STORE_READONLY. */
+int jm_store_connect(jm_store *s, sqlite3 **db, jm_err *err);
+
 /* Run status names as stored. */
 #define JM_RUN_QUEUED "queued"
 #define JM_RUN_RUNNING "running"
@@ -91,7 +98,8 @@ int jm_store_artifact_add(jm_store *s, int64_t run, const char *name,
 			  const char *path, jm_err *err);
 
 /* Resolve a run reference given on the command line ("12") to an id that
- * exists; err says "no run 12" otherwise. */
+ * exists; err says `no run "12" in HOME` (or `"abc" is not a run id`),
+ * code JM_EXIT_INPUT, otherwise. */
 int jm_store_run_lookup(jm_store *s, const char *ref, int64_t *run, jm_err *err);
 
 #endif

@@ -1,1 +1,15 @@
-# src/engine/model.mk: sources of this module (see Makefile.am)
+# src/engine/model.mk: the model (layer list), optimizers, schedules,
+# clipping and safetensors checkpoints (see Makefile.am)
+libjm_engine_a_SOURCES += \
+	src/engine/model.c src/engine/model.h \
+	src/engine/optim.c src/engine/optim.h \
+	src/engine/checkpoint.c src/engine/checkpoint.h
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_model
+TESTS += tests/test_model
+tests_test_model_SOURCES = tests/test_model.c tests/gradcheck.c tests/gradcheck.h
+tests_test_model_CFLAGS = $(TEST_CFLAGS)
+tests_test_model_LDADD = tests/libjm_testutil.a libjm_engine.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+endif

@@ -28,7 +28,14 @@ int jm_err_prefix(jm_err *err, const char *fmt, ...)
 	vsnprintf(head, sizeof head, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+	size_t n = strlen(head);
+	if (n > sizeof err->msg - 3)
+		n = sizeof err->msg - 3;
+	memcpy(err->msg, head, n);
+	memcpy(err->msg + n, ": ", 2);
+	size_t room = sizeof err->msg - n - 3, len = strlen(old);
+	memcpy(err->msg + n + 2, old, len < room ? len : room);
+	err->msg[n + 2 + (len < room ? len : room)] = '\0';
 	return -1;
 }
 

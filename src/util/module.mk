@@ -4,3 +4,5 @@ libjm_util_a_SOURCES += \
 	src/util/err.c src/util/err.h \
 	src/util/rng.c src/util/rng.h \
 	src/util/hash.c src/util/hash.h
+libjm_util_a_SOURCES += src/util/signals.c src/util/signals.h
+libjm_util_a_SOURCES += src/util/json.c src/util/json.h

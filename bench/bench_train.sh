@@ -1,0 +1,104 @@
+#!/bin/sh
+# bench/bench_train.sh: jianmo beside PyTorch (Debian's python3-torch, on the
+# same OpenBLAS) on Fashion-MNIST, same machine, same sitting.
+#
+#   bench/bench_train.sh [mlp] [cnn] [mlp-acc] [cnn-acc]    (default: mlp cnn)
+#
+#   mlp      samples/s of the MLP 784-256-128-10 (batch 128, AdamW), 1 epoch,
+#            PyTorch at 1 and 2 threads (its best is used for the ratio);
+#            plus jianmo's GEMM-only time for one step at the same shapes
+#   mlp-acc  both at 5 epochs, test accuracy (the peer's full script is
+#            stopped once its MLP line is out)
+#   cnn      samples/s of the CNN (batch 256, AdamW) over 40 steps
+#   cnn-acc  jianmo's CNN example at its 15 epochs (long: ~20+ min on 2 cores)
+#
+# Needs: a built ./jianmo and bench/bench_ops, /usr/bin/python3 with torch,
+# ../shared/peers/torch_fmnist.py, dataset-fashion-mnist.  Prints plain lines
+# and a JSON line per comparison.  Leaves OPENBLAS_* as the environment has
+# them: the peer and jianmo share that OpenBLAS.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+peers=${JIANMO_PEERS:-$top/../shared/peers}
+data=/usr/share/datasets/fashion-mnist
+py=/usr/bin/python3
+jm=${JIANMO_BIN:-$top/jianmo}
+[ $# -gt 0 ] || set -- mlp cnn
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+field() { # field NAME < json-lines: the last value of NAME
+	$py -c 'import json,sys
+v=None
+for l in sys.stdin:
+    l=l.strip()
+    if l.startswith("{"):
+        d=json.loads(l)
+        if sys.argv[1] in d: v=d[sys.argv[1]]
+print(v)' "$1"
+}
+
+ours() { # ours FLOW ARGS...: run jianmo --json, print its JSON lines
+	flow=$1; shift
+	"$jm" --home "$tmp/home" --batch "$flow" --json "$@"
+}
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+echo "openblas: $("$jm" doctor | sed -n 's/^blas: *//p'); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+
+for what in "$@"; do
+case $what in
+mlp)
+	best=0
+	for t in 1 2; do
+		s=$($py "$peers/torch_fmnist.py" "$data" cpu quick "$t" | grep '"model"' | field samples_per_s)
+		echo "pytorch mlp, $t thread(s): $s samples/s"
+		[ "$s" -gt "$best" ] && best=$s
+	done
+	ours "$top/examples/fmnist-mlp.flow" --set train.epochs=1 > "$tmp/mlp.json"
+	s=$(field samples_per_s < "$tmp/mlp.json")
+	echo "jianmo  mlp, 1 thread: $s samples/s"
+	ratio=$($py -c "print(round($s / $best, 3))")
+	echo "ratio (jianmo / pytorch best): $ratio"
+	gemm=$("$top/bench/bench_ops" mlp-gemm 2>/dev/null | field step_ms || echo null)
+	echo "jianmo mlp GEMMs alone: $gemm ms per step of 128 -> step time / GEMM time: $($py -c "print(round(128 / $s * 1000 / $gemm, 3) if '$gemm' != 'None' else None)")"
+	echo "{\"bench\":\"train-mlp\",\"jianmo_samples_per_s\":$s,\"pytorch_samples_per_s\":$best,\"ratio\":$ratio,\"gemm_ms_per_step\":$gemm}"
+	;;
+mlp-acc)
+	# the peer's full run: take its first (MLP, 5 epochs) line, then stop it
+	$py -u "$peers/torch_fmnist.py" "$data" cpu full 1 > "$tmp/peer.json" &
+	pid=$!
+	until grep -q '"model": "mlp' "$tmp/peer.json" 2>/dev/null; do sleep 1; done
+	kill $pid 2>/dev/null || true
+	pacc=$(grep '"model": "mlp' "$tmp/peer.json" | field test_acc)
+	ps=$(grep '"model": "mlp' "$tmp/peer.json" | field samples_per_s)
+	ours "$top/examples/fmnist-mlp.flow" > "$tmp/mlp5.json"
+	acc=$(field test_acc < "$tmp/mlp5.json")
+	s=$(field samples_per_s < "$tmp/mlp5.json")
+	echo "mlp 5 epochs: jianmo test_acc $acc ($s samples/s), pytorch test_acc $pacc ($ps samples/s, 1 thread)"
+	echo "{\"bench\":\"train-mlp-5ep\",\"jianmo_test_acc\":$acc,\"pytorch_test_acc\":$pacc,\"jianmo_samples_per_s\":$s,\"pytorch_samples_per_s\":$ps}"
+	;;
+cnn)
+	best=0
+	for t in 1 2; do
+		s=$($py "$top/bench/peer_cnn_steps.py" "$data" 40 "$t" | field samples_per_s)
+		echo "pytorch cnn, $t thread(s): $s samples/s"
+		[ "$s" -gt "$best" ] && best=$s
+	done
+	ours "$top/examples/fmnist-cnn.flow" --set train.epochs=1 --set data.limit=11520 \
+		--set split.val=0.1 > "$tmp/cnn.json"
+	s=$(field samples_per_s < "$tmp/cnn.json")
+	echo "jianmo  cnn, 1 thread: $s samples/s"
+	ratio=$($py -c "print(round($s / $best, 3))")
+	echo "ratio (jianmo / pytorch best): $ratio"
+	echo "{\"bench\":\"train-cnn\",\"jianmo_samples_per_s\":$s,\"pytorch_samples_per_s\":$best,\"ratio\":$ratio}"
+	;;
+cnn-acc)
+	ours "$top/examples/fmnist-cnn.flow" > "$tmp/cnn15.json"
+	acc=$(field test_acc < "$tmp/cnn15.json")
+	s=$(field samples_per_s < "$tmp/cnn15.json")
+	echo "cnn 15 epochs: jianmo test_acc $acc ($s samples/s)"
+	echo "{\"bench\":\"train-cnn-15ep\",\"jianmo_test_acc\":$acc,\"jianmo_samples_per_s\":$s}"
+	;;
+*) echo "bench_train.sh: unknown benchmark \"$what\"" >&2; exit 2 ;;
+esac
+done

@@ -1,0 +1,656 @@
+/*
+ * runner.c: jm_runner_batch(), the only place that sequences a run's stages
+ * (see runner.h for the picture).
+ *
+ * Order matters for the person at the keyboard: everything that can be
+ * wrong with the input (flow, overrides, files, device, model spec) is
+ * checked before the store is touched, so a typo never leaves a failed run
+ * behind; once the run exists, every way out marks it (done, failed,
+ * stopped) and flushes its metrics.
+ */
+#include "pipeline/runner.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/dataset.h"
+#include "data/split.h"
+#include "engine/backend.h"
+#include "engine/checkpoint.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "flow.h"
+#include "pipeline/notify.h"
+#include "pipeline/report.h"
+#include "pipeline/train.h"
+#include "store/metric_writer.h"
+#include "store/store.h"
+#include "util/json.h"
+#include "util/rng.h"
+#include "util/signals.h"
+
+typedef struct runner {
+	const jm_batch_opts *o;
+	jm_flow *flow;
+	jm_store *store;
+	int64_t resume_run;     /* the run being resumed, or 0 */
+	const jm_backend *be;
+	jm_dataset *train, *test;
+	jm_split split;
+	jm_trainer t;
+	jm_report rep;
+	FILE *log;
+	int64_t *confusion;
+} runner;
+
+/* ---- input: the flow, overrides, device ------------------------------ */
+
+static int load_flow(runner *r, jm_err *err)
+{
+	const jm_batch_opts *o = r->o;
+	if (o->flow_path)
+		return jm_flow_load(&r->flow, o->flow_path, err);
+
+	const char *ref = o->rerun ? o->rerun : o->resume;
+	int64_t run = 0, flow_id = 0;
+	char name[64];
+	if (jm_store_run_lookup(r->store, ref, &run, err) < 0)
+		return -1;
+	sqlite3_stmt *st = NULL;
+	sqlite3_prepare_v2(jm_store_db(r->store),
+			   "SELECT flow_id, status, pid, host FROM runs WHERE id = ?", -1, &st, NULL);
+	sqlite3_bind_int64(st, 1, run);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	char status[16] = "";
+	if (found) {
+		flow_id = sqlite3_column_int64(st, 0);
+		snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	long long pid = found ? sqlite3_column_int64(st, 2) : 0;
+	sqlite3_finalize(st);
+	if (!found || !flow_id)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld has no flow to %s", (long long)run,
+				  o->rerun ? "rerun" : "resume");
+	if (o->resume) {
+		if (!strcmp(status, JM_RUN_DONE))
+			return jm_err_set(err, JM_EXIT_INPUT, "run %lld is done: nothing to resume",
+					  (long long)run);
+		if (!strcmp(status, JM_RUN_RUNNING))
+			return jm_err_set(err, JM_EXIT_INPUT,
+					  "run %lld is running (pid %lld): stop it first",
+					  (long long)run, pid);
+		r->resume_run = run;
+	}
+	char *text = jm_store_flow_text(r->store, flow_id, err);
+	if (!text)
+		return -1;
+	snprintf(name, sizeof name, "run %lld flow", (long long)run);
+	int rc = jm_flow_parse(&r->flow, text, name, err);
+	free(text);
+	return rc;
+}
+
+static int apply_overrides(runner *r, jm_err *err)
+{
+	const jm_batch_opts *o = r->o;
+	for (int i = 0; i < o->n_sets; i++)
+		if (jm_flow_set(r->flow, o->sets[i], err) < 0)
+			return -1;
+	char buf[64];
+	if (o->has_seed) {
+		snprintf(buf, sizeof buf, "train.seed=%lld", (long long)o->seed);
+		if (jm_flow_set(r->flow, buf, err) < 0)
+			return jm_err_prefix(err, "--seed");
+	}
+	if (o->device) {
+		snprintf(buf, sizeof buf, "train.device=%.40s", o->device);
+		if (jm_flow_set(r->flow, buf, err) < 0)
+			return jm_err_prefix(err, "--device");
+	}
+	return jm_flow_check_files(r->flow, err);
+}
+
+static int pick_device(runner *r, jm_err *err)
+{
+	const char *dev = r->flow->train.device;
+	if (!strcmp(dev, "cpu") || !strcmp(dev, "auto")) {
+		r->be = &jm_backend_cpu;
+		return 0;
+	}
+	return jm_err_set(err, JM_EXIT_INPUT,
+			  "device \"%s\": this build of jianmo has no CUDA backend "
+			  "(use --device cpu or auto)", dev);
+}
+
+/* BLAS threads: [train] threads when the flow sets it, else
+ * OPENBLAS_NUM_THREADS when the environment sets it, else 1 (measured:
+ * on 2-vCPU machines two threads were slower for these sizes). */
+static void pick_threads(runner *r)
+{
+	if (jm_flow_line(r->flow, "train.threads") != 0)
+		jm_blas_set_threads((int)r->flow->train.threads);
+	else if (!getenv("OPENBLAS_NUM_THREADS"))
+		jm_blas_set_threads(1);
+}
+
+static int build_model(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_model_spec spec = {
+		.type = f->model.type,
+		.hidden = f->model.hidden,
+		.n_hidden = f->model.n_hidden,
+		.act = jm_model_act_from_name(f->model.act),
+		.dropout = (float)f->model.dropout,
+		.norm = f->model.norm,
+		.layers = f->model.layers,
+		.batchnorm = f->model.batchnorm,
+	};
+	const jm_dataset *d = r->train;
+	int maxb = (int)f->train.batch;
+	if (maxb < 256)
+		maxb = 256; /* evaluation batches */
+	if (jm_model_build(&r->t.model, r->be, &spec, d->c, d->h, d->w, d->n_classes, maxb,
+			   err) < 0) {
+		int line = jm_flow_line(f, !strcmp(f->model.type, "cnn") ? "model.layers" : "model.type");
+		if (err && err->code == JM_EXIT_INPUT && line > 0)
+			jm_err_prefix(err, "%s:%d", f->name, line);
+		else if (err && err->code == JM_EXIT_INPUT)
+			jm_err_prefix(err, "%s", f->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int build_optimizer(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_trainer *t = &r->t;
+	jm_optim_spec os = {
+		.kind = jm_optim_kind_from_name(f->train.optimizer),
+		.momentum = f->train.momentum,
+		.nesterov = f->train.nesterov,
+		.beta1 = f->train.beta1,
+		.beta2 = f->train.beta2,
+		.eps = f->train.eps,
+		.weight_decay = f->train.weight_decay,
+	};
+	if (jm_optim_new(&t->opt, r->be, &os, jm_model_n_params(t->model), err) < 0)
+		return jm_err_prefix(err, "%s", f->name);
+	t->batches_per_epoch = t->n_train / t->B;
+	int64_t per_epoch = (t->batches_per_epoch + f->train.accumulate - 1) / f->train.accumulate;
+	t->total_steps = per_epoch * f->train.epochs;
+	t->sched = (jm_schedule){
+		.kind = jm_schedule_kind_from_name(f->train.schedule),
+		.lr = f->train.lr,
+		.steps_per_epoch = per_epoch,
+		.step_epochs = f->train.step_epochs,
+		.gamma = f->train.gamma,
+		.warmup = f->train.warmup,
+		.min_lr = f->train.min_lr,
+		.pct_start = f->train.pct_start,
+	};
+	int mode = JM_CLIP_OFF;
+	if (f->train.clip > 0)
+		mode = jm_clip_mode_from_name(f->train.clip_mode);
+	if (jm_clip_init(&t->clip, mode, f->train.clip, f->train.clip_percentile,
+			 (int)f->train.clip_window, err) < 0)
+		return jm_err_prefix(err, "%s", f->name);
+	return 0;
+}
+
+/* ---- data on the device ---------------------------------------------- */
+
+static int upload_part(runner *r, jm_data_dev *d, const jm_dataset *set, uint8_t *pixels,
+		       const int32_t *idx, int64_t n, jm_err *err)
+{
+	d->set = set;
+	d->pixels = pixels;
+	d->n = n;
+	if (n == 0)
+		return 0;
+	d->idx_host = malloc((size_t)n * sizeof *d->idx_host);
+	d->idx = r->be->alloc((size_t)n * sizeof *d->idx);
+	if (!d->idx_host || !d->idx)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for %lld indices", (long long)n);
+	for (int64_t i = 0; i < n; i++)
+		d->idx_host[i] = idx ? idx[i] : (int32_t)i;
+	r->be->to_device(d->idx, d->idx_host, (size_t)n * sizeof *d->idx);
+	return 0;
+}
+
+static uint8_t *upload_pixels(runner *r, const jm_dataset *d, jm_err *err)
+{
+	size_t bytes = (size_t)d->n * (size_t)d->c * (size_t)d->h * (size_t)d->w;
+	uint8_t *p = r->be->alloc(bytes ? bytes : 1);
+	if (!p) {
+		jm_err_set(err, JM_EXIT_FAIL, "out of %s memory for %zu bytes of images",
+			   r->be->name, bytes);
+		return NULL;
+	}
+	r->be->to_device(p, d->pixels, bytes);
+	return p;
+}
+
+static int prepare_data(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_trainer *t = &r->t;
+	const jm_backend *be = r->be;
+	if (jm_split_make(&r->split, r->train->labels, r->train->n, r->train->n_classes,
+			  f->split.val, 0.0, f->split.stratify, (uint64_t)f->train.seed, err) < 0)
+		return -1;
+	if (jm_dataset_norm(&t->norm, r->train, r->split.train, r->split.n_train,
+			    f->data.normalize, err) < 0)
+		return -1;
+	t->train_set = r->train;
+	t->train_idx = r->split.train;
+	t->n_train = r->split.n_train;
+	t->D = r->train->c * r->train->h * r->train->w;
+	t->K = r->train->n_classes;
+	t->B = (int)f->train.batch;
+	if (t->n_train < t->B)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [train] batch: %d is more than the %lld training samples",
+				  f->name, t->B, (long long)t->n_train);
+	int maxb = jm_model_max_batch(t->model);
+	t->train_pixels = upload_pixels(r, r->train, err);
+	uint8_t *test_pixels = t->train_pixels ? upload_pixels(r, r->test, err) : NULL;
+	if (!test_pixels)
+		return -1;
+	if (upload_part(r, &t->val, r->train, t->train_pixels, r->split.val, r->split.n_val, err) < 0 ||
+	    upload_part(r, &t->test, r->test, test_pixels, NULL, r->test->n, err) < 0)
+		return -1;
+	t->perm_host = malloc((size_t)t->n_train * sizeof *t->perm_host);
+	t->labels_host = malloc((size_t)maxb * sizeof *t->labels_host);
+	t->logits_host = malloc((size_t)maxb * (size_t)t->K * sizeof *t->logits_host);
+	t->perm = be->alloc((size_t)t->n_train * sizeof *t->perm);
+	t->x = be->alloc((size_t)maxb * (size_t)t->D * sizeof *t->x);
+	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
+	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
+	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
+	    !t->labels || !t->dlogits)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
+	return 0;
+}
+
+static void free_data(runner *r)
+{
+	jm_trainer *t = &r->t;
+	const jm_backend *be = r->be;
+	if (!be)
+		return;
+	be->free(t->train_pixels);
+	be->free(t->test.pixels);
+	be->free(t->val.idx);
+	be->free(t->test.idx);
+	free(t->val.idx_host);
+	free(t->test.idx_host);
+	free(t->perm_host);
+	free(t->labels_host);
+	free(t->logits_host);
+	be->free(t->perm);
+	be->free(t->x);
+	be->free(t->labels);
+	be->free(t->dlogits);
+}
+
+/* ---- the run record -------------------------------------------------- */
+
+static void store_param(const char *key, const char *value, void *ctx)
+{
+	runner *r = ctx;
+	jm_store_param_set(r->store, r->t.run, key, value, NULL);
+}
+
+static int open_log(runner *r, jm_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/log.txt", r->t.run_dir);
+	r->log = fopen(path, "a");
+	if (!r->log)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+	jm_report_set_log(&r->rep, r->log);
+	return 0;
+}
+
+static int create_run(runner *r, jm_err *err)
+{
+	char *text = jm_flow_format(r->flow);
+	int64_t flow_id = 0;
+	const char *name = r->o->flow_path ? r->o->flow_path : r->flow->name;
+	const char *base = strrchr(name, '/');
+	int rc = jm_store_flow_put(r->store, base ? base + 1 : name, text, &flow_id, err);
+	free(text);
+	if (rc < 0)
+		return -1;
+	jm_run_spec spec = {
+		.kind = "run",
+		.flow_id = flow_id,
+		.name = base ? base + 1 : name,
+		.seed = (uint64_t)r->flow->train.seed,
+		.device = r->be->name,
+	};
+	if (jm_store_run_create(r->store, &spec, &r->t.run, err) < 0)
+		return -1;
+	jm_flow_foreach(r->flow, store_param, r);
+	return 0;
+}
+
+/* Delete metric points logged after the checkpoint we resume from (a run
+ * killed hard may have logged past it) and rebuild their summaries. */
+static int truncate_metrics(runner *r, int64_t after_step, jm_err *err)
+{
+	sqlite3 *db = jm_store_db(r->store);
+	char *sql = sqlite3_mprintf(
+		"BEGIN IMMEDIATE;"
+		"DELETE FROM metrics WHERE run = %lld AND step > %lld;"
+		"DELETE FROM metric_summary WHERE run = %lld;"
+		"INSERT INTO metric_summary (run, key, last, last_step, min, max, count)"
+		" SELECT m.run, m.key,"
+		"  (SELECT value FROM metrics l WHERE l.run = m.run AND l.key = m.key"
+		"   ORDER BY step DESC, rowid DESC LIMIT 1),"
+		"  max(m.step), min(m.value), max(m.value), count(*)"
+		" FROM metrics m WHERE m.run = %lld GROUP BY m.run, m.key;"
+		"COMMIT;",
+		(long long)r->t.run, (long long)after_step, (long long)r->t.run,
+		(long long)r->t.run);
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK) {
+		jm_err_set(err, JM_EXIT_FAIL, "store: rolling metrics back to step %lld: %s",
+			   (long long)after_step, msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the end of a run ------------------------------------------------ */
+
+/* Record runs/<id>/name (the store takes paths relative to its home). */
+static int add_artifact(runner *r, const char *name, jm_err *err)
+{
+	char rel[256];
+	snprintf(rel, sizeof rel, "runs/%lld/%s", (long long)r->t.run, name);
+	return jm_store_artifact_add(r->store, r->t.run, name, rel, err);
+}
+
+static int write_confusion(runner *r, jm_err *err)
+{
+	int K = r->t.K;
+	char path[4096], buf[16];
+	snprintf(path, sizeof path, "%s/confusion.csv", r->t.run_dir);
+	FILE *fp = fopen(path, "w");
+	if (!fp)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+	fprintf(fp, "true\\predicted");
+	for (int k = 0; k < K; k++)
+		fprintf(fp, ",\"%s\"", jm_dataset_class_name(r->test, k, buf));
+	fputc('\n', fp);
+	for (int i = 0; i < K; i++) {
+		fprintf(fp, "\"%s\"", jm_dataset_class_name(r->test, i, buf));
+		for (int k = 0; k < K; k++)
+			fprintf(fp, ",%lld", (long long)r->confusion[(size_t)i * (size_t)K + (size_t)k]);
+		fputc('\n', fp);
+	}
+	if (fclose(fp) != 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+	return add_artifact(r, "confusion.csv", err);
+}
+
+static int finish_done(runner *r, double *test_acc, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	int K = t->K;
+	double test_loss = NAN;
+	r->confusion = calloc((size_t)K * (size_t)K, sizeof *r->confusion);
+	if (!r->confusion)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+	if (jm_evaluate(t, &t->test, &test_loss, test_acc, r->confusion, err) < 0)
+		return -1;
+	int64_t step = t->st.step;
+	jm_metric_log(t->mw, t->run, "test_loss", step, test_loss);
+	jm_metric_log(t->mw, t->run, "test_acc", step, *test_acc);
+	for (int k = 0; k < K; k++) {
+		int64_t row = 0;
+		for (int j = 0; j < K; j++)
+			row += r->confusion[(size_t)k * (size_t)K + (size_t)j];
+		char key[32];
+		snprintf(key, sizeof key, "test_acc_class_%d", k);
+		jm_metric_log(t->mw, t->run, key, step,
+			      row ? (double)r->confusion[(size_t)k * (size_t)K + (size_t)k] / (double)row : NAN);
+	}
+	if (t->val.n > 0 && t->st.best_epoch > 0)
+		jm_metric_log(t->mw, t->run, !strcmp(r->flow->train.monitor, "val_loss")
+						     ? "best_val_loss" : "best_val_acc",
+			      step, t->st.best);
+	if (jm_metric_writer_flush(t->mw, err) < 0 || write_confusion(r, err) < 0)
+		return -1;
+
+	char path[4096];
+	snprintf(path, sizeof path, "%s/model.safetensors", t->run_dir);
+	const char *meta[] = {"run", "", "test_acc", ""};
+	char runbuf[32], accbuf[32];
+	snprintf(runbuf, sizeof runbuf, "%lld", (long long)t->run);
+	snprintf(accbuf, sizeof accbuf, "%.6f", *test_acc);
+	meta[1] = runbuf;
+	meta[3] = accbuf;
+	if (jm_checkpoint_save(path, t->model, NULL, meta, 2, err) < 0 ||
+	    add_artifact(r, "model.safetensors", err) < 0)
+		return -1;
+
+	jm_report_msg(&r->rep, "test loss %.4f acc %.4f  (%lld samples in %.1f s, %.0f samples/s)",
+		      test_loss, *test_acc, (long long)t->st.samples, t->st.train_seconds,
+		      t->st.train_seconds > 0 ? (double)t->st.samples / t->st.train_seconds : 0.0);
+	return 0;
+}
+
+static void notify(runner *r, const char *status, double test_acc, const char *error)
+{
+	const char *url = r->flow->notify.url;
+	if (!url || !*url)
+		return;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&body, &len);
+	if (!m)
+		return;
+	fprintf(m, "{\"run\":%lld,\"status\":", (long long)r->t.run);
+	jm_json_str(m, status);
+	fprintf(m, ",\"flow\":");
+	jm_json_str(m, r->flow->name);
+	fprintf(m, ",\"epochs\":%lld,\"steps\":%lld,\"test_acc\":", (long long)r->t.st.epoch,
+		(long long)r->t.st.step);
+	jm_json_num(m, test_acc);
+	fprintf(m, ",\"best_val\":");
+	jm_json_num(m, r->t.st.best_epoch ? r->t.st.best : NAN);
+	fprintf(m, ",\"error\":");
+	jm_json_str(m, error);
+	fprintf(m, "}");
+	fclose(m);
+	jm_err nerr = {0};
+	if (jm_notify_post(url, body, (long)r->flow->notify.timeout, &nerr) < 0)
+		jm_report_msg(&r->rep, "warning: %s", nerr.msg);
+	else
+		jm_report_msg(&r->rep, "notified %s", url);
+	free(body);
+}
+
+/* ---- the whole run --------------------------------------------------- */
+
+static void runner_free(runner *r)
+{
+	free_data(r);
+	jm_clip_free(&r->t.clip);
+	jm_optim_free(r->t.opt);
+	jm_model_free(r->t.model);
+	jm_split_clear(&r->split);
+	jm_dataset_free(r->train);
+	jm_dataset_free(r->test);
+	free(r->t.run_dir);
+	free(r->confusion);
+	if (r->log)
+		fclose(r->log);
+	jm_store_close(r->store);
+	jm_flow_free(r->flow);
+}
+
+static int fail(runner *r, jm_err *err)
+{
+	jm_report_clear(&r->rep);
+	jm_err_print(err);
+	return err->code ? err->code : JM_EXIT_FAIL;
+}
+
+int jm_runner_batch(const jm_batch_opts *o)
+{
+	runner rr = {.o = o}, *r = &rr;
+	jm_trainer *t = &r->t;
+	jm_err err = {0};
+	int rc = JM_EXIT_FAIL;
+	char *home = jm_store_home_resolve(o->home);
+	jm_report_init(&r->rep, o->json, o->is_tty);
+	t->rep = &r->rep;
+
+	/* Input first: nothing is stored for a flow that cannot run. */
+	if (!o->flow_path && jm_store_open(&r->store, home, JM_STORE_NOCREATE, &err) < 0)
+		goto input_error;
+	if (load_flow(r, &err) < 0 || apply_overrides(r, &err) < 0 || pick_device(r, &err) < 0)
+		goto input_error;
+	pick_threads(r);
+	if (jm_dataset_load(r->flow, &r->train, &r->test, &err) < 0)
+		goto input_error;
+	if (build_model(r, &err) < 0)
+		goto input_error;
+	if (prepare_data(r, &err) < 0 || build_optimizer(r, &err) < 0)
+		goto input_error;
+
+	jm_signals_install(); /* from here a stop is orderly */
+	if (!r->store && jm_store_open(&r->store, home, 0, &err) < 0)
+		goto input_error;
+	if (r->resume_run) {
+		t->run = r->resume_run;
+		if (jm_store_run_reopen(r->store, t->run, &err) < 0)
+			goto input_error;
+	} else if (create_run(r, &err) < 0) {
+		goto input_error;
+	}
+	t->store = r->store;
+	t->flow = r->flow;
+	t->be = r->be;
+	t->seed = (uint64_t)r->flow->train.seed;
+	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
+	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
+		goto run_failed;
+
+	if (jm_model_init(t->model, (uint64_t)jm_hash64(t->seed, 0x696e6974), &err) < 0)
+		goto run_failed;
+	if (r->resume_run) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->run_dir);
+		struct stat sb;
+		if (stat(path, &sb) != 0) {
+			jm_err_set(&err, JM_EXIT_INPUT, "run %lld has no checkpoint to resume from (%s)",
+				   (long long)t->run, path);
+			goto run_failed;
+		}
+		if (jm_train_checkpoint_load(t, path, &err) < 0 ||
+		    truncate_metrics(r, t->st.step, &err) < 0)
+			goto run_failed;
+		jm_report_msg(&r->rep, "run %lld: resuming at epoch %lld, step %lld", (long long)t->run,
+			      (long long)t->st.epoch + (t->st.batch_in_epoch ? 1 : 0),
+			      (long long)t->st.step);
+	} else {
+		jm_metric_log(t->mw, t->run, "n_params", 0, (double)jm_model_n_params(t->model));
+	}
+
+	jm_report_msg(&r->rep, "run %lld: %s, %zu parameters, on %s (OpenBLAS %s, %d thread%s)",
+		      (long long)t->run, r->flow->model.type, jm_model_n_params(t->model),
+		      r->be->name, jm_blas_corename(), jm_blas_threads(),
+		      jm_blas_threads() == 1 ? "" : "s");
+	jm_report_msg(&r->rep, "data: %lld train, %lld validation, %lld test; %lld steps of %d",
+		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
+		      (long long)t->total_steps, t->B);
+	jm_model_describe(t->model, r->log);
+	if (o->json) {
+		char f[128];
+		snprintf(f, sizeof f, "\"run\":%lld,\"home\":", (long long)t->run);
+		char *hf = NULL;
+		size_t hl = 0;
+		FILE *m = open_memstream(&hf, &hl);
+		if (m) {
+			fputs(f, m);
+			jm_json_str(m, home);
+			fclose(m);
+			jm_report_json(&r->rep, "start", hf);
+			free(hf);
+		}
+	}
+
+	int outcome = jm_train_run(t, &err);
+	double test_acc = NAN;
+	const char *status = JM_RUN_FAILED;
+	jm_err fin = {0};
+	if (outcome == JM_TRAIN_DONE) {
+		if (finish_done(r, &test_acc, &fin) < 0) {
+			err = fin;
+			outcome = JM_TRAIN_ERROR;
+		} else {
+			status = JM_RUN_DONE;
+			rc = JM_EXIT_OK;
+		}
+	} else if (outcome == JM_TRAIN_STOPPED) {
+		status = JM_RUN_STOPPED;
+		int sig = jm_signals_stop_requested();
+		rc = 128 + (sig ? sig : SIGTERM);
+		jm_report_msg(&r->rep,
+			      "run %lld stopped at epoch %lld, step %lld; continue it with: "
+			      "jianmo --batch --resume %lld",
+			      (long long)t->run, (long long)t->st.epoch + (t->st.batch_in_epoch ? 1 : 0),
+			      (long long)t->st.step, (long long)t->run);
+	}
+	jm_metric_writer_close(t->mw, &fin);
+	t->mw = NULL;
+	if (outcome == JM_TRAIN_DIVERGED || outcome == JM_TRAIN_ERROR) {
+		jm_report_msg(&r->rep, "run %lld failed: %s", (long long)t->run, err.msg);
+		jm_report_clear(&r->rep);
+		fprintf(stderr, "jianmo: run %lld failed: %s\n", (long long)t->run, err.msg);
+		rc = JM_EXIT_FAIL;
+	}
+	if (jm_store_run_set_status(r->store, t->run, status,
+				    rc == JM_EXIT_FAIL ? err.msg : NULL, &fin) < 0) {
+		jm_err_print(&fin);
+		rc = JM_EXIT_FAIL;
+	}
+	if (o->json) {
+		char f[256];
+		snprintf(f, sizeof f, "\"run\":%lld,\"status\":\"%s\",\"epochs\":%lld,\"steps\":%lld,"
+			 "\"test_acc\":%.6g", (long long)t->run, status, (long long)t->st.epoch,
+			 (long long)t->st.step, isfinite(test_acc) ? test_acc : -1.0);
+		jm_report_json(&r->rep, "end", f);
+	}
+	notify(r, status, test_acc, rc == JM_EXIT_FAIL ? err.msg : NULL);
+	goto out;
+
+run_failed:
+	/* The run exists: record why it could not go on. */
+	jm_metric_writer_close(t->mw, NULL);
+	t->mw = NULL;
+	jm_store_run_set_status(r->store, t->run, JM_RUN_FAILED, err.msg, NULL);
+	rc = fail(r, &err);
+	goto out;
+input_error:
+	rc = fail(r, &err);
+out:
+	runner_free(r);
+	free(home);
+	return rc;
+}

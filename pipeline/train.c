@@ -1,0 +1,399 @@
+/*
+ * train.c: the epoch loop, evaluation and early stopping (see train.h for
+ * the picture).  The loop talks to the model only through the backend, so
+ * it runs unchanged on any device; the host reads back one double (the
+ * batch loss) per step.
+ */
+#include "pipeline/train.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/checkpoint.h"
+#include "util/rng.h"
+#include "util/signals.h"
+
+/* Stream tags so the draws for different purposes never collide. */
+enum { RNG_PERM = 0x7065726d, RNG_DROPOUT = 0x64726f70 };
+
+static void epoch_permutation(jm_trainer *t, int64_t epoch)
+{
+	jm_rng r;
+	jm_rng_seed(&r, jm_hash64(t->seed ^ RNG_PERM, (uint64_t)epoch));
+	memcpy(t->perm_host, t->train_idx, (size_t)t->n_train * sizeof *t->perm_host);
+	jm_rng_shuffle(&r, t->perm_host, t->n_train);
+	t->be->to_device(t->perm, t->perm_host, (size_t)t->n_train * sizeof *t->perm);
+}
+
+static int log_metric(jm_trainer *t, const char *key, int64_t step, double v)
+{
+	return jm_metric_log(t->mw, t->run, key, step, v);
+}
+
+/* One batch of B samples starting at position pos of the permutation:
+ * forward, loss, backward (gradients accumulate).  Returns the loss. */
+static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
+{
+	const jm_backend *be = t->be;
+	int B = t->B;
+	for (int i = 0; i < B; i++)
+		t->labels_host[i] = t->train_set->labels[t->perm_host[pos + i]];
+	be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
+	be->gather_u8(t->x, t->train_pixels, t->perm + pos, B, t->D, t->norm.scale,
+		      t->norm.shift);
+	uint64_t key = jm_hash64(t->seed ^ RNG_DROPOUT, (uint64_t)t->st.micro);
+	float *logits = jm_model_forward(t->model, t->x, B, 1, key);
+	int32_t ok = 0;
+	double loss = be->xent(t->dlogits, NULL, &ok, logits, t->labels, NULL, B, t->K,
+			       (float)t->flow->train.label_smoothing);
+	jm_model_backward(t->model, t->dlogits, B);
+	*correct = ok;
+	return loss;
+}
+
+/* After `batches` accumulated batches: average them, clip, one optimizer
+ * step at the scheduled lr, and the step-level metrics every log_every
+ * steps.  Fails (diverged) on a non-finite gradient norm. */
+static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
+{
+	jm_train_state *st = &t->st;
+	size_t n = jm_model_n_params(t->model);
+	float *p = jm_model_params(t->model), *g = jm_model_grads(t->model);
+	if (batches > 1)
+		jm_model_scale_grads(t->model, 1.0f / (float)batches);
+	double norm = NAN;
+	if (t->clip.mode != JM_CLIP_OFF) {
+		norm = jm_clip_apply(&t->clip, t->be, g, n);
+		if (!isfinite(norm)) {
+			jm_report_clear(t->rep);
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "diverged: gradient norm is %s at step %lld (epoch %lld)",
+					  isnan(norm) ? "nan" : "inf", (long long)st->step + 1,
+					  (long long)st->epoch + 1);
+		}
+	}
+	double lr = jm_lr_at(&t->sched, st->step, t->total_steps);
+	double mom = jm_momentum_at(&t->sched, st->step, t->total_steps, t->opt);
+	jm_optim_step(t->opt, p, g, lr, mom);
+	jm_model_zero_grad(t->model);
+	st->step++;
+	if (st->step % t->flow->train.log_every == 0) {
+		log_metric(t, "loss", st->step, st->log_loss_sum / (double)st->log_n);
+		log_metric(t, "lr", st->step, lr);
+		if (t->clip.mode != JM_CLIP_OFF)
+			log_metric(t, "grad_norm", st->step, norm);
+		st->log_loss_sum = 0;
+		st->log_n = 0;
+	}
+	return 0;
+}
+
+int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
+		int64_t *confusion, jm_err *err)
+{
+	const jm_backend *be = t->be;
+	int maxb = jm_model_max_batch(t->model), K = t->K;
+	double loss_sum = 0.0;
+	int64_t correct = 0;
+	if (confusion)
+		memset(confusion, 0, (size_t)K * (size_t)K * sizeof *confusion);
+	for (int64_t pos = 0; pos < d->n; pos += maxb) {
+		int B = (int)(d->n - pos < maxb ? d->n - pos : maxb);
+		for (int i = 0; i < B; i++)
+			t->labels_host[i] = d->set->labels[d->idx_host[pos + i]];
+		be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
+		be->gather_u8(t->x, d->pixels, d->idx + pos, B, t->D, t->norm.scale,
+			      t->norm.shift);
+		float *logits = jm_model_forward(t->model, t->x, B, 0, 0);
+		if (!logits)
+			return jm_err_set(err, JM_EXIT_FAIL, "evaluation: batch of %d rejected", B);
+		int32_t ok = 0;
+		double l = be->xent(NULL, NULL, &ok, logits, t->labels, NULL, B, K, 0.0f);
+		loss_sum += l * B;
+		correct += ok;
+		if (confusion) {
+			be->to_host(t->logits_host, logits, (size_t)B * (size_t)K * sizeof(float));
+			for (int i = 0; i < B; i++) {
+				const float *row = t->logits_host + (size_t)i * (size_t)K;
+				int best = 0;
+				for (int k = 1; k < K; k++)
+					if (row[k] > row[best])
+						best = k;
+				confusion[(size_t)t->labels_host[i] * (size_t)K + (size_t)best]++;
+			}
+		}
+	}
+	*loss = d->n ? loss_sum / (double)d->n : NAN;
+	*acc = d->n ? (double)correct / (double)d->n : NAN;
+	return 0;
+}
+
+/* The monitored value improved?  val_acc: higher is better. */
+static int improved(const jm_trainer *t, double v)
+{
+	if (t->st.best_epoch == 0)
+		return 1;
+	if (!strcmp(t->flow->train.monitor, "val_loss"))
+		return v < t->st.best;
+	return v > t->st.best;
+}
+
+static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm_err *err)
+{
+	jm_train_state *st = &t->st;
+	int64_t epoch = st->epoch + 1, step = st->step;
+	double train_loss = st->batches ? st->loss_sum / (double)st->batches : NAN;
+	double train_acc = st->seen ? (double)st->correct / (double)st->seen : NAN;
+	double val_loss = NAN, val_acc = NAN;
+	if (t->val.n > 0 && jm_evaluate(t, &t->val, &val_loss, &val_acc, NULL, err) < 0)
+		return -1;
+	double sps = epoch_seconds > 0 ? (double)(st->batches * t->B) / epoch_seconds : 0;
+
+	log_metric(t, "epoch", step, (double)epoch);
+	log_metric(t, "train_loss", step, train_loss);
+	log_metric(t, "train_acc", step, train_acc);
+	if (t->val.n > 0) {
+		log_metric(t, "val_loss", step, val_loss);
+		log_metric(t, "val_acc", step, val_acc);
+	}
+	log_metric(t, "samples_per_s", step, sps);
+
+	jm_report_clear(t->rep);
+	if (t->rep->json) {
+		char f[512];
+		snprintf(f, sizeof f,
+			 "\"run\":%lld,\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6g,"
+			 "\"train_acc\":%.6g,\"val_loss\":%.6g,\"val_acc\":%.6g,\"samples_per_s\":%.1f",
+			 (long long)t->run, (long long)epoch, (long long)step, train_loss,
+			 train_acc, t->val.n ? val_loss : -1.0, t->val.n ? val_acc : -1.0, sps);
+		jm_report_json(t->rep, "epoch", f);
+	}
+	char vtext[96] = "";
+	if (t->val.n > 0)
+		snprintf(vtext, sizeof vtext, "  val loss %.4f acc %.4f", val_loss, val_acc);
+	if (t->rep->json) {
+		/* the JSON line above is the report; keep the log complete */
+		if (t->rep->log)
+			fprintf(t->rep->log, "epoch %lld/%lld  train loss %.4f acc %.4f%s  %.0f samples/s\n",
+				(long long)epoch, (long long)t->flow->train.epochs, train_loss,
+				train_acc, vtext, sps);
+	} else {
+		jm_report_msg(t->rep, "epoch %lld/%lld  train loss %.4f acc %.4f%s  %.0f samples/s",
+			      (long long)epoch, (long long)t->flow->train.epochs, train_loss,
+			      train_acc, vtext, sps);
+	}
+
+	st->epoch = epoch;
+	st->batch_in_epoch = 0;
+	st->loss_sum = 0;
+	st->correct = st->seen = st->batches = 0;
+
+	*early_stop = 0;
+	if (t->val.n > 0) {
+		double v = !strcmp(t->flow->train.monitor, "val_loss") ? val_loss : val_acc;
+		if (improved(t, v)) {
+			st->best = v;
+			st->best_epoch = epoch;
+			st->bad_epochs = 0;
+		} else {
+			st->bad_epochs++;
+		}
+		if (t->flow->train.patience > 0 && st->bad_epochs >= t->flow->train.patience)
+			*early_stop = 1;
+	}
+	return 0;
+}
+
+static int save_checkpoint(jm_trainer *t, jm_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->run_dir);
+	if (jm_metric_writer_flush(t->mw, err) < 0)
+		return -1;
+	return jm_train_checkpoint_save(t, path, err);
+}
+
+int jm_train_run(jm_trainer *t, jm_err *err)
+{
+	const jm_flow *f = t->flow;
+	jm_train_state *st = &t->st;
+	int64_t accum = f->train.accumulate, pending = 0;
+	int64_t batches = t->batches_per_epoch;
+
+	while (st->epoch < f->train.epochs) {
+		epoch_permutation(t, st->epoch);
+		double t_epoch = jm_now(), epoch_train_s = 0.0;
+		int64_t first_batch = st->batch_in_epoch;
+		while (st->batch_in_epoch < batches) {
+			double t0 = jm_now();
+			int64_t ok = 0;
+			double loss = train_batch(t, st->batch_in_epoch * t->B, &ok);
+			st->micro++;
+			st->batch_in_epoch++;
+			if (!isfinite(loss)) {
+				jm_report_clear(t->rep);
+				return jm_err_set(err, JM_EXIT_FAIL,
+						  "diverged: loss is %s at step %lld (epoch %lld)",
+						  isnan(loss) ? "nan" : "inf", (long long)st->step + 1,
+						  (long long)st->epoch + 1),
+				       JM_TRAIN_DIVERGED;
+			}
+			st->loss_sum += loss;
+			st->correct += ok;
+			st->seen += t->B;
+			st->batches++;
+			st->log_loss_sum += loss;
+			st->log_n++;
+			if (++pending == accum || st->batch_in_epoch == batches) {
+				if (step_and_log(t, pending, err) < 0)
+					return JM_TRAIN_DIVERGED;
+				pending = 0;
+			}
+			double dt = jm_now() - t0;
+			epoch_train_s += dt;
+			st->train_seconds += dt;
+			st->samples += t->B;
+			double sps = epoch_train_s > 0
+				     ? (double)((st->batch_in_epoch - first_batch) * t->B) / epoch_train_s
+				     : 0;
+			double left = (double)((f->train.epochs - st->epoch) * batches - st->batch_in_epoch);
+			jm_report_progress(t->rep, st->epoch + 1, f->train.epochs, st->batch_in_epoch,
+					   batches, loss, sps, sps > 0 ? left * t->B / sps : -1);
+			if (jm_signals_stop_requested() && pending == 0) {
+				if (save_checkpoint(t, err) < 0)
+					return JM_TRAIN_ERROR;
+				return JM_TRAIN_STOPPED;
+			}
+		}
+		int early = 0;
+		if (end_of_epoch(t, epoch_train_s > 0 ? epoch_train_s : jm_now() - t_epoch, &early,
+				 err) < 0)
+			return JM_TRAIN_ERROR;
+		int last = st->epoch >= f->train.epochs || early;
+		if (last || st->epoch % f->train.checkpoint_every == 0 ||
+		    jm_signals_stop_requested()) {
+			if (save_checkpoint(t, err) < 0)
+				return JM_TRAIN_ERROR;
+		}
+		if (early) {
+			jm_report_msg(t->rep, "early stop: %s has not improved for %lld epochs (best %.4f at epoch %lld)",
+				      f->train.monitor, (long long)st->bad_epochs, st->best,
+				      (long long)st->best_epoch);
+			break;
+		}
+		if (jm_signals_stop_requested() && st->epoch < f->train.epochs)
+			return JM_TRAIN_STOPPED;
+	}
+	return JM_TRAIN_DONE;
+}
+
+/* ---- checkpoints: the model, the optimizer and jm_train_state --------- */
+
+/* The state's fields as metadata, one table for saving and loading. */
+#define STATE_I64(f) {#f, offsetof(jm_train_state, f), 0}
+#define STATE_F64(f) {#f, offsetof(jm_train_state, f), 1}
+static const struct state_field {
+	const char *name;
+	size_t off;
+	int is_double;
+} state_fields[] = {
+	STATE_I64(epoch), STATE_I64(batch_in_epoch), STATE_I64(step), STATE_I64(micro),
+	STATE_F64(loss_sum), STATE_I64(correct), STATE_I64(seen), STATE_I64(batches),
+	STATE_F64(log_loss_sum), STATE_I64(log_n), STATE_F64(best), STATE_I64(best_epoch),
+	STATE_I64(bad_epochs), STATE_F64(train_seconds), STATE_I64(samples),
+};
+#define N_STATE (int)(sizeof state_fields / sizeof state_fields[0])
+
+/* Doubles as C99 hex floats, so they come back bit for bit. */
+static char *clip_ring_text(const jm_clip *c)
+{
+	size_t cap = 32 + (size_t)c->window * 28, len = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	len += (size_t)snprintf(s, cap, "%d %d", c->count, c->pos);
+	for (int i = 0; i < c->count && i < c->window; i++)
+		len += (size_t)snprintf(s + len, cap - len, " %a", c->ring[i]);
+	return s;
+}
+
+static int clip_ring_parse(jm_clip *c, const char *s)
+{
+	char *end;
+	long count = strtol(s, &end, 10), pos = strtol(end, &end, 10);
+	if (count < 0 || count > c->window || pos < 0 || pos >= (c->window ? c->window : 1))
+		return -1;
+	for (long i = 0; i < count; i++) {
+		c->ring[i] = strtod(end, &end);
+	}
+	c->count = (int)count;
+	c->pos = (int)pos;
+	return 0;
+}
+
+int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err)
+{
+	char values[N_STATE][40];
+	const char *kv[2 * (N_STATE + 3)];
+	int n = 0;
+	for (int i = 0; i < N_STATE; i++) {
+		const char *p = (const char *)&t->st + state_fields[i].off;
+		if (state_fields[i].is_double)
+			snprintf(values[i], sizeof values[i], "%a", *(const double *)p);
+		else
+			snprintf(values[i], sizeof values[i], "%lld", (long long)*(const int64_t *)p);
+		kv[2 * n] = state_fields[i].name;
+		kv[2 * n + 1] = values[i];
+		n++;
+	}
+	char seed[32], run[32];
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->seed);
+	snprintf(run, sizeof run, "%lld", (long long)t->run);
+	kv[2 * n] = "seed", kv[2 * n + 1] = seed, n++;
+	kv[2 * n] = "run", kv[2 * n + 1] = run, n++;
+	char *ring = NULL;
+	if (t->clip.mode == JM_CLIP_ADAPTIVE) {
+		ring = clip_ring_text(&t->clip);
+		if (!ring)
+			return jm_err_set(err, JM_EXIT_FAIL, "checkpoint: out of memory");
+		kv[2 * n] = "clip_ring", kv[2 * n + 1] = ring, n++;
+	}
+	int rc = jm_checkpoint_save(path, t->model, t->opt, kv, n, err);
+	free(ring);
+	return rc;
+}
+
+int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err)
+{
+	jm_ckpt_meta meta = {0};
+	jm_train_state st = {0};
+	int rc = -1;
+	if (jm_checkpoint_load(path, t->model, t->opt, &meta, err) < 0)
+		return -1;
+	for (int i = 0; i < N_STATE; i++) {
+		const char *v = jm_ckpt_meta_get(&meta, state_fields[i].name);
+		char *p = (char *)&st + state_fields[i].off;
+		if (!v) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: metadata \"%s\" is missing", path,
+				   state_fields[i].name);
+			goto out;
+		}
+		if (state_fields[i].is_double)
+			*(double *)p = strtod(v, NULL);
+		else
+			*(int64_t *)p = strtoll(v, NULL, 10);
+	}
+	const char *ring = jm_ckpt_meta_get(&meta, "clip_ring");
+	if (t->clip.mode == JM_CLIP_ADAPTIVE && (!ring || clip_ring_parse(&t->clip, ring) < 0)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: metadata \"clip_ring\" is missing or bad", path);
+		goto out;
+	}
+	t->st = st;
+	rc = 0;
+out:
+	jm_ckpt_meta_free(&meta);
+	return rc;
+}

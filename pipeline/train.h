@@ -1,0 +1,104 @@
+/*
+ * train.h: the training loop and evaluation, over data and a model that
+ * the runner has prepared.
+ *
+ *   per epoch: permutation(seed, epoch) ──▶ steps of `batch`:
+ *       gather (device) ──▶ forward ──▶ xent ──▶ backward
+ *       every `accumulate` steps: clip ──▶ lr(step) ──▶ optimizer step
+ *   ──▶ validation ──▶ epoch metrics ──▶ checkpoint ──▶ early stopping
+ *
+ * Every random choice is a pure function of (seed, epoch, step), and all
+ * state that changes between steps is in jm_train_state and the
+ * checkpoint, so a stopped or crashed run resumed from its checkpoint ends
+ * bit for bit where an uninterrupted one would.
+ */
+#ifndef JM_TRAIN_H
+#define JM_TRAIN_H
+
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "flow.h"
+#include "pipeline/report.h"
+#include "store/metric_writer.h"
+#include "store/store.h"
+
+/* What changes as training goes; saved in the checkpoint's metadata. */
+typedef struct jm_train_state {
+	int64_t epoch;        /* epochs completed */
+	int64_t batch_in_epoch; /* batches done in the current epoch */
+	int64_t step;         /* optimizer steps taken */
+	int64_t micro;        /* batches taken, all epochs */
+	double loss_sum;      /* current epoch: sum of batch mean losses */
+	int64_t correct, seen, batches; /* current epoch */
+	double log_loss_sum;  /* since the last "loss" point */
+	int64_t log_n;
+	double best;          /* best monitored value so far */
+	int64_t best_epoch;   /* 0 = none yet */
+	int64_t bad_epochs;
+	double train_seconds; /* time spent in training steps */
+	int64_t samples;      /* samples trained on */
+} jm_train_state;
+
+typedef struct jm_data_dev {
+	const jm_dataset *set;   /* host copy (labels used for confusion) */
+	uint8_t *pixels;         /* backend memory [n, D] */
+	int32_t *idx;            /* backend memory: the evaluated indices */
+	int32_t *idx_host;
+	int64_t n;               /* number of indices */
+} jm_data_dev;
+
+typedef struct jm_trainer {
+	const jm_flow *flow;
+	const jm_backend *be;
+	jm_model *model;
+	jm_optim *opt;
+	jm_clip clip;
+	jm_schedule sched;
+	jm_norm norm;
+	uint64_t seed;
+	int D, K;                 /* floats per sample, classes */
+	int B;                    /* batch */
+	int64_t batches_per_epoch;
+	int64_t total_steps;      /* optimizer steps in the whole run */
+
+	const jm_dataset *train_set;
+	uint8_t *train_pixels;    /* backend memory */
+	int32_t *train_idx;       /* host: the training part of the split */
+	int64_t n_train;
+	int32_t *perm_host;       /* host: this epoch's order */
+	int32_t *perm;            /* backend memory */
+	jm_data_dev val, test;
+
+	float *x;                 /* backend: [B, D] batch */
+	int32_t *labels;          /* backend: [B] */
+	int32_t *labels_host;
+	float *dlogits;           /* backend: [B, K] */
+	float *logits_host;       /* host: [B, K] for confusion */
+
+	jm_store *store;
+	jm_metric_writer *mw;
+	int64_t run;
+	char *run_dir;
+	jm_report *rep;
+	jm_train_state st;
+} jm_trainer;
+
+enum { JM_TRAIN_DONE = 0, JM_TRAIN_STOPPED, JM_TRAIN_DIVERGED, JM_TRAIN_ERROR };
+
+/* Train from t->st to the end (or early stop, or a stop signal).  Returns
+ * a JM_TRAIN_* outcome; err says why for DIVERGED and ERROR. */
+int jm_train_run(jm_trainer *t, jm_err *err);
+
+/* Loss and accuracy over a data part in eval mode; confusion (K*K, may be
+ * NULL) counts [true][predicted]. */
+int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
+		int64_t *confusion, jm_err *err);
+
+/* Checkpoint: model, optimizer state and jm_train_state. */
+int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err);
+int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * cli_doctor.c: `jianmo doctor`, what jianmo will compute on and how fast:
+ * the OpenBLAS core and thread count (as the environment sets them), a
+ * measured sgemm rate, the CUDA module's state, and the store.
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "config.h"
+#include "engine/backend.h"
+#include "store/store.h"
+#include "util/err.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Best-of-several sgemm rate at n x n x n, in GFLOP/s. */
+static double measure_sgemm(int n)
+{
+	size_t sz = (size_t)n * (size_t)n;
+	float *a = malloc(sz * sizeof *a), *b = malloc(sz * sizeof *b),
+	      *c = calloc(sz, sizeof *c);
+	if (!a || !b || !c) {
+		free(a), free(b), free(c);
+		return 0.0;
+	}
+	for (size_t i = 0; i < sz; i++) {
+		a[i] = (float)(i % 17) * 0.01f;
+		b[i] = (float)(i % 13) * 0.02f;
+	}
+	double best = 1e30;
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now_s();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f,
+			    a, n, b, n, 0.0f, c, n);
+		double dt = now_s() - t0;
+		if (dt < best)
+			best = dt;
+	}
+	free(a), free(b), free(c);
+	return 2.0 * n * (double)n * n / best * 1e-9;
+}
+
+int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
+{
+	if (argc > 1)
+		return jm_cmd_usage("doctor");
+	const char *coretype = getenv("OPENBLAS_CORETYPE");
+	const char *threads_env = getenv("OPENBLAS_NUM_THREADS");
+	int threads = jm_blas_threads();
+	double gflops = measure_sgemm(1024);
+	double gflops1 = gflops;
+	if (threads > 1) {
+		jm_blas_set_threads(1);
+		gflops1 = measure_sgemm(1024);
+		jm_blas_set_threads(threads);
+	}
+	char *home = jm_store_home_resolve(cli->home);
+	char db[4096];
+	snprintf(db, sizeof db, "%s/jianmo.db", home);
+	struct stat st;
+	int have_store = stat(db, &st) == 0;
+	const char *cuda = "not available: this build has no CUDA backend module";
+
+	if (cli->json) {
+		printf("{\"version\":\"%s\",\"blas\":{\"core\":\"%s\",\"coretype_env\":%s%s%s,"
+		       "\"threads\":%d,\"sgemm_gflops\":%.1f,\"sgemm_gflops_1thread\":%.1f},"
+		       "\"cuda\":\"%s\",\"store\":\"%s\",\"store_exists\":%s}\n",
+		       PACKAGE_VERSION, jm_blas_corename(), coretype ? "\"" : "",
+		       coretype ? coretype : "null", coretype ? "\"" : "",
+		       threads, gflops, gflops1, cuda, db, have_store ? "true" : "false");
+	} else {
+		printf("jianmo %s\n", PACKAGE_VERSION);
+		printf("blas:    OpenBLAS, core %s%s%s%s\n", jm_blas_corename(),
+		       coretype ? " (OPENBLAS_CORETYPE=" : "", coretype ? coretype : "",
+		       coretype ? ")" : "");
+		printf("threads: %d%s%s%s (runs use 1 unless [train] threads says otherwise)\n",
+		       threads, threads_env ? " (OPENBLAS_NUM_THREADS=" : "",
+		       threads_env ? threads_env : "", threads_env ? ")" : "");
+		printf("sgemm:   %.1f GFLOP/s on %d thread%s, %.1f on 1 (1024x1024x1024)\n",
+		       gflops, threads, threads == 1 ? "" : "s", gflops1);
+		printf("cuda:    %s\n", cuda);
+		printf("store:   %s%s\n", db, have_store ? "" : " (not created yet)");
+	}
+	free(home);
+	return JM_EXIT_OK;
+}

@@ -1,0 +1,169 @@
+/*
+ * backend_cpu.c: the CPU backend table, its memory ops, sgemm and the
+ * linear layer, and the OpenBLAS facts for `jianmo doctor`.
+ *
+ * Host memory is the "device": alloc is a zeroed, 64-byte aligned block and
+ * the copies are memcpy.  Every GEMM goes through one cblas_sgemm call, so
+ * the thread count is whatever OpenBLAS was given (OPENBLAS_NUM_THREADS or
+ * jm_blas_set_threads); nothing here changes it.
+ *
+ *   linear forward:   out = in w^T          one sgemm, bias pre-filled (beta 1)
+ *   linear backward:  din = dout w          one sgemm (skipped when din NULL)
+ *                     dw += dout^T in       one sgemm (beta 1: accumulate)
+ *                     db += column sums of dout
+ *
+ * The other ops live in cpu_conv.c, cpu_norm.c and cpu_ops.c (cpu_ops.h).
+ */
+#include "engine/backend.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu_ops.h"
+
+/* Sizes are rounded up to whole cache lines so aligned_alloc accepts them
+ * and vector loops may read a full line at the end. */
+static void *cpu_alloc(size_t bytes)
+{
+	size_t n = (bytes + 63) & ~(size_t)63;
+	if (n < bytes)
+		return NULL;
+	if (n == 0)
+		n = 64;
+	void *p = aligned_alloc(64, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void cpu_free(void *p)
+{
+	free(p);
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+	if (dst != src && bytes)
+		memmove(dst, src, bytes);
+}
+
+void jm_cpu_sgemm_ld(int ta, int tb, int M, int N, int K, float alpha,
+		     const float *A, int lda, const float *B, int ldb,
+		     float beta, float *C, int ldc)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {
+		/* C = beta*C: cblas would do it too, but some builds reject
+		 * K = 0 with an xerbla message. */
+		for (int i = 0; i < M; i++) {
+			float *c = C + (size_t)i * ldc;
+			for (int j = 0; j < N; j++)
+				c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+		}
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+		    tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+		    ldb, beta, C, ldc);
+}
+
+void jm_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha,
+		  const float *A, const float *B, float beta, float *C)
+{
+	jm_cpu_sgemm_ld(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N,
+			beta, C, N);
+}
+
+/* out[B,OUT] = in[B,IN] w[OUT,IN]^T + b[OUT] */
+static void cpu_linear_forward(float *out, const float *in, const float *w,
+			       const float *b, int B, int IN, int OUT)
+{
+	if (b) {
+		for (int i = 0; i < B; i++)
+			memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *b);
+	}
+	jm_cpu_sgemm(0, 1, B, OUT, IN, 1.0f, in, w, b ? 1.0f : 0.0f, out);
+}
+
+/* db[OUT] += sum over rows of dout[B,OUT] */
+JM_CPU_HOT static void cpu_colsum_acc(float *restrict db,
+				      const float *restrict dout, int B,
+				      int OUT)
+{
+	for (int i = 0; i < B; i++) {
+		const float *row = dout + (size_t)i * OUT;
+		for (int j = 0; j < OUT; j++)
+			db[j] += row[j];
+	}
+}
+
+/* din[B,IN] = dout[B,OUT] w[OUT,IN];  dw[OUT,IN] += dout^T in;
+ * db[OUT] += sum_b dout.  din, dw, db may each be NULL. */
+static void cpu_linear_backward(float *din, float *dw, float *db,
+				const float *dout, const float *in,
+				const float *w, int B, int IN, int OUT)
+{
+	if (din)
+		jm_cpu_sgemm(0, 0, B, IN, OUT, 1.0f, dout, w, 0.0f, din);
+	if (dw)
+		jm_cpu_sgemm(1, 0, OUT, IN, B, 1.0f, dout, in, 1.0f, dw);
+	if (db)
+		cpu_colsum_acc(db, dout, B, OUT);
+}
+
+const jm_backend jm_backend_cpu = {
+	.name = "cpu",
+	.alloc = cpu_alloc,
+	.free = cpu_free,
+	.to_device = cpu_copy,
+	.to_host = cpu_copy,
+	.fill = jm_cpu_fill,
+	.sgemm = jm_cpu_sgemm,
+	.linear_forward = cpu_linear_forward,
+	.linear_backward = cpu_linear_backward,
+	.conv2d_scratch_floats = jm_cpu_conv2d_scratch_floats,
+	.conv2d_forward = jm_cpu_conv2d_forward,
+	.conv2d_backward = jm_cpu_conv2d_backward,
+	.maxpool_forward = jm_cpu_maxpool_forward,
+	.maxpool_backward = jm_cpu_maxpool_backward,
+	.avgpool_forward = jm_cpu_avgpool_forward,
+	.avgpool_backward = jm_cpu_avgpool_backward,
+	.gap_forward = jm_cpu_gap_forward,
+	.gap_backward = jm_cpu_gap_backward,
+	.batchnorm_forward = jm_cpu_batchnorm_forward,
+	.batchnorm_backward = jm_cpu_batchnorm_backward,
+	.layernorm_forward = jm_cpu_layernorm_forward,
+	.layernorm_backward = jm_cpu_layernorm_backward,
+	.act_forward = jm_cpu_act_forward,
+	.act_backward = jm_cpu_act_backward,
+	.dropout_forward = jm_cpu_dropout_forward,
+	.dropout_backward = jm_cpu_dropout_backward,
+	.add = jm_cpu_add,
+	.accumulate = jm_cpu_accumulate,
+	.xent = jm_cpu_xent,
+	.gather_u8 = jm_cpu_gather_u8,
+	.gather_f32 = jm_cpu_gather_f32,
+	.adam_step = jm_cpu_adam_step,
+	.sgd_step = jm_cpu_sgd_step,
+	.sumsq = jm_cpu_sumsq,
+	.scale = jm_cpu_scale,
+};
+
+const char *jm_blas_corename(void)
+{
+	const char *name = openblas_get_corename();
+	return name ? name : "unknown";
+}
+
+int jm_blas_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
+void jm_blas_set_threads(int n)
+{
+	if (n >= 1)
+		openblas_set_num_threads(n);
+}

@@ -1,0 +1,289 @@
+/*
+ * cpu_norm.c: batch norm and layer norm on the CPU.
+ *
+ * Batch norm statistics come from each (sample, channel) plane's exact
+ * two-pass mean and squared deviations (the plane sits in L1), merged
+ * across the batch in double with Chan's formula.  Both passes sweep memory
+ * in order, sample by sample, for a group of up to 64 channels at a time:
+ *
+ *   for each channel group:
+ *     sweep 1: stats(planes) -> mean, rstd, running update
+ *     sweep 2: out = in * scale + shift           scale = gamma*rstd
+ *
+ * Backward does the same: per-channel sums of dy and dy*xhat, then
+ * din = a*dy + b*x + k with the three coefficients folded per channel.
+ * Layer norm is the same per row of C contiguous values.
+ */
+#include <math.h>
+#include <stddef.h>
+
+#include "engine/cpu_ops.h"
+
+/* Sum of x[0..n) with eight float lanes (vectorizes; error ~ n/8 ulps). */
+JM_CPU_HOT static float norm_sum(const float *restrict x, size_t n)
+{
+	float acc[8] = {0}, t = 0.0f;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += x[i + k];
+	for (; i < n; i++)
+		t += x[i];
+	return t + ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+	       ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* Sum of (x - m)^2 over x[0..n). */
+JM_CPU_HOT static float norm_sqdev(const float *restrict x, size_t n, float m)
+{
+	float acc[8] = {0}, t = 0.0f;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) {
+			float d = x[i + k] - m;
+			acc[k] += d * d;
+		}
+	for (; i < n; i++)
+		t += (x[i] - m) * (x[i] - m);
+	return t + ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+	       ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* *sdy += sum dy, *sdyx += sum dy*(x - m), over n values. */
+JM_CPU_HOT static void norm_dsums(const float *restrict dy,
+				  const float *restrict x, size_t n, float m,
+				  float *sdy, float *sdyx)
+{
+	float a[8] = {0}, b[8] = {0}, ta = 0.0f, tb = 0.0f;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) {
+			a[k] += dy[i + k];
+			b[k] += dy[i + k] * (x[i + k] - m);
+		}
+	for (; i < n; i++) {
+		ta += dy[i];
+		tb += dy[i] * (x[i] - m);
+	}
+	*sdy = ta + ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+	*sdyx = tb + ((b[0] + b[4]) + (b[1] + b[5])) + ((b[2] + b[6]) + (b[3] + b[7]));
+}
+
+/* out = x*scale + shift over n values (in == out allowed). */
+JM_CPU_HOT static void norm_affine(float *out, const float *x, size_t n,
+				   float scale, float shift)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = x[i] * scale + shift;
+}
+
+/* din = a*dy + b*x + k over n values. */
+JM_CPU_HOT static void norm_dx(float *din, const float *dy, const float *x,
+			       size_t n, float a, float b, float k)
+{
+	for (size_t i = 0; i < n; i++)
+		din[i] = a * dy[i] + b * x[i] + k;
+}
+
+/* Channels handled together: each pass sweeps memory in order (sample by
+ * sample, the group's planes contiguous) with per-channel state on the
+ * stack. */
+#define BN_GROUP 64
+
+/* Batch means and M2 (sums of squared deviations) of channels
+ * [c0, c0+G), in double: each plane's exact two-pass mean and M2, merged
+ * in sample order with Chan et al.'s formula. */
+static void bn_group_stats(const float *in, int B, int C, int HW, int c0,
+			   int G, double *mu, double *m2)
+{
+	for (int g = 0; g < G; g++)
+		mu[g] = m2[g] = 0.0;
+	for (int b = 0; b < B; b++) {
+		double n = (double)b * HW, nn = n + HW;
+		for (int g = 0; g < G; g++) {
+			const float *x = in + ((size_t)b * C + c0 + g) * HW;
+			float pm = norm_sum(x, (size_t)HW) / (float)HW;
+			double pm2 = norm_sqdev(x, (size_t)HW, pm);
+			double delta = (double)pm - mu[g];
+			mu[g] += delta * HW / nn;
+			m2[g] += pm2 + delta * delta * n * HW / nn;
+		}
+	}
+}
+
+void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
+			      const float *in, const float *gamma,
+			      const float *beta, float *running_mean,
+			      float *running_var, int B, int C, int HW,
+			      int training, float momentum, float eps)
+{
+	double N = (double)B * HW;
+	for (int c0 = 0; c0 < C; c0 += BN_GROUP) {
+		int G = C - c0 < BN_GROUP ? C - c0 : BN_GROUP;
+		double mu[BN_GROUP], m2[BN_GROUP];
+		float scale[BN_GROUP], shift[BN_GROUP];
+		if (training)
+			bn_group_stats(in, B, C, HW, c0, G, mu, m2);
+		for (int g = 0; g < G; g++) {
+			int c = c0 + g;
+			double var;
+			if (training) {
+				var = N > 0 ? m2[g] / N : 0.0;
+				if (running_mean)
+					running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu[g]);
+				if (running_var) {
+					/* unbiased, as PyTorch; one value has no spread */
+					double unbiased = N > 1 ? m2[g] / (N - 1) : var;
+					running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+				}
+			} else {
+				mu[g] = running_mean ? running_mean[c] : 0.0;
+				var = running_var ? running_var[c] : 1.0;
+			}
+			double rs = 1.0 / sqrt(var + eps);
+			if (mean)
+				mean[c] = (float)mu[g];
+			if (rstd)
+				rstd[c] = (float)rs;
+			double ga = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+			scale[g] = (float)(ga * rs);
+			shift[g] = (float)(bt - mu[g] * ga * rs);
+		}
+		for (int b = 0; b < B; b++)
+			for (int g = 0; g < G; g++) {
+				size_t off = ((size_t)b * C + c0 + g) * HW;
+				norm_affine(out + off, in + off, (size_t)HW, scale[g],
+					    shift[g]);
+			}
+	}
+}
+
+void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
+			       const float *dout, const float *in,
+			       const float *mean, const float *rstd,
+			       const float *gamma, int B, int C, int HW)
+{
+	double N = (double)B * HW;
+	for (int c0 = 0; c0 < C; c0 += BN_GROUP) {
+		int G = C - c0 < BN_GROUP ? C - c0 : BN_GROUP;
+		/* sum dy and sum dy*(x - mean) per channel */
+		double sdy[BN_GROUP] = { 0 }, sdyx[BN_GROUP] = { 0 };
+		float ca[BN_GROUP], cb[BN_GROUP], ck[BN_GROUP];
+		for (int b = 0; b < B; b++)
+			for (int g = 0; g < G; g++) {
+				size_t off = ((size_t)b * C + c0 + g) * HW;
+				float a, d;
+				norm_dsums(dout + off, in + off, (size_t)HW,
+					   mean[c0 + g], &a, &d);
+				sdy[g] += a;
+				sdyx[g] += d;
+			}
+		for (int g = 0; g < G; g++) {
+			int c = c0 + g;
+			double rs = rstd[c], ga = gamma ? gamma[c] : 1.0;
+			if (dbeta)
+				dbeta[c] += (float)sdy[g];
+			if (dgamma)
+				dgamma[c] += (float)(sdyx[g] * rs);
+			/* din = ga*rs/N * (N*dy - sdy - xhat * sum(dy*xhat))
+			 *     = a*dy + bx*x + k */
+			double bx = -ga * rs * rs * rs * sdyx[g] / N;
+			ca[g] = (float)(ga * rs);
+			cb[g] = (float)bx;
+			ck[g] = (float)(-ga * rs * sdy[g] / N - bx * mean[c]);
+		}
+		if (!din)
+			continue;
+		for (int b = 0; b < B; b++)
+			for (int g = 0; g < G; g++) {
+				size_t off = ((size_t)b * C + c0 + g) * HW;
+				norm_dx(din + off, dout + off, in + off, (size_t)HW,
+					ca[g], cb[g], ck[g]);
+			}
+	}
+}
+
+/* ---- layer norm: rows of C ---- */
+
+JM_CPU_HOT static void ln_row_forward(float *restrict o,
+				      const float *restrict x,
+				      const float *restrict gamma,
+				      const float *restrict beta, int C,
+				      float mu, float rs)
+{
+	for (int j = 0; j < C; j++) {
+		float v = (x[j] - mu) * rs;
+		o[j] = v * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+	}
+}
+
+void jm_cpu_layernorm_forward(float *out, float *mean, float *rstd,
+			      const float *in, const float *gamma,
+			      const float *beta, int N, int C, float eps)
+{
+	for (int r = 0; r < N; r++) {
+		const float *x = in + (size_t)r * C;
+		float mu = (float)((double)norm_sum(x, (size_t)C) / C);
+		double var = (double)norm_sqdev(x, (size_t)C, mu) / C;
+		float rs = (float)(1.0 / sqrt(var + eps));
+		if (mean)
+			mean[r] = mu;
+		if (rstd)
+			rstd[r] = rs;
+		ln_row_forward(out + (size_t)r * C, x, gamma, beta, C, mu, rs);
+	}
+}
+
+/* Per row: dgamma += dy*xhat, dbeta += dy; returns sums of dxh = dy*gamma
+ * and dxh*xhat through s1, s2. */
+JM_CPU_HOT static void ln_row_sums(float *restrict dgamma,
+				   float *restrict dbeta,
+				   const float *restrict dy,
+				   const float *restrict x,
+				   const float *restrict gamma, int C,
+				   float mu, float rs, double *s1, double *s2)
+{
+	float a = 0.0f, b = 0.0f;
+	for (int j = 0; j < C; j++) {
+		float xh = (x[j] - mu) * rs;
+		float dxh = dy[j] * (gamma ? gamma[j] : 1.0f);
+		a += dxh;
+		b += dxh * xh;
+		if (dgamma)
+			dgamma[j] += dy[j] * xh;
+		if (dbeta)
+			dbeta[j] += dy[j];
+	}
+	*s1 = a;
+	*s2 = b;
+}
+
+JM_CPU_HOT static void ln_row_dx(float *restrict din,
+				 const float *restrict dy,
+				 const float *restrict x,
+				 const float *restrict gamma, int C, float mu,
+				 float rs, float m1, float m2)
+{
+	for (int j = 0; j < C; j++) {
+		float xh = (x[j] - mu) * rs;
+		float dxh = dy[j] * (gamma ? gamma[j] : 1.0f);
+		din[j] = rs * (dxh - m1 - xh * m2);
+	}
+}
+
+void jm_cpu_layernorm_backward(float *din, float *dgamma, float *dbeta,
+			       const float *dout, const float *in,
+			       const float *mean, const float *rstd,
+			       const float *gamma, int N, int C)
+{
+	for (int r = 0; r < N; r++) {
+		size_t off = (size_t)r * C;
+		double s1, s2;
+		ln_row_sums(dgamma, dbeta, dout + off, in + off, gamma, C,
+			    mean[r], rstd[r], &s1, &s2);
+		if (din)
+			ln_row_dx(din + off, dout + off, in + off, gamma, C,
+				  mean[r], rstd[r], (float)(s1 / C),
+				  (float)(s2 / C));
+	}
+}

@@ -1,0 +1,363 @@
+/*
+ * cpu_ops.c: the element-wise and small ops of the CPU backend:
+ * activations, dropout, add/accumulate, softmax cross-entropy, batch
+ * gathers, the optimizer passes and sumsq/scale for gradient clipping.
+ *
+ * Each is one loop over flat buffers (JM_CPU_HOT: vectorized at any -O
+ * level).  Activations dispatch through a table indexed by JM_ACT_*;
+ * element-wise ops allow their output to alias an input.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "engine/cpu_ops.h"
+#include "util/rng.h"
+
+JM_CPU_HOT void jm_cpu_fill(float *restrict x, float v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = v;
+}
+
+/* ---- activations ---- */
+
+static void act_none_fwd(float *out, const float *in, size_t n)
+{
+	if (out != in)
+		memmove(out, in, n * sizeof *out);
+}
+
+static void act_none_bwd(float *din, const float *dout, const float *in,
+			 const float *out, size_t n)
+{
+	if (din != dout)
+		memmove(din, dout, n * sizeof *din);
+}
+
+JM_CPU_HOT static void act_relu_fwd(float *out, const float *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+JM_CPU_HOT static void act_relu_bwd(float *din, const float *dout,
+				    const float *in, const float *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float g = dout[i]; /* loaded unconditionally: vectorizes */
+		din[i] = in[i] > 0.0f ? g : 0.0f;
+	}
+}
+
+/* GELU, exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+static void act_gelu_fwd(float *out, const float *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float x = in[i];
+		out[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+	}
+}
+
+/* d/dx x Phi(x) = Phi(x) + x phi(x) */
+static void act_gelu_bwd(float *din, const float *dout, const float *in,
+			 const float *out, size_t n)
+{
+	const float inv_sqrt_2pi = 0.3989422804014327f;
+	for (size_t i = 0; i < n; i++) {
+		float x = in[i];
+		float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+		float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
+		din[i] = dout[i] * (cdf + x * pdf);
+	}
+}
+
+static void act_tanh_fwd(float *out, const float *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = tanhf(in[i]);
+}
+
+JM_CPU_HOT static void act_tanh_bwd(float *din, const float *dout,
+				    const float *in, const float *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		din[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
+static void act_sigmoid_fwd(float *out, const float *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+JM_CPU_HOT static void act_sigmoid_bwd(float *din, const float *dout,
+				       const float *in, const float *out,
+				       size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		din[i] = dout[i] * out[i] * (1.0f - out[i]);
+}
+
+static const struct {
+	void (*fwd)(float *out, const float *in, size_t n);
+	void (*bwd)(float *din, const float *dout, const float *in,
+		    const float *out, size_t n);
+} act_table[] = {
+	[JM_ACT_NONE] = { act_none_fwd, act_none_bwd },
+	[JM_ACT_RELU] = { act_relu_fwd, act_relu_bwd },
+	[JM_ACT_GELU] = { act_gelu_fwd, act_gelu_bwd },
+	[JM_ACT_TANH] = { act_tanh_fwd, act_tanh_bwd },
+	[JM_ACT_SIGMOID] = { act_sigmoid_fwd, act_sigmoid_bwd },
+};
+
+/* An unknown act is the identity (the callers validate names). */
+static int act_index(int act)
+{
+	int n = (int)(sizeof act_table / sizeof act_table[0]);
+	return act >= 0 && act < n ? act : JM_ACT_NONE;
+}
+
+void jm_cpu_act_forward(int act, float *out, const float *in, size_t n)
+{
+	act_table[act_index(act)].fwd(out, in, n);
+}
+
+void jm_cpu_act_backward(int act, float *din, const float *dout,
+			 const float *in, const float *out, size_t n)
+{
+	act_table[act_index(act)].bwd(din, dout, in, out, n);
+}
+
+/* ---- dropout: keep element i iff jm_hash_uniformf(key, i) >= p ---- */
+
+JM_CPU_HOT static void dropout_apply(float *out, const float *in, size_t n,
+				     float p, uint64_t key)
+{
+	if (p <= 0.0f) {
+		if (out != in)
+			memmove(out, in, n * sizeof *out);
+		return;
+	}
+	if (p >= 1.0f) {
+		memset(out, 0, n * sizeof *out);
+		return;
+	}
+	float scale = 1.0f / (1.0f - p);
+	for (size_t i = 0; i < n; i++)
+		out[i] = jm_hash_uniformf(key, i) >= p ? in[i] * scale : 0.0f;
+}
+
+void jm_cpu_dropout_forward(float *out, const float *in, size_t n, float p,
+			    uint64_t key)
+{
+	dropout_apply(out, in, n, p, key);
+}
+
+void jm_cpu_dropout_backward(float *din, const float *dout, size_t n, float p,
+			     uint64_t key)
+{
+	dropout_apply(din, dout, n, p, key);
+}
+
+JM_CPU_HOT void jm_cpu_add(float *out, const float *a, const float *b,
+			   size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = a[i] + b[i];
+}
+
+JM_CPU_HOT void jm_cpu_accumulate(float *y, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+/* ---- softmax cross-entropy ---- */
+
+/* First index of the largest value (as torch.argmax). */
+static int xent_argmax(const float *z, int K)
+{
+	int best = 0;
+	for (int k = 1; k < K; k++)
+		if (z[k] > z[best])
+			best = k;
+	return best;
+}
+
+/*
+ * Per row: loss = sum_k t_k (lse - z_k) with lse = log sum exp z;
+ * dlogits = (sum(t) softmax - t) / B, the exact gradient of that sum even
+ * for soft rows that do not quite sum to 1.  Hard labels with smoothing s
+ * use t = (1-s) onehot + s/K.  A label outside [0, K) contributes no loss
+ * and no gradient (still counted in B).
+ */
+double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
+		   const float *logits, const int32_t *labels,
+		   const float *soft, int B, int K, float smoothing)
+{
+	double total = 0.0;
+	int32_t ncorrect = 0;
+	float invB = B > 0 ? 1.0f / (float)B : 0.0f;
+	for (int r = 0; r < B; r++) {
+		const float *z = logits + (size_t)r * K;
+		float *dz = dlogits ? dlogits + (size_t)r * K : NULL;
+		int am = xent_argmax(z, K);
+		float mx = z[am];
+		double se = 0.0;
+		for (int k = 0; k < K; k++)
+			se += expf(z[k] - mx);
+		double lse = mx + log(se);
+		double loss = 0.0;
+		if (labels) {
+			int y = labels[r];
+			if (y < 0 || y >= K) {
+				if (dz)
+					memset(dz, 0, (size_t)K * sizeof *dz);
+				if (sample_loss)
+					sample_loss[r] = 0.0f;
+				continue;
+			}
+			double s = smoothing, zsum = 0.0;
+			for (int k = 0; k < K; k++)
+				zsum += z[k];
+			loss = (1.0 - s) * (lse - z[y]) + s * (lse - zsum / K);
+			ncorrect += am == y;
+			if (dz) {
+				float on = 1.0f - smoothing + smoothing / (float)K;
+				float off = smoothing / (float)K;
+				for (int k = 0; k < K; k++) {
+					float sm = (float)exp(z[k] - lse);
+					dz[k] = (sm - (k == y ? on : off)) * invB;
+				}
+			}
+		} else {
+			const float *t = soft + (size_t)r * K;
+			double tsum = 0.0;
+			for (int k = 0; k < K; k++) {
+				loss += t[k] * (lse - z[k]);
+				tsum += t[k];
+			}
+			ncorrect += am == xent_argmax(t, K);
+			if (dz)
+				for (int k = 0; k < K; k++) {
+					double sm = exp(z[k] - lse);
+					dz[k] = (float)((tsum * sm - t[k]) * invB);
+				}
+		}
+		if (sample_loss)
+			sample_loss[r] = (float)loss;
+		total += loss;
+	}
+	if (correct)
+		*correct = ncorrect;
+	return B > 0 ? total / B : 0.0;
+}
+
+/* ---- gathers ---- */
+
+JM_CPU_HOT static void gather_u8_row(float *restrict o,
+				     const uint8_t *restrict s, int D,
+				     float scale, float shift)
+{
+	for (int j = 0; j < D; j++)
+		o[j] = (float)s[j] * scale + shift;
+}
+
+void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
+		      int B, int D, float scale, float shift)
+{
+	for (int i = 0; i < B; i++)
+		gather_u8_row(out + (size_t)i * D, src + (size_t)idx[i] * D, D,
+			      scale, shift);
+}
+
+void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
+		       int B, int D)
+{
+	for (int i = 0; i < B; i++)
+		memcpy(out + (size_t)i * D, src + (size_t)idx[i] * D,
+		       (size_t)D * sizeof *out);
+}
+
+/* ---- optimizers, as torch.optim (single-tensor path) ---- */
+
+/*
+ * AdamW: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *        p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+ * Adam:  the same with g += wd*p first and no decay of p.
+ */
+JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
+				 float *restrict v, const float *restrict g,
+				 size_t n, float lr, float b1, float b2,
+				 float eps, float wd, float bc1, float bc2,
+				 int decoupled)
+{
+	float step = lr / bc1, bc2s = sqrtf(bc2);
+	float c1 = 1.0f - b1, c2 = 1.0f - b2;
+	if (decoupled) {
+		float decay = 1.0f - lr * wd;
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i], pi = p[i] * decay;
+			float mi = b1 * m[i] + c1 * gi;
+			float vi = b2 * v[i] + c2 * gi * gi;
+			m[i] = mi;
+			v[i] = vi;
+			p[i] = pi - step * (mi / (sqrtf(vi) / bc2s + eps));
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i] + wd * p[i];
+			float mi = b1 * m[i] + c1 * gi;
+			float vi = b2 * v[i] + c2 * gi * gi;
+			m[i] = mi;
+			v[i] = vi;
+			p[i] = p[i] - step * (mi / (sqrtf(vi) / bc2s + eps));
+		}
+	}
+}
+
+/*
+ * SGD: d = g + wd*p; with momentum mu: buf = first ? d : mu*buf + d, and
+ * d = nesterov ? d + mu*buf : buf; p -= lr*d.  buf may be NULL when
+ * momentum is 0.
+ */
+JM_CPU_HOT void jm_cpu_sgd_step(float *restrict p, float *restrict buf,
+				const float *restrict g, size_t n, float lr,
+				float momentum, float wd, int nesterov,
+				int first)
+{
+	if (momentum == 0.0f || !buf) {
+		for (size_t i = 0; i < n; i++)
+			p[i] -= lr * (g[i] + wd * p[i]);
+		return;
+	}
+	/* the first step copies d into buf, whatever buf held */
+	float keep = first ? 0.0f : 1.0f;
+	float nest = nesterov ? momentum : 0.0f, mu = momentum;
+	for (size_t i = 0; i < n; i++) {
+		float d = g[i] + wd * p[i];
+		float b = keep != 0.0f ? mu * buf[i] + d : d;
+		buf[i] = b;
+		p[i] -= lr * (nesterov ? d + nest * b : b);
+	}
+}
+
+JM_CPU_HOT double jm_cpu_sumsq(const float *restrict x, size_t n)
+{
+	double acc[8] = {0}, t = 0.0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += (double)x[i + k] * x[i + k];
+	for (; i < n; i++)
+		t += (double)x[i] * x[i];
+	return t + ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+	       ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+JM_CPU_HOT void jm_cpu_scale(float *restrict x, float a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] *= a;
+}

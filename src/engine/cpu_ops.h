@@ -1,0 +1,107 @@
+/*
+ * cpu_ops.h: the pieces of the CPU backend, shared by its files only.
+ *
+ *   backend_cpu.c  the jm_backend_cpu table, memory, sgemm, linear, BLAS facts
+ *   cpu_conv.c     conv2d (im2col + sgemm), max/avg/global pooling
+ *   cpu_norm.c     batch norm, layer norm
+ *   cpu_ops.c      activations, dropout, add, cross-entropy, gathers,
+ *                  optimizer passes, sumsq/scale
+ *
+ * Every function here has the signature of its jm_backend slot (see
+ * backend.h for shapes and the accumulate/overwrite rules); nothing outside
+ * the backend calls them directly: go through jm_backend_cpu.
+ */
+#ifndef JM_CPU_OPS_H
+#define JM_CPU_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Element-wise loops must vectorize whatever -O level the build uses: GCC's
+ * -O2 cost model leaves loops of unknown trip count scalar.  The attribute
+ * affects only the kernel it marks; other compilers ignore it and still get
+ * correct code.  (sqrtf needs -fno-math-errno too, which the attribute
+ * cannot set: module.mk gives it to the engine library.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define JM_CPU_HOT __attribute__((optimize("O3", "no-math-errno")))
+#else
+#define JM_CPU_HOT
+#endif
+
+/* sgemm through cblas, row-major (the jm_backend.sgemm slot), and the same
+ * with explicit leading dimensions for sub-matrices. */
+void jm_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha,
+		  const float *A, const float *B, float beta, float *C);
+void jm_cpu_sgemm_ld(int ta, int tb, int M, int N, int K, float alpha,
+		     const float *A, int lda, const float *B, int ldb,
+		     float beta, float *C, int ldc);
+
+/* cpu_conv.c */
+size_t jm_cpu_conv2d_scratch_floats(int B, int C, int H, int W, int OC,
+				    int K, int stride, int pad);
+void jm_cpu_conv2d_forward(float *out, const float *in, const float *w,
+			   const float *b, int B, int C, int H, int W, int OC,
+			   int K, int stride, int pad, float *scratch);
+void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
+			    const float *dout, const float *in, const float *w,
+			    int B, int C, int H, int W, int OC, int K,
+			    int stride, int pad, float *scratch);
+void jm_cpu_maxpool_forward(float *out, int32_t *argmax, const float *in,
+			    int B, int C, int H, int W, int K, int S);
+void jm_cpu_maxpool_backward(float *din, const float *dout,
+			     const int32_t *argmax, int B, int C, int H, int W,
+			     int K, int S);
+void jm_cpu_avgpool_forward(float *out, const float *in, int B, int C, int H,
+			    int W, int K, int S);
+void jm_cpu_avgpool_backward(float *din, const float *dout, int B, int C,
+			     int H, int W, int K, int S);
+void jm_cpu_gap_forward(float *out, const float *in, int B, int C, int HW);
+void jm_cpu_gap_backward(float *din, const float *dout, int B, int C, int HW);
+
+/* cpu_norm.c */
+void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
+			      const float *in, const float *gamma,
+			      const float *beta, float *running_mean,
+			      float *running_var, int B, int C, int HW,
+			      int training, float momentum, float eps);
+void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
+			       const float *dout, const float *in,
+			       const float *mean, const float *rstd,
+			       const float *gamma, int B, int C, int HW);
+void jm_cpu_layernorm_forward(float *out, float *mean, float *rstd,
+			      const float *in, const float *gamma,
+			      const float *beta, int N, int C, float eps);
+void jm_cpu_layernorm_backward(float *din, float *dgamma, float *dbeta,
+			       const float *dout, const float *in,
+			       const float *mean, const float *rstd,
+			       const float *gamma, int N, int C);
+
+/* cpu_ops.c */
+void jm_cpu_fill(float *x, float v, size_t n);
+void jm_cpu_act_forward(int act, float *out, const float *in, size_t n);
+void jm_cpu_act_backward(int act, float *din, const float *dout,
+			 const float *in, const float *out, size_t n);
+void jm_cpu_dropout_forward(float *out, const float *in, size_t n, float p,
+			    uint64_t key);
+void jm_cpu_dropout_backward(float *din, const float *dout, size_t n, float p,
+			     uint64_t key);
+void jm_cpu_add(float *out, const float *a, const float *b, size_t n);
+void jm_cpu_accumulate(float *y, const float *x, size_t n);
+double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
+		   const float *logits, const int32_t *labels,
+		   const float *soft, int B, int K, float smoothing);
+void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
+		      int B, int D, float scale, float shift);
+void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
+		       int B, int D);
+void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n,
+		      float lr, float b1, float b2, float eps, float wd,
+		      float bc1, float bc2, int decoupled);
+void jm_cpu_sgd_step(float *p, float *buf, const float *g, size_t n, float lr,
+		     float momentum, float wd, int nesterov, int first);
+double jm_cpu_sumsq(const float *x, size_t n);
+void jm_cpu_scale(float *x, float a, size_t n);
+
+#endif

@@ -1,0 +1,1266 @@
+/*
+ * model.c: build a layer list from a spec, carve its flat buffers, and run
+ * forward and backward through the backend table.
+ *
+ * Building walks the spec once with a builder that tracks the current
+ * activation (id and shape) and appends primitive layers:
+ *
+ *   spec ──parse──▶ groups (PyTorch modules, "layers.N")
+ *                      └─▶ layers (primitive ops: conv, bn, act, add, ...)
+ *                             ├─▶ tensors (params / buffers, with offsets)
+ *                             └─▶ activations (offsets into the arena)
+ *
+ * Each layer reads activation `in` (and `in2` for the residual add) and
+ * writes activation `out`; activation 0 is the model input, owned by the
+ * caller.  Flatten writes nothing: its output IS its input activation.
+ * Backward walks the layers in reverse.  An activation read by two layers
+ * (the residual block's input) gets its gradient from both: the first
+ * consumer processed writes it, later ones write to scratch and
+ * be->accumulate it in.
+ */
+#include "engine/model.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+enum {
+	L_LINEAR, L_CONV, L_BN, L_LN, L_ACT, L_DROPOUT, L_MAXPOOL, L_AVGPOOL,
+	L_GAP, L_FLATTEN, L_ADD,
+};
+
+enum { INIT_UNIFORM, INIT_ONE, INIT_ZERO };
+
+#define MAX_UNITS 65536    /* channels or units of one layer */
+#define MAX_TOKENS 256     /* tokens of a layer string */
+#define MAX_KERNEL 11
+#define BN_MOMENTUM 0.1f
+#define NORM_EPS 1e-5f
+
+typedef struct layer {
+	int kind;
+	int group;          /* top-level module it belongs to */
+	char name[48];      /* tensor name prefix, e.g. "layers.4.conv1" */
+	int in, in2, out;   /* activation ids (in2: second add input) */
+	int c, h, w;        /* input shape per sample */
+	int oc, oh, ow;     /* output shape per sample */
+	int k, pad;         /* conv kernel or pool window (pool stride = k) */
+	int act;            /* JM_ACT_* */
+	float p;            /* dropout probability */
+	int wt, bt;         /* weight/gamma and bias/beta tensors, or -1 */
+	int rmt, rvt;       /* running mean/var tensors, or -1 */
+	size_t stat_off;    /* floats into the stats region: mean, then rstd */
+	size_t argmax_off;  /* int32 elements into the argmax region */
+	uint64_t key;       /* dropout key of the last training forward */
+} layer;
+
+typedef struct activation {
+	size_t off;         /* floats into acts / dacts */
+	size_t size;        /* floats per sample */
+} activation;
+
+typedef struct group {
+	char desc[48];      /* "Conv2d(1, 32, 3x3, no bias)" */
+	int c, h, w, flat;  /* output shape */
+	size_t n_params;
+} group;
+
+typedef struct tensor_init {
+	int rule;           /* INIT_* */
+	double bound;       /* INIT_UNIFORM: U(-bound, bound) */
+} tensor_init;
+
+struct jm_model {
+	const jm_backend *be;
+	int in_c, in_h, in_w, n_classes, max_batch;
+
+	layer *layers;
+	int n_layers;
+	activation *acts_tab;
+	int n_acts;
+	group *groups;
+	int n_groups;
+	jm_tensor_info *tensors;
+	tensor_init *tinit;
+	int n_tensors;
+
+	size_t n_params, n_buffers;
+	size_t act_floats;      /* activation region, for max_batch */
+	size_t stat_floats;     /* saved norm statistics */
+	size_t argmax_ints;
+	size_t conv_scratch;    /* floats of im2col scratch */
+	size_t fanin_scratch;   /* floats for a second consumer's gradient */
+
+	float *params, *grads, *buffers;
+	float *acts;            /* activations, then stats */
+	int32_t *argmax;
+	float *dacts;
+	float *scratch;         /* conv scratch, then fan-in scratch */
+
+	/* per-forward state */
+	float **aptr;           /* activation pointers of the last forward */
+	const float **gptr;     /* gradient pointers during backward */
+	unsigned char *written; /* gradient of activation written this pass */
+	int fwd_B, fwd_training;
+	size_t bytes;
+};
+
+/* ---- names ---------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int act;
+	const char *module; /* PyTorch module name */
+} act_names[] = {
+	{"relu", JM_ACT_RELU, "ReLU"},
+	{"gelu", JM_ACT_GELU, "GELU"},
+	{"tanh", JM_ACT_TANH, "Tanh"},
+	{"sigmoid", JM_ACT_SIGMOID, "Sigmoid"},
+};
+
+int jm_model_act_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof act_names / sizeof act_names[0]; i++)
+		if (!strcmp(name, act_names[i].name))
+			return act_names[i].act;
+	return -1;
+}
+
+static const char *act_module(int act)
+{
+	for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
+		if (act_names[i].act == act)
+			return act_names[i].module;
+	return "?";
+}
+
+/* ---- the builder ---------------------------------------------------- */
+
+typedef struct builder {
+	jm_model *m;
+	jm_err *err;
+	char where[160];    /* "[model] layers: token 3 \"c64\"" */
+	int cur;            /* current activation */
+	int c, h, w, flat;  /* its shape */
+	int flat_tok;       /* token that flattened (0: none / implicit) */
+	char flat_text[32];
+	int cap_layers, cap_acts, cap_groups, cap_tensors;
+	int has_fanin;
+} builder;
+
+#define GROW(arr, n, cap)                                                   \
+	do {                                                                \
+		if ((n) == (cap)) {                                         \
+			(cap) = (cap) ? 2 * (cap) : 16;                     \
+			(arr) = jm_xrealloc((arr), (size_t)(cap) * sizeof *(arr)); \
+		}                                                           \
+	} while (0)
+
+static int new_act(builder *b, int c, int h, int w)
+{
+	jm_model *m = b->m;
+	size_t size = (size_t)c * h * w;
+	if (size * (size_t)m->max_batch > (size_t)INT_MAX)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: an output of %dx%dx%d for a batch of %d exceeds 2^31 values",
+				  b->where, c, h, w, m->max_batch);
+	GROW(m->acts_tab, m->n_acts, b->cap_acts);
+	m->acts_tab[m->n_acts] = (activation){.off = m->act_floats, .size = size};
+	m->act_floats += size * (size_t)m->max_batch;
+	return m->n_acts++;
+}
+
+static int new_group(builder *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int new_group(builder *b, const char *fmt, ...)
+{
+	jm_model *m = b->m;
+	GROW(m->groups, m->n_groups, b->cap_groups);
+	group *g = &m->groups[m->n_groups];
+	memset(g, 0, sizeof *g);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->desc, sizeof g->desc, fmt, ap);
+	va_end(ap);
+	return m->n_groups++;
+}
+
+/* A tensor of the current layer: name = prefix "." suffix. */
+static int new_tensor(builder *b, const char *prefix, const char *suffix,
+		      int buffer, int rule, double bound, int ndim,
+		      const int64_t *shape)
+{
+	jm_model *m = b->m;
+	GROW(m->tensors, m->n_tensors, b->cap_tensors);
+	m->tinit = jm_xrealloc(m->tinit, (size_t)b->cap_tensors * sizeof *m->tinit);
+	jm_tensor_info *t = &m->tensors[m->n_tensors];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s.%s", prefix, suffix);
+	t->ndim = ndim;
+	t->numel = 1;
+	for (int i = 0; i < ndim; i++) {
+		t->shape[i] = shape[i];
+		t->numel *= (size_t)shape[i];
+	}
+	t->buffer = buffer;
+	size_t *count = buffer ? &m->n_buffers : &m->n_params;
+	t->offset = *count;
+	*count += t->numel;
+	m->tinit[m->n_tensors] = (tensor_init){.rule = rule, .bound = bound};
+	if (!buffer && m->n_groups > 0)
+		m->groups[m->n_groups - 1].n_params += t->numel;
+	return m->n_tensors++;
+}
+
+/* Append a layer reading the current activation; the caller fills the
+ * kind-specific fields and calls finish_layer with the output shape. */
+static layer *new_layer(builder *b, int kind, const char *name)
+{
+	jm_model *m = b->m;
+	GROW(m->layers, m->n_layers, b->cap_layers);
+	layer *L = &m->layers[m->n_layers++];
+	memset(L, 0, sizeof *L);
+	L->kind = kind;
+	L->group = m->n_groups - 1;
+	snprintf(L->name, sizeof L->name, "%s", name);
+	L->in = b->cur;
+	L->in2 = -1;
+	L->c = b->c;
+	L->h = b->h;
+	L->w = b->w;
+	L->wt = L->bt = L->rmt = L->rvt = -1;
+	return L;
+}
+
+static int finish_layer(builder *b, layer *L, int oc, int oh, int ow)
+{
+	L->oc = oc;
+	L->oh = oh;
+	L->ow = ow;
+	if (L->kind == L_FLATTEN) {
+		L->out = L->in;
+	} else {
+		/* new_act may move nothing in layers, but L stays valid: the
+		 * layers array is not touched by new_act */
+		int id = new_act(b, oc, oh, ow);
+		if (id < 0)
+			return -1;
+		L->out = id;
+	}
+	b->cur = L->out;
+	b->c = oc;
+	b->h = oh;
+	b->w = ow;
+	group *g = &b->m->groups[L->group];
+	g->c = oc;
+	g->h = oh;
+	g->w = ow;
+	g->flat = b->flat;
+	return 0;
+}
+
+static int add_linear(builder *b, const char *name, int out)
+{
+	int in = b->c * b->h * b->w;
+	layer *L = new_layer(b, L_LINEAR, name);
+	double bound = 1.0 / sqrt((double)in);
+	L->wt = new_tensor(b, name, "weight", 0, INIT_UNIFORM, bound, 2,
+			   (int64_t[]){out, in});
+	L->bt = new_tensor(b, name, "bias", 0, INIT_UNIFORM, bound, 1,
+			   (int64_t[]){out});
+	L->c = in;
+	L->h = L->w = 1;
+	return finish_layer(b, L, out, 1, 1);
+}
+
+static int add_conv(builder *b, const char *name, int oc, int k, int bias)
+{
+	int fan_in = b->c * k * k;
+	layer *L = new_layer(b, L_CONV, name);
+	L->k = k;
+	L->pad = k / 2;
+	double bound = 1.0 / sqrt((double)fan_in);
+	L->wt = new_tensor(b, name, "weight", 0, INIT_UNIFORM, bound, 4,
+			   (int64_t[]){oc, b->c, k, k});
+	if (bias)
+		L->bt = new_tensor(b, name, "bias", 0, INIT_UNIFORM, bound, 1,
+				   (int64_t[]){oc});
+	size_t s = b->m->be->conv2d_scratch_floats(b->m->max_batch, b->c, b->h,
+						   b->w, oc, k, 1, L->pad);
+	if (s > b->m->conv_scratch)
+		b->m->conv_scratch = s;
+	int oh = b->h + 2 * L->pad - k + 1, ow = b->w + 2 * L->pad - k + 1;
+	return finish_layer(b, L, oc, oh, ow);
+}
+
+/* Batch norm over the channels of an image or the features of a vector. */
+static int add_batchnorm(builder *b, const char *name)
+{
+	int c = b->c;
+	layer *L = new_layer(b, L_BN, name);
+	L->wt = new_tensor(b, name, "weight", 0, INIT_ONE, 0, 1, (int64_t[]){c});
+	L->bt = new_tensor(b, name, "bias", 0, INIT_ZERO, 0, 1, (int64_t[]){c});
+	L->rmt = new_tensor(b, name, "running_mean", 1, INIT_ZERO, 0, 1,
+			    (int64_t[]){c});
+	L->rvt = new_tensor(b, name, "running_var", 1, INIT_ONE, 0, 1,
+			    (int64_t[]){c});
+	L->stat_off = b->m->stat_floats;
+	b->m->stat_floats += 2 * (size_t)c;
+	return finish_layer(b, L, b->c, b->h, b->w);
+}
+
+static int add_layernorm(builder *b, const char *name)
+{
+	int c = b->c;
+	layer *L = new_layer(b, L_LN, name);
+	L->wt = new_tensor(b, name, "weight", 0, INIT_ONE, 0, 1, (int64_t[]){c});
+	L->bt = new_tensor(b, name, "bias", 0, INIT_ZERO, 0, 1, (int64_t[]){c});
+	L->stat_off = b->m->stat_floats;
+	b->m->stat_floats += 2 * (size_t)b->m->max_batch;
+	return finish_layer(b, L, b->c, b->h, b->w);
+}
+
+static int add_act(builder *b, const char *name, int act)
+{
+	layer *L = new_layer(b, L_ACT, name);
+	L->act = act;
+	return finish_layer(b, L, b->c, b->h, b->w);
+}
+
+static int add_dropout(builder *b, const char *name, float p)
+{
+	layer *L = new_layer(b, L_DROPOUT, name);
+	L->p = p;
+	return finish_layer(b, L, b->c, b->h, b->w);
+}
+
+static int add_pool(builder *b, int kind, const char *name)
+{
+	layer *L = new_layer(b, kind, name);
+	L->k = 2;
+	if (kind == L_MAXPOOL) {
+		L->argmax_off = b->m->argmax_ints;
+		b->m->argmax_ints += (size_t)b->c * (b->h / 2) * (b->w / 2) *
+				     (size_t)b->m->max_batch;
+	}
+	return finish_layer(b, L, b->c, b->h / 2, b->w / 2);
+}
+
+static int add_flatten(builder *b, const char *name)
+{
+	layer *L = new_layer(b, L_FLATTEN, name);
+	b->flat = 1;
+	return finish_layer(b, L, b->c * b->h * b->w, 1, 1);
+}
+
+/* ---- top-level modules ---------------------------------------------- */
+
+static char *group_name(builder *b, char *buf, size_t n)
+{
+	snprintf(buf, n, "layers.%d", b->m->n_groups - 1);
+	return buf;
+}
+
+static int module_linear(builder *b, int out)
+{
+	char name[48];
+	int in = b->c * b->h * b->w;
+	new_group(b, "Linear(%d, %d)", in, out);
+	b->flat = 1;
+	return add_linear(b, group_name(b, name, sizeof name), out);
+}
+
+static int module_conv(builder *b, int oc, int k, int bias)
+{
+	char name[48];
+	new_group(b, "Conv2d(%d, %d, %dx%d%s)", b->c, oc, k, k,
+		  bias ? "" : ", no bias");
+	return add_conv(b, group_name(b, name, sizeof name), oc, k, bias);
+}
+
+static int module_batchnorm(builder *b)
+{
+	char name[48];
+	new_group(b, "BatchNorm%dd(%d)", b->flat ? 1 : 2, b->c);
+	return add_batchnorm(b, group_name(b, name, sizeof name));
+}
+
+static int module_layernorm(builder *b)
+{
+	char name[48];
+	new_group(b, "LayerNorm(%d)", b->c);
+	return add_layernorm(b, group_name(b, name, sizeof name));
+}
+
+static int module_act(builder *b, int act)
+{
+	char name[48];
+	new_group(b, "%s()", act_module(act));
+	return add_act(b, group_name(b, name, sizeof name), act);
+}
+
+static int module_dropout(builder *b, float p)
+{
+	char name[48];
+	new_group(b, "Dropout(%g)", p);
+	return add_dropout(b, group_name(b, name, sizeof name), p);
+}
+
+static int module_pool(builder *b, int kind)
+{
+	char name[48];
+	new_group(b, kind == L_MAXPOOL ? "MaxPool2d(2)" : "AvgPool2d(2)");
+	return add_pool(b, kind, group_name(b, name, sizeof name));
+}
+
+static int module_flatten(builder *b)
+{
+	char name[48];
+	new_group(b, "Flatten()");
+	return add_flatten(b, group_name(b, name, sizeof name));
+}
+
+static int module_gap(builder *b)
+{
+	char name[48];
+	new_group(b, "AdaptiveAvgPool2d(1)");
+	layer *L = new_layer(b, L_GAP, group_name(b, name, sizeof name));
+	if (finish_layer(b, L, b->c, 1, 1) < 0)
+		return -1;
+	return module_flatten(b);
+}
+
+/* relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) */
+static int module_residual(builder *b, int oc, int k, int bn)
+{
+	char base[48], name[64];
+	new_group(b, "Residual(%d, %d, %dx%d)", b->c, oc, k, k);
+	group_name(b, base, sizeof base);
+	int x = b->cur, xc = b->c;
+#define SUB(s) (snprintf(name, sizeof name, "%s.%s", base, s), name)
+	if (add_conv(b, SUB("conv1"), oc, k, !bn) < 0 ||
+	    (bn && add_batchnorm(b, SUB("bn1")) < 0) ||
+	    add_act(b, SUB("relu1"), JM_ACT_RELU) < 0 ||
+	    add_conv(b, SUB("conv2"), oc, k, !bn) < 0 ||
+	    (bn && add_batchnorm(b, SUB("bn2")) < 0))
+		return -1;
+	int main_out = b->cur, skip = x;
+	if (xc != oc) {
+		b->cur = x;
+		b->c = xc;
+		if (add_conv(b, SUB("shortcut.0"), oc, 1, !bn) < 0 ||
+		    (bn && add_batchnorm(b, SUB("shortcut.1")) < 0))
+			return -1;
+		skip = b->cur;
+	}
+	b->cur = main_out;
+	layer *L = new_layer(b, L_ADD, SUB("add"));
+	L->in2 = skip;
+	b->has_fanin = 1;
+	if (finish_layer(b, L, b->c, b->h, b->w) < 0)
+		return -1;
+	return add_act(b, SUB("relu2"), JM_ACT_RELU);
+#undef SUB
+}
+
+/* ---- the cnn layer string -------------------------------------------- */
+
+/* Parse an integer in [lo, hi] that is all of s; -1 otherwise. */
+static int parse_int(const char *s, int lo, int hi)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return -1;
+	return (int)v;
+}
+
+typedef struct token {
+	const char *text;   /* NUL-terminated copy */
+	const char *arg;    /* after the prefix */
+	int index;          /* 1-based */
+	int last;           /* the last token */
+} token;
+
+static int need_image(builder *b)
+{
+	if (!b->flat)
+		return 0;
+	if (b->flat_tok)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: needs an image input, but token %d \"%s\" flattened it",
+				  b->where, b->flat_tok, b->flat_text);
+	return jm_err_set(b->err, JM_EXIT_INPUT,
+			  "%s: needs an image input, but the input is flat",
+			  b->where);
+}
+
+static void mark_flat(builder *b, const token *t)
+{
+	b->flat_tok = t->index;
+	snprintf(b->flat_text, sizeof b->flat_text, "%s", t->text);
+}
+
+static int tok_conv(builder *b, const token *t, int bn, int residual)
+{
+	char num[32];
+	int k = 3;
+	snprintf(num, sizeof num, "%s", t->arg);
+	char *slash = strchr(num, '/');
+	if (slash) {
+		*slash = 0;
+		k = parse_int(slash + 1, 1, MAX_KERNEL);
+		if (k < 0 || k % 2 == 0)
+			return jm_err_set(b->err, JM_EXIT_INPUT,
+					  "%s: expected an odd kernel size from 1 to %d after \"/\"",
+					  b->where, MAX_KERNEL);
+	}
+	int oc = parse_int(num, 1, MAX_UNITS);
+	if (oc < 0)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: expected a channel count from 1 to %d",
+				  b->where, MAX_UNITS);
+	if (need_image(b) < 0)
+		return -1;
+	if (residual)
+		return module_residual(b, oc, k, bn);
+	if (module_conv(b, oc, k, !bn) < 0 || (bn && module_batchnorm(b) < 0))
+		return -1;
+	return module_act(b, JM_ACT_RELU);
+}
+
+static int tok_pool(builder *b, const token *t, int kind)
+{
+	if (need_image(b) < 0)
+		return -1;
+	if (b->h < 2 || b->w < 2)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: 2x2 pooling needs an input of at least 2x2, got %dx%d",
+				  b->where, b->h, b->w);
+	return module_pool(b, kind);
+}
+
+static int tok_gap(builder *b, const token *t)
+{
+	if (need_image(b) < 0)
+		return -1;
+	mark_flat(b, t);
+	return module_gap(b);
+}
+
+static int tok_flatten(builder *b, const token *t)
+{
+	if (need_image(b) < 0)
+		return -1;
+	mark_flat(b, t);
+	return module_flatten(b);
+}
+
+static int tok_dropout(builder *b, const token *t)
+{
+	char *end;
+	double p = strtod(t->arg, &end);
+	if (!*t->arg || *end || !(p >= 0.0 && p < 1.0))
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: expected a dropout probability in [0, 1)",
+				  b->where);
+	return module_dropout(b, (float)p);
+}
+
+static int tok_fc(builder *b, const token *t, int n_classes)
+{
+	int n = parse_int(t->arg, 1, MAX_UNITS);
+	if (n < 0)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: expected a unit count from 1 to %d",
+				  b->where, MAX_UNITS);
+	if (t->last && n != n_classes)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: the last fc has %d units, but the data has %d classes",
+				  b->where, n, n_classes);
+	if (!b->flat) {
+		mark_flat(b, t);
+		if (module_flatten(b) < 0)
+			return -1;
+	}
+	if (module_linear(b, n) < 0)
+		return -1;
+	return t->last ? 0 : module_act(b, JM_ACT_RELU);
+}
+
+enum { T_CONV, T_RES, T_POOL, T_AVG, T_GAP, T_FLAT, T_DROP, T_FC };
+
+/* Exact tokens first, then prefixes; "fc" before "f" is not an issue since
+ * "f" is matched exactly. */
+static const struct {
+	const char *text;
+	int exact;
+	int kind;
+} token_table[] = {
+	{"gap", 1, T_GAP}, {"p", 1, T_POOL}, {"a", 1, T_AVG}, {"f", 1, T_FLAT},
+	{"fc", 0, T_FC},   {"c", 0, T_CONV}, {"r", 0, T_RES}, {"d", 0, T_DROP},
+};
+
+static int build_cnn(builder *b, const char *layers, int bn, int n_classes)
+{
+	char *copy = jm_xstrdup(layers ? layers : "");
+	char *toks[MAX_TOKENS + 1];
+	int n = 0, rc = -1;
+	for (char *save, *s = strtok_r(copy, " \t\n,", &save); s;
+	     s = strtok_r(NULL, " \t\n,", &save)) {
+		if (n == MAX_TOKENS) {
+			jm_err_set(b->err, JM_EXIT_INPUT,
+				   "[model] layers: too many tokens (at most %d)",
+				   MAX_TOKENS);
+			goto out;
+		}
+		toks[n++] = s;
+	}
+	if (n == 0) {
+		jm_err_set(b->err, JM_EXIT_INPUT,
+			   "[model] layers: empty (expected tokens such as \"c32 p fc%d\")",
+			   n_classes);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		token t = {.text = toks[i], .index = i + 1, .last = i == n - 1};
+		snprintf(b->where, sizeof b->where,
+			 "[model] layers: token %d \"%.40s\"", t.index, t.text);
+		int kind = -1;
+		for (size_t j = 0; j < sizeof token_table / sizeof token_table[0]; j++) {
+			size_t len = strlen(token_table[j].text);
+			if (token_table[j].exact ? !strcmp(t.text, token_table[j].text)
+						 : !strncmp(t.text, token_table[j].text, len)) {
+				kind = token_table[j].kind;
+				t.arg = t.text + len;
+				break;
+			}
+		}
+		int r;
+		switch (kind) {
+		case T_CONV: r = tok_conv(b, &t, bn, 0); break;
+		case T_RES: r = tok_conv(b, &t, bn, 1); break;
+		case T_POOL: r = tok_pool(b, &t, L_MAXPOOL); break;
+		case T_AVG: r = tok_pool(b, &t, L_AVGPOOL); break;
+		case T_GAP: r = tok_gap(b, &t); break;
+		case T_FLAT: r = tok_flatten(b, &t); break;
+		case T_DROP: r = tok_dropout(b, &t); break;
+		case T_FC: r = tok_fc(b, &t, n_classes); break;
+		default:
+			r = jm_err_set(b->err, JM_EXIT_INPUT,
+				       "%s: unknown layer (expected cN, p, a, gap, dX, fcN, rN)",
+				       b->where);
+		}
+		if (r < 0)
+			goto out;
+		if (t.last && kind != T_FC) {
+			snprintf(b->where, sizeof b->where,
+				 "[model] layers: the classifier");
+			if (!b->flat && module_flatten(b) < 0)
+				goto out;
+			if (module_linear(b, n_classes) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+/* ---- mlp, linear ----------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int norm;           /* 0 none, L_BN, L_LN */
+} norm_names[] = {{"none", 0}, {"batch", L_BN}, {"layer", L_LN}};
+
+static int build_mlp(builder *b, const jm_model_spec *s, int n_classes)
+{
+	int norm = -1;
+	const char *nn = s->norm && *s->norm ? s->norm : "none";
+	for (size_t i = 0; i < sizeof norm_names / sizeof norm_names[0]; i++)
+		if (!strcmp(nn, norm_names[i].name))
+			norm = norm_names[i].norm;
+	if (norm < 0)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "[model] norm: unknown norm \"%s\" (expected none, batch, layer)",
+				  nn);
+	if (s->n_hidden > 0 && (s->act < JM_ACT_RELU || s->act > JM_ACT_SIGMOID))
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "[model] act: unknown activation %d", s->act);
+	if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "[model] dropout: expected a probability in [0, 1), got %g",
+				  s->dropout);
+	if (s->n_hidden < 0 || (s->n_hidden > 0 && !s->hidden))
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "[model] hidden: no sizes given");
+	for (int i = 0; i < s->n_hidden; i++) {
+		snprintf(b->where, sizeof b->where, "[model] hidden: size %d",
+			 i + 1);
+		if (s->hidden[i] < 1 || s->hidden[i] > MAX_UNITS)
+			return jm_err_set(b->err, JM_EXIT_INPUT,
+					  "[model] hidden: expected sizes from 1 to %d, got %d",
+					  MAX_UNITS, s->hidden[i]);
+		if (module_linear(b, s->hidden[i]) < 0 ||
+		    (norm == L_BN && module_batchnorm(b) < 0) ||
+		    (norm == L_LN && module_layernorm(b) < 0) ||
+		    module_act(b, s->act) < 0 ||
+		    (s->dropout > 0.0f && module_dropout(b, s->dropout) < 0))
+			return -1;
+	}
+	snprintf(b->where, sizeof b->where, "[model] the classifier");
+	return module_linear(b, n_classes);
+}
+
+/* ---- build ----------------------------------------------------------- */
+
+static const char *const model_types[] = {"linear", "logistic", "mlp", "cnn"};
+
+static int alloc_buffers(jm_model *m, jm_err *err)
+{
+	const jm_backend *be = m->be;
+	struct {
+		void **p;
+		size_t bytes;
+		const char *what;
+	} tab[] = {
+		{(void **)&m->params, m->n_params * sizeof(float), "parameters"},
+		{(void **)&m->grads, m->n_params * sizeof(float), "gradients"},
+		{(void **)&m->buffers, m->n_buffers * sizeof(float), "buffers"},
+		{(void **)&m->acts, (m->act_floats + m->stat_floats) * sizeof(float),
+		 "activations"},
+		{(void **)&m->argmax, m->argmax_ints * sizeof(int32_t), "pooling indices"},
+		{(void **)&m->dacts, m->act_floats * sizeof(float), "activation gradients"},
+		{(void **)&m->scratch, (m->conv_scratch + m->fanin_scratch) * sizeof(float),
+		 "scratch"},
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+		if (tab[i].bytes == 0)
+			continue;
+		*tab[i].p = be->alloc(tab[i].bytes);
+		if (!*tab[i].p)
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "[model] cannot allocate %zu bytes of %s on %s",
+					  tab[i].bytes, tab[i].what, be->name);
+		m->bytes += tab[i].bytes;
+	}
+	return 0;
+}
+
+int jm_model_build(jm_model **out, const jm_backend *be,
+		   const jm_model_spec *spec, int in_c, int in_h, int in_w,
+		   int n_classes, int max_batch, jm_err *err)
+{
+	*out = NULL;
+	jm_model *m = jm_xcalloc(1, sizeof *m);
+	builder b = {.m = m, .err = err, .c = in_c, .h = in_h, .w = in_w};
+	m->be = be;
+	m->in_c = in_c;
+	m->in_h = in_h;
+	m->in_w = in_w;
+	m->n_classes = n_classes;
+	m->max_batch = max_batch;
+	const char *type = spec->type ? spec->type : "mlp";
+	size_t ti = 0;
+	while (ti < sizeof model_types / sizeof model_types[0] &&
+	       strcmp(type, model_types[ti]))
+		ti++;
+
+	if (ti == sizeof model_types / sizeof model_types[0]) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "[model] type: unknown model type \"%s\" (expected linear, logistic, mlp, cnn)",
+			   type);
+		goto fail;
+	}
+	if (in_c < 1 || in_h < 1 || in_w < 1 ||
+	    (int64_t)in_c * in_h * in_w > MAX_UNITS * 64) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "[model] input shape %dx%dx%d is empty or too large",
+			   in_c, in_h, in_w);
+		goto fail;
+	}
+	if (n_classes < 2 || n_classes > MAX_UNITS) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "[model] a classifier needs from 2 to %d classes, got %d",
+			   MAX_UNITS, n_classes);
+		goto fail;
+	}
+	if (max_batch < 1) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "[model] batch size must be at least 1, got %d", max_batch);
+		goto fail;
+	}
+	/* activation 0: the caller's input */
+	snprintf(b.where, sizeof b.where, "[model] input");
+	if (new_act(&b, in_c, in_h, in_w) < 0)
+		goto fail;
+	m->act_floats = 0;
+
+	if (!strcmp(type, "cnn")) {
+		if (build_cnn(&b, spec->layers, spec->batchnorm, n_classes) < 0)
+			goto fail;
+	} else if (!strcmp(type, "mlp")) {
+		b.flat = 1;
+		b.c = in_c * in_h * in_w;
+		b.h = b.w = 1;
+		if (build_mlp(&b, spec, n_classes) < 0)
+			goto fail;
+	} else {
+		b.flat = 1;
+		b.c = in_c * in_h * in_w;
+		b.h = b.w = 1;
+		snprintf(b.where, sizeof b.where, "[model] the classifier");
+		if (module_linear(&b, n_classes) < 0)
+			goto fail;
+	}
+
+	if (b.has_fanin)
+		for (int i = 1; i < m->n_acts; i++)
+			if (m->acts_tab[i].size * (size_t)max_batch > m->fanin_scratch)
+				m->fanin_scratch = m->acts_tab[i].size * (size_t)max_batch;
+	m->aptr = jm_xcalloc((size_t)m->n_acts, sizeof *m->aptr);
+	m->gptr = jm_xcalloc((size_t)m->n_acts, sizeof *m->gptr);
+	m->written = jm_xcalloc((size_t)m->n_acts, 1);
+	if (alloc_buffers(m, err) < 0)
+		goto fail;
+	*out = m;
+	return 0;
+fail:
+	jm_model_free(m);
+	return -1;
+}
+
+void jm_model_free(jm_model *m)
+{
+	if (!m)
+		return;
+	const jm_backend *be = m->be;
+	be->free(m->params);
+	be->free(m->grads);
+	be->free(m->buffers);
+	be->free(m->acts);
+	be->free(m->argmax);
+	be->free(m->dacts);
+	be->free(m->scratch);
+	free(m->layers);
+	free(m->acts_tab);
+	free(m->groups);
+	free(m->tensors);
+	free(m->tinit);
+	free(m->aptr);
+	free(m->gptr);
+	free(m->written);
+	free(m);
+}
+
+int jm_model_init(jm_model *m, uint64_t seed, jm_err *err)
+{
+	size_t n = m->n_params + m->n_buffers;
+	float *host = malloc((n ? n : 1) * sizeof *host);
+	if (!host)
+		return jm_err_set(err, JM_EXIT_FAIL,
+				  "[model] cannot allocate %zu bytes to initialise the parameters",
+				  n * sizeof *host);
+	jm_rng rng;
+	jm_rng_seed(&rng, seed);
+	for (int i = 0; i < m->n_tensors; i++) {
+		const jm_tensor_info *t = &m->tensors[i];
+		const tensor_init *ti = &m->tinit[i];
+		float *dst = host + (t->buffer ? m->n_params : 0) + t->offset;
+		for (size_t j = 0; j < t->numel; j++) {
+			switch (ti->rule) {
+			case INIT_UNIFORM:
+				dst[j] = (float)((2.0 * jm_rng_uniform(&rng) - 1.0) *
+						 ti->bound);
+				break;
+			case INIT_ONE: dst[j] = 1.0f; break;
+			default: dst[j] = 0.0f; break;
+			}
+		}
+	}
+	if (m->n_params)
+		m->be->to_device(m->params, host, m->n_params * sizeof *host);
+	if (m->n_buffers)
+		m->be->to_device(m->buffers, host + m->n_params,
+				 m->n_buffers * sizeof *host);
+	free(host);
+	return 0;
+}
+
+/* ---- forward and backward, one pair per layer kind ------------------- */
+
+static float *P(jm_model *m, int t)
+{
+	return t < 0 ? NULL : m->params + m->tensors[t].offset;
+}
+
+static float *G(jm_model *m, int t)
+{
+	return t < 0 ? NULL : m->grads + m->tensors[t].offset;
+}
+
+static float *BUF(jm_model *m, int t)
+{
+	return m->buffers + m->tensors[t].offset;
+}
+
+static float *STAT(jm_model *m, const layer *L)
+{
+	return m->acts + m->act_floats + L->stat_off;
+}
+
+static size_t numel_out(const layer *L, int B)
+{
+	return (size_t)B * L->oc * L->oh * L->ow;
+}
+
+typedef struct pass {
+	jm_model *m;
+	layer *L;
+	int B, training;
+	const float *in, *in2;  /* forward inputs */
+	float *out;             /* forward output */
+	const float *dout;      /* backward: gradient of the output */
+	float *din;             /* backward: gradient of `in` (may be NULL) */
+} pass;
+
+static void fwd_linear(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->linear_forward(p->out, p->in, P(p->m, L->wt), P(p->m, L->bt),
+				 p->B, L->c, L->oc);
+}
+
+static void bwd_linear(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->linear_backward(p->din, G(p->m, L->wt), G(p->m, L->bt), p->dout,
+				  p->in, P(p->m, L->wt), p->B, L->c, L->oc);
+}
+
+static void fwd_conv(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->conv2d_forward(p->out, p->in, P(p->m, L->wt), P(p->m, L->bt),
+				 p->B, L->c, L->h, L->w, L->oc, L->k, 1, L->pad,
+				 p->m->scratch);
+}
+
+static void bwd_conv(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->conv2d_backward(p->din, G(p->m, L->wt), G(p->m, L->bt),
+				  p->dout, p->in, P(p->m, L->wt), p->B, L->c,
+				  L->h, L->w, L->oc, L->k, 1, L->pad,
+				  p->m->scratch);
+}
+
+static void fwd_bn(pass *p)
+{
+	layer *L = p->L;
+	float *stat = STAT(p->m, L);
+	p->m->be->batchnorm_forward(p->out, stat, stat + L->c, p->in,
+				    P(p->m, L->wt), P(p->m, L->bt),
+				    BUF(p->m, L->rmt), BUF(p->m, L->rvt), p->B,
+				    L->c, L->h * L->w, p->training, BN_MOMENTUM,
+				    NORM_EPS);
+}
+
+static void bwd_bn(pass *p)
+{
+	layer *L = p->L;
+	float *stat = STAT(p->m, L);
+	p->m->be->batchnorm_backward(p->din, G(p->m, L->wt), G(p->m, L->bt),
+				     p->dout, p->in, stat, stat + L->c,
+				     P(p->m, L->wt), p->B, L->c, L->h * L->w);
+}
+
+static void fwd_ln(pass *p)
+{
+	layer *L = p->L;
+	float *stat = STAT(p->m, L);
+	p->m->be->layernorm_forward(p->out, stat, stat + p->m->max_batch, p->in,
+				    P(p->m, L->wt), P(p->m, L->bt), p->B, L->c,
+				    NORM_EPS);
+}
+
+static void bwd_ln(pass *p)
+{
+	layer *L = p->L;
+	float *stat = STAT(p->m, L);
+	p->m->be->layernorm_backward(p->din, G(p->m, L->wt), G(p->m, L->bt),
+				     p->dout, p->in, stat, stat + p->m->max_batch,
+				     P(p->m, L->wt), p->B, L->c);
+}
+
+static void fwd_act(pass *p)
+{
+	p->m->be->act_forward(p->L->act, p->out, p->in, numel_out(p->L, p->B));
+}
+
+static void bwd_act(pass *p)
+{
+	if (p->din)
+		p->m->be->act_backward(p->L->act, p->din, p->dout, p->in,
+				       p->m->aptr[p->L->out], numel_out(p->L, p->B));
+}
+
+static void fwd_dropout(pass *p)
+{
+	p->m->be->dropout_forward(p->out, p->in, numel_out(p->L, p->B), p->L->p,
+				  p->L->key);
+}
+
+static void bwd_dropout(pass *p)
+{
+	if (p->din)
+		p->m->be->dropout_backward(p->din, p->dout, numel_out(p->L, p->B),
+					   p->L->p, p->L->key);
+}
+
+static void fwd_maxpool(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->maxpool_forward(p->out, p->m->argmax + L->argmax_off, p->in,
+				  p->B, L->c, L->h, L->w, L->k, L->k);
+}
+
+static void bwd_maxpool(pass *p)
+{
+	layer *L = p->L;
+	if (p->din)
+		p->m->be->maxpool_backward(p->din, p->dout,
+					   p->m->argmax + L->argmax_off, p->B,
+					   L->c, L->h, L->w, L->k, L->k);
+}
+
+static void fwd_avgpool(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->avgpool_forward(p->out, p->in, p->B, L->c, L->h, L->w, L->k,
+				  L->k);
+}
+
+static void bwd_avgpool(pass *p)
+{
+	layer *L = p->L;
+	if (p->din)
+		p->m->be->avgpool_backward(p->din, p->dout, p->B, L->c, L->h,
+					   L->w, L->k, L->k);
+}
+
+static void fwd_gap(pass *p)
+{
+	layer *L = p->L;
+	p->m->be->gap_forward(p->out, p->in, p->B, L->c, L->h * L->w);
+}
+
+static void bwd_gap(pass *p)
+{
+	layer *L = p->L;
+	if (p->din)
+		p->m->be->gap_backward(p->din, p->dout, p->B, L->c, L->h * L->w);
+}
+
+static void fwd_add(pass *p)
+{
+	p->m->be->add(p->out, p->in, p->in2, numel_out(p->L, p->B));
+}
+
+static const struct {
+	const char *name;
+	void (*forward)(pass *);
+	void (*backward)(pass *);   /* NULL: handled by the walker */
+} kinds[] = {
+	[L_LINEAR] = {"linear", fwd_linear, bwd_linear},
+	[L_CONV] = {"conv", fwd_conv, bwd_conv},
+	[L_BN] = {"batchnorm", fwd_bn, bwd_bn},
+	[L_LN] = {"layernorm", fwd_ln, bwd_ln},
+	[L_ACT] = {"act", fwd_act, bwd_act},
+	[L_DROPOUT] = {"dropout", fwd_dropout, bwd_dropout},
+	[L_MAXPOOL] = {"maxpool", fwd_maxpool, bwd_maxpool},
+	[L_AVGPOOL] = {"avgpool", fwd_avgpool, bwd_avgpool},
+	[L_GAP] = {"gap", fwd_gap, bwd_gap},
+	[L_FLATTEN] = {"flatten", NULL, NULL},
+	[L_ADD] = {"add", fwd_add, NULL},
+};
+
+float *jm_model_forward(jm_model *m, const float *x, int B, int training,
+			uint64_t dropout_key)
+{
+	if (!x || B < 1 || B > m->max_batch)
+		return NULL;
+	m->fwd_training = 0;
+	m->aptr[0] = (float *)x;
+	for (int i = 0; i < m->n_layers; i++) {
+		layer *L = &m->layers[i];
+		if (L->kind == L_FLATTEN)
+			continue;
+		pass p = {.m = m, .L = L, .B = B, .training = training,
+			  .in = m->aptr[L->in]};
+		if (L->kind == L_DROPOUT && !training) {
+			m->aptr[L->out] = m->aptr[L->in];
+			continue;
+		}
+		if (L->kind == L_DROPOUT)
+			L->key = jm_hash64(dropout_key, (uint64_t)i);
+		if (L->in2 >= 0)
+			p.in2 = m->aptr[L->in2];
+		p.out = m->acts + m->acts_tab[L->out].off;
+		m->aptr[L->out] = p.out;
+		kinds[L->kind].forward(&p);
+	}
+	m->fwd_B = B;
+	m->fwd_training = training;
+	return m->aptr[m->layers[m->n_layers - 1].out];
+}
+
+/* Where the gradient of activation `a` goes: NULL for the model input,
+ * its own buffer the first time, scratch (to be accumulated) after. */
+static float *grad_target(jm_model *m, int a, int *via_scratch)
+{
+	*via_scratch = 0;
+	if (a == 0)
+		return NULL;
+	if (m->written[a]) {
+		*via_scratch = 1;
+		return m->scratch + m->conv_scratch;
+	}
+	m->written[a] = 1;
+	return m->dacts + m->acts_tab[a].off;
+}
+
+/* d out / d a = dout for both inputs of the add. */
+static void backward_add(jm_model *m, const layer *L, const float *dout, int B)
+{
+	size_t n = numel_out(L, B);
+	int ins[2] = {L->in, L->in2};
+	for (int j = 0; j < 2; j++) {
+		int a = ins[j];
+		if (a == 0)
+			continue;
+		float *g = m->dacts + m->acts_tab[a].off;
+		if (!m->written[a])
+			m->be->fill(g, 0.0f, n);
+		m->written[a] = 1;
+		m->be->accumulate(g, dout, n);
+	}
+}
+
+int jm_model_backward(jm_model *m, const float *dlogits, int B)
+{
+	if (!dlogits || !m->fwd_training || B != m->fwd_B)
+		return -1;
+	int last = m->layers[m->n_layers - 1].out;
+	memset(m->written, 0, (size_t)m->n_acts);
+	for (int a = 1; a < m->n_acts; a++)
+		m->gptr[a] = m->dacts + m->acts_tab[a].off;
+	m->gptr[last] = dlogits;
+	m->written[last] = 1;
+	for (int i = m->n_layers - 1; i >= 0; i--) {
+		layer *L = &m->layers[i];
+		if (L->kind == L_FLATTEN)
+			continue;
+		const float *dout = m->gptr[L->out];
+		if (L->kind == L_ADD) {
+			backward_add(m, L, dout, B);
+			continue;
+		}
+		int via_scratch;
+		pass p = {.m = m, .L = L, .B = B, .training = 1,
+			  .in = m->aptr[L->in], .dout = dout,
+			  .din = grad_target(m, L->in, &via_scratch)};
+		kinds[L->kind].backward(&p);
+		if (via_scratch)
+			m->be->accumulate(m->dacts + m->acts_tab[L->in].off, p.din,
+					  (size_t)B * m->acts_tab[L->in].size);
+	}
+	return 0;
+}
+
+void jm_model_zero_grad(jm_model *m)
+{
+	if (m->n_params)
+		m->be->fill(m->grads, 0.0f, m->n_params);
+}
+
+void jm_model_scale_grads(jm_model *m, float a)
+{
+	if (m->n_params)
+		m->be->scale(m->grads, a, m->n_params);
+}
+
+/* ---- description and accessors --------------------------------------- */
+
+static void format_count(char *buf, size_t n, size_t v)
+{
+	char tmp[32];
+	int len = snprintf(tmp, sizeof tmp, "%zu", v), o = 0;
+	for (int i = 0; i < len && (size_t)o + 2 < n; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = 0;
+}
+
+void jm_model_describe(const jm_model *m, FILE *fp)
+{
+	char count[32], shape[32];
+	fprintf(fp, "%-11s %-34s %-14s %12s\n", "name", "layer", "output", "params");
+	for (int i = 0; i < m->n_groups; i++) {
+		const group *g = &m->groups[i];
+		if (g->flat)
+			snprintf(shape, sizeof shape, "%d", g->c * g->h * g->w);
+		else
+			snprintf(shape, sizeof shape, "%dx%dx%d", g->c, g->h, g->w);
+		format_count(count, sizeof count, g->n_params);
+		fprintf(fp, "layers.%-4d %-34s %-14s %12s\n", i, g->desc, shape,
+			count);
+	}
+	format_count(count, sizeof count, m->n_params);
+	fprintf(fp, "%.*s\n", 74, "----------------------------------------"
+		"----------------------------------------");
+	fprintf(fp, "total %s parameters (%.1f KiB), input %dx%dx%d, %d classes\n",
+		count, (double)m->n_params * sizeof(float) / 1024.0, m->in_c,
+		m->in_h, m->in_w, m->n_classes);
+}
+
+size_t jm_model_n_params(const jm_model *m) { return m->n_params; }
+size_t jm_model_n_buffers(const jm_model *m) { return m->n_buffers; }
+float *jm_model_params(jm_model *m) { return m->params; }
+float *jm_model_grads(jm_model *m) { return m->grads; }
+float *jm_model_buffers(jm_model *m) { return m->buffers; }
+const jm_backend *jm_model_backend(const jm_model *m) { return m->be; }
+int jm_model_n_classes(const jm_model *m) { return m->n_classes; }
+int jm_model_max_batch(const jm_model *m) { return m->max_batch; }
+int jm_model_n_tensors(const jm_model *m) { return m->n_tensors; }
+size_t jm_model_memory_bytes(const jm_model *m) { return m->bytes; }
+
+size_t jm_model_input_size(const jm_model *m)
+{
+	return (size_t)m->in_c * m->in_h * m->in_w;
+}
+
+const jm_tensor_info *jm_model_tensor(const jm_model *m, int i)
+{
+	return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+
+int jm_model_find_tensor(const jm_model *m, const char *name)
+{
+	for (int i = 0; i < m->n_tensors; i++)
+		if (!strcmp(m->tensors[i].name, name))
+			return i;
+	return -1;
+}

@@ -1,0 +1,1186 @@
+/*
+ * flow.c: workflow files.  One table, keys[], says everything about every
+ * key (section, name, type, where it lives in jm_flow, default, range,
+ * help); each operation is a walk over it:
+ *
+ *   jm_flow_new     defaults ──assign──▶ jm_flow
+ *   jm_flow_parse   text ──reader (lines, sections)──▶ inih ──on_pair──▶
+ *                   apply ──assign──▶ jm_flow ──jm_flow_validate──▶ ok
+ *   jm_flow_set     "train.lr=3e-4" ──apply──▶ jm_flow
+ *   jm_flow_format  jm_flow ──type_ops.format──▶ "[train]\nlr = 0.0003\n"
+ *
+ * inih splits "key = value" and drops comments; everything else is ours.
+ * Our reader feeds inih one line at a time, so it knows the line number,
+ * reads section headers itself (an unknown or empty section is caught
+ * even when no key follows), refuses lines too long for inih's buffer
+ * instead of letting them be split, strips leading blanks (so indented
+ * lines are never taken as inih "continuation" lines) and stops at the
+ * first error.  That makes the behaviour the same whatever compile-time
+ * options the system's libinih was built with.
+ *
+ * Numbers are read and written in the "C" locale: a TUI that calls
+ * setlocale() must still read "0.001" and write it back the same.
+ */
+#include "flow.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "data/dataset.h"
+
+#define FLOW_MAX_FILE (1 << 20) /* a flow is a few hundred bytes */
+
+/* ---- the key table ---------------------------------------------------- */
+
+enum type { T_INT, T_FLOAT, T_BOOL, T_STRING, T_CHOICE, T_INTLIST, T_COUNT };
+
+typedef struct key {
+	const char *section, *name;
+	enum type type;
+	size_t off;       /* the field in jm_flow */
+	size_t off_count; /* T_INTLIST: the int count field */
+	const char *def;  /* default, as text */
+	char lo_b, hi_b;  /* '[' or '(' / ']' or ')'; 0: unbounded */
+	double lo, hi;
+	const char *choices; /* T_CHOICE: "a|b|c" (first match wins) */
+	/* T_STRING: extra rule; fills why with "expected ..." on failure */
+	int (*check)(const char *v, char *why, size_t n);
+	const char *help;
+} key;
+
+static int check_source(const char *v, char *why, size_t n);
+static int check_device(const char *v, char *why, size_t n);
+static int check_url(const char *v, char *why, size_t n);
+
+#define F(field) offsetof(jm_flow, field)
+#define GT(a) .lo_b = '(', .lo = (a)
+#define GE(a) .lo_b = '[', .lo = (a)
+#define LT(b) .hi_b = ')', .hi = (b)
+#define LE(b) .hi_b = ']', .hi = (b)
+
+static const key keys[] = {
+	{"data", "source", T_STRING, F(data.source), .def = "fashion-mnist", .check = check_source,
+	 .help = "where the data comes from: fashion-mnist, or idx:DIR for a directory of IDX files"},
+	{"data", "dir", T_STRING, F(data.dir), .def = "",
+	 .help = "directory holding the four IDX files; follows source when left out"},
+	{"data", "normalize", T_CHOICE, F(data.normalize), .def = "standard",
+	 .choices = "standard|unit|none",
+	 .help = "input scaling: (x/255 - mean)/std of the training pixels, x/255, or raw bytes"},
+	{"data", "limit", T_INT, F(data.limit), .def = "0", GE(0),
+	 .help = "use only the first N training samples; 0 = all"},
+	{"data", "test_limit", T_INT, F(data.test_limit), .def = "0", GE(0),
+	 .help = "use only the first N test samples; 0 = all"},
+
+	{"split", "val", T_FLOAT, F(split.val), .def = "0.1", GE(0), LT(1),
+	 .help = "fraction of the training set held out for validation"},
+	{"split", "test", T_FLOAT, F(split.test), .def = "0.15", GE(0), LT(1),
+	 .help = "fraction held out for testing when the data has no test set"},
+	{"split", "stratify", T_BOOL, F(split.stratify), .def = "true",
+	 .help = "keep every class's share the same in each part"},
+
+	{"model", "type", T_CHOICE, F(model.type), .def = "mlp",
+	 .choices = "linear|logistic|mlp|cnn",
+	 .help = "model family: linear, logistic, mlp (hidden layers) or cnn (layers)"},
+	{"model", "hidden", T_INTLIST, F(model.hidden), F(model.n_hidden), .def = "256,128",
+	 GE(1), LE(65536), .help = "mlp hidden layer sizes, first to last"},
+	{"model", "act", T_CHOICE, F(model.act), .def = "relu", .choices = "relu|gelu|tanh|sigmoid",
+	 .help = "activation after each hidden layer or convolution"},
+	{"model", "dropout", T_FLOAT, F(model.dropout), .def = "0", GE(0), LT(1),
+	 .help = "mlp: dropout probability after each hidden layer"},
+	{"model", "norm", T_CHOICE, F(model.norm), .def = "none", .choices = "none|batch|layer",
+	 .help = "mlp: normalisation after each hidden layer"},
+	{"model", "layers", T_STRING, F(model.layers), .def = "",
+	 .help = "cnn: the layer string, e.g. c32 p c64 p gap fc10"},
+	{"model", "batchnorm", T_BOOL, F(model.batchnorm), .def = "true",
+	 .help = "cnn: batch normalisation after each convolution"},
+
+	{"train", "epochs", T_INT, F(train.epochs), .def = "5", GE(1), LE(1000000),
+	 .help = "passes over the training set"},
+	{"train", "batch", T_INT, F(train.batch), .def = "128", GE(1), LE(1048576),
+	 .help = "samples per micro-batch"},
+	{"train", "optimizer", T_CHOICE, F(train.optimizer), .def = "adamw",
+	 .choices = "adamw|adam|sgd", .help = "update rule"},
+	{"train", "lr", T_FLOAT, F(train.lr), .def = "0.001", GT(0),
+	 .help = "learning rate (the peak for onecycle)"},
+	{"train", "momentum", T_FLOAT, F(train.momentum), .def = "0.9", GE(0), LT(1),
+	 .help = "sgd: momentum"},
+	{"train", "nesterov", T_BOOL, F(train.nesterov), .def = "false",
+	 .help = "sgd: Nesterov momentum"},
+	{"train", "beta1", T_FLOAT, F(train.beta1), .def = "0.9", GE(0), LT(1),
+	 .help = "adam, adamw: first-moment decay"},
+	{"train", "beta2", T_FLOAT, F(train.beta2), .def = "0.999", GE(0), LT(1),
+	 .help = "adam, adamw: second-moment decay"},
+	{"train", "eps", T_FLOAT, F(train.eps), .def = "1e-08", GT(0),
+	 .help = "adam, adamw: denominator epsilon"},
+	{"train", "weight_decay", T_FLOAT, F(train.weight_decay), .def = "0", GE(0),
+	 .help = "L2 penalty (sgd, adam) or decoupled decay (adamw)"},
+	{"train", "schedule", T_CHOICE, F(train.schedule), .def = "constant",
+	 .choices = "constant|step|cosine|onecycle", .help = "learning-rate schedule"},
+	{"train", "warmup", T_FLOAT, F(train.warmup), .def = "0", GE(0), LT(1),
+	 .help = "cosine: linear warmup, as a fraction of all steps"},
+	{"train", "step_epochs", T_INT, F(train.step_epochs), .def = "10", GE(1), LE(1000000),
+	 .help = "step: multiply the rate by gamma every N epochs"},
+	{"train", "gamma", T_FLOAT, F(train.gamma), .def = "0.1", GT(0), LE(1),
+	 .help = "step: decay factor"},
+	{"train", "pct_start", T_FLOAT, F(train.pct_start), .def = "0.3", GT(0), LT(1),
+	 .help = "onecycle: fraction of steps spent rising to lr"},
+	{"train", "min_lr", T_FLOAT, F(train.min_lr), .def = "0", GE(0),
+	 .help = "cosine: the rate at the end"},
+	{"train", "clip", T_FLOAT, F(train.clip), .def = "0", GE(0),
+	 .help = "clip the global gradient norm to this; 0 = off"},
+	{"train", "clip_mode", T_CHOICE, F(train.clip_mode), .def = "fixed",
+	 .choices = "fixed|adaptive",
+	 .help = "fixed threshold, or a percentile of recent gradient norms"},
+	{"train", "clip_percentile", T_FLOAT, F(train.clip_percentile), .def = "90", GT(0), LE(100),
+	 .help = "adaptive: percentile of the recent norms used as threshold"},
+	{"train", "clip_window", T_INT, F(train.clip_window), .def = "200", GE(1), LE(1000000),
+	 .help = "adaptive: how many recent norms to keep"},
+	{"train", "accumulate", T_INT, F(train.accumulate), .def = "1", GE(1), LE(65536),
+	 .help = "micro-batches per optimizer step"},
+	{"train", "patience", T_INT, F(train.patience), .def = "0", GE(0),
+	 .help = "stop after N epochs without improvement; 0 = off"},
+	{"train", "monitor", T_CHOICE, F(train.monitor), .def = "val_acc",
+	 .choices = "val_acc|val_loss", .help = "metric for early stopping and the best checkpoint"},
+	{"train", "label_smoothing", T_FLOAT, F(train.label_smoothing), .def = "0", GE(0), LT(1),
+	 .help = "cross-entropy label smoothing"},
+	{"train", "log_every", T_INT, F(train.log_every), .def = "50", GE(1),
+	 .help = "steps between recorded training-loss points"},
+	{"train", "checkpoint_every", T_INT, F(train.checkpoint_every), .def = "1", GE(1),
+	 .help = "epochs between checkpoints"},
+	{"train", "threads", T_INT, F(train.threads), .def = "1", GE(1), LE(1024),
+	 .help = "CPU (BLAS) threads"},
+	{"train", "device", T_STRING, F(train.device), .def = "auto", .check = check_device,
+	 .help = "auto (a GPU when there is one), cpu, cuda or cuda:N"},
+	{"train", "seed", T_INT, F(train.seed), .def = "1", GE(0),
+	 .help = "seed of every random choice (split, initialisation, batches)"},
+
+	{"notify", "url", T_STRING, F(notify.url), .def = "", .check = check_url,
+	 .help = "POST a JSON summary here when the run ends; empty = off"},
+	{"notify", "timeout", T_INT, F(notify.timeout), .def = "10", GE(1), LE(3600),
+	 .help = "seconds per attempt"},
+};
+
+#define NKEYS ((int)(sizeof keys / sizeof *keys))
+_Static_assert(sizeof keys / sizeof *keys <= JM_FLOW_MAX_KEYS, "raise JM_FLOW_MAX_KEYS");
+
+/* Sections in file order.  Those with `later` set are known but have no
+ * keys in this version: an empty one is fine, a key in one is refused. */
+static const struct section {
+	const char *name;
+	const char *later; /* "augmentation is not available ..." */
+} sections[] = {
+	{"data", NULL},     {"clean", "cleaning"},
+	{"features", "feature transforms"}, {"augment", "augmentation"},
+	{"split", NULL},    {"model", NULL},
+	{"train", NULL},    {"search", "hyperparameter search"},
+	{"notify", NULL},
+};
+#define NSECTIONS ((int)(sizeof sections / sizeof *sections))
+
+/* ---- numbers in the C locale ------------------------------------------ */
+
+static locale_t c_loc;
+static pthread_once_t c_loc_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+	c_loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static locale_t c_locale(void)
+{
+	pthread_once(&c_loc_once, c_locale_init);
+	return c_loc;
+}
+
+static double strtod_c(const char *s, char **end)
+{
+	locale_t loc = c_locale();
+	return loc ? strtod_l(s, end, loc) : strtod(s, end);
+}
+
+/* The shortest %g text that reads back as exactly v. */
+static void fmt_double(char *buf, size_t n, double v)
+{
+	locale_t loc = c_locale(), old = loc ? uselocale(loc) : (locale_t)0;
+	if (v == floor(v) && fabs(v) < 1e16 && (v != 0 || !signbit(v)))
+		snprintf(buf, n, "%.0f", v); /* 1000000, not 1e+06 */
+	else
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, n, "%.*g", prec, v);
+			if (strtod(buf, NULL) == v)
+				break;
+		}
+	if (loc)
+		uselocale(old);
+}
+
+/* ---- inih's line buffer ------------------------------------------------ */
+
+/* The longest line (without its end) that the linked libinih reads whole:
+ * it hands its buffer size to the reader, so ask it once. */
+static int inih_max;
+static pthread_once_t inih_once = PTHREAD_ONCE_INIT;
+
+static char *probe_reader(char *buf, int num, void *stream)
+{
+	*(int *)stream = num - 3; /* room for "\r\n" and the NUL */
+	return NULL;
+}
+
+static int probe_handler(void *user, const char *section, const char *name, const char *value)
+{
+	return 1;
+}
+
+static void inih_probe(void)
+{
+	ini_parse_stream(probe_reader, &inih_max, probe_handler, NULL);
+}
+
+static int inih_line_max(void)
+{
+	pthread_once(&inih_once, inih_probe);
+	return inih_max;
+}
+
+/* ---- small text helpers ------------------------------------------------ */
+
+static int key_index(const key *k)
+{
+	return (int)(k - keys);
+}
+
+static void *field(const jm_flow *f, const key *k)
+{
+	return (char *)f + k->off;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Cut an inline comment: ';' or '#' at the start of the value or after a
+ * blank (inih may already have cut the ';' one, depending on how it was
+ * built).  The canonical "key = value" puts a blank before every value,
+ * so the start counts as after a blank. */
+static void cut_comment(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((*p == ';' || *p == '#') && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+}
+
+static int has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* Optimal string alignment distance, ignoring case; large for long words. */
+static int edit_distance(const char *a, const char *b)
+{
+	enum { M = 40 };
+	size_t la = strlen(a), lb = strlen(b);
+	if (la >= M || lb >= M)
+		return 99;
+	int d[M + 1][M + 1];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+			int v = d[i - 1][j - 1] + (ca != cb);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+/* Keep cand as the best suggestion for word so far if it is close enough. */
+static void consider(const char *word, const char *cand, const char **best, int *best_d)
+{
+	size_t len = strlen(cand);
+	int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+	int d = edit_distance(word, cand);
+	if (d <= limit && d < *best_d) {
+		*best = cand;
+		*best_d = d;
+	}
+}
+
+static int section_index(const char *name)
+{
+	for (int i = 0; i < NSECTIONS; i++)
+		if (!strcmp(sections[i].name, name))
+			return i;
+	return -1;
+}
+
+static const key *key_find(const char *section, const char *name)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* "train.lr" → its key. */
+static const key *key_lookup(const char *dotted)
+{
+	const char *dot = strchr(dotted, '.');
+	if (!dot || (size_t)(dot - dotted) >= 32)
+		return NULL;
+	char sec[32];
+	memcpy(sec, dotted, (size_t)(dot - dotted));
+	sec[dot - dotted] = '\0';
+	return key_find(sec, dot + 1);
+}
+
+/* ---- types: parse, format, compare, free -------------------------------- */
+
+/* " > 0", " in [0, 1)", "" */
+static void range_text(const key *k, char *buf, size_t n)
+{
+	char lo[26], hi[26];
+	fmt_double(lo, sizeof lo, k->lo);
+	fmt_double(hi, sizeof hi, k->hi);
+	if (k->lo_b && k->hi_b)
+		snprintf(buf, n, " in %c%s, %s%c", k->lo_b, lo, hi, k->hi_b);
+	else if (k->lo_b)
+		snprintf(buf, n, " %s %s", k->lo_b == '(' ? ">" : ">=", lo);
+	else if (k->hi_b)
+		snprintf(buf, n, " %s %s", k->hi_b == ')' ? "<" : "<=", hi);
+	else
+		buf[0] = '\0';
+}
+
+static int in_range(const key *k, double v)
+{
+	if (k->lo_b && (k->lo_b == '(' ? !(v > k->lo) : !(v >= k->lo)))
+		return 0;
+	if (k->hi_b && (k->hi_b == ')' ? !(v < k->hi) : !(v <= k->hi)))
+		return 0;
+	return 1;
+}
+
+/* Read a decimal integer filling all of s. */
+static int read_int(const char *s, long long *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || isspace((unsigned char)*s))
+		return -1;
+	*out = strtoll(s, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+static int parse_int(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	long long x;
+	char r[96];
+	range_text(k, r, sizeof r);
+	if (read_int(v, &x) < 0) {
+		snprintf(why, n, "expected an integer%s, got \"%s\"", r, v);
+		return -1;
+	}
+	if (!in_range(k, (double)x)) {
+		snprintf(why, n, "expected an integer%s, got %s", r, v);
+		return -1;
+	}
+	*(int64_t *)field(f, k) = x;
+	return 0;
+}
+
+static int parse_float(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	char r[96], *end;
+	range_text(k, r, sizeof r);
+	errno = 0;
+	double x = *v && !isspace((unsigned char)*v) ? strtod_c(v, &end) : 0;
+	if (!*v || isspace((unsigned char)*v) || *end || !isfinite(x)) {
+		snprintf(why, n, "expected a number%s, got \"%s\"", r, v);
+		return -1;
+	}
+	if (!in_range(k, x)) {
+		snprintf(why, n, "expected a number%s, got %s", r, v);
+		return -1;
+	}
+	*(double *)field(f, k) = x;
+	return 0;
+}
+
+static const struct {
+	const char *word;
+	int value;
+} bool_words[] = {
+	{"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0}, {"on", 1}, {"off", 0}, {"1", 1}, {"0", 0},
+};
+
+static int parse_bool(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	for (size_t i = 0; i < sizeof bool_words / sizeof *bool_words; i++)
+		if (!strcasecmp(v, bool_words[i].word)) {
+			*(int *)field(f, k) = bool_words[i].value;
+			return 0;
+		}
+	snprintf(why, n, "expected true or false, got \"%s\"", v);
+	return -1;
+}
+
+static void set_string(jm_flow *f, const key *k, const char *v)
+{
+	char **p = field(f, k);
+	char *copy = jm_xstrdup(v);
+	free(*p);
+	*p = copy;
+}
+
+static int parse_string(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	if (has_control(v)) {
+		snprintf(why, n, "expected text without control characters");
+		return -1;
+	}
+	if (k->check && k->check(v, why, n) < 0) {
+		size_t len = strlen(why);
+		snprintf(why + len, n - len, ", got \"%s\"", v);
+		return -1;
+	}
+	set_string(f, k, v);
+	return 0;
+}
+
+static int parse_choice(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	const char *c = k->choices;
+	while (*c) {
+		size_t len = strcspn(c, "|");
+		if (strlen(v) == len && !strncasecmp(c, v, len)) {
+			char word[64];
+			snprintf(word, sizeof word, "%.*s", (int)len, c);
+			set_string(f, k, word);
+			return 0;
+		}
+		c += len + (c[len] == '|');
+	}
+	char list[256];
+	size_t len = 0;
+	for (c = k->choices; *c && len + 3 < sizeof list; c++) {
+		if (*c == '|') {
+			list[len++] = ',';
+			list[len++] = ' ';
+		} else {
+			list[len++] = *c;
+		}
+	}
+	list[len] = '\0';
+	snprintf(why, n, "expected one of %s, got \"%s\"", list, v);
+	return -1;
+}
+
+/* "256,128", "256 128" or "" (no hidden layers). */
+static int parse_intlist(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	int vals[JM_FLOW_MAX_HIDDEN], count = 0;
+	char r[96];
+	range_text(k, r, sizeof r);
+	const char *p = v;
+	for (;;) {
+		p += strspn(p, ", \t");
+		if (!*p)
+			break;
+		size_t len = strcspn(p, ", \t");
+		char tok[32];
+		long long x;
+		if (len >= sizeof tok || (snprintf(tok, sizeof tok, "%.*s", (int)len, p),
+					  read_int(tok, &x) < 0 || !in_range(k, (double)x))) {
+			snprintf(why, n, "expected a list of integers%s such as 256,128, got \"%s\"", r, v);
+			return -1;
+		}
+		if (count == JM_FLOW_MAX_HIDDEN) {
+			snprintf(why, n, "expected at most %d sizes, got \"%s\"", JM_FLOW_MAX_HIDDEN, v);
+			return -1;
+		}
+		vals[count++] = (int)x;
+		p += len;
+	}
+	memcpy(field(f, k), vals, (size_t)count * sizeof *vals);
+	*(int *)((char *)f + k->off_count) = count;
+	return 0;
+}
+
+static char *format_int(const jm_flow *f, const key *k)
+{
+	return jm_xasprintf("%lld", (long long)*(const int64_t *)field(f, k));
+}
+
+static char *format_float(const jm_flow *f, const key *k)
+{
+	char buf[40];
+	fmt_double(buf, sizeof buf, *(const double *)field(f, k));
+	return jm_xstrdup(buf);
+}
+
+static char *format_bool(const jm_flow *f, const key *k)
+{
+	return jm_xstrdup(*(const int *)field(f, k) ? "true" : "false");
+}
+
+static char *format_string(const jm_flow *f, const key *k)
+{
+	const char *s = *(char *const *)field(f, k);
+	return jm_xstrdup(s ? s : "");
+}
+
+static char *format_intlist(const jm_flow *f, const key *k)
+{
+	const int *v = field(f, k);
+	int count = *(const int *)((const char *)f + k->off_count);
+	char buf[JM_FLOW_MAX_HIDDEN * 12 + 1] = "";
+	size_t len = 0;
+	for (int i = 0; i < count; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d", i ? "," : "", v[i]);
+	return jm_xstrdup(buf);
+}
+
+static int equal_bytes(const jm_flow *a, const jm_flow *b, const key *k, size_t size)
+{
+	return !memcmp(field(a, k), field(b, k), size);
+}
+
+static int equal_int(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	return equal_bytes(a, b, k, sizeof(int64_t));
+}
+
+static int equal_float(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	return equal_bytes(a, b, k, sizeof(double));
+}
+
+static int equal_bool(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	return equal_bytes(a, b, k, sizeof(int));
+}
+
+static int equal_string(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	const char *x = *(char *const *)field(a, k), *y = *(char *const *)field(b, k);
+	return !strcmp(x ? x : "", y ? y : "");
+}
+
+static int equal_intlist(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	int na = *(const int *)((const char *)a + k->off_count);
+	int nb = *(const int *)((const char *)b + k->off_count);
+	return na == nb && equal_bytes(a, b, k, (size_t)na * sizeof(int));
+}
+
+static const struct type_ops {
+	const char *name;
+	int (*parse)(jm_flow *f, const key *k, const char *v, char *why, size_t n);
+	char *(*format)(const jm_flow *f, const key *k);
+	int (*equal)(const jm_flow *a, const jm_flow *b, const key *k);
+	int owns_string; /* the field is a malloc'd char * */
+} type_ops[T_COUNT] = {
+	[T_INT] = {"integer", parse_int, format_int, equal_int, 0},
+	[T_FLOAT] = {"number", parse_float, format_float, equal_float, 0},
+	[T_BOOL] = {"boolean", parse_bool, format_bool, equal_bool, 0},
+	[T_STRING] = {"string", parse_string, format_string, equal_string, 1},
+	[T_CHOICE] = {"choice", parse_choice, format_string, equal_string, 1},
+	[T_INTLIST] = {"integer list", parse_intlist, format_intlist, equal_intlist, 0},
+};
+
+/* ---- string rules -------------------------------------------------------- */
+
+static int check_source(const char *v, char *why, size_t n)
+{
+	if (!strcmp(v, "fashion-mnist") || (!strncmp(v, "idx:", 4) && v[4]))
+		return 0;
+	snprintf(why, n, "expected fashion-mnist or idx:DIR%s",
+		 !strcmp(v, "mnist") ? " (MNIST is not packaged; use idx:DIR on its four files)" : "");
+	return -1;
+}
+
+static int check_device(const char *v, char *why, size_t n)
+{
+	long long gpu;
+	if (!strcmp(v, "auto") || !strcmp(v, "cpu") || !strcmp(v, "cuda") ||
+	    (!strncmp(v, "cuda:", 5) && read_int(v + 5, &gpu) == 0 && gpu >= 0 && gpu < 64))
+		return 0;
+	snprintf(why, n, "expected auto, cpu, cuda or cuda:N (N from 0 to 63)");
+	return -1;
+}
+
+static int check_url(const char *v, char *why, size_t n)
+{
+	if (!*v || ((!strncmp(v, "http://", 7) || !strncmp(v, "https://", 8)) &&
+		    !strpbrk(v, " \t") && strlen(v) > 8))
+		return 0;
+	snprintf(why, n, "expected an http:// or https:// URL, or nothing to turn it off");
+	return -1;
+}
+
+/* ---- where a key came from ------------------------------------------------ */
+
+/* [data] source and dir lead the table (test_flow checks it). */
+#define K_SOURCE (&keys[0])
+#define K_DIR (&keys[1])
+
+/* "fmnist.flow:7", "--set train.lr" or "fmnist.flow" for a default. */
+static void key_location(const jm_flow *f, const key *k, char *buf, size_t n)
+{
+	int line = f->key_line[key_index(k)];
+	const char *name = f->name ? f->name : "flow";
+	if (line > 0)
+		snprintf(buf, n, "%s:%d", name, line);
+	else if (line < 0)
+		snprintf(buf, n, "--set %s.%s", k->section, k->name);
+	else
+		snprintf(buf, n, "%s", name);
+}
+
+/* [data] dir follows source unless it was given: idx:DIR → DIR,
+ * fashion-mnist → the Debian package's directory. */
+static void resolve(jm_flow *f)
+{
+	int *dl = &f->key_line[key_index(K_DIR)];
+	if (!f->data.dir[0])
+		*dl = 0; /* "dir =" says: follow source */
+	if (*dl != 0)
+		return;
+	const char *src = f->data.source;
+	set_string(f, K_DIR, !strncmp(src, "idx:", 4) ? src + 4 : JM_FMNIST_DIR);
+}
+
+/* ---- rules between keys ---------------------------------------------------- */
+
+typedef struct rule {
+	const char *key;   /* blamed: its line locates the message */
+	const char *other; /* located here when key was not set */
+	int (*broken)(const jm_flow *f, char *msg, size_t n);
+} rule;
+
+static int rule_cnn_layers(const jm_flow *f, char *msg, size_t n)
+{
+	if (strcmp(f->model.type, "cnn") || f->model.layers[0])
+		return 0;
+	snprintf(msg, n, "[model] type = cnn needs [model] layers (e.g. layers = c32 p c64 p gap fc10)");
+	return 1;
+}
+
+static int rule_fractions(const jm_flow *f, char *msg, size_t n)
+{
+	if (f->split.val + f->split.test < 1)
+		return 0;
+	char a[40], b[40];
+	fmt_double(a, sizeof a, f->split.val);
+	fmt_double(b, sizeof b, f->split.test);
+	snprintf(msg, n, "[split] val + test must be below 1, got %s + %s", a, b);
+	return 1;
+}
+
+static int rule_min_lr(const jm_flow *f, char *msg, size_t n)
+{
+	if (strcmp(f->train.schedule, "cosine") || f->train.min_lr <= f->train.lr)
+		return 0;
+	char a[40], b[40];
+	fmt_double(a, sizeof a, f->train.min_lr);
+	fmt_double(b, sizeof b, f->train.lr);
+	snprintf(msg, n, "[train] min_lr: must not exceed lr, got %s > %s", a, b);
+	return 1;
+}
+
+static int rule_patience(const jm_flow *f, char *msg, size_t n)
+{
+	if (f->train.patience == 0 || f->split.val > 0)
+		return 0;
+	snprintf(msg, n, "[train] patience: early stopping needs a validation set ([split] val > 0)");
+	return 1;
+}
+
+static int rule_nesterov(const jm_flow *f, char *msg, size_t n)
+{
+	if (!f->train.nesterov || (!strcmp(f->train.optimizer, "sgd") && f->train.momentum > 0))
+		return 0;
+	snprintf(msg, n, "[train] nesterov: needs optimizer = sgd and momentum > 0");
+	return 1;
+}
+
+static int rule_idx_dir(const jm_flow *f, char *msg, size_t n)
+{
+	const char *src = f->data.source;
+	if (strncmp(src, "idx:", 4) || !strcmp(src + 4, f->data.dir))
+		return 0;
+	snprintf(msg, n, "[data] dir: \"%s\" does not match source = %s (leave dir out)",
+		 f->data.dir, src);
+	return 1;
+}
+
+static const rule rules[] = {
+	{"model.type", "model.layers", rule_cnn_layers},
+	{"split.val", "split.test", rule_fractions},
+	{"train.min_lr", "train.lr", rule_min_lr},
+	{"train.patience", "split.val", rule_patience},
+	{"train.nesterov", "train.optimizer", rule_nesterov},
+	{"data.dir", "data.source", rule_idx_dir},
+};
+
+int jm_flow_validate(const jm_flow *f, jm_err *err)
+{
+	for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
+		char msg[512], loc[300];
+		if (!rules[i].broken(f, msg, sizeof msg))
+			continue;
+		const key *k = key_lookup(rules[i].key), *o = key_lookup(rules[i].other);
+		key_location(f, f->key_line[key_index(k)] || !f->key_line[key_index(o)] ? k : o,
+			     loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: %s", loc, msg);
+	}
+	return 0;
+}
+
+/* ---- applying one "key = value" ------------------------------------------- */
+
+/* Set section.name = raw (a file line when origin > 0, --set when -1);
+ * loc prefixes messages. */
+static int apply(jm_flow *f, int sec, const char *name, const char *raw, const char *loc,
+		 int origin, jm_err *err)
+{
+	const char *sname = sections[sec].name;
+	if (sections[sec].later)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [%s] %s: %s is not available in this version of jianmo", loc,
+				  sname, name, sections[sec].later);
+	const key *k = key_find(sname, name);
+	if (!k) {
+		const char *best = NULL, *elsewhere = NULL;
+		int best_d = 99;
+		for (int i = 0; i < NKEYS; i++) {
+			if (!strcmp(keys[i].section, sname))
+				consider(name, keys[i].name, &best, &best_d);
+			else if (!strcmp(keys[i].name, name))
+				elsewhere = keys[i].section;
+		}
+		if (elsewhere)
+			return jm_err_set(err, JM_EXIT_INPUT,
+					  "%s: [%s] unknown key \"%s\" (it belongs in [%s])", loc, sname,
+					  name, elsewhere);
+		if (best)
+			return jm_err_set(err, JM_EXIT_INPUT,
+					  "%s: [%s] unknown key \"%s\" (did you mean \"%s\"?)", loc, sname,
+					  name, best);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [%s] unknown key \"%s\" (see jianmo-flow(5))",
+				  loc, sname, name);
+	}
+	int ki = key_index(k);
+	if (origin > 0 && f->key_line[ki] > 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [%s] duplicate key \"%s\" (first set on line %d)",
+				  loc, sname, name, f->key_line[ki]);
+
+	char *v = jm_xstrdup(raw), why[512];
+	cut_comment(v);
+	char *val = trim(v);
+	/* the canonical "name = value" line must fit inih's buffer too */
+	size_t line_len = strlen(name) + 3 + strlen(val);
+	if (line_len > (size_t)inih_line_max()) {
+		free(v);
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [%s] %s: value too long (a \"%s = ...\" line holds at most %d "
+				  "characters, this one %zu)", loc, sname, name, name, inih_line_max(),
+				  line_len);
+	}
+	char *before = k == K_SOURCE ? jm_xstrdup(f->data.source) : NULL;
+	int rc = type_ops[k->type].parse(f, k, val, why, sizeof why);
+	free(v);
+	if (rc < 0) {
+		free(before);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [%s] %s: %s", loc, sname, name, why);
+	}
+	f->key_line[ki] = origin;
+	/* a new source from --set takes dir with it, unless dir came from --set */
+	if (before && origin < 0 && strcmp(before, f->data.source) &&
+	    f->key_line[key_index(K_DIR)] > 0)
+		f->key_line[key_index(K_DIR)] = 0;
+	free(before);
+	resolve(f);
+	return 0;
+}
+
+/* ---- new, free, dup ------------------------------------------------------ */
+
+jm_flow *jm_flow_new(void)
+{
+	jm_flow *f = jm_xcalloc(1, sizeof *f);
+	char why[512];
+	for (int i = 0; i < NKEYS; i++)
+		if (type_ops[keys[i].type].parse(f, &keys[i], keys[i].def, why, sizeof why) < 0) {
+			/* a broken default is a bug in the table; test_flow catches it */
+			fprintf(stderr, "jianmo: bug: default of %s.%s: %s\n", keys[i].section,
+				keys[i].name, why);
+			abort();
+		}
+	resolve(f);
+	return f;
+}
+
+void jm_flow_free(jm_flow *f)
+{
+	if (!f)
+		return;
+	for (int i = 0; i < NKEYS; i++)
+		if (type_ops[keys[i].type].owns_string)
+			free(*(char **)field(f, &keys[i]));
+	free(f->path);
+	free(f->name);
+	free(f);
+}
+
+jm_flow *jm_flow_dup(const jm_flow *f)
+{
+	jm_flow *d = jm_xmalloc(sizeof *d);
+	memcpy(d, f, sizeof *d);
+	for (int i = 0; i < NKEYS; i++)
+		if (type_ops[keys[i].type].owns_string) {
+			char **p = field(d, &keys[i]);
+			*p = jm_xstrdup(*p ? *p : "");
+		}
+	d->path = f->path ? jm_xstrdup(f->path) : NULL;
+	d->name = f->name ? jm_xstrdup(f->name) : NULL;
+	return d;
+}
+
+int jm_flow_equal(const jm_flow *a, const jm_flow *b)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (!type_ops[keys[i].type].equal(a, b, &keys[i]))
+			return 0;
+	return 1;
+}
+
+/* ---- parsing text ---------------------------------------------------------- */
+
+typedef struct pstate {
+	jm_flow *f;
+	const char *name;
+	const char *pos;  /* the reader's place in the text */
+	int line;         /* the line last handed to inih */
+	int section;      /* index in sections[], -1 before the first */
+	int failed;       /* line of the first error found by us, 0: none */
+	jm_err *err;
+} pstate;
+
+static int fail(pstate *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(pstate *s, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	s->failed = s->line;
+	return jm_err_set(s->err, JM_EXIT_INPUT, "%s:%d: %s", s->name, s->line, msg);
+}
+
+/* "[name]" possibly followed by a comment: make it the current section. */
+static int section_line(pstate *s, char *line)
+{
+	char *close = strchr(line, ']');
+	if (!close)
+		return fail(s, "missing \"]\" in section header");
+	char *rest = close + 1;
+	rest += strspn(rest, " \t\r\n");
+	if (*rest && *rest != ';' && *rest != '#')
+		return fail(s, "unexpected text after \"]\": \"%s\"", trim(rest));
+	*close = '\0';
+	char name[64];
+	snprintf(name, sizeof name, "%s", line + 1);
+	*close = ']';
+	char *t = trim(name);
+	int sec = section_index(t);
+	if (sec < 0) {
+		const char *best = NULL;
+		int best_d = 99;
+		for (int i = 0; i < NSECTIONS; i++)
+			consider(t, sections[i].name, &best, &best_d);
+		if (best)
+			return fail(s, "unknown section [%s] (did you mean [%s]?)", t, best);
+		return fail(s, "unknown section [%s] (sections: data, clean, features, augment, "
+			       "split, model, train, search, notify)", t);
+	}
+	s->section = sec;
+	return 0;
+}
+
+/* inih's line source: one line per call, checked before inih sees it. */
+static char *reader(char *buf, int num, void *stream)
+{
+	pstate *s = stream;
+	if (s->failed || !*s->pos)
+		return NULL;
+	const char *start = s->pos, *nl = strchr(start, '\n');
+	size_t len = nl ? (size_t)(nl - start) + 1 : strlen(start);
+	s->pos = start + len;
+	s->line++;
+	if (s->line == 1 && len >= 3 && !memcmp(start, "\xEF\xBB\xBF", 3))
+		start += 3, len -= 3;
+	while (len && (*start == ' ' || *start == '\t'))
+		start++, len--;
+	size_t body = len;
+	while (body && (start[body - 1] == '\n' || start[body - 1] == '\r'))
+		body--;
+	if (num < 4 || body > (size_t)num - 3) {
+		fail(s, "line too long (%zu characters; at most %d)", body, num - 3);
+		return NULL;
+	}
+	memcpy(buf, start, body);
+	buf[body] = '\n';
+	buf[body + 1] = '\0';
+	if (buf[0] == '[' && section_line(s, buf) < 0)
+		return NULL;
+	return buf;
+}
+
+static int on_pair(void *user, const char *inih_section, const char *name, const char *value)
+{
+	pstate *s = user;
+	if (s->failed)
+		return 0;
+	if (!value || !*name)
+		return fail(s, "expected \"key = value\" or \"[section]\""), 0;
+	if (s->section < 0) {
+		const char *home = NULL;
+		for (int i = 0; i < NKEYS; i++)
+			if (!strcmp(keys[i].name, name))
+				home = keys[i].section;
+		if (home)
+			return fail(s, "\"%s\" is outside any section (put it under [%s])", name, home), 0;
+		return fail(s, "\"%s\" is outside any section", name), 0;
+	}
+	char loc[300];
+	snprintf(loc, sizeof loc, "%s:%d", s->name, s->line);
+	if (apply(s->f, s->section, name, value, loc, s->line, s->err) < 0) {
+		s->failed = s->line;
+		return 0;
+	}
+	return 1;
+}
+
+int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err)
+{
+	if (!name)
+		name = "flow";
+	jm_flow *f = jm_flow_new();
+	f->name = jm_xstrdup(name);
+	pstate s = {.f = f, .name = name, .pos = text, .section = -1, .err = err};
+
+	*out = NULL;
+	int ret = ini_parse_stream(reader, &s, on_pair, &s);
+	if (ret > 0 && (!s.failed || ret < s.failed))
+		jm_err_set(err, JM_EXIT_INPUT, "%s:%d: expected \"key = value\" or \"[section]\"",
+			   name, ret);
+	else if (ret == -2 && !s.failed)
+		jm_err_set(err, JM_EXIT_FAIL, "%s: out of memory", name);
+	if (ret != 0 || s.failed || jm_flow_validate(f, err) < 0) {
+		jm_flow_free(f);
+		return -1;
+	}
+	*out = f;
+	return 0;
+}
+
+int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
+{
+	FILE *fp = fopen(path, "rb");
+	char *text = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (!fp)
+		return jm_err_set(err, JM_EXIT_INPUT, "cannot open \"%s\": %s", path, strerror(errno));
+	text = jm_xmalloc(FLOW_MAX_FILE + 1);
+	size_t n = fread(text, 1, FLOW_MAX_FILE + 1, fp);
+	if (ferror(fp)) {
+		jm_err_set(err, JM_EXIT_INPUT, "cannot read \"%s\": %s", path, strerror(errno));
+		goto done;
+	}
+	if (n > FLOW_MAX_FILE) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: too large for a flow file (over %d bytes)", path,
+			   FLOW_MAX_FILE);
+		goto done;
+	}
+	if (memchr(text, '\0', n)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: contains a NUL byte (not a text file?)", path);
+		goto done;
+	}
+	text[n] = '\0';
+	if (jm_flow_parse(out, text, path, err) < 0)
+		goto done;
+	(*out)->path = jm_xstrdup(path);
+	rc = 0;
+done:
+	free(text);
+	fclose(fp);
+	return rc;
+}
+
+int jm_flow_set(jm_flow *f, const char *assignment, jm_err *err)
+{
+	char loc[300];
+	snprintf(loc, sizeof loc, "--set %s", assignment);
+	const char *eq = strchr(assignment, '=');
+	const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
+	if (!eq || !dot)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: expected section.key=value", loc);
+
+	char *lhs = jm_xasprintf("%.*s", (int)(eq - assignment), assignment);
+	char *sec_name = trim(lhs);
+	char *name = strchr(sec_name, '.');
+	*name++ = '\0';
+	sec_name = trim(sec_name);
+	name = trim(name);
+	int sec = section_index(sec_name), rc;
+	if (sec < 0) {
+		const char *best = NULL;
+		int best_d = 99;
+		for (int i = 0; i < NSECTIONS; i++)
+			consider(sec_name, sections[i].name, &best, &best_d);
+		if (best)
+			rc = jm_err_set(err, JM_EXIT_INPUT, "%s: unknown section [%s] (did you mean [%s]?)",
+					loc, sec_name, best);
+		else
+			rc = jm_err_set(err, JM_EXIT_INPUT, "%s: unknown section [%s]", loc, sec_name);
+	} else {
+		rc = apply(f, sec, name, eq + 1, loc, -1, err);
+	}
+	free(lhs);
+	return rc;
+}
+
+/* ---- checks on the files a flow names --------------------------------------- */
+
+int jm_flow_check_files(const jm_flow *f, jm_err *err)
+{
+	char *paths[JM_IDX_NFILES];
+	jm_err why = {0};
+	char loc[300];
+
+	if (jm_flow_validate(f, err) < 0)
+		return -1;
+	if (jm_dataset_find(f->data.dir, paths, &why) == 0) {
+		for (int i = 0; i < JM_IDX_NFILES; i++)
+			free(paths[i]);
+		return 0;
+	}
+	int dir_given = f->key_line[key_index(K_DIR)] != 0;
+	key_location(f, dir_given ? K_DIR : K_SOURCE, loc, sizeof loc);
+	if (!dir_given && !strcmp(f->data.source, "fashion-mnist"))
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [data] source = fashion-mnist: %s; install the Debian package "
+				  JM_FMNIST_PACKAGE " (apt install " JM_FMNIST_PACKAGE ")",
+				  loc, why.msg);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] %s: %s", loc,
+			  dir_given ? "dir" : "source", why.msg);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+char *jm_flow_format(const jm_flow *f)
+{
+	size_t cap = 4096, len = 0;
+	char *out = jm_xmalloc(cap);
+	const char *cur = NULL;
+	out[0] = '\0';
+	for (int i = 0; i < NKEYS; i++) {
+		const key *k = &keys[i];
+		char *v = type_ops[k->type].format(f, k);
+		char *line = cur && !strcmp(cur, k->section)
+				     ? jm_xasprintf("%s = %s\n", k->name, v)
+				     : jm_xasprintf("%s[%s]\n%s = %s\n", cur ? "\n" : "", k->section,
+						    k->name, v);
+		cur = k->section;
+		size_t n = strlen(line);
+		while (len + n + 1 > cap)
+			out = jm_xrealloc(out, cap *= 2);
+		memcpy(out + len, line, n + 1);
+		len += n;
+		free(line);
+		free(v);
+	}
+	return out;
+}
+
+void jm_flow_foreach(const jm_flow *f,
+		     void (*fn)(const char *key, const char *value, void *ctx), void *ctx)
+{
+	for (int i = 0; i < NKEYS; i++) {
+		char *v = type_ops[keys[i].type].format(f, &keys[i]);
+		char *name = jm_xasprintf("%s.%s", keys[i].section, keys[i].name);
+		fn(name, v, ctx);
+		free(name);
+		free(v);
+	}
+}
+
+int jm_flow_line(const jm_flow *f, const char *dotted)
+{
+	const key *k = key_lookup(dotted);
+	return k ? f->key_line[key_index(k)] : 0;
+}
+
+char *jm_flow_get(const jm_flow *f, const char *dotted)
+{
+	const key *k = key_lookup(dotted);
+	return k ? type_ops[k->type].format(f, k) : NULL;
+}
+
+int jm_flow_key_count(void)
+{
+	return NKEYS;
+}
+
+void jm_flow_key_info(int i, jm_flow_keyinfo *out)
+{
+	const key *k = &keys[i];
+	memset(out, 0, sizeof *out);
+	out->section = k->section;
+	out->key = k->name;
+	out->type = type_ops[k->type].name;
+	out->def = k->def;
+	out->choices = k->choices;
+	range_text(k, out->range, sizeof out->range);
+	/* drop the leading blank (and "in ") of the message form */
+	char *r = out->range;
+	size_t skip = !strncmp(r, " in ", 4) ? 4 : r[0] == ' ';
+	memmove(r, r + skip, strlen(r + skip) + 1);
+	out->help = k->help;
+}

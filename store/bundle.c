@@ -1,0 +1,1829 @@
+/*
+ * bundle.c: export a run (and its trials) to a .tar.gz and import it back
+ * (layout and guarantees in bundle.h).
+ *
+ * Export:  runs/params/metrics/... rows ──json_run──▶ manifest.json ─┐
+ *          HOME/<artifact path> ──stream + sha256 check──────────────┴─▶ tmp
+ *          archive beside FILE ──rename──▶ FILE
+ *
+ * Import:  archive ──each member: name/type/size checks──▶ HOME/.import-X/m/N
+ *          (hashed while streaming)      manifest.json ──▶ memory ──json_parse
+ *          BEGIN ──import_run (validate + INSERT, move members into
+ *          .import-X/<new id>/FILE)──▶ rename .import-X/<id> ──▶ runs/<id>
+ *          ──▶ COMMIT (or move back + ROLLBACK) ──▶ rm -rf .import-X
+ *
+ * The manifest is JSON written and read here (a small DOM parser; arrays of
+ * numbers are kept as plain double arrays so a run with millions of metric
+ * points stays compact).  Non-finite metric values: NaN is null (as in the
+ * store), +-inf is written +-1e999, which JSON readers take as infinity.
+ */
+#include "store/bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util/hash.h"
+
+#define BUNDLE_MANIFEST "manifest.json"
+#define BUNDLE_MAX_RUN_DEPTH 4   /* run > children > ... */
+#define BUNDLE_MAX_JSON_DEPTH 32
+#define BUNDLE_IO_CHUNK (64 * 1024)
+#define BUNDLE_MAX_PATH 1024
+
+/* ---- small helpers ----------------------------------------------------- */
+
+typedef struct buf {
+	char *s;
+	size_t n, cap;
+} buf;
+
+static void buf_addn(buf *b, const char *text, size_t len)
+{
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (b->n + len + 1 > cap)
+			cap *= 2;
+		b->s = jm_xrealloc(b->s, cap);
+		b->cap = cap;
+	}
+	memcpy(b->s + b->n, text, len);
+	b->n += len;
+	b->s[b->n] = '\0';
+}
+
+static void buf_add(buf *b, const char *text)
+{
+	buf_addn(b, text, strlen(text));
+}
+
+static void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void buf_printf(buf *b, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof tmp) {
+		char *big = jm_xmalloc((size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		buf_add(b, big);
+		free(big);
+		return;
+	}
+	buf_add(b, tmp);
+}
+
+static double now_seconds(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void hex_digest(const unsigned char *md, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* rm -rf path (never follows links). */
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* mkdir -p for the folders of rel below base (rel's last component is a
+ * file name and is not created). */
+static int make_parents(const char *base, const char *rel, jm_err *err)
+{
+	char *path = jm_xasprintf("%s/%s", base, rel);
+	int rc = 0;
+	for (char *q = path + strlen(base) + 1; (q = strchr(q, '/')); q++) {
+		*q = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			rc = jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+		*q = '/';
+		if (rc < 0)
+			break;
+	}
+	free(path);
+	return rc;
+}
+
+/* A relative path made only of ordinary components: no leading "/", no
+ * empty, "." or ".." component, no control characters, not too long.
+ * Returns NULL when fine, else what is wrong. */
+static const char *path_problem(const char *p)
+{
+	if (!*p)
+		return "an empty path";
+	if (strlen(p) > BUNDLE_MAX_PATH)
+		return "a path that is too long";
+	if (p[0] == '/')
+		return "an absolute path";
+	for (const char *q = p; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			return "a control character in the path";
+	const char *c = p;
+	for (;;) {
+		const char *end = strchr(c, '/');
+		size_t len = end ? (size_t)(end - c) : strlen(c);
+		if (len == 2 && !strncmp(c, "..", 2))
+			return "a \"..\" component";
+		if (len == 0 || (len == 1 && c[0] == '.'))
+			return "an empty or \".\" component";
+		if (!end)
+			return NULL;
+		c = end + 1;
+	}
+}
+
+/* ---- JSON: writing ---------------------------------------------------- */
+
+static void json_str(buf *b, const char *s)
+{
+	buf_add(b, "\"");
+	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+		static const char *const esc[] = {['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n",
+						  ['\t'] = "\\t", ['\r'] = "\\r", ['\b'] = "\\b",
+						  ['\f'] = "\\f"};
+		if (*q < sizeof esc / sizeof esc[0] && esc[*q])
+			buf_add(b, esc[*q]);
+		else if (*q < 0x20)
+			buf_printf(b, "\\u%04x", *q);
+		else
+			buf_addn(b, (const char *)q, 1);
+	}
+	buf_add(b, "\"");
+}
+
+static void json_str_or_null(buf *b, const char *s)
+{
+	if (s)
+		json_str(b, s);
+	else
+		buf_add(b, "null");
+}
+
+static void json_num(buf *b, double v)
+{
+	if (isnan(v))
+		buf_add(b, "null");
+	else if (isinf(v))
+		buf_add(b, v > 0 ? "1e999" : "-1e999");
+	else
+		buf_printf(b, "%.17g", v);
+}
+
+/* ---- JSON: reading ---------------------------------------------------- */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ, J_NUMS };
+
+typedef struct jv {
+	enum jtype type;
+	int boolean;
+	double num;            /* J_NUM */
+	const char *raw;       /* J_NUM: its text in the source (not NUL-terminated) */
+	size_t rawlen;
+	char *str;             /* J_STR */
+	size_t n;              /* J_ARR, J_OBJ, J_NUMS: elements */
+	struct jv *items;      /* J_ARR, J_OBJ: values */
+	char **keys;           /* J_OBJ */
+	double *nums;          /* J_NUMS: an array of numbers and nulls (NaN) */
+} jv;
+
+typedef struct jparser {
+	const char *s;
+	size_t n, pos;
+	int depth;
+	const char *what; /* the error, when one happened */
+	size_t err_pos;
+} jparser;
+
+static void jv_free(jv *v)
+{
+	if (!v)
+		return;
+	free(v->str);
+	for (size_t i = 0; v->items && i < v->n; i++) {
+		jv_free(&v->items[i]);
+		if (v->keys)
+			free(v->keys[i]);
+	}
+	free(v->items);
+	free(v->keys);
+	free(v->nums);
+	memset(v, 0, sizeof *v);
+}
+
+static int jp_fail(jparser *p, const char *what)
+{
+	if (!p->what) {
+		p->what = what;
+		p->err_pos = p->pos;
+	}
+	return -1;
+}
+
+static void jp_ws(jparser *p)
+{
+	while (p->pos < p->n && strchr(" \t\r\n", p->s[p->pos]) && p->s[p->pos])
+		p->pos++;
+}
+
+static int jp_lit(jparser *p, const char *word)
+{
+	size_t len = strlen(word);
+	if (p->n - p->pos < len || strncmp(p->s + p->pos, word, len))
+		return jp_fail(p, "unexpected text");
+	p->pos += len;
+	return 0;
+}
+
+static int jp_number(jparser *p, jv *out)
+{
+	size_t start = p->pos;
+	const char *s = p->s;
+	size_t i = p->pos;
+	if (i < p->n && s[i] == '-')
+		i++;
+	if (i < p->n && s[i] == '0')
+		i++;
+	else if (i < p->n && s[i] >= '1' && s[i] <= '9')
+		while (i < p->n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return jp_fail(p, "bad number");
+	if (i < p->n && s[i] == '.') {
+		i++;
+		if (!(i < p->n && s[i] >= '0' && s[i] <= '9'))
+			return jp_fail(p, "bad number");
+		while (i < p->n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (i < p->n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < p->n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (!(i < p->n && s[i] >= '0' && s[i] <= '9'))
+			return jp_fail(p, "bad number");
+		while (i < p->n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	char tmp[64];
+	size_t len = i - start;
+	if (len >= sizeof tmp)
+		return jp_fail(p, "number too long");
+	memcpy(tmp, s + start, len);
+	tmp[len] = '\0';
+	out->type = J_NUM;
+	out->num = strtod(tmp, NULL);
+	out->raw = s + start;
+	out->rawlen = len;
+	p->pos = i;
+	return 0;
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void utf8_put(buf *b, unsigned cp)
+{
+	char u[4];
+	size_t n;
+	if (cp < 0x80) {
+		u[0] = (char)cp, n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+	}
+	buf_addn(b, u, n);
+}
+
+static int jp_string(jparser *p, char **out)
+{
+	buf b = {0};
+	buf_add(&b, "");
+	p->pos++; /* the opening quote */
+	for (;;) {
+		if (p->pos >= p->n) {
+			free(b.s);
+			return jp_fail(p, "unterminated string");
+		}
+		unsigned char c = (unsigned char)p->s[p->pos];
+		if (c == '"')
+			break;
+		if (c < 0x20) {
+			free(b.s);
+			return jp_fail(p, "control character in a string");
+		}
+		if (c != '\\') {
+			buf_addn(&b, p->s + p->pos, 1);
+			p->pos++;
+			continue;
+		}
+		if (p->pos + 1 >= p->n) {
+			free(b.s);
+			return jp_fail(p, "unterminated string");
+		}
+		char e = p->s[p->pos + 1];
+		static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+		const char *k = e ? strchr(from, e) : NULL;
+		if (k) {
+			buf_addn(&b, &to[k - from], 1);
+			p->pos += 2;
+			continue;
+		}
+		unsigned cp, lo;
+		if (e != 'u' || p->pos + 6 > p->n || hex4(p->s + p->pos + 2, &cp) < 0) {
+			free(b.s);
+			return jp_fail(p, "bad escape in a string");
+		}
+		p->pos += 6;
+		if (cp >= 0xD800 && cp <= 0xDBFF) {
+			if (p->pos + 6 > p->n || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
+			    hex4(p->s + p->pos + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
+				free(b.s);
+				return jp_fail(p, "bad surrogate pair in a string");
+			}
+			p->pos += 6;
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+		} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+			free(b.s);
+			return jp_fail(p, "bad surrogate pair in a string");
+		}
+		if (cp == 0) {
+			free(b.s);
+			return jp_fail(p, "\\u0000 in a string");
+		}
+		utf8_put(&b, cp);
+	}
+	p->pos++;
+	*out = b.s;
+	return 0;
+}
+
+static int jp_value(jparser *p, jv *out);
+
+/* Arrays of numbers and nulls become J_NUMS; anything else J_ARR. */
+static int jp_array(jparser *p, jv *out)
+{
+	size_t cap = 0;
+	out->type = J_NUMS;
+	p->pos++;
+	jp_ws(p);
+	if (p->pos < p->n && p->s[p->pos] == ']') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		jv item = {0};
+		jp_ws(p);
+		if (jp_value(p, &item) < 0)
+			return -1;
+		if (out->type == J_NUMS && item.type != J_NUM && item.type != J_NULL) {
+			/* not all numbers after all: turn what we have into values */
+			out->items = jm_xcalloc(cap ? cap : 1, sizeof *out->items);
+			for (size_t i = 0; i < out->n; i++) {
+				out->items[i].type = isnan(out->nums[i]) ? J_NULL : J_NUM;
+				out->items[i].num = out->nums[i];
+			}
+			free(out->nums);
+			out->nums = NULL;
+			out->type = J_ARR;
+		}
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if (out->type == J_NUMS) {
+				out->nums = jm_xrealloc(out->nums, cap * sizeof *out->nums);
+			} else {
+				out->items = jm_xrealloc(out->items, cap * sizeof *out->items);
+			}
+		}
+		if (out->type == J_NUMS)
+			out->nums[out->n++] = item.type == J_NULL ? NAN : item.num;
+		else
+			out->items[out->n++] = item;
+		jp_ws(p);
+		if (p->pos < p->n && p->s[p->pos] == ',') {
+			p->pos++;
+			continue;
+		}
+		if (p->pos < p->n && p->s[p->pos] == ']') {
+			p->pos++;
+			return 0;
+		}
+		return jp_fail(p, "expected \",\" or \"]\"");
+	}
+}
+
+static int jp_object(jparser *p, jv *out)
+{
+	size_t cap = 0;
+	out->type = J_OBJ;
+	p->pos++;
+	jp_ws(p);
+	if (p->pos < p->n && p->s[p->pos] == '}') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		jp_ws(p);
+		if (p->pos >= p->n || p->s[p->pos] != '"')
+			return jp_fail(p, "expected a key");
+		char *key = NULL;
+		if (jp_string(p, &key) < 0)
+			return -1;
+		jp_ws(p);
+		if (p->pos >= p->n || p->s[p->pos] != ':') {
+			free(key);
+			return jp_fail(p, "expected \":\"");
+		}
+		p->pos++;
+		jp_ws(p);
+		jv item = {0};
+		if (jp_value(p, &item) < 0) {
+			free(key);
+			jv_free(&item);
+			return -1;
+		}
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			out->items = jm_xrealloc(out->items, cap * sizeof *out->items);
+			out->keys = jm_xrealloc(out->keys, cap * sizeof *out->keys);
+		}
+		out->keys[out->n] = key;
+		out->items[out->n++] = item;
+		jp_ws(p);
+		if (p->pos < p->n && p->s[p->pos] == ',') {
+			p->pos++;
+			continue;
+		}
+		if (p->pos < p->n && p->s[p->pos] == '}') {
+			p->pos++;
+			return 0;
+		}
+		return jp_fail(p, "expected \",\" or \"}\"");
+	}
+}
+
+static int jp_value(jparser *p, jv *out)
+{
+	memset(out, 0, sizeof *out);
+	jp_ws(p);
+	if (p->pos >= p->n)
+		return jp_fail(p, "unexpected end");
+	if (++p->depth > BUNDLE_MAX_JSON_DEPTH)
+		return jp_fail(p, "nested too deeply");
+	int rc;
+	char c = p->s[p->pos];
+	if (c == '{') {
+		rc = jp_object(p, out);
+	} else if (c == '[') {
+		rc = jp_array(p, out);
+	} else if (c == '"') {
+		out->type = J_STR;
+		rc = jp_string(p, &out->str);
+	} else if (c == 't' || c == 'f') {
+		out->type = J_BOOL;
+		out->boolean = c == 't';
+		rc = jp_lit(p, c == 't' ? "true" : "false");
+	} else if (c == 'n') {
+		out->type = J_NULL;
+		rc = jp_lit(p, "null");
+	} else {
+		rc = jp_number(p, out);
+	}
+	p->depth--;
+	if (rc < 0)
+		jv_free(out);
+	return rc;
+}
+
+/* Parse a whole document; err gets "NAME: invalid JSON at byte N: what". */
+static int json_parse(const char *text, size_t n, const char *name, jv *out, jm_err *err)
+{
+	jparser p = {.s = text, .n = n};
+	if (jp_value(&p, out) == 0) {
+		jp_ws(&p);
+		if (p.pos == p.n)
+			return 0;
+		jv_free(out);
+		jp_fail(&p, "text after the end");
+	}
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: invalid JSON at byte %zu: %s", name,
+			  p.err_pos + 1, p.what ? p.what : "error");
+}
+
+static const jv *jv_get(const jv *obj, const char *key)
+{
+	if (!obj || obj->type != J_OBJ)
+		return NULL;
+	for (size_t i = 0; i < obj->n; i++)
+		if (!strcmp(obj->keys[i], key))
+			return &obj->items[i];
+	return NULL;
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+typedef struct export_ctx {
+	jm_store *s;
+	sqlite3 *db;
+	struct archive *ar;
+	const char *path; /* the bundle, for messages */
+	int n_runs;
+	/* the artifact files to write after the manifest */
+	struct export_file {
+		char *member, *disk, *sha;
+		int64_t bytes;
+		int64_t run;
+		char *name;
+	} *files;
+	size_t nfiles, capfiles;
+} export_ctx;
+
+static int sql_fail(sqlite3 *db, jm_err *err)
+{
+	return jm_err_set(err, JM_EXIT_FAIL, "store: %s", sqlite3_errmsg(db));
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, int64_t run, jm_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sql_fail(db, err);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, run);
+	return st;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static void json_col_num(buf *b, sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		buf_add(b, "null");
+	else
+		json_num(b, sqlite3_column_double(st, i));
+}
+
+static int export_run(export_ctx *x, buf *b, int64_t run, const char *member_prefix, int depth,
+		      jm_err *err);
+
+static int export_params_tags(export_ctx *x, buf *b, int64_t run, jm_err *err)
+{
+	sqlite3_stmt *st = prep(x->db, "SELECT key, value FROM params WHERE run = ? ORDER BY key",
+				run, err);
+	if (!st)
+		return -1;
+	buf_add(b, ",\n\"params\": {");
+	int rc, first = 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		buf_add(b, first ? "" : ", ");
+		json_str(b, col_text(st, 0));
+		buf_add(b, ": ");
+		json_str(b, col_text(st, 1));
+		first = 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_fail(x->db, err);
+	buf_add(b, "},\n\"tags\": [");
+	if (!(st = prep(x->db, "SELECT tag FROM tags WHERE run = ? ORDER BY tag", run, err)))
+		return -1;
+	first = 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		buf_add(b, first ? "" : ", ");
+		json_str(b, col_text(st, 0));
+		first = 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_fail(x->db, err);
+	buf_add(b, "]");
+	return 0;
+}
+
+/* "metrics": {"key": {"step": [...], "value": [...], "wall": [...]}}, the
+ * points of each key in the order they were logged. */
+static int export_metrics(export_ctx *x, buf *b, int64_t run, jm_err *err)
+{
+	sqlite3_stmt *keys = prep(x->db, "SELECT DISTINCT key FROM metrics WHERE run = ? ORDER BY key",
+				  run, err);
+	if (!keys)
+		return -1;
+	sqlite3_stmt *pts = prep(x->db, "SELECT step, value, wall FROM metrics WHERE run = ? AND "
+				 "key = ? ORDER BY rowid", run, err);
+	int rc = -1, step, first = 1;
+	if (!pts)
+		goto out;
+	buf_add(b, ",\n\"metrics\": {");
+	while ((step = sqlite3_step(keys)) == SQLITE_ROW) {
+		static const char *const cols[] = {"step", "value", "wall"};
+		buf_add(b, first ? "\n  " : ",\n  ");
+		json_str(b, col_text(keys, 0));
+		buf_add(b, ": {");
+		for (int c = 0; c < 3; c++) {
+			sqlite3_reset(pts);
+			sqlite3_bind_text(pts, 2, col_text(keys, 0), -1, SQLITE_TRANSIENT);
+			buf_printf(b, "%s\"%s\": [", c ? ", " : "", cols[c]);
+			int n = 0, r;
+			while ((r = sqlite3_step(pts)) == SQLITE_ROW) {
+				buf_add(b, n++ ? "," : "");
+				if (c == 0)
+					buf_printf(b, "%lld", (long long)sqlite3_column_int64(pts, 0));
+				else
+					json_col_num(b, pts, c);
+			}
+			if (r != SQLITE_DONE) {
+				sql_fail(x->db, err);
+				goto out;
+			}
+			buf_add(b, "]");
+		}
+		buf_add(b, "}");
+		first = 0;
+	}
+	if (step != SQLITE_DONE) {
+		sql_fail(x->db, err);
+		goto out;
+	}
+	buf_add(b, "}");
+	rc = 0;
+out:
+	sqlite3_finalize(keys);
+	sqlite3_finalize(pts);
+	return rc;
+}
+
+/* The path of an artifact inside its run folder ("runs/<id>/FILE"), or its
+ * base name when it lies elsewhere in HOME. */
+static char *artifact_file(int64_t run, const char *path)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "runs/%lld/", (long long)run);
+	size_t n = strlen(prefix);
+	if (!strncmp(path, prefix, n) && path[n] && !path_problem(path + n))
+		return jm_xstrdup(path + n);
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return jm_xstrdup(path_problem(base) ? "artifact" : base);
+}
+
+static int export_artifacts(export_ctx *x, buf *b, int64_t run, const char *member_prefix,
+			    jm_err *err)
+{
+	sqlite3_stmt *st = prep(x->db, "SELECT name, path, bytes, sha256, created FROM artifacts "
+				"WHERE run = ? ORDER BY name", run, err);
+	if (!st)
+		return -1;
+	buf_add(b, ",\n\"artifacts\": [");
+	int rc, n = 0;
+	size_t first_file = x->nfiles;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *file = artifact_file(run, col_text(st, 1));
+		/* two artifacts landing on one file name: number the later ones */
+		for (size_t i = first_file; i < x->nfiles; i++) {
+			if (strcmp(x->files[i].member + strlen(member_prefix), file))
+				continue;
+			char *renamed = jm_xasprintf("%d-%s", n, file);
+			free(file);
+			file = renamed;
+			i = first_file - 1;
+		}
+		if (x->nfiles == x->capfiles) {
+			x->capfiles = x->capfiles ? x->capfiles * 2 : 16;
+			x->files = jm_xrealloc(x->files, x->capfiles * sizeof *x->files);
+		}
+		struct export_file *f = &x->files[x->nfiles++];
+		f->member = jm_xasprintf("%s%s", member_prefix, file);
+		f->disk = jm_xasprintf("%s/%s", jm_store_home(x->s), col_text(st, 1));
+		f->sha = jm_xstrdup(col_text(st, 3) ? col_text(st, 3) : "");
+		f->bytes = sqlite3_column_int64(st, 2);
+		f->run = run;
+		f->name = jm_xstrdup(col_text(st, 0));
+		buf_add(b, n++ ? ",\n  {\"name\": " : "\n  {\"name\": ");
+		json_str(b, f->name);
+		buf_add(b, ", \"file\": ");
+		json_str(b, file);
+		buf_add(b, ", \"member\": ");
+		json_str(b, f->member);
+		buf_printf(b, ", \"bytes\": %lld, \"sha256\": ", (long long)f->bytes);
+		json_str(b, f->sha);
+		buf_add(b, ", \"created\": ");
+		json_col_num(b, st, 4);
+		buf_add(b, "}");
+		free(file);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_fail(x->db, err);
+	buf_add(b, "]");
+	return 0;
+}
+
+static int export_children(export_ctx *x, buf *b, int64_t run, int depth, jm_err *err)
+{
+	sqlite3_stmt *st = prep(x->db, "SELECT id FROM runs WHERE parent = ? ORDER BY id", run, err);
+	if (!st)
+		return -1;
+	int64_t *kids = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			kids = jm_xrealloc(kids, cap * sizeof *kids);
+		}
+		kids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		free(kids);
+		return sql_fail(x->db, err);
+	}
+	buf_add(b, ",\n\"children\": [");
+	int ret = 0;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		char *prefix = jm_xasprintf("trials/%d/artifacts/", x->n_runs);
+		buf_add(b, i ? ",\n" : "\n");
+		ret = export_run(x, b, kids[i], prefix, depth + 1, err);
+		free(prefix);
+	}
+	free(kids);
+	buf_add(b, "]");
+	return ret;
+}
+
+static int export_run(export_ctx *x, buf *b, int64_t run, const char *member_prefix, int depth,
+		      jm_err *err)
+{
+	if (depth >= BUNDLE_MAX_RUN_DEPTH)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld: runs nested more than %d deep",
+				  (long long)run, BUNDLE_MAX_RUN_DEPTH);
+	sqlite3_stmt *st = prep(x->db,
+				"SELECT r.kind, r.name, r.status, r.seed, r.device, r.host, r.started, "
+				"r.ended, r.created, r.error, f.name, f.text FROM runs r "
+				"LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = ?",
+				run, err);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		if (rc == SQLITE_DONE)
+			return jm_err_set(err, JM_EXIT_INPUT, "no run \"%lld\" in %s", (long long)run,
+					  jm_store_home(x->s));
+		return sql_fail(x->db, err);
+	}
+	x->n_runs++;
+	buf_printf(b, "{\"id\": %lld, \"kind\": ", (long long)run);
+	json_str(b, col_text(st, 0));
+	buf_add(b, ", \"name\": ");
+	json_str_or_null(b, col_text(st, 1));
+	buf_add(b, ", \"status\": ");
+	json_str(b, col_text(st, 2));
+	buf_printf(b, ", \"seed\": %" PRIu64, (uint64_t)sqlite3_column_int64(st, 3));
+	buf_add(b, ",\n\"device\": ");
+	json_str_or_null(b, col_text(st, 4));
+	buf_add(b, ", \"host\": ");
+	json_str_or_null(b, col_text(st, 5));
+	static const char *const times[] = {"started", "ended", "created"};
+	for (int i = 0; i < 3; i++) {
+		buf_printf(b, ", \"%s\": ", times[i]);
+		json_col_num(b, st, 6 + i);
+	}
+	buf_add(b, ",\n\"error\": ");
+	json_str_or_null(b, col_text(st, 9));
+	buf_add(b, ",\n\"flow\": ");
+	if (col_text(st, 11)) {
+		buf_add(b, "{\"name\": ");
+		json_str(b, col_text(st, 10) ? col_text(st, 10) : "");
+		buf_add(b, ", \"text\": ");
+		json_str(b, col_text(st, 11));
+		buf_add(b, "}");
+	} else {
+		buf_add(b, "null");
+	}
+	sqlite3_finalize(st);
+	if (export_params_tags(x, b, run, err) < 0 || export_metrics(x, b, run, err) < 0 ||
+	    export_artifacts(x, b, run, member_prefix, err) < 0 ||
+	    export_children(x, b, run, depth, err) < 0)
+		return -1;
+	buf_add(b, "}");
+	return 0;
+}
+
+static int ar_fail(export_ctx *x, jm_err *err)
+{
+	return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", x->path, archive_error_string(x->ar));
+}
+
+static int write_member_header(export_ctx *x, const char *name, int64_t size, time_t mtime,
+			       jm_err *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, size);
+	archive_entry_set_mtime(e, mtime, 0);
+	int rc = archive_write_header(x->ar, e) == ARCHIVE_OK ? 0 : ar_fail(x, err);
+	archive_entry_free(e);
+	return rc;
+}
+
+/* Copy one artifact file into the archive, checking it still is what the
+ * store recorded (size and sha256). */
+static int export_file(export_ctx *x, const struct export_file *f, jm_err *err)
+{
+	int fd = open(f->disk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int rc = -1;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *chunk = jm_xmalloc(BUNDLE_IO_CHUNK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "run %lld: artifact \"%s\": %s: %s", (long long)f->run,
+			   f->name, f->disk, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size != f->bytes) {
+		jm_err_set(err, JM_EXIT_FAIL,
+			   "run %lld: artifact \"%s\": %s changed since it was recorded (%lld bytes "
+			   "then, %lld now)",
+			   (long long)f->run, f->name, f->disk, (long long)f->bytes,
+			   (long long)st.st_size);
+		goto out;
+	}
+	if (write_member_header(x, f->member, st.st_size, st.st_mtime, err) < 0)
+		goto out;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	int64_t left = st.st_size;
+	while (left > 0) {
+		ssize_t got = read(fd, chunk, left < BUNDLE_IO_CHUNK ? (size_t)left : BUNDLE_IO_CHUNK);
+		if (got <= 0) {
+			jm_err_set(err, JM_EXIT_FAIL, "run %lld: artifact \"%s\": %s: %s",
+				   (long long)f->run, f->name, f->disk,
+				   got < 0 ? strerror(errno) : "file shrank while reading");
+			goto out;
+		}
+		EVP_DigestUpdate(md, chunk, (size_t)got);
+		if (archive_write_data(x->ar, chunk, (size_t)got) != got) {
+			ar_fail(x, err);
+			goto out;
+		}
+		left -= got;
+	}
+	unsigned char digest[32];
+	char hex[65];
+	EVP_DigestFinal_ex(md, digest, NULL);
+	hex_digest(digest, hex);
+	if (strcmp(hex, f->sha)) {
+		jm_err_set(err, JM_EXIT_FAIL,
+			   "run %lld: artifact \"%s\": %s changed since it was recorded (sha256 "
+			   "differs)",
+			   (long long)f->run, f->name, f->disk);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	return rc;
+}
+
+int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm_err *err)
+{
+	export_ctx x = {.s = s, .db = jm_store_db(s), .path = path};
+	buf manifest = {0};
+	char *tmp = jm_xasprintf("%s.tmp-XXXXXX", path);
+	int fd = -1, rc = -1, began = 0;
+	if (n_runs)
+		*n_runs = 0;
+	/* one read transaction: a consistent view of the run tree */
+	if (sqlite3_exec(x.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		sql_fail(x.db, err);
+		goto out;
+	}
+	began = 1;
+	buf_printf(&manifest, "{\"format\": \"%s\", \"version\": %d, \"jianmo\": \"%s\", "
+		   "\"exported\": ", JM_BUNDLE_FORMAT, JM_BUNDLE_VERSION, PACKAGE_VERSION);
+	json_num(&manifest, now_seconds());
+	buf_add(&manifest, ",\n\"run\": ");
+	if (export_run(&x, &manifest, run, "artifacts/", 0, err) < 0)
+		goto out;
+	buf_add(&manifest, "}\n");
+	if ((fd = mkstemp(tmp)) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	x.ar = archive_write_new();
+	if (archive_write_add_filter_gzip(x.ar) != ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(x.ar) != ARCHIVE_OK ||
+	    archive_write_open_fd(x.ar, fd) != ARCHIVE_OK) {
+		ar_fail(&x, err);
+		goto out;
+	}
+	if (write_member_header(&x, BUNDLE_MANIFEST, (int64_t)manifest.n, time(NULL), err) < 0)
+		goto out;
+	if (archive_write_data(x.ar, manifest.s, manifest.n) != (la_ssize_t)manifest.n) {
+		ar_fail(&x, err);
+		goto out;
+	}
+	for (size_t i = 0; i < x.nfiles; i++)
+		if (export_file(&x, &x.files[i], err) < 0)
+			goto out;
+	if (archive_write_close(x.ar) != ARCHIVE_OK) {
+		ar_fail(&x, err);
+		goto out;
+	}
+	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (n_runs)
+		*n_runs = x.n_runs;
+	rc = 0;
+out:
+	if (began)
+		sqlite3_exec(x.db, "COMMIT", NULL, NULL, NULL);
+	if (x.ar)
+		archive_write_free(x.ar);
+	if (fd >= 0) {
+		close(fd);
+		if (rc < 0)
+			unlink(tmp);
+	}
+	for (size_t i = 0; i < x.nfiles; i++) {
+		free(x.files[i].member);
+		free(x.files[i].disk);
+		free(x.files[i].sha);
+		free(x.files[i].name);
+	}
+	free(x.files);
+	free(manifest.s);
+	free(tmp);
+	return rc;
+}
+
+/* ---- import: reading the archive --------------------------------------- */
+
+typedef struct member {
+	char *name;  /* as in the archive, without a leading "./" */
+	char *tmp;   /* where its bytes are: .import-X/m/N */
+	int64_t bytes;
+	char sha[65];
+	int used;    /* claimed by an artifact of the manifest */
+} member;
+
+typedef struct import_ctx {
+	jm_store *s;
+	sqlite3 *db;
+	const char *path; /* the bundle, for messages */
+	jm_bundle_limits lim;
+	char *tmpdir;     /* HOME/.import-XXXXXX */
+	member *members;
+	size_t nmembers, capmembers;
+	char *manifest;
+	size_t manifest_len;
+	int64_t total;
+	/* runs added, in order: their new ids (folders .import-X/<id>) */
+	int64_t *runs;
+	size_t nruns, capruns;
+	size_t moved; /* how many run folders are in runs/ already */
+	sqlite3_stmt *st_run, *st_param, *st_tag, *st_metric, *st_summary, *st_artifact,
+		*st_flow, *st_flow_id;
+} import_ctx;
+
+static int member_refuse(import_ctx *m, jm_err *err, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int member_refuse(import_ctx *m, jm_err *err, const char *name, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: member \"%.300s\": %s", m->path, name, what);
+}
+
+/* Why an entry may not be extracted, or NULL. */
+static const char *entry_type_problem(struct archive_entry *e)
+{
+	if (archive_entry_hardlink(e))
+		return "hard links are not allowed";
+	static const struct {
+		mode_t type;
+		const char *problem;
+	} types[] = {
+		{AE_IFREG, NULL},
+		{AE_IFDIR, NULL},
+		{AE_IFLNK, "symbolic links are not allowed"},
+		{AE_IFCHR, "device files are not allowed"},
+		{AE_IFBLK, "device files are not allowed"},
+		{AE_IFIFO, "fifos are not allowed"},
+		{AE_IFSOCK, "sockets are not allowed"},
+	};
+	mode_t t = archive_entry_filetype(e);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (types[i].type == t)
+			return types[i].problem;
+	return "unsupported member type";
+}
+
+/* Stream the current entry's data to fd (or into memory when fd < 0),
+ * hashing it; at most size bytes are accepted. */
+static int read_member_data(import_ctx *m, struct archive *ar, const char *name, int fd,
+			    int64_t size, buf *mem, char sha[65], int64_t *got_bytes, jm_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *chunk = jm_xmalloc(BUNDLE_IO_CHUNK);
+	int64_t got = 0;
+	int rc = -1;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (;;) {
+		la_ssize_t n = archive_read_data(ar, chunk, BUNDLE_IO_CHUNK);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: member \"%.300s\": %s", m->path, name,
+				   archive_error_string(ar));
+			goto out;
+		}
+		got += n;
+		if (got > size) {
+			member_refuse(m, err, name, "more data than its header says");
+			goto out;
+		}
+		EVP_DigestUpdate(md, chunk, (size_t)n);
+		if (fd < 0) {
+			buf_addn(mem, chunk, (size_t)n);
+			continue;
+		}
+		for (la_ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, chunk + off, (size_t)(n - off));
+			if (w < 0) {
+				jm_err_set(err, JM_EXIT_FAIL, "%s: extracting \"%.300s\": %s",
+					   m->tmpdir, name, strerror(errno));
+				goto out;
+			}
+			off += w;
+		}
+	}
+	unsigned char digest[32];
+	EVP_DigestFinal_ex(md, digest, NULL);
+	hex_digest(digest, sha);
+	*got_bytes = got;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	return rc;
+}
+
+static int extract_entry(import_ctx *m, struct archive *ar, struct archive_entry *e, jm_err *err)
+{
+	const char *raw = archive_entry_pathname(e);
+	if (!raw)
+		raw = archive_entry_pathname_utf8(e);
+	if (!raw)
+		return member_refuse(m, err, "?", "its name cannot be read");
+	const char *name = raw;
+	while (!strncmp(name, "./", 2))
+		name += 2;
+	int is_dir = archive_entry_filetype(e) == AE_IFDIR;
+	char *trimmed = jm_xstrdup(name);
+	size_t tl = strlen(trimmed);
+	while (is_dir && tl > 0 && trimmed[tl - 1] == '/')
+		trimmed[--tl] = '\0';
+	int rc = -1;
+	const char *problem = NULL;
+	if (!(is_dir && tl == 0) && (problem = path_problem(trimmed))) {
+		member_refuse(m, err, raw, "%s is not allowed", problem);
+		goto out;
+	}
+	if ((problem = entry_type_problem(e))) {
+		member_refuse(m, err, raw, "%s", problem);
+		goto out;
+	}
+	if (is_dir) { /* folders carry nothing we need */
+		rc = 0;
+		goto out;
+	}
+	if (archive_entry_sparse_count(e) > 0) {
+		member_refuse(m, err, raw, "sparse files are not allowed");
+		goto out;
+	}
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+	int is_manifest = !strcmp(trimmed, BUNDLE_MANIFEST);
+	int64_t cap = is_manifest ? m->lim.manifest_max : m->lim.member_max;
+	if (size < 0) {
+		member_refuse(m, err, raw, "its size is not recorded");
+		goto out;
+	}
+	if (size > cap) {
+		member_refuse(m, err, raw, "%lld bytes, over the limit of %lld", (long long)size,
+			      (long long)cap);
+		goto out;
+	}
+	if (size > m->lim.total_max - m->total) {
+		member_refuse(m, err, raw, "the bundle holds more than %lld bytes in all",
+			      (long long)m->lim.total_max);
+		goto out;
+	}
+	m->total += size;
+	if (is_manifest && m->manifest) {
+		member_refuse(m, err, raw, "appears twice");
+		goto out;
+	}
+	for (size_t i = 0; i < m->nmembers; i++)
+		if (!strcmp(m->members[i].name, trimmed)) {
+			member_refuse(m, err, raw, "appears twice");
+			goto out;
+		}
+	char sha[65];
+	int64_t got = 0;
+	if (is_manifest) {
+		buf mem = {0};
+		buf_add(&mem, "");
+		if (read_member_data(m, ar, raw, -1, size, &mem, sha, &got, err) < 0) {
+			free(mem.s);
+			goto out;
+		}
+		m->manifest = mem.s;
+		m->manifest_len = mem.n;
+		rc = 0;
+		goto out;
+	}
+	if (m->nmembers == m->capmembers) {
+		m->capmembers = m->capmembers ? m->capmembers * 2 : 16;
+		m->members = jm_xrealloc(m->members, m->capmembers * sizeof *m->members);
+	}
+	member *mb = &m->members[m->nmembers];
+	memset(mb, 0, sizeof *mb);
+	mb->tmp = jm_xasprintf("%s/m/%zu", m->tmpdir, m->nmembers);
+	mb->name = trimmed;
+	trimmed = NULL;
+	m->nmembers++;
+	int fd = open(mb->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", mb->tmp, strerror(errno));
+		goto out;
+	}
+	rc = read_member_data(m, ar, raw, fd, size, NULL, mb->sha, &mb->bytes, err);
+	if (close(fd) < 0 && rc == 0)
+		rc = jm_err_set(err, JM_EXIT_FAIL, "%s: %s", mb->tmp, strerror(errno));
+out:
+	free(trimmed);
+	return rc;
+}
+
+static int read_archive(import_ctx *m, jm_err *err)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *e;
+	int rc = -1, r;
+	archive_read_support_filter_gzip(ar);
+	archive_read_support_format_tar(ar);
+	if (archive_read_open_filename(ar, m->path, BUNDLE_IO_CHUNK) != ARCHIVE_OK) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: %s", m->path, archive_error_string(ar));
+		goto out;
+	}
+	while ((r = archive_read_next_header(ar, &e)) != ARCHIVE_EOF) {
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: not a readable bundle: %s", m->path,
+				   archive_error_string(ar));
+			goto out;
+		}
+		if (extract_entry(m, ar, e, err) < 0)
+			goto out;
+	}
+	if (!m->manifest) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: not a jianmo bundle (no %s)", m->path,
+			   BUNDLE_MANIFEST);
+		goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(ar);
+	return rc;
+}
+
+/* ---- import: the manifest into the store ----------------------------- */
+
+/* err: "FILE: manifest.json: WHERE: WHAT". */
+static int bad(import_ctx *m, jm_err *err, const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int bad(import_ctx *m, jm_err *err, const char *where, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: %s: %s: %s", m->path, BUNDLE_MANIFEST, where,
+			  what);
+}
+
+/* A string field (NULL allowed when nullable); *out borrowed. */
+static int get_str(import_ctx *m, const jv *obj, const char *where, const char *key,
+		   int nullable, const char **out, jm_err *err)
+{
+	const jv *v = jv_get(obj, key);
+	*out = NULL;
+	if ((!v || v->type == J_NULL) && nullable)
+		return 0;
+	if (!v || v->type != J_STR)
+		return bad(m, err, where, "\"%s\": expected a string%s", key,
+			   nullable ? " or null" : "");
+	*out = v->str;
+	return 0;
+}
+
+/* A number field; *present is 0 for null/absent when nullable. */
+static int get_num(import_ctx *m, const jv *obj, const char *where, const char *key,
+		   int nullable, double *out, int *present, jm_err *err)
+{
+	const jv *v = jv_get(obj, key);
+	*present = 0;
+	if ((!v || v->type == J_NULL) && nullable)
+		return 0;
+	if (!v || v->type != J_NUM || !isfinite(v->num))
+		return bad(m, err, where, "\"%s\": expected a number%s", key,
+			   nullable ? " or null" : "");
+	*out = v->num;
+	*present = 1;
+	return 0;
+}
+
+static void bind_num_or_null(sqlite3_stmt *st, int i, double v, int present)
+{
+	if (present)
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int step_done(import_ctx *m, sqlite3_stmt *st, const char *where, jm_err *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return bad(m, err, where, "%s", sqlite3_errmsg(m->db));
+	return sql_fail(m->db, err);
+}
+
+static const char *const run_kinds[] = {"run", "search", "trial"};
+static const char *const run_statuses[] = {
+	JM_RUN_QUEUED, JM_RUN_RUNNING, JM_RUN_DONE, JM_RUN_FAILED,
+	JM_RUN_STOPPED, JM_RUN_PRUNED, JM_RUN_CRASHED,
+};
+
+static int one_of(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, list[i]))
+			return 1;
+	return 0;
+}
+
+static int import_flow(import_ctx *m, const jv *run, const char *where, int64_t *flow_id,
+		       jm_err *err)
+{
+	const jv *flow = jv_get(run, "flow");
+	*flow_id = 0;
+	if (!flow || flow->type == J_NULL)
+		return 0;
+	const char *name, *text;
+	char w[300];
+	snprintf(w, sizeof w, "%s.flow", where);
+	if (flow->type != J_OBJ)
+		return bad(m, err, where, "\"flow\": expected an object or null");
+	if (get_str(m, flow, w, "name", 0, &name, err) < 0 ||
+	    get_str(m, flow, w, "text", 0, &text, err) < 0)
+		return -1;
+	char sha[65];
+	jm_sha256_hex(text, strlen(text), sha);
+	sqlite3_bind_text(m->st_flow, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(m->st_flow, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(m->st_flow, 3, sha, 64, SQLITE_STATIC);
+	sqlite3_bind_double(m->st_flow, 4, now_seconds());
+	if (step_done(m, m->st_flow, w, err) < 0)
+		return -1;
+	sqlite3_bind_text(m->st_flow_id, 1, sha, 64, SQLITE_STATIC);
+	int rc = sqlite3_step(m->st_flow_id);
+	if (rc == SQLITE_ROW)
+		*flow_id = sqlite3_column_int64(m->st_flow_id, 0);
+	sqlite3_reset(m->st_flow_id);
+	return rc == SQLITE_ROW ? 0 : sql_fail(m->db, err);
+}
+
+static int import_params_tags(import_ctx *m, const jv *run, const char *where, int64_t id,
+			      jm_err *err)
+{
+	const jv *params = jv_get(run, "params");
+	if (params && params->type != J_OBJ && params->type != J_NULL)
+		return bad(m, err, where, "\"params\": expected an object");
+	for (size_t i = 0; params && params->type == J_OBJ && i < params->n; i++) {
+		if (params->items[i].type != J_STR || !params->keys[i][0])
+			return bad(m, err, where, "params \"%.100s\": expected a name and a string value",
+				   params->keys[i]);
+		sqlite3_bind_int64(m->st_param, 1, id);
+		sqlite3_bind_text(m->st_param, 2, params->keys[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(m->st_param, 3, params->items[i].str, -1, SQLITE_STATIC);
+		if (step_done(m, m->st_param, where, err) < 0)
+			return -1;
+	}
+	const jv *tags = jv_get(run, "tags");
+	if (tags && tags->type == J_NUMS && tags->n == 0)
+		return 0;
+	if (tags && tags->type != J_ARR && tags->type != J_NULL)
+		return bad(m, err, where, "\"tags\": expected an array of strings");
+	for (size_t i = 0; tags && tags->type == J_ARR && i < tags->n; i++) {
+		if (tags->items[i].type != J_STR || !tags->items[i].str[0])
+			return bad(m, err, where, "\"tags\": expected an array of strings");
+		sqlite3_bind_int64(m->st_tag, 1, id);
+		sqlite3_bind_text(m->st_tag, 2, tags->items[i].str, -1, SQLITE_STATIC);
+		if (step_done(m, m->st_tag, where, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int import_metrics(import_ctx *m, const jv *run, const char *where, int64_t id,
+			  jm_err *err)
+{
+	const jv *metrics = jv_get(run, "metrics");
+	if (!metrics || metrics->type == J_NULL)
+		return 0;
+	if (metrics->type != J_OBJ)
+		return bad(m, err, where, "\"metrics\": expected an object");
+	for (size_t k = 0; k < metrics->n; k++) {
+		const char *key = metrics->keys[k];
+		const jv *cols[3];
+		static const char *const names[] = {"step", "value", "wall"};
+		for (int c = 0; c < 3; c++) {
+			cols[c] = jv_get(&metrics->items[k], names[c]);
+			if (!cols[c] || cols[c]->type != J_NUMS || cols[c]->n != cols[0]->n)
+				return bad(m, err, where,
+					   "metric \"%.100s\": expected \"step\", \"value\" and \"wall\" "
+					   "as number arrays of one length",
+					   key);
+		}
+		if (!key[0] || cols[0]->n == 0)
+			return bad(m, err, where, "metric \"%.100s\": empty name or no points", key);
+		for (size_t i = 0; i < cols[0]->n; i++) {
+			double step = cols[0]->nums[i], value = cols[1]->nums[i], wall = cols[2]->nums[i];
+			if (!isfinite(step) || step != floor(step) || fabs(step) > 9e15 || !isfinite(wall))
+				return bad(m, err, where, "metric \"%.100s\": point %zu: bad step or wall time",
+					   key, i + 1);
+			sqlite3_bind_int64(m->st_metric, 1, id);
+			sqlite3_bind_text(m->st_metric, 2, key, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(m->st_metric, 3, (int64_t)step);
+			if (isnan(value))
+				sqlite3_bind_null(m->st_metric, 4);
+			else
+				sqlite3_bind_double(m->st_metric, 4, value);
+			sqlite3_bind_double(m->st_metric, 5, wall);
+			if (step_done(m, m->st_metric, where, err) < 0)
+				return -1;
+		}
+	}
+	/* the summaries, as the metric writer keeps them: last = logged last */
+	sqlite3_bind_int64(m->st_summary, 1, id);
+	return step_done(m, m->st_summary, where, err);
+}
+
+static int is_sha256_hex(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!strchr("0123456789abcdef", s[n]))
+			return 0;
+	return n == 64;
+}
+
+static member *member_find(import_ctx *m, const char *name)
+{
+	for (size_t i = 0; i < m->nmembers; i++)
+		if (!strcmp(m->members[i].name, name))
+			return &m->members[i];
+	return NULL;
+}
+
+static int import_artifacts(import_ctx *m, const jv *run, const char *where, int64_t id,
+			    jm_err *err)
+{
+	const jv *arts = jv_get(run, "artifacts");
+	if (!arts || arts->type == J_NULL || (arts->type == J_NUMS && arts->n == 0))
+		return 0;
+	if (arts->type != J_ARR)
+		return bad(m, err, where, "\"artifacts\": expected an array of objects");
+	char *rundir = jm_xasprintf("%s/%lld", m->tmpdir, (long long)id);
+	int rc = -1;
+	for (size_t i = 0; i < arts->n; i++) {
+		const jv *a = &arts->items[i];
+		char w[300];
+		snprintf(w, sizeof w, "%s.artifacts[%zu]", where, i);
+		const char *name, *file, *mname, *sha;
+		double bytes, created;
+		int has_bytes, has_created;
+		if (a->type != J_OBJ) {
+			bad(m, err, w, "expected an object");
+			goto out;
+		}
+		if (get_str(m, a, w, "name", 0, &name, err) < 0 ||
+		    get_str(m, a, w, "file", 0, &file, err) < 0 ||
+		    get_str(m, a, w, "member", 0, &mname, err) < 0 ||
+		    get_str(m, a, w, "sha256", 0, &sha, err) < 0 ||
+		    get_num(m, a, w, "bytes", 0, &bytes, &has_bytes, err) < 0 ||
+		    get_num(m, a, w, "created", 1, &created, &has_created, err) < 0)
+			goto out;
+		const char *problem = path_problem(file);
+		if (problem || !name[0]) {
+			bad(m, err, w, "\"file\" \"%.200s\": %s is not allowed", file,
+			    problem ? problem : "an empty name");
+			goto out;
+		}
+		if (!is_sha256_hex(sha)) {
+			bad(m, err, w, "\"sha256\": expected 64 lowercase hex digits");
+			goto out;
+		}
+		member *mb = member_find(m, mname);
+		if (!mb) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: member \"%.300s\" listed in %s is missing",
+				   m->path, mname, BUNDLE_MANIFEST);
+			goto out;
+		}
+		if (mb->used) {
+			member_refuse(m, err, mname, "listed twice in %s", BUNDLE_MANIFEST);
+			goto out;
+		}
+		mb->used = 1;
+		if ((double)mb->bytes != bytes || strcmp(mb->sha, sha)) {
+			member_refuse(m, err, mname,
+				      "checksum mismatch (manifest: %lld bytes, sha256 %.12s..., "
+				      "bundle: %lld bytes, sha256 %.12s...)",
+				      (long long)bytes, sha, (long long)mb->bytes, mb->sha);
+			goto out;
+		}
+		char *dest = jm_xasprintf("%s/%s", rundir, file);
+		struct stat st;
+		if (lstat(dest, &st) == 0) {
+			free(dest);
+			bad(m, err, w, "\"file\" \"%.200s\" is listed twice", file);
+			goto out;
+		}
+		if (make_parents(rundir, file, err) < 0) {
+			free(dest);
+			goto out;
+		}
+		if (rename(mb->tmp, dest) < 0) {
+			/* a file where another artifact needs a folder, or the reverse */
+			if (errno == ENOTDIR || errno == EISDIR || errno == EEXIST || errno == ENOTEMPTY)
+				bad(m, err, w, "\"file\" \"%.200s\" collides with another artifact's file",
+				    file);
+			else
+				jm_err_set(err, JM_EXIT_FAIL, "%s: %s", dest, strerror(errno));
+			free(dest);
+			goto out;
+		}
+		free(dest);
+		char *rel = jm_xasprintf("runs/%lld/%s", (long long)id, file);
+		sqlite3_bind_int64(m->st_artifact, 1, id);
+		sqlite3_bind_text(m->st_artifact, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(m->st_artifact, 3, rel, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(m->st_artifact, 4, mb->bytes);
+		sqlite3_bind_text(m->st_artifact, 5, sha, 64, SQLITE_STATIC);
+		sqlite3_bind_double(m->st_artifact, 6, has_created ? created : now_seconds());
+		free(rel);
+		if (step_done(m, m->st_artifact, w, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(rundir);
+	return rc;
+}
+
+static int import_run(import_ctx *m, const jv *run, const char *where, int64_t parent,
+		      int depth, int64_t *new_id, jm_err *err)
+{
+	if (depth >= BUNDLE_MAX_RUN_DEPTH)
+		return bad(m, err, where, "runs nested more than %d deep", BUNDLE_MAX_RUN_DEPTH);
+	if (!run || run->type != J_OBJ)
+		return bad(m, err, where, "expected an object");
+	const char *kind, *name, *status, *device, *host, *error;
+	double t[3];
+	int has_t[3];
+	static const char *const times[] = {"started", "ended", "created"};
+	if (get_str(m, run, where, "kind", 0, &kind, err) < 0 ||
+	    get_str(m, run, where, "name", 1, &name, err) < 0 ||
+	    get_str(m, run, where, "status", 0, &status, err) < 0 ||
+	    get_str(m, run, where, "device", 1, &device, err) < 0 ||
+	    get_str(m, run, where, "host", 1, &host, err) < 0 ||
+	    get_str(m, run, where, "error", 1, &error, err) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (get_num(m, run, where, times[i], 1, &t[i], &has_t[i], err) < 0)
+			return -1;
+	if (!one_of(kind, run_kinds, sizeof run_kinds / sizeof run_kinds[0]))
+		return bad(m, err, where, "\"kind\": expected run, search or trial, got \"%.40s\"",
+			   kind);
+	if (!one_of(status, run_statuses, sizeof run_statuses / sizeof run_statuses[0]))
+		return bad(m, err, where, "\"status\": unknown status \"%.40s\"", status);
+	/* an imported run is never live */
+	if (!strcmp(status, JM_RUN_RUNNING) || !strcmp(status, JM_RUN_QUEUED))
+		status = JM_RUN_STOPPED;
+	const jv *seed = jv_get(run, "seed");
+	uint64_t seed_v = 0;
+	if (seed && seed->type != J_NULL) {
+		char tmp[32];
+		char *end;
+		if (seed->type != J_NUM || seed->rawlen >= sizeof tmp || seed->raw[0] == '-')
+			return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
+		memcpy(tmp, seed->raw, seed->rawlen);
+		tmp[seed->rawlen] = '\0';
+		errno = 0;
+		seed_v = strtoull(tmp, &end, 10);
+		if (*end || errno)
+			return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
+	}
+	int64_t flow_id;
+	if (import_flow(m, run, where, &flow_id, err) < 0)
+		return -1;
+	sqlite3_stmt *st = m->st_run;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (parent)
+		sqlite3_bind_int64(st, 2, parent);
+	else
+		sqlite3_bind_null(st, 2);
+	if (flow_id)
+		sqlite3_bind_int64(st, 3, flow_id);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, host, -1, SQLITE_STATIC);
+	bind_num_or_null(st, 7, t[0], has_t[0]);
+	bind_num_or_null(st, 8, t[1], has_t[1]);
+	sqlite3_bind_int64(st, 9, (int64_t)seed_v);
+	sqlite3_bind_text(st, 10, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, error, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 12, has_t[2] ? t[2] : now_seconds());
+	if (step_done(m, st, where, err) < 0)
+		return -1;
+	int64_t id = sqlite3_last_insert_rowid(m->db);
+	*new_id = id;
+	if (m->nruns == m->capruns) {
+		m->capruns = m->capruns ? m->capruns * 2 : 16;
+		m->runs = jm_xrealloc(m->runs, m->capruns * sizeof *m->runs);
+	}
+	m->runs[m->nruns++] = id;
+	char *rundir = jm_xasprintf("%s/%lld", m->tmpdir, (long long)id);
+	int made = mkdir(rundir, 0755);
+	if (made < 0)
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", rundir, strerror(errno));
+	free(rundir);
+	if (made < 0 || import_params_tags(m, run, where, id, err) < 0 ||
+	    import_metrics(m, run, where, id, err) < 0 || import_artifacts(m, run, where, id, err) < 0)
+		return -1;
+	const jv *kids = jv_get(run, "children");
+	if (!kids || kids->type == J_NULL || (kids->type == J_NUMS && kids->n == 0))
+		return 0;
+	if (kids->type != J_ARR)
+		return bad(m, err, where, "\"children\": expected an array of runs");
+	for (size_t i = 0; i < kids->n; i++) {
+		char w[300];
+		int64_t kid;
+		snprintf(w, sizeof w, "%s.children[%zu]", where, i);
+		if (import_run(m, &kids->items[i], w, id, depth + 1, &kid, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct {
+	size_t offset;
+	const char *sql;
+} import_stmts[] = {
+	{offsetof(import_ctx, st_run),
+	 "INSERT INTO runs(kind, parent, flow_id, name, status, host, started, ended, seed, "
+	 "device, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+	{offsetof(import_ctx, st_param), "INSERT INTO params(run, key, value) VALUES (?, ?, ?)"},
+	{offsetof(import_ctx, st_tag), "INSERT INTO tags(run, tag) VALUES (?, ?)"},
+	{offsetof(import_ctx, st_metric),
+	 "INSERT INTO metrics(run, key, step, value, wall) VALUES (?, ?, ?, ?, ?)"},
+	{offsetof(import_ctx, st_summary),
+	 "INSERT INTO metric_summary(run, key, last, last_step, min, max, count) "
+	 "SELECT m.run, m.key, "
+	 "(SELECT l.value FROM metrics l WHERE l.run = m.run AND l.key = m.key ORDER BY l.rowid DESC LIMIT 1), "
+	 "(SELECT l.step FROM metrics l WHERE l.run = m.run AND l.key = m.key ORDER BY l.rowid DESC LIMIT 1), "
+	 "min(m.value), max(m.value), count(*) FROM metrics m WHERE m.run = ? GROUP BY m.key"},
+	{offsetof(import_ctx, st_artifact),
+	 "INSERT INTO artifacts(run, name, path, bytes, sha256, created) VALUES (?, ?, ?, ?, ?, ?)"},
+	{offsetof(import_ctx, st_flow),
+	 "INSERT INTO flows(name, text, sha256, created) VALUES (?, ?, ?, ?) "
+	 "ON CONFLICT(sha256) DO NOTHING"},
+	{offsetof(import_ctx, st_flow_id), "SELECT id FROM flows WHERE sha256 = ?"},
+};
+
+/* Move the new run folders into HOME/runs (all or none). */
+static int move_run_dirs(import_ctx *m, int back, jm_err *err)
+{
+	const char *home = jm_store_home(m->s);
+	int rc = 0;
+	if (!back) {
+		char *runs = jm_xasprintf("%s/runs", home);
+		if (mkdir(runs, 0755) < 0 && errno != EEXIST)
+			rc = jm_err_set(err, JM_EXIT_FAIL, "%s: %s", runs, strerror(errno));
+		free(runs);
+	}
+	for (; rc == 0 && !back && m->moved < m->nruns; m->moved++) {
+		long long id = (long long)m->runs[m->moved];
+		char *from = jm_xasprintf("%s/%lld", m->tmpdir, id);
+		char *to = jm_xasprintf("%s/runs/%lld", home, id);
+		rmdir(to); /* an empty leftover folder of an earlier run with this id */
+		if (rename(from, to) < 0)
+			rc = jm_err_set(err, JM_EXIT_FAIL, "moving the run into %s: %s", to,
+					strerror(errno));
+		free(from);
+		free(to);
+	}
+	if (rc < 0 || back) {
+		while (m->moved > 0) {
+			long long id = (long long)m->runs[--m->moved];
+			char *from = jm_xasprintf("%s/%lld", m->tmpdir, id);
+			char *to = jm_xasprintf("%s/runs/%lld", home, id);
+			rename(to, from);
+			free(from);
+			free(to);
+		}
+	}
+	return rc;
+}
+
+static int import_manifest(import_ctx *m, int64_t *run, jm_err *err)
+{
+	jv root = {0};
+	int rc = -1, began = 0;
+	char name[300];
+	snprintf(name, sizeof name, "%s: %s", m->path, BUNDLE_MANIFEST);
+	if (json_parse(m->manifest, m->manifest_len, name, &root, err) < 0)
+		return -1;
+	const jv *format = jv_get(&root, "format"), *version = jv_get(&root, "version");
+	if (!format || format->type != J_STR || strcmp(format->str, JM_BUNDLE_FORMAT)) {
+		bad(m, err, "format", "expected \"%s\"", JM_BUNDLE_FORMAT);
+		goto out;
+	}
+	if (!version || version->type != J_NUM || version->num != JM_BUNDLE_VERSION) {
+		bad(m, err, "version", "unsupported bundle version (this jianmo reads version %d)",
+		    JM_BUNDLE_VERSION);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof import_stmts / sizeof import_stmts[0]; i++) {
+		sqlite3_stmt **st = (sqlite3_stmt **)((char *)m + import_stmts[i].offset);
+		if (sqlite3_prepare_v2(m->db, import_stmts[i].sql, -1, st, NULL) != SQLITE_OK) {
+			sql_fail(m->db, err);
+			goto out;
+		}
+	}
+	if (sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		sql_fail(m->db, err);
+		goto out;
+	}
+	began = 1;
+	if (import_run(m, jv_get(&root, "run"), "run", 0, 0, run, err) < 0)
+		goto out;
+	for (size_t i = 0; i < m->nmembers; i++)
+		if (!m->members[i].used) {
+			member_refuse(m, err, m->members[i].name, "not listed in %s", BUNDLE_MANIFEST);
+			goto out;
+		}
+	if (move_run_dirs(m, 0, err) < 0)
+		goto out;
+	if (sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sql_fail(m->db, err);
+		move_run_dirs(m, 1, NULL);
+		goto out;
+	}
+	began = 0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < sizeof import_stmts / sizeof import_stmts[0]; i++) {
+		sqlite3_stmt **st = (sqlite3_stmt **)((char *)m + import_stmts[i].offset);
+		sqlite3_finalize(*st);
+		*st = NULL;
+	}
+	if (began)
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+	jv_free(&root);
+	return rc;
+}
+
+int jm_bundle_import(jm_store *s, const char *path, const jm_bundle_limits *limits,
+		     int64_t *run, int *n_runs, jm_err *err)
+{
+	import_ctx m = {.s = s, .db = jm_store_db(s), .path = path};
+	m.lim = limits ? *limits
+		       : (jm_bundle_limits){JM_BUNDLE_MEMBER_MAX, JM_BUNDLE_TOTAL_MAX,
+					    JM_BUNDLE_MANIFEST_MAX};
+	int rc = -1;
+	*run = 0;
+	if (n_runs)
+		*n_runs = 0;
+	m.tmpdir = jm_xasprintf("%s/.import-XXXXXX", jm_store_home(s));
+	if (!mkdtemp(m.tmpdir)) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", m.tmpdir, strerror(errno));
+		free(m.tmpdir);
+		return -1;
+	}
+	char *mdir = jm_xasprintf("%s/m", m.tmpdir);
+	if (mkdir(mdir, 0700) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", mdir, strerror(errno));
+		goto out;
+	}
+	if (read_archive(&m, err) < 0 || import_manifest(&m, run, err) < 0)
+		goto out;
+	if (n_runs)
+		*n_runs = (int)m.nruns;
+	rc = 0;
+out:
+	if (rc < 0)
+		*run = 0;
+	remove_tree(m.tmpdir);
+	for (size_t i = 0; i < m.nmembers; i++) {
+		free(m.members[i].name);
+		free(m.members[i].tmp);
+	}
+	free(m.members);
+	free(m.manifest);
+	free(m.runs);
+	free(mdir);
+	free(m.tmpdir);
+	return rc;
+}

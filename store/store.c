@@ -1,0 +1,995 @@
+/*
+ * store.c: the run store core: opening HOME/jianmo.db, schema migrations,
+ * the crash check, and the small writes a run makes (flows, runs, params,
+ * tags, artifacts).  Metric points go through metric_writer.c instead.
+ *
+ *   jm_store_open ──▶ sqlite3_open ──▶ version check (refuse newer, no write)
+ *                       ──▶ WAL, foreign keys ──▶ migrations[] up to
+ *                       JM_STORE_SCHEMA_VERSION ──▶ crash check ──▶ jm_store
+ *
+ * Durability: connections run synchronous=NORMAL (in WAL mode a commit
+ * survives the process dying; only an OS crash or power cut can lose the
+ * last commits).  A run-status change must survive those too (a run must
+ * not come back as `running` after a reboot, nor a `done` as `running`), so
+ * those transactions are bracketed by synchronous=FULL, which fsyncs the WAL
+ * at COMMIT; that sync also covers every earlier NORMAL commit in the WAL.
+ *
+ * Statements are prepared once per connection (stmt_sql[] below) and reset
+ * after each use, so no read transaction outlives a call.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/schema.h" /* jm_store_schema_v1, generated from schema.sql */
+#include "util/hash.h"
+
+#define STORE_DB_NAME "jianmo.db"
+#define STORE_BUSY_MS 5000
+
+/* Forward migrations: entry i takes user_version from i to i + 1.  A new
+ * schema version is one more entry here (and JM_STORE_SCHEMA_VERSION + 1). */
+static const char *const migrations[] = {
+	jm_store_schema_v1, /* 0 -> 1: the whole v1 schema */
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == JM_STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+enum stmt_id {
+	ST_FLOW_INSERT,
+	ST_FLOW_BY_SHA,
+	ST_FLOW_TEXT,
+	ST_RUN_INSERT,
+	ST_RUN_STATUS,
+	ST_RUN_OWNER,
+	ST_RUN_REOPEN,
+	ST_RUN_EXISTS,
+	ST_PARAM_SET,
+	ST_TAG_ADD,
+	ST_ARTIFACT_ADD,
+	ST_RUNNING_HERE,
+	ST_MARK_CRASHED,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_FLOW_INSERT] = "INSERT INTO flows(name, text, sha256, created) "
+			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(sha256) DO NOTHING",
+	[ST_FLOW_BY_SHA] = "SELECT id FROM flows WHERE sha256 = ?1",
+	[ST_FLOW_TEXT] = "SELECT text FROM flows WHERE id = ?1",
+	[ST_RUN_INSERT] = "INSERT INTO runs(kind, parent, flow_id, name, status, pid, "
+			  "host, proc_start, boot_id, started, seed, device, created) "
+			  "VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9)",
+	[ST_RUN_STATUS] = "UPDATE runs SET status = ?2, ended = ?3, error = ?4 WHERE id = ?1",
+	[ST_RUN_OWNER] = "SELECT status, pid, host, proc_start, boot_id FROM runs WHERE id = ?1",
+	[ST_RUN_REOPEN] = "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
+			  "proc_start = ?4, boot_id = ?5, started = ?6, ended = NULL, "
+			  "error = NULL WHERE id = ?1",
+	[ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
+	[ST_PARAM_SET] = "INSERT INTO params(run, key, value) VALUES (?1, ?2, ?3) "
+			 "ON CONFLICT(run, key) DO UPDATE SET value = excluded.value",
+	[ST_TAG_ADD] = "INSERT INTO tags(run, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+	[ST_ARTIFACT_ADD] = "INSERT INTO artifacts(run, name, path, bytes, sha256, created) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(run, name) DO UPDATE "
+			    "SET path = excluded.path, bytes = excluded.bytes, "
+			    "sha256 = excluded.sha256, created = excluded.created",
+	[ST_RUNNING_HERE] = "SELECT id, pid, proc_start, boot_id FROM runs "
+			    "WHERE status = 'running' AND host = ?1",
+	[ST_MARK_CRASHED] = "UPDATE runs SET status = 'crashed', ended = ?2, error = ?3 "
+			    "WHERE id = ?1 AND status = 'running' AND pid IS ?4 "
+			    "AND proc_start IS ?5",
+};
+
+/* Run states as stored; terminal ones get an `ended` time. */
+static const struct run_state {
+	const char *name;
+	int terminal;
+} run_states[] = {
+	{JM_RUN_QUEUED, 0},  {JM_RUN_RUNNING, 0}, {JM_RUN_DONE, 1},
+	{JM_RUN_FAILED, 1},  {JM_RUN_STOPPED, 1}, {JM_RUN_PRUNED, 1},
+	{JM_RUN_CRASHED, 1},
+};
+
+static const char *const run_kinds[] = {"run", "search", "trial"};
+
+/* Who a process is, precisely enough to tell a reused pid apart. */
+typedef struct proc_ident {
+	int64_t pid;
+	int64_t start;  /* /proc/PID/stat starttime; -1 when unknown */
+	char boot[64];  /* boot id, "" when unknown */
+	char host[256];
+} proc_ident;
+
+struct jm_store {
+	sqlite3 *db;
+	char *home;
+	char *db_path;
+	int flags;
+	proc_ident self;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static double store_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int db_fail(const char *db_path, sqlite3 *db, jm_err *err)
+{
+	return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", db_path,
+			  db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int store_fail(jm_store *s, jm_err *err)
+{
+	return db_fail(s->db_path, s->db, err);
+}
+
+static int exec_sql(sqlite3 *db, const char *db_path, const char *sql, jm_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", db_path,
+			   msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p; 0 when path is a directory afterwards. */
+static int make_dirs(const char *path, jm_err *err)
+{
+	char *p = jm_xstrdup(path);
+	int rc = 0;
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+			rc = jm_err_set(err, JM_EXIT_FAIL, "%s: %s", p, strerror(errno));
+			goto out;
+		}
+		*c = saved;
+		if (saved == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = jm_err_set(err, JM_EXIT_FAIL, "%s: not a directory", path);
+out:
+	free(p);
+	return rc;
+}
+
+/* Read a process's state letter and start time (clock ticks since boot)
+ * from /proc/PID/stat.  The command name (field 2) is in parentheses and
+ * may itself hold spaces and parentheses, so fields count from the last
+ * ')'.  Returns -1 when the process does not exist or /proc is missing. */
+static int proc_stat(int64_t pid, char *state, int64_t *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -1;
+	p += 2;
+	*state = *p;
+	/* p is at field 3; starttime is field 22. */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	char *end;
+	errno = 0;
+	long long v = strtoll(p, &end, 10);
+	if (errno || end == p)
+		return -1;
+	*start = v;
+	return 0;
+}
+
+static void proc_self(proc_ident *id)
+{
+	memset(id, 0, sizeof *id);
+	id->pid = (int64_t)getpid();
+	char state;
+	if (proc_stat(id->pid, &state, &id->start) < 0)
+		id->start = -1;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	if (f) {
+		if (fgets(id->boot, sizeof id->boot, f))
+			id->boot[strcspn(id->boot, "\n")] = '\0';
+		fclose(f);
+	}
+	if (gethostname(id->host, sizeof id->host - 1) < 0 || !id->host[0])
+		snprintf(id->host, sizeof id->host, "localhost");
+}
+
+/* Is the process that owns a run (on this host) still the one that started
+ * it?  A different boot, a missing pid, a zombie, or a pid whose start time
+ * differs from the recorded one all mean the owner is gone. */
+static int proc_alive(const proc_ident *self, int64_t pid, int64_t start,
+		      const char *boot)
+{
+	if (pid <= 0 || pid > INT_MAX)
+		return 0;
+	if (boot && *boot && self->boot[0] && strcmp(boot, self->boot) != 0)
+		return 0;
+	char state;
+	int64_t now_start;
+	if (proc_stat(pid, &state, &now_start) == 0)
+		return state != 'Z' && state != 'X' && (start < 0 || now_start == start);
+	/* No /proc: fall back to whether the pid exists at all. */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static int valid_name(const char *name, const char *const *table, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, table[i]))
+			return 1;
+	return 0;
+}
+
+static const struct run_state *run_state_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof run_states / sizeof run_states[0]; i++)
+		if (!strcmp(name, run_states[i].name))
+			return &run_states[i];
+	return NULL;
+}
+
+/* The prepared statement for id, reset and with no bindings. */
+static sqlite3_stmt *stmt_get(jm_store *s, enum stmt_id id, jm_err *err)
+{
+	if (!s->stmt[id]) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &s->stmt[id], NULL) != SQLITE_OK) {
+			store_fail(s, err);
+			return NULL;
+		}
+	}
+	return s->stmt[id];
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int stmt_done(jm_store *s, sqlite3_stmt *st, jm_err *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		store_fail(s, err);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void stmt_end(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int bind_id_or_null(sqlite3_stmt *st, int i, int64_t v)
+{
+	return v > 0 ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int store_writable(jm_store *s, jm_err *err)
+{
+	if (s->flags & JM_STORE_READONLY)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s: store is open read-only", s->db_path);
+	return 0;
+}
+
+/* A durable write transaction (see the file comment). */
+static int store_begin_durable(jm_store *s, jm_err *err)
+{
+	if (exec_sql(s->db, s->db_path, "PRAGMA synchronous=FULL", err) < 0)
+		return -1;
+	if (exec_sql(s->db, s->db_path, "BEGIN IMMEDIATE", err) < 0) {
+		exec_sql(s->db, s->db_path, "PRAGMA synchronous=NORMAL", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Commit when ok, else roll back; back to synchronous=NORMAL either way. */
+static int store_end_durable(jm_store *s, int ok, jm_err *err)
+{
+	int rc = 0;
+	if (ok) {
+		rc = exec_sql(s->db, s->db_path, "COMMIT", err);
+		if (rc < 0)
+			exec_sql(s->db, s->db_path, "ROLLBACK", NULL);
+	} else {
+		exec_sql(s->db, s->db_path, "ROLLBACK", NULL);
+		rc = -1;
+	}
+	exec_sql(s->db, s->db_path, "PRAGMA synchronous=NORMAL", NULL);
+	return rc;
+}
+
+/* Does run exist?  1 yes, 0 no (err says so), -1 on a database error. */
+static int run_exists(jm_store *s, int64_t run, jm_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_EXISTS, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	int rc = sqlite3_step(st);
+	stmt_end(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		return store_fail(s, err);
+	jm_err_set(err, JM_EXIT_INPUT, "no run \"%lld\" in %s", (long long)run, s->home);
+	return 0;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+char *jm_store_home_resolve(const char *explicit_home)
+{
+	const char *home = explicit_home;
+	if (!home || !*home)
+		home = getenv("JIANMO_HOME");
+	if (!home || !*home)
+		home = ".jianmo";
+	char *h = jm_xstrdup(home);
+	size_t n = strlen(h);
+	while (n > 1 && h[n - 1] == '/')
+		h[--n] = '\0';
+	return h;
+}
+
+static int read_user_version(sqlite3 *db, const char *db_path, int *version, jm_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	*version = sqlite3_column_int(st, 0);
+	rc = 0;
+	goto out;
+fail:
+	if (sqlite3_errcode(db) == SQLITE_NOTADB)
+		jm_err_set(err, JM_EXIT_INPUT, "%s: not a jianmo store (%s)", db_path,
+			   sqlite3_errmsg(db));
+	else
+		db_fail(db_path, db, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Does the database hold any table (a v0 file that is not an empty one)? */
+static int has_tables(sqlite3 *db, const char *db_path, int *yes, jm_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return db_fail(db_path, db, err);
+	}
+	*yes = sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Bring the schema from its version up to JM_STORE_SCHEMA_VERSION in one
+ * durable transaction.  The version is read again under the write lock,
+ * since another process may have migrated meanwhile. */
+static int store_migrate(jm_store *s, jm_err *err)
+{
+	if (store_begin_durable(s, err) < 0)
+		return -1;
+	int version, tables = 0, ok = 0;
+	if (read_user_version(s->db, s->db_path, &version, err) < 0)
+		goto out;
+	if (version == 0) {
+		if (has_tables(s->db, s->db_path, &tables, err) < 0)
+			goto out;
+		if (tables) {
+			jm_err_set(err, JM_EXIT_INPUT,
+				   "%s: not a jianmo store (it has tables but no store version)",
+				   s->db_path);
+			goto out;
+		}
+	}
+	for (int v = version; v < JM_STORE_SCHEMA_VERSION; v++) {
+		if (exec_sql(s->db, s->db_path, migrations[v], err) < 0) {
+			jm_err_prefix(err, "upgrading the store from version %d to %d", v, v + 1);
+			goto out;
+		}
+	}
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", JM_STORE_SCHEMA_VERSION);
+	if (exec_sql(s->db, s->db_path, sql, err) < 0)
+		goto out;
+	ok = 1;
+out:
+	return store_end_durable(s, ok, err);
+}
+
+/* Mark `running` runs of this host whose process is gone as crashed.  The
+ * liveness test runs outside any transaction; only when a dead owner is
+ * found is the write lock taken, and the UPDATE re-checks pid and start so
+ * a run reopened meanwhile by a live process is left alone. */
+static int store_crash_check(jm_store *s, jm_err *err)
+{
+	struct dead {
+		int64_t id, pid, start;
+		int has_start;
+	} *dead = NULL;
+	size_t ndead = 0, cap = 0;
+	int rc = -1, step;
+
+	sqlite3_stmt *st = stmt_get(s, ST_RUNNING_HERE, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, s->self.host, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t pid = sqlite3_column_int64(st, 1);
+		int has_start = sqlite3_column_type(st, 2) != SQLITE_NULL;
+		int64_t start = has_start ? sqlite3_column_int64(st, 2) : -1;
+		const char *boot = (const char *)sqlite3_column_text(st, 3);
+		if (proc_alive(&s->self, pid, start, boot))
+			continue;
+		if (ndead == cap)
+			dead = jm_xrealloc(dead, (cap = cap ? 2 * cap : 8) * sizeof *dead);
+		dead[ndead++] = (struct dead){sqlite3_column_int64(st, 0), pid, start, has_start};
+	}
+	stmt_end(st);
+	if (step != SQLITE_DONE) {
+		store_fail(s, err);
+		goto out;
+	}
+	if (ndead == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (store_begin_durable(s, err) < 0)
+		goto out;
+	int ok = 1;
+	double now = store_now();
+	for (size_t i = 0; i < ndead && ok; i++) {
+		st = stmt_get(s, ST_MARK_CRASHED, err);
+		if (!st) {
+			ok = 0;
+			break;
+		}
+		char msg[512];
+		snprintf(msg, sizeof msg, "process %lld on %s is gone", (long long)dead[i].pid,
+			 s->self.host);
+		sqlite3_bind_int64(st, 1, dead[i].id);
+		sqlite3_bind_double(st, 2, now);
+		sqlite3_bind_text(st, 3, msg, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, dead[i].pid);
+		if (dead[i].has_start)
+			sqlite3_bind_int64(st, 5, dead[i].start);
+		else
+			sqlite3_bind_null(st, 5);
+		ok = stmt_done(s, st, err) == 0;
+	}
+	rc = store_end_durable(s, ok, err);
+out:
+	free(dead);
+	return rc;
+}
+
+static int store_configure(sqlite3 *db, const char *db_path, int readonly, jm_err *err)
+{
+	static const char *const rw[] = {
+		"PRAGMA journal_mode=WAL",
+		"PRAGMA synchronous=NORMAL",
+		"PRAGMA foreign_keys=ON",
+		"PRAGMA temp_store=MEMORY", /* statement journals of multi-row inserts */
+	};
+	static const char *const ro[] = {
+		"PRAGMA foreign_keys=ON",
+		"PRAGMA query_only=ON",
+	};
+	const char *const *list = readonly ? ro : rw;
+	size_t n = readonly ? sizeof ro / sizeof ro[0] : sizeof rw / sizeof rw[0];
+	for (size_t i = 0; i < n; i++)
+		if (exec_sql(db, db_path, list[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Open db_path, check its version and set the connection up.  *version
+ * receives the schema version found. */
+static int store_connect_path(sqlite3 **out, const char *db_path, int readonly,
+			      int *version, jm_err *err)
+{
+	sqlite3 *db = NULL;
+	int oflags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+		     SQLITE_OPEN_NOMUTEX;
+	*out = NULL;
+	if (sqlite3_open_v2(db_path, &db, oflags, NULL) != SQLITE_OK) {
+		db_fail(db_path, db, err);
+		goto fail;
+	}
+	/* Until the version is known to be ours, closing must not checkpoint a
+	 * WAL left by a newer jianmo into the database file. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(db, STORE_BUSY_MS);
+	sqlite3_extended_result_codes(db, 1);
+	if (read_user_version(db, db_path, version, err) < 0)
+		goto fail;
+	if (*version > JM_STORE_SCHEMA_VERSION) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "%s: store version %d is newer than this jianmo supports (%d): "
+			   "upgrade jianmo",
+			   db_path, *version, JM_STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (*version == 0) {
+		int tables = 0;
+		if (has_tables(db, db_path, &tables, err) < 0)
+			goto fail;
+		if (tables) {
+			jm_err_set(err, JM_EXIT_INPUT,
+				   "%s: not a jianmo store (it has tables but no store version)",
+				   db_path);
+			goto fail;
+		}
+	}
+	if (readonly && *version < JM_STORE_SCHEMA_VERSION) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "%s: store version %d is older than this jianmo's (%d): open it "
+			   "once for writing (any run) to upgrade it",
+			   db_path, *version, JM_STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (store_configure(db, db_path, readonly, err) < 0)
+		goto fail;
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+	*out = db;
+	return 0;
+fail:
+	sqlite3_close(db);
+	return -1;
+}
+
+int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err)
+{
+	jm_store *s = jm_xcalloc(1, sizeof *s);
+	int readonly = (flags & JM_STORE_READONLY) != 0, version = 0;
+	*out = NULL;
+	s->home = jm_store_home_resolve(home);
+	s->db_path = jm_xasprintf("%s/%s", s->home, STORE_DB_NAME);
+	s->flags = flags;
+	proc_self(&s->self);
+
+	struct stat st;
+	if (stat(s->db_path, &st) < 0) {
+		if (errno != ENOENT) {
+			jm_err_set(err, JM_EXIT_FAIL, "%s: %s", s->db_path, strerror(errno));
+			goto fail;
+		}
+		if (flags & (JM_STORE_READONLY | JM_STORE_NOCREATE)) {
+			jm_err_set(err, JM_EXIT_INPUT,
+				   "%s: no store here (use --home DIR or JIANMO_HOME to name one)",
+				   s->db_path);
+			goto fail;
+		}
+		if (make_dirs(s->home, err) < 0)
+			goto fail;
+	}
+	if (store_connect_path(&s->db, s->db_path, readonly, &version, err) < 0)
+		goto fail;
+	if (!readonly) {
+		char *runs = jm_xasprintf("%s/runs", s->home);
+		int rc = make_dirs(runs, err);
+		free(runs);
+		if (rc < 0)
+			goto fail;
+		if (version < JM_STORE_SCHEMA_VERSION && store_migrate(s, err) < 0)
+			goto fail;
+		if (store_crash_check(s, err) < 0)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	jm_store_close(s);
+	return -1;
+}
+
+void jm_store_close(jm_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	free(s->home);
+	free(s->db_path);
+	free(s);
+}
+
+sqlite3 *jm_store_db(jm_store *s)
+{
+	return s->db;
+}
+
+const char *jm_store_home(const jm_store *s)
+{
+	return s->home;
+}
+
+int jm_store_connect(jm_store *s, sqlite3 **db, jm_err *err)
+{
+	*db = NULL;
+	if (store_writable(s, err) < 0)
+		return -1;
+	int version;
+	return store_connect_path(db, s->db_path, 0, &version, err);
+}
+
+/* ---- flows -------------------------------------------------------------- */
+
+int jm_store_flow_put(jm_store *s, const char *name, const char *text,
+		      int64_t *flow_id, jm_err *err)
+{
+	char sha[65];
+	if (store_writable(s, err) < 0)
+		return -1;
+	jm_sha256_hex(text, strlen(text), sha);
+	sqlite3_stmt *st = stmt_get(s, ST_FLOW_INSERT, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sha, 64, SQLITE_STATIC);
+	sqlite3_bind_double(st, 4, store_now());
+	if (stmt_done(s, st, err) < 0)
+		return -1;
+	if (!(st = stmt_get(s, ST_FLOW_BY_SHA, err)))
+		return -1;
+	sqlite3_bind_text(st, 1, sha, 64, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*flow_id = sqlite3_column_int64(st, 0);
+	else
+		store_fail(s, err);
+	stmt_end(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+char *jm_store_flow_text(jm_store *s, int64_t flow_id, jm_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_FLOW_TEXT, err);
+	if (!st)
+		return NULL;
+	char *text = NULL;
+	sqlite3_bind_int64(st, 1, flow_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		text = jm_xstrdup((const char *)sqlite3_column_text(st, 0));
+	else if (rc == SQLITE_DONE)
+		jm_err_set(err, JM_EXIT_INPUT, "no flow \"%lld\" in %s", (long long)flow_id,
+			   s->home);
+	else
+		store_fail(s, err);
+	stmt_end(st);
+	return text;
+}
+
+/* ---- runs --------------------------------------------------------------- */
+
+static char *run_dir_path(jm_store *s, int64_t run)
+{
+	return jm_xasprintf("%s/runs/%lld", s->home, (long long)run);
+}
+
+static void bind_owner(sqlite3_stmt *st, int first, const proc_ident *self)
+{
+	sqlite3_bind_int64(st, first, self->pid);
+	sqlite3_bind_text(st, first + 1, self->host, -1, SQLITE_STATIC);
+	if (self->start >= 0)
+		sqlite3_bind_int64(st, first + 2, self->start);
+	else
+		sqlite3_bind_null(st, first + 2);
+	bind_text_or_null(st, first + 3, self->boot[0] ? self->boot : NULL);
+}
+
+int jm_store_run_create(jm_store *s, const jm_run_spec *spec, int64_t *run_id,
+			jm_err *err)
+{
+	const char *kind = spec->kind ? spec->kind : "run";
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (!valid_name(kind, run_kinds, sizeof run_kinds / sizeof run_kinds[0]))
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "run kind \"%s\": expected run, search or trial", kind);
+	if (store_begin_durable(s, err) < 0)
+		return -1;
+	int ok = 0;
+	char *dir = NULL;
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_INSERT, err);
+	if (!st)
+		goto out;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	bind_id_or_null(st, 2, spec->parent);
+	bind_id_or_null(st, 3, spec->flow_id);
+	bind_text_or_null(st, 4, spec->name);
+	bind_owner(st, 5, &s->self);
+	sqlite3_bind_double(st, 9, store_now());
+	sqlite3_bind_int64(st, 10, (int64_t)spec->seed);
+	bind_text_or_null(st, 11, spec->device);
+	if (stmt_done(s, st, err) < 0)
+		goto out;
+	*run_id = sqlite3_last_insert_rowid(s->db);
+	/* The folder exists before the run is visible to anyone else. */
+	dir = run_dir_path(s, *run_id);
+	ok = make_dirs(dir, err) == 0;
+out:
+	free(dir);
+	return store_end_durable(s, ok, err);
+}
+
+int jm_store_run_set_status(jm_store *s, int64_t run, const char *status,
+			    const char *error, jm_err *err)
+{
+	const struct run_state *state = run_state_find(status ? status : "");
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (!state)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "run status \"%s\": expected queued, running, done, failed, "
+				  "stopped, pruned or crashed",
+				  status ? status : "");
+	if (store_begin_durable(s, err) < 0)
+		return -1;
+	int ok = 0;
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_STATUS, err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, state->name, -1, SQLITE_STATIC);
+	if (state->terminal)
+		sqlite3_bind_double(st, 3, store_now());
+	else
+		sqlite3_bind_null(st, 3);
+	bind_text_or_null(st, 4, error);
+	if (stmt_done(s, st, err) < 0)
+		goto out;
+	if (sqlite3_changes(s->db) == 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "no run \"%lld\" in %s", (long long)run, s->home);
+		goto out;
+	}
+	ok = 1;
+out:
+	return store_end_durable(s, ok, err);
+}
+
+/* Refuse to take over a run whose owner is alive (or on another host, where
+ * that cannot be checked). */
+static int run_check_owner(jm_store *s, int64_t run, jm_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_OWNER, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		stmt_end(st);
+		return jm_err_set(err, JM_EXIT_INPUT, "no run \"%lld\" in %s", (long long)run,
+				  s->home);
+	}
+	if (rc != SQLITE_ROW) {
+		stmt_end(st);
+		return store_fail(s, err);
+	}
+	int ret = 0;
+	const char *status = (const char *)sqlite3_column_text(st, 0);
+	int64_t pid = sqlite3_column_int64(st, 1);
+	const char *host = (const char *)sqlite3_column_text(st, 2);
+	int64_t start = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+	const char *boot = (const char *)sqlite3_column_text(st, 4);
+	if (status && !strcmp(status, JM_RUN_RUNNING) && pid != s->self.pid) {
+		int here = host && !strcmp(host, s->self.host);
+		if (!here || proc_alive(&s->self, pid, start, boot))
+			ret = jm_err_set(err, JM_EXIT_INPUT,
+					 "run %lld is still running (process %lld on %s)",
+					 (long long)run, (long long)pid, host ? host : "?");
+	}
+	stmt_end(st);
+	return ret;
+}
+
+int jm_store_run_reopen(jm_store *s, int64_t run, jm_err *err)
+{
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (store_begin_durable(s, err) < 0)
+		return -1;
+	int ok = 0;
+	if (run_check_owner(s, run, err) < 0)
+		goto out;
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_REOPEN, err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, run);
+	bind_owner(st, 2, &s->self);
+	sqlite3_bind_double(st, 6, store_now());
+	if (stmt_done(s, st, err) < 0)
+		goto out;
+	char *dir = run_dir_path(s, run);
+	ok = make_dirs(dir, err) == 0;
+	free(dir);
+out:
+	return store_end_durable(s, ok, err);
+}
+
+char *jm_store_run_dir(jm_store *s, int64_t run, jm_err *err)
+{
+	if (run_exists(s, run, err) != 1)
+		return NULL;
+	char *dir = run_dir_path(s, run);
+	if (make_dirs(dir, err) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+int jm_store_run_lookup(jm_store *s, const char *ref, int64_t *run, jm_err *err)
+{
+	const char *p = ref ? ref : "";
+	char *end;
+	errno = 0;
+	long long v = (*p >= '0' && *p <= '9') ? strtoll(p, &end, 10) : 0;
+	if (*p < '0' || *p > '9' || *end || errno || v <= 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "\"%s\" is not a run id", p);
+	sqlite3_stmt *st = stmt_get(s, ST_RUN_EXISTS, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, v);
+	int rc = sqlite3_step(st);
+	stmt_end(st);
+	if (rc == SQLITE_ROW) {
+		*run = v;
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		return store_fail(s, err);
+	return jm_err_set(err, JM_EXIT_INPUT, "no run \"%s\" in %s", p, s->home);
+}
+
+/* ---- params, tags, artifacts --------------------------------------------- */
+
+int jm_store_param_set(jm_store *s, int64_t run, const char *key, const char *value,
+		       jm_err *err)
+{
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (!key || !*key)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld: empty param name",
+				  (long long)run);
+	if (run_exists(s, run, err) != 1)
+		return -1;
+	sqlite3_stmt *st = stmt_get(s, ST_PARAM_SET, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, value ? value : "", -1, SQLITE_STATIC);
+	return stmt_done(s, st, err);
+}
+
+int jm_store_tag_add(jm_store *s, int64_t run, const char *tag, jm_err *err)
+{
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (!tag || !*tag)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld: empty tag", (long long)run);
+	if (run_exists(s, run, err) != 1)
+		return -1;
+	sqlite3_stmt *st = stmt_get(s, ST_TAG_ADD, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+	return stmt_done(s, st, err);
+}
+
+/* The path of file relative to home, when it lies inside home; malloc'd. */
+static char *path_inside_home(const char *home, const char *path, jm_err *err)
+{
+	char *full = path[0] == '/' ? jm_xstrdup(path) : jm_xasprintf("%s/%s", home, path);
+	char *real_home = realpath(home, NULL), *real_file = realpath(full, NULL);
+	char *rel = NULL;
+	if (!real_file) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: %s", full, strerror(errno));
+		goto out;
+	}
+	if (!real_home) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", home, strerror(errno));
+		goto out;
+	}
+	size_t n = strlen(real_home);
+	if (strncmp(real_file, real_home, n) != 0 || real_file[n] != '/' || !real_file[n + 1]) {
+		jm_err_set(err, JM_EXIT_INPUT, "artifact \"%s\": not inside the store home %s",
+			   path, home);
+		goto out;
+	}
+	rel = jm_xstrdup(real_file + n + 1);
+out:
+	free(full);
+	free(real_home);
+	free(real_file);
+	return rel;
+}
+
+int jm_store_artifact_add(jm_store *s, int64_t run, const char *name, const char *path,
+			  jm_err *err)
+{
+	char sha[65], *rel = NULL, *full = NULL;
+	int64_t bytes = 0;
+	int rc = -1;
+	if (store_writable(s, err) < 0)
+		return -1;
+	if (!name || !*name)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld: empty artifact name",
+				  (long long)run);
+	if (run_exists(s, run, err) != 1)
+		return -1;
+	if (!(rel = path_inside_home(s->home, path ? path : "", err)))
+		goto out;
+	full = jm_xasprintf("%s/%s", s->home, rel);
+	struct stat st_file;
+	if (stat(full, &st_file) < 0 || !S_ISREG(st_file.st_mode)) {
+		jm_err_set(err, JM_EXIT_INPUT, "artifact \"%s\": not a regular file", path);
+		goto out;
+	}
+	if (jm_sha256_file(full, sha, &bytes, err) < 0)
+		goto out;
+	sqlite3_stmt *st = stmt_get(s, ST_ARTIFACT_ADD, err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, rel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, bytes);
+	sqlite3_bind_text(st, 5, sha, 64, SQLITE_STATIC);
+	sqlite3_bind_double(st, 6, store_now());
+	rc = stmt_done(s, st, err);
+out:
+	free(rel);
+	free(full);
+	return rc;
+}

@@ -1,0 +1,494 @@
+/*
+ * test_batch.c: `jianmo --batch` end to end through the real binary, on
+ * Fashion-MNIST from Debian's package (skipped, loudly, without it):
+ * training lowers the loss and lands metrics in the store; a stopped or
+ * killed run resumes to the same final metrics as an uninterrupted one;
+ * reruns are identical; bad input is refused with its message and exit 2;
+ * divergence fails the run; notifications are posted.
+ */
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = jt_tmpdir();
+}
+
+static void teardown(void)
+{
+	jt_rm_rf(dir);
+	free(dir);
+}
+
+TestSuite(batch, .init = setup, .fini = teardown, .timeout = 120);
+
+#define NEED_FMNIST()                                                              \
+	do {                                                                       \
+		if (!jt_fmnist_dir())                                              \
+			cr_skip_test("SKIPPED: Fashion-MNIST not installed "       \
+				     "(apt-get install dataset-fashion-mnist)");   \
+	} while (0)
+
+/* A small, fast MLP flow: 4096 training images, 3 epochs of batch 64. */
+static const char *small_flow =
+	"[data]\n"
+	"source = fashion-mnist\n"
+	"limit = 4096\n"
+	"test_limit = 1000\n"
+	"\n"
+	"[model]\n"
+	"type = mlp\n"
+	"hidden = 64\n"
+	"dropout = 0.1\n"
+	"\n"
+	"[train]\n"
+	"epochs = 3\n"
+	"batch = 64\n"
+	"lr = 2e-3\n"
+	"schedule = cosine\n"
+	"log_every = 10\n";
+
+static sqlite3 *open_db(void)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
+	sqlite3 *db = NULL;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK,
+		     "cannot open %s", path);
+	return db;
+}
+
+/* One value from the store: a metric summary column, or NAN. */
+static double summary(sqlite3 *db, long long run, const char *key, const char *col)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT %s FROM metric_summary WHERE run = ? AND key = ?", col);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	double v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_double(st, 0) : NAN;
+	sqlite3_finalize(st);
+	return v;
+}
+
+static char *run_status(sqlite3 *db, long long run)
+{
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE id = ?", -1, &st, NULL),
+		     SQLITE_OK);
+	sqlite3_bind_int64(st, 1, run);
+	char *s = sqlite3_step(st) == SQLITE_ROW ? strdup((const char *)sqlite3_column_text(st, 0))
+						 : strdup("(none)");
+	sqlite3_finalize(st);
+	return s;
+}
+
+/* All points of a metric as text, to compare runs bit for bit. */
+static char *series(sqlite3 *db, long long run, const char *key)
+{
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT group_concat(step || ':' || printf('%a', value), ' ') "
+					"FROM (SELECT step, value FROM metrics WHERE run = ? AND key = ? "
+					"ORDER BY step)",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	char *s = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		s = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return s ? s : strdup("");
+}
+
+Test(batch, trains_and_stores_metrics)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch small.flow");
+	cr_assert_eq(rc, 0, "exit %d\nstdout:\n%s\nstderr:\n%s", rc, out, err);
+	cr_expect(strstr(out, "epoch 3/3"), "no epoch line in:\n%s", out);
+	cr_expect(strstr(out, "test loss"), "no test line in:\n%s", out);
+
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 1);
+	cr_expect_str_eq(status, "done");
+	/* per-step loss: logged every 10 steps over 3 * 57 steps, and falling */
+	double count = summary(db, 1, "loss", "count");
+	cr_expect(count >= 15, "only %g loss points", count);
+	char *pts = series(db, 1, "loss");
+	cr_expect(strlen(pts) > 0);
+	double first = NAN;
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT value FROM metrics WHERE run = 1 AND key = 'loss' ORDER BY step LIMIT 1",
+			   -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		first = sqlite3_column_double(st, 0);
+	sqlite3_finalize(st);
+	double last = summary(db, 1, "loss", "last");
+	cr_expect(last < first * 0.6, "loss did not fall: first %g, last %g", first, last);
+	cr_expect_eq(summary(db, 1, "epoch", "last"), 3.0);
+	cr_expect(summary(db, 1, "val_acc", "count") == 3);
+	double acc = summary(db, 1, "test_acc", "last");
+	cr_expect(acc > 0.7 && acc <= 1.0, "test_acc %g", acc);
+	cr_expect(summary(db, 1, "test_acc_class_9", "count") == 1);
+	cr_expect(summary(db, 1, "samples_per_s", "last") > 0);
+	/* params, artifacts, the flow */
+	sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = 1 AND key = 'train.lr'", -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_eq(strtod((const char *)sqlite3_column_text(st, 0), NULL), 2e-3);
+	sqlite3_finalize(st);
+	sqlite3_prepare_v2(db, "SELECT count(*) FROM artifacts WHERE run = 1 AND name IN "
+			       "('model.safetensors', 'confusion.csv') AND bytes > 0", -1, &st, NULL);
+	sqlite3_step(st);
+	cr_expect_eq(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/runs/1/confusion.csv", dir);
+	char *conf = jt_read(path, NULL);
+	cr_assert(conf, "no confusion.csv");
+	cr_expect(strstr(conf, "Ankle boot"));
+	snprintf(path, sizeof path, "%s/.jianmo/runs/1/log.txt", dir);
+	char *log = jt_read(path, NULL);
+	cr_assert(log, "no log.txt");
+	cr_expect(strstr(log, "layers.0"), "no layer table in the log:\n%s", log);
+	free(conf), free(log), free(status), free(pts), free(out), free(err);
+}
+
+Test(batch, json_lines)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch small.flow --json --set train.epochs=1");
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	/* every line is one JSON object with an event */
+	int lines = 0, ends = 0;
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		cr_expect(line[0] == '{' && line[strlen(line) - 1] == '}', "not JSON: %s", line);
+		cr_expect(strstr(line, "\"event\":"), "no event: %s", line);
+		ends += strstr(line, "\"event\":\"end\"") != NULL;
+		lines++;
+	}
+	cr_expect(lines >= 3);
+	cr_expect_eq(ends, 1);
+	free(out), free(err);
+}
+
+Test(batch, rerun_is_identical)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch small.flow --set train.epochs=2 --seed 5"), 0);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch --rerun 1");
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	sqlite3 *db = open_db();
+	const char *keys[] = {"loss", "val_loss", "val_acc", "test_loss", "test_acc"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char *a = series(db, 1, keys[i]), *b = series(db, 2, keys[i]);
+		cr_expect(strlen(a) > 0, "no %s points", keys[i]);
+		cr_expect_str_eq(a, b, "%s differs between a run and its rerun", keys[i]);
+		free(a), free(b);
+	}
+	/* the seed given on the command line is part of the stored flow */
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = 2 AND key = 'train.seed'", -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "5");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(out), free(err);
+}
+
+/* Start a run in the background, send `sig` once the first epoch has
+ * ended (so the stop lands inside epoch 2), and return its exit status. */
+static int run_and_signal(const char *flow_args, const char *sig)
+{
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err,
+		       "'%s' --batch %s --json > run.out 2> run.err & pid=$!; "
+		       "n=0; until grep -q '\"event\":\"epoch\"' run.out 2>/dev/null; do "
+		       "  sleep 0.02; n=$((n+1)); [ $n -gt 3000 ] && break; "
+		       "  kill -0 $pid 2>/dev/null || break; done; "
+		       "kill -%s $pid; wait $pid; echo \"exit=$?\"",
+		       jt_bin(), flow_args, sig);
+	cr_assert_eq(rc, 0, "shell failed: %s", err);
+	char *e = strstr(out, "exit=");
+	cr_assert(e, "no exit status in: %s", out);
+	int status = atoi(e + 5);
+	free(out), free(err);
+	return status;
+}
+
+/* A CNN slow enough per step that a signal lands mid-epoch. */
+static const char *cnn_flow =
+	"[data]\n"
+	"limit = 6400\n"
+	"test_limit = 1000\n"
+	"[model]\n"
+	"type = cnn\n"
+	"layers = c8 p c16 gap d0.1 fc10\n"
+	"[train]\n"
+	"epochs = 3\n"
+	"batch = 64\n"
+	"lr = 3e-3\n"
+	"schedule = onecycle\n"
+	"clip = 1.0\n"
+	"clip_mode = adaptive\n"
+	"clip_window = 50\n"
+	"log_every = 5\n";
+
+static void expect_same_final(sqlite3 *db, long long a, long long b)
+{
+	const char *keys[] = {"loss", "grad_norm", "train_loss", "val_loss", "val_acc",
+			      "test_loss", "test_acc", "epoch"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char *sa = series(db, a, keys[i]), *sb = series(db, b, keys[i]);
+		cr_expect(strlen(sa) > 0, "run %lld has no %s", a, keys[i]);
+		cr_expect_str_eq(sa, sb, "%s: run %lld and resumed run %lld differ", keys[i], a, b);
+		free(sa), free(sb);
+	}
+}
+
+Test(batch, sigterm_then_resume_matches_uninterrupted, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "cnn.flow", cnn_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch cnn.flow");
+	cr_assert_eq(rc, 0, "uninterrupted run failed (%d): %s", rc, err);
+	free(out), free(err);
+
+	int st = run_and_signal("cnn.flow", "TERM");
+	cr_assert_eq(st, 143, "a stopped run exits 143, got %d", st);
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 2);
+	cr_expect_str_eq(status, "stopped");
+	free(status);
+	sqlite3_close(db);
+
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 2");
+	cr_assert_eq(rc, 0, "resume failed (%d): %s\n%s", rc, err, out);
+	cr_expect(strstr(out, "resuming at epoch 2"), "not resumed mid-run:\n%s", out);
+	free(out), free(err);
+	db = open_db();
+	status = run_status(db, 2);
+	cr_expect_str_eq(status, "done");
+	expect_same_final(db, 1, 2);
+	free(status);
+	sqlite3_close(db);
+
+	/* a done run has nothing to resume */
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 2");
+	cr_expect_eq(rc, 2);
+	cr_expect(strstr(err, "run 2 is done: nothing to resume"), "%s", err);
+	free(out), free(err);
+}
+
+Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "cnn.flow", cnn_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch cnn.flow"), 0);
+	int st = run_and_signal("cnn.flow", "KILL");
+	cr_assert_eq(st, 137, "killed run exit %d", st);
+	/* opening the store marks the dead run crashed */
+	char *out, *err;
+	cr_assert_eq(jt_jianmo(dir, &out, &err, "runs --json"), 0, "%s", err);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 2);
+	cr_expect_str_eq(status, "crashed");
+	free(status);
+	sqlite3_close(db);
+
+	int rc = jt_jianmo(dir, &out, &err, "--batch --resume 2");
+	cr_assert_eq(rc, 0, "resume failed (%d): %s\n%s", rc, err, out);
+	free(out), free(err);
+	db = open_db();
+	expect_same_final(db, 1, 2);
+	sqlite3_close(db);
+}
+
+Test(batch, divergence_fails_the_run)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err,
+			   "--batch small.flow --set train.optimizer=sgd --set train.lr=1e30 "
+			   "--set train.momentum=0.9");
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "diverged: loss is"), "stderr: %s", err);
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 1);
+	cr_expect_str_eq(status, "failed");
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT error FROM runs WHERE id = 1", -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect(strstr((const char *)sqlite3_column_text(st, 0), "diverged"));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(status), free(out), free(err);
+}
+
+/* ---- bad input: message and exit status 2, nothing stored ------------ */
+
+struct bad_case {
+	const char *flow;  /* written to bad.flow (NULL: small_flow) */
+	const char *args;  /* after --batch */
+	const char *msg;   /* expected on stderr */
+};
+
+static void expect_refused(const struct bad_case *c)
+{
+	free(jt_write(dir, "bad.flow", c->flow ? c->flow : small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch %s", c->args);
+	cr_expect_eq(rc, 2, "%s: exit %d, stderr: %s", c->args, rc, err);
+	cr_expect(strstr(err, c->msg), "%s: expected \"%s\" in stderr:\n%s", c->args, c->msg, err);
+	cr_expect(!strncmp(err, "jianmo: ", 8), "message not prefixed: %s", err);
+	free(out), free(err);
+}
+
+Test(batch, bad_input_is_refused)
+{
+	const struct bad_case cases[] = {
+		{"[train]\nepoch = 3\n", "bad.flow", "bad.flow:2: [train] unknown key \"epoch\" (did you mean \"epochs\"?)"},
+		{"[train]\nlr = fast\n", "bad.flow", "bad.flow:2: [train] lr: expected a number > 0, got \"fast\""},
+		{"[trian]\n", "bad.flow", "bad.flow:1:"},
+		{NULL, "missing.flow", "missing.flow"},
+		{NULL, "bad.flow --set train.lr=-1", "--set train.lr=-1"},
+		{NULL, "bad.flow --set trainlr", "--set needs SECTION.KEY=VALUE"},
+		{NULL, "bad.flow --seed x", "--seed"},
+		{NULL, "bad.flow --bogus", "unknown option"},
+		{NULL, "", "no flow file given"},
+		{NULL, "bad.flow --device cuda", "no CUDA backend"},
+		{NULL, "bad.flow --set data.dir=/nonexistent-jianmo", "/nonexistent-jianmo"},
+		{NULL, "bad.flow --set model.type=cnn --set model.layers=c8x", "c8x"},
+		{NULL, "bad.flow --set train.batch=100000", "[train] batch"},
+		{NULL, "--rerun 1", "no store"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		if (!jt_fmnist_dir() && (strstr(cases[i].args, "batch=") || strstr(cases[i].args, "layers=")))
+			continue; /* these need the data to get that far */
+		expect_refused(&cases[i]);
+	}
+	/* nothing was stored for any of them */
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
+	cr_expect(access(path, F_OK) != 0, "a store was created by refused input");
+}
+
+Test(batch, resume_of_unknown_run)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch small.flow --set train.epochs=1"), 0);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch --resume 42");
+	cr_expect_eq(rc, 2);
+	cr_expect(strstr(err, "42"), "%s", err);
+	free(out), free(err);
+}
+
+/* ---- [notify] -------------------------------------------------------- */
+
+struct server {
+	int fd, port;
+	char body[8192];
+};
+
+static void *serve_one(void *arg)
+{
+	struct server *s = arg;
+	int c = accept(s->fd, NULL, NULL);
+	if (c < 0)
+		return NULL;
+	char buf[16384];
+	size_t len = 0;
+	ssize_t n;
+	/* read headers, then Content-Length bytes of body */
+	while ((n = read(c, buf + len, sizeof buf - 1 - len)) > 0) {
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *hdr_end = strstr(buf, "\r\n\r\n");
+		char *cl = strcasestr(buf, "Content-Length:");
+		if (hdr_end && cl && len >= (size_t)(hdr_end + 4 - buf) + (size_t)atoi(cl + 15))
+			break;
+	}
+	char *hdr_end = strstr(buf, "\r\n\r\n");
+	if (hdr_end)
+		snprintf(s->body, sizeof s->body, "%s", hdr_end + 4);
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	if (write(c, ok, strlen(ok)) < 0)
+		perror("write");
+	close(c);
+	return NULL;
+}
+
+Test(batch, notify_posts_a_summary)
+{
+	NEED_FMNIST();
+	struct server s = {0};
+	s.fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(s.fd, (struct sockaddr *)&a, sizeof a), 0);
+	socklen_t al = sizeof a;
+	getsockname(s.fd, (struct sockaddr *)&a, &al);
+	s.port = ntohs(a.sin_port);
+	cr_assert_eq(listen(s.fd, 1), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, serve_one, &s);
+
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err,
+			   "--batch small.flow --set train.epochs=1 --set notify.url=http://127.0.0.1:%d/hook",
+			   s.port);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	pthread_join(th, NULL);
+	close(s.fd);
+	cr_expect(strstr(s.body, "\"run\":1"), "body: %s", s.body);
+	cr_expect(strstr(s.body, "\"status\":\"done\""), "body: %s", s.body);
+	cr_expect(strstr(s.body, "\"test_acc\":0."), "body: %s", s.body);
+	free(out), free(err);
+}
+
+Test(batch, failed_notify_never_fails_the_run, .timeout = 60)
+{
+	NEED_FMNIST();
+	/* a port nobody listens on: bind one, close it, use it */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	socklen_t al = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &al);
+	close(fd);
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err,
+			   "--batch small.flow --set train.epochs=1 --set notify.url=http://127.0.0.1:%d/ "
+			   "--set notify.timeout=2",
+			   ntohs(a.sin_port));
+	cr_expect_eq(rc, 0, "a failed notification failed the run: %d %s", rc, err);
+	cr_expect(strstr(out, "notify: POST to"), "no warning in:\n%s", out);
+	free(out), free(err);
+}
