@@ -5,8 +5,10 @@
  *   1. writer: POINTS points over 8 keys x 4 runs through jm_metric_log
  *      (default flush settings), timed up to jm_metric_writer_close;
  *   2. raw:    the same rows through one prepared single-row INSERT in one
- *      transaction on an identically set-up store (no summaries, no
- *      buffering, no clock read): what SQLite alone does on this machine;
+ *      transaction into a bare table on an identically set-up connection
+ *      (no summaries, no buffering, no clock read): what SQLite alone does
+ *      on this machine; then the same into a table with a (run, key, step)
+ *      index, the layout the store avoids (store/schema.sql);
  *   3. reader: a child process logs continuously for SECONDS while this one
  *      polls at 10 Hz through a read-only store, as `jianmo runs` would
  *      (runs + metric_summary in one short read transaction), counting
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,20 @@ static double mono(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* CPU seconds of this process (user + system): unlike wall time, barely
+ * moved by other work on a shared machine. */
+static double cpu_time(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+typedef struct timing {
+	double wall, cpu;
+} timing;
 
 static void die(const char *what, const jm_err *err)
 {
@@ -87,7 +104,7 @@ static jm_store *open_store(const char *home, int64_t *runs, int nruns)
 #define POINT_STEP(i) ((i) / (RUNS * KEYS))
 #define POINT_VALUE(i) (1.0 / (double)((i) + 1))
 
-static double bench_writer(long points)
+static timing bench_writer(long points)
 {
 	char *home = make_home("writer");
 	int64_t runs[RUNS];
@@ -96,14 +113,14 @@ static double bench_writer(long points)
 	jm_err err = {0};
 	if (jm_metric_writer_open(&w, s, 0, 0, &err) < 0)
 		die("writer open", &err);
-	double t0 = mono();
+	double t0 = mono(), c0 = cpu_time();
 	for (long i = 0; i < points; i++)
 		if (jm_metric_log(w, runs[POINT_RUN(i)], keys[POINT_KEY(i)], POINT_STEP(i),
 				  POINT_VALUE(i)) < 0)
 			die("log", NULL);
 	if (jm_metric_writer_close(w, &err) < 0)
 		die("writer close", &err);
-	double dt = mono() - t0;
+	timing t = {mono() - t0, cpu_time() - c0};
 	sqlite3_stmt *st;
 	sqlite3_prepare_v2(jm_store_db(s), "SELECT count(*) FROM metrics", -1, &st, NULL);
 	sqlite3_step(st);
@@ -115,10 +132,13 @@ static double bench_writer(long points)
 	}
 	jm_store_close(s);
 	remove_home(home);
-	return dt;
+	return t;
 }
 
-static double bench_raw(long points)
+/* The baseline: the same rows (run, key, step, value, wall) through one
+ * prepared single-row INSERT in one transaction, into a bare table, or into
+ * one with a (run, key, step) index (the layout the store does not use). */
+static timing bench_raw(long points, int indexed)
 {
 	char *home = make_home("raw");
 	int64_t runs[RUNS];
@@ -127,14 +147,20 @@ static double bench_raw(long points)
 	jm_err err = {0};
 	if (jm_store_connect(s, &db, &err) < 0)
 		die("connect", &err);
+	if (sqlite3_exec(db, "CREATE TABLE bench_rows(run INTEGER NOT NULL, key TEXT NOT NULL, "
+			     "step INTEGER NOT NULL, value REAL, wall REAL NOT NULL)",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    (indexed && sqlite3_exec(db, "CREATE INDEX bench_rows_run_key ON bench_rows(run, key, step)",
+				     NULL, NULL, NULL) != SQLITE_OK))
+		die(sqlite3_errmsg(db), NULL);
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "INSERT INTO metrics(run, key, step, value, wall) VALUES (?,?,?,?,?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT INTO bench_rows VALUES (?,?,?,?,?)", -1, &st, NULL) !=
+	    SQLITE_OK)
 		die(sqlite3_errmsg(db), NULL);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	double wall = (double)now.tv_sec;
-	double t0 = mono();
+	double t0 = mono(), c0 = cpu_time();
 	sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	for (long i = 0; i < points; i++) {
 		sqlite3_bind_int64(st, 1, runs[POINT_RUN(i)]);
@@ -148,12 +174,12 @@ static double bench_raw(long points)
 	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		die(sqlite3_errmsg(db), NULL);
-	double dt = mono() - t0;
+	timing t = {mono() - t0, cpu_time() - c0};
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	jm_store_close(s);
 	remove_home(home);
-	return dt;
+	return t;
 }
 
 typedef struct reader_result {
@@ -271,26 +297,40 @@ int main(int argc, char **argv)
 	printf("sqlite %s; %ld points over %d keys x %d runs\n", sqlite3_libversion(), points, KEYS,
 	       RUNS);
 	fflush(stdout);
-	double tw = bench_writer(points);
-	double writer_pps = (double)points / tw;
-	printf("writer: %.3f s, %.0f points/s (jm_metric_log, default flush: 4096 points or 100 ms)\n",
-	       tw, writer_pps);
+	double load[3] = {0, 0, 0};
+	getloadavg(load, 3);
+	timing tw = bench_writer(points);
+	printf("writer:    %.3f s wall, %.3f s cpu: %.0f points/s wall, %.0f points/s cpu "
+	       "(jm_metric_log, default flush: 4096 points or 100 ms)\n",
+	       tw.wall, tw.cpu, points / tw.wall, points / tw.cpu);
 	fflush(stdout);
-	double tr = bench_raw(points);
-	double raw_pps = (double)points / tr;
-	printf("raw:    %.3f s, %.0f rows/s (one prepared INSERT, one transaction)\n", tr, raw_pps);
-	printf("ratio:  %.2f (writer / raw)\n", writer_pps / raw_pps);
+	timing tr = bench_raw(points, 0);
+	printf("raw:       %.3f s wall, %.3f s cpu: %.0f rows/s wall, %.0f rows/s cpu "
+	       "(one prepared INSERT, one transaction, bare table)\n",
+	       tr.wall, tr.cpu, points / tr.wall, points / tr.cpu);
+	printf("ratio:     %.2f wall, %.2f cpu (writer / raw)\n", tr.wall / tw.wall, tr.cpu / tw.cpu);
+	fflush(stdout);
+	timing ti = bench_raw(points, 1);
+	printf("raw+index: %.3f s wall, %.3f s cpu: %.0f rows/s wall, %.0f rows/s cpu "
+	       "(same, with a (run, key, step) index)\n",
+	       ti.wall, ti.cpu, points / ti.wall, points / ti.cpu);
 	fflush(stdout);
 	reader_result rr = bench_reader(seconds);
-	printf("reader: %ld polls at 10 Hz over %.1f s while a writer logged %ld points "
+	printf("reader:    %ld polls at 10 Hz over %.1f s while a writer logged %ld points "
 	       "(%.0f points/s); busy/locked: %ld; poll latency mean %.3f ms, max %.3f ms\n",
 	       rr.polls, rr.seconds, rr.points, (double)rr.points / seconds, rr.busy, rr.mean_ms,
 	       rr.max_ms);
-	printf("{\"bench\":\"store\",\"sqlite\":\"%s\",\"points\":%ld,\"writer_points_per_s\":%.0f,"
-	       "\"raw_rows_per_s\":%.0f,\"ratio\":%.3f,\"reader_seconds\":%.2f,"
-	       "\"concurrent_points\":%ld,\"reader_polls\":%ld,\"reader_busy\":%ld,"
-	       "\"reader_mean_ms\":%.3f,\"reader_max_ms\":%.3f}\n",
-	       sqlite3_libversion(), points, writer_pps, raw_pps, writer_pps / raw_pps, rr.seconds,
-	       rr.points, rr.polls, rr.busy, rr.mean_ms, rr.max_ms);
+	printf("load average at start: %.2f\n", load[0]);
+	printf("{\"bench\":\"store\",\"sqlite\":\"%s\",\"points\":%ld,\"load1\":%.2f,"
+	       "\"writer_points_per_s\":%.0f,\"writer_points_per_cpu_s\":%.0f,"
+	       "\"raw_rows_per_s\":%.0f,\"raw_rows_per_cpu_s\":%.0f,"
+	       "\"ratio\":%.3f,\"ratio_cpu\":%.3f,"
+	       "\"raw_indexed_rows_per_s\":%.0f,\"raw_indexed_rows_per_cpu_s\":%.0f,"
+	       "\"reader_seconds\":%.2f,\"concurrent_points\":%ld,\"reader_polls\":%ld,"
+	       "\"reader_busy\":%ld,\"reader_mean_ms\":%.3f,\"reader_max_ms\":%.3f}\n",
+	       sqlite3_libversion(), points, load[0], points / tw.wall, points / tw.cpu,
+	       points / tr.wall, points / tr.cpu, tr.wall / tw.wall, tr.cpu / tw.cpu,
+	       points / ti.wall, points / ti.cpu, rr.seconds, rr.points, rr.polls, rr.busy,
+	       rr.mean_ms, rr.max_ms);
 	return rr.busy == 0 ? 0 : 1;
 }

@@ -9,11 +9,12 @@
  * by --set) reads back as the identical flow, and errors always carry a
  * message and an exit code.
  *
- * Build and run (from the source tree):
+ * Build with `make fuzz/flow_fuzz` in a configured build directory, or by hand
+ * from the source tree:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Isrc \
  *     fuzz/flow_fuzz.c src/flow.c src/data/idx.c src/data/dataset.c \
  *     src/util/err.c -linih -lz -lm -lpthread -o flow_fuzz
- *   mkdir -p corpus-flow && cp examples/*.flow corpus-flow/
+ *   mkdir -p corpus-flow && cp examples/fmnist-mlp.flow examples/fmnist-cnn.flow corpus-flow/
  *   ./flow_fuzz -max_total_time=300 corpus-flow
  */
 #include <stdint.h>

@@ -7,7 +7,8 @@
  * On success the values must be exactly n*h*w bytes (ASan flags any read
  * past them); on failure there must be a message and an exit code.
  *
- * Build and run (from the source tree):
+ * Build with `make fuzz/idx_fuzz` in a configured build directory, or by hand
+ * from the source tree:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Isrc \
  *     fuzz/idx_fuzz.c src/data/idx.c src/util/err.c -lz -o idx_fuzz
  *   ./idx_fuzz -max_total_time=300 -max_len=65536 corpus-idx

@@ -1,1 +1,2 @@
-# man/module.mk: sources of this module (see Makefile.am)
+# man/module.mk: the manual pages (see Makefile.am)
+dist_man_MANS += man/jianmo.1

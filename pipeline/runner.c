@@ -342,37 +342,6 @@ static int create_run(runner *r, jm_err *err)
 	return 0;
 }
 
-/* Delete metric points logged after the checkpoint we resume from (a run
- * killed hard may have logged past it) and rebuild their summaries. */
-static int truncate_metrics(runner *r, int64_t after_step, jm_err *err)
-{
-	sqlite3 *db = jm_store_db(r->store);
-	char *sql = sqlite3_mprintf(
-		"BEGIN IMMEDIATE;"
-		"DELETE FROM metrics WHERE run = %lld AND step > %lld;"
-		"DELETE FROM metric_summary WHERE run = %lld;"
-		"INSERT INTO metric_summary (run, key, last, last_step, min, max, count)"
-		" SELECT m.run, m.key,"
-		"  (SELECT value FROM metrics l WHERE l.run = m.run AND l.key = m.key"
-		"   ORDER BY step DESC, rowid DESC LIMIT 1),"
-		"  max(m.step), min(m.value), max(m.value), count(*)"
-		" FROM metrics m WHERE m.run = %lld GROUP BY m.run, m.key;"
-		"COMMIT;",
-		(long long)r->t.run, (long long)after_step, (long long)r->t.run,
-		(long long)r->t.run);
-	char *msg = NULL;
-	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-	sqlite3_free(sql);
-	if (rc != SQLITE_OK) {
-		jm_err_set(err, JM_EXIT_FAIL, "store: rolling metrics back to step %lld: %s",
-			   (long long)after_step, msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- the end of a run ------------------------------------------------ */
 
 /* Record runs/<id>/name (the store takes paths relative to its home). */
@@ -563,11 +532,10 @@ int jm_runner_batch(const jm_batch_opts *o)
 			goto run_failed;
 		}
 		if (jm_train_checkpoint_load(t, path, &err) < 0 ||
-		    truncate_metrics(r, t->st.step, &err) < 0)
+		    jm_store_metrics_truncate(r->store, t->run, t->st.step, &err) < 0)
 			goto run_failed;
-		jm_report_msg(&r->rep, "run %lld: resuming at epoch %lld, step %lld", (long long)t->run,
-			      (long long)t->st.epoch + (t->st.batch_in_epoch ? 1 : 0),
-			      (long long)t->st.step);
+		jm_report_msg(&r->rep, "run %lld: resuming in epoch %lld at step %lld", (long long)t->run,
+			      (long long)t->st.epoch + 1, (long long)t->st.step);
 	} else {
 		jm_metric_log(t->mw, t->run, "n_params", 0, (double)jm_model_n_params(t->model));
 	}
@@ -612,9 +580,10 @@ int jm_runner_batch(const jm_batch_opts *o)
 		int sig = jm_signals_stop_requested();
 		rc = 128 + (sig ? sig : SIGTERM);
 		jm_report_msg(&r->rep,
-			      "run %lld stopped at epoch %lld, step %lld; continue it with: "
+			      "run %lld stopped %s epoch %lld at step %lld; continue it with: "
 			      "jianmo --batch --resume %lld",
-			      (long long)t->run, (long long)t->st.epoch + (t->st.batch_in_epoch ? 1 : 0),
+			      (long long)t->run, t->st.batch_in_epoch ? "in" : "after",
+			      (long long)t->st.epoch + (t->st.batch_in_epoch ? 1 : 0),
 			      (long long)t->st.step, (long long)t->run);
 	}
 	jm_metric_writer_close(t->mw, &fin);

@@ -307,33 +307,6 @@ static const struct state_field {
 };
 #define N_STATE (int)(sizeof state_fields / sizeof state_fields[0])
 
-/* Doubles as C99 hex floats, so they come back bit for bit. */
-static char *clip_ring_text(const jm_clip *c)
-{
-	size_t cap = 32 + (size_t)c->window * 28, len = 0;
-	char *s = malloc(cap);
-	if (!s)
-		return NULL;
-	len += (size_t)snprintf(s, cap, "%d %d", c->count, c->pos);
-	for (int i = 0; i < c->count && i < c->window; i++)
-		len += (size_t)snprintf(s + len, cap - len, " %a", c->ring[i]);
-	return s;
-}
-
-static int clip_ring_parse(jm_clip *c, const char *s)
-{
-	char *end;
-	long count = strtol(s, &end, 10), pos = strtol(end, &end, 10);
-	if (count < 0 || count > c->window || pos < 0 || pos >= (c->window ? c->window : 1))
-		return -1;
-	for (long i = 0; i < count; i++) {
-		c->ring[i] = strtod(end, &end);
-	}
-	c->count = (int)count;
-	c->pos = (int)pos;
-	return 0;
-}
-
 int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err)
 {
 	char values[N_STATE][40];
@@ -356,9 +329,7 @@ int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err)
 	kv[2 * n] = "run", kv[2 * n + 1] = run, n++;
 	char *ring = NULL;
 	if (t->clip.mode == JM_CLIP_ADAPTIVE) {
-		ring = clip_ring_text(&t->clip);
-		if (!ring)
-			return jm_err_set(err, JM_EXIT_FAIL, "checkpoint: out of memory");
+		ring = jm_clip_state_format(&t->clip);
 		kv[2 * n] = "clip_ring", kv[2 * n + 1] = ring, n++;
 	}
 	int rc = jm_checkpoint_save(path, t->model, t->opt, kv, n, err);
@@ -387,9 +358,15 @@ int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err)
 			*(int64_t *)p = strtoll(v, NULL, 10);
 	}
 	const char *ring = jm_ckpt_meta_get(&meta, "clip_ring");
-	if (t->clip.mode == JM_CLIP_ADAPTIVE && (!ring || clip_ring_parse(&t->clip, ring) < 0)) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: metadata \"clip_ring\" is missing or bad", path);
-		goto out;
+	if (t->clip.mode == JM_CLIP_ADAPTIVE) {
+		if (!ring) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: metadata \"clip_ring\" is missing", path);
+			goto out;
+		}
+		if (jm_clip_state_parse(&t->clip, ring, err) < 0) {
+			jm_err_prefix(err, "%s", path);
+			goto out;
+		}
 	}
 	t->st = st;
 	rc = 0;

@@ -624,8 +624,13 @@ static const struct type_ops {
 
 static int check_source(const char *v, char *why, size_t n)
 {
-	if (!strcmp(v, "fashion-mnist") || (!strncmp(v, "idx:", 4) && v[4]))
+	int idx = !strncmp(v, "idx:", 4) && v[4];
+	if (!strcmp(v, "fashion-mnist") || (idx && !isspace((unsigned char)v[4])))
 		return 0;
+	if (idx) {
+		snprintf(why, n, "expected idx:DIR with no blank after \"idx:\"");
+		return -1;
+	}
 	snprintf(why, n, "expected fashion-mnist or idx:DIR%s",
 		 !strcmp(v, "mnist") ? " (MNIST is not packaged; use idx:DIR on its four files)" : "");
 	return -1;

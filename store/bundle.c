@@ -203,8 +203,16 @@ static void json_num(buf *b, double v)
 		buf_add(b, "null");
 	else if (isinf(v))
 		buf_add(b, v > 0 ? "1e999" : "-1e999");
-	else
-		buf_printf(b, "%.17g", v);
+	else {
+		/* the shortest text that reads back as exactly v */
+		char t[64];
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(t, sizeof t, "%.*g", prec, v);
+			if (strtod(t, NULL) == v)
+				break;
+		}
+		buf_add(b, t);
+	}
 }
 
 /* ---- JSON: reading ---------------------------------------------------- */
@@ -666,12 +674,15 @@ static int export_params_tags(export_ctx *x, buf *b, int64_t run, jm_err *err)
  * points of each key in the order they were logged. */
 static int export_metrics(export_ctx *x, buf *b, int64_t run, jm_err *err)
 {
-	sqlite3_stmt *keys = prep(x->db, "SELECT DISTINCT key FROM metrics WHERE run = ? ORDER BY key",
-				  run, err);
+	/* the points in logging order: metric_points ids ascend as points are
+	 * logged, within the spans of (run, key) (see store/schema.sql) */
+	sqlite3_stmt *keys = prep(x->db, "SELECT DISTINCT key FROM metric_spans WHERE run = ? "
+				  "ORDER BY key", run, err);
 	if (!keys)
 		return -1;
-	sqlite3_stmt *pts = prep(x->db, "SELECT step, value, wall FROM metrics WHERE run = ? AND "
-				 "key = ? ORDER BY rowid", run, err);
+	sqlite3_stmt *pts = prep(x->db, "SELECT p.step, p.value, p.wall FROM metric_spans s "
+				 "JOIN metric_points p ON p.id BETWEEN s.first AND s.last "
+				 "WHERE s.run = ? AND s.key = ? ORDER BY p.id", run, err);
 	int rc = -1, step, first = 1;
 	if (!pts)
 		goto out;
@@ -977,6 +988,9 @@ int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm
 		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
+	mode_t mask = umask(0); /* mkstemp makes 0600; a bundle is an ordinary file */
+	umask(mask);
+	fchmod(fd, 0666 & ~mask);
 	x.ar = archive_write_new();
 	if (archive_write_add_filter_gzip(x.ar) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(x.ar) != ARCHIVE_OK ||
@@ -1414,6 +1428,31 @@ static int import_params_tags(import_ctx *m, const jv *run, const char *where, i
 	return 0;
 }
 
+/* The summary row the metric writer would keep for these points: last =
+ * the point logged last, min/max over the numbers, count = all points. */
+static int import_summary(import_ctx *m, const char *where, int64_t id, const char *key,
+			  const jv *steps, const jv *values, jm_err *err)
+{
+	size_t n = values->n;
+	double lo = NAN, hi = NAN;
+	for (size_t i = 0; i < n; i++) {
+		double v = values->nums[i];
+		if (isnan(v))
+			continue;
+		lo = isnan(lo) || v < lo ? v : lo;
+		hi = isnan(hi) || v > hi ? v : hi;
+	}
+	sqlite3_stmt *st = m->st_summary;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	bind_num_or_null(st, 3, values->nums[n - 1], !isnan(values->nums[n - 1]));
+	sqlite3_bind_int64(st, 4, (int64_t)steps->nums[n - 1]);
+	bind_num_or_null(st, 5, lo, !isnan(lo));
+	bind_num_or_null(st, 6, hi, !isnan(hi));
+	sqlite3_bind_int64(st, 7, (int64_t)n);
+	return step_done(m, st, where, err);
+}
+
 static int import_metrics(import_ctx *m, const jv *run, const char *where, int64_t id,
 			  jm_err *err)
 {
@@ -1452,12 +1491,11 @@ static int import_metrics(import_ctx *m, const jv *run, const char *where, int64
 			if (step_done(m, m->st_metric, where, err) < 0)
 				return -1;
 		}
+		if (import_summary(m, where, id, key, cols[0], cols[1], err) < 0)
+			return -1;
 	}
-	/* the summaries, as the metric writer keeps them: last = logged last */
-	sqlite3_bind_int64(m->st_summary, 1, id);
-	return step_done(m, m->st_summary, where, err);
+	return 0;
 }
-
 static int is_sha256_hex(const char *s)
 {
 	size_t n = 0;
@@ -1680,10 +1718,7 @@ static const struct {
 	 "INSERT INTO metrics(run, key, step, value, wall) VALUES (?, ?, ?, ?, ?)"},
 	{offsetof(import_ctx, st_summary),
 	 "INSERT INTO metric_summary(run, key, last, last_step, min, max, count) "
-	 "SELECT m.run, m.key, "
-	 "(SELECT l.value FROM metrics l WHERE l.run = m.run AND l.key = m.key ORDER BY l.rowid DESC LIMIT 1), "
-	 "(SELECT l.step FROM metrics l WHERE l.run = m.run AND l.key = m.key ORDER BY l.rowid DESC LIMIT 1), "
-	 "min(m.value), max(m.value), count(*) FROM metrics m WHERE m.run = ? GROUP BY m.key"},
+	 "VALUES (?, ?, ?, ?, ?, ?, ?)"},
 	{offsetof(import_ctx, st_artifact),
 	 "INSERT INTO artifacts(run, name, path, bytes, sha256, created) VALUES (?, ?, ?, ?, ?, ?)"},
 	{offsetof(import_ctx, st_flow),

@@ -19,9 +19,11 @@
  *
  * Points are grouped with a counting sort on the group number, so each
  * (run, key) lands as one contiguous id range and one span (see
- * store/schema.sql: there is no per-point index to maintain).  Ids are
- * assigned here, from max(id) + 1 read under the write lock, so the ranges
- * are contiguous by construction.
+ * store/schema.sql: there is no per-point index to maintain).  SQLite gives
+ * a new row max(id) + 1 and the transaction is the only writer, so a
+ * group's ids follow from max(id) + 1 read under the write lock; that is
+ * checked after each group, and a mismatch (ids run out at 2^63) fails the
+ * commit rather than store a wrong span.
  *
  * Everything runs in the caller's thread: the age is checked on each log.
  * The connection is the writer's own (synchronous=NORMAL, WAL): a commit is
@@ -38,7 +40,8 @@
 
 #define DEFAULT_FLUSH_POINTS 4096
 #define DEFAULT_FLUSH_MS 100
-#define ROWS_PER_INSERT 16 /* rows bound into one multi-row INSERT */
+#define ROWS_PER_INSERT 32 /* rows bound into one multi-row INSERT */
+#define RETRY_S 1.0         /* pause automatic commits after a failure */
 
 typedef struct mw_point {
 	int64_t step;
@@ -82,6 +85,7 @@ struct jm_metric_writer {
 	mw_point *points;
 	size_t n, cap;
 	double first_wall; /* wall time of points[0] */
+	double retry_at;   /* after a failed commit, no automatic retry before */
 	uint32_t *order;   /* flush scratch: point indices grouped */
 	size_t order_cap;
 
@@ -108,7 +112,7 @@ static const char *const mw_sql[MW_STMT_COUNT] = {
 	[MW_COMMIT] = "COMMIT",
 	[MW_ROLLBACK] = "ROLLBACK",
 	[MW_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM metric_points",
-	[MW_INSERT_1] = "INSERT INTO metric_points(id, step, value, wall) VALUES (?,?,?,?)",
+	[MW_INSERT_1] = "INSERT INTO metric_points(step, value, wall) VALUES (?,?,?)",
 	[MW_INSERT_N] = NULL, /* built in mw_insert_n_sql() */
 	[MW_SPAN] = "INSERT INTO metric_spans(run, key, first, last) VALUES (?1, ?2, ?3, ?4)",
 	[MW_UPSERT] =
@@ -138,8 +142,8 @@ static int mw_fail(jm_metric_writer *w, jm_err *err)
 
 static char *mw_insert_n_sql(void)
 {
-	static const char head[] = "INSERT INTO metric_points(id, step, value, wall) VALUES ";
-	static const char row[] = "(?,?,?,?),";
+	static const char head[] = "INSERT INTO metric_points(step, value, wall) VALUES ";
+	static const char row[] = "(?,?,?),";
 	char *sql = jm_xmalloc(sizeof head + ROWS_PER_INSERT * (sizeof row - 1));
 	char *p = memcpy(sql, head, sizeof head - 1);
 	p += sizeof head - 1;
@@ -279,15 +283,14 @@ static int mw_step_reset(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
-static inline void mw_bind_point(sqlite3_stmt *st, int base, int64_t id, const mw_point *p)
+static inline void mw_bind_point(sqlite3_stmt *st, int base, const mw_point *p)
 {
-	sqlite3_bind_int64(st, base + 1, id);
-	sqlite3_bind_int64(st, base + 2, p->step);
+	sqlite3_bind_int64(st, base + 1, p->step);
 	if (isnan(p->value))
-		sqlite3_bind_null(st, base + 3);
+		sqlite3_bind_null(st, base + 2);
 	else
-		sqlite3_bind_double(st, base + 3, p->value);
-	sqlite3_bind_double(st, base + 4, p->wall);
+		sqlite3_bind_double(st, base + 2, p->value);
+	sqlite3_bind_double(st, base + 3, p->wall);
 }
 
 /* Counting sort of the buffered points by group, keeping logging order
@@ -308,7 +311,9 @@ static void mw_group_points(jm_metric_writer *w)
 		w->order[w->group_end[w->points[i].group]++] = (uint32_t)i;
 }
 
-/* Insert one group's points as ids next.., then its span and summary. */
+/* Insert one group's points, which get ids *next.. (SQLite gives a new row
+ * max(id) + 1, and this transaction is the only writer), then its span
+ * and summary. */
 static int mw_write_group(jm_metric_writer *w, uint32_t g, uint32_t begin, int64_t *next)
 {
 	const mw_sum *s = &w->sums[w->dirty[g]];
@@ -318,14 +323,19 @@ static int mw_write_group(jm_metric_writer *w, uint32_t g, uint32_t begin, int64
 	int64_t first = *next;
 	for (; i + ROWS_PER_INSERT <= end; i += ROWS_PER_INSERT) {
 		for (int r = 0; r < ROWS_PER_INSERT; r++)
-			mw_bind_point(many, 4 * r, (*next)++, &w->points[w->order[i + (uint32_t)r]]);
+			mw_bind_point(many, 3 * r, &w->points[w->order[i + (uint32_t)r]]);
 		if (mw_step_reset(many) < 0)
 			return -1;
 	}
 	for (; i < end; i++) {
-		mw_bind_point(one, 0, (*next)++, &w->points[w->order[i]]);
+		mw_bind_point(one, 0, &w->points[w->order[i]]);
 		if (mw_step_reset(one) < 0)
 			return -1;
+	}
+	*next += end - begin;
+	if (sqlite3_last_insert_rowid(w->db) != *next - 1) {
+		/* Only if ids ran out (2^63): never store a wrong span. */
+		return -2;
 	}
 
 	sqlite3_stmt *span = w->stmt[MW_SPAN];
@@ -363,15 +373,22 @@ static int mw_commit(jm_metric_writer *w, jm_err *err)
 	mw_group_points(w);
 	if (mw_step_reset(w->stmt[MW_BEGIN]) < 0)
 		return mw_fail(w, err);
-	/* Ids come from max(id) + 1 under the write lock: contiguous spans. */
+	/* The first id this commit will get: max(id) + 1 under the write lock. */
 	sqlite3_stmt *st = w->stmt[MW_NEXT_ID];
-	int ok = sqlite3_step(st) == SQLITE_ROW;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
 	int64_t next = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	for (uint32_t g = 0, begin = 0; ok && g < w->ndirty; begin = w->group_end[g++])
-		ok = mw_write_group(w, g, begin, &next) == 0;
-	if (!ok || mw_step_reset(w->stmt[MW_COMMIT]) < 0) {
-		mw_fail(w, err);
+	for (uint32_t g = 0, begin = 0; rc == 0 && g < w->ndirty; begin = w->group_end[g++])
+		rc = mw_write_group(w, g, begin, &next);
+	if (rc == 0 && mw_step_reset(w->stmt[MW_COMMIT]) < 0)
+		rc = -1;
+	if (rc < 0) {
+		if (rc == -2)
+			jm_err_set(err, JM_EXIT_FAIL,
+				   "%s/jianmo.db: metric writer: metric point ids are not contiguous",
+				   w->home);
+		else
+			mw_fail(w, err);
 		if (!sqlite3_get_autocommit(w->db))
 			mw_step_reset(w->stmt[MW_ROLLBACK]);
 		return -1;
@@ -483,11 +500,16 @@ int jm_metric_log(jm_metric_writer *w, int64_t run, const char *key, int64_t ste
 		w->first_wall = now;
 	uint32_t group = mw_sum_add(w, run, k, step, value);
 	w->points[w->n++] = (mw_point){step, value, now, group};
-	/* A clock stepped backwards also commits, so the buffer cannot stall. */
-	/* A failed commit keeps the points; the next log or flush retries and
-	 * jm_metric_writer_flush() reports its own failure. */
-	if (w->n >= w->flush_points || now - w->first_wall >= w->flush_s || now < w->first_wall)
-		return mw_commit(w, NULL);
+	/* A clock stepped backwards also commits, so the buffer cannot stall.
+	 * A failed commit keeps the points; automatic retries wait RETRY_S
+	 * (a busy store already cost busy_timeout), flush retries at once. */
+	if ((w->n >= w->flush_points || now - w->first_wall >= w->flush_s || now < w->first_wall) &&
+	    now >= w->retry_at) {
+		if (mw_commit(w, NULL) < 0) {
+			w->retry_at = now + RETRY_S;
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -2,7 +2,9 @@
  * metric_writer.h: buffered metric logging.
  *
  *   jm_metric_log() ──▶ in-memory buffer ──(every ~100 ms or N points)──▶
- *       one transaction: INSERT metrics + UPSERT metric_summary
+ *       one transaction: per (run, key) touched, INSERT its points (one
+ *       contiguous metric_points range + one metric_spans row, read back
+ *       through the `metrics` view) and UPSERT metric_summary
  *
  * The writer owns its own sqlite3 connection to the store (so logging never
  * interleaves with the caller's transactions).  Points are committed (and
@@ -35,7 +37,7 @@ int jm_metric_writer_open(jm_metric_writer **out, jm_store *s,
  * refused (the run does not exist, the key is empty: the point is dropped,
  * and the next jm_metric_writer_flush() fails with that reason once its own
  * commit is done) or if a commit it triggered failed (the points stay
- * buffered; the next log or flush retries). */
+ * buffered; logging retries after a second, a flush at once). */
 int jm_metric_log(jm_metric_writer *w, int64_t run, const char *key,
 		  int64_t step, double value);
 int jm_metric_writer_flush(jm_metric_writer *w, jm_err *err);

@@ -51,8 +51,9 @@ CREATE TABLE params (
 -- scans.  (A per-point (run, key, step) index made every insert 3x slower;
 -- bench/bench_store.c measures both.)
 --
--- Read points through the `metrics` view: run, key, step, value, wall, in
--- logging order per (run, key).  Inserting into the view also works (a
+-- Read points through the `metrics` view (run, key, step, value, wall; add
+-- ORDER BY step, or join the two tables ordering by metric_points.id for
+-- the exact logging order).  Inserting into the view also works (a
 -- trigger extends or opens spans: bundle import) but does not touch
 -- metric_summary.  Points go when their span goes, spans when their run
 -- goes.

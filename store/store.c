@@ -450,7 +450,7 @@ static int store_crash_check(jm_store *s, jm_err *err)
 {
 	struct dead {
 		int64_t id, pid, start;
-		int has_start;
+		int has_pid, has_start;
 	} *dead = NULL;
 	size_t ndead = 0, cap = 0;
 	int rc = -1, step;
@@ -460,7 +460,8 @@ static int store_crash_check(jm_store *s, jm_err *err)
 		return -1;
 	sqlite3_bind_text(st, 1, s->self.host, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t pid = sqlite3_column_int64(st, 1);
+		int has_pid = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		int64_t pid = has_pid ? sqlite3_column_int64(st, 1) : 0;
 		int has_start = sqlite3_column_type(st, 2) != SQLITE_NULL;
 		int64_t start = has_start ? sqlite3_column_int64(st, 2) : -1;
 		const char *boot = (const char *)sqlite3_column_text(st, 3);
@@ -468,7 +469,8 @@ static int store_crash_check(jm_store *s, jm_err *err)
 			continue;
 		if (ndead == cap)
 			dead = jm_xrealloc(dead, (cap = cap ? 2 * cap : 8) * sizeof *dead);
-		dead[ndead++] = (struct dead){sqlite3_column_int64(st, 0), pid, start, has_start};
+		dead[ndead++] = (struct dead){sqlite3_column_int64(st, 0), pid, start, has_pid,
+					      has_start};
 	}
 	stmt_end(st);
 	if (step != SQLITE_DONE) {
@@ -490,12 +492,18 @@ static int store_crash_check(jm_store *s, jm_err *err)
 			break;
 		}
 		char msg[512];
-		snprintf(msg, sizeof msg, "process %lld on %s is gone", (long long)dead[i].pid,
-			 s->self.host);
+		if (dead[i].has_pid)
+			snprintf(msg, sizeof msg, "process %lld on %s is gone", (long long)dead[i].pid,
+				 s->self.host);
+		else
+			snprintf(msg, sizeof msg, "no process on %s owns it", s->self.host);
 		sqlite3_bind_int64(st, 1, dead[i].id);
 		sqlite3_bind_double(st, 2, now);
 		sqlite3_bind_text(st, 3, msg, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 4, dead[i].pid);
+		if (dead[i].has_pid)
+			sqlite3_bind_int64(st, 4, dead[i].pid);
+		else
+			sqlite3_bind_null(st, 4);
 		if (dead[i].has_start)
 			sqlite3_bind_int64(st, 5, dead[i].start);
 		else
@@ -992,4 +1000,47 @@ out:
 	free(rel);
 	free(full);
 	return rc;
+}
+
+/* ---- rolling a run's metrics back (for --resume) ------------------------ */
+
+int jm_store_metrics_truncate(jm_store *s, int64_t run, int64_t after_step, jm_err *err)
+{
+	if (store_writable(s, err) < 0 || run_exists(s, run, err) != 1)
+		return -1;
+	char *sql = sqlite3_mprintf(
+		"DELETE FROM metric_points WHERE step > %lld AND id IN"
+		" (SELECT p.id FROM metric_spans s JOIN metric_points p"
+		"  ON p.id BETWEEN s.first AND s.last WHERE s.run = %lld);"
+		/* Shrink the run's spans to the points left, so every span ends
+		 * on a point that exists and new ids (max + 1) fall in none. */
+		"DELETE FROM metric_spans WHERE run = %lld AND NOT EXISTS"
+		" (SELECT 1 FROM metric_points p WHERE p.id BETWEEN metric_spans.first"
+		"  AND metric_spans.last);"
+		"UPDATE metric_spans SET last = (SELECT max(p.id) FROM metric_points p"
+		" WHERE p.id BETWEEN metric_spans.first AND metric_spans.last) WHERE run = %lld;"
+		"DELETE FROM metric_summary WHERE run = %lld;"
+		/* last: the point logged last, i.e. with the highest id */
+		"INSERT INTO metric_summary (run, key, last, last_step, min, max, count)"
+		" SELECT s.run, s.key,"
+		"  (SELECT p2.value FROM metric_spans s2 JOIN metric_points p2"
+		"   ON p2.id BETWEEN s2.first AND s2.last"
+		"   WHERE s2.run = s.run AND s2.key = s.key ORDER BY p2.id DESC LIMIT 1),"
+		"  (SELECT p2.step FROM metric_spans s2 JOIN metric_points p2"
+		"   ON p2.id BETWEEN s2.first AND s2.last"
+		"   WHERE s2.run = s.run AND s2.key = s.key ORDER BY p2.id DESC LIMIT 1),"
+		"  min(p.value), max(p.value), count(*)"
+		" FROM metric_spans s JOIN metric_points p ON p.id BETWEEN s.first AND s.last"
+		" WHERE s.run = %lld GROUP BY s.run, s.key;",
+		(long long)after_step, (long long)run, (long long)run, (long long)run,
+		(long long)run, (long long)run);
+	if (!sql)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+	if (store_begin_durable(s, err) < 0) {
+		sqlite3_free(sql);
+		return -1;
+	}
+	int ok = exec_sql(s->db, s->db_path, sql, err) == 0;
+	sqlite3_free(sql);
+	return store_end_durable(s, ok, err);
 }

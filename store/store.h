@@ -97,6 +97,11 @@ int jm_store_tag_add(jm_store *s, int64_t run, const char *tag, jm_err *err);
 int jm_store_artifact_add(jm_store *s, int64_t run, const char *name,
 			  const char *path, jm_err *err);
 
+/* Delete the run's metric points with step > after_step and rebuild its
+ * metric summaries from what is left (--resume from a checkpoint taken at
+ * after_step).  One durable transaction. */
+int jm_store_metrics_truncate(jm_store *s, int64_t run, int64_t after_step, jm_err *err);
+
 /* Resolve a run reference given on the command line ("12") to an id that
  * exists; err says `no run "12" in HOME` (or `"abc" is not a run id`),
  * code JM_EXIT_INPUT, otherwise. */

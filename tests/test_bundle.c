@@ -159,8 +159,10 @@ static char *describe_tree(jm_store *s, int64_t top)
 				     "f.id = r.flow_id WHERE r.id = %lld", id);
 		char *params = sql_text(s, "SELECT key, value FROM params WHERE run = %lld ORDER BY key", id);
 		char *tags = sql_text(s, "SELECT tag FROM tags WHERE run = %lld ORDER BY tag", id);
-		char *metrics = sql_text(s, "SELECT key, step, quote(value), wall FROM metrics WHERE "
-					 "run = %lld ORDER BY key, rowid", id);
+		char *metrics = sql_text(s, "SELECT s.key, p.step, quote(p.value), p.wall FROM "
+					 "metric_spans s JOIN metric_points p ON p.id BETWEEN "
+					 "s.first AND s.last WHERE s.run = %lld ORDER BY s.key, p.id",
+					 id);
 		char *summary = sql_text(s, "SELECT key, quote(last), last_step, quote(min), "
 					 "quote(max), count FROM metric_summary WHERE run = %lld "
 					 "ORDER BY key", id);

@@ -272,6 +272,9 @@ Test(flow, wrong_types)
 	assert_msg(parse_fail("[notify]\nurl = ftp://x\n"),
 		   "fmnist.flow:2: [notify] url: expected an http:// or https:// URL, or nothing "
 		   "to turn it off, got \"ftp://x\"");
+	assert_msg(parse_fail("[data]\nsource = idx: /data\n"),
+		   "fmnist.flow:2: [data] source: expected idx:DIR with no blank after \"idx:\", "
+		   "got \"idx: /data\"");
 	assert_msg(parse_fail("[data]\nsource = mnist\n"),
 		   "fmnist.flow:2: [data] source: expected fashion-mnist or idx:DIR (MNIST is not "
 		   "packaged; use idx:DIR on its four files), got \"mnist\"");

@@ -182,6 +182,12 @@ Test(idx, bad_headers)
 	assert_msg(parse_fail(&b, JM_IDX_IMAGES),
 		   "f.idx: header declares images of 5000x2 (each side must be 1 to 4096)");
 	free(b.p);
+	unsigned many[3] = {100000000, 100, 100};
+	b = make_idx(8, 3, many, 0, 0);
+	assert_msg(parse_fail(&b, JM_IDX_IMAGES),
+		   "f.idx: header declares 100000000 images of 100x100, 1000000000000 bytes (at most "
+		   "4294967296)");
+	free(b.p);
 	unsigned huge[1] = {0xFFFFFFFFu};
 	b = make_idx(8, 1, huge, 0, 0);
 	assert_msg(parse_fail(&b, JM_IDX_LABELS),

@@ -14,6 +14,7 @@
 
 #include "engine/backend.h"
 #include "engine/model.h"
+#include "engine/optim.h"
 #include "gradcheck.h"
 #include "util/rng.h"
 
@@ -353,39 +354,88 @@ static double gc_loss(void *ctx)
 	return s;
 }
 
-/* Whole-model check of every parameter gradient (a sample when large). */
-static void check_model_grads(jm_model *m, int B, uint64_t seed, double eps,
-			      double rtol, double atol)
+static void setup_check(jm_model *m, int B, uint64_t seed, gc *g)
 {
 	jm_rng r;
 	jm_rng_seed(&r, seed);
 	cr_assert_eq(jm_model_init(m, seed, NULL), 0);
-	float *x = randv(&r, (size_t)B * jm_model_input_size(m), -1, 1);
-	float *dl = randv(&r, (size_t)B * jm_model_n_classes(m), -1, 1);
-	gc g = {.m = m, .x = x, .r = dl, .B = B, .key = seed * 7 + 1};
-
+	*g = (gc){.m = m, .B = B, .key = 5,
+		  .x = randv(&r, (size_t)B * jm_model_input_size(m), -1, 1),
+		  .r = randv(&r, (size_t)B * jm_model_n_classes(m), -1, 1)};
 	jm_model_zero_grad(m);
-	cr_assert_not_null(jm_model_forward(m, x, B, 1, g.key));
-	cr_assert_eq(jm_model_backward(m, dl, B), 0);
+	cr_assert_not_null(jm_model_forward(m, g->x, B, 1, g->key));
+	cr_assert_eq(jm_model_backward(m, g->r, B), 0);
+}
+
+/* Smooth models (tanh, gelu, sigmoid; norms; dropout with a fixed key):
+ * every parameter gradient against central differences. */
+static void check_smooth_grads(jm_model *m, int B, uint64_t seed, double eps,
+			       double rtol, double atol)
+{
+	gc g;
+	setup_check(m, B, seed, &g);
 	size_t n = jm_model_n_params(m);
 	float *grads = malloc(n * sizeof *grads);
 	memcpy(grads, jm_model_grads(m), n * sizeof *grads);
-
-	size_t bad;
-	if (n <= 3000) {
-		bad = jt_gradcheck("params", gc_loss, &g, jm_model_params(m), n,
-				   grads, eps, rtol, atol);
-	} else {
-		size_t idx[600];
-		for (size_t i = 0; i < 600; i++)
-			idx[i] = (size_t)jm_rng_below(&r, n);
-		bad = jt_gradcheck_at("params", gc_loss, &g, jm_model_params(m),
-				      idx, 600, grads, eps, rtol, atol);
-	}
+	size_t bad = jt_gradcheck("params", gc_loss, &g, jm_model_params(m), n,
+				  grads, eps, rtol, atol);
 	cr_assert_eq(bad, 0, "%zu of %zu parameter gradients differ", bad, n);
 	free(grads);
-	free(x);
-	free(dl);
+	free((void *)g.x);
+	free((void *)g.r);
+}
+
+/*
+ * ReLU and max-pool models are piecewise smooth: a central difference that
+ * straddles a kink (a unit whose input crosses 0 within +-eps, which batch
+ * norm makes common since every weight moves every unit of a channel) is
+ * wrong, not the gradient.  So for each parameter, at eps and at eps/3.3:
+ * when the forward and backward one-sided differences disagree by more
+ * than the tolerance, a kink lies within eps and that level says nothing;
+ * otherwise the central difference must match the analytic gradient (a
+ * single kink shifts it by half the one-sided disagreement, within
+ * tolerance).  A parameter passes at the first level that matches; it
+ * fails if a kink-free level disagrees and none matches; it is skipped if
+ * every level sees a kink.  At most a quarter may be skipped.
+ */
+static void check_relu_grads(jm_model *m, int B, uint64_t seed, double eps,
+			     double rtol, double atol)
+{
+	gc g;
+	setup_check(m, B, seed, &g);
+	size_t n = jm_model_n_params(m), bad = 0, kinks = 0;
+	float *an = malloc(n * sizeof *an), *p = jm_model_params(m);
+	memcpy(an, jm_model_grads(m), n * sizeof *an);
+	double f0 = gc_loss(&g);
+	for (size_t i = 0; i < n; i++) {
+		int state = 2; /* 2 kink, 1 mismatch, 0 ok */
+		for (double e = eps; e > eps / 4 && state; e /= 3.3333) {
+			float x0 = p[i], xp = (float)(x0 + e), xm = (float)(x0 - e);
+			p[i] = xp;
+			double fp = gc_loss(&g);
+			p[i] = xm;
+			double fm = gc_loss(&g);
+			p[i] = x0;
+			double fw = (fp - f0) / ((double)xp - x0);
+			double bw = (f0 - fm) / ((double)x0 - xm);
+			double c = (fp - fm) / ((double)xp - xm);
+			double tol = atol + rtol * fabs(c);
+			if (fabs(fw - bw) > tol)
+				continue;
+			state = fabs(c - an[i]) <= tol ? 0 : 1;
+			if (state && bad < 5)
+				fprintf(stderr, "param %zu: analytic %g, numeric %g (eps %g)\n",
+					i, (double)an[i], c, e);
+		}
+		bad += state == 1;
+		kinks += state == 2;
+	}
+	cr_assert_eq(bad, 0, "%zu of %zu parameter gradients differ", bad, n);
+	cr_assert_leq(kinks * 4, n, "%zu of %zu parameters skipped at kinks",
+		      kinks, n);
+	free(an);
+	free((void *)g.x);
+	free((void *)g.r);
 }
 
 Test(model, gradcheck_mlp_layernorm_tanh)
@@ -394,7 +444,7 @@ Test(model, gradcheck_mlp_layernorm_tanh)
 	jm_model_spec s = {.type = "mlp", .hidden = hidden, .n_hidden = 2,
 			   .act = JM_ACT_TANH, .norm = "layer"};
 	jm_model *m = build(&s, 1, 3, 3, 4, 6);
-	check_model_grads(m, 5, 11, 1e-2, 1e-2, 1e-3);
+	check_smooth_grads(m, 5, 11, 1e-3, 1e-2, 1e-3);
 	jm_model_free(m);
 }
 
@@ -404,7 +454,7 @@ Test(model, gradcheck_mlp_batchnorm_dropout_gelu)
 	jm_model_spec s = {.type = "mlp", .hidden = hidden, .n_hidden = 2,
 			   .act = JM_ACT_GELU, .norm = "batch", .dropout = 0.3f};
 	jm_model *m = build(&s, 1, 2, 5, 3, 8);
-	check_model_grads(m, 7, 12, 1e-2, 1e-2, 1e-3);
+	check_smooth_grads(m, 7, 12, 1e-3, 1e-2, 1e-3);
 	jm_model_free(m);
 }
 
@@ -414,23 +464,26 @@ Test(model, gradcheck_mlp_sigmoid)
 	jm_model_spec s = {.type = "mlp", .hidden = hidden, .n_hidden = 1,
 			   .act = JM_ACT_SIGMOID};
 	jm_model *m = build(&s, 2, 2, 2, 3, 4);
-	check_model_grads(m, 4, 13, 1e-2, 1e-2, 1e-3);
+	check_smooth_grads(m, 4, 13, 1e-3, 1e-2, 1e-3);
 	jm_model_free(m);
 }
 
 Test(model, gradcheck_cnn_residual_batchnorm)
 {
 	/* r3 after c3 has an identity skip whose input also feeds conv1
-	 * (gradient fan-in); r5 has a projection shortcut */
-	jm_model *m = build_cnn("c3 r3 p r5 gap d0.2 fc4", 1, 2, 6, 6, 4, 4);
-	check_model_grads(m, 3, 14, 3e-3, 2e-2, 2e-3);
+	 * (gradient fan-in); r5 a projection shortcut; batch norm in
+	 * training mode; dropout with a fixed key */
+	jm_model *m = build_cnn("c3 r3 p r5 gap d0.2 fc3", 1, 2, 6, 6, 3, 4);
+	check_relu_grads(m, 4, 1, 1e-3, 2e-2, 2e-3);
 	jm_model_free(m);
 }
 
 Test(model, gradcheck_cnn_no_batchnorm_pools)
 {
+	/* conv biases, a 5x5 kernel, average and max pooling, explicit
+	 * flatten, a hidden fc with dropout */
 	jm_model *m = build_cnn("c4/5 a r4 p r3 f fc6 d0.1", 0, 2, 8, 8, 3, 4);
-	check_model_grads(m, 3, 15, 3e-3, 2e-2, 2e-3);
+	check_relu_grads(m, 4, 1, 1e-3, 2e-2, 2e-3);
 	jm_model_free(m);
 }
 
@@ -506,8 +559,8 @@ Test(model, batchnorm_training_updates_running_stats)
 
 Test(model, init_is_deterministic_and_pytorch_like)
 {
-	jm_model *a = build_cnn("c8 r8 fc12", 1, 3, 4, 4, 5, 2);
-	jm_model *b = build_cnn("c8 r8 fc12", 1, 3, 4, 4, 5, 2);
+	jm_model *a = build_cnn("c8 r8 fc12 d0.1", 1, 3, 4, 4, 5, 2);
+	jm_model *b = build_cnn("c8 r8 fc12 d0.1", 1, 3, 4, 4, 5, 2);
 	size_t n = jm_model_n_params(a);
 	jm_model_init(a, 42, NULL);
 	jm_model_init(b, 42, NULL);
@@ -527,12 +580,12 @@ Test(model, init_is_deterministic_and_pytorch_like)
 			maxabs = v;
 	}
 	cr_assert_geq(maxabs, 0.8 * bound);
-	/* layers.5 is Linear(8*4*4, 12), layers.7 the classifier (12, 5) */
+	/* layers.5 is Linear(8*4*4, 12), 6 ReLU, 7 Dropout, 8 the classifier */
 	const jm_tensor_info *fc = tensor(a, "layers.5.bias");
 	for (size_t i = 0; i < fc->numel; i++)
 		cr_assert_leq(fabs(jm_model_params(a)[fc->offset + i]),
 			      1.0 / sqrt(8.0 * 16.0));
-	fc = tensor(a, "layers.7.weight");
+	fc = tensor(a, "layers.8.weight");
 	for (size_t i = 0; i < fc->numel; i++)
 		cr_assert_leq(fabs(jm_model_params(a)[fc->offset + i]),
 			      1.0 / sqrt(12.0));
@@ -591,6 +644,76 @@ Test(model, backward_accumulates_and_scales)
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(jm_model_grads(m)[i], 0.0f);
 	free(once), free(x), free(dl);
+	jm_model_free(m);
+}
+
+Test(model, micro_batches_sum_to_the_batch)
+{
+	/* gradient accumulation: backward over two halves of a batch adds up
+	 * to backward over the whole batch (no batch norm: samples are
+	 * independent) */
+	jm_model *m = build_cnn("c4 r4 p fc3", 0, 1, 6, 6, 3, 4);
+	jm_model_init(m, 21, NULL);
+	jm_rng r;
+	jm_rng_seed(&r, 21);
+	float *x = randv(&r, 4 * 36, -1, 1), *dl = randv(&r, 4 * 3, -1, 1);
+	size_t n = jm_model_n_params(m);
+	jm_model_zero_grad(m);
+	jm_model_forward(m, x, 4, 1, 0);
+	jm_model_backward(m, dl, 4);
+	float *whole = copy_out(jm_model_grads(m), n);
+	jm_model_zero_grad(m);
+	for (int h = 0; h < 2; h++) {
+		jm_model_forward(m, x + h * 2 * 36, 2, 1, 0);
+		jm_model_backward(m, dl + h * 2 * 3, 2);
+	}
+	const float *g = jm_model_grads(m);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(fabsf(g[i] - whole[i]) <= 1e-5f + 1e-4f * fabsf(whole[i]),
+			  "grad %zu: %g vs %g", i, g[i], whole[i]);
+	free(whole), free(x), free(dl);
+	jm_model_free(m);
+}
+
+Test(model, learns_a_tiny_problem)
+{
+	/* 32 random points, labels from a fixed random linear rule: an mlp
+	 * with batch norm and Adam through the backend's cross-entropy must
+	 * fit them (loss falls by 10x, accuracy 100% in eval mode) */
+	int hidden[] = {16};
+	jm_model_spec s = {.type = "mlp", .hidden = hidden, .n_hidden = 1,
+			   .act = JM_ACT_RELU, .norm = "batch"};
+	jm_model *m = build(&s, 1, 1, 4, 3, 32);
+	jm_model_init(m, 2, NULL);
+	jm_rng r;
+	jm_rng_seed(&r, 2);
+	float *x = randv(&r, 32 * 4, -1, 1), dl[32 * 3];
+	int32_t y[32], correct = 0;
+	for (int i = 0; i < 32; i++) {
+		const float *xi = x + 4 * i;
+		float s0 = xi[0] + xi[1], s1 = xi[2] - xi[3], s2 = -xi[0] + xi[3];
+		y[i] = s0 > s1 ? (s0 > s2 ? 0 : 2) : (s1 > s2 ? 1 : 2);
+	}
+	jm_optim_spec os = {.kind = JM_OPT_ADAM, .beta1 = 0.9, .beta2 = 0.999,
+			    .eps = 1e-8};
+	jm_optim *o = NULL;
+	cr_assert_eq(jm_optim_new(&o, be, &os, jm_model_n_params(m), NULL), 0);
+	double first = 0.0, last = 0.0;
+	for (int t = 0; t < 300; t++) {
+		jm_model_zero_grad(m);
+		float *logits = jm_model_forward(m, x, 32, 1, (uint64_t)t);
+		last = be->xent(dl, NULL, NULL, logits, y, NULL, 32, 3, 0.0f);
+		if (t == 0)
+			first = last;
+		jm_model_backward(m, dl, 32);
+		jm_optim_step(o, jm_model_params(m), jm_model_grads(m), 0.02, -1.0);
+	}
+	cr_assert_lt(last, first / 10.0, "loss %g -> %g", first, last);
+	float *logits = jm_model_forward(m, x, 32, 0, 0);
+	be->xent(NULL, NULL, &correct, logits, y, NULL, 32, 3, 0.0f);
+	cr_assert_eq(correct, 32);
+	free(x);
+	jm_optim_free(o);
 	jm_model_free(m);
 }
 

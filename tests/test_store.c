@@ -205,16 +205,9 @@ Test(store, create_with_nested_home)
 Test(store, create_fails_when_home_is_a_file)
 {
 	char *file = jt_write(tmp, "plain", "x");
-	char *want = jm_xasprintf("%s: not a directory", file);
-	jm_store *s = NULL;
-	jm_err err = {0};
-	cr_assert_eq(jm_store_open(&s, file, 0, &err), -1);
-	/* ENOTDIR on HOME/jianmo.db itself. */
-	char *want2 = jm_xasprintf("%s/jianmo.db: %s", file, strerror(ENOTDIR));
-	cr_assert(!strcmp(err.msg, want) || !strcmp(err.msg, want2), "got \"%s\"", err.msg);
-	cr_assert_eq(err.code, JM_EXIT_FAIL);
+	char *want = jm_xasprintf("%s/jianmo.db: %s", file, strerror(ENOTDIR));
+	open_fails(file, 0, JM_EXIT_FAIL, want);
 	free(want);
-	free(want2);
 	free(file);
 }
 
@@ -869,6 +862,38 @@ Test(store, metric_writer_refuses_bad_points)
 	jm_store_close(s);
 }
 
+/* A commit that fails keeps every point and aggregate buffered; automatic
+ * retries pause, an explicit flush retries at once. */
+Test(store, metric_writer_keeps_points_when_a_commit_fails)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	int64_t run = new_run(s);
+	jm_err err = {0};
+	jm_metric_writer *w;
+	cr_assert_eq(jm_metric_writer_open(&w, s, 10, 60000, &err), 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(jm_metric_log(w, run, "loss", i, (double)i), 0);
+	exec_ok(db, "CREATE TRIGGER broken BEFORE INSERT ON metric_spans "
+		    "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+	for (int i = 10; i < 19; i++)
+		cr_assert_eq(jm_metric_log(w, run, "loss", i, (double)i), 0);
+	cr_assert_eq(jm_metric_log(w, run, "loss", 19, -5.0), -1, "the commit fails");
+	cr_assert_eq(jm_metric_log(w, run, "loss", 20, 50.0), 0, "no retry right away");
+	cr_assert_eq(jm_metric_writer_flush(w, &err), -1);
+	cr_assert(strstr(err.msg, "disk on fire"), "got \"%s\"", err.msg);
+	cr_assert_eq(err.code, JM_EXIT_FAIL);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM metrics"), 10);
+	exec_ok(db, "DROP TRIGGER broken");
+	cr_assert_eq(jm_metric_writer_flush(w, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_metric_writer_close(w, &err), 0);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM metrics"), 21);
+	expect e = {.count = 21, .last = 50.0, .last_step = 20, .min = -5.0, .max = 50.0,
+		    .has_range = 1};
+	check_summary(db, run, "loss", &e);
+	jm_store_close(s);
+}
+
 /* The metrics view: inserts through it open or extend spans; deleting a
  * run removes its spans and their points, and nothing else. */
 Test(store, metrics_view_insert_and_cascade)
@@ -916,6 +941,63 @@ Test(store, metrics_view_insert_and_cascade)
 	cr_assert_eq(jm_metric_writer_close(w, &err), 0);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld", (long long)b), 110);
 	cr_assert_eq(q_int(db, "SELECT max(step) FROM metrics WHERE run = %lld", (long long)b), 109);
+	jm_store_close(s);
+}
+
+/* Two processes logging at once (two runs of a search): their commits
+ * interleave, and each run's history still comes back whole and in order. */
+Test(store, concurrent_writers_keep_histories_apart)
+{
+	enum { WRITERS = 2, N = 6000 };
+	jm_store *s = open_ok(home, 0);
+	int64_t runs[WRITERS];
+	for (int i = 0; i < WRITERS; i++)
+		runs[i] = new_run(s);
+	pid_t pids[WRITERS];
+	for (int c = 0; c < WRITERS; c++) {
+		pids[c] = fork();
+		cr_assert_neq(pids[c], -1);
+		if (pids[c] == 0) {
+			jm_store *cs;
+			jm_metric_writer *w;
+			jm_err err = {0};
+			if (jm_store_open(&cs, home, 0, &err) < 0 ||
+			    jm_metric_writer_open(&w, cs, 97, 5, &err) < 0)
+				_exit(10);
+			for (int i = 0; i < N; i++)
+				if (jm_metric_log(w, runs[c], i % 2 ? "loss" : "acc", i / 2,
+						  (double)(c * N + i)) < 0)
+					_exit(11);
+			_exit(jm_metric_writer_close(w, &err) < 0 ? 12 : 0);
+		}
+	}
+	for (int c = 0; c < WRITERS; c++) {
+		int status;
+		cr_assert_eq(waitpid(pids[c], &status, 0), pids[c]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %d: %d", c, status);
+	}
+	sqlite3 *db = jm_store_db(s);
+	cr_assert_gt(q_int(db, "SELECT count(*) FROM metric_spans"), 2 * 2 * (N / 97),
+		     "one span per key per commit");
+	for (int c = 0; c < WRITERS; c++) {
+		for (int k = 0; k < 2; k++) {
+			sqlite3_stmt *st;
+			cr_assert_eq(sqlite3_prepare_v2(db, "SELECT step, value FROM metrics "
+							    "WHERE run = ?1 AND key = ?2 ORDER BY step",
+							-1, &st, NULL),
+				     SQLITE_OK);
+			sqlite3_bind_int64(st, 1, runs[c]);
+			sqlite3_bind_text(st, 2, k ? "loss" : "acc", -1, SQLITE_STATIC);
+			int i = k;
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				cr_assert_eq(sqlite3_column_int64(st, 0), i / 2);
+				cr_assert_eq(sqlite3_column_double(st, 1), (double)(c * N + i));
+				i += 2;
+			}
+			cr_assert_eq(i, N + k, "writer %d key %d: all points in logging order", c, k);
+			sqlite3_finalize(st);
+		}
+	}
 	jm_store_close(s);
 }
 
@@ -1041,6 +1123,10 @@ Test(store, crash_check_compares_host_pid_start_and_boot)
 	exec_ok(db, "UPDATE runs SET host = 'gpu-box-7', pid = 1 WHERE id = %lld", (long long)remote);
 	/* Recorded under another boot: gone even though the pid is ours. */
 	exec_ok(db, "UPDATE runs SET boot_id = 'not-this-boot' WHERE id = %lld", (long long)rebooted);
+	/* Running here with no process at all (a bundle imported as running). */
+	int64_t ownerless = new_run(s);
+	exec_ok(db, "UPDATE runs SET pid = NULL, proc_start = NULL WHERE id = %lld",
+		(long long)ownerless);
 
 	jm_store *again = open_ok(home, 0);
 	char *v;
@@ -1059,6 +1145,12 @@ Test(store, crash_check_compares_host_pid_start_and_boot)
 	host_name(host, sizeof host);
 	char *msg = jm_xasprintf("process %d on %s is gone", (int)parent, host);
 	cr_assert_str_eq((v = q_text(db, "SELECT error FROM runs WHERE id = %lld", (long long)reused)),
+			 msg);
+	free(v);
+	free(msg);
+	msg = jm_xasprintf("crashed: no process on %s owns it", host);
+	cr_assert_str_eq((v = q_text(db, "SELECT status || ': ' || error FROM runs WHERE id = %lld",
+				     (long long)ownerless)),
 			 msg);
 	free(v);
 	free(msg);
@@ -1154,4 +1246,49 @@ Test(store, reader_polling_while_writer_commits_sees_no_busy)
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM metrics"),
 		     q_int(db, "SELECT sum(count) FROM metric_summary"));
 	jm_store_close(r);
+}
+
+/* --resume rolls a run's metrics back to its checkpoint: points past the
+ * step go, summaries are rebuilt, other runs are untouched, and logging
+ * afterwards never lands in another run's history. */
+Test(store, metrics_truncate_for_resume)
+{
+	jm_store *s = open_ok(home, 0);
+	int64_t a = new_run(s), b = new_run(s);
+	jm_err err = {0};
+	jm_metric_writer *w;
+	cr_assert_eq(jm_metric_writer_open(&w, s, 0, 0, &err), 0, "%s", err.msg);
+	for (int i = 1; i <= 100; i++) {
+		cr_assert_eq(jm_metric_log(w, b, "loss", i, 1000.0 + i), 0);
+		cr_assert_eq(jm_metric_log(w, a, "loss", i, (double)i), 0);
+		if (i % 10 == 0)
+			cr_assert_eq(jm_metric_log(w, a, "val_acc", i, i / 100.0), 0);
+	}
+	cr_assert_eq(jm_metric_writer_flush(w, &err), 0, "%s", err.msg);
+
+	cr_assert_eq(jm_store_metrics_truncate(s, a, 40, &err), 0, "%s", err.msg);
+	sqlite3 *db = jm_store_db(s);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld AND key = 'loss'", a), 40);
+	cr_expect_eq(q_int(db, "SELECT max(step) FROM metrics WHERE run = %lld", a), 40);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld", b), 100);
+	cr_expect_eq(q_int(db, "SELECT count FROM metric_summary WHERE run = %lld AND key = 'loss'", a), 40);
+	cr_expect_eq(q_int(db, "SELECT last FROM metric_summary WHERE run = %lld AND key = 'loss'", a), 40);
+	cr_expect_eq(q_int(db, "SELECT last_step FROM metric_summary WHERE run = %lld AND key = 'val_acc'", a), 40);
+	cr_expect_eq(q_int(db, "SELECT max FROM metric_summary WHERE run = %lld AND key = 'loss'", b), 1100);
+
+	/* logging resumes cleanly, into the right run */
+	for (int i = 41; i <= 60; i++)
+		cr_assert_eq(jm_metric_log(w, a, "loss", i, -(double)i), 0);
+	cr_assert_eq(jm_metric_writer_close(w, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld AND key = 'loss'", a), 60);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld", b), 100);
+	cr_expect_eq(q_int(db, "SELECT min(value) FROM metrics WHERE run = %lld", b), 1001);
+	cr_expect_eq(q_int(db, "SELECT last FROM metric_summary WHERE run = %lld AND key = 'loss'", a), -60);
+
+	/* a run that does not exist */
+	cr_expect_eq(jm_store_metrics_truncate(s, 999, 0, &err), -1);
+	char *want = jm_xasprintf("no run \"999\" in %s", home);
+	cr_expect_str_eq(err.msg, want);
+	free(want);
+	jm_store_close(s);
 }

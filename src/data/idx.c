@@ -237,6 +237,13 @@ int jm_idx_parse(jm_idx *out, const void *buf, size_t n, int kind,
 		goto done;
 
 	int64_t need = x.n * x.h * x.w;
+	if (need > JM_IDX_MAX_VALUES) {
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "%s: header declares %lld %s of %dx%d, %lld bytes (at most %lld)", name,
+			   (long long)x.n, kind_noun(kind), x.h, x.w, (long long)need,
+			   (long long)JM_IDX_MAX_VALUES);
+		goto done;
+	}
 	if (!s.gz && (int64_t)(s.n - s.pos) < need) {
 		jm_err_set(err, JM_EXIT_INPUT,
 			   "%s: truncated: the header declares %lld %s (%lld bytes), the file holds %zu",

@@ -30,6 +30,7 @@ enum jm_idx_kind {
 #define JM_IDX_MAX_ITEMS 100000000LL /* images or labels in one file */
 #define JM_IDX_MAX_SIDE 4096         /* image height or width */
 #define JM_IDX_MAX_FILE (1LL << 30)  /* bytes of a file as stored */
+#define JM_IDX_MAX_VALUES (1LL << 32) /* bytes of values, n*h*w */
 
 typedef struct jm_idx {
 	int kind;       /* JM_IDX_IMAGES or JM_IDX_LABELS */

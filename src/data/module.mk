@@ -21,3 +21,20 @@ tests_test_split_SOURCES = tests/test_split.c
 tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif
+
+# libFuzzer targets, built on demand with clang (not by `make`):
+#   make fuzz/flow_fuzz fuzz/idx_fuzz && ./fuzz/flow_fuzz -max_total_time=300 CORPUS
+EXTRA_DIST += fuzz/flow_fuzz.c fuzz/idx_fuzz.c
+CLEANFILES += fuzz/flow_fuzz fuzz/idx_fuzz
+FUZZ_CC = clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	-I$(top_srcdir) -I$(top_srcdir)/src
+FLOW_FUZZ_SRC = $(srcdir)/fuzz/flow_fuzz.c $(srcdir)/src/flow.c $(srcdir)/src/data/idx.c \
+	$(srcdir)/src/data/dataset.c $(srcdir)/src/util/err.c
+IDX_FUZZ_SRC = $(srcdir)/fuzz/idx_fuzz.c $(srcdir)/src/data/idx.c $(srcdir)/src/util/err.c
+fuzz/flow_fuzz: $(FLOW_FUZZ_SRC)
+	$(MKDIR_P) fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(INIH_CFLAGS) $(FLOW_FUZZ_SRC) -o $@ $(INIH_LIBS) $(ZLIB_LIBS) -lm -lpthread
+fuzz/idx_fuzz: $(IDX_FUZZ_SRC)
+	$(MKDIR_P) fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(IDX_FUZZ_SRC) -o $@ $(ZLIB_LIBS)

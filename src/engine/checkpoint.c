@@ -939,6 +939,41 @@ static int reserved_key(const char *k)
 	return !strcmp(k, "format") || !strncmp(k, "jianmo.", 7);
 }
 
+static int valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	while (p < end) {
+		size_t n = utf8_len(p, end);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+/* Caller metadata must be unique, unreserved, valid UTF-8 (or the file
+ * would not load again). */
+static int check_meta(const char *path, const char *const *kv, int n,
+		      jm_err *err)
+{
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[2 * i], *v = kv[2 * i + 1];
+		if (!k || !v || reserved_key(k))
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "%s: metadata key \"%s\" is reserved or missing a value",
+					  path, k ? k : "(null)");
+		if (!valid_utf8(k) || !valid_utf8(v))
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "%s: metadata \"%s\": not valid UTF-8", path, k);
+		for (int j = 0; j < i; j++)
+			if (!strcmp(kv[2 * j], k))
+				return jm_err_set(err, JM_EXIT_FAIL,
+						  "%s: metadata key \"%s\" given twice",
+						  path, k);
+	}
+	return 0;
+}
+
 static char *build_header(const wtensor *t, int nt, const jm_optim *opt,
 			  const char *const *kv, int n_meta, size_t *len)
 {
@@ -1013,14 +1048,8 @@ int jm_checkpoint_save(const char *path, jm_model *m, jm_optim *opt,
 	float *stage = NULL;
 	int fd = -1, rc = -1;
 
-	for (int i = 0; i < n_meta; i++)
-		if (!meta_kv[2 * i] || !meta_kv[2 * i + 1] ||
-		    reserved_key(meta_kv[2 * i])) {
-			jm_err_set(err, JM_EXIT_FAIL,
-				   "%s: metadata key \"%s\" is reserved or missing a value",
-				   path, meta_kv[2 * i] ? meta_kv[2 * i] : "(null)");
-			goto out;
-		}
+	if (check_meta(path, meta_kv, n_meta, err) < 0)
+		goto out;
 	for (int i = 0; i < nmt; i++) {
 		const jm_tensor_info *ti = jm_model_tensor(m, i);
 		t[i] = (wtensor){ti->name, ti->ndim, ti->shape,

@@ -51,15 +51,17 @@ const char *jm_ckpt_meta_get(const jm_ckpt_meta *meta, const char *key);
 void jm_ckpt_meta_free(jm_ckpt_meta *meta); /* accepts NULL */
 
 /* Write m's tensors (and opt's state if opt is not NULL) to path.
- * meta_kv holds n_meta pairs: meta_kv[2i] a key, meta_kv[2i+1] its value
- * (UTF-8 strings; anything is escaped). */
+ * meta_kv holds n_meta pairs: meta_kv[2i] a key, meta_kv[2i+1] its value:
+ * valid UTF-8, keys unique and not reserved (JM_EXIT_FAIL otherwise: a
+ * caller bug); quotes, control characters and so on are escaped. */
 int jm_checkpoint_save(const char *path, jm_model *m, jm_optim *opt,
 		       const char *const *meta_kv, int n_meta, jm_err *err);
 
 /* Read path into m (and opt, whose kind and size must match; its step
  * count is restored).  With opt NULL the optim.* tensors are ignored, so a
- * training checkpoint serves for evaluation too.  meta (may be NULL)
- * receives every metadata pair.  On error m and opt are unchanged. */
+ * training checkpoint serves for evaluation too.  meta (may be NULL; else
+ * zero-initialised or holding an earlier result, which is freed) receives
+ * every metadata pair.  On error m, opt and meta are unchanged. */
 int jm_checkpoint_load(const char *path, jm_model *m, jm_optim *opt,
 		       jm_ckpt_meta *meta, jm_err *err);
 

@@ -1,50 +1,55 @@
 /*
- * cpu_conv.c: 2-D convolution and pooling on the CPU.
+ * cpu_conv.c: 2-D convolution on the CPU, as sgemm over shifted copies of
+ * the input.
  *
- * Convolution is im2col + one sgemm per chunk of nb samples, the chunk
- * sized so the scratch stays a few MB (it lives in cache between the
- * im2col pass and the GEMM that reads it):
+ * Stride 1 (every "same" conv of a small CNN) uses row-shifted buffers: for
+ * each channel c and kernel column kw, one copy of the input shifted by
+ * kw - pad columns and padded to T = OH + K - 1 rows.  Kernel row kh then
+ * reads rows kh .. kh+OH-1 of that copy, which are contiguous, so the
+ * im2col matrix of kernel row kh is a strided view of the buffer and the
+ * convolution is K GEMMs with inner size C*K.  The buffer is K times
+ * smaller than a full im2col (and as fast through OpenBLAS: measured):
  *
- *   in [nb,C,H,W] --im2col--> col [C*K*K, nb*P]          P = OH*OW
- *   w [OC, C*K*K] x col  ---> y [OC, nb*P] --scatter--> out [nb,OC,P] (+b)
+ *   in [m,C,H,W] --shift--> r [C,K(kw),T,m,OW]     (m samples interleaved
+ *                                                    per row)
+ *   out[OC, OH*m*OW] = sum_kh wk[kh] [OC, C*K] x r[:, :, kh.., :, :]
+ *                      --scatter--> out [m,OC,OH,OW] (+ bias)
  *
- * With nb = 1 the GEMM writes the sample's NCHW output directly.  Backward
- * reuses the same scratch:
+ * Chunks of m samples keep r about 1 MB (in cache between the copy and the
+ * GEMMs); with m = 1 the GEMMs write the NCHW output directly.  Backward:
  *
- *   dout [nb,OC,P] --gather--> dy [OC, nb*P]
- *   dw [OC,CKK] += dy x col^T                      (col rebuilt from in)
+ *   dwt [kh][C*K, OC] += r(in)[kh view] x dy^T       (dw += its transpose)
+ *   din = the stride-1 convolution of dout, padded by K-1-pad, with the
+ *         flipped kernel wt[c][oc] = w[oc][c] rotated 180 degrees: the same
+ *         shifted-buffer GEMMs, no scatter-add
  *
- * and for stride 1 computes din as the convolution of dout (padded by
- * K-1-pad) with the flipped, transposed kernel, so it is the forward path
- * again, a GEMM with inner size OC*K*K and no scatter-add:
- *
- *   dout --im2col--> dcol [OC*K*K, nb*H*W]
- *   wt [C, OC*K*K] x dcol ---> din (directly, or through y when nb > 1)
- *
- * Other strides use the adjoint of im2col: dcol = w^T x dy, then col2im.
- *
- * Pooling is plain loops; max pooling records the flat in-plane index of
- * each maximum for backward.
+ * Other strides (and pad > K-1) take the textbook path: a full im2col
+ * col [C*K*K, m*P], one GEMM, and col2im for din.
  */
-#include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/cpu_ops.h"
 
-/* Target size of one chunk's im2col columns (floats): 1 MB, about L2, so
- * the GEMM reads what im2col just wrote from cache.  Measured on Zen 4
- * (bench_ops): 4 MB chunks ran the 32->32 28x28 layer 20% slower. */
+/* Target size of one chunk's shifted buffer or im2col columns (floats):
+ * 1 MB, about L2.  Measured on Zen 4 (OpenBLAS 0.3.21, one thread) with
+ * full im2col: 2 MB and 4 MB chunks ran the 32->32 28x28 layer 10% and
+ * 20% slower, the 14x14 and 7x7 layers within 3%. */
 #define CONV_CHUNK_FLOATS ((size_t)1 << 18)
 
-/* What the forward and backward passes derive from the shapes, and where
- * their buffers sit in the scratch (offsets in floats). */
+/* What both passes derive from the shapes, and where their buffers sit in
+ * the scratch (offsets in floats). */
 typedef struct conv_plan {
-	int OH, OW, CKK, nb;
-	size_t P;       /* OH*OW */
-	int transposed; /* din as a stride-1 convolution of dout */
-	int tpad;       /* its padding, K-1-pad */
-	size_t col, y, wt, total;
+	int OH, OW, nb;
+	size_t P;    /* OH*OW */
+	int shifted; /* stride 1: shifted buffers, din as a convolution */
+	int tpad;    /* that convolution's padding, K-1-pad */
+	size_t buf;  /* shifted buffer or im2col columns */
+	size_t y;    /* GEMM output / gathered dout when nb > 1 */
+	size_t wk;   /* permuted weights [K][OC][C*K] or [K][C][OC*K] */
+	size_t dwt;  /* dw accumulated transposed */
+	size_t total;
 } conv_plan;
 
 static conv_plan conv_plan_make(int B, int C, int H, int W, int OC, int K,
@@ -54,27 +59,31 @@ static conv_plan conv_plan_make(int B, int C, int H, int W, int OC, int K,
 	p.OH = (H + 2 * pad - K) / S + 1;
 	p.OW = (W + 2 * pad - K) / S + 1;
 	p.P = (size_t)p.OH * p.OW;
-	p.CKK = C * K * K;
-	p.transposed = S == 1 && pad <= K - 1;
+	p.shifted = S == 1 && pad <= K - 1;
 	p.tpad = K - 1 - pad;
-	size_t HW = (size_t)H * W, KK = (size_t)K * K;
-	size_t colper = p.P * p.CKK, yper = p.P * OC;
-	if (p.transposed) {
-		if (HW * OC * KK > colper)
-			colper = HW * OC * KK;
+	size_t KK = (size_t)K * K, HW = (size_t)H * W;
+	size_t bufper, yper = p.P * OC;
+	if (p.shifted) {
+		size_t fwd = (size_t)C * K * (p.OH + K - 1) * p.OW;
+		size_t bwd = (size_t)OC * K * (H + K - 1) * W;
+		bufper = fwd > bwd ? fwd : bwd;
 		if (HW * C > yper)
 			yper = HW * C;
+	} else {
+		bufper = p.P * C * KK;
 	}
-	size_t nb = colper ? CONV_CHUNK_FLOATS / colper : 1;
+	size_t budget = getenv("CB") ? strtoul(getenv("CB"), NULL, 10) : CONV_CHUNK_FLOATS;
+	size_t nb = bufper ? budget / bufper : 1;
 	if (nb < 1)
 		nb = 1;
 	if (B > 0 && nb > (size_t)B)
 		nb = (size_t)B;
 	p.nb = (int)nb;
-	p.col = 0;
-	p.y = nb * colper;
-	p.wt = p.y + (nb > 1 ? nb * yper : 0);
-	p.total = p.wt + (p.transposed ? (size_t)C * OC * KK : 0);
+	p.buf = 0;
+	p.y = nb * bufper;
+	p.wk = p.y + (nb > 1 ? nb * yper : 0);
+	p.dwt = p.wk + (p.shifted ? (size_t)C * OC * KK : 0);
+	p.total = p.dwt + (size_t)C * OC * KK;
 	return p;
 }
 
@@ -85,6 +94,8 @@ size_t jm_cpu_conv2d_scratch_floats(int B, int C, int H, int W, int OC,
 		return 0;
 	return conv_plan_make(B, C, H, W, OC, K, stride, pad).total;
 }
+
+/* ---- building the shifted copies ---- */
 
 /* The output columns [lo, hi) of a row of width OW whose input column
  * ow*S - pad + kw falls inside [0, W). */
@@ -104,11 +115,10 @@ static void conv_valid_cols(int OW, int W, int S, int pad, int kw, int *lo,
 	*hi = h;
 }
 
-/* One output row of im2col: d[ow] = s[ow*S + off] for ow in [lo, hi), 0
- * elsewhere. */
-JM_CPU_HOT static void conv_im2col_row(float *restrict d,
-				       const float *restrict s, int OW, int S,
-				       int off, int lo, int hi)
+/* One row: d[ow] = s[ow*S + off] for ow in [lo, hi), 0 elsewhere. */
+JM_CPU_HOT static void conv_copy_row(float *restrict d,
+				     const float *restrict s, int OW, int S,
+				     int off, int lo, int hi)
 {
 	for (int ow = 0; ow < lo; ow++)
 		d[ow] = 0.0f;
@@ -119,37 +129,38 @@ JM_CPU_HOT static void conv_im2col_row(float *restrict d,
 }
 
 /*
- * One im2col row (c, kh, kw) of one sample when stride is 1 and OW == W
- * (the "same" padding of odd kernels): the row is the plane shifted by
- * (kh - pad) rows and (kw - pad) columns, so one memcpy moves all of it
- * and only the columns that wrapped around from the next row are zeroed.
+ * d[t][ow] = plane[t + kh - pad][ow + kw - pad] for t < T (0 outside the
+ * image), when the stride is 1 and the rows keep their width (OW == W):
+ * the whole block is the plane shifted by a constant, so one memcpy moves
+ * it and only the columns that wrapped around from the next row are
+ * zeroed.
  */
-static void conv_im2col_shift(float *d, const float *plane, int H, int W,
-			      int OH, int pad, int kh, int kw)
+static void conv_shift_plane(float *d, const float *plane, int H, int W,
+			     int T, int pad, int kh, int kw)
 {
-	int oh0 = pad - kh, oh1 = H + pad - kh; /* rows with ih in [0, H) */
-	if (oh0 < 0)
-		oh0 = 0;
-	if (oh1 > OH)
-		oh1 = OH;
-	if (oh1 < oh0)
-		oh1 = oh0;
-	memset(d, 0, (size_t)oh0 * W * sizeof *d);
-	memset(d + (size_t)oh1 * W, 0, (size_t)(OH - oh1) * W * sizeof *d);
-	if (oh1 == oh0)
+	int t0 = pad - kh, t1 = H + pad - kh; /* rows with ih in [0, H) */
+	if (t0 < 0)
+		t0 = 0;
+	if (t1 > T)
+		t1 = T;
+	if (t1 < t0)
+		t1 = t0;
+	memset(d, 0, (size_t)t0 * W * sizeof *d);
+	memset(d + (size_t)t1 * W, 0, (size_t)(T - t1) * W * sizeof *d);
+	if (t1 == t0)
 		return;
 	ptrdiff_t shift = (ptrdiff_t)(kh - pad) * W + (kw - pad);
-	ptrdiff_t t0 = (ptrdiff_t)oh0 * W, t1 = (ptrdiff_t)oh1 * W;
-	if (t0 + shift < 0)
-		t0 = -shift;
-	if (t1 + shift > (ptrdiff_t)H * W)
-		t1 = (ptrdiff_t)H * W - shift;
-	if (t1 > t0)
-		memcpy(d + t0, plane + t0 + shift, (size_t)(t1 - t0) * sizeof *d);
+	ptrdiff_t a = (ptrdiff_t)t0 * W, b = (ptrdiff_t)t1 * W;
+	if (a + shift < 0)
+		a = -shift;
+	if (b + shift > (ptrdiff_t)H * W)
+		b = (ptrdiff_t)H * W - shift;
+	if (b > a)
+		memcpy(d + a, plane + a + shift, (size_t)(b - a) * sizeof *d);
 	int lo, hi;
 	conv_valid_cols(W, W, 1, pad, kw, &lo, &hi);
-	for (int oh = oh0; oh < oh1; oh++) {
-		float *r = d + (size_t)oh * W;
+	for (int t = t0; t < t1; t++) {
+		float *r = d + (size_t)t * W;
 		for (int ow = 0; ow < lo; ow++)
 			r[ow] = 0.0f;
 		for (int ow = hi; ow < W; ow++)
@@ -157,33 +168,90 @@ static void conv_im2col_shift(float *d, const float *plane, int H, int W,
 	}
 }
 
+/* r[c][kw][t][j][ow] = in[j][c][t - pad][ow + kw - pad] (0 outside the
+ * image) for t < OH + K - 1: the stride-1 shifted buffer of m samples. */
+static void conv_shift_rows(float *r, const float *in, int m, int C, int H,
+			    int W, int K, int pad, int OH, int OW)
+{
+	int T = OH + K - 1;
+	size_t rowlen = (size_t)m * OW;
+	for (int c = 0; c < C; c++)
+		for (int kw = 0; kw < K; kw++) {
+			float *blk = r + ((size_t)c * K + kw) * T * rowlen;
+			if (m == 1 && OW == W) {
+				conv_shift_plane(blk, in + (size_t)c * H * W, H, W,
+						 T, pad, 0, kw);
+				continue;
+			}
+			int lo, hi, off = kw - pad;
+			conv_valid_cols(OW, W, 1, pad, kw, &lo, &hi);
+			for (int t = 0; t < T; t++) {
+				int ih = t - pad;
+				for (int j = 0; j < m; j++) {
+					float *d = blk + (size_t)t * rowlen + (size_t)j * OW;
+					if (ih < 0 || ih >= H)
+						conv_copy_row(d, in, OW, 1, 0, 0, 0);
+					else
+						conv_copy_row(d, in + (((size_t)j * C + c) * H + ih) * W,
+							      OW, 1, off, lo, hi);
+				}
+			}
+		}
+}
+
+/* y[OC, OH*m*OW] = sum over kh of wk[kh] [OC, C*K] x (rows kh.. of r). */
+static void conv_shift_gemm(float *y, const float *wk, const float *r, int m,
+			    int C, int OC, int K, int OH, int OW)
+{
+	int CK = C * K, T = OH + K - 1;
+	int rowlen = m * OW, N = OH * rowlen;
+	for (int kh = 0; kh < K; kh++)
+		jm_cpu_sgemm_ld(0, 0, OC, N, CK, 1.0f, wk + (size_t)kh * OC * CK,
+				CK, r + (size_t)kh * rowlen, T * rowlen,
+				kh ? 1.0f : 0.0f, y, N);
+}
+
+/* wk[kh][oc][c][kw] = w[oc][c][kh][kw], or with flip the kernel of din's
+ * convolution: wk[kh][c][oc][kw] = w[oc][c][K-1-kh][K-1-kw]. */
+static void conv_permute_kernel(float *wk, const float *w, int C, int OC,
+				int K, int flip)
+{
+	for (int oc = 0; oc < OC; oc++)
+		for (int c = 0; c < C; c++)
+			for (int kh = 0; kh < K; kh++)
+				for (int kw = 0; kw < K; kw++) {
+					float v = w[(((size_t)oc * C + c) * K + kh) * K + kw];
+					size_t d = flip
+						? (((size_t)(K - 1 - kh) * C + c) * OC + oc) * K + (K - 1 - kw)
+						: (((size_t)kh * OC + oc) * C + c) * K + kw;
+					wk[d] = v;
+				}
+}
+
+/* ---- the textbook path: full im2col ---- */
+
 /* col[(c*K+kh)*K+kw][j*P + oh*OW + ow] = in[j][c][oh*S-pad+kh][ow*S-pad+kw]
  * (0 outside the image), for the nb samples at in. */
 static void conv_im2col(float *col, const float *in, int nb, int C, int H,
 			int W, int K, int S, int pad, int OH, int OW)
 {
 	size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
-	int shifted = S == 1 && OW == W;
 	for (int j = 0; j < nb; j++)
 		for (int c = 0; c < C; c++) {
 			const float *plane = in + ((size_t)j * C + c) * H * W;
 			for (int kh = 0; kh < K; kh++)
 				for (int kw = 0; kw < K; kw++) {
 					float *row = col + ((size_t)(c * K + kh) * K + kw) * ld + j * P;
-					if (shifted) {
-						conv_im2col_shift(row, plane, H, W, OH, pad, kh, kw);
-						continue;
-					}
 					int lo, hi, off = kw - pad;
 					conv_valid_cols(OW, W, S, pad, kw, &lo, &hi);
 					for (int oh = 0; oh < OH; oh++) {
 						int ih = oh * S - pad + kh;
 						float *d = row + (size_t)oh * OW;
 						if (ih < 0 || ih >= H)
-							conv_im2col_row(d, plane, OW, S, 0, 0, 0);
+							conv_copy_row(d, plane, OW, S, 0, 0, 0);
 						else
-							conv_im2col_row(d, plane + (size_t)ih * W,
-									OW, S, off, lo, hi);
+							conv_copy_row(d, plane + (size_t)ih * W,
+								      OW, S, off, lo, hi);
 					}
 				}
 		}
@@ -217,30 +285,45 @@ static void conv_col2im(float *din, const float *col, int nb, int C, int H,
 		}
 }
 
-/* out[j][oc][p] = y[oc][j*P + p] + b[oc], for the nb samples at out. */
+/* ---- moving between NCHW and the GEMMs' layouts ---- */
+
+/*
+ * The GEMM output of m samples is [OC][OH][m][OW] on the shifted path
+ * (rows of one output row interleaved by sample) and [OC][m][OH][OW] on
+ * the im2col path; `inter` picks.  out[j][oc][oh][ow] = y[...] + b[oc].
+ */
 JM_CPU_HOT static void conv_scatter(float *restrict out,
 				    const float *restrict y,
-				    const float *restrict b, int nb, int OC,
-				    size_t P)
+				    const float *restrict b, int m, int OC,
+				    int OH, int OW, int inter)
 {
-	for (int j = 0; j < nb; j++)
+	for (int j = 0; j < m; j++)
 		for (int oc = 0; oc < OC; oc++) {
-			float *d = out + ((size_t)j * OC + oc) * P;
-			const float *s = y + (size_t)oc * nb * P + (size_t)j * P;
 			float bias = b ? b[oc] : 0.0f;
-			for (size_t p = 0; p < P; p++)
-				d[p] = s[p] + bias;
+			for (int oh = 0; oh < OH; oh++) {
+				float *d = out + (((size_t)j * OC + oc) * OH + oh) * OW;
+				const float *s = inter
+					? y + (((size_t)oc * OH + oh) * m + j) * OW
+					: y + (((size_t)oc * m + j) * OH + oh) * OW;
+				for (int ow = 0; ow < OW; ow++)
+					d[ow] = s[ow] + bias;
+			}
 		}
 }
 
-/* dy[oc][j*P + p] = dout[j][oc][p]. */
-static void conv_gather(float *dy, const float *dout, int nb, int OC,
-			size_t P)
+/* The inverse move for dout: dy[...] = dout[j][oc][oh][ow]. */
+static void conv_gather(float *dy, const float *dout, int m, int OC, int OH,
+			int OW, int inter)
 {
-	for (int j = 0; j < nb; j++)
+	for (int j = 0; j < m; j++)
 		for (int oc = 0; oc < OC; oc++)
-			memcpy(dy + (size_t)oc * nb * P + (size_t)j * P,
-			       dout + ((size_t)j * OC + oc) * P, P * sizeof *dy);
+			for (int oh = 0; oh < OH; oh++) {
+				const float *s = dout + (((size_t)j * OC + oc) * OH + oh) * OW;
+				float *d = inter
+					? dy + (((size_t)oc * OH + oh) * m + j) * OW
+					: dy + (((size_t)oc * m + j) * OH + oh) * OW;
+				memcpy(d, s, (size_t)OW * sizeof *d);
+			}
 }
 
 JM_CPU_HOT static void conv_add_bias(float *restrict out,
@@ -260,7 +343,7 @@ JM_CPU_HOT static void conv_bias_grad(float *restrict db,
 {
 	for (int oc = 0; oc < OC; oc++) {
 		const float *s = dy + (size_t)oc * n;
-		float acc[8] = {0};
+		float acc[8] = { 0 };
 		size_t p = 0;
 		for (; p + 8 <= n; p += 8)
 			for (int k = 0; k < 8; k++)
@@ -273,6 +356,8 @@ JM_CPU_HOT static void conv_bias_grad(float *restrict db,
 	}
 }
 
+/* ---- the ops ---- */
+
 /* in [B,C,H,W], w [OC,C,K,K], b [OC] or NULL -> out [B,OC,OH,OW] */
 void jm_cpu_conv2d_forward(float *out, const float *in, const float *w,
 			   const float *b, int B, int C, int H, int W, int OC,
@@ -280,37 +365,44 @@ void jm_cpu_conv2d_forward(float *out, const float *in, const float *w,
 {
 	conv_plan pl = conv_plan_make(B, C, H, W, OC, K, stride, pad);
 	size_t P = pl.P;
-	float *col = scratch + pl.col, *y = scratch + pl.y;
+	float *buf = scratch + pl.buf, *y = scratch + pl.y, *wk = scratch + pl.wk;
+	if (pl.shifted)
+		conv_permute_kernel(wk, w, C, OC, K, 0);
 
 	for (int n0 = 0; n0 < B; n0 += pl.nb) {
 		int m = B - n0 < pl.nb ? B - n0 : pl.nb;
 		const float *x = in + (size_t)n0 * C * H * W;
 		float *o = out + (size_t)n0 * OC * P;
-		conv_im2col(col, x, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
-		if (m == 1) {
-			jm_cpu_sgemm(0, 0, OC, (int)P, pl.CKK, 1.0f, w, col, 0.0f, o);
-			if (b)
-				conv_add_bias(o, b, OC, P);
+		float *dst = m == 1 ? o : y;
+		if (pl.shifted) {
+			conv_shift_rows(buf, x, m, C, H, W, K, pad, pl.OH, pl.OW);
+			conv_shift_gemm(dst, wk, buf, m, C, OC, K, pl.OH, pl.OW);
 		} else {
-			jm_cpu_sgemm(0, 0, OC, (int)(m * P), pl.CKK, 1.0f, w, col,
-				     0.0f, y);
-			conv_scatter(o, y, b, m, OC, P);
+			conv_im2col(buf, x, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
+			jm_cpu_sgemm(0, 0, OC, (int)(m * P), C * K * K, 1.0f, w, buf,
+				     0.0f, dst);
 		}
+		if (m > 1)
+			conv_scatter(o, y, b, m, OC, pl.OH, pl.OW, pl.shifted);
+		else if (b)
+			conv_add_bias(o, b, OC, P);
 	}
 }
 
-/* wt[c][oc][kh][kw] = w[oc][c][K-1-kh][K-1-kw]: the kernel of the
- * convolution that maps dout to din. */
-static void conv_flip_kernel(float *wt, const float *w, int C, int OC, int K)
+/* dw[oc][c][kh][kw] += dwt[...]: [kh][c][kw][oc] on the shifted path,
+ * [c][kh][kw][oc] on the im2col path. */
+static void conv_add_dwt(float *dw, const float *dwt, int C, int OC, int K,
+			 int shifted)
 {
-	int KK = K * K;
 	for (int oc = 0; oc < OC; oc++)
-		for (int c = 0; c < C; c++) {
-			const float *s = w + ((size_t)oc * C + c) * KK;
-			float *d = wt + ((size_t)c * OC + oc) * KK;
-			for (int k = 0; k < KK; k++)
-				d[k] = s[KK - 1 - k];
-		}
+		for (int c = 0; c < C; c++)
+			for (int kh = 0; kh < K; kh++)
+				for (int kw = 0; kw < K; kw++) {
+					size_t s = shifted
+						? (((size_t)kh * C + c) * K + kw) * OC + oc
+						: (((size_t)c * K + kh) * K + kw) * OC + oc;
+					dw[(((size_t)oc * C + c) * K + kh) * K + kw] += dwt[s];
+				}
 }
 
 void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
@@ -320,171 +412,55 @@ void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
 {
 	conv_plan pl = conv_plan_make(B, C, H, W, OC, K, stride, pad);
 	size_t P = pl.P, HW = (size_t)H * W;
-	int CKK = pl.CKK, OKK = OC * K * K;
-	float *col = scratch + pl.col, *ybuf = scratch + pl.y;
-	float *wt = scratch + pl.wt;
-	if (din && pl.transposed)
-		conv_flip_kernel(wt, w, C, OC, K);
+	int CK = C * K, CKK = C * K * K, T = pl.OH + K - 1;
+	float *buf = scratch + pl.buf, *ybuf = scratch + pl.y;
+	float *wk = scratch + pl.wk, *dwt = scratch + pl.dwt;
+	if (din && pl.shifted)
+		conv_permute_kernel(wk, w, C, OC, K, 1);
+	if (dw)
+		memset(dwt, 0, (size_t)CKK * OC * sizeof *dwt);
 
 	for (int n0 = 0; n0 < B; n0 += pl.nb) {
 		int m = B - n0 < pl.nb ? B - n0 : pl.nb;
-		int N = (int)(m * P);
+		int N = (int)(m * P), rowlen = m * pl.OW;
 		const float *x = in + (size_t)n0 * C * HW;
 		const float *dchunk = dout + (size_t)n0 * OC * P, *dy = dchunk;
-		if (m > 1 && (dw || db)) {
-			conv_gather(ybuf, dchunk, m, OC, P);
+		float *dx = din ? din + (size_t)n0 * C * HW : NULL;
+		if (m > 1 && (dw || db || !pl.shifted)) {
+			conv_gather(ybuf, dchunk, m, OC, pl.OH, pl.OW, pl.shifted);
 			dy = ybuf;
 		}
 		if (db)
 			conv_bias_grad(db, dy, OC, (size_t)N);
-		if (dw) {
-			conv_im2col(col, x, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
-			jm_cpu_sgemm(0, 1, OC, CKK, N, 1.0f, dy, col, 1.0f, dw);
-		}
-		if (!din)
+		if (pl.shifted) {
+			if (dw) {
+				conv_shift_rows(buf, x, m, C, H, W, K, pad, pl.OH, pl.OW);
+				for (int kh = 0; kh < K; kh++)
+					jm_cpu_sgemm_ld(0, 1, CK, OC, N, 1.0f,
+							buf + (size_t)kh * rowlen, T * rowlen,
+							dy, N, 1.0f,
+							dwt + (size_t)kh * CK * OC, OC);
+			}
+			if (dx) {
+				conv_shift_rows(buf, dchunk, m, OC, pl.OH, pl.OW, K,
+						pl.tpad, H, W);
+				conv_shift_gemm(m == 1 ? dx : ybuf, wk, buf, m, OC, C,
+						K, H, W);
+				if (m > 1)
+					conv_scatter(dx, ybuf, NULL, m, C, H, W, 1);
+			}
 			continue;
-		float *dx = din + (size_t)n0 * C * HW;
-		if (pl.transposed) {
-			conv_im2col(col, dchunk, m, OC, pl.OH, pl.OW, K, 1, pl.tpad,
-				    H, W);
-			if (m == 1) {
-				jm_cpu_sgemm(0, 0, C, (int)HW, OKK, 1.0f, wt, col,
-					     0.0f, dx);
-			} else {
-				jm_cpu_sgemm(0, 0, C, (int)(m * HW), OKK, 1.0f, wt,
-					     col, 0.0f, ybuf);
-				conv_scatter(dx, ybuf, NULL, m, C, HW);
-			}
-		} else {
-			if (m > 1 && !(dw || db)) {
-				conv_gather(ybuf, dchunk, m, OC, P);
-				dy = ybuf;
-			}
-			jm_cpu_sgemm(1, 0, CKK, N, OC, 1.0f, w, dy, 0.0f, col);
+		}
+		if (dw) {
+			conv_im2col(buf, x, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
+			jm_cpu_sgemm(0, 1, CKK, OC, N, 1.0f, buf, dy, 1.0f, dwt);
+		}
+		if (dx) {
+			jm_cpu_sgemm(1, 0, CKK, N, OC, 1.0f, w, dy, 0.0f, buf);
 			memset(dx, 0, (size_t)m * C * HW * sizeof *dx);
-			conv_col2im(dx, col, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
+			conv_col2im(dx, buf, m, C, H, W, K, stride, pad, pl.OH, pl.OW);
 		}
 	}
-}
-
-/* ---- pooling ---- */
-
-void jm_cpu_maxpool_forward(float *out, int32_t *argmax, const float *in,
-			    int B, int C, int H, int W, int K, int S)
-{
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-	size_t planes = (size_t)B * C;
-	for (size_t pl = 0; pl < planes; pl++) {
-		const float *x = in + pl * H * W;
-		float *o = out + pl * OH * OW;
-		int32_t *am = argmax + pl * OH * OW;
-		for (int oh = 0; oh < OH; oh++)
-			for (int ow = 0; ow < OW; ow++) {
-				int h0 = oh * S, w0 = ow * S;
-				int best = h0 * W + w0;
-				float bv = x[best];
-				for (int kh = 0; kh < K; kh++)
-					for (int kw = 0; kw < K; kw++) {
-						int i = (h0 + kh) * W + w0 + kw;
-						float v = x[i];
-						/* first maximum wins; NaN propagates (PyTorch) */
-						if (v > bv || (isnan(v) && !isnan(bv))) {
-							bv = v;
-							best = i;
-						}
-					}
-				o[oh * OW + ow] = bv;
-				am[oh * OW + ow] = best;
-			}
-	}
-}
-
-void jm_cpu_maxpool_backward(float *din, const float *dout,
-			     const int32_t *argmax, int B, int C, int H, int W,
-			     int K, int S)
-{
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-	size_t planes = (size_t)B * C, P = (size_t)OH * OW;
-	memset(din, 0, planes * H * W * sizeof *din);
-	for (size_t pl = 0; pl < planes; pl++) {
-		float *d = din + pl * H * W;
-		const float *g = dout + pl * P;
-		const int32_t *am = argmax + pl * P;
-		for (size_t i = 0; i < P; i++)
-			d[am[i]] += g[i];
-	}
-}
-
-void jm_cpu_avgpool_forward(float *out, const float *in, int B, int C, int H,
-			    int W, int K, int S)
-{
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-	size_t planes = (size_t)B * C;
-	float inv = 1.0f / (float)(K * K);
-	for (size_t pl = 0; pl < planes; pl++) {
-		const float *x = in + pl * H * W;
-		float *o = out + pl * OH * OW;
-		for (int oh = 0; oh < OH; oh++)
-			for (int ow = 0; ow < OW; ow++) {
-				float s = 0.0f;
-				for (int kh = 0; kh < K; kh++)
-					for (int kw = 0; kw < K; kw++)
-						s += x[(oh * S + kh) * W + ow * S + kw];
-				o[oh * OW + ow] = s * inv;
-			}
-	}
-}
-
-void jm_cpu_avgpool_backward(float *din, const float *dout, int B, int C,
-			     int H, int W, int K, int S)
-{
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
-	size_t planes = (size_t)B * C;
-	float inv = 1.0f / (float)(K * K);
-	memset(din, 0, planes * H * W * sizeof *din);
-	for (size_t pl = 0; pl < planes; pl++) {
-		float *d = din + pl * H * W;
-		const float *g = dout + pl * OH * OW;
-		for (int oh = 0; oh < OH; oh++)
-			for (int ow = 0; ow < OW; ow++) {
-				float v = g[oh * OW + ow] * inv;
-				for (int kh = 0; kh < K; kh++)
-					for (int kw = 0; kw < K; kw++)
-						d[(oh * S + kh) * W + ow * S + kw] += v;
-			}
-	}
-}
-
-/* in [B,C,HW] -> out [B,C] (mean over the plane) */
-JM_CPU_HOT void jm_cpu_gap_forward(float *out, const float *in, int B, int C,
-				   int HW)
-{
-	size_t planes = (size_t)B * C;
-	float inv = 1.0f / (float)HW;
-	for (size_t pl = 0; pl < planes; pl++) {
-		const float *x = in + pl * HW;
-		float acc[8] = {0}, t = 0.0f;
-		int i = 0;
-		for (; i + 8 <= HW; i += 8)
-			for (int k = 0; k < 8; k++)
-				acc[k] += x[i + k];
-		for (; i < HW; i++)
-			t += x[i];
-		t += ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-		     ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-		out[pl] = t * inv;
-	}
-}
-
-JM_CPU_HOT void jm_cpu_gap_backward(float *din, const float *dout, int B,
-				    int C, int HW)
-{
-	size_t planes = (size_t)B * C;
-	float inv = 1.0f / (float)HW;
-	for (size_t pl = 0; pl < planes; pl++) {
-		float v = dout[pl] * inv;
-		float *d = din + pl * HW;
-		for (int i = 0; i < HW; i++)
-			d[i] = v;
-	}
+	if (dw)
+		conv_add_dwt(dw, dwt, C, OC, K, pl.shifted);
 }

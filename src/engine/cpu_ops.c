@@ -287,7 +287,7 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
  *        p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
  * Adam:  the same with g += wd*p first and no decay of p.
  */
-JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
+JM_CPU_CLONES JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
 				 float *restrict v, const float *restrict g,
 				 size_t n, float lr, float b1, float b2,
 				 float eps, float wd, float bc1, float bc2,
@@ -322,7 +322,7 @@ JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
  * d = nesterov ? d + mu*buf : buf; p -= lr*d.  buf may be NULL when
  * momentum is 0.
  */
-JM_CPU_HOT void jm_cpu_sgd_step(float *restrict p, float *restrict buf,
+JM_CPU_CLONES JM_CPU_HOT void jm_cpu_sgd_step(float *restrict p, float *restrict buf,
 				const float *restrict g, size_t n, float lr,
 				float momentum, float wd, int nesterov,
 				int first)

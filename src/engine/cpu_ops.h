@@ -2,7 +2,8 @@
  * cpu_ops.h: the pieces of the CPU backend, shared by its files only.
  *
  *   backend_cpu.c  the jm_backend_cpu table, memory, sgemm, linear, BLAS facts
- *   cpu_conv.c     conv2d (im2col + sgemm), max/avg/global pooling
+ *   cpu_conv.c     conv2d (shifted copies or im2col, then sgemm)
+ *   cpu_pool.c     max, average and global average pooling
  *   cpu_norm.c     batch norm, layer norm
  *   cpu_ops.c      activations, dropout, add, cross-entropy, gathers,
  *                  optimizer passes, sumsq/scale
@@ -30,6 +31,19 @@
 #define JM_CPU_HOT
 #endif
 
+/*
+ * Compute-bound loops (the optimizers' square roots and divisions) also
+ * get an AVX2 clone that glibc's ifunc picks at load time on CPUs that
+ * have it: AdamW over 235k parameters went from 0.19 to 0.09 ms on Zen 4.
+ * ISO C mode contracts no FMAs, so both clones give the same bits.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__)
+#define JM_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define JM_CPU_CLONES
+#endif
+
 /* sgemm through cblas, row-major (the jm_backend.sgemm slot), and the same
  * with explicit leading dimensions for sub-matrices. */
 void jm_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha,
@@ -48,6 +62,7 @@ void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
 			    const float *dout, const float *in, const float *w,
 			    int B, int C, int H, int W, int OC, int K,
 			    int stride, int pad, float *scratch);
+/* cpu_pool.c */
 void jm_cpu_maxpool_forward(float *out, int32_t *argmax, const float *in,
 			    int B, int C, int H, int W, int K, int S);
 void jm_cpu_maxpool_backward(float *din, const float *dout,

@@ -197,8 +197,11 @@ static int new_tensor(builder *b, const char *prefix, const char *suffix,
 		      const int64_t *shape)
 {
 	jm_model *m = b->m;
+	if (m->n_tensors == b->cap_tensors) { /* grows with tensors below */
+		size_t cap = b->cap_tensors ? 2 * (size_t)b->cap_tensors : 16;
+		m->tinit = jm_xrealloc(m->tinit, cap * sizeof *m->tinit);
+	}
 	GROW(m->tensors, m->n_tensors, b->cap_tensors);
-	m->tinit = jm_xrealloc(m->tinit, (size_t)b->cap_tensors * sizeof *m->tinit);
 	jm_tensor_info *t = &m->tensors[m->n_tensors];
 	memset(t, 0, sizeof *t);
 	snprintf(t->name, sizeof t->name, "%s.%s", prefix, suffix);
@@ -246,9 +249,7 @@ static int finish_layer(builder *b, layer *L, int oc, int oh, int ow)
 	if (L->kind == L_FLATTEN) {
 		L->out = L->in;
 	} else {
-		/* new_act may move nothing in layers, but L stays valid: the
-		 * layers array is not touched by new_act */
-		int id = new_act(b, oc, oh, ow);
+		int id = new_act(b, oc, oh, ow); /* moves acts_tab, not L */
 		if (id < 0)
 			return -1;
 		L->out = id;
@@ -1231,9 +1232,11 @@ void jm_model_describe(const jm_model *m, FILE *fp)
 	format_count(count, sizeof count, m->n_params);
 	fprintf(fp, "%.*s\n", 74, "----------------------------------------"
 		"----------------------------------------");
-	fprintf(fp, "total %s parameters (%.1f KiB), input %dx%dx%d, %d classes\n",
-		count, (double)m->n_params * sizeof(float) / 1024.0, m->in_c,
-		m->in_h, m->in_w, m->n_classes);
+	double kib = (double)m->n_params * sizeof(float) / 1024.0;
+	fprintf(fp, "total %s parameters (%.1f %s), input %dx%dx%d, %d classes\n",
+		count, kib < 1024.0 ? kib : kib / 1024.0,
+		kib < 1024.0 ? "KiB" : "MiB", m->in_c, m->in_h, m->in_w,
+		m->n_classes);
 }
 
 size_t jm_model_n_params(const jm_model *m) { return m->n_params; }

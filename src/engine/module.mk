@@ -8,6 +8,7 @@ libjm_engine_a_SOURCES += \
 	src/engine/backend_cpu.c \
 	src/engine/cpu_ops.h \
 	src/engine/cpu_conv.c \
+	src/engine/cpu_pool.c \
 	src/engine/cpu_norm.c \
 	src/engine/cpu_ops.c
 

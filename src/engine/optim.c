@@ -10,7 +10,9 @@
  */
 #include "engine/optim.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +47,7 @@ const char *jm_optim_kind_name(int kind)
 
 static int check_spec(const jm_optim_spec *s, jm_err *err)
 {
-	if (jm_optim_kind_name(s->kind)[0] == '?')
+	if (s->kind < JM_OPT_SGD || s->kind > JM_OPT_ADAMW)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "[train] optimizer: unknown optimizer %d", s->kind);
 	if (!(s->weight_decay >= 0.0))
@@ -367,4 +369,60 @@ double jm_clip_apply(jm_clip *c, const jm_backend *be, float *grads, size_t n)
 		c->last_clipped = 1;
 	}
 	return norm;
+}
+
+char *jm_clip_state_format(const jm_clip *c)
+{
+	size_t cap = 32 + (size_t)c->count * 26, len = 0;
+	char *out = jm_xmalloc(cap);
+	len += (size_t)snprintf(out, cap, "%d %d", c->pos, c->count);
+	for (int i = 0; i < c->count && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, " %.17g", c->ring[i]);
+	return out;
+}
+
+int jm_clip_state_parse(jm_clip *c, const char *text, jm_err *err)
+{
+	const char *s = text;
+	char *end;
+	long v[2];
+	for (int k = 0; k < 2; k++) {
+		errno = 0;
+		v[k] = strtol(s, &end, 10);
+		if (end == s || errno)
+			goto bad;
+		s = end;
+	}
+	int pos = (int)v[0], count = (int)v[1];
+	if (c->mode != JM_CLIP_ADAPTIVE) {
+		if (pos || count)
+			goto bad;
+		return 0;
+	}
+	if (v[0] < 0 || v[0] >= c->window || v[1] < 0 || v[1] > c->window ||
+	    (count < c->window && pos != count))
+		goto bad;
+	double *ring = jm_xcalloc((size_t)c->window, sizeof *ring);
+	for (int i = 0; i < count; i++) {
+		errno = 0;
+		ring[i] = strtod(s, &end);
+		if (end == s || errno || !isfinite(ring[i]) || ring[i] < 0) {
+			free(ring);
+			goto bad;
+		}
+		s = end;
+	}
+	if (*s) {
+		free(ring);
+		goto bad;
+	}
+	memcpy(c->ring, ring, (size_t)c->window * sizeof *ring);
+	free(ring);
+	c->pos = pos;
+	c->count = count;
+	return 0;
+bad:
+	return jm_err_set(err, JM_EXIT_INPUT,
+			  "clip state \"%.60s\" does not fit clip_mode %s, clip_window %d",
+			  text, clip_names[c->mode], c->window);
 }

@@ -153,6 +153,14 @@ int jm_clip_mode_from_name(const char *name);
 double jm_clip_apply(jm_clip *c, const jm_backend *be, float *grads,
 		     size_t n);
 
+/* The adaptive ring as text, for a checkpoint's metadata, so a resumed run
+ * clips exactly as an uninterrupted one: "pos count n0 n1 ..." with the
+ * norms in %.17g (exact).  Malloc'd; "0 0" for other modes. */
+char *jm_clip_state_format(const jm_clip *c);
+/* Restore what jm_clip_state_format wrote into c (initialised with the same
+ * mode and window).  JM_EXIT_INPUT, naming the text, if it does not fit. */
+int jm_clip_state_parse(jm_clip *c, const char *text, jm_err *err);
+
 /* The grad-norm of grads without clipping. */
 double jm_grad_norm(const jm_backend *be, const float *grads, size_t n);
 

@@ -1,0 +1,1 @@
+# pipeline/search: the hyperparameter search core (issue 6)

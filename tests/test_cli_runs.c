@@ -1,0 +1,508 @@
+/*
+ * test_cli_runs.c: `jianmo runs/show/compare/rm/export/import` end to end
+ * through the real binary ($JIANMO_BIN), against a store filled here
+ * through the store API:
+ *
+ *   id kind    status   name               params (model.type, train.lr)  metrics
+ *   1  run     done     fmnist-mlp         mlp  0.001                     val_acc .85 .91, test_acc .90, loss .5 .3
+ *   2  search  done     search-a           -                              -
+ *   3  trial   done     (none; parent 2)   -    0.01                      val_acc .88
+ *   4  trial   pruned   t,"4" (parent 2)   -    0.1                       val_acc .5
+ *   5  run     failed   fmnist-cnn         cnn  0.001                     val_acc .93, loss .2
+ *   6  run     running  (none)             -                              -
+ *
+ * Run 1 has a flow, the tag "best" and two artifacts (model.bin and a 2x2
+ * confusion.csv).  Run 6 stays `running`: its owner is this test process.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/metric_writer.h"
+#include "store/store.h"
+#include "testutil.h"
+
+static char *work, *home;
+
+static void add_artifact(jm_store *s, int64_t run, const char *name, const char *text)
+{
+	jm_err err = {0};
+	char *rel = jm_xasprintf("runs/%lld/%s", (long long)run, name);
+	char *full = jm_xasprintf("%s/%s", home, rel);
+	free(jt_write(NULL, full, text));
+	cr_assert_eq(jm_store_artifact_add(s, run, name, rel, &err), 0, "%s", err.msg);
+	free(full);
+	free(rel);
+}
+
+static int64_t add_run(jm_store *s, const char *kind, int64_t parent, const char *name,
+		       int64_t flow)
+{
+	jm_err err = {0};
+	int64_t id;
+	jm_run_spec spec = {.kind = kind, .parent = parent, .name = name, .flow_id = flow,
+			    .seed = 7, .device = "cpu"};
+	cr_assert_eq(jm_store_run_create(s, &spec, &id, &err), 0, "%s", err.msg);
+	return id;
+}
+
+static void setup(void)
+{
+	jm_err err = {0};
+	jm_store *s = NULL;
+	work = jt_tmpdir();
+	home = jm_xasprintf("%s/.jianmo", work);
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	int64_t flow;
+	cr_assert_eq(jm_store_flow_put(s, "fmnist-mlp.flow", "[model]\ntype = mlp\n", &flow, &err), 0);
+	cr_assert_eq(add_run(s, "run", 0, "fmnist-mlp", flow), 1);
+	cr_assert_eq(add_run(s, "search", 0, "search-a", 0), 2);
+	cr_assert_eq(add_run(s, "trial", 2, NULL, 0), 3);
+	cr_assert_eq(add_run(s, "trial", 2, "t,\"4\"", 0), 4);
+	cr_assert_eq(add_run(s, "run", 0, "fmnist-cnn", 0), 5);
+	cr_assert_eq(add_run(s, "run", 0, NULL, 0), 6);
+	static const struct {
+		int64_t run;
+		const char *key, *value;
+	} params[] = {{1, "model.type", "mlp"}, {1, "train.lr", "0.001"}, {3, "train.lr", "0.01"},
+		      {4, "train.lr", "0.1"},   {5, "model.type", "cnn"}, {5, "train.lr", "0.001"}};
+	for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+		cr_assert_eq(jm_store_param_set(s, params[i].run, params[i].key, params[i].value, &err), 0);
+	jm_metric_writer *w;
+	cr_assert_eq(jm_metric_writer_open(&w, s, 0, 0, &err), 0, "%s", err.msg);
+	static const struct {
+		int64_t run;
+		const char *key;
+		double v;
+	} points[] = {{1, "val_acc", 0.85}, {1, "val_acc", 0.91}, {1, "test_acc", 0.90},
+		      {1, "loss", 0.5},     {1, "loss", 0.3},     {3, "val_acc", 0.88},
+		      {4, "val_acc", 0.5},  {5, "val_acc", 0.93}, {5, "loss", 0.2}};
+	for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+		cr_assert_eq(jm_metric_log(w, points[i].run, points[i].key, (int64_t)i, points[i].v), 0);
+	cr_assert_eq(jm_metric_writer_close(w, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_tag_add(s, 1, "best", &err), 0);
+	add_artifact(s, 1, "model.bin", "weights");
+	add_artifact(s, 1, "confusion.csv", "50,2\n3,45\n");
+	static const struct {
+		int64_t run;
+		const char *status, *error;
+	} statuses[] = {{1, JM_RUN_DONE, NULL}, {3, JM_RUN_DONE, NULL}, {4, JM_RUN_PRUNED, NULL},
+			{2, JM_RUN_DONE, NULL}, {5, JM_RUN_FAILED, "out of memory"}};
+	for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+		cr_assert_eq(jm_store_run_set_status(s, statuses[i].run, statuses[i].status,
+						     statuses[i].error, &err), 0);
+	jm_store_close(s);
+}
+
+static void teardown(void)
+{
+	jt_rm_rf(work);
+	free(work);
+	free(home);
+}
+
+TestSuite(cli_runs, .init = setup, .fini = teardown);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int have_python(void)
+{
+	return jt_sh(NULL, NULL, NULL, "command -v python3 >/dev/null") == 0;
+}
+
+/* The first word of each line after the header, comma-separated. */
+static char *first_column(const char *table)
+{
+	char *out = calloc(1, strlen(table) + 1);
+	const char *line = strchr(table, '\n');
+	while (line && line[1]) {
+		line++;
+		size_t n = strcspn(line, " \n");
+		if (*out)
+			strcat(out, ",");
+		strncat(out, line, n);
+		line = strchr(line, '\n');
+	}
+	return out;
+}
+
+/* Run `jianmo --home HOME ARGS | python3 -c SCRIPT` and return the script's
+ * output; the script reads JSON from stdin. */
+static char *json_query(const char *args, const char *script)
+{
+	char *out = NULL, *err = NULL;
+	int rc = jt_sh(work, &out, &err, "'%s' --home '%s' %s | python3 -c '%s'", jt_bin(), home,
+		       args, script);
+	cr_assert_eq(rc, 0, "%s: %s", args, err);
+	free(err);
+	return out;
+}
+
+#define PY_LOAD "import json,sys; d=json.load(sys.stdin); "
+
+/* ---- runs ---------------------------------------------------------------- */
+
+Test(cli_runs, runs_table_newest_first)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' runs", home), 0, "%s", err);
+	cr_expect(!strncmp(out, "ID    KIND   STATUS   NAME", 26), "%s", out);
+	cr_expect(strstr(out, "TEST_ACC") && strstr(out, "VAL_ACC") && strstr(out, "LOSS"), "%s", out);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "6,5,4,3,2,1");
+	cr_expect(strstr(out, "(trial of 2)"), "%s", out);
+	cr_expect(strstr(out, "0.9100"), "%s", out);
+	cr_expect_null(strchr(out, '\033'), "no escape codes when not a terminal");
+	cr_expect_str_eq(err, "");
+	free(ids), free(out), free(err);
+	/* the store is found through JIANMO_HOME and the default ./.jianmo too */
+	cr_assert_eq(jt_sh(work, &out, NULL, "JIANMO_HOME='%s' '%s' runs --limit 1", home, jt_bin()), 0);
+	ids = first_column(out);
+	cr_expect_str_eq(ids, "6");
+	free(ids), free(out);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "runs --limit 2"), 0);
+	ids = first_column(out);
+	cr_expect_str_eq(ids, "6,5");
+	free(ids), free(out);
+}
+
+Test(cli_runs, runs_filter_sort_limit)
+{
+	static const struct {
+		const char *args, *ids;
+	} cases[] = {
+		{"--filter 'val_acc > 0.9'", "5,1"},
+		{"--filter 'status = done and kind != search'", "3,1"},
+		{"--filter=\"parent = 2\"", "4,3"},
+		{"--filter 'model.type = cnn or train.lr > 0.05'", "5,4"},
+		{"--filter 'tag = best'", "1"},
+		{"--filter 'name ~ \"fmnist*\"' --sort name", "5,1"},
+		{"--sort val_acc", "4,3,1,5,6,2"},
+		{"--sort -val_acc --limit 3", "5,1,3"},
+		{"--sort=-train.lr,id", "4,3,1,5,2,6"},
+		{"--filter 'status = crashed'", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *out = NULL, *err = NULL;
+		cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' runs %s", home, cases[i].args), 0,
+			     "%s: %s", cases[i].args, err);
+		char *ids = first_column(out);
+		cr_expect_str_eq(ids, cases[i].ids, "runs %s", cases[i].args);
+		free(ids), free(out), free(err);
+	}
+}
+
+Test(cli_runs, runs_bad_filter_points_at_the_column)
+{
+	char *out = NULL, *err = NULL;
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' runs --filter 'status = done and val_acc >'",
+			       home), 2);
+	cr_expect_str_eq(err, "jianmo: --filter: column 28: expected a value after \">\", got end of "
+			      "input\n  status = done and val_acc >\n                             ^\n");
+	cr_expect_str_eq(out, "");
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' runs --sort 'val_acc desc'", home), 2);
+	cr_expect_str_eq(err, "jianmo: --sort: column 9: expected \",\" or the end of the sort keys, "
+			      "got \"desc\"\n  val_acc desc\n          ^\n");
+	free(out), free(err);
+	/* the caret counts characters, not bytes */
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' runs --filter 'name = 模型 and ;'", home), 2);
+	cr_expect_str_eq(err, "jianmo: --filter: column 15: unexpected character \";\"\n"
+			      "  name = 模型 and ;\n                  ^\n");
+	free(err);
+}
+
+Test(cli_runs, runs_usage_errors)
+{
+	static const struct {
+		const char *args, *msg;
+	} cases[] = {
+		{"runs --limit 0", "jianmo: runs: --limit: expected a number >= 1, got \"0\"\n"},
+		{"runs --limit", "jianmo: runs: --limit: expected a number >= 1, got \"\"\n"},
+		{"runs --filter", "jianmo: runs: --filter needs an expression\n"},
+		{"runs --json --csv", "jianmo: runs: --json and --csv exclude each other\n"},
+		{"runs --bogus", "jianmo: runs: unexpected argument \"--bogus\"\n"
+				 "jianmo: usage: jianmo runs [--filter EXPR] [--sort KEY] [--limit N] "
+				 "[--json|--csv]\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *err = NULL;
+		cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' %s", home, cases[i].args), 2,
+			     "%s", cases[i].args);
+		cr_expect_str_eq(err, cases[i].msg, "%s", cases[i].args);
+		free(err);
+	}
+	/* no store at all */
+	char *err = NULL;
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s/none' runs", work), 2);
+	cr_expect(strstr(err, "no store here"), "%s", err);
+	free(err);
+}
+
+Test(cli_runs, runs_json_and_csv_parse)
+{
+	if (!have_python()) {
+		cr_log_warn("python3 not found: checking the JSON shape only");
+		char *out = NULL;
+		cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs --json", home), 0);
+		cr_expect(out[0] == '[' && strstr(out, "\"id\": 6"), "%s", out);
+		free(out);
+		return;
+	}
+	char *got = json_query("runs --json", PY_LOAD "print(\",\".join(str(r[\"id\"]) for r in d))");
+	cr_expect_str_eq(got, "6,5,4,3,2,1\n");
+	free(got);
+	got = json_query("--json runs --filter \"id = 1\"",
+			 PY_LOAD "r=d[0]; print(r[\"params\"][\"train.lr\"], r[\"metrics\"][\"val_acc\"][\"last\"], "
+				 "r[\"metrics\"][\"loss\"][\"min\"], r[\"metrics\"][\"val_acc\"][\"count\"], "
+				 "r[\"tags\"], r[\"flow\"], r[\"parent\"], r[\"status\"])");
+	cr_expect_str_eq(got, "0.001 0.91 0.3 2 ['best'] fmnist-mlp.flow None done\n");
+	free(got);
+	got = json_query("runs --json --filter \"status = crashed\"", PY_LOAD "print(d)");
+	cr_expect_str_eq(got, "[]\n");
+	free(got);
+	/* CSV: RFC 4180, read back with Python's csv module */
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_sh(work, &out, &err,
+			   "'%s' --home '%s' runs --csv --sort id | python3 -c 'import csv,sys; "
+			   "rows=list(csv.reader(sys.stdin)); print(rows[0][:5], rows[0][14:]); "
+			   "print(len(rows)); print(rows[4][4]); print(rows[1][14:])'",
+			   jt_bin(), home),
+		     0, "%s", err);
+	cr_expect_str_eq(out, "['id', 'kind', 'parent', 'status', 'name'] ['model.type', 'train.lr', "
+			      "'loss', 'test_acc', 'val_acc']\n7\nt,\"4\"\n"
+			      "['mlp', '0.001', '0.3', '0.9', '0.91']\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs --csv --limit 1", home), 0);
+	cr_expect(strstr(out, "\r\n"), "CRLF line ends");
+	free(out);
+}
+
+/* ---- show ----------------------------------------------------------------- */
+
+Test(cli_runs, show_text_and_json)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' show 1", home), 0, "%s", err);
+	static const char *const want[] = {
+		"run 1\n", "  status    done\n", "  name      fmnist-mlp\n", "  flow      fmnist-mlp.flow\n",
+		"  seed      7\n", "  tags      best\n", "\nparams\n", "  model.type",
+		"\nmetrics ", "  val_acc ", "0.9100     0.8500     0.9100      2", "\nartifacts\n",
+		"confusion.csv", "sha256 ", "\nconfusion matrix (confusion.csv)\n  50  2\n  3  45\n",
+		"\nflow (fmnist-mlp.flow)\n  [model]\n  type = mlp\n",
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_expect(strstr(out, want[i]), "missing \"%s\" in:\n%s", want[i], out);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show 5", home), 0);
+	cr_expect(strstr(out, "  error     out of memory\n"), "%s", out);
+	free(out);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show 4", home), 0);
+	cr_expect(strstr(out, "run 4  (trial of run 2)\n"), "%s", out);
+	free(out);
+	if (have_python()) {
+		char *got = json_query("show 1 --json",
+				       PY_LOAD "print(d[\"id\"], d[\"params\"][\"model.type\"], "
+					       "d[\"metrics\"][\"val_acc\"][\"max\"], len(d[\"artifacts\"]), "
+					       "d[\"artifacts\"][0][\"name\"], d[\"flow_text\"].split()[0])");
+		cr_expect_str_eq(got, "1 mlp 0.91 2 confusion.csv [model]\n");
+		free(got);
+	}
+}
+
+Test(cli_runs, show_errors)
+{
+	char *err = NULL, *want = NULL;
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' show 99", home), 2);
+	want = jm_xasprintf("jianmo: no run \"99\" in %s\n", home);
+	cr_expect_str_eq(err, want);
+	free(err), free(want);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' show x1", home), 2);
+	cr_expect_str_eq(err, "jianmo: \"x1\" is not a run id\n");
+	free(err);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' show", home), 2);
+	cr_expect_str_eq(err, "jianmo: usage: jianmo show RUN\n");
+	free(err);
+}
+
+/* ---- compare -------------------------------------------------------------- */
+
+Test(cli_runs, compare_marks_differences)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' compare 1 5", home), 0, "%s", err);
+	/* the differing param first and marked, the equal one after */
+	char *diff = strstr(out, "* model.type"), *same = strstr(out, "  train.lr");
+	cr_expect(diff && same && diff < same, "%s", out);
+	cr_expect(strstr(out, "mlp") && strstr(out, "cnn"), "%s", out);
+	cr_expect(strstr(out, "\nfinal (last value)\n"), "%s", out);
+	cr_expect(strstr(out, "\nbest (max for acc/auc/f1-like, else min)\n"), "%s", out);
+	/* val_acc: run 5 wins (0.93); loss: run 5 wins (0.2, smaller) */
+	cr_expect(strstr(out, "0.9300 <"), "%s", out);
+	cr_expect(strstr(out, "0.2000 <"), "%s", out);
+	free(out), free(err);
+	if (have_python()) {
+		char *got = json_query("compare 1 5 --json",
+				       PY_LOAD "p={x[\"key\"]: x for x in d[\"params\"]}; "
+					       "m={x[\"key\"]: x for x in d[\"metrics\"]}; "
+					       "print(d[\"runs\"], p[\"model.type\"][\"differs\"], "
+					       "p[\"train.lr\"][\"differs\"], m[\"val_acc\"][\"best_is\"], "
+					       "m[\"val_acc\"][\"best\"], m[\"loss\"][\"best_is\"], "
+					       "m[\"loss\"][\"best\"], m[\"test_acc\"][\"last\"])");
+		cr_expect_str_eq(got, "[1, 5] True False max [0.91, 0.93] min [0.3, 0.2] [0.9, None]\n");
+		free(got);
+	}
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' compare 1", home), 2);
+	cr_expect_str_eq(err, "jianmo: compare: needs at least two runs\n"
+			      "jianmo: usage: jianmo compare RUN RUN...\n");
+	free(err);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' compare 1 42", home), 2);
+	cr_expect(strstr(err, "no run \"42\""), "%s", err);
+	free(err);
+}
+
+/* ---- rm ------------------------------------------------------------------- */
+
+static int run_dir_exists(int64_t id)
+{
+	char *p = jm_xasprintf("%s/runs/%lld", home, (long long)id);
+	struct stat st;
+	int yes = stat(p, &st) == 0;
+	free(p);
+	return yes;
+}
+
+Test(cli_runs, rm_refuses_without_yes_and_deletes_with_it)
+{
+	char *out = NULL, *err = NULL;
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' rm 2", home), 2);
+	cr_expect_str_eq(err, "jianmo: rm: not deleting without confirmation: stdin is not a "
+			      "terminal (add --yes)\n");
+	cr_expect(run_dir_exists(2) && run_dir_exists(3));
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' rm --yes 6", home), 2);
+	cr_expect(strstr(err, "jianmo: rm: run 6 is running"), "%s", err);
+	free(err);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' rm --yes 1 99", home), 2);
+	char *want = jm_xasprintf("jianmo: no run \"99\" in %s\n", home);
+	cr_expect_str_eq(err, want);
+	free(want), free(err);
+	cr_expect(run_dir_exists(1), "nothing deleted when one run is missing");
+
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' rm --yes 2", home), 0, "%s", err);
+	cr_expect_str_eq(out, "deleted run 2 (and 2 trials)\n");
+	cr_expect(!run_dir_exists(2) && !run_dir_exists(3) && !run_dir_exists(4));
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs", home), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "6,5,1");
+	free(ids), free(out);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' --json rm --yes 5", home), 0);
+	cr_expect_str_eq(out, "{\"deleted\": [5]}\n");
+	free(out);
+}
+
+Test(cli_runs, rm_asks_on_a_terminal)
+{
+	if (jt_sh(NULL, NULL, NULL, "command -v script >/dev/null") != 0) {
+		cr_log_warn("script(1) not found: the terminal question is not tested");
+		return;
+	}
+	/* script(1) gives the command a terminal fed from our pipe */
+	char *out = NULL;
+	cr_assert_eq(jt_sh(work, &out, NULL, "printf 'n\\n' | script -qec \"'%s' --home '%s' rm 2\" /dev/null",
+			   jt_bin(), home), 0);
+	cr_expect(strstr(out, "delete run 2 (and its 2 trials)? [y/N] "), "%s", out);
+	cr_expect(strstr(out, "jianmo: rm: nothing deleted"), "%s", out);
+	cr_expect(run_dir_exists(2));
+	free(out);
+	cr_assert_eq(jt_sh(work, &out, NULL, "printf 'y\\n' | script -qec \"'%s' --home '%s' rm 1 5\" /dev/null",
+			   jt_bin(), home), 0);
+	cr_expect(strstr(out, "delete runs 1, 5? [y/N] "), "%s", out);
+	cr_expect(strstr(out, "deleted runs 1, 5"), "%s", out);
+	cr_expect(!run_dir_exists(1) && !run_dir_exists(5));
+	free(out);
+}
+
+/* ---- export / import ------------------------------------------------------ */
+
+Test(cli_runs, export_import_round_trip)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' export 2 --bundle s.tar.gz", home), 0,
+		     "%s", err);
+	cr_expect_str_eq(out, "exported run 2 (and 2 trials) to s.tar.gz\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' export --bundle=one.tar.gz 1", home), 0,
+		     "%s", err);
+	cr_expect_str_eq(out, "exported run 1 to one.tar.gz\n");
+	free(out), free(err);
+	/* into a new store (created by import) */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home other import s.tar.gz"), 0, "%s", err);
+	cr_expect_str_eq(out, "imported s.tar.gz as run 1 (and 2 trials)\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home other runs --sort id"), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "1,2,3");
+	free(ids), free(out);
+	/* back into the same store: new ids, same content */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' --json import one.tar.gz", home), 0,
+		     "%s", err);
+	cr_expect_str_eq(out, "{\"run\": 7, \"runs\": 1, \"bundle\": \"one.tar.gz\"}\n");
+	free(out), free(err);
+	char *a = NULL, *b = NULL;
+	cr_assert_eq(jt_jianmo(work, &a, NULL, "--home '%s' show 1", home), 0);
+	cr_assert_eq(jt_jianmo(work, &b, NULL, "--home '%s' show 7", home), 0);
+	/* identical after the first line (the id) and the artifact paths */
+	cr_expect(strstr(b, "runs/7/confusion.csv"), "%s", b);
+	char *pa = strstr(a, "\nparams"), *pb = strstr(b, "\nparams");
+	cr_assert(pa && pb);
+	*strstr(pa, "\nartifacts") = '\0';
+	*strstr(pb, "\nartifacts") = '\0';
+	cr_expect_str_eq(pa, pb);
+	free(a), free(b);
+}
+
+Test(cli_runs, export_import_errors)
+{
+	char *err = NULL, *want = jm_xasprintf("jianmo: no run \"99\" in %s\n", home);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' export 99 --bundle x.tar.gz", home), 2);
+	cr_expect_str_eq(err, want);
+	free(err), free(want);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' export 1", home), 2);
+	cr_expect_str_eq(err, "jianmo: export: where to? (--bundle FILE.tar.gz)\n"
+			      "jianmo: usage: jianmo export RUN --bundle FILE.tar.gz\n");
+	free(err);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' import nothere.tar.gz", home), 2);
+	cr_expect_str_eq(err, "jianmo: nothere.tar.gz: No such file or directory\n");
+	free(err);
+	/* a hostile bundle: refused, exit 2, the member named */
+	char *path = jm_xasprintf("%s/evil.tar.gz", work);
+	struct archive *ar = archive_write_new();
+	archive_write_add_filter_gzip(ar);
+	archive_write_set_format_pax_restricted(ar);
+	cr_assert_eq(archive_write_open_filename(ar, path), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "../../evil.sh");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_size(e, 3);
+	archive_write_header(ar, e);
+	archive_write_data(ar, "hi\n", 3);
+	archive_entry_free(e);
+	archive_write_close(ar);
+	archive_write_free(ar);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' import evil.tar.gz", home), 2);
+	cr_expect_str_eq(err, "jianmo: evil.tar.gz: member \"../../evil.sh\": a \"..\" component "
+			      "is not allowed\n");
+	free(err);
+	char *out = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs", home), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "6,5,4,3,2,1", "store unchanged");
+	free(ids), free(out), free(path);
+}
