@@ -13,8 +13,10 @@
  * the end the per-op times are summed to a whole training step and set
  * against the step's GEMM time alone.
  *
- * Usage: bench_ops [mlp|cnn|all]   (OpenBLAS threads as the environment
- * sets them: OPENBLAS_NUM_THREADS)
+ * Usage: bench_ops [mlp|cnn|mlp-gemm|all]   (OpenBLAS threads as the
+ * environment sets them: OPENBLAS_NUM_THREADS).  mlp-gemm times only the
+ * MLP step's GEMMs back to back (for bench/bench_train.sh); each model
+ * also ends with a JSON line of its step totals.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,7 @@ struct bench_args {
 	size_t n;
 	float *x, *y, *w, *b, *dx, *dy, *dw, *db, *scratch, *m, *v, *g1, *g2;
 	int32_t *idx;
+	const void *ctx; /* anything else an op needs */
 };
 
 static double step_ms[2], gemm_ms[2]; /* per model: sum of ops, of GEMMs */
@@ -223,6 +226,61 @@ static void f_gap_bwd(const bench_args *a)
 	be->gap_backward(a->dx, a->dy, a->B, a->C, a->H * a->W);
 }
 
+/* The MLP step's GEMMs alone, back to back: forward out = in w^T per
+ * layer, backward dw += dout^T in per layer and din = dout w above the
+ * first.  Buffers: x[l] inputs, w[l], dw[l], d[l] gradients. */
+typedef struct {
+	int B;
+	const int *dims;
+	float *x[4], *w[3], *dw[3], *d[4];
+} mlp_gemm_args;
+
+static void mlp_gemm_step(const mlp_gemm_args *a)
+{
+	for (int l = 0; l < 3; l++)
+		be->sgemm(0, 1, a->B, a->dims[l + 1], a->dims[l], 1.0f, a->x[l],
+			  a->w[l], 0.0f, a->x[l + 1]);
+	for (int l = 2; l >= 0; l--) {
+		int IN = a->dims[l], OUT = a->dims[l + 1];
+		be->sgemm(1, 0, OUT, IN, a->B, 1.0f, a->d[l + 1], a->x[l], 1.0f,
+			  a->dw[l]);
+		if (l)
+			be->sgemm(0, 0, a->B, IN, OUT, 1.0f, a->d[l + 1], a->w[l],
+				  0.0f, a->d[l]);
+	}
+}
+
+static void f_mlp_gemm(const bench_args *a)
+{
+	mlp_gemm_step(a->ctx);
+}
+
+static void bench_mlp_gemm(jm_rng *r)
+{
+	static const int dims[4] = { 784, 256, 128, 10 };
+	mlp_gemm_args g = { .B = 128, .dims = dims };
+	double flops = 0;
+	for (int l = 0; l < 4; l++) {
+		g.x[l] = buf((size_t)g.B * dims[l], r);
+		g.d[l] = buf((size_t)g.B * dims[l], r);
+	}
+	for (int l = 0; l < 3; l++) {
+		g.w[l] = buf((size_t)dims[l] * dims[l + 1], r);
+		g.dw[l] = buf((size_t)dims[l] * dims[l + 1], r);
+		flops += 2.0 * g.B * dims[l] * dims[l + 1] * (l ? 3 : 2);
+	}
+	bench_args a = { .ctx = &g };
+	double ms = bench_time(f_mlp_gemm, &a, 0.5);
+	printf("MLP step GEMMs alone (batch 128): %.3f ms, %.1f GFLOP/s\n", ms,
+	       flops / (ms * 1e-3) / 1e9);
+	printf("{\"bench\":\"mlp-gemm\",\"step_ms\":%.4f,\"gflops\":%.1f}\n",
+	       ms, flops / (ms * 1e-3) / 1e9);
+	for (int l = 0; l < 4; l++)
+		be->free(g.x[l]), be->free(g.d[l]);
+	for (int l = 0; l < 3; l++)
+		be->free(g.w[l]), be->free(g.dw[l]);
+}
+
 /* ---- models ---- */
 
 static void bench_mlp(jm_rng *r)
@@ -299,6 +357,9 @@ static void bench_mlp(jm_rng *r)
 	       "(%.0f samples/s), %.1f GFLOP/s overall\n",
 	       step_ms[0], B / (step_ms[0] * 1e-3), gemm_ms[0],
 	       B / (gemm_ms[0] * 1e-3), flops / (step_ms[0] * 1e-3) / 1e9);
+	printf("{\"bench\":\"mlp-ops\",\"step_ms\":%.4f,\"gemm_ms\":%.4f,"
+	       "\"samples_per_s\":%.0f}\n", step_ms[0], gemm_ms[0],
+	       B / (step_ms[0] * 1e-3));
 	be->free(x.x), be->free(x.dx), free(x.idx);
 	be->free(gth.x), be->free(gth.y), free(gth.idx);
 	be->free(o.w), be->free(o.m), be->free(o.v), be->free(o.g1);
@@ -396,6 +457,9 @@ static void bench_cnn(jm_rng *r)
 	       "(%.0f samples/s), %.1f GFLOP/s overall\n",
 	       step_ms[1], B / (step_ms[1] * 1e-3), gemm_ms[1],
 	       B / (gemm_ms[1] * 1e-3), flops / (step_ms[1] * 1e-3) / 1e9);
+	printf("{\"bench\":\"cnn-ops\",\"step_ms\":%.3f,\"gemm_ms\":%.3f,"
+	       "\"samples_per_s\":%.0f}\n", step_ms[1], gemm_ms[1],
+	       B / (step_ms[1] * 1e-3));
 	be->free(h.x), be->free(h.y), be->free(h.w), be->free(h.b);
 	be->free(h.dx), be->free(h.dy), be->free(h.dw), be->free(h.db);
 	be->free(o.w), be->free(o.m), be->free(o.v), be->free(o.g1);
@@ -404,8 +468,9 @@ static void bench_cnn(jm_rng *r)
 int main(int argc, char **argv)
 {
 	const char *which = argc > 1 ? argv[1] : "all";
-	if (strcmp(which, "mlp") && strcmp(which, "cnn") && strcmp(which, "all")) {
-		fprintf(stderr, "usage: bench_ops [mlp|cnn|all]\n");
+	if (strcmp(which, "mlp") && strcmp(which, "cnn") && strcmp(which, "all") &&
+	    strcmp(which, "mlp-gemm")) {
+		fprintf(stderr, "usage: bench_ops [mlp|cnn|mlp-gemm|all]\n");
 		return 2;
 	}
 	jm_rng r;
@@ -415,6 +480,10 @@ int main(int argc, char **argv)
 	printf("OpenBLAS core %s, %d thread(s); fastest of >= 5 calls, %s time\n",
 	       jm_blas_corename(), jm_blas_threads(),
 	       bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "thread CPU");
+	if (!strcmp(which, "mlp-gemm")) {
+		bench_mlp_gemm(&r);
+		return 0;
+	}
 	if (strcmp(which, "cnn"))
 		bench_mlp(&r);
 	if (strcmp(which, "mlp"))

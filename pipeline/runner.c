@@ -138,6 +138,26 @@ static void pick_threads(runner *r)
 		jm_blas_set_threads(1);
 }
 
+/* JIANMO_FAULT_SIGNAL=STEP:TERM|INT|KILL (tests only; see train.h). */
+static void read_fault(jm_trainer *t)
+{
+	const char *v = getenv("JIANMO_FAULT_SIGNAL");
+	char *end;
+	if (!v || !*v)
+		return;
+	long long step = strtoll(v, &end, 10);
+	if (*end != ':' || step <= 0)
+		return;
+	static const struct { const char *name; int sig; } sigs[] = {
+		{"TERM", SIGTERM}, {"INT", SIGINT}, {"KILL", SIGKILL},
+	};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		if (!strcmp(end + 1, sigs[i].name)) {
+			t->fault_step = step;
+			t->fault_signal = sigs[i].sig;
+		}
+}
+
 static int build_model(runner *r, jm_err *err)
 {
 	const jm_flow *f = r->flow;
@@ -516,6 +536,7 @@ int jm_runner_batch(const jm_batch_opts *o)
 	t->flow = r->flow;
 	t->be = r->be;
 	t->seed = (uint64_t)r->flow->train.seed;
+	read_fault(t);
 	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
 	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
 		goto run_failed;

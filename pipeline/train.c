@@ -7,6 +7,7 @@
 #include "pipeline/train.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,8 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 				if (step_and_log(t, pending, err) < 0)
 					return JM_TRAIN_DIVERGED;
 				pending = 0;
+				if (t->fault_signal && st->step == t->fault_step)
+					raise(t->fault_signal);
 			}
 			double dt = jm_now() - t0;
 			epoch_train_s += dt;

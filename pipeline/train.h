@@ -84,6 +84,12 @@ typedef struct jm_trainer {
 	char *run_dir;
 	jm_report *rep;
 	jm_train_state st;
+
+	/* Fault injection for the tests (JIANMO_FAULT_SIGNAL=STEP:SIG): the
+	 * process sends itself signal fault_signal right after optimizer step
+	 * fault_step, so a stop or a crash lands at a known point. */
+	int64_t fault_step;
+	int fault_signal;
 } jm_trainer;
 
 enum { JM_TRAIN_DONE = 0, JM_TRAIN_STOPPED, JM_TRAIN_DIVERGED, JM_TRAIN_ERROR };

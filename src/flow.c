@@ -1107,14 +1107,12 @@ int jm_flow_check_files(const jm_flow *f, jm_err *err)
 		return 0;
 	}
 	int dir_given = f->key_line[key_index(K_DIR)] != 0;
+	int packaged = !strcmp(f->data.dir, JM_FMNIST_DIR);
 	key_location(f, dir_given ? K_DIR : K_SOURCE, loc, sizeof loc);
-	if (!dir_given && !strcmp(f->data.source, "fashion-mnist"))
-		return jm_err_set(err, JM_EXIT_INPUT,
-				  "%s: [data] source = fashion-mnist: %s; install the Debian package "
-				  JM_FMNIST_PACKAGE " (apt install " JM_FMNIST_PACKAGE ")",
-				  loc, why.msg);
-	return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] %s: %s", loc,
-			  dir_given ? "dir" : "source", why.msg);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] %s: %s%s", loc,
+			  dir_given ? "dir" : "source", why.msg,
+			  packaged ? "; install the Debian package " JM_FMNIST_PACKAGE
+				     " (apt install " JM_FMNIST_PACKAGE ")" : "");
 }
 
 /* ---- writing ------------------------------------------------------------- */

@@ -223,6 +223,32 @@ Test(model, describe_lists_layers_and_total)
 	jm_model_free(m);
 }
 
+/* [model] act applies to a cnn's convolutions, hidden fcs and residual
+ * blocks too; ReLU when unset. */
+Test(model, cnn_uses_the_flow_activation)
+{
+	jm_model_spec s = {.type = "cnn", .layers = "c8 r8 gap fc16 fc10", .batchnorm = 1,
+			   .act = JM_ACT_GELU};
+	jm_model *m = build(&s, 1, 8, 8, 10, 4);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	jm_model_describe(m, fp);
+	fclose(fp);
+	cr_expect(strstr(buf, "GELU"), "%s", buf);
+	cr_expect(!strstr(buf, "ReLU"), "%s", buf);
+	free(buf);
+	jm_model_free(m);
+	s.act = 0;
+	m = build(&s, 1, 8, 8, 10, 4);
+	fp = open_memstream(&buf, &len);
+	jm_model_describe(m, fp);
+	fclose(fp);
+	cr_expect(strstr(buf, "ReLU"), "%s", buf);
+	free(buf);
+	jm_model_free(m);
+}
+
 /* ------------------------------------------------------------ errors */
 
 Test(model, layer_string_errors)

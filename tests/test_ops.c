@@ -271,9 +271,12 @@ Test(ops, conv2d_backward_gradcheck)
 }
 
 /* Larger shapes against the direct loops, including batches that split
- * into several scratch chunks with a remainder, and one sample per chunk. */
+ * into several scratch chunks with a remainder (of one sample, or more),
+ * and one sample per chunk. */
 static const conv_shape conv_large[] = {
-	{ 130, 1, 28, 28, 2, 3, 1, 1 },
+	{ 131, 1, 28, 28, 2, 3, 1, 1 },
+	{ 20, 2, 20, 20, 3, 3, 1, 1 },
+	{ 40, 3, 16, 16, 4, 3, 2, 1 },
 	{ 2, 100, 34, 34, 8, 3, 1, 1 },
 	{ 5, 3, 11, 10, 6, 3, 2, 2 },
 	{ 9, 32, 14, 14, 16, 3, 1, 1 },
@@ -316,6 +319,44 @@ Test(ops, conv2d_matches_naive)
 		free(din), free(dw), free(db);
 		conv_free(&c);
 	}
+}
+
+/* Empty batches and images smaller than the kernel: nothing is read out
+ * of bounds, parameter gradients are unchanged, din is all zeros. */
+Test(ops, degenerate_shapes)
+{
+	float w[2 * 1 * 5 * 5], dw[50], in[2 * 1 * 2 * 2], din[8], db[2];
+	for (int i = 0; i < 50; i++)
+		w[i] = 0.1f * i, dw[i] = 1.0f;
+	for (int i = 0; i < 8; i++)
+		in[i] = 1.0f, din[i] = 7.0f;
+	db[0] = db[1] = 1.0f;
+	cr_assert_eq(be->conv2d_scratch_floats(0, 1, 2, 2, 2, 5, 1, 0), 0);
+	be->conv2d_forward(NULL, in, w, NULL, 0, 1, 2, 2, 2, 5, 1, 0, NULL);
+	be->conv2d_backward(din, dw, db, NULL, in, w, 0, 1, 2, 2, 2, 5, 1, 0, NULL);
+	cr_assert_eq(din[0], 7.0f);
+	/* 2x2 image, 5x5 kernel, no padding: no output at all */
+	size_t sc = be->conv2d_scratch_floats(2, 1, 2, 2, 2, 5, 1, 0);
+	float *scratch = vec(sc);
+	be->conv2d_backward(din, dw, db, NULL, in, w, 2, 1, 2, 2, 2, 5, 1, 0, scratch);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(din[i], 0.0f);
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(dw[i], 1.0f);
+	cr_assert_eq(db[0], 1.0f);
+	free(scratch);
+	/* pooling window larger than the plane: din zeroed */
+	for (int i = 0; i < 8; i++)
+		din[i] = 7.0f;
+	be->maxpool_backward(din, NULL, NULL, 2, 1, 2, 2, 3, 3);
+	be->avgpool_backward(din + 4, NULL, 1, 1, 2, 2, 3, 3);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(din[i], 0.0f);
+	/* empty batch: linear leaves dw alone, xent returns 0 */
+	be->linear_backward(NULL, dw, db, NULL, NULL, w, 0, 5, 2);
+	cr_assert_eq(dw[3], 1.0f);
+	cr_assert_eq(db[1], 1.0f);
+	cr_assert_eq(be->xent(NULL, NULL, NULL, NULL, NULL, NULL, 0, 10, 0), 0.0);
 }
 
 /* -------------------------------------------------------------- pooling */

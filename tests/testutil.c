@@ -73,8 +73,14 @@ char *jt_read(const char *path, size_t *n)
 
 const char *jt_bin(void)
 {
+	/* tests cd into their own directories: make the default absolute */
+	static char path[4096];
 	const char *b = getenv("JIANMO_BIN");
-	return b && *b ? b : "./jianmo";
+	if (b && *b)
+		return b;
+	if (!path[0] && !realpath("./jianmo", path))
+		snprintf(path, sizeof path, "./jianmo");
+	return path;
 }
 
 const char *jt_srcdir(void)

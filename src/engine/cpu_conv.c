@@ -15,7 +15,7 @@
  *   out[OC, OH*m*OW] = sum_kh wk[kh] [OC, C*K] x r[:, :, kh.., :, :]
  *                      --scatter--> out [m,OC,OH,OW] (+ bias)
  *
- * Chunks of m samples keep r about 1 MB (in cache between the copy and the
+ * Chunks of m samples keep r small (in cache between the copy and the
  * GEMMs); with m = 1 the GEMMs write the NCHW output directly.  Backward:
  *
  *   dwt [kh][C*K, OC] += r(in)[kh view] x dy^T       (dw += its transpose)
@@ -27,16 +27,17 @@
  * col [C*K*K, m*P], one GEMM, and col2im for din.
  */
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "engine/cpu_ops.h"
 
 /* Target size of one chunk's shifted buffer or im2col columns (floats):
- * 1 MB, about L2.  Measured on Zen 4 (OpenBLAS 0.3.21, one thread) with
- * full im2col: 2 MB and 4 MB chunks ran the 32->32 28x28 layer 10% and
- * 20% slower, the 14x14 and 7x7 layers within 3%. */
-#define CONV_CHUNK_FLOATS ((size_t)1 << 18)
+ * 128 KB.  Small chunks won every layer of the benchmark CNN on Zen 4
+ * (OpenBLAS 0.3.21, one thread): with 1 MB chunks the 32->32 28x28 layer
+ * ran 7% slower and the 64->64 14x14 one 6%, with 2 MB 10% and 8%.  So
+ * images of 7x7 and up go one sample at a time, GEMMs writing NCHW
+ * directly; only small planes are batched. */
+#define CONV_CHUNK_FLOATS ((size_t)1 << 15)
 
 /* What both passes derive from the shapes, and where their buffers sit in
  * the scratch (offsets in floats). */
@@ -56,8 +57,9 @@ static conv_plan conv_plan_make(int B, int C, int H, int W, int OC, int K,
 				int S, int pad)
 {
 	conv_plan p = { 0 };
-	p.OH = (H + 2 * pad - K) / S + 1;
-	p.OW = (W + 2 * pad - K) / S + 1;
+	/* an image smaller than the kernel has no output */
+	p.OH = H + 2 * pad < K ? 0 : (H + 2 * pad - K) / S + 1;
+	p.OW = W + 2 * pad < K ? 0 : (W + 2 * pad - K) / S + 1;
 	p.P = (size_t)p.OH * p.OW;
 	p.shifted = S == 1 && pad <= K - 1;
 	p.tpad = K - 1 - pad;
@@ -72,8 +74,7 @@ static conv_plan conv_plan_make(int B, int C, int H, int W, int OC, int K,
 	} else {
 		bufper = p.P * C * KK;
 	}
-	size_t budget = getenv("CB") ? strtoul(getenv("CB"), NULL, 10) : CONV_CHUNK_FLOATS;
-	size_t nb = bufper ? budget / bufper : 1;
+	size_t nb = bufper ? CONV_CHUNK_FLOATS / bufper : 1;
 	if (nb < 1)
 		nb = 1;
 	if (B > 0 && nb > (size_t)B)
@@ -365,6 +366,8 @@ void jm_cpu_conv2d_forward(float *out, const float *in, const float *w,
 {
 	conv_plan pl = conv_plan_make(B, C, H, W, OC, K, stride, pad);
 	size_t P = pl.P;
+	if (B <= 0 || P == 0)
+		return;
 	float *buf = scratch + pl.buf, *y = scratch + pl.y, *wk = scratch + pl.wk;
 	if (pl.shifted)
 		conv_permute_kernel(wk, w, C, OC, K, 0);
@@ -412,6 +415,13 @@ void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
 {
 	conv_plan pl = conv_plan_make(B, C, H, W, OC, K, stride, pad);
 	size_t P = pl.P, HW = (size_t)H * W;
+	if (B <= 0)
+		return;
+	if (P == 0) { /* no output: no gradient reaches the input */
+		if (din)
+			memset(din, 0, (size_t)B * C * HW * sizeof *din);
+		return;
+	}
 	int CK = C * K, CKK = C * K * K, T = pl.OH + K - 1;
 	float *buf = scratch + pl.buf, *ybuf = scratch + pl.y;
 	float *wk = scratch + pl.wk, *dwt = scratch + pl.dwt;

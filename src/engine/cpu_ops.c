@@ -144,8 +144,10 @@ JM_CPU_HOT static void dropout_apply(float *out, const float *in, size_t n,
 		return;
 	}
 	float scale = 1.0f / (1.0f - p);
-	for (size_t i = 0; i < n; i++)
-		out[i] = jm_hash_uniformf(key, i) >= p ? in[i] * scale : 0.0f;
+	for (size_t i = 0; i < n; i++) {
+		float v = in[i] * scale; /* loaded unconditionally: no branch */
+		out[i] = jm_hash_uniformf(key, i) >= p ? v : 0.0f;
+	}
 }
 
 void jm_cpu_dropout_forward(float *out, const float *in, size_t n, float p,

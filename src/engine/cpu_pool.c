@@ -13,6 +13,12 @@
 
 #include "engine/cpu_ops.h"
 
+/* Output size in floor mode; a plane smaller than the window has none. */
+static int pool_out(int n, int K, int S)
+{
+	return n < K ? 0 : (n - K) / S + 1;
+}
+
 /* One step of the window scan, as PyTorch's: a larger value or any NaN
  * takes over (so the first maximum wins, and NaN propagates).  Written
  * as bit selects: on real data the comparison is a coin flip, a branch
@@ -52,7 +58,7 @@ JM_CPU_HOT static void maxpool_2x2(float *restrict o, int32_t *restrict am,
 void jm_cpu_maxpool_forward(float *out, int32_t *argmax, const float *in,
 			    int B, int C, int H, int W, int K, int S)
 {
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+	int OH = pool_out(H, K, S), OW = pool_out(W, K, S);
 	size_t planes = (size_t)B * C;
 	for (size_t pl = 0; pl < planes; pl++) {
 		const float *x = in + pl * H * W;
@@ -84,7 +90,7 @@ void jm_cpu_maxpool_backward(float *din, const float *dout,
 			     const int32_t *argmax, int B, int C, int H, int W,
 			     int K, int S)
 {
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+	int OH = pool_out(H, K, S), OW = pool_out(W, K, S);
 	size_t planes = (size_t)B * C, P = (size_t)OH * OW;
 	memset(din, 0, planes * H * W * sizeof *din);
 	for (size_t pl = 0; pl < planes; pl++) {
@@ -99,7 +105,7 @@ void jm_cpu_maxpool_backward(float *din, const float *dout,
 void jm_cpu_avgpool_forward(float *out, const float *in, int B, int C, int H,
 			    int W, int K, int S)
 {
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+	int OH = pool_out(H, K, S), OW = pool_out(W, K, S);
 	size_t planes = (size_t)B * C;
 	float inv = 1.0f / (float)(K * K);
 	for (size_t pl = 0; pl < planes; pl++) {
@@ -119,7 +125,7 @@ void jm_cpu_avgpool_forward(float *out, const float *in, int B, int C, int H,
 void jm_cpu_avgpool_backward(float *din, const float *dout, int B, int C,
 			     int H, int W, int K, int S)
 {
-	int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+	int OH = pool_out(H, K, S), OW = pool_out(W, K, S);
 	size_t planes = (size_t)B * C;
 	float inv = 1.0f / (float)(K * K);
 	memset(din, 0, planes * H * W * sizeof *din);

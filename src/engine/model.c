@@ -151,6 +151,7 @@ typedef struct builder {
 	char flat_text[32];
 	int cap_layers, cap_acts, cap_groups, cap_tensors;
 	int has_fanin;
+	int act;            /* cnn: the activation after convs and hidden fcs */
 } builder;
 
 #define GROW(arr, n, cap)                                                   \
@@ -447,7 +448,7 @@ static int module_residual(builder *b, int oc, int k, int bn)
 #define SUB(s) (snprintf(name, sizeof name, "%s.%s", base, s), name)
 	if (add_conv(b, SUB("conv1"), oc, k, !bn) < 0 ||
 	    (bn && add_batchnorm(b, SUB("bn1")) < 0) ||
-	    add_act(b, SUB("relu1"), JM_ACT_RELU) < 0 ||
+	    add_act(b, SUB("relu1"), b->act) < 0 ||
 	    add_conv(b, SUB("conv2"), oc, k, !bn) < 0 ||
 	    (bn && add_batchnorm(b, SUB("bn2")) < 0))
 		return -1;
@@ -466,7 +467,7 @@ static int module_residual(builder *b, int oc, int k, int bn)
 	b->has_fanin = 1;
 	if (finish_layer(b, L, b->c, b->h, b->w) < 0)
 		return -1;
-	return add_act(b, SUB("relu2"), JM_ACT_RELU);
+	return add_act(b, SUB("relu2"), b->act);
 #undef SUB
 }
 
@@ -535,7 +536,7 @@ static int tok_conv(builder *b, const token *t, int bn, int residual)
 		return module_residual(b, oc, k, bn);
 	if (module_conv(b, oc, k, !bn) < 0 || (bn && module_batchnorm(b) < 0))
 		return -1;
-	return module_act(b, JM_ACT_RELU);
+	return module_act(b, b->act);
 }
 
 static int tok_pool(builder *b, const token *t, int kind)
@@ -594,7 +595,7 @@ static int tok_fc(builder *b, const token *t, int n_classes)
 	}
 	if (module_linear(b, n) < 0)
 		return -1;
-	return t->last ? 0 : module_act(b, JM_ACT_RELU);
+	return t->last ? 0 : module_act(b, b->act);
 }
 
 enum { T_CONV, T_RES, T_POOL, T_AVG, T_GAP, T_FLAT, T_DROP, T_FC };
@@ -808,6 +809,8 @@ int jm_model_build(jm_model **out, const jm_backend *be,
 	m->act_floats = 0;
 
 	if (!strcmp(type, "cnn")) {
+		b.act = spec->act >= JM_ACT_RELU && spec->act <= JM_ACT_SIGMOID ? spec->act
+										: JM_ACT_RELU;
 		if (build_cnn(&b, spec->layers, spec->batchnorm, n_classes) < 0)
 			goto fail;
 	} else if (!strcmp(type, "mlp")) {

@@ -61,13 +61,14 @@
  *   num_batches_tracked is not stored (PyTorch fills it in on load).
  *
  * Layer string tokens (cnn), separated by spaces or commas:
- *   cN     conv 3x3 pad 1 to N channels (+ batch norm) + ReLU
+ *   cN     conv 3x3 pad 1 to N channels (+ batch norm) + activation
+ *          (spec->act; ReLU when unset)
  *   cN/K   the same with a K x K kernel (K odd, pad K/2)
  *   p      2x2 max pool, stride 2          a     2x2 average pool, stride 2
  *   gap    global average pool (+ flatten) f     flatten
  *   dX     dropout with probability X      fcN   linear to N units
  *   rN     residual block to N channels (see above)
- * A hidden fcN is followed by ReLU.  The last fc must produce n_classes;
+ * A hidden fcN is followed by the activation; residual blocks use it too.  The last fc must produce n_classes;
  * when the string does not end with an fc, the classifier is appended.
  */
 #ifndef JM_MODEL_H
