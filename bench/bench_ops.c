@@ -141,8 +141,8 @@ static void f_xent(const bench_args *a)
 
 static void f_adamw(const bench_args *a)
 {
-	be->adam_step(a->w, a->m, a->v, a->g1, a->n, 1e-3f, 0.9f, 0.999f,
-		      1e-8f, 5e-4f, 0.1f, 0.001f, 1);
+	be->adam_step(a->w, a->m, a->v, a->g1, a->n, 1e-3, 0.9, 0.999, 1e-8, 5e-4, 0.1,
+		      0.001, 1);
 }
 
 static void f_zero(const bench_args *a)

@@ -948,10 +948,9 @@ Test(ops, adam_and_adamw_match_torch_formulas)
 	jm_rng r;
 	jm_rng_seed(&r, 17);
 	enum { N = 37, STEPS = 4 };
-	/* the hyperparameters as the float arguments carry them */
-	const double lr = 1e-2f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+	const double lr = 1e-2, b1 = 0.9, b2 = 0.999, eps = 1e-8;
 	for (int decoupled = 0; decoupled < 2; decoupled++) {
-		double wd = decoupled ? 0.05f : 0.1f;
+		double wd = decoupled ? 0.05 : 0.1;
 		float *p = randv(&r, N, -1, 1), *m = vec(N), *v = vec(N);
 		double pd[N], md[N] = { 0 }, vd[N] = { 0 };
 		for (int i = 0; i < N; i++)
@@ -969,8 +968,7 @@ Test(ops, adam_and_adamw_match_torch_formulas)
 				vd[i] = b2 * vd[i] + (1 - b2) * gi * gi;
 				pd[i] -= lr * (md[i] / bc1) / (sqrt(vd[i] / bc2) + eps);
 			}
-			be->adam_step(p, m, v, g, N, (float)lr, (float)b1, (float)b2,
-				      (float)eps, (float)wd, (float)bc1, (float)bc2,
+			be->adam_step(p, m, v, g, N, lr, b1, b2, eps, wd, bc1, bc2,
 				      decoupled);
 			free(g);
 		}
@@ -987,10 +985,9 @@ Test(ops, adamw_matches_pytorch)
 {
 	float p[2] = { 1, -2 }, m[2] = { 0 }, v[2] = { 0 };
 	float g1[2] = { 0.5f, 0.25f }, g2[2] = { -1, 2 };
-	be->adam_step(p, m, v, g1, 2, 0.1f, 0.9f, 0.999f, 1e-8f, 0.1f,
-		      1 - 0.9f, 1 - 0.999f, 1);
-	be->adam_step(p, m, v, g2, 2, 0.1f, 0.9f, 0.999f, 1e-8f, 0.1f,
-		      (float)(1 - 0.9 * 0.9), (float)(1 - 0.999 * 0.999), 1);
+	be->adam_step(p, m, v, g1, 2, 0.1, 0.9, 0.999, 1e-8, 0.1, 1 - 0.9, 1 - 0.999, 1);
+	be->adam_step(p, m, v, g2, 2, 0.1, 0.9, 0.999, 1e-8, 0.1, 1 - 0.9 * 0.9,
+		      1 - 0.999 * 0.999, 1);
 	cr_assert_float_eq(p[0], 0.91771042f, 1e-6);
 	cr_assert_float_eq(p[1], -2.14134669f, 1e-6);
 }

@@ -383,18 +383,13 @@ static double unscale(const jm_param *p, double t)
 	return p->log ? exp(t) : t;
 }
 
+static double to_unit1(const jm_param *p, double v);
+static double from_unit1(const jm_param *p, double u);
+
 void jm_space_to_unit(const jm_space *s, const double *x, double *u)
 {
-	for (int i = 0; i < s->n; i++) {
-		const jm_param *p = &s->p[i];
-		if (p->kind == JM_PARAM_CHOICE) {
-			u[i] = x[i];
-			continue;
-		}
-		double a = scale_of(p, p->lo), b = scale_of(p, p->hi);
-		double t = (scale_of(p, x[i]) - a) / (b - a);
-		u[i] = t < 0 ? 0 : t > 1 ? 1 : t;
-	}
+	for (int i = 0; i < s->n; i++)
+		u[i] = s->p[i].kind == JM_PARAM_CHOICE ? x[i] : to_unit1(&s->p[i], x[i]);
 }
 
 void jm_space_from_unit(const jm_space *s, const double *u, double *x)
@@ -404,16 +399,66 @@ void jm_space_from_unit(const jm_space *s, const double *u, double *x)
 		if (p->kind == JM_PARAM_CHOICE) {
 			double k = floor(u[i]);
 			x[i] = k < 0 ? 0 : k > p->nchoices - 1 ? p->nchoices - 1 : k;
+		} else {
+			/* clamped: exp(log(hi)) may land an ulp outside */
+			x[i] = from_unit1(p, u[i]);
+		}
+	}
+}
+
+void jm_space_sample(const jm_space *s, const double *u, double *x)
+{
+	for (int i = 0; i < s->n; i++) {
+		const jm_param *p = &s->p[i];
+		double t = u[i] < 0 ? 0 : u[i] >= 1 ? 0x1.fffffffffffffp-1 : u[i];
+		if (p->kind == JM_PARAM_CHOICE) {
+			x[i] = floor(t * p->nchoices);
 			continue;
 		}
-		double t = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
-		double a = scale_of(p, p->lo), b = scale_of(p, p->hi);
+		/* integers own [v - 1/2, v + 1/2) on their scale */
+		double lo = p->kind == JM_PARAM_INT ? p->lo - 0.5 : p->lo;
+		double hi = p->kind == JM_PARAM_INT ? p->hi + 0.5 : p->hi;
+		double a = scale_of(p, lo), b = scale_of(p, hi);
 		double v = unscale(p, a + t * (b - a));
 		if (p->kind == JM_PARAM_INT)
 			v = nearbyint(v);
-		/* exp(log(hi)) may land an ulp outside */
 		x[i] = v < p->lo ? p->lo : v > p->hi ? p->hi : v;
 	}
+}
+
+static double to_unit1(const jm_param *p, double v)
+{
+	double a = scale_of(p, p->lo), b = scale_of(p, p->hi);
+	double t = (scale_of(p, v) - a) / (b - a);
+	return t < 0 ? 0 : t > 1 ? 1 : t;
+}
+
+static double from_unit1(const jm_param *p, double u)
+{
+	double t = u < 0 ? 0 : u > 1 ? 1 : u;
+	double a = scale_of(p, p->lo), b = scale_of(p, p->hi);
+	double v = unscale(p, a + t * (b - a));
+	if (p->kind == JM_PARAM_INT)
+		v = nearbyint(v);
+	return v < p->lo ? p->lo : v > p->hi ? p->hi : v;
+}
+
+double jm_space_snap(const jm_space *s, int i, double u)
+{
+	const jm_param *p = &s->p[i];
+	if (p->kind != JM_PARAM_INT)
+		return u < 0 ? 0 : u > 1 ? 1 : u;
+	return to_unit1(p, from_unit1(p, u));
+}
+
+double jm_space_step(const jm_space *s, int i, double u, int steps)
+{
+	const jm_param *p = &s->p[i];
+	if (p->kind != JM_PARAM_INT)
+		return u < 0 ? 0 : u > 1 ? 1 : u;
+	double v = from_unit1(p, u) + steps;
+	v = v < p->lo ? p->lo : v > p->hi ? p->hi : v;
+	return to_unit1(p, v);
 }
 
 int jm_space_check(const jm_space *s, const double *x, jm_err *err)

@@ -70,6 +70,19 @@ size_t jm_space_size(const jm_space *s);
 void jm_space_to_unit(const jm_space *s, const double *x, double *u);
 void jm_space_from_unit(const jm_space *s, const double *u, double *x);
 
+/* A point from u in [0,1)^n such that every integer and every option gets
+ * a cell of equal width (on the parameter's scale): the map for uniform
+ * draws and space-filling designs.  jm_space_from_unit() would give the
+ * two end integers half a cell each. */
+void jm_space_sample(const jm_space *s, const double *u, double *x);
+
+/* Unit coordinate of parameter i (numeric) moved to its nearest valid
+ * value (integers: the nearest integer's position), and moved by `steps`
+ * integers from there (clamped to the bounds).  Continuous parameters are
+ * returned clamped to [0, 1]. */
+double jm_space_snap(const jm_space *s, int i, double u);
+double jm_space_step(const jm_space *s, int i, double u, int steps);
+
 /* Is x a valid point: finite, within bounds, integral where it should be,
  * a valid option index?  Otherwise -1 with `NAME: ...` in err. */
 int jm_space_check(const jm_space *s, const double *x, jm_err *err);

@@ -79,7 +79,9 @@ typedef struct jm_backend {
 	 * training: use batch statistics (biased variance for normalising,
 	 * unbiased for the running update, as PyTorch), save mean/rstd [C]
 	 * for backward, update running_* with momentum (PyTorch's 0.1).
-	 * eval: use running_mean/running_var. */
+	 * eval: use running_mean/running_var.
+	 * gamma/beta may be NULL (1 and 0); mean/rstd may be NULL in eval and
+	 * then receive nothing; running_* may be NULL in training (no update). */
 	void (*batchnorm_forward)(float *out, float *mean, float *rstd,
 				  const float *in, const float *gamma,
 				  const float *beta, float *running_mean,
@@ -126,7 +128,8 @@ typedef struct jm_backend {
 	 * per-sample losses to sample_loss [B] (may be NULL); returns the mean
 	 * loss (double accumulation).  correct (may be NULL) receives the
 	 * number of rows whose argmax equals the label (or the soft target's
-	 * argmax). */
+	 * argmax).  A label outside [0, K) adds no loss and a zero dlogits
+	 * row (still counted in B). */
 	double (*xent)(float *dlogits, float *sample_loss, int32_t *correct,
 		       const float *logits, const int32_t *labels,
 		       const float *soft, int B, int K, float smoothing);
@@ -143,10 +146,13 @@ typedef struct jm_backend {
 	 * bc2 = 1 - b2^t; decoupled != 0 is AdamW (p -= lr*wd*p), otherwise
 	 * wd is L2 (g += wd*p), both exactly as torch.optim.  SGD: buf is the
 	 * momentum buffer (PyTorch's convention: buf = mu*buf + g, first step
-	 * buf = g when first != 0; nesterov uses g + mu*buf). */
+	 * buf = g when first != 0; nesterov uses g + mu*buf).  Adam takes its
+	 * scalars in double and derives the float constants the way torch
+	 * does (lr/bc1, sqrt(bc2), 1-b1, 1-b2, 1-lr*wd computed in double,
+	 * then rounded), so m and v match torch's to the last bit. */
 	void (*adam_step)(float *p, float *m, float *v, const float *g,
-			  size_t n, float lr, float b1, float b2, float eps,
-			  float wd, float bc1, float bc2, int decoupled);
+			  size_t n, double lr, double b1, double b2, double eps,
+			  double wd, double bc1, double bc2, int decoupled);
 	void (*sgd_step)(float *p, float *buf, const float *g, size_t n,
 			 float lr, float momentum, float wd, int nesterov,
 			 int first);

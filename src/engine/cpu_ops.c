@@ -291,14 +291,16 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
  */
 JM_CPU_CLONES JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
 				 float *restrict v, const float *restrict g,
-				 size_t n, float lr, float b1, float b2,
-				 float eps, float wd, float bc1, float bc2,
+				 size_t n, double lr, double b1d, double b2d,
+				 double epsd, double wdd, double bc1, double bc2,
 				 int decoupled)
 {
-	float step = lr / bc1, bc2s = sqrtf(bc2);
-	float c1 = 1.0f - b1, c2 = 1.0f - b2;
+	/* the constants as torch.optim forms them: in double, then rounded */
+	const float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+	const float b1 = (float)b1d, b2 = (float)b2d, eps = (float)epsd, wd = (float)wdd;
+	const float c1 = (float)(1.0 - b1d), c2 = (float)(1.0 - b2d);
 	if (decoupled) {
-		float decay = 1.0f - lr * wd;
+		const float decay = (float)(1.0 - lr * wdd);
 		for (size_t i = 0; i < n; i++) {
 			float gi = g[i], pi = p[i] * decay;
 			float mi = b1 * m[i] + c1 * gi;

@@ -112,8 +112,8 @@ void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 		       int B, int D);
 void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n,
-		      float lr, float b1, float b2, float eps, float wd,
-		      float bc1, float bc2, int decoupled);
+		      double lr, double b1, double b2, double eps, double wd,
+		      double bc1, double bc2, int decoupled);
 void jm_cpu_sgd_step(float *p, float *buf, const float *g, size_t n, float lr,
 		     float momentum, float wd, int nesterov, int first);
 double jm_cpu_sumsq(const float *x, size_t n);

@@ -136,9 +136,8 @@ void jm_optim_step(jm_optim *o, float *params, const float *grads, double lr,
 		double t = (double)(o->t + 1);
 		double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(s->beta2, t);
 		o->be->adam_step(params, o->state[0], o->state[1], grads, o->n,
-				 (float)lr, (float)b1, (float)s->beta2,
-				 (float)s->eps, (float)s->weight_decay, (float)bc1,
-				 (float)bc2, s->kind == JM_OPT_ADAMW);
+				 lr, b1, s->beta2, s->eps, s->weight_decay, bc1, bc2,
+				 s->kind == JM_OPT_ADAMW);
 	}
 	o->t++;
 }

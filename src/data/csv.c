@@ -1,0 +1,1215 @@
+/*
+ * csv.c: the CSV reader (see csv.h for what it accepts and produces).
+ *
+ *   buf ─▶ prologue: BOM, UTF-16/NUL check, line ending, delimiter sniff,
+ *          header (read_record, the slow exact tokenizer)
+ *       ─▶ scan(): 64 bytes at a time, bit masks of delimiter / newline /
+ *          quote / high bytes.  A block without quotes, outside a quoted
+ *          field, is walked separator bit by separator bit; any other
+ *          block goes through the byte state machine
+ *              OUT ──'"' at field start──▶ IN_Q ──'"'──▶ Q_END
+ *              Q_END ──'"'──▶ IN_Q (escaped quote)    Q_END ──else──▶ OUT
+ *          Both paths call on_sep() with the raw field span; high bytes
+ *          trigger UTF-8 validation of just that stretch.
+ *       ─▶ on_field(): the column's current parser (kind); a value that
+ *          does not fit widens the kind (int ─▶ float) or marks the column
+ *          for a second, text-only pass (numbers + text ─▶ text, noted)
+ *       ─▶ finish(): slot arrays become typed columns of the frame
+ *
+ * Values are parsed straight into one 8-byte slot per row per column, so
+ * a kind change never moves data; the frame gets the final, narrower
+ * arrays at the end.  Errors are rare, so their locations (line, field)
+ * are found afterwards by re-reading from the start (locate()).
+ */
+#include "data/csv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+const char *const jm_csv_default_na[] = {
+	"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+	"1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", NULL,
+};
+
+void jm_csv_opts_init(jm_csv_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->header = 1;
+	o->keep_default_na = 1;
+	o->infer_dates = 1;
+	o->infer_bool = 1;
+}
+
+void jm_csv_info_clear(jm_csv_info *info)
+{
+	if (!info)
+		return;
+	for (int i = 0; i < info->n_notes; i++)
+		free(info->notes[i]);
+	free(info->notes);
+	memset(info, 0, sizeof *info);
+}
+
+/* ---- numbers --------------------------------------------------------- */
+
+static const double pow10_exact[23] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t c_locale;
+
+static void c_locale_init(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static inline int is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int match_inf(const char *s, size_t n)
+{
+	return (n == 3 && strncasecmp(s, "inf", 3) == 0) ||
+	       (n == 8 && strncasecmp(s, "infinity", 8) == 0);
+}
+
+/* The exact slow path: strtod in the C locale on a NUL-terminated copy. */
+static int slow_double(const char *s, size_t n, double *v)
+{
+	char small[80], *t = n < sizeof small ? small : malloc(n + 1);
+	if (!t)
+		return 0;
+	memcpy(t, s, n);
+	t[n] = '\0';
+	pthread_once(&c_locale_once, c_locale_init);
+	char *end;
+	errno = 0;
+	double x = c_locale ? strtod_l(t, &end, c_locale) : strtod(t, &end);
+	int ok = end == t + n && !(errno == ERANGE && isinf(x));
+	if (t != small)
+		free(t);
+	if (ok)
+		*v = x;
+	return ok;
+}
+
+int jm_csv_parse_double(const char *s, size_t n, double *v)
+{
+	size_t i = 0;
+	while (i < n && is_space(s[i]))
+		i++;
+	while (n > i && is_space(s[n - 1]))
+		n--;
+	size_t start = i;
+	int neg = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	uint64_t m = 0;
+	int nd = 0, exp = 0, any = 0, trunc = 0;
+	unsigned d;
+	for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++) {
+		any = 1;
+		if (nd < 19) {
+			m = m * 10 + d;
+			nd += m != 0;
+		} else {
+			exp++;
+			trunc |= d != 0;
+		}
+	}
+	if (i < n && s[i] == '.') {
+		for (i++; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++) {
+			any = 1;
+			if (nd < 19) {
+				m = m * 10 + d;
+				nd += m != 0;
+				exp--;
+			} else {
+				trunc |= d != 0;
+			}
+		}
+	}
+	if (!any) {
+		if (match_inf(s + i, n - i)) {
+			*v = neg ? -INFINITY : INFINITY;
+			return 1;
+		}
+		return 0;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		int eneg = 0, e = 0, edig = 0;
+		if (i < n && (s[i] == '-' || s[i] == '+'))
+			eneg = s[i++] == '-';
+		for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++, edig++)
+			if (e < 100000)
+				e = e * 10 + (int)d;
+		if (!edig)
+			return 0;
+		exp += eneg ? -e : e;
+	}
+	if (i != n)
+		return 0;
+	if (m == 0) {
+		*v = neg ? -0.0 : 0.0;
+		return 1;
+	}
+	if (!trunc && m <= (1ull << 53) && exp >= -22 && exp <= 22) {
+		double x = (double)m;
+		x = exp < 0 ? x / pow10_exact[-exp] : x * pow10_exact[exp];
+		*v = neg ? -x : x;
+		return 1;
+	}
+	return slow_double(s + start, n - start, v);
+}
+
+int jm_csv_parse_int(const char *s, size_t n, int64_t *v)
+{
+	size_t i = 0;
+	while (i < n && is_space(s[i]))
+		i++;
+	int neg = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	size_t d0 = i;
+	uint64_t x = 0;
+	unsigned d;
+	for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++) {
+		if (x > (UINT64_MAX - 9) / 10)
+			return 0;
+		x = x * 10 + d;
+	}
+	if (i == d0)
+		return 0;
+	while (i < n && is_space(s[i]))
+		i++;
+	if (i != n || x > (uint64_t)INT64_MAX + neg)
+		return 0;
+	*v = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
+	return 1;
+}
+
+/* 1 true, 0 false, -1 neither (pandas' true/false values). */
+static int parse_bool(const char *s, size_t n)
+{
+	if (n == 4 && (!memcmp(s, "True", 4) || !memcmp(s, "TRUE", 4) || !memcmp(s, "true", 4)))
+		return 1;
+	if (n == 5 && (!memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5) || !memcmp(s, "false", 5)))
+		return 0;
+	return -1;
+}
+
+/* ---- UTF-8 ----------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	int len;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		if (c == 0xed)
+			hi = 0x9f; /* no surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if ((size_t)len > n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (int k = 2; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* ---- the parser ------------------------------------------------------ */
+
+enum kind { K_SKIP, K_UNKNOWN, K_INT, K_FLOAT, K_BOOL, K_DATE, K_TEXT, K_TEXT_COUNT };
+
+static const char *const kind_plural[] = {
+	[K_INT] = "numbers", [K_FLOAT] = "numbers", [K_BOOL] = "booleans", [K_DATE] = "dates",
+};
+
+typedef struct colst {
+	int kind;
+	int was;          /* the kind before a column fell back to text */
+	int64_t *v;       /* cap slots: int64, double bits, ns, code or bool */
+	uint8_t *na;      /* cap bytes, or NULL */
+	int64_t n_na;
+	jm_dict *dict;
+	int64_t n_typed, n_text; /* second pass: values of the old kind / text */
+	size_t first_text_off;   /* offset of the first text value's row */
+	char first_text[48];
+} colst;
+
+enum state { OUT, IN_Q, Q_END };
+
+typedef struct parser {
+	const char *buf;
+	size_t n, data0;  /* data0: first byte after the header */
+	char delim, nl;
+	int trim_cr;
+	int ncols;
+	char **names;
+	colst *cs;
+	int64_t rows, cap;
+	int64_t max_field;
+	int infer_dates, infer_bool;
+	/* NA tokens: na_tok[k] of length na_len[k]; any_empty: "" is NA */
+	const char **na_tok;
+	size_t *na_len;
+	int n_na;
+	int empty_na;
+	size_t na_maxlen;
+	/* scan state */
+	int state, col, quoted;
+	size_t fs, row_start;
+	size_t utf8_ok;
+	char *scratch;
+	size_t scratch_cap;
+	const char *name;
+	jm_err *err;
+} parser;
+
+/* Find the line and field (1-based) of byte offset off, reading records
+ * from the start of the data; *line_start gets that record's offset. */
+static void locate(const parser *p, size_t off, int64_t *line, int *field)
+{
+	int64_t ln = 1;
+	for (size_t i = 0; i < p->data0 && i < off; i++)
+		ln += p->buf[i] == '\n' || (p->nl == '\r' && p->buf[i] == '\r');
+	int st = OUT, fld = 1;
+	size_t fs = p->data0;
+	int64_t rec_line = ln;
+	for (size_t i = p->data0; i < off && i < p->n; i++) {
+		char c = p->buf[i];
+		if (c == p->nl)
+			ln++;
+		switch (st) {
+		case OUT:
+			if (c == p->delim) {
+				fld++;
+				fs = i + 1;
+			} else if (c == p->nl) {
+				fld = 1;
+				fs = i + 1;
+				rec_line = ln;
+			} else if (c == '"' && i == fs) {
+				st = IN_Q;
+			}
+			break;
+		case IN_Q:
+			if (c == '"')
+				st = Q_END;
+			break;
+		default:
+			st = c == '"' ? IN_Q : OUT;
+			if (c == p->delim) {
+				fld++;
+				fs = i + 1;
+			} else if (c == p->nl) {
+				fld = 1;
+				fs = i + 1;
+				rec_line = ln;
+			}
+		}
+	}
+	*line = off >= p->n ? ln : ln;
+	(void)rec_line;
+	*field = fld;
+}
+
+static int64_t line_of(const parser *p, size_t off)
+{
+	int64_t line;
+	int field;
+	locate(p, off, &line, &field);
+	return line;
+}
+
+static const char *col_name(const parser *p, int j)
+{
+	return j < p->ncols ? p->names[j] : "?";
+}
+
+static int fail_at(parser *p, size_t off, const char *what)
+{
+	int64_t line;
+	int field;
+	locate(p, off, &line, &field);
+	return jm_err_set(p->err, JM_EXIT_INPUT, "%s:%" PRId64 ": field %d (\"%s\"): %s", p->name,
+			  line, field, col_name(p, field - 1), what);
+}
+
+static int utf8_check(parser *p, size_t from, size_t to)
+{
+	if (from < p->utf8_ok)
+		from = p->utf8_ok;
+	const unsigned char *b = (const unsigned char *)p->buf;
+	size_t i = from;
+	while (i < to) {
+		if (b[i] < 0x80) {
+			i++;
+			continue;
+		}
+		int len = utf8_seq(b + i, p->n - i);
+		if (!len) {
+			char what[64];
+			snprintf(what, sizeof what, "invalid UTF-8 (byte 0x%02x)", b[i]);
+			return fail_at(p, i, what);
+		}
+		i += (size_t)len;
+	}
+	p->utf8_ok = i;
+	return 0;
+}
+
+static int is_na(const parser *p, const char *s, size_t n)
+{
+	if (n == 0)
+		return p->empty_na;
+	if (n > p->na_maxlen)
+		return 0;
+	for (int k = 0; k < p->n_na; k++)
+		if (p->na_len[k] == n && memcmp(p->na_tok[k], s, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int grow(parser *p)
+{
+	int64_t cap = p->cap < 1024 ? 1024 : p->cap + p->cap / 2;
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		if (c->kind == K_SKIP && !c->v)
+			continue;
+		int64_t *v = realloc(c->v, (size_t)cap * sizeof *v);
+		if (!v)
+			goto oom;
+		c->v = v;
+		if (c->na) {
+			uint8_t *na = realloc(c->na, (size_t)cap);
+			if (!na)
+				goto oom;
+			memset(na + p->cap, 0, (size_t)(cap - p->cap));
+			c->na = na;
+		}
+	}
+	p->cap = cap;
+	return 0;
+oom:
+	return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory at row %" PRId64, p->name,
+			  p->rows);
+}
+
+static int set_na(parser *p, colst *c)
+{
+	if (!c->na) {
+		c->na = calloc((size_t)p->cap, 1);
+		if (!c->na)
+			return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
+	}
+	c->na[p->rows] = 1;
+	c->n_na++;
+	return 0;
+}
+
+static inline void put_f64(colst *c, int64_t r, double x)
+{
+	memcpy(&c->v[r], &x, sizeof x);
+}
+
+/* int slots → double slots (missing → NaN) for rows before r. */
+static void ints_to_floats(colst *c, int64_t r)
+{
+	for (int64_t i = 0; i < r; i++)
+		put_f64(c, i, c->na && c->na[i] ? NAN : (double)c->v[i]);
+	c->kind = K_FLOAT;
+}
+
+/* Which kind a first value announces. */
+static int kind_of(const parser *p, const char *s, size_t n, int64_t *slot)
+{
+	int64_t iv;
+	double dv;
+	int b;
+	if (jm_csv_parse_int(s, n, &iv)) {
+		*slot = iv;
+		return K_INT;
+	}
+	if (jm_csv_parse_double(s, n, &dv)) {
+		memcpy(slot, &dv, sizeof dv);
+		return K_FLOAT;
+	}
+	if (p->infer_bool && (b = parse_bool(s, n)) >= 0) {
+		*slot = b;
+		return K_BOOL;
+	}
+	if (p->infer_dates && jm_parse_datetime(s, n, slot) == 0)
+		return K_DATE;
+	return K_TEXT;
+}
+
+/* A value that does not fit column j's kind: the column will be text. */
+static void to_text_later(colst *c)
+{
+	c->was = c->kind;
+	c->kind = K_SKIP;
+}
+
+static int intern(parser *p, colst *c, const char *s, size_t n)
+{
+	int32_t k = jm_dict_intern(c->dict, s, n);
+	if (k < 0)
+		return jm_err_set(p->err, JM_EXIT_INPUT, "%s: too many distinct values", p->name);
+	c->v[p->rows] = k;
+	return 0;
+}
+
+static const char *unquote(parser *p, const char *t, size_t n, size_t *out_n)
+{
+	if (n > p->scratch_cap) {
+		char *s = realloc(p->scratch, n);
+		if (!s)
+			return NULL;
+		p->scratch = s;
+		p->scratch_cap = n;
+	}
+	char *o = p->scratch;
+	size_t k = 0;
+	int inq = 1;
+	for (size_t i = 1; i < n; i++) {
+		char c = t[i];
+		if (inq && c == '"') {
+			if (i + 1 < n && t[i + 1] == '"')
+				o[k++] = t[++i];
+			else
+				inq = 0;
+		} else {
+			o[k++] = c;
+		}
+	}
+	*out_n = k;
+	return o;
+}
+
+static int on_field(parser *p, int j, const char *t, size_t n)
+{
+	colst *c = &p->cs[j];
+	int64_t r = p->rows;
+	switch (c->kind) {
+	case K_FLOAT: {
+		double x;
+		if (jm_csv_parse_double(t, n, &x)) {
+			put_f64(c, r, x);
+			return 0;
+		}
+		if (is_na(p, t, n)) {
+			put_f64(c, r, NAN);
+			return set_na(p, c);
+		}
+		to_text_later(c);
+		return 0;
+	}
+	case K_INT: {
+		int64_t x;
+		double d;
+		if (jm_csv_parse_int(t, n, &x)) {
+			c->v[r] = x;
+			return 0;
+		}
+		if (is_na(p, t, n)) {
+			c->v[r] = 0;
+			return set_na(p, c);
+		}
+		if (jm_csv_parse_double(t, n, &d)) {
+			ints_to_floats(c, r);
+			put_f64(c, r, d);
+			return 0;
+		}
+		to_text_later(c);
+		return 0;
+	}
+	case K_TEXT:
+		if (is_na(p, t, n)) {
+			c->v[r] = -1;
+			return set_na(p, c);
+		}
+		return intern(p, c, t, n);
+	case K_TEXT_COUNT: {
+		if (is_na(p, t, n)) {
+			c->v[r] = -1;
+			return set_na(p, c);
+		}
+		int64_t slot;
+		if (kind_of(p, t, n, &slot) == (c->was == K_INT ? K_FLOAT : c->was) ||
+		    kind_of(p, t, n, &slot) == c->was ||
+		    (c->was == K_INT && kind_of(p, t, n, &slot) == K_INT)) {
+			c->n_typed++;
+		} else if (c->n_text++ == 0) {
+			c->first_text_off = p->row_start;
+			size_t k = n < sizeof c->first_text - 4 ? n : sizeof c->first_text - 4;
+			memcpy(c->first_text, t, k);
+			strcpy(c->first_text + k, n > k ? "..." : "");
+		}
+		return intern(p, c, t, n);
+	}
+	case K_BOOL: {
+		int b = parse_bool(t, n);
+		if (b >= 0) {
+			c->v[r] = b;
+			return 0;
+		}
+		if (is_na(p, t, n)) {
+			c->v[r] = 0;
+			return set_na(p, c);
+		}
+		to_text_later(c);
+		return 0;
+	}
+	case K_DATE:
+		if (jm_parse_datetime(t, n, &c->v[r]) == 0)
+			return 0;
+		if (is_na(p, t, n)) {
+			c->v[r] = 0;
+			return set_na(p, c);
+		}
+		to_text_later(c);
+		return 0;
+	case K_UNKNOWN: {
+		if (is_na(p, t, n)) {
+			c->v[r] = 0;
+			return set_na(p, c);
+		}
+		int64_t slot;
+		int k = kind_of(p, t, n, &slot);
+		/* rows before r are all missing */
+		for (int64_t i = 0; i < r; i++) {
+			if (k == K_FLOAT)
+				put_f64(c, i, NAN);
+			else
+				c->v[i] = k == K_TEXT ? -1 : 0;
+		}
+		c->kind = k;
+		if (k == K_TEXT) {
+			c->dict = jm_dict_new();
+			return intern(p, c, t, n);
+		}
+		c->v[r] = slot;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_space(s[i]))
+			return 0;
+	return 1;
+}
+
+/* A separator at pos ends the field [fs, pos); isnl: it also ends the row. */
+static inline int on_sep(parser *p, size_t fs, size_t pos, int isnl)
+{
+	size_t e = pos;
+	if (isnl && p->trim_cr && e > fs && p->buf[e - 1] == '\r')
+		e--;
+	int quoted = p->quoted;
+	p->quoted = 0;
+	if (isnl && p->col == 0 && !quoted && blank(p->buf + fs, e - fs)) {
+		p->row_start = pos + 1;
+		return 0;
+	}
+	if (p->col < p->ncols) {
+		const char *t = p->buf + fs;
+		size_t n = e - fs;
+		if ((int64_t)n > p->max_field) {
+			char what[96];
+			snprintf(what, sizeof what, "longer than the %" PRId64 "-byte limit",
+				 p->max_field);
+			return fail_at(p, fs, what);
+		}
+		if (quoted && !(t = unquote(p, t, n, &n)))
+			return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
+		if (on_field(p, p->col, t, n) < 0)
+			return -1;
+	}
+	if (!isnl) {
+		p->col++;
+		return 0;
+	}
+	if (p->col != p->ncols - 1)
+		return jm_err_set(p->err, JM_EXIT_INPUT, "%s:%" PRId64 ": expected %d fields, found %d",
+				  p->name, line_of(p, p->row_start), p->ncols, p->col + 1);
+	p->col = 0;
+	p->row_start = pos + 1;
+	if (++p->rows == p->cap)
+		return grow(p);
+	return 0;
+}
+
+/* Masks of the delimiter, newline, quote and high-bit bytes in b[0..64). */
+static inline void block_masks(const char *b, char delim, char nl, uint64_t *md, uint64_t *mn,
+			       uint64_t *mq, uint64_t *mh)
+{
+#ifdef __SSE2__
+	__m128i vd = _mm_set1_epi8(delim), vn = _mm_set1_epi8(nl), vq = _mm_set1_epi8('"');
+	uint64_t d = 0, n = 0, q = 0, h = 0;
+	for (int k = 0; k < 4; k++) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * k));
+		d |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vd)) << (16 * k);
+		n |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vn)) << (16 * k);
+		q |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vq)) << (16 * k);
+		h |= (uint64_t)(uint16_t)_mm_movemask_epi8(x) << (16 * k);
+	}
+	*md = d, *mn = n, *mq = q, *mh = h;
+#else
+	uint64_t d = 0, n = 0, q = 0, h = 0;
+	for (int k = 0; k < 64; k++) {
+		d |= (uint64_t)(b[k] == delim) << k;
+		n |= (uint64_t)(b[k] == nl) << k;
+		q |= (uint64_t)(b[k] == '"') << k;
+		h |= (uint64_t)((unsigned char)b[k] >> 7) << k;
+	}
+	*md = d, *mn = n, *mq = q, *mh = h;
+#endif
+}
+
+/* The byte state machine over b[i0..i1) of the buffer. */
+static int scan_bytes(parser *p, size_t i0, size_t i1)
+{
+	const char *b = p->buf;
+	char delim = p->delim, nl = p->nl;
+	for (size_t i = i0; i < i1; i++) {
+		char c = b[i];
+		switch (p->state) {
+		case OUT:
+			if (c == delim || c == nl) {
+				if (on_sep(p, p->fs, i, c == nl) < 0)
+					return -1;
+				p->fs = i + 1;
+			} else if (c == '"' && i == p->fs) {
+				p->state = IN_Q;
+				p->quoted = 1;
+			}
+			break;
+		case IN_Q:
+			if (c == '"')
+				p->state = Q_END;
+			break;
+		case Q_END:
+			if (c == '"') {
+				p->state = IN_Q;
+				break;
+			}
+			p->state = OUT;
+			if (c == delim || c == nl) {
+				if (on_sep(p, p->fs, i, c == nl) < 0)
+					return -1;
+				p->fs = i + 1;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Scan [from, to): whole blocks from the buffer, the tail via scan_bytes. */
+static int scan(parser *p, size_t from, size_t to)
+{
+	size_t base = from;
+	p->fs = from;
+	p->row_start = from;
+	p->state = OUT;
+	p->col = 0;
+	p->quoted = 0;
+	for (; base + 64 <= to; base += 64) {
+		uint64_t md, mn, mq, mh;
+		block_masks(p->buf + base, p->delim, p->nl, &md, &mn, &mq, &mh);
+		if (mh && utf8_check(p, base + (size_t)__builtin_ctzll(mh), base + 64) < 0)
+			return -1;
+		if (mq || p->state == IN_Q) {
+			if (scan_bytes(p, base, base + 64) < 0)
+				return -1;
+			continue;
+		}
+		uint64_t m = md | mn;
+		size_t fs = p->fs;
+		while (m) {
+			unsigned k = (unsigned)__builtin_ctzll(m);
+			m &= m - 1;
+			size_t pos = base + k;
+			if (on_sep(p, fs, pos, (int)(mn >> k) & 1) < 0)
+				return -1;
+			fs = pos + 1;
+		}
+		p->fs = fs;
+		p->state = OUT;
+	}
+	if (base < to) {
+		if (utf8_check(p, base, to) < 0 || scan_bytes(p, base, to) < 0)
+			return -1;
+	}
+	if (p->state == IN_Q)
+		return fail_at(p, p->fs, "unterminated quoted field (the quote runs to the end of the file)");
+	/* a last row without a final newline */
+	if (p->fs < to || p->col > 0 || p->quoted) {
+		if (on_sep(p, p->fs, to, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- prologue: header and delimiter ---------------------------------- */
+
+typedef struct span {
+	size_t s, e;
+	int quoted;
+} span;
+
+/* Read one record starting at *pos with the exact state machine; spans
+ * are raw (quotes included).  Returns the field count, or -1 for an
+ * unterminated quote; *pos moves past the record's newline. */
+static int read_record(const char *b, size_t n, size_t *pos, char delim, char nl, span *sp,
+		       int max)
+{
+	int st = OUT, nf = 0, quoted = 0;
+	size_t fs = *pos, i;
+	for (i = *pos; i < n; i++) {
+		char c = b[i];
+		if (st == IN_Q) {
+			if (c == '"')
+				st = Q_END;
+			continue;
+		}
+		if (st == Q_END && c == '"') {
+			st = IN_Q;
+			continue;
+		}
+		st = OUT;
+		if (c == '"' && i == fs) {
+			st = IN_Q;
+			quoted = 1;
+		} else if (c == delim || c == nl) {
+			if (nf < max)
+				sp[nf] = (span){fs, i, quoted};
+			nf++;
+			quoted = 0;
+			fs = i + 1;
+			if (c == nl) {
+				*pos = i + 1;
+				return nf;
+			}
+		}
+	}
+	if (st == IN_Q) {
+		*pos = n;
+		return -1;
+	}
+	if (nf < max)
+		sp[nf] = (span){fs, n, quoted};
+	*pos = n;
+	return nf + 1;
+}
+
+static char sniff(const char *b, size_t n, size_t pos, char nl)
+{
+	static const char cand[] = {',', ';', '\t', '|'};
+	size_t lim = n < pos + 65536 ? n : pos + 65536;
+	int best = -1, best_score = 0;
+	for (int k = 0; k < 4; k++) {
+		int counts[20], nrec = 0, consistent = 1;
+		size_t at = pos;
+		while (at < lim && nrec < 20) {
+			size_t before = at;
+			int nf = read_record(b, lim, &at, cand[k], nl, NULL, 0);
+			if (nf < 0 || (at >= lim && lim < n))
+				break; /* the window cut this record */
+			if (blank(b + before, at - before - (at <= n && b[at - 1] == nl)))
+				continue;
+			counts[nrec++] = nf;
+		}
+		for (int r = 1; r < nrec; r++)
+			consistent &= counts[r] == counts[0];
+		int score = nrec && consistent && counts[0] > 1 ? counts[0] : 0;
+		if (score > best_score) {
+			best_score = score;
+			best = k;
+		}
+	}
+	if (best >= 0)
+		return cand[best];
+	/* nothing consistent: the candidate seen most in the first record */
+	int most = 0;
+	char pick = ',';
+	for (int k = 0; k < 4; k++) {
+		size_t at = pos;
+		int nf = read_record(b, lim, &at, cand[k], nl, NULL, 0);
+		if (nf > most + 1) {
+			most = nf - 1;
+			pick = cand[k];
+		}
+	}
+	return pick;
+}
+
+static void add_note(jm_csv_info *info, char *note)
+{
+	if (!info) {
+		free(note);
+		return;
+	}
+	info->notes = jm_xrealloc(info->notes, (size_t)(info->n_notes + 1) * sizeof *info->notes);
+	info->notes[info->n_notes++] = note;
+}
+
+/* Header names: unquoted, "Unnamed: i" for empty ones, "x.1" for repeats
+ * (pandas' mangle_dupe_cols). */
+static int read_header(parser *p, size_t *pos, int header)
+{
+	size_t at = *pos;
+	int nf = read_record(p->buf, p->n, &at, p->delim, p->nl, NULL, 0);
+	if (nf < 0)
+		return jm_err_set(p->err, JM_EXIT_INPUT,
+				  "%s:1: unterminated quoted field in the header", p->name);
+	span *sp = jm_xmalloc((size_t)nf * sizeof *sp);
+	at = *pos;
+	read_record(p->buf, p->n, &at, p->delim, p->nl, sp, nf);
+	p->ncols = nf;
+	p->names = jm_xcalloc((size_t)nf, sizeof *p->names);
+	for (int j = 0; j < nf; j++) {
+		if (!header) {
+			p->names[j] = jm_xasprintf("col%d", j + 1);
+			continue;
+		}
+		size_t s = sp[j].s, e = sp[j].e;
+		if (j == nf - 1 && p->trim_cr && e > s && p->buf[e - 1] == '\r')
+			e--;
+		const char *t = p->buf + s;
+		size_t len = e - s;
+		if (sp[j].quoted)
+			t = unquote(p, t, len, &len);
+		for (size_t i = 0; i < len;) {
+			int l = utf8_seq((const unsigned char *)t + i, len - i);
+			if (!l || memchr(t, '\0', len)) {
+				free(sp);
+				return jm_err_set(p->err, JM_EXIT_INPUT,
+						  "%s:1: column %d: invalid UTF-8 in the header name",
+						  p->name, j + 1);
+			}
+			i += (size_t)l;
+		}
+		p->names[j] = len ? jm_xasprintf("%.*s", (int)len, t) : jm_xasprintf("Unnamed: %d", j);
+	}
+	free(sp);
+	/* mangle duplicates: the second "a" becomes "a.1", then "a.2" ... */
+	for (int j = 1; j < nf; j++) {
+		for (int dup = 1;; dup++) {
+			int clash = 0;
+			for (int i = 0; i < j && !clash; i++)
+				clash = strcmp(p->names[i], p->names[j]) == 0;
+			if (!clash)
+				break;
+			char *base = p->names[j];
+			size_t bl = strlen(base);
+			if (dup > 1) { /* strip the ".k" we added */
+				char *dot = strrchr(base, '.');
+				bl = (size_t)(dot - base);
+			}
+			p->names[j] = jm_xasprintf("%.*s.%d", (int)bl, base, dup);
+			free(base);
+		}
+	}
+	if (header)
+		*pos = at;
+	return 0;
+}
+
+/* ---- finishing ------------------------------------------------------- */
+
+static int finish(parser *p, jm_frame **out, jm_csv_info *info)
+{
+	int64_t rows = p->rows;
+	jm_frame *f = jm_frame_new(rows);
+	size_t nrows = rows > 0 ? (size_t)rows : 1;
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		jm_col *col = jm_xcalloc(1, sizeof *col);
+		col->name = p->names[j];
+		p->names[j] = NULL;
+		int k = c->kind;
+		if (k == K_INT && c->n_na)
+			ints_to_floats(c, rows);
+		k = c->kind;
+		if (k == K_UNKNOWN) {
+			for (int64_t i = 0; i < rows; i++)
+				put_f64(c, i, NAN);
+			add_note(info, jm_xasprintf("column \"%s\" has no values: all %" PRId64
+						    " rows are missing",
+						    col->name, rows));
+			k = K_FLOAT;
+		}
+		switch (k) {
+		case K_INT:
+		case K_FLOAT:
+		case K_DATE:
+			col->type = k == K_INT ? JM_COL_I64 : k == K_FLOAT ? JM_COL_F64 : JM_COL_TIME;
+			col->v.p = realloc(c->v, nrows * 8);
+			if (!col->v.p)
+				col->v.p = c->v;
+			c->v = NULL;
+			break;
+		case K_BOOL:
+			col->type = JM_COL_BOOL;
+			col->v.b = jm_xmalloc(nrows);
+			for (int64_t i = 0; i < rows; i++)
+				col->v.b[i] = (uint8_t)c->v[i];
+			break;
+		default: /* K_TEXT, K_TEXT_COUNT */
+			col->type = JM_COL_STR;
+			col->v.code = jm_xmalloc(nrows * sizeof(int32_t));
+			for (int64_t i = 0; i < rows; i++)
+				col->v.code[i] = (int32_t)c->v[i];
+			col->dict = c->dict;
+			c->dict = NULL;
+			if (k == K_TEXT_COUNT && c->n_typed) {
+				int64_t line = line_of(p, c->first_text_off);
+				add_note(info, jm_xasprintf("column \"%s\": %" PRId64 " %s and %" PRId64
+							    " text values (first text at line %" PRId64
+							    ": \"%s\"), kept as text",
+							    col->name, c->n_typed, kind_plural[c->was],
+							    c->n_text, line, c->first_text));
+			}
+		}
+		if (c->na && c->n_na) {
+			col->na = realloc(c->na, nrows);
+			if (!col->na)
+				col->na = c->na;
+			c->na = NULL;
+			col->n_na = c->n_na;
+		}
+		if (jm_frame_adopt(f, col, p->err) < 0) {
+			jm_frame_free(f);
+			return -1;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+static void parser_free(parser *p)
+{
+	for (int j = 0; j < p->ncols; j++) {
+		if (p->cs) {
+			free(p->cs[j].v);
+			free(p->cs[j].na);
+			jm_dict_unref(p->cs[j].dict);
+		}
+		if (p->names)
+			free(p->names[j]);
+	}
+	free(p->cs);
+	free(p->names);
+	free(p->na_tok);
+	free(p->na_len);
+	free(p->scratch);
+}
+
+static void setup_na(parser *p, const jm_csv_opts *o)
+{
+	int n = 0;
+	if (o->keep_default_na)
+		while (jm_csv_default_na[n])
+			n++;
+	int total = n + (o->n_na_values > 0 ? o->n_na_values : 0);
+	p->na_tok = jm_xcalloc((size_t)total + 1, sizeof *p->na_tok);
+	p->na_len = jm_xcalloc((size_t)total + 1, sizeof *p->na_len);
+	for (int k = 0; k < total; k++) {
+		const char *t = k < n ? jm_csv_default_na[k] : o->na_values[k - n];
+		if (!t)
+			continue;
+		size_t len = strlen(t);
+		if (len == 0) {
+			p->empty_na = 1;
+			continue;
+		}
+		p->na_tok[p->n_na] = t;
+		p->na_len[p->n_na++] = len;
+		if (len > p->na_maxlen)
+			p->na_maxlen = len;
+	}
+}
+
+/* The second pass for columns that mixed text into numbers, bools or dates. */
+static int reread_text(parser *p)
+{
+	int any = 0;
+	for (int j = 0; j < p->ncols; j++)
+		any |= p->cs[j].kind == K_SKIP;
+	if (!any)
+		return 0;
+	int *keep = jm_xmalloc((size_t)p->ncols * sizeof *keep);
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		keep[j] = c->kind;
+		if (c->kind == K_SKIP) {
+			keep[j] = K_TEXT_COUNT;
+			c->kind = K_TEXT_COUNT;
+			c->dict = jm_dict_new();
+			if (c->na)
+				memset(c->na, 0, (size_t)p->cap);
+			c->n_na = 0;
+		} else {
+			c->kind = K_SKIP;
+		}
+	}
+	int64_t rows = p->rows;
+	p->rows = 0;
+	p->utf8_ok = p->n; /* validated already */
+	int rc = scan(p, p->data0, p->n);
+	p->rows = rows;
+	for (int j = 0; j < p->ncols; j++)
+		p->cs[j].kind = keep[j];
+	free(keep);
+	return rc;
+}
+
+int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out,
+		 jm_csv_info *info, jm_err *err)
+{
+	jm_csv_opts defaults;
+	if (!o) {
+		jm_csv_opts_init(&defaults);
+		o = &defaults;
+	}
+	*out = NULL;
+	if (info)
+		memset(info, 0, sizeof *info);
+	parser p = {.buf = buf, .n = n, .err = err, .name = o->name ? o->name : "<input>"};
+	p.max_field = o->max_field > 0 ? o->max_field : JM_CSV_MAX_FIELD;
+	p.infer_dates = o->infer_dates;
+	p.infer_bool = o->infer_bool;
+	int rc = -1;
+	size_t pos = 0;
+
+	if (n >= 2 && ((buf[0] == '\xff' && buf[1] == '\xfe') || (buf[0] == '\xfe' && buf[1] == '\xff'))) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: the file is UTF-16 (byte order mark %02X %02X); save it as UTF-8",
+			   p.name, (unsigned char)buf[0], (unsigned char)buf[1]);
+		goto out;
+	}
+	if (n >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		pos = 3;
+		if (info)
+			info->bom = 1;
+	}
+	if (memchr(buf + pos, '\0', n - pos < 4096 ? n - pos : 4096)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: NUL bytes in the first 4 KB: not a text file (UTF-16 or binary?)",
+			   p.name);
+		goto out;
+	}
+	while (pos < n && (buf[pos] == '\n' || buf[pos] == '\r'))
+		pos++; /* leading blank lines */
+	if (pos >= n) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: empty file", p.name);
+		goto out;
+	}
+	/* line ending: "\n" (a "\r" before it is trimmed), or bare "\r" */
+	{
+		size_t lim = n - pos < 65536 ? n - pos : 65536;
+		const char *lf = memchr(buf + pos, '\n', lim), *cr = memchr(buf + pos, '\r', lim);
+		p.nl = !lf && cr ? '\r' : '\n';
+		p.trim_cr = p.nl == '\n';
+		if (info && lf && lf > buf + pos && lf[-1] == '\r')
+			info->crlf = 1;
+	}
+	p.delim = o->delim ? o->delim : sniff(buf, n, pos, p.nl);
+	if (p.delim == '"' || p.delim == p.nl || p.delim == '\n' || p.delim == '\r') {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: %s cannot be the delimiter", p.name,
+			   p.delim == '"' ? "a quote" : "a newline");
+		goto out;
+	}
+	if (read_header(&p, &pos, o->header) < 0)
+		goto out;
+	p.data0 = pos;
+	p.utf8_ok = 0;
+	if (utf8_check(&p, 0, pos) < 0)
+		goto out;
+	setup_na(&p, o);
+	p.cs = jm_xcalloc((size_t)p.ncols, sizeof *p.cs);
+	for (int j = 0; j < p.ncols; j++)
+		p.cs[j].kind = K_UNKNOWN;
+	/* first guess at the row count from the header's length; grow() as needed */
+	{
+		size_t hdr = pos > 0 ? pos : 1;
+		int64_t guess = (int64_t)((n - pos) / (hdr < 16 ? 16 : hdr)) + 1024;
+		p.cap = guess;
+		for (int j = 0; j < p.ncols; j++) {
+			p.cs[j].v = malloc((size_t)guess * sizeof(int64_t));
+			if (!p.cs[j].v) {
+				jm_err_set(err, JM_EXIT_FAIL, "%s: out of memory", p.name);
+				goto out;
+			}
+		}
+	}
+	if (scan(&p, pos, n) < 0 || reread_text(&p) < 0)
+		goto out;
+	if (p.rows == 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: a header but no data rows", p.name);
+		goto out;
+	}
+	if (finish(&p, out, info) < 0)
+		goto out;
+	if (info) {
+		info->delim = p.delim;
+		info->bytes = (int64_t)n;
+		info->rows = p.rows;
+	}
+	rc = 0;
+out:
+	parser_free(&p);
+	return rc;
+}
+
+int jm_csv_read(const char *spec, const jm_csv_opts *o, const jm_source_opts *so,
+		jm_frame **out, jm_csv_info *info, jm_err *err)
+{
+	jm_source src = {0};
+	*out = NULL;
+	if (jm_source_open(&src, spec, so, err) < 0)
+		return -1;
+	jm_csv_opts opts;
+	if (o)
+		opts = *o;
+	else
+		jm_csv_opts_init(&opts);
+	if (!opts.name)
+		opts.name = src.name;
+	int rc = jm_csv_parse(src.data, src.n, &opts, out, info, err);
+	jm_source_close(&src);
+	return rc;
+}
