@@ -10,15 +10,21 @@ const jm_cmd jm_commands[] = {
 	{"runs", jm_cmd_runs, "[--filter EXPR] [--sort KEY] [--limit N] [--json|--csv]",
 	 "list runs",
 	 "  --filter EXPR  keep runs matching EXPR, e.g. 'status = done and val_acc > 0.9'\n"
-	 "  --sort KEY     sort by a run field, param or metric; prefix '-' for descending\n"
+	 "  --sort KEY     sort by run fields, params or metrics, comma-separated;\n"
+	 "                 '-' for descending\n"
 	 "  --limit N      show at most N runs\n"
 	 "  --json, --csv  machine-readable output\n"},
-	{"show", jm_cmd_show, "RUN", "one run: flow, params, metrics, artifacts", ""},
-	{"compare", jm_cmd_compare, "RUN RUN...", "runs side by side, differing params marked", ""},
+	{"show", jm_cmd_show, "RUN", "one run: flow, params, metrics, artifacts",
+	 "  --json         machine-readable output\n"},
+	{"compare", jm_cmd_compare, "RUN RUN...", "runs side by side, differing params marked",
+	 "  --json         machine-readable output\n"},
 	{"rm", jm_cmd_rm, "[--yes] RUN...", "delete runs and their folders",
-	 "  --yes          do not ask for confirmation\n"},
-	{"export", jm_cmd_export, "RUN --bundle FILE.tar.gz", "write a run to a bundle", ""},
-	{"import", jm_cmd_import, "FILE.tar.gz", "add the run in a bundle to the store", ""},
+	 "  --yes, -y      do not ask (required when stdin is not a terminal)\n"},
+	{"export", jm_cmd_export, "RUN --bundle FILE.tar.gz", "write a run to a bundle",
+	 "  --bundle FILE  the .tar.gz to write (an existing file is replaced)\n"
+	 "  --json         machine-readable output\n"},
+	{"import", jm_cmd_import, "FILE.tar.gz", "add the runs in a bundle to the store",
+	 "  --json         machine-readable output\n"},
 	{"doctor", jm_cmd_doctor, "", "report the compute setup (BLAS core, threads, GFLOP/s)", ""},
 	{"help", jm_cmd_help, "[SUBCOMMAND]", "help for a subcommand", ""},
 	{NULL, NULL, NULL, NULL, NULL},

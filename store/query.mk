@@ -1,4 +1,5 @@
 # store/query.mk: the filter language and run bundles (query.c, bundle.c),
+EXTRA_DIST += fuzz/README fuzz/query_fuzz.c
 # and the subcommands built on them (runs, show, compare, rm, export, import).
 libjm_store_a_SOURCES += store/query.c store/query.h store/bundle.c store/bundle.h
 libjm_cli_a_SOURCES += src/cli_runs.c src/cli_bundle.c

@@ -55,7 +55,7 @@ static void directions(int d, uint32_t V[32])
 
 /* Stratum of point k in a dimension: a permutation of [0, n) keyed by the
  * hash, by cycle-walking a bijection of the next power of two. */
-static uint64_t permute(uint64_t key, uint64_t n, uint64_t k)
+uint64_t jm_sobol_permute(uint64_t key, uint64_t n, uint64_t k)
 {
 	uint64_t mask = 1;
 	while (mask < n)
@@ -78,7 +78,7 @@ static void latin_hypercube(int dim, uint64_t seed, uint64_t n, uint64_t k, doub
 	for (int d = 0; d < dim; d++) {
 		uint64_t key = jm_hash64(seed, (uint64_t)d);
 		double jitter = ((double)(jm_hash64(key, 1000 + k) >> 11) + 0.5) * 0x1.0p-53;
-		u[d] = ((double)permute(key, n, k) + jitter) / (double)n;
+		u[d] = ((double)jm_sobol_permute(key, n, k) + jitter) / (double)n;
 	}
 }
 

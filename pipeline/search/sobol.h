@@ -21,4 +21,9 @@ enum { JM_SOBOL_MAX_DIM = 32 };
  * above that, as the number of strata of the Latin hypercube. */
 void jm_sobol_point(int dim, uint64_t seed, uint64_t n, uint64_t k, double *u);
 
+/* Element k of a permutation of [0, n) keyed by key (a bijection for each
+ * key; k < n): for visiting n things in a seeded order without storing
+ * the order. */
+uint64_t jm_sobol_permute(uint64_t key, uint64_t n, uint64_t k);
+
 #endif

@@ -246,22 +246,20 @@ static int utf8_seq(const unsigned char *s, size_t n)
 
 /* ---- the parser ------------------------------------------------------ */
 
-enum kind { K_SKIP, K_UNKNOWN, K_INT, K_FLOAT, K_BOOL, K_DATE, K_TEXT, K_TEXT_COUNT };
+enum kind { K_SKIP, K_UNKNOWN, K_INT, K_FLOAT, K_BOOL, K_DATE, K_TEXT };
 
 static const char *const kind_plural[] = {
 	[K_INT] = "numbers", [K_FLOAT] = "numbers", [K_BOOL] = "booleans", [K_DATE] = "dates",
+	[K_TEXT] = "text values",
 };
 
 typedef struct colst {
 	int kind;
-	int was;          /* the kind before a column fell back to text */
 	int64_t *v;       /* cap slots: int64, double bits, ns, code or bool */
 	uint8_t *na;      /* cap bytes, or NULL */
 	int64_t n_na;
 	jm_dict *dict;
-	int64_t n_typed, n_text; /* second pass: values of the old kind / text */
-	size_t first_text_off;   /* offset of the first text value's row */
-	char first_text[48];
+	int reread;       /* fell back to text: read again in the second pass */
 } colst;
 
 enum state { OUT, IN_Q, Q_END };
@@ -294,7 +292,7 @@ typedef struct parser {
 } parser;
 
 /* Find the line and field (1-based) of byte offset off, reading records
- * from the start of the data; *line_start gets that record's offset. */
+ * from the start of the data. */
 static void locate(const parser *p, size_t off, int64_t *line, int *field)
 {
 	int64_t ln = 1;
@@ -302,7 +300,6 @@ static void locate(const parser *p, size_t off, int64_t *line, int *field)
 		ln += p->buf[i] == '\n' || (p->nl == '\r' && p->buf[i] == '\r');
 	int st = OUT, fld = 1;
 	size_t fs = p->data0;
-	int64_t rec_line = ln;
 	for (size_t i = p->data0; i < off && i < p->n; i++) {
 		char c = p->buf[i];
 		if (c == p->nl)
@@ -315,7 +312,6 @@ static void locate(const parser *p, size_t off, int64_t *line, int *field)
 			} else if (c == p->nl) {
 				fld = 1;
 				fs = i + 1;
-				rec_line = ln;
 			} else if (c == '"' && i == fs) {
 				st = IN_Q;
 			}
@@ -332,12 +328,10 @@ static void locate(const parser *p, size_t off, int64_t *line, int *field)
 			} else if (c == p->nl) {
 				fld = 1;
 				fs = i + 1;
-				rec_line = ln;
 			}
 		}
 	}
-	*line = off >= p->n ? ln : ln;
-	(void)rec_line;
+	*line = ln;
 	*field = fld;
 }
 
@@ -475,7 +469,7 @@ static int kind_of(const parser *p, const char *s, size_t n, int64_t *slot)
 /* A value that does not fit column j's kind: the column will be text. */
 static void to_text_later(colst *c)
 {
-	c->was = c->kind;
+	c->reread = 1;
 	c->kind = K_SKIP;
 }
 
@@ -558,24 +552,6 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 			return set_na(p, c);
 		}
 		return intern(p, c, t, n);
-	case K_TEXT_COUNT: {
-		if (is_na(p, t, n)) {
-			c->v[r] = -1;
-			return set_na(p, c);
-		}
-		int64_t slot;
-		if (kind_of(p, t, n, &slot) == (c->was == K_INT ? K_FLOAT : c->was) ||
-		    kind_of(p, t, n, &slot) == c->was ||
-		    (c->was == K_INT && kind_of(p, t, n, &slot) == K_INT)) {
-			c->n_typed++;
-		} else if (c->n_text++ == 0) {
-			c->first_text_off = p->row_start;
-			size_t k = n < sizeof c->first_text - 4 ? n : sizeof c->first_text - 4;
-			memcpy(c->first_text, t, k);
-			strcpy(c->first_text + k, n > k ? "..." : "");
-		}
-		return intern(p, c, t, n);
-	}
 	case K_BOOL: {
 		int b = parse_bool(t, n);
 		if (b >= 0) {
@@ -850,7 +826,10 @@ static char sniff(const char *b, size_t n, size_t pos, char nl)
 			int nf = read_record(b, lim, &at, cand[k], nl, NULL, 0);
 			if (nf < 0 || (at >= lim && lim < n))
 				break; /* the window cut this record */
-			if (blank(b + before, at - before - (at <= n && b[at - 1] == nl)))
+			size_t e = at;
+			while (e > before && (b[e - 1] == '\n' || b[e - 1] == '\r'))
+				e--;
+			if (nf == 1 && blank(b + before, e - before))
 				continue;
 			counts[nrec++] = nf;
 		}
@@ -952,6 +931,62 @@ static int read_header(parser *p, size_t *pos, int header)
 
 /* ---- finishing ------------------------------------------------------- */
 
+/* The offset of data row r (0-based), reading records from the start. */
+static size_t row_offset(const parser *p, int64_t r)
+{
+	size_t at = p->data0;
+	for (int64_t i = 0; at < p->n;) {
+		size_t start = at;
+		int nf = read_record(p->buf, p->n, &at, p->delim, p->nl, NULL, 0);
+		size_t e = at;
+		while (e > start && (p->buf[e - 1] == '\n' || p->buf[e - 1] == '\r'))
+			e--;
+		if (nf == 1 && blank(p->buf + start, e - start))
+			continue;
+		if (i++ == r)
+			return start;
+	}
+	return p->n;
+}
+
+/* A text column whose values are partly numbers (or booleans, dates) gets
+ * a note with the counts; each distinct value is classified once. */
+static void note_mixed(parser *p, const jm_col *col, int64_t rows, jm_csv_info *info)
+{
+	const jm_dict *d = col->dict;
+	if (!d->n)
+		return;
+	uint8_t *cls = jm_xmalloc((size_t)d->n);
+	for (int32_t k = 0; k < d->n; k++) {
+		int64_t slot;
+		int kind = kind_of(p, d->s[k], d->len[k], &slot);
+		cls[k] = (uint8_t)(kind == K_INT ? K_FLOAT : kind);
+	}
+	int64_t count[K_TEXT + 1] = {0}, first_text = -1;
+	for (int64_t i = 0; i < rows; i++) {
+		int32_t code = col->v.code[i];
+		if (code < 0)
+			continue;
+		count[cls[code]]++;
+		if (cls[code] == K_TEXT && first_text < 0)
+			first_text = i;
+	}
+	int other = K_FLOAT;
+	for (int k = K_FLOAT; k < K_TEXT; k++)
+		if (count[k] > count[other])
+			other = k;
+	if (count[K_TEXT] && count[other]) {
+		int32_t code = col->v.code[first_text];
+		int64_t line = line_of(p, row_offset(p, first_text));
+		add_note(info, jm_xasprintf("column \"%s\": %" PRId64 " %s and %" PRId64
+					    " text values (first text at line %" PRId64
+					    ": \"%.40s%s\"), kept as text",
+					    col->name, count[other], kind_plural[other], count[K_TEXT],
+					    line, d->s[code], d->len[code] > 40 ? "..." : ""));
+	}
+	free(cls);
+}
+
 static int finish(parser *p, jm_frame **out, jm_csv_info *info)
 {
 	int64_t rows = p->rows;
@@ -990,21 +1025,14 @@ static int finish(parser *p, jm_frame **out, jm_csv_info *info)
 			for (int64_t i = 0; i < rows; i++)
 				col->v.b[i] = (uint8_t)c->v[i];
 			break;
-		default: /* K_TEXT, K_TEXT_COUNT */
+		default: /* K_TEXT */
 			col->type = JM_COL_STR;
 			col->v.code = jm_xmalloc(nrows * sizeof(int32_t));
 			for (int64_t i = 0; i < rows; i++)
 				col->v.code[i] = (int32_t)c->v[i];
 			col->dict = c->dict;
 			c->dict = NULL;
-			if (k == K_TEXT_COUNT && c->n_typed) {
-				int64_t line = line_of(p, c->first_text_off);
-				add_note(info, jm_xasprintf("column \"%s\": %" PRId64 " %s and %" PRId64
-							    " text values (first text at line %" PRId64
-							    ": \"%s\"), kept as text",
-							    col->name, c->n_typed, kind_plural[c->was],
-							    c->n_text, line, c->first_text));
-			}
+			note_mixed(p, col, rows, info);
 		}
 		if (c->na && c->n_na) {
 			col->na = realloc(c->na, nrows);
@@ -1078,8 +1106,8 @@ static int reread_text(parser *p)
 		colst *c = &p->cs[j];
 		keep[j] = c->kind;
 		if (c->kind == K_SKIP) {
-			keep[j] = K_TEXT_COUNT;
-			c->kind = K_TEXT_COUNT;
+			keep[j] = K_TEXT;
+			c->kind = K_TEXT;
 			c->dict = jm_dict_new();
 			if (c->na)
 				memset(c->na, 0, (size_t)p->cap);
