@@ -104,77 +104,73 @@ static int slow_double(const char *s, size_t n, double *v)
 	return ok;
 }
 
-int jm_csv_parse_double(const char *s, size_t n, double *v)
+/* Decimal grammar: [sign] digits [. digits] [e|E [sign] digits], or
+ * [sign] inf / infinity; at least one digit in the mantissa. */
+static inline int parse_double(const char *s, size_t n, double *v)
 {
 	size_t i = 0;
-	while (i < n && is_space(s[i]))
-		i++;
-	while (n > i && is_space(s[n - 1]))
-		n--;
+	if (__builtin_expect(n && (is_space(s[0]) || is_space(s[n - 1])), 0)) {
+		while (i < n && is_space(s[i]))
+			i++;
+		while (n > i && is_space(s[n - 1]))
+			n--;
+	}
 	size_t start = i;
 	int neg = 0;
 	if (i < n && (s[i] == '-' || s[i] == '+'))
 		neg = s[i++] == '-';
 	uint64_t m = 0;
-	int nd = 0, exp = 0, any = 0, trunc = 0;
 	unsigned d;
-	for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++) {
-		any = 1;
-		if (nd < 19) {
-			m = m * 10 + d;
-			nd += m != 0;
-		} else {
-			exp++;
-			trunc |= d != 0;
-		}
-	}
+	size_t d0 = i;
+	for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
+		m = m * 10 + d;
+	size_t ndig = i - d0;
+	int exp = 0;
 	if (i < n && s[i] == '.') {
-		for (i++; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++) {
-			any = 1;
-			if (nd < 19) {
-				m = m * 10 + d;
-				nd += m != 0;
-				exp--;
-			} else {
-				trunc |= d != 0;
-			}
-		}
+		size_t f0 = ++i;
+		for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
+			m = m * 10 + d;
+		ndig += i - f0;
+		exp = -(int)(i - f0);
 	}
-	if (!any) {
+	if (!ndig) {
 		if (match_inf(s + i, n - i)) {
 			*v = neg ? -INFINITY : INFINITY;
 			return 1;
 		}
 		return 0;
 	}
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+	if (i < n) {
+		if (s[i] != 'e' && s[i] != 'E')
+			return 0;
 		i++;
-		int eneg = 0, e = 0, edig = 0;
+		int eneg = 0, e = 0;
 		if (i < n && (s[i] == '-' || s[i] == '+'))
 			eneg = s[i++] == '-';
-		for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++, edig++)
+		size_t e0 = i;
+		for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
 			if (e < 100000)
 				e = e * 10 + (int)d;
-		if (!edig)
+		if (i == e0 || i != n)
 			return 0;
 		exp += eneg ? -e : e;
 	}
-	if (i != n)
-		return 0;
-	if (m == 0) {
-		*v = neg ? -0.0 : 0.0;
-		return 1;
-	}
-	if (!trunc && m <= (1ull << 53) && exp >= -22 && exp <= 22) {
+	if (__builtin_expect(ndig <= 19 && m <= (1ull << 53) && exp >= -22 && exp <= 22, 1)) {
 		double x = (double)m;
 		x = exp < 0 ? x / pow10_exact[-exp] : x * pow10_exact[exp];
 		*v = neg ? -x : x;
 		return 1;
 	}
+	/* more than 19 digits (m wrapped), or beyond the exact powers */
 	return slow_double(s + start, n - start, v);
 }
 
-int jm_csv_parse_int(const char *s, size_t n, int64_t *v)
+int jm_csv_parse_double(const char *s, size_t n, double *v)
+{
+	return parse_double(s, n, v);
+}
+
+static inline int parse_int(const char *s, size_t n, int64_t *v)
 {
 	size_t i = 0;
 	while (i < n && is_space(s[i]))
@@ -198,6 +194,11 @@ int jm_csv_parse_int(const char *s, size_t n, int64_t *v)
 		return 0;
 	*v = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
 	return 1;
+}
+
+int jm_csv_parse_int(const char *s, size_t n, int64_t *v)
+{
+	return parse_int(s, n, v);
 }
 
 /* 1 true, 0 false, -1 neither (pandas' true/false values). */
@@ -449,11 +450,11 @@ static int kind_of(const parser *p, const char *s, size_t n, int64_t *slot)
 	int64_t iv;
 	double dv;
 	int b;
-	if (jm_csv_parse_int(s, n, &iv)) {
+	if (parse_int(s, n, &iv)) {
 		*slot = iv;
 		return K_INT;
 	}
-	if (jm_csv_parse_double(s, n, &dv)) {
+	if (parse_double(s, n, &dv)) {
 		memcpy(slot, &dv, sizeof dv);
 		return K_FLOAT;
 	}
@@ -516,7 +517,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 	switch (c->kind) {
 	case K_FLOAT: {
 		double x;
-		if (jm_csv_parse_double(t, n, &x)) {
+		if (parse_double(t, n, &x)) {
 			put_f64(c, r, x);
 			return 0;
 		}
@@ -530,7 +531,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 	case K_INT: {
 		int64_t x;
 		double d;
-		if (jm_csv_parse_int(t, n, &x)) {
+		if (parse_int(t, n, &x)) {
 			c->v[r] = x;
 			return 0;
 		}
@@ -538,7 +539,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 			c->v[r] = 0;
 			return set_na(p, c);
 		}
-		if (jm_csv_parse_double(t, n, &d)) {
+		if (parse_double(t, n, &d)) {
 			ints_to_floats(c, r);
 			put_f64(c, r, d);
 			return 0;
