@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -64,6 +65,9 @@ static const double pow10_exact[23] = {
 	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
+
+static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+				      100000000};
 
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 static locale_t c_locale;
@@ -104,9 +108,54 @@ static int slow_double(const char *s, size_t n, double *v)
 	return ok;
 }
 
+/* SWAR digits: how many of the 8 bytes in x (first byte lowest) lead
+ * with '0'..'9', and the value of the first k of them. */
+static inline int lead_digits(uint64_t x)
+{
+	uint64_t y = x ^ 0x3030303030303030ull;
+	uint64_t lo = y & 0x0f0f0f0f0f0f0f0full;
+	uint64_t bad = (y & 0xf0f0f0f0f0f0f0f0ull) | ((lo + 0x0606060606060606ull) & 0x1010101010101010ull);
+	bad = (((bad & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | bad) & 0x8080808080808080ull;
+	return bad ? __builtin_ctzll(bad) >> 3 : 8;
+}
+
+static inline uint64_t digits_value(uint64_t x, int k)
+{
+	x = (x - 0x3030303030303030ull) << (8 * (8 - k));
+	x = (x * 10) + (x >> 8);
+	x = (((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32))) +
+	     (((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32)))) >> 32;
+	return x;
+}
+
+/* Digits from s[*i]: with 8 readable bytes, 8 at a time; returns count. */
+static inline size_t scan_digits(const char *s, size_t n, size_t *i, const char *limit,
+				 uint64_t *m)
+{
+	size_t i0 = *i, j = *i;
+	while (s + j + 8 <= limit) {
+		uint64_t x;
+		memcpy(&x, s + j, 8);
+		int k = lead_digits(x);
+		if (j + (size_t)k > n)
+			k = (int)(n - j);
+		if (k)
+			*m = *m * pow10_u64[k] + digits_value(x, k);
+		j += (size_t)k;
+		if (k < 8)
+			goto done;
+	}
+	for (unsigned d; j < n && (d = (unsigned)(s[j] - '0')) <= 9; j++)
+		*m = *m * 10 + d;
+done:
+	*i = j;
+	return j - i0;
+}
+
 /* Decimal grammar: [sign] digits [. digits] [e|E [sign] digits], or
- * [sign] inf / infinity; at least one digit in the mantissa. */
-static inline int parse_double(const char *s, size_t n, double *v)
+ * [sign] inf / infinity; at least one digit in the mantissa.  Bytes up
+ * to limit (>= s + n) may be read. */
+static inline int parse_double_lim(const char *s, size_t n, const char *limit, double *v)
 {
 	size_t i = 0;
 	if (__builtin_expect(n && (is_space(s[0]) || is_space(s[n - 1])), 0)) {
@@ -121,17 +170,13 @@ static inline int parse_double(const char *s, size_t n, double *v)
 		neg = s[i++] == '-';
 	uint64_t m = 0;
 	unsigned d;
-	size_t d0 = i;
-	for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
-		m = m * 10 + d;
-	size_t ndig = i - d0;
+	size_t ndig = scan_digits(s, n, &i, limit, &m);
 	int exp = 0;
 	if (i < n && s[i] == '.') {
-		size_t f0 = ++i;
-		for (; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
-			m = m * 10 + d;
-		ndig += i - f0;
-		exp = -(int)(i - f0);
+		i++;
+		size_t nf = scan_digits(s, n, &i, limit, &m);
+		ndig += nf;
+		exp = -(int)nf;
 	}
 	if (!ndig) {
 		if (match_inf(s + i, n - i)) {
@@ -163,6 +208,11 @@ static inline int parse_double(const char *s, size_t n, double *v)
 	}
 	/* more than 19 digits (m wrapped), or beyond the exact powers */
 	return slow_double(s + start, n - start, v);
+}
+
+static inline int parse_double(const char *s, size_t n, double *v)
+{
+	return parse_double_lim(s, n, s + n, v);
 }
 
 int jm_csv_parse_double(const char *s, size_t n, double *v)
@@ -245,6 +295,55 @@ static int utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* ---- dates ----------------------------------------------------------- */
+
+static inline int two(const char *s, unsigned *v)
+{
+	unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+	*v = a * 10 + b;
+	return a <= 9 && b <= 9;
+}
+
+/* ISO date-times, with the date of the previous value remembered: time
+ * stamps in a file are usually sorted, so most share the day before. */
+static int parse_date_cached(char ymd[10], int64_t *day_ns, const char *s, size_t n, int64_t *ns)
+{
+	if (n >= 10 && *day_ns != INT64_MIN && memcmp(s, ymd, 10) == 0) {
+		unsigned h, mi, sec;
+		if (n == 10) {
+			*ns = *day_ns;
+			return 0;
+		}
+		if (n == 19 && (s[10] == 'T' || s[10] == ' ') && s[13] == ':' && s[16] == ':' &&
+		    two(s + 11, &h) && two(s + 14, &mi) && two(s + 17, &sec) && h < 24 && mi < 60 &&
+		    sec < 60) {
+			*ns = *day_ns + ((int64_t)h * 3600 + mi * 60 + sec) * 1000000000;
+			return 0;
+		}
+	}
+	if (jm_parse_datetime(s, n, ns) < 0)
+		return -1;
+	int64_t d;
+	if (jm_parse_datetime(s, 10, &d) == 0) {
+		memcpy(ymd, s, 10);
+		*day_ns = d;
+	}
+	return 0;
+}
+
+/* Ask for huge pages on a big array (fewer page faults when filling it). */
+static void advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t pg = 4096;
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+	if (n >= (4u << 20) && b > a)
+		madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+	(void)p, (void)n;
+#endif
+}
+
 /* ---- the parser ------------------------------------------------------ */
 
 enum kind { K_SKIP, K_UNKNOWN, K_INT, K_FLOAT, K_BOOL, K_DATE, K_TEXT };
@@ -261,6 +360,9 @@ typedef struct colst {
 	int64_t n_na;
 	jm_dict *dict;
 	int reread;       /* fell back to text: read again in the second pass */
+	/* the last date seen, for sorted time stamps: "YYYY-MM-DD" → ns */
+	char ymd[10];
+	int64_t day_ns;
 } colst;
 
 enum state { OUT, IN_Q, Q_END };
@@ -404,6 +506,7 @@ static int grow(parser *p)
 		if (!v)
 			goto oom;
 		c->v = v;
+		advise_huge(v, (size_t)cap * sizeof *v);
 		if (c->na) {
 			uint8_t *na = realloc(c->na, (size_t)cap);
 			if (!na)
@@ -567,7 +670,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 		return 0;
 	}
 	case K_DATE:
-		if (jm_parse_datetime(t, n, &c->v[r]) == 0)
+		if (parse_date_cached(c->ymd, &c->day_ns, t, n, &c->v[r]) == 0)
 			return 0;
 		if (is_na(p, t, n)) {
 			c->v[r] = 0;
@@ -1203,6 +1306,8 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 				jm_err_set(err, JM_EXIT_FAIL, "%s: out of memory", p.name);
 				goto out;
 			}
+			advise_huge(p.cs[j].v, (size_t)guess * sizeof(int64_t));
+			p.cs[j].day_ns = INT64_MIN;
 		}
 	}
 	if (scan(&p, pos, n) < 0 || reread_text(&p) < 0)
