@@ -11,3 +11,4 @@ tests_test_batch_SOURCES = tests/test_batch.c
 tests_test_batch_CFLAGS = $(TEST_CFLAGS)
 tests_test_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS) -lpthread
 endif
+EXTRA_DIST += tests/torch_twin.py

@@ -395,6 +395,36 @@ static int write_confusion(runner *r, jm_err *err)
 	return add_artifact(r, "confusion.csv", err);
 }
 
+/* model.safetensors: the weights, and in its metadata what a user needs
+ * to feed it from PyTorch: inputs are byte pixels x as x * input_scale +
+ * input_shift, shaped input_shape (C,H,W), classes in label order. */
+static int save_model(runner *r, double test_acc, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	char path[4096], run[32], acc[32], scale[32], shift[32], shape[64], buf[16];
+	snprintf(path, sizeof path, "%s/model.safetensors", t->run_dir);
+	snprintf(run, sizeof run, "%lld", (long long)t->run);
+	snprintf(acc, sizeof acc, "%.6f", test_acc);
+	snprintf(scale, sizeof scale, "%.9g", (double)t->norm.scale);
+	snprintf(shift, sizeof shift, "%.9g", (double)t->norm.shift);
+	snprintf(shape, sizeof shape, "%d,%d,%d", r->test->c, r->test->h, r->test->w);
+	char *classes = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&classes, &len);
+	if (!m)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+	for (int k = 0; k < t->K; k++)
+		fprintf(m, "%s%s", k ? "," : "", jm_dataset_class_name(r->test, k, buf));
+	fclose(m);
+	const char *meta[] = {"run", run, "test_acc", acc, "input_scale", scale,
+			      "input_shift", shift, "input_shape", shape, "classes", classes};
+	int rc = jm_checkpoint_save(path, t->model, NULL, meta, 6, err);
+	free(classes);
+	if (rc < 0)
+		return -1;
+	return add_artifact(r, "model.safetensors", err);
+}
+
 static int finish_done(runner *r, double *test_acc, jm_err *err)
 {
 	jm_trainer *t = &r->t;
@@ -424,16 +454,7 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 	if (jm_metric_writer_flush(t->mw, err) < 0 || write_confusion(r, err) < 0)
 		return -1;
 
-	char path[4096];
-	snprintf(path, sizeof path, "%s/model.safetensors", t->run_dir);
-	const char *meta[] = {"run", "", "test_acc", ""};
-	char runbuf[32], accbuf[32];
-	snprintf(runbuf, sizeof runbuf, "%lld", (long long)t->run);
-	snprintf(accbuf, sizeof accbuf, "%.6f", *test_acc);
-	meta[1] = runbuf;
-	meta[3] = accbuf;
-	if (jm_checkpoint_save(path, t->model, NULL, meta, 2, err) < 0 ||
-	    add_artifact(r, "model.safetensors", err) < 0)
+	if (save_model(r, *test_acc, err) < 0)
 		return -1;
 
 	jm_report_msg(&r->rep, "test loss %.4f acc %.4f  (%lld samples in %.1f s, %.0f samples/s)",

@@ -350,6 +350,46 @@ Test(batch, divergence_fails_the_run)
 	free(status), free(out), free(err);
 }
 
+/* PyTorch loads model.safetensors into the twin network and gets the
+ * same test accuracy (needs Debian's python3-torch; skipped without). */
+static void expect_torch_twin(const char *arch)
+{
+	char *out, *err;
+	if (jt_sh(NULL, &out, &err, "/usr/bin/python3 -c 'import torch'") != 0) {
+		free(out), free(err);
+		cr_skip_test("SKIPPED: /usr/bin/python3 has no torch (apt-get install python3-torch)");
+	}
+	free(out), free(err);
+	int rc = jt_sh(dir, &out, &err, "/usr/bin/python3 '%s/tests/torch_twin.py' "
+			 ".jianmo/runs/1/model.safetensors %s '%s' 1000",
+		       jt_srcdir(), arch, jt_fmnist_dir());
+	cr_assert_eq(rc, 0, "torch_twin.py failed: %s\n%s", err, out);
+	double theirs = -1, ours = -1;
+	char *a = strstr(out, "\"test_acc\": "), *b = strstr(out, "\"jianmo_test_acc\": ");
+	cr_assert(a && b, "%s", out);
+	theirs = strtod(a + 12, NULL);
+	ours = strtod(b + 19, NULL);
+	cr_expect(fabs(theirs - ours) <= 0.002, "pytorch %g, jianmo %g", theirs, ours);
+	cr_expect(strstr(out, "T-shirt/top"), "class names missing: %s", out);
+	free(out), free(err);
+}
+
+Test(batch, pytorch_loads_the_mlp)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch small.flow --set train.epochs=1"), 0);
+	expect_torch_twin("mlp64");
+}
+
+Test(batch, pytorch_loads_the_cnn)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "cnn.flow", cnn_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch cnn.flow --set train.epochs=1"), 0);
+	expect_torch_twin("cnn-small");
+}
+
 /* ---- bad input: message and exit status 2, nothing stored ------------ */
 
 struct bad_case {
