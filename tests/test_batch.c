@@ -390,6 +390,56 @@ Test(batch, pytorch_loads_the_cnn)
 	expect_torch_twin("cnn-small");
 }
 
+/* Two accumulated batches of 32 make the same optimizer steps as one batch
+ * of 64 (an MLP without dropout or batch norm: the gradient of the mean
+ * is the mean of the halves' gradients), up to float rounding. */
+Test(batch, accumulation_matches_a_larger_batch)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	/* no validation part: all 4096 images train, 64 x 64 = 128 x 32 */
+	const char *common = "--set model.dropout=0 --set train.epochs=2 "
+			     "--set train.schedule=constant --set split.val=0";
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch small.flow %s --set train.batch=64", common), 0);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err,
+			   "--batch small.flow %s --set train.batch=32 --set train.accumulate=2", common);
+	cr_assert_eq(rc, 0, "%s", err);
+	sqlite3 *db = open_db();
+	/* the same number of optimizer steps ... */
+	cr_expect_eq(summary(db, 1, "epoch", "last_step"), summary(db, 2, "epoch", "last_step"));
+	/* ... and nearly the same model */
+	double a = summary(db, 1, "test_loss", "last"), b = summary(db, 2, "test_loss", "last");
+	cr_expect(fabs(a - b) <= 1e-3 * fabs(a), "test_loss %.9g vs %.9g", a, b);
+	double ta = summary(db, 1, "train_loss", "last"), tb = summary(db, 2, "train_loss", "last");
+	cr_expect(fabs(ta - tb) <= 1e-3 * fabs(ta), "train_loss %.9g vs %.9g", ta, tb);
+	sqlite3_close(db);
+	free(out), free(err);
+}
+
+/* Early stopping: with a learning rate too small to change anything,
+ * val_acc cannot improve after epoch 1, so patience 1 stops at epoch 2. */
+Test(batch, early_stopping_on_patience)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err,
+			   "--batch small.flow --set train.epochs=5 --set train.lr=1e-12 "
+			   "--set train.patience=1 --set train.schedule=constant");
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_expect(strstr(out, "early stop: val_acc has not improved for 1 epochs"), "%s", out);
+	sqlite3 *db = open_db();
+	cr_expect_eq(summary(db, 1, "epoch", "last"), 2.0);
+	cr_expect_eq(summary(db, 1, "epoch", "count"), 2.0);
+	char *status = run_status(db, 1);
+	cr_expect_str_eq(status, "done");
+	cr_expect(summary(db, 1, "test_acc", "count") == 1, "an early-stopped run is still tested");
+	free(status);
+	sqlite3_close(db);
+	free(out), free(err);
+}
+
 /* ---- bad input: message and exit status 2, nothing stored ------------ */
 
 struct bad_case {

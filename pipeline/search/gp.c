@@ -15,8 +15,10 @@
 #include "pipeline/search/gp.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #include "pipeline/search/opt.h"
 
@@ -63,6 +65,7 @@ void jm_gp_free(jm_gp *gp)
 		return;
 	free(gp->cat);
 	free(gp->X);
+	free(gp->XT);
 	free(gp->y);
 	free(gp->ls);
 	free(gp->L);
@@ -78,12 +81,14 @@ void jm_gp_set_data(jm_gp *gp, int n, const double *X, const double *y)
 		size_t nn = (size_t)n;
 		size_t pairs = nn * (nn - 1) / 2;
 		free(gp->X);
+		free(gp->XT);
 		free(gp->y);
 		free(gp->L);
 		free(gp->alpha);
 		free(gp->work);
 		free(gp->dist);
 		gp->X = jm_xmalloc(nn * (size_t)(gp->d > 0 ? gp->d : 1) * sizeof *gp->X);
+		gp->XT = jm_xmalloc(nn * (size_t)(gp->d > 0 ? gp->d : 1) * sizeof *gp->XT);
 		gp->y = jm_xmalloc(nn * sizeof *gp->y);
 		gp->L = jm_xmalloc(nn * nn * sizeof *gp->L);
 		gp->alpha = jm_xmalloc(nn * sizeof *gp->alpha);
@@ -96,6 +101,9 @@ void jm_gp_set_data(jm_gp *gp, int n, const double *X, const double *y)
 	gp->n = n;
 	memcpy(gp->X, X, (size_t)n * (size_t)gp->d * sizeof *X);
 	memcpy(gp->y, y, (size_t)n * sizeof *y);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < gp->d; k++)
+			gp->XT[(size_t)k * n + i] = X[(size_t)i * gp->d + k];
 	/* per-pair, per-dimension squared distances, i > j, row by row */
 	double *q = gp->dist;
 	for (int i = 1; i < n; i++)
@@ -170,18 +178,54 @@ static void solve_upper_t(const double *L, int n, double *v)
 	}
 }
 
+/* exp(x) for x <= 0, branch-free so that loops over it vectorise:
+ * x = n ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial to r^13
+ * (relative error < 1e-16 before rounding), 2^n put in the exponent bits.
+ * Below -708 it returns about 2^-1022 instead of 0: kernel values that
+ * small are noise either way. */
+static inline double exp_neg(double x)
+{
+	x = x < -708.0 ? -708.0 : x;
+	const double shift = 0x1.8p52;
+	double t = x * 1.4426950408889634074 + shift; /* round(x / ln2) in the low bits */
+	double n = t - shift;
+	double r = x - n * 6.93147180369123816490e-01; /* ln2, high part */
+	r = r - n * 1.90821492927058770002e-10;        /* ln2, low part */
+	double p = 1.0 / 6227020800.0;
+	p = p * r + 1.0 / 479001600.0;
+	p = p * r + 1.0 / 39916800.0;
+	p = p * r + 1.0 / 3628800.0;
+	p = p * r + 1.0 / 362880.0;
+	p = p * r + 1.0 / 40320.0;
+	p = p * r + 1.0 / 5040.0;
+	p = p * r + 1.0 / 720.0;
+	p = p * r + 1.0 / 120.0;
+	p = p * r + 1.0 / 24.0;
+	p = p * r + 1.0 / 6.0;
+	p = p * r + 0.5;
+	p = p * r + 1.0;
+	p = p * r + 1.0;
+	uint64_t bits;
+	memcpy(&bits, &t, sizeof bits);
+	bits = (bits + 1023) << 52; /* the low bits of t hold n (two's complement) */
+	double scale;
+	memcpy(&scale, &bits, sizeof scale);
+	return p * scale;
+}
+
 /* The Matern-5/2 value and the factor g with dk/dlog l_k = g q_k / l_k^2
  * and dk/dx_k = -g (x_k - x'_k) / l_k^2, at squared scaled distance r2. */
 static inline double matern(double s2, double r2, double *g)
 {
 	double r = sqrt(r2);
-	double e = exp(-SQRT5 * r);
+	double e = exp_neg(-SQRT5 * r);
 	*g = (5.0 / 3.0) * s2 * (1 + SQRT5 * r) * e;
 	return s2 * (1 + SQRT5 * r + (5.0 / 3.0) * r2) * e;
 }
 
 /* K + (noise + extra) I into gp->L (lower), the per-pair kernel values and
- * g factors into pk and pg when not NULL. */
+ * g factors into pk and pg when not NULL.  Row i: squared scaled distances
+ * into the row first, then one vectorisable pass of the kernel. */
 static void build_kernel(jm_gp *gp, double extra, double *pk, double *pg)
 {
 	int n = gp->n, d = gp->d;
@@ -190,19 +234,31 @@ static void build_kernel(jm_gp *gp, double extra, double *pk, double *pg)
 		il[k] = 1 / (gp->ls[k] * gp->ls[k]);
 	const double *q = gp->dist;
 	size_t p = 0;
+	double s2 = gp->s2;
 	for (int i = 0; i < n; i++) {
 		double *Ki = gp->L + (size_t)i * n;
-		for (int j = 0; j < i; j++, p++, q += d) {
-			double r2 = 0, g;
+		for (int j = 0; j < i; j++, q += d) {
+			double r2 = 0;
 			for (int k = 0; k < d; k++)
 				r2 += q[k] * il[k];
-			Ki[j] = matern(gp->s2, r2, &g);
-			if (pk) {
-				pk[p] = Ki[j];
-				pg[p] = g;
+			Ki[j] = r2;
+		}
+		if (pk) {
+			double *pki = pk + p, *pgi = pg + p;
+			for (int j = 0; j < i; j++) {
+				double g;
+				Ki[j] = matern(s2, Ki[j], &g);
+				pki[j] = Ki[j];
+				pgi[j] = g;
+			}
+		} else {
+			for (int j = 0; j < i; j++) {
+				double g;
+				Ki[j] = matern(s2, Ki[j], &g);
 			}
 		}
-		Ki[i] = gp->s2 + gp->noise + extra;
+		p += (size_t)i;
+		Ki[i] = s2 + gp->noise + extra;
 	}
 	if (il != inv)
 		free(il);
@@ -275,6 +331,7 @@ double jm_gp_neg_log_posterior(jm_gp *gp, const jm_gp_prior *prior, const double
 	size_t nn = (size_t)n * n, pairs = (size_t)n * (n - 1) / 2;
 	double *Kinv = gp->work, *pk = Kinv + nn, *pg = pk + pairs;
 	gp->factored = 0;
+	gp->evals++;
 	theta_unpack(gp, theta);
 	build_kernel(gp, 0, pk, pg);
 	double *L = gp->L;
@@ -365,12 +422,25 @@ static double clampd(double v, double lo, double hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, int restarts, jm_rng *rng,
-              int maxiter, jm_err *err)
+typedef struct candidate {
+	double f;
+	int i;
+} candidate;
+
+static int by_f(const void *a, const void *b)
+{
+	const candidate *x = a, *y = b;
+	return x->f < y->f ? -1 : x->f > y->f ? 1 : x->i - y->i;
+}
+
+int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, const jm_gp_fit_opts *o, jm_rng *rng,
+              jm_err *err)
 {
 	int d = gp->d, m = d + 2, rc = -1;
-	double *buf = jm_xmalloc((size_t)(5 * m) * sizeof *buf);
-	double *lo = buf, *hi = lo + m, *theta = hi + m, *best = theta + m, *start = best + m;
+	int ncand = 2 + (o->draws > 0 ? o->draws : 0);
+	double *buf = jm_xmalloc((size_t)(3 + ncand) * m * sizeof *buf);
+	double *lo = buf, *hi = lo + m, *best = hi + m, *cand = best + m;
+	candidate *order = jm_xmalloc((size_t)ncand * sizeof *order);
 	double best_f = HUGE_VAL;
 	fit_ctx ctx = {gp, prior};
 
@@ -378,59 +448,81 @@ int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, int restarts, jm_rng *rng,
 		lo[k] = log(k < d ? prior->ls_lo : k == d ? prior->s2_lo : prior->noise_lo);
 		hi[k] = log(k < d ? prior->ls_hi : k == d ? prior->s2_hi : prior->noise_hi);
 	}
+	/* candidate 0: the current hyperparameters; 1: the prior's centre;
+	 * then draws at half the prior's width */
 	for (int k = 0; k < d; k++)
-		start[k] = log(gp->ls[k]);
-	start[d] = log(gp->s2);
-	start[d + 1] = log(gp->noise);
-	int nstarts = 2 + restarts;
-	for (int s = 0; s < nstarts; s++) {
-		if (s == 0) {
-			memcpy(theta, start, (size_t)m * sizeof *theta);
-		} else {
-			for (int k = 0; k < m; k++) {
-				double mu = k < d ? prior->ls_mu : k == d ? prior->s2_mu : prior->noise_mu;
-				double sd = k < d ? prior->ls_sd : k == d ? prior->s2_sd : prior->noise_sd;
-				/* the centre, then draws at half the prior's width */
-				theta[k] = clampd(s == 1 ? mu : mu + 0.5 * sd * jm_rng_normal(rng), lo[k], hi[k]);
-			}
+		cand[k] = log(gp->ls[k]);
+	cand[d] = log(gp->s2);
+	cand[d + 1] = log(gp->noise);
+	for (int c = 1; c < ncand; c++)
+		for (int k = 0; k < m; k++) {
+			double mu = k < d ? prior->ls_mu : k == d ? prior->s2_mu : prior->noise_mu;
+			double sd = k < d ? prior->ls_sd : k == d ? prior->s2_sd : prior->noise_sd;
+			cand[c * m + k] = c == 1 ? mu : mu + 0.5 * sd * jm_rng_normal(rng);
 		}
+	for (int c = 0; c < ncand; c++) {
+		double *t = cand + (size_t)c * m;
+		for (int k = 0; k < m; k++)
+			t[k] = clampd(t[k], lo[k], hi[k]);
+		double f = jm_gp_neg_log_posterior(gp, prior, t, NULL);
+		order[c] = (candidate){isfinite(f) ? f : HUGE_VAL, c};
+	}
+	qsort(order, (size_t)ncand, sizeof *order, by_f);
+	int runs = o->starts < 1 ? 1 : o->starts;
+	for (int r = 0; r < runs && r < ncand && order[r].f < HUGE_VAL; r++) {
+		double *t = cand + (size_t)order[r].i * m;
 		jm_opt_result res;
-		if (jm_opt_minimize(fit_objective, &ctx, m, theta, lo, hi, maxiter, 1e-5, 1e-9, &res) < 0)
+		if (jm_opt_minimize(fit_objective, &ctx, m, t, lo, hi, o->maxiter, 1e-3, 1e-5, &res) < 0)
 			continue;
+		if (getenv("JMPROF")) fprintf(stderr, "  run %d from cand %d f0 %.4f -> %.4f iters %d evals %d\n", r, order[r].i, order[r].f, res.f, res.iters, res.evals);
 		if (res.f < best_f) {
 			best_f = res.f;
-			memcpy(best, theta, (size_t)m * sizeof *best);
+			memcpy(best, t, (size_t)m * sizeof *best);
 		}
 	}
 	if (!isfinite(best_f)) {
-		theta_unpack(gp, start);
+		theta_unpack(gp, cand);
 		jm_err_set(err, JM_EXIT_FAIL, "gp: the likelihood cannot be evaluated at any of %d "
-		           "starting points", nstarts);
+		           "candidate hyperparameters", ncand);
 		jm_gp_factor(gp, NULL);
 		goto out;
 	}
 	theta_unpack(gp, best);
 	rc = jm_gp_factor(gp, err);
 out:
+	free(order);
 	free(buf);
 	return rc;
 }
 
-/* k(x, X_i) for all i into kv, and the g factors into gv (may be NULL). */
+/* k(x, X_i) for all i into kv, and the g factors into gv (may be NULL).
+ * Dimension by dimension over the transposed inputs, so each pass is a
+ * vectorisable loop over the observations. */
 static void kernel_row(const jm_gp *gp, const double *x, const double *il, double *kv,
                        double *gv)
 {
-	int d = gp->d;
-	for (int i = 0; i < gp->n; i++) {
-		const double *xi = gp->X + (size_t)i * d;
-		double r2 = 0, g;
-		for (int k = 0; k < d; k++) {
-			double t = gp->cat[k] ? (x[k] != xi[k]) : (x[k] - xi[k]) * (x[k] - xi[k]);
-			r2 += t * il[k];
+	int d = gp->d, n = gp->n;
+	memset(kv, 0, (size_t)n * sizeof *kv);
+	for (int k = 0; k < d; k++) {
+		const double *col = gp->XT + (size_t)k * n;
+		double xk = x[k], w = il[k];
+		if (gp->cat[k]) {
+			for (int i = 0; i < n; i++)
+				kv[i] += (col[i] != xk) ? w : 0.0;
+		} else {
+			for (int i = 0; i < n; i++) {
+				double t = xk - col[i];
+				kv[i] += t * t * w;
+			}
 		}
-		kv[i] = matern(gp->s2, r2, &g);
-		if (gv)
-			gv[i] = g;
+	}
+	double s2 = gp->s2, g;
+	if (gv) {
+		for (int i = 0; i < n; i++)
+			kv[i] = matern(s2, kv[i], &gv[i]);
+	} else {
+		for (int i = 0; i < n; i++)
+			kv[i] = matern(s2, kv[i], &g);
 	}
 }
 

@@ -39,6 +39,7 @@ typedef struct jm_gp {
 	unsigned char *cat;   /* cat[k]: dimension k is categorical */
 	int n, cap;           /* observations, allocated rows */
 	double *X;            /* n x d inputs, row-major */
+	double *XT;           /* the same, transposed (d x n) */
 	double *y;            /* n targets */
 	double *ls;           /* d lengthscales */
 	double s2, noise;     /* signal and noise variances */
@@ -47,8 +48,10 @@ typedef struct jm_gp {
 	double *L;            /* n x n lower Cholesky factor of K, row-major */
 	double *alpha;        /* K^-1 y */
 	int factored;
-	/* scratch for the fit (n x n each) */
+	/* scratch for the fit: K^-1 and per-pair values; per-pair squared
+	 * distances per dimension */
 	double *work, *dist;
+	long evals;           /* log-posterior evaluations so far (statistics) */
 } jm_gp;
 
 /* Priors and bounds suited to standardised targets on the unit cube. */
@@ -70,12 +73,21 @@ void jm_gp_set_hyper(jm_gp *gp, const double *ls, double s2, double noise);
  * when even the largest jitter fails or the data are not finite. */
 int jm_gp_factor(jm_gp *gp, jm_err *err);
 
-/* MAP fit of the hyperparameters from the current ones (a warm start) and
- * the prior's centre, plus `restarts` draws from the prior; leaves the best
- * hyperparameters set and the GP factored.  -1 with err when no start
- * could be evaluated (then the hyperparameters are unchanged). */
-int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, int restarts, jm_rng *rng,
-              int maxiter, jm_err *err);
+/* How hard jm_gp_fit() tries. */
+typedef struct jm_gp_fit_opts {
+	int draws;     /* hyperparameter vectors drawn from the prior to screen */
+	int starts;    /* L-BFGS runs, from the best screened vectors */
+	int maxiter;   /* iterations per run */
+} jm_gp_fit_opts;
+
+/* MAP fit of the hyperparameters.  Candidates are the current ones (a warm
+ * start), the prior's centre and o->draws draws from the prior; the log
+ * posterior is evaluated at each (one Cholesky each) and L-BFGS runs from
+ * the o->starts best.  Leaves the best hyperparameters set and the GP
+ * factored.  -1 with err when no candidate could be evaluated (then the
+ * hyperparameters are unchanged). */
+int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, const jm_gp_fit_opts *o, jm_rng *rng,
+              jm_err *err);
 
 /* The negative log posterior (negative log marginal likelihood plus the
  * prior's negative log density, up to a constant) at theta = (log l_0..,

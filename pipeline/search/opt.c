@@ -20,6 +20,7 @@
 #include "util/err.h"
 
 enum { MEMORY = 8 };
+#define FIRST_STEP 0.2
 
 static double clampd(double v, double lo, double hi)
 {
@@ -122,15 +123,16 @@ int jm_opt_minimize(jm_opt_fn f, void *ctx, int n, double *x, const double *lo,
 			if (!(dg < 0))
 				break;
 		}
-		/* the first step of a fresh memory is scaled to move at most 1 */
+		/* the first step of a fresh memory is scaled to move at most
+		 * FIRST_STEP: steepest descent knows nothing of the scale */
 		double t = 1;
 		if (!mem) {
 			double dmax = 0;
 			for (int i = 0; i < n; i++)
 				if (fabs(d[i]) > dmax)
 					dmax = fabs(d[i]);
-			if (dmax > 1)
-				t = 1 / dmax;
+			if (dmax > FIRST_STEP)
+				t = FIRST_STEP / dmax;
 		}
 		double fnew = HUGE_VAL;
 		int accepted = 0;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline/search/acq.h"
 #include "pipeline/search/ga.h"
@@ -469,8 +470,12 @@ static int fit_model(jm_search *s, int nobs, const double *X, const double *y, j
 {
 	jm_err err = {0};
 	jm_gp_set_data(s->gp, nobs, X, y);
-	int restarts = nobs <= 20 ? 3 : nobs <= 50 ? 1 : s->proposals % 5 == 0;
-	if (jm_gp_fit(s->gp, &s->prior, restarts, rng, 60, &err) == 0) {
+	/* the warm start converges in a few steps; fresh starts matter most
+	 * while the data are few and the posterior has several modes */
+	jm_gp_fit_opts fo = {.draws = 8, .starts = 2, .maxiter = 60};
+	if (nobs > 30)
+		fo = (jm_gp_fit_opts){.draws = 4, .starts = 1, .maxiter = 40};
+	if (jm_gp_fit(s->gp, &s->prior, &fo, rng, &err) == 0) {
 		memcpy(s->good_ls, s->gp->ls, (size_t)s->n * sizeof *s->good_ls);
 		s->good_s2 = s->gp->s2;
 		s->good_noise = s->gp->noise;
@@ -562,6 +567,7 @@ static int propose_bayes(jm_search *s, const double *pend_u, int npend, jm_rng *
 		v[j++] = s->maximize ? -s->val[i] : s->val[i];
 	}
 	transform_values(v, nobs, y);
+	struct timespec T0, T1, T2; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T0); long ev0 = s->gp->evals;
 	if (fit_model(s, nobs, X, y, rng) < 0) {
 		rc = propose_design(s, pend_u, npend, rng, x, u);
 		goto out;
@@ -579,11 +585,16 @@ static int propose_bayes(jm_search *s, const double *pend_u, int npend, jm_rng *
 		memcpy(seeds + (size_t)i * n, X + (size_t)order[i].i * n, (size_t)n * sizeof *seeds);
 	ac.gp = s->gp;
 	ac.best = order[0].y;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T1);
+	if (getenv("JMPROF")) fprintf(stderr, "prof fit %.2f ms evals %ld\n", (T1.tv_sec-T0.tv_sec)*1e3+(T1.tv_nsec-T0.tv_nsec)/1e6, s->gp->evals - ev0);
 	jm_ga_opts go;
 	jm_ga_opts_default(&go, n);
 	int got = jm_ga_maximize(s->sp, acq_batch, acq_grad, &ac, seeds, nseeds, rng, &go,
 	                         CANDIDATES, cand, vals);
 	free(seeds);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T2);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T1);
+	if (getenv("JMPROF")) fprintf(stderr, "prof n=%d fit %.2f ms (%ld evals) total %.2f ms\n", nobs, (T1.tv_sec-T0.tv_sec)*1e3+(T1.tv_nsec-T0.tv_nsec)/1e6 - 0, s->gp->evals - ev0, 0.0);
 	rc = 1;
 	for (int c = 0; c < got && rc; c++) {
 		jm_space_from_unit(s->sp, cand + (size_t)c * n, x);

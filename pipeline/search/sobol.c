@@ -1,8 +1,8 @@
 /*
- * sobol.c: Sobol points by direct (not Gray-code) construction, so any
- * index can be had on its own:
+ * sobol.c: Sobol points by direct construction from the index's Gray code
+ * (the usual order), so any index can be had on its own:
  *
- *   x_d(k) = XOR over the set bits j of k of V_d[j]   (32-bit fractions)
+ *   x_d(k) = XOR over the set bits j of gray(k) of V_d[j]   (32-bit fractions)
  *   u_d(k) = (x_d(k) XOR shift_d) / 2^32              shift_d from the seed
  *
  * V_d comes from the primitive polynomial (degree s, coefficients a) and
@@ -90,9 +90,10 @@ void jm_sobol_point(int dim, uint64_t seed, uint64_t n, uint64_t k, double *u)
 	}
 	for (int d = 0; d < dim; d++) {
 		uint32_t V[32], x = 0;
+		uint64_t g = k ^ (k >> 1); /* Gray code: the published order */
 		directions(d, V);
-		for (int j = 0; j < 32 && (k >> j); j++)
-			if ((k >> j) & 1)
+		for (int j = 0; j < 32 && (g >> j); j++)
+			if ((g >> j) & 1)
 				x ^= V[j];
 		if (seed)
 			x ^= (uint32_t)jm_hash64(seed, (uint64_t)d);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -125,7 +126,7 @@ static inline uint64_t digits_value(uint64_t x, int k)
 	x = (x * 10) + (x >> 8);
 	x = (((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32))) +
 	     (((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32)))) >> 32;
-	return x;
+	return (uint32_t)x;
 }
 
 /* Digits from s[*i]: with 8 readable bytes, 8 at a time; returns count. */
@@ -337,7 +338,7 @@ static void advise_huge(void *p, size_t n)
 #ifdef MADV_HUGEPAGE
 	const uintptr_t pg = 4096;
 	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
-	if (n >= (4u << 20) && b > a)
+	if (n >= (4u << 20) && b > a && !getenv("NOHUGE"))
 		madvise((void *)a, b - a, MADV_HUGEPAGE);
 #else
 	(void)p, (void)n;
@@ -387,9 +388,15 @@ typedef struct parser {
 	/* scan state */
 	int state, col, quoted;
 	size_t fs, row_start;
-	size_t utf8_ok;
+	size_t utf8_ok, utf8_bad;
 	char *scratch;
 	size_t scratch_cap;
+	const char *lim;  /* the current field's bytes may be read up to here */
+	int clean_end;    /* see scan() */
+	int sequential;   /* read the parts one after another (tests) */
+	size_t from, to;  /* the part of the file this parser reads */
+	jm_err own_err;   /* a worker's error */
+	int rc;
 	const char *name;
 	jm_err *err;
 } parser;
@@ -460,10 +467,15 @@ static int fail_at(parser *p, size_t off, const char *what)
 			  line, field, col_name(p, field - 1), what);
 }
 
-static int utf8_check(parser *p, size_t from, size_t to)
+/* Validate [from, to) (from p->utf8_ok on); the first bad byte is only
+ * remembered in utf8_bad, and reported when the field holding it ends,
+ * so that errors come out in file order however the file was split. */
+static void utf8_check(parser *p, size_t from, size_t to)
 {
 	if (from < p->utf8_ok)
 		from = p->utf8_ok;
+	if (p->utf8_bad != SIZE_MAX)
+		return;
 	const unsigned char *b = (const unsigned char *)p->buf;
 	size_t i = from;
 	while (i < to) {
@@ -473,14 +485,20 @@ static int utf8_check(parser *p, size_t from, size_t to)
 		}
 		int len = utf8_seq(b + i, p->n - i);
 		if (!len) {
-			char what[64];
-			snprintf(what, sizeof what, "invalid UTF-8 (byte 0x%02x)", b[i]);
-			return fail_at(p, i, what);
+			p->utf8_bad = i;
+			return;
 		}
 		i += (size_t)len;
 	}
 	p->utf8_ok = i;
-	return 0;
+}
+
+static int fail_utf8(parser *p)
+{
+	char what[64];
+	snprintf(what, sizeof what, "invalid UTF-8 (byte 0x%02x)",
+		 (unsigned char)p->buf[p->utf8_bad]);
+	return fail_at(p, p->utf8_bad, what);
 }
 
 static int is_na(const parser *p, const char *s, size_t n)
@@ -588,12 +606,12 @@ static int intern(parser *p, colst *c, const char *s, size_t n)
 
 static const char *unquote(parser *p, const char *t, size_t n, size_t *out_n)
 {
-	if (n > p->scratch_cap) {
-		char *s = realloc(p->scratch, n);
+	if (n + 8 > p->scratch_cap) {
+		char *s = realloc(p->scratch, n + 8);
 		if (!s)
 			return NULL;
 		p->scratch = s;
-		p->scratch_cap = n;
+		p->scratch_cap = n + 8;
 	}
 	char *o = p->scratch;
 	size_t k = 0;
@@ -620,7 +638,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 	switch (c->kind) {
 	case K_FLOAT: {
 		double x;
-		if (parse_double(t, n, &x)) {
+		if (parse_double_lim(t, n, p->lim, &x)) {
 			put_f64(c, r, x);
 			return 0;
 		}
@@ -642,7 +660,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 			c->v[r] = 0;
 			return set_na(p, c);
 		}
-		if (parse_double(t, n, &d)) {
+		if (parse_double_lim(t, n, p->lim, &d)) {
 			ints_to_floats(c, r);
 			put_f64(c, r, d);
 			return 0;
@@ -716,6 +734,8 @@ static int blank(const char *s, size_t n)
 /* A separator at pos ends the field [fs, pos); isnl: it also ends the row. */
 static inline int on_sep(parser *p, size_t fs, size_t pos, int isnl)
 {
+	if (__builtin_expect(pos > p->utf8_bad, 0))
+		return fail_utf8(p);
 	size_t e = pos;
 	if (isnl && p->trim_cr && e > fs && p->buf[e - 1] == '\r')
 		e--;
@@ -734,8 +754,12 @@ static inline int on_sep(parser *p, size_t fs, size_t pos, int isnl)
 				 p->max_field);
 			return fail_at(p, fs, what);
 		}
-		if (quoted && !(t = unquote(p, t, n, &n)))
-			return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
+		p->lim = p->buf + p->n;
+		if (quoted) {
+			if (!(t = unquote(p, t, n, &n)))
+				return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
+			p->lim = p->scratch + p->scratch_cap;
+		}
 		if (on_field(p, p->col, t, n) < 0)
 			return -1;
 	}
@@ -819,8 +843,12 @@ static int scan_bytes(parser *p, size_t i0, size_t i1)
 	return 0;
 }
 
-/* Scan [from, to): whole blocks from the buffer, the tail via scan_bytes. */
-static int scan(parser *p, size_t from, size_t to)
+/* Scan [from, to): whole blocks from the buffer, the tail via scan_bytes.
+ * from must start a record.  For the last part of the file (last = 1) an
+ * open quote is an error and a final row may lack its newline; for other
+ * parts clean_end tells whether [from, to) ended exactly on a record
+ * boundary (else the split guessed wrong and the caller starts over). */
+static int scan(parser *p, size_t from, size_t to, int last)
 {
 	size_t base = from;
 	p->fs = from;
@@ -831,8 +859,8 @@ static int scan(parser *p, size_t from, size_t to)
 	for (; base + 64 <= to; base += 64) {
 		uint64_t md, mn, mq, mh;
 		block_masks(p->buf + base, p->delim, p->nl, &md, &mn, &mq, &mh);
-		if (mh && utf8_check(p, base + (size_t)__builtin_ctzll(mh), base + 64) < 0)
-			return -1;
+		if (mh)
+			utf8_check(p, base + (size_t)__builtin_ctzll(mh), base + 64);
 		if (mq || p->state == IN_Q) {
 			if (scan_bytes(p, base, base + 64) < 0)
 				return -1;
@@ -852,8 +880,13 @@ static int scan(parser *p, size_t from, size_t to)
 		p->state = OUT;
 	}
 	if (base < to) {
-		if (utf8_check(p, base, to) < 0 || scan_bytes(p, base, to) < 0)
+		utf8_check(p, base, to);
+		if (scan_bytes(p, base, to) < 0)
 			return -1;
+	}
+	if (!last) {
+		p->clean_end = p->state == OUT && p->fs == to && p->col == 0 && !p->quoted;
+		return 0;
 	}
 	if (p->state == IN_Q)
 		return fail_at(p, p->fs, "unterminated quoted field (the quote runs to the end of the file)");
@@ -1033,7 +1066,7 @@ static int read_header(parser *p, size_t *pos, int header)
 	return 0;
 }
 
-/* ---- finishing ------------------------------------------------------- */
+/* ---- notes ----------------------------------------------------------- */
 
 /* The offset of data row r (0-based), reading records from the start. */
 static size_t row_offset(const parser *p, int64_t r)
@@ -1055,10 +1088,10 @@ static size_t row_offset(const parser *p, int64_t r)
 
 /* A text column whose values are partly numbers (or booleans, dates) gets
  * a note with the counts; each distinct value is classified once. */
-static void note_mixed(parser *p, const jm_col *col, int64_t rows, jm_csv_info *info)
+static void note_mixed(const parser *p, const jm_col *col, int64_t rows, jm_csv_info *info)
 {
 	const jm_dict *d = col->dict;
-	if (!d->n)
+	if (!info || !d->n)
 		return;
 	uint8_t *cls = jm_xmalloc((size_t)d->n);
 	for (int32_t k = 0; k < d->n; k++) {
@@ -1091,33 +1124,120 @@ static void note_mixed(parser *p, const jm_col *col, int64_t rows, jm_csv_info *
 	free(cls);
 }
 
-static int finish(parser *p, jm_frame **out, jm_csv_info *info)
+static void notes(const parser *p, const jm_frame *f, const uint8_t *all_missing,
+		  jm_csv_info *info)
+{
+	for (int j = 0; j < f->ncols; j++) {
+		const jm_col *col = f->cols[j];
+		if (all_missing[j])
+			add_note(info, jm_xasprintf("column \"%s\" has no values: all %" PRId64
+						    " rows are missing",
+						    col->name, f->nrows));
+		else if (col->type == JM_COL_STR)
+			note_mixed(p, col, f->nrows, info);
+	}
+}
+
+/* ---- one part of the file -------------------------------------------- */
+
+/* A parser for [from, to) sharing cfg's settings (buffer, names, tokens). */
+static int part_init(parser *p, const parser *cfg, size_t from, size_t to)
+{
+	*p = *cfg;
+	p->from = from;
+	p->to = to;
+	p->err = &p->own_err;
+	p->own_err = (jm_err){0};
+	p->rows = 0;
+	p->utf8_ok = from;
+	p->utf8_bad = SIZE_MAX;
+	p->scratch = NULL;
+	p->scratch_cap = 0;
+	p->cs = jm_xcalloc((size_t)p->ncols, sizeof *p->cs);
+	size_t hdr = cfg->data0 > 16 ? cfg->data0 : 16;
+	p->cap = (int64_t)((to - from) / hdr) + 1024;
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		c->kind = K_UNKNOWN;
+		c->day_ns = INT64_MIN;
+		c->v = malloc((size_t)p->cap * sizeof *c->v);
+		if (!c->v)
+			return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
+		advise_huge(c->v, (size_t)p->cap * sizeof *c->v);
+	}
+	return 0;
+}
+
+static void part_free(parser *p)
+{
+	if (p->cs)
+		for (int j = 0; j < p->ncols; j++) {
+			free(p->cs[j].v);
+			free(p->cs[j].na);
+			jm_dict_unref(p->cs[j].dict);
+		}
+	free(p->cs);
+	free(p->scratch);
+	p->cs = NULL;
+	p->scratch = NULL;
+}
+
+/* The second pass for the columns whose reread flag is set: read them
+ * again as text, skipping every other column. */
+static int reread_text(parser *p, int last)
+{
+	int *keep = jm_xmalloc((size_t)p->ncols * sizeof *keep);
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		keep[j] = c->kind;
+		if (c->reread) {
+			keep[j] = K_TEXT;
+			c->kind = K_TEXT;
+			jm_dict_unref(c->dict);
+			c->dict = jm_dict_new();
+			if (c->na)
+				memset(c->na, 0, (size_t)p->cap);
+			c->n_na = 0;
+		} else {
+			c->kind = K_SKIP;
+		}
+	}
+	int64_t rows = p->rows;
+	p->rows = 0;
+	p->utf8_ok = p->n; /* validated already */
+	int rc = scan(p, p->from, p->to, last);
+	p->rows = rows;
+	for (int j = 0; j < p->ncols; j++)
+		p->cs[j].kind = keep[j];
+	free(keep);
+	return rc;
+}
+
+/* One part read alone: its slot arrays become the frame's columns. */
+static int finish_single(parser *p, jm_frame **out, jm_csv_info *info)
 {
 	int64_t rows = p->rows;
 	jm_frame *f = jm_frame_new(rows);
 	size_t nrows = rows > 0 ? (size_t)rows : 1;
+	uint8_t *all_missing = jm_xcalloc((size_t)p->ncols, 1);
 	for (int j = 0; j < p->ncols; j++) {
 		colst *c = &p->cs[j];
 		jm_col *col = jm_xcalloc(1, sizeof *col);
-		col->name = p->names[j];
-		p->names[j] = NULL;
-		int k = c->kind;
-		if (k == K_INT && c->n_na)
+		col->name = jm_xstrdup(p->names[j]);
+		if (c->kind == K_INT && c->n_na)
 			ints_to_floats(c, rows);
-		k = c->kind;
-		if (k == K_UNKNOWN) {
+		if (c->kind == K_UNKNOWN) {
 			for (int64_t i = 0; i < rows; i++)
 				put_f64(c, i, NAN);
-			add_note(info, jm_xasprintf("column \"%s\" has no values: all %" PRId64
-						    " rows are missing",
-						    col->name, rows));
-			k = K_FLOAT;
+			all_missing[j] = 1;
+			c->kind = K_FLOAT;
 		}
-		switch (k) {
+		switch (c->kind) {
 		case K_INT:
 		case K_FLOAT:
 		case K_DATE:
-			col->type = k == K_INT ? JM_COL_I64 : k == K_FLOAT ? JM_COL_F64 : JM_COL_TIME;
+			col->type = c->kind == K_INT ? JM_COL_I64 :
+				    c->kind == K_FLOAT ? JM_COL_F64 : JM_COL_TIME;
 			col->v.p = realloc(c->v, nrows * 8);
 			if (!col->v.p)
 				col->v.p = c->v;
@@ -1136,7 +1256,6 @@ static int finish(parser *p, jm_frame **out, jm_csv_info *info)
 				col->v.code[i] = (int32_t)c->v[i];
 			col->dict = c->dict;
 			c->dict = NULL;
-			note_mixed(p, col, rows, info);
 		}
 		if (c->na && c->n_na) {
 			col->na = realloc(c->na, nrows);
@@ -1147,30 +1266,290 @@ static int finish(parser *p, jm_frame **out, jm_csv_info *info)
 		}
 		if (jm_frame_adopt(f, col, p->err) < 0) {
 			jm_frame_free(f);
+			free(all_missing);
 			return -1;
 		}
 	}
+	notes(p, f, all_missing, info);
+	free(all_missing);
 	*out = f;
 	return 0;
 }
 
-static void parser_free(parser *p)
+/* ---- parts read in parallel ------------------------------------------ */
+
+typedef struct column_plan {
+	int kind;          /* the kind over the whole file */
+	int64_t n_na;
+	int32_t **remap;   /* K_TEXT: per part, part code → frame code */
+} column_plan;
+
+typedef struct assembly {
+	parser *parts;
+	int nparts;
+	int64_t *offset;   /* first frame row of each part */
+	column_plan *plan;
+	jm_frame *f;
+} assembly;
+
+typedef struct worker {
+	int (*fn)(void *arg, int k);
+	void *arg;
+	int k, rc;
+} worker;
+
+static void *worker_main(void *arg)
 {
-	for (int j = 0; j < p->ncols; j++) {
-		if (p->cs) {
-			free(p->cs[j].v);
-			free(p->cs[j].na);
-			jm_dict_unref(p->cs[j].dict);
-		}
-		if (p->names)
-			free(p->names[j]);
-	}
-	free(p->cs);
-	free(p->names);
-	free(p->na_tok);
-	free(p->na_len);
-	free(p->scratch);
+	worker *w = arg;
+	w->rc = w->fn(w->arg, w->k);
+	return NULL;
 }
+
+/* Run fn(arg, k) for k in 0..n-1, k = 0 on this thread (all of them
+ * when sequential). */
+static void run_parallel(int n, int (*fn)(void *, int), void *arg, int sequential)
+{
+	if (sequential) {
+		for (int k = 0; k < n; k++)
+			fn(arg, k);
+		return;
+	}
+	worker *w = jm_xcalloc((size_t)n, sizeof *w);
+	pthread_t *th = jm_xcalloc((size_t)n, sizeof *th);
+	uint8_t *started = jm_xcalloc((size_t)n, 1);
+	for (int k = 1; k < n; k++) {
+		w[k] = (worker){fn, arg, k, 0};
+		started[k] = pthread_create(&th[k], NULL, worker_main, &w[k]) == 0;
+	}
+	fn(arg, 0);
+	for (int k = 1; k < n; k++) {
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else
+			fn(arg, k);
+	}
+	free(w);
+	free(th);
+	free(started);
+}
+
+static int part_scan(void *arg, int k)
+{
+	assembly *a = arg;
+	parser *p = &a->parts[k];
+	if (p->own_err.code) /* part_init failed */
+		return p->rc = -1;
+	return p->rc = scan(p, p->from, p->to, k == a->nparts - 1);
+}
+
+static int part_reread(void *arg, int k)
+{
+	assembly *a = arg;
+	return a->parts[k].rc = reread_text(&a->parts[k], k == a->nparts - 1);
+}
+
+/* Copy part k's rows into the frame's columns, converting as planned. */
+static int part_copy(void *arg, int k)
+{
+	assembly *a = arg;
+	parser *p = &a->parts[k];
+	int64_t off = a->offset[k], rows = p->rows;
+	for (int j = 0; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		jm_col *col = a->f->cols[j];
+		const column_plan *pl = &a->plan[j];
+		int unknown = c->kind == K_UNKNOWN; /* every value of this part missing */
+		if (col->na) {
+			if (unknown)
+				memset(col->na + off, 1, (size_t)rows);
+			else if (c->na)
+				memcpy(col->na + off, c->na, (size_t)rows);
+			else
+				memset(col->na + off, 0, (size_t)rows);
+		}
+		switch (col->type) {
+		case JM_COL_F64:
+			if (unknown || pl->kind == K_UNKNOWN)
+				for (int64_t i = 0; i < rows; i++)
+					col->v.f64[off + i] = NAN;
+			else if (c->kind == K_INT)
+				for (int64_t i = 0; i < rows; i++)
+					col->v.f64[off + i] = c->na && c->na[i] ? NAN : (double)c->v[i];
+			else
+				memcpy(col->v.f64 + off, c->v, (size_t)rows * 8);
+			break;
+		case JM_COL_I64:
+		case JM_COL_TIME:
+			if (unknown)
+				memset(col->v.i64 + off, 0, (size_t)rows * 8);
+			else
+				memcpy(col->v.i64 + off, c->v, (size_t)rows * 8);
+			break;
+		case JM_COL_BOOL:
+			for (int64_t i = 0; i < rows; i++)
+				col->v.b[off + i] = unknown ? 0 : (uint8_t)c->v[i];
+			break;
+		case JM_COL_STR: {
+			const int32_t *remap = pl->remap[k];
+			for (int64_t i = 0; i < rows; i++) {
+				int64_t code = unknown ? -1 : c->v[i];
+				col->v.code[off + i] = code < 0 ? -1 : remap[code];
+			}
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
+/* The kind a column has over all parts; K_SKIP: it must be read as text. */
+static int unify(const parser *parts, int nparts, int j)
+{
+	int kind = K_UNKNOWN;
+	for (int k = 0; k < nparts; k++) {
+		const colst *c = &parts[k].cs[j];
+		if (c->reread)
+			return K_SKIP;
+		if (c->kind == K_UNKNOWN || c->kind == kind)
+			continue;
+		if (kind == K_UNKNOWN)
+			kind = c->kind;
+		else if ((kind == K_INT && c->kind == K_FLOAT) || (kind == K_FLOAT && c->kind == K_INT))
+			kind = K_FLOAT;
+		else
+			return K_SKIP;
+	}
+	return kind;
+}
+
+static const jm_coltype kind_type[] = {
+	[K_UNKNOWN] = JM_COL_F64, [K_INT] = JM_COL_I64, [K_FLOAT] = JM_COL_F64,
+	[K_BOOL] = JM_COL_BOOL, [K_DATE] = JM_COL_TIME, [K_TEXT] = JM_COL_STR,
+};
+
+static int assemble(parser *cfg, parser *parts, int nparts, jm_frame **out, jm_csv_info *info)
+{
+	int ncols = cfg->ncols, rc = -1;
+	assembly a = {.parts = parts, .nparts = nparts};
+	a.offset = jm_xcalloc((size_t)nparts + 1, sizeof *a.offset);
+	a.plan = jm_xcalloc((size_t)ncols, sizeof *a.plan);
+	uint8_t *all_missing = jm_xcalloc((size_t)ncols, 1);
+	int any_reread = 0;
+	for (int j = 0; j < ncols; j++) {
+		int kind = unify(parts, nparts, j);
+		if (kind == K_SKIP) {
+			for (int k = 0; k < nparts; k++)
+				parts[k].cs[j].reread = 1;
+			any_reread = 1;
+			kind = K_TEXT;
+		}
+		a.plan[j].kind = kind;
+	}
+	if (any_reread) {
+		run_parallel(nparts, part_reread, &a, cfg->sequential);
+		for (int k = 0; k < nparts; k++)
+			if (parts[k].rc < 0) {
+				*cfg->err = parts[k].own_err;
+				goto out;
+			}
+	}
+	for (int k = 0; k < nparts; k++)
+		a.offset[k + 1] = a.offset[k] + parts[k].rows;
+	int64_t rows = a.offset[nparts];
+	if (rows == 0) {
+		jm_err_set(cfg->err, JM_EXIT_INPUT, "%s: a header but no data rows", cfg->name);
+		goto out;
+	}
+	a.f = jm_frame_new(rows);
+	for (int j = 0; j < ncols; j++) {
+		column_plan *pl = &a.plan[j];
+		for (int k = 0; k < nparts; k++)
+			pl->n_na += parts[k].cs[j].n_na;
+		if (pl->kind == K_INT && pl->n_na)
+			pl->kind = K_FLOAT;
+		all_missing[j] = pl->kind == K_UNKNOWN;
+		jm_col *col = jm_xcalloc(1, sizeof *col);
+		col->name = jm_xstrdup(cfg->names[j]);
+		col->type = kind_type[pl->kind];
+		size_t sz = col->type == JM_COL_BOOL ? 1 : col->type == JM_COL_STR ? 4 : 8;
+		col->v.p = malloc((size_t)rows * sz);
+		col->na = pl->n_na ? malloc((size_t)rows) : NULL;
+		col->n_na = pl->n_na;
+		if (!col->v.p || (pl->n_na && !col->na)) {
+			jm_col_free(col);
+			jm_err_set(cfg->err, JM_EXIT_FAIL, "%s: out of memory", cfg->name);
+			goto out;
+		}
+		advise_huge(col->v.p, (size_t)rows * sz);
+		if (col->type == JM_COL_STR) {
+			col->dict = jm_dict_new();
+			pl->remap = jm_xcalloc((size_t)nparts, sizeof *pl->remap);
+			for (int k = 0; k < nparts; k++) {
+				const jm_dict *d = parts[k].cs[j].dict;
+				int32_t n = d ? d->n : 0;
+				pl->remap[k] = jm_xmalloc(((size_t)n + 1) * sizeof(int32_t));
+				for (int32_t c = 0; c < n; c++)
+					pl->remap[k][c] = jm_dict_intern(col->dict, d->s[c], d->len[c]);
+			}
+		}
+		if (jm_frame_adopt(a.f, col, cfg->err) < 0)
+			goto out;
+	}
+	run_parallel(nparts, part_copy, &a, cfg->sequential);
+	notes(cfg, a.f, all_missing, info);
+	*out = a.f;
+	a.f = NULL;
+	rc = 0;
+out:
+	for (int j = 0; j < ncols; j++) {
+		if (a.plan[j].remap)
+			for (int k = 0; k < nparts; k++)
+				free(a.plan[j].remap[k]);
+		free(a.plan[j].remap);
+	}
+	jm_frame_free(a.f);
+	free(a.plan);
+	free(a.offset);
+	free(all_missing);
+	return rc;
+}
+
+/* Split [from, n) into up to nparts pieces that (probably) start records:
+ * each cut goes after a newline, chosen outside quotes by counting quote
+ * characters from the start.  scan() verifies every cut (clean_end). */
+static int split_parts(const parser *cfg, size_t from, int nparts, size_t *cuts)
+{
+	size_t n = cfg->n, len = n - from;
+	const char *b = cfg->buf;
+	int quotes = memchr(b + from, '"', len) != NULL;
+	size_t at = from;
+	int64_t parity = 0;
+	int k = 1;
+	cuts[0] = from;
+	for (; k < nparts; k++) {
+		size_t target = from + len / (size_t)nparts * (size_t)k;
+		if (target <= cuts[k - 1])
+			break;
+		if (quotes)
+			for (; at < target; at++)
+				parity ^= b[at] == '"';
+		size_t i = target;
+		for (; i < n; i++) {
+			if (quotes && b[i] == '"')
+				parity ^= 1;
+			else if (b[i] == cfg->nl && !parity)
+				break;
+		}
+		at = i;
+		if (i >= n - 1)
+			break;
+		cuts[k] = i + 1;
+	}
+	cuts[k] = n;
+	return k;
+}
+
+/* ---- the reader ------------------------------------------------------ */
 
 static void setup_na(parser *p, const jm_csv_opts *o)
 {
@@ -1197,37 +1576,73 @@ static void setup_na(parser *p, const jm_csv_opts *o)
 	}
 }
 
-/* The second pass for columns that mixed text into numbers, bools or dates. */
-static int reread_text(parser *p)
+static int auto_threads(size_t bytes)
 {
-	int any = 0;
-	for (int j = 0; j < p->ncols; j++)
-		any |= p->cs[j].kind == K_SKIP;
-	if (!any)
-		return 0;
-	int *keep = jm_xmalloc((size_t)p->ncols * sizeof *keep);
-	for (int j = 0; j < p->ncols; j++) {
-		colst *c = &p->cs[j];
-		keep[j] = c->kind;
-		if (c->kind == K_SKIP) {
-			keep[j] = K_TEXT;
-			c->kind = K_TEXT;
-			c->dict = jm_dict_new();
-			if (c->na)
-				memset(c->na, 0, (size_t)p->cap);
-			c->n_na = 0;
-		} else {
-			c->kind = K_SKIP;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int t = cpus > 8 ? 8 : cpus < 1 ? 1 : (int)cpus;
+	int by_size = (int)(bytes / (4u << 20)); /* at least 4 MB a part */
+	return by_size < 1 ? 1 : by_size < t ? by_size : t;
+}
+
+/* Read the data rows [from, n) with nthreads parts (1: no threads). */
+static int read_rows(parser *cfg, int nthreads, jm_frame **out, jm_csv_info *info)
+{
+	size_t from = cfg->data0;
+	size_t *cuts = jm_xcalloc((size_t)nthreads + 1, sizeof *cuts);
+	int nparts = nthreads > 1 ? split_parts(cfg, from, nthreads, cuts) : 1;
+	if (nparts == 1) {
+		cuts[0] = from;
+		cuts[1] = cfg->n;
+	}
+	parser *parts = jm_xcalloc((size_t)nparts, sizeof *parts);
+	assembly a = {.parts = parts, .nparts = nparts};
+	int rc = -1, retry = 0;
+	for (int k = 0; k < nparts; k++)
+		if (part_init(&parts[k], cfg, cuts[k], cuts[k + 1]) < 0)
+			parts[k].rc = -1;
+	if (nparts > 1) {
+		run_parallel(nparts, part_scan, &a, cfg->sequential);
+	} else if (parts[0].rc == 0) {
+		parts[0].rc = scan(&parts[0], from, cfg->n, 1);
+	}
+	/* the first part that failed or ended off a record boundary decides */
+	for (int k = 0; k < nparts; k++) {
+		if (parts[k].rc < 0) {
+			*cfg->err = parts[k].own_err;
+			goto out;
+		}
+		if (k < nparts - 1 && !parts[k].clean_end) {
+			retry = 1;
+			goto out;
 		}
 	}
-	int64_t rows = p->rows;
-	p->rows = 0;
-	p->utf8_ok = p->n; /* validated already */
-	int rc = scan(p, p->data0, p->n);
-	p->rows = rows;
-	for (int j = 0; j < p->ncols; j++)
-		p->cs[j].kind = keep[j];
-	free(keep);
+	if (nparts == 1) {
+		int any = 0;
+		for (int j = 0; j < cfg->ncols; j++)
+			any |= parts[0].cs[j].reread;
+		if (any && reread_text(&parts[0], 1) < 0) {
+			*cfg->err = parts[0].own_err;
+			goto out;
+		}
+		if (parts[0].rows == 0) {
+			jm_err_set(cfg->err, JM_EXIT_INPUT, "%s: a header but no data rows", cfg->name);
+			goto out;
+		}
+		rc = finish_single(&parts[0], out, info);
+		if (rc < 0)
+			*cfg->err = parts[0].own_err;
+	} else {
+		rc = assemble(cfg, parts, nparts, out, info);
+	}
+	if (info)
+		info->rows = rc == 0 ? (*out)->nrows : 0;
+out:
+	for (int k = 0; k < nparts; k++)
+		part_free(&parts[k]);
+	free(parts);
+	free(cuts);
+	if (retry) /* a quoted newline fooled the split: read it in one piece */
+		return read_rows(cfg, 1, out, info);
 	return rc;
 }
 
@@ -1242,7 +1657,9 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 	*out = NULL;
 	if (info)
 		memset(info, 0, sizeof *info);
-	parser p = {.buf = buf, .n = n, .err = err, .name = o->name ? o->name : "<input>"};
+	jm_err scratch_err;
+	parser p = {.buf = buf, .n = n, .err = err ? err : &scratch_err,
+		    .name = o->name ? o->name : "<input>"};
 	p.max_field = o->max_field > 0 ? o->max_field : JM_CSV_MAX_FIELD;
 	p.infer_dates = o->infer_dates;
 	p.infer_bool = o->infer_bool;
@@ -1250,7 +1667,8 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 	size_t pos = 0;
 
 	if (n >= 2 && ((buf[0] == '\xff' && buf[1] == '\xfe') || (buf[0] == '\xfe' && buf[1] == '\xff'))) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: the file is UTF-16 (byte order mark %02X %02X); save it as UTF-8",
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "%s: the file is UTF-16 (byte order mark %02X %02X); save it as UTF-8",
 			   p.name, (unsigned char)buf[0], (unsigned char)buf[1]);
 		goto out;
 	}
@@ -1260,7 +1678,8 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 			info->bom = 1;
 	}
 	if (memchr(buf + pos, '\0', n - pos < 4096 ? n - pos : 4096)) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: NUL bytes in the first 4 KB: not a text file (UTF-16 or binary?)",
+		jm_err_set(err, JM_EXIT_INPUT,
+			   "%s: NUL bytes in the first 4 KB: not a text file (UTF-16 or binary?)",
 			   p.name);
 		goto out;
 	}
@@ -1280,7 +1699,7 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 			info->crlf = 1;
 	}
 	p.delim = o->delim ? o->delim : sniff(buf, n, pos, p.nl);
-	if (p.delim == '"' || p.delim == p.nl || p.delim == '\n' || p.delim == '\r') {
+	if (p.delim == '"' || p.delim == '\n' || p.delim == '\r') {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: %s cannot be the delimiter", p.name,
 			   p.delim == '"' ? "a quote" : "a newline");
 		goto out;
@@ -1288,44 +1707,26 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 	if (read_header(&p, &pos, o->header) < 0)
 		goto out;
 	p.data0 = pos;
-	p.utf8_ok = 0;
-	if (utf8_check(&p, 0, pos) < 0)
-		goto out;
+	p.utf8_bad = SIZE_MAX;
 	setup_na(&p, o);
-	p.cs = jm_xcalloc((size_t)p.ncols, sizeof *p.cs);
-	for (int j = 0; j < p.ncols; j++)
-		p.cs[j].kind = K_UNKNOWN;
-	/* first guess at the row count from the header's length; grow() as needed */
-	{
-		size_t hdr = pos > 0 ? pos : 1;
-		int64_t guess = (int64_t)((n - pos) / (hdr < 16 ? 16 : hdr)) + 1024;
-		p.cap = guess;
-		for (int j = 0; j < p.ncols; j++) {
-			p.cs[j].v = malloc((size_t)guess * sizeof(int64_t));
-			if (!p.cs[j].v) {
-				jm_err_set(err, JM_EXIT_FAIL, "%s: out of memory", p.name);
-				goto out;
-			}
-			advise_huge(p.cs[j].v, (size_t)guess * sizeof(int64_t));
-			p.cs[j].day_ns = INT64_MIN;
-		}
-	}
-	if (scan(&p, pos, n) < 0 || reread_text(&p) < 0)
-		goto out;
-	if (p.rows == 0) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: a header but no data rows", p.name);
-		goto out;
-	}
-	if (finish(&p, out, info) < 0)
+	int threads = o->threads > 0 ? o->threads : o->threads < 0 ? -o->threads :
+		      auto_threads(n - pos);
+	threads = threads > 64 ? 64 : threads;
+	p.sequential = o->threads < 0;
+	if (read_rows(&p, threads, out, info) < 0)
 		goto out;
 	if (info) {
 		info->delim = p.delim;
 		info->bytes = (int64_t)n;
-		info->rows = p.rows;
 	}
 	rc = 0;
 out:
-	parser_free(&p);
+	for (int j = 0; j < p.ncols; j++)
+		free(p.names[j]);
+	free(p.names);
+	free(p.na_tok);
+	free(p.na_len);
+	free(p.scratch);
 	return rc;
 }
 

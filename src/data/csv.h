@@ -65,7 +65,9 @@ typedef struct jm_csv_opts {
 	int64_t max_field;       /* bytes per field; 0: JM_CSV_MAX_FIELD */
 	int infer_dates;         /* 1 (default): ISO 8601 columns become datetime */
 	int infer_bool;          /* 1 (default): True/False columns become bool */
-	int threads;             /* 0 (default): as many as helps, at most 8 */
+	int threads;             /* 0 (default): as many as helps, at most 8;
+				  * -N: split into N parts but read them one
+				  * after another on this thread (for tests) */
 	const char *name;        /* file name for messages (NULL: "<input>") */
 } jm_csv_opts;
 

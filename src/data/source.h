@@ -84,4 +84,9 @@ char *jm_source_cache_path(const char *url, const jm_source_opts *o, jm_err *err
 /* 1 when spec is an http(s) URL. */
 int jm_source_is_url(const char *spec);
 
+/* A ready-made jm_progress_fn: ctx is a FILE * (NULL: stderr).  On a
+ * terminal it redraws "[#####     ]  50% 1.2/2.4 MB" at most ten times a
+ * second; otherwise it prints a plain line every 10%. */
+int jm_source_progress_print(void *ctx, int64_t done, int64_t total);
+
 #endif
