@@ -38,6 +38,7 @@ void jm_report_json(jm_report *r, const char *event, const char *fields);
 void jm_report_clear(jm_report *r);
 
 double jm_now(void); /* monotonic seconds */
+double jm_cpu_now(void); /* this thread's CPU time, seconds */
 double jm_wall(void); /* Unix time, seconds */
 
 #endif

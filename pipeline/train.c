@@ -167,9 +167,11 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 		char f[512];
 		snprintf(f, sizeof f,
 			 "\"run\":%lld,\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6g,"
-			 "\"train_acc\":%.6g,\"val_loss\":%.6g,\"val_acc\":%.6g,\"samples_per_s\":%.1f",
+			 "\"train_acc\":%.6g,\"val_loss\":%.6g,\"val_acc\":%.6g,\"samples_per_s\":%.1f,"
+			 "\"step_cpu_ms\":%.4f",
 			 (long long)t->run, (long long)epoch, (long long)step, train_loss,
-			 train_acc, t->val.n ? val_loss : -1.0, t->val.n ? val_acc : -1.0, sps);
+			 train_acc, t->val.n ? val_loss : -1.0, t->val.n ? val_acc : -1.0, sps,
+			 st->batches ? 1e3 * t->epoch_cpu_s / (double)st->batches : 0.0);
 		jm_report_json(t->rep, "epoch", f);
 	}
 	char vtext[96] = "";
@@ -226,7 +228,7 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 
 	while (st->epoch < f->train.epochs) {
 		epoch_permutation(t, st->epoch);
-		double t_epoch = jm_now(), epoch_train_s = 0.0;
+		double t_epoch = jm_now(), epoch_train_s = 0.0, cpu0 = jm_cpu_now();
 		int64_t first_batch = st->batch_in_epoch;
 		while (st->batch_in_epoch < batches) {
 			double t0 = jm_now();
@@ -272,6 +274,9 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 			}
 		}
 		int early = 0;
+		/* CPU time of the steps (nothing else runs on this thread between
+		 * them), so a busy machine does not hide what a step costs */
+		t->epoch_cpu_s = jm_cpu_now() - cpu0;
 		if (end_of_epoch(t, epoch_train_s > 0 ? epoch_train_s : jm_now() - t_epoch, &early,
 				 err) < 0)
 			return JM_TRAIN_ERROR;

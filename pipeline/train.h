@@ -90,6 +90,8 @@ typedef struct jm_trainer {
 	 * fault_step, so a stop or a crash lands at a known point. */
 	int64_t fault_step;
 	int fault_signal;
+
+	double epoch_cpu_s;       /* CPU time of this epoch's steps */
 } jm_trainer;
 
 enum { JM_TRAIN_DONE = 0, JM_TRAIN_STOPPED, JM_TRAIN_DIVERGED, JM_TRAIN_ERROR };
