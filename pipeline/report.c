@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/json.h"
+
 double jm_now(void)
 {
 	struct timespec ts;
@@ -77,14 +79,9 @@ void jm_report_msg(jm_report *r, const char *fmt, ...)
 	va_end(ap);
 	log_line(r, text);
 	if (r->json) {
-		printf("{\"event\":\"log\",\"message\":\"");
-		for (const char *p = text; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				putchar('\\');
-			if ((unsigned char)*p >= 0x20)
-				putchar(*p);
-		}
-		printf("\"}\n");
+		printf("{\"event\":\"log\",\"message\":");
+		jm_json_str(stdout, text);
+		printf("}\n");
 	} else {
 		jm_report_clear(r);
 		printf("%s\n", text);

@@ -31,6 +31,7 @@
 #include "store/metric_writer.h"
 #include "store/store.h"
 #include "util/json.h"
+#include "util/strbuf.h"
 #include "util/rng.h"
 #include "util/signals.h"
 
@@ -408,18 +409,14 @@ static int save_model(runner *r, double test_acc, jm_err *err)
 	snprintf(scale, sizeof scale, "%.9g", (double)t->norm.scale);
 	snprintf(shift, sizeof shift, "%.9g", (double)t->norm.shift);
 	snprintf(shape, sizeof shape, "%d,%d,%d", r->test->c, r->test->h, r->test->w);
-	char *classes = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&classes, &len);
-	if (!m)
-		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+	jm_buf classes = JM_BUF_INIT;
 	for (int k = 0; k < t->K; k++)
-		fprintf(m, "%s%s", k ? "," : "", jm_dataset_class_name(r->test, k, buf));
-	fclose(m);
+		jm_buf_printf(&classes, "%s%s", k ? "," : "", jm_dataset_class_name(r->test, k, buf));
 	const char *meta[] = {"run", run, "test_acc", acc, "input_scale", scale,
-			      "input_shift", shift, "input_shape", shape, "classes", classes};
+			      "input_shift", shift, "input_shape", shape,
+			      "classes", jm_buf_str(&classes)};
 	int rc = jm_checkpoint_save(path, t->model, NULL, meta, 6, err);
-	free(classes);
+	jm_buf_release(&classes);
 	if (rc < 0)
 		return -1;
 	return add_artifact(r, "model.safetensors", err);
@@ -468,30 +465,25 @@ static void notify(runner *r, const char *status, double test_acc, const char *e
 	const char *url = r->flow->notify.url;
 	if (!url || !*url)
 		return;
-	char *body = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&body, &len);
-	if (!m)
-		return;
-	fprintf(m, "{\"run\":%lld,\"status\":", (long long)r->t.run);
-	jm_json_str(m, status);
-	fprintf(m, ",\"flow\":");
-	jm_json_str(m, r->flow->name);
-	fprintf(m, ",\"epochs\":%lld,\"steps\":%lld,\"test_acc\":", (long long)r->t.st.epoch,
-		(long long)r->t.st.step);
-	jm_json_num(m, test_acc);
-	fprintf(m, ",\"best_val\":");
-	jm_json_num(m, r->t.st.best_epoch ? r->t.st.best : NAN);
-	fprintf(m, ",\"error\":");
-	jm_json_str(m, error);
-	fprintf(m, "}");
-	fclose(m);
+	jm_buf b = JM_BUF_INIT;
+	jm_buf_printf(&b, "{\"run\":%lld,\"status\":", (long long)r->t.run);
+	jm_json_add_str(&b, status, 0);
+	jm_buf_addstr(&b, ",\"flow\":");
+	jm_json_add_str(&b, r->flow->name, 0);
+	jm_buf_printf(&b, ",\"epochs\":%lld,\"steps\":%lld,\"test_acc\":",
+		      (long long)r->t.st.epoch, (long long)r->t.st.step);
+	jm_json_add_num(&b, test_acc, 0);
+	jm_buf_addstr(&b, ",\"best_val\":");
+	jm_json_add_num(&b, r->t.st.best_epoch ? r->t.st.best : NAN, 0);
+	jm_buf_addstr(&b, ",\"error\":");
+	jm_json_add_str(&b, error, 0);
+	jm_buf_addch(&b, '}');
 	jm_err nerr = {0};
-	if (jm_notify_post(url, body, (long)r->flow->notify.timeout, &nerr) < 0)
+	if (jm_notify_post(url, jm_buf_str(&b), (long)r->flow->notify.timeout, &nerr) < 0)
 		jm_report_msg(&r->rep, "warning: %s", nerr.msg);
 	else
 		jm_report_msg(&r->rep, "notified %s", url);
-	free(body);
+	jm_buf_release(&b);
 }
 
 /* ---- the whole run --------------------------------------------------- */
@@ -591,18 +583,11 @@ int jm_runner_batch(const jm_batch_opts *o)
 		      (long long)t->total_steps, t->B);
 	jm_model_describe(t->model, r->log);
 	if (o->json) {
-		char f[128];
-		snprintf(f, sizeof f, "\"run\":%lld,\"home\":", (long long)t->run);
-		char *hf = NULL;
-		size_t hl = 0;
-		FILE *m = open_memstream(&hf, &hl);
-		if (m) {
-			fputs(f, m);
-			jm_json_str(m, home);
-			fclose(m);
-			jm_report_json(&r->rep, "start", hf);
-			free(hf);
-		}
+		jm_buf f = JM_BUF_INIT;
+		jm_buf_printf(&f, "\"run\":%lld,\"home\":", (long long)t->run);
+		jm_json_add_str(&f, home, 0);
+		jm_report_json(&r->rep, "start", jm_buf_str(&f));
+		jm_buf_release(&f);
 	}
 
 	int outcome = jm_train_run(t, &err);
@@ -642,11 +627,13 @@ int jm_runner_batch(const jm_batch_opts *o)
 		rc = JM_EXIT_FAIL;
 	}
 	if (o->json) {
-		char f[256];
-		snprintf(f, sizeof f, "\"run\":%lld,\"status\":\"%s\",\"epochs\":%lld,\"steps\":%lld,"
-			 "\"test_acc\":%.6g", (long long)t->run, status, (long long)t->st.epoch,
-			 (long long)t->st.step, isfinite(test_acc) ? test_acc : -1.0);
-		jm_report_json(&r->rep, "end", f);
+		jm_buf f = JM_BUF_INIT;
+		jm_buf_printf(&f, "\"run\":%lld,\"status\":\"%s\",\"epochs\":%lld,\"steps\":%lld,"
+			      "\"test_acc\":", (long long)t->run, status, (long long)t->st.epoch,
+			      (long long)t->st.step);
+		jm_json_add_num(&f, test_acc, 0); /* null unless the run was tested */
+		jm_report_json(&r->rep, "end", jm_buf_str(&f));
+		jm_buf_release(&f);
 	}
 	notify(r, status, test_acc, rc == JM_EXIT_FAIL ? err.msg : NULL);
 	goto out;

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "engine/checkpoint.h"
+#include "util/json.h"
+#include "util/strbuf.h"
 #include "util/rng.h"
 #include "util/signals.h"
 
@@ -164,15 +166,21 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 
 	jm_report_clear(t->rep);
 	if (t->rep->json) {
-		char f[512];
-		snprintf(f, sizeof f,
-			 "\"run\":%lld,\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6g,"
-			 "\"train_acc\":%.6g,\"val_loss\":%.6g,\"val_acc\":%.6g,\"samples_per_s\":%.1f,"
-			 "\"step_cpu_ms\":%.4f",
-			 (long long)t->run, (long long)epoch, (long long)step, train_loss,
-			 train_acc, t->val.n ? val_loss : -1.0, t->val.n ? val_acc : -1.0, sps,
-			 st->batches ? 1e3 * t->epoch_cpu_s / (double)st->batches : 0.0);
-		jm_report_json(t->rep, "epoch", f);
+		/* numbers through the JSON writer: a NaN is null, not "nan" */
+		const struct { const char *key; double v; } fields[] = {
+			{"train_loss", train_loss}, {"train_acc", train_acc},
+			{"val_loss", val_loss}, {"val_acc", val_acc}, {"samples_per_s", sps},
+			{"step_cpu_ms", st->batches ? 1e3 * t->epoch_cpu_s / (double)st->batches : NAN},
+		};
+		jm_buf f = JM_BUF_INIT;
+		jm_buf_printf(&f, "\"run\":%lld,\"epoch\":%lld,\"step\":%lld", (long long)t->run,
+			      (long long)epoch, (long long)step);
+		for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+			jm_buf_printf(&f, ",\"%s\":", fields[i].key);
+			jm_json_add_num(&f, fields[i].v, 0);
+		}
+		jm_report_json(t->rep, "epoch", jm_buf_str(&f));
+		jm_buf_release(&f);
 	}
 	char vtext[96] = "";
 	if (t->val.n > 0)

@@ -25,7 +25,8 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"import", jm_cmd_import, "FILE.tar.gz", "add the runs in a bundle to the store",
 	 "  --json         machine-readable output\n"},
-	{"doctor", jm_cmd_doctor, "", "report the compute setup (BLAS core, threads, GFLOP/s)", ""},
+	{"doctor", jm_cmd_doctor, "[--json]", "report the compute setup (BLAS core, threads, GFLOP/s)",
+	 "  --json         machine-readable output\n"},
 	{"help", jm_cmd_help, "[SUBCOMMAND]", "help for a subcommand", ""},
 	{NULL, NULL, NULL, NULL, NULL},
 };

@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -14,6 +15,7 @@
 #include "engine/backend.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/json.h"
 
 static double now_s(void)
 {
@@ -51,8 +53,14 @@ static double measure_sgemm(int n)
 
 int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 {
-	if (argc > 1)
-		return jm_cmd_usage("doctor");
+	jm_cli local = *cli;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			local.json = 1;
+		else
+			return jm_cmd_usage("doctor");
+	}
+	cli = &local;
 	const char *coretype = getenv("OPENBLAS_CORETYPE");
 	const char *threads_env = getenv("OPENBLAS_NUM_THREADS");
 	int threads = jm_blas_threads();
@@ -71,12 +79,18 @@ int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 	const char *cuda = "not available: this build has no CUDA backend module";
 
 	if (cli->json) {
-		printf("{\"version\":\"%s\",\"blas\":{\"core\":\"%s\",\"coretype_env\":%s%s%s,"
-		       "\"threads\":%d,\"sgemm_gflops\":%.1f,\"sgemm_gflops_1thread\":%.1f},"
-		       "\"cuda\":\"%s\",\"store\":\"%s\",\"store_exists\":%s}\n",
-		       PACKAGE_VERSION, jm_blas_corename(), coretype ? "\"" : "",
-		       coretype ? coretype : "null", coretype ? "\"" : "",
-		       threads, gflops, gflops1, cuda, db, have_store ? "true" : "false");
+		printf("{\"version\":");
+		jm_json_str(stdout, PACKAGE_VERSION);
+		printf(",\"blas\":{\"core\":");
+		jm_json_str(stdout, jm_blas_corename());
+		printf(",\"coretype_env\":");
+		jm_json_str(stdout, coretype); /* null when unset */
+		printf(",\"threads\":%d,\"sgemm_gflops\":%.1f,\"sgemm_gflops_1thread\":%.1f},"
+		       "\"cuda\":", threads, gflops, gflops1);
+		jm_json_str(stdout, cuda);
+		printf(",\"store\":");
+		jm_json_str(stdout, db);
+		printf(",\"store_exists\":%s}\n", have_store ? "true" : "false");
 	} else {
 		printf("jianmo %s\n", PACKAGE_VERSION);
 		printf("blas:    OpenBLAS, core %s%s%s%s\n", jm_blas_corename(),
