@@ -17,6 +17,7 @@
 #include "store/bundle.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/json.h"
 
 static int fail(jm_err *err)
 {
@@ -24,26 +25,12 @@ static int fail(jm_err *err)
 	return err->code ? err->code : JM_EXIT_FAIL;
 }
 
-static void json_path(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-		if (*q == '"' || *q == '\\')
-			printf("\\%c", *q);
-		else if (*q < 0x20)
-			printf("\\u%04x", *q);
-		else
-			putchar(*q);
-	}
-	putchar('"');
-}
-
 static void report(const jm_cli *cli, int json, const char *verb, int64_t run, int n_runs,
 		   const char *file)
 {
 	if (json || cli->json) {
 		printf("{\"run\": %lld, \"runs\": %d, \"bundle\": ", (long long)run, n_runs);
-		json_path(file);
+		jm_json_write_str(stdout, file, JM_JSON_ESC_CTRL_U);
 		printf("}\n");
 		return;
 	}

@@ -29,6 +29,7 @@
 #include "store/query.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/json.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -253,51 +254,6 @@ static void fmt_bytes(char *out, size_t cap, int64_t n)
 
 /* ---- JSON and CSV ------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-		if (*q == '"' || *q == '\\')
-			fprintf(f, "\\%c", *q);
-		else if (*q == '\n')
-			fputs("\\n", f);
-		else if (*q == '\t')
-			fputs("\\t", f);
-		else if (*q == '\r')
-			fputs("\\r", f);
-		else if (*q < 0x20)
-			fprintf(f, "\\u%04x", *q);
-		else
-			fputc(*q, f);
-	}
-	fputc('"', f);
-}
-
-/* The shortest decimal text that reads back as exactly v. */
-static void fmt_real(char *out, size_t cap, double v)
-{
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(out, cap, "%.*g", prec, v);
-		if (strtod(out, NULL) == v)
-			return;
-	}
-}
-
-static void json_num(FILE *f, double v, int present)
-{
-	char b[64];
-	if (!present || !isfinite(v)) {
-		fputs("null", f);
-		return;
-	}
-	fmt_real(b, sizeof b, v);
-	fputs(b, f);
-}
-
 /* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF. */
 static void csv_field(const char *s, int first)
 {
@@ -318,11 +274,14 @@ static void csv_field(const char *s, int first)
 	fputc('"', stdout);
 }
 
+/* A number as JSON writes it, but inf as inf; empty when absent or NaN. */
 static void csv_num(double v, int present)
 {
-	char b[64] = "";
-	if (present && !isnan(v))
-		fmt_real(b, sizeof b, v);
+	char b[JM_JSON_NUM_MAX] = "";
+	if (present && isinf(v))
+		strcpy(b, v > 0 ? "inf" : "-inf");
+	else if (present && !isnan(v))
+		jm_json_fmt_num(b, v, 0);
 	csv_field(b, 0);
 }
 
@@ -519,34 +478,34 @@ static summary summary_get(sqlite3 *db, int64_t run, const char *key)
 static int json_run_open(sqlite3 *db, const run_info *r, jm_err *err)
 {
 	printf("{\"id\": %lld, \"kind\": ", (long long)r->id);
-	json_str(stdout, r->kind);
+	jm_json_str(stdout, r->kind);
 	fputs(", \"parent\": ", stdout);
 	if (r->parent)
 		printf("%lld", (long long)r->parent);
 	else
 		fputs("null", stdout);
 	fputs(", \"status\": ", stdout);
-	json_str(stdout, r->status);
+	jm_json_str(stdout, r->status);
 	fputs(", \"name\": ", stdout);
-	json_str(stdout, r->name);
+	jm_json_str(stdout, r->name);
 	fputs(", \"flow\": ", stdout);
-	json_str(stdout, r->flow);
+	jm_json_str(stdout, r->flow);
 	printf(", \"seed\": %" PRIu64 ", \"device\": ", r->seed);
-	json_str(stdout, r->device);
+	jm_json_str(stdout, r->device);
 	fputs(", \"host\": ", stdout);
-	json_str(stdout, r->host);
+	jm_json_str(stdout, r->host);
 	fputs(", \"started\": ", stdout);
-	json_num(stdout, r->started, r->has_started);
+	jm_json_write_num(stdout, r->has_started ? r->started : NAN, 0);
 	fputs(", \"ended\": ", stdout);
-	json_num(stdout, r->ended, r->has_ended);
+	jm_json_write_num(stdout, r->has_ended ? r->ended : NAN, 0);
 	fputs(", \"created\": ", stdout);
-	json_num(stdout, r->created, 1);
+	jm_json_write_num(stdout, r->created, 0);
 	double d = 0;
 	int has_d = run_duration(r, &d);
 	fputs(", \"duration\": ", stdout);
-	json_num(stdout, d, has_d);
+	jm_json_write_num(stdout, has_d ? d : NAN, 0);
 	fputs(", \"error\": ", stdout);
-	json_str(stdout, r->error);
+	jm_json_str(stdout, r->error);
 	printf(", \"children\": %lld", (long long)r->children);
 
 	sqlite3_stmt *st = prep(db, "SELECT key, value FROM params WHERE run = ? ORDER BY key", err);
@@ -556,9 +515,9 @@ static int json_run_open(sqlite3 *db, const run_info *r, jm_err *err)
 	fputs(",\n  \"params\": {", stdout);
 	for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
 		fputs(n ? ", " : "", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 0));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 0));
 		fputs(": ", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 1));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
 	if (!(st = prep(db, "SELECT key, last, last_step, min, max, count FROM metric_summary "
@@ -568,13 +527,13 @@ static int json_run_open(sqlite3 *db, const run_info *r, jm_err *err)
 	fputs("},\n  \"metrics\": {", stdout);
 	for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
 		fputs(n ? ", " : "", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 0));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 0));
 		fputs(": {\"last\": ", stdout);
-		json_num(stdout, col_real(st, 1), 1);
+		jm_json_write_num(stdout, col_real(st, 1), 0);
 		printf(", \"last_step\": %lld, \"min\": ", (long long)sqlite3_column_int64(st, 2));
-		json_num(stdout, col_real(st, 3), 1);
+		jm_json_write_num(stdout, col_real(st, 3), 0);
 		fputs(", \"max\": ", stdout);
-		json_num(stdout, col_real(st, 4), 1);
+		jm_json_write_num(stdout, col_real(st, 4), 0);
 		printf(", \"count\": %lld}", (long long)sqlite3_column_int64(st, 5));
 	}
 	sqlite3_finalize(st);
@@ -584,7 +543,7 @@ static int json_run_open(sqlite3 *db, const run_info *r, jm_err *err)
 	fputs("},\n  \"tags\": [", stdout);
 	for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
 		fputs(n ? ", " : "", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 0));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 0));
 	}
 	sqlite3_finalize(st);
 	fputs("]", stdout);
@@ -1046,18 +1005,18 @@ static int show_json(jm_store *s, const run_info *r, jm_err *err)
 	for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
 		fputs(n ? ", " : "", stdout);
 		fputs("{\"name\": ", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 0));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 0));
 		fputs(", \"path\": ", stdout);
-		json_str(stdout, (const char *)sqlite3_column_text(st, 1));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 1));
 		printf(", \"bytes\": %lld, \"sha256\": ", (long long)sqlite3_column_int64(st, 2));
-		json_str(stdout, (const char *)sqlite3_column_text(st, 3));
+		jm_json_str(stdout, (const char *)sqlite3_column_text(st, 3));
 		fputs(", \"created\": ", stdout);
-		json_num(stdout, sqlite3_column_double(st, 4), 1);
+		jm_json_write_num(stdout, sqlite3_column_double(st, 4), 0);
 		fputs("}", stdout);
 	}
 	sqlite3_finalize(st);
 	fputs("],\n  \"flow_text\": ", stdout);
-	json_str(stdout, r->flow_text);
+	jm_json_str(stdout, r->flow_text);
 	fputs("}\n", stdout);
 	return 0;
 }
@@ -1225,11 +1184,11 @@ static void compare_json(compare_ctx *c)
 	for (size_t k = 0; k < c->params.n; k++) {
 		int differs = param_row(c, c->params.v[k], values);
 		printf("%s\n  {\"key\": ", k ? "," : "");
-		json_str(stdout, c->params.v[k]);
+		jm_json_str(stdout, c->params.v[k]);
 		printf(", \"differs\": %s, \"values\": [", differs ? "true" : "false");
 		for (size_t i = 0; i < c->n; i++) {
 			fputs(i ? ", " : "", stdout);
-			json_str(stdout, values[i]);
+			jm_json_str(stdout, values[i]);
 		}
 		printf("]}");
 		free_values(values, c->n);
@@ -1240,18 +1199,18 @@ static void compare_json(compare_ctx *c)
 		const char *key = c->metrics.v[k];
 		int maximize = jm_query_metric_maximize(key);
 		printf("%s\n  {\"key\": ", k ? "," : "");
-		json_str(stdout, key);
+		jm_json_str(stdout, key);
 		printf(", \"best_is\": \"%s\", \"last\": [", maximize ? "max" : "min");
 		for (size_t i = 0; i < c->n; i++) {
 			summary s = summary_get(c->db, c->ids[i], key);
 			fputs(i ? ", " : "", stdout);
-			json_num(stdout, s.last, s.present);
+			jm_json_write_num(stdout, s.present ? s.last : NAN, 0);
 		}
 		printf("], \"best\": [");
 		for (size_t i = 0; i < c->n; i++) {
 			summary s = summary_get(c->db, c->ids[i], key);
 			fputs(i ? ", " : "", stdout);
-			json_num(stdout, best_of(&s, maximize), s.present);
+			jm_json_write_num(stdout, s.present ? best_of(&s, maximize) : NAN, 0);
 		}
 		printf("]}");
 	}

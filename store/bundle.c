@@ -7,15 +7,16 @@
  *          archive beside FILE ──rename──▶ FILE
  *
  * Import:  archive ──each member: name/type/size checks──▶ HOME/.import-X/m/N
- *          (hashed while streaming)      manifest.json ──▶ memory ──json_parse
+ *          (hashed while streaming)    manifest.json ──▶ memory ──manifest_parse
  *          BEGIN ──import_run (validate + INSERT, move members into
  *          .import-X/<new id>/FILE)──▶ rename .import-X/<id> ──▶ runs/<id>
  *          ──▶ COMMIT (or move back + ROLLBACK) ──▶ rm -rf .import-X
  *
- * The manifest is JSON written and read here (a small DOM parser; arrays of
- * numbers are kept as plain double arrays so a run with millions of metric
- * points stays compact).  Non-finite metric values: NaN is null (as in the
- * store), +-inf is written +-1e999, which JSON readers take as infinity.
+ * The manifest is JSON written and read through util/json.c (arrays of
+ * numbers are parsed packed, as plain double arrays, so a run with millions
+ * of metric points stays compact).  Non-finite metric values: NaN is null
+ * (as in the store), +-inf is written +-1e999, which JSON readers take as
+ * infinity.
  */
 #include "store/bundle.h"
 
@@ -40,59 +41,17 @@
 
 #include "config.h"
 #include "util/hash.h"
+#include "util/json.h"
+#include "util/strbuf.h"
 
 #define BUNDLE_MANIFEST "manifest.json"
 #define BUNDLE_MAX_RUN_DEPTH 4   /* run > children > ... */
 #define BUNDLE_MAX_JSON_DEPTH 32
+#define BUNDLE_MAX_JSON_NUMBER 63 /* longer number text is refused */
 #define BUNDLE_IO_CHUNK (64 * 1024)
 #define BUNDLE_MAX_PATH 1024
 
 /* ---- small helpers ----------------------------------------------------- */
-
-typedef struct buf {
-	char *s;
-	size_t n, cap;
-} buf;
-
-static void buf_addn(buf *b, const char *text, size_t len)
-{
-	if (b->n + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (b->n + len + 1 > cap)
-			cap *= 2;
-		b->s = jm_xrealloc(b->s, cap);
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, text, len);
-	b->n += len;
-	b->s[b->n] = '\0';
-}
-
-static void buf_add(buf *b, const char *text)
-{
-	buf_addn(b, text, strlen(text));
-}
-
-static void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(buf *b, const char *fmt, ...)
-{
-	char tmp[128];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n >= (int)sizeof tmp) {
-		char *big = jm_xmalloc((size_t)n + 1);
-		va_start(ap, fmt);
-		vsnprintf(big, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-		buf_add(b, big);
-		free(big);
-		return;
-	}
-	buf_add(b, tmp);
-}
 
 static double now_seconds(void)
 {
@@ -170,420 +129,48 @@ static const char *path_problem(const char *p)
 	}
 }
 
-/* ---- JSON: writing ---------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------ */
 
-static void json_str(buf *b, const char *s)
+/* How the manifest is written: \b and \f escaped short, +-inf as +-1e999. */
+#define MANIFEST_JSON (JM_JSON_ESC_BF | JM_JSON_INF_1E999)
+
+/* The grammar's words as this format has always given them. */
+static const char *const manifest_words[JM_JSON_E_COUNT] = {
+	[JM_JSON_E_KEY] = "expected a key",
+	[JM_JSON_E_COLON] = "expected \":\"",
+	[JM_JSON_E_ARRAY_SEP] = "expected \",\" or \"]\"",
+	[JM_JSON_E_OBJECT_SEP] = "expected \",\" or \"}\"",
+	[JM_JSON_E_TRAILING] = "text after the end",
+};
+
+/* Parse the manifest: arrays of numbers packed (a run may hold millions of
+ * metric points), strings taken as bytes, a repeated key allowed (lookups
+ * find the first); err gets "NAME: invalid JSON at byte N: what", N from 1. */
+static int manifest_parse(const char *text, size_t n, const char *name, jm_json *out, jm_err *err)
 {
-	buf_add(b, "\"");
-	for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-		static const char *const esc[] = {['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n",
-						  ['\t'] = "\\t", ['\r'] = "\\r", ['\b'] = "\\b",
-						  ['\f'] = "\\f"};
-		if (*q < sizeof esc / sizeof esc[0] && esc[*q])
-			buf_add(b, esc[*q]);
-		else if (*q < 0x20)
-			buf_printf(b, "\\u%04x", *q);
-		else
-			buf_addn(b, (const char *)q, 1);
-	}
-	buf_add(b, "\"");
-}
-
-static void json_str_or_null(buf *b, const char *s)
-{
-	if (s)
-		json_str(b, s);
-	else
-		buf_add(b, "null");
-}
-
-static void json_num(buf *b, double v)
-{
-	if (isnan(v))
-		buf_add(b, "null");
-	else if (isinf(v))
-		buf_add(b, v > 0 ? "1e999" : "-1e999");
-	else {
-		/* the shortest text that reads back as exactly v */
-		char t[64];
-		for (int prec = 15; prec <= 17; prec++) {
-			snprintf(t, sizeof t, "%.*g", prec, v);
-			if (strtod(t, NULL) == v)
-				break;
-		}
-		buf_add(b, t);
-	}
-}
-
-/* ---- JSON: reading ---------------------------------------------------- */
-
-enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ, J_NUMS };
-
-typedef struct jv {
-	enum jtype type;
-	int boolean;
-	double num;            /* J_NUM */
-	const char *raw;       /* J_NUM: its text in the source (not NUL-terminated) */
-	size_t rawlen;
-	char *str;             /* J_STR */
-	size_t n;              /* J_ARR, J_OBJ, J_NUMS: elements */
-	struct jv *items;      /* J_ARR, J_OBJ: values */
-	char **keys;           /* J_OBJ */
-	double *nums;          /* J_NUMS: an array of numbers and nulls (NaN) */
-} jv;
-
-typedef struct jparser {
-	const char *s;
-	size_t n, pos;
-	int depth;
-	const char *what; /* the error, when one happened */
-	size_t err_pos;
-} jparser;
-
-static void jv_free(jv *v)
-{
-	if (!v)
-		return;
-	free(v->str);
-	for (size_t i = 0; v->items && i < v->n; i++) {
-		jv_free(&v->items[i]);
-		if (v->keys)
-			free(v->keys[i]);
-	}
-	free(v->items);
-	free(v->keys);
-	free(v->nums);
-	memset(v, 0, sizeof *v);
-}
-
-static int jp_fail(jparser *p, const char *what)
-{
-	if (!p->what) {
-		p->what = what;
-		p->err_pos = p->pos;
-	}
-	return -1;
-}
-
-static void jp_ws(jparser *p)
-{
-	while (p->pos < p->n && strchr(" \t\r\n", p->s[p->pos]) && p->s[p->pos])
-		p->pos++;
-}
-
-static int jp_lit(jparser *p, const char *word)
-{
-	size_t len = strlen(word);
-	if (p->n - p->pos < len || strncmp(p->s + p->pos, word, len))
-		return jp_fail(p, "unexpected text");
-	p->pos += len;
-	return 0;
-}
-
-static int jp_number(jparser *p, jv *out)
-{
-	size_t start = p->pos;
-	const char *s = p->s;
-	size_t i = p->pos;
-	if (i < p->n && s[i] == '-')
-		i++;
-	if (i < p->n && s[i] == '0')
-		i++;
-	else if (i < p->n && s[i] >= '1' && s[i] <= '9')
-		while (i < p->n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	else
-		return jp_fail(p, "bad number");
-	if (i < p->n && s[i] == '.') {
-		i++;
-		if (!(i < p->n && s[i] >= '0' && s[i] <= '9'))
-			return jp_fail(p, "bad number");
-		while (i < p->n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	if (i < p->n && (s[i] == 'e' || s[i] == 'E')) {
-		i++;
-		if (i < p->n && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (!(i < p->n && s[i] >= '0' && s[i] <= '9'))
-			return jp_fail(p, "bad number");
-		while (i < p->n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	char tmp[64];
-	size_t len = i - start;
-	if (len >= sizeof tmp)
-		return jp_fail(p, "number too long");
-	memcpy(tmp, s + start, len);
-	tmp[len] = '\0';
-	out->type = J_NUM;
-	out->num = strtod(tmp, NULL);
-	out->raw = s + start;
-	out->rawlen = len;
-	p->pos = i;
-	return 0;
-}
-
-static int hex4(const char *s, unsigned *out)
-{
-	unsigned v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = s[i];
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static void utf8_put(buf *b, unsigned cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp, n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-	}
-	buf_addn(b, u, n);
-}
-
-static int jp_string(jparser *p, char **out)
-{
-	buf b = {0};
-	buf_add(&b, "");
-	p->pos++; /* the opening quote */
-	for (;;) {
-		if (p->pos >= p->n) {
-			free(b.s);
-			return jp_fail(p, "unterminated string");
-		}
-		unsigned char c = (unsigned char)p->s[p->pos];
-		if (c == '"')
-			break;
-		if (c < 0x20) {
-			free(b.s);
-			return jp_fail(p, "control character in a string");
-		}
-		if (c != '\\') {
-			buf_addn(&b, p->s + p->pos, 1);
-			p->pos++;
-			continue;
-		}
-		if (p->pos + 1 >= p->n) {
-			free(b.s);
-			return jp_fail(p, "unterminated string");
-		}
-		char e = p->s[p->pos + 1];
-		static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-		const char *k = e ? strchr(from, e) : NULL;
-		if (k) {
-			buf_addn(&b, &to[k - from], 1);
-			p->pos += 2;
-			continue;
-		}
-		unsigned cp, lo;
-		if (e != 'u' || p->pos + 6 > p->n || hex4(p->s + p->pos + 2, &cp) < 0) {
-			free(b.s);
-			return jp_fail(p, "bad escape in a string");
-		}
-		p->pos += 6;
-		if (cp >= 0xD800 && cp <= 0xDBFF) {
-			if (p->pos + 6 > p->n || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-			    hex4(p->s + p->pos + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF) {
-				free(b.s);
-				return jp_fail(p, "bad surrogate pair in a string");
-			}
-			p->pos += 6;
-			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-		} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-			free(b.s);
-			return jp_fail(p, "bad surrogate pair in a string");
-		}
-		if (cp == 0) {
-			free(b.s);
-			return jp_fail(p, "\\u0000 in a string");
-		}
-		utf8_put(&b, cp);
-	}
-	p->pos++;
-	*out = b.s;
-	return 0;
-}
-
-static int jp_value(jparser *p, jv *out);
-
-/* Arrays of numbers and nulls become J_NUMS; anything else J_ARR. */
-static int jp_array(jparser *p, jv *out)
-{
-	size_t cap = 0;
-	out->type = J_NUMS;
-	p->pos++;
-	jp_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == ']') {
-		p->pos++;
+	static const jm_json_opts opts = {
+		.max_depth = BUNDLE_MAX_JSON_DEPTH,
+		.max_number = BUNDLE_MAX_JSON_NUMBER,
+		.flags = JM_JSON_ANY_BYTES | JM_JSON_DUP_KEYS | JM_JSON_PACK_NUMBERS,
+		.words = manifest_words,
+	};
+	jm_json_error e;
+	if (jm_json_parse(text, n, &opts, out, &e) == 0)
 		return 0;
-	}
-	for (;;) {
-		jv item = {0};
-		jp_ws(p);
-		if (jp_value(p, &item) < 0)
-			return -1;
-		if (out->type == J_NUMS && item.type != J_NUM && item.type != J_NULL) {
-			/* not all numbers after all: turn what we have into values */
-			out->items = jm_xcalloc(cap ? cap : 1, sizeof *out->items);
-			for (size_t i = 0; i < out->n; i++) {
-				out->items[i].type = isnan(out->nums[i]) ? J_NULL : J_NUM;
-				out->items[i].num = out->nums[i];
-			}
-			free(out->nums);
-			out->nums = NULL;
-			out->type = J_ARR;
-		}
-		if (out->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if (out->type == J_NUMS) {
-				out->nums = jm_xrealloc(out->nums, cap * sizeof *out->nums);
-			} else {
-				out->items = jm_xrealloc(out->items, cap * sizeof *out->items);
-			}
-		}
-		if (out->type == J_NUMS)
-			out->nums[out->n++] = item.type == J_NULL ? NAN : item.num;
-		else
-			out->items[out->n++] = item;
-		jp_ws(p);
-		if (p->pos < p->n && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->n && p->s[p->pos] == ']') {
-			p->pos++;
-			return 0;
-		}
-		return jp_fail(p, "expected \",\" or \"]\"");
-	}
-}
-
-static int jp_object(jparser *p, jv *out)
-{
-	size_t cap = 0;
-	out->type = J_OBJ;
-	p->pos++;
-	jp_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == '}') {
-		p->pos++;
-		return 0;
-	}
-	for (;;) {
-		jp_ws(p);
-		if (p->pos >= p->n || p->s[p->pos] != '"')
-			return jp_fail(p, "expected a key");
-		char *key = NULL;
-		if (jp_string(p, &key) < 0)
-			return -1;
-		jp_ws(p);
-		if (p->pos >= p->n || p->s[p->pos] != ':') {
-			free(key);
-			return jp_fail(p, "expected \":\"");
-		}
-		p->pos++;
-		jp_ws(p);
-		jv item = {0};
-		if (jp_value(p, &item) < 0) {
-			free(key);
-			jv_free(&item);
-			return -1;
-		}
-		if (out->n == cap) {
-			cap = cap ? cap * 2 : 8;
-			out->items = jm_xrealloc(out->items, cap * sizeof *out->items);
-			out->keys = jm_xrealloc(out->keys, cap * sizeof *out->keys);
-		}
-		out->keys[out->n] = key;
-		out->items[out->n++] = item;
-		jp_ws(p);
-		if (p->pos < p->n && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->n && p->s[p->pos] == '}') {
-			p->pos++;
-			return 0;
-		}
-		return jp_fail(p, "expected \",\" or \"}\"");
-	}
-}
-
-static int jp_value(jparser *p, jv *out)
-{
-	memset(out, 0, sizeof *out);
-	jp_ws(p);
-	if (p->pos >= p->n)
-		return jp_fail(p, "unexpected end");
-	if (++p->depth > BUNDLE_MAX_JSON_DEPTH)
-		return jp_fail(p, "nested too deeply");
-	int rc;
-	char c = p->s[p->pos];
-	if (c == '{') {
-		rc = jp_object(p, out);
-	} else if (c == '[') {
-		rc = jp_array(p, out);
-	} else if (c == '"') {
-		out->type = J_STR;
-		rc = jp_string(p, &out->str);
-	} else if (c == 't' || c == 'f') {
-		out->type = J_BOOL;
-		out->boolean = c == 't';
-		rc = jp_lit(p, c == 't' ? "true" : "false");
-	} else if (c == 'n') {
-		out->type = J_NULL;
-		rc = jp_lit(p, "null");
-	} else {
-		rc = jp_number(p, out);
-	}
-	p->depth--;
-	if (rc < 0)
-		jv_free(out);
-	return rc;
-}
-
-/* Parse a whole document; err gets "NAME: invalid JSON at byte N: what". */
-static int json_parse(const char *text, size_t n, const char *name, jv *out, jm_err *err)
-{
-	jparser p = {.s = text, .n = n};
-	if (jp_value(&p, out) == 0) {
-		jp_ws(&p);
-		if (p.pos == p.n)
-			return 0;
-		jv_free(out);
-		jp_fail(&p, "text after the end");
-	}
 	return jm_err_set(err, JM_EXIT_INPUT, "%s: invalid JSON at byte %zu: %s", name,
-			  p.err_pos + 1, p.what ? p.what : "error");
+			  e.offset + 1, e.what);
 }
 
-static const jv *jv_get(const jv *obj, const char *key)
+/* An array of numbers and nulls (NaN), as manifest_parse packs them. */
+static int is_numbers(const jm_json *v)
 {
-	if (!obj || obj->type != J_OBJ)
-		return NULL;
-	for (size_t i = 0; i < obj->n; i++)
-		if (!strcmp(obj->keys[i], key))
-			return &obj->items[i];
-	return NULL;
+	return v && v->type == JM_JSON_ARRAY && v->packed;
+}
+
+/* An array of other values (not packed), or an empty one. */
+static int is_list(const jm_json *v)
+{
+	return v && v->type == JM_JSON_ARRAY && (!v->packed || v->n == 0);
 }
 
 /* ---- export ------------------------------------------------------------ */
@@ -625,54 +212,54 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-static void json_col_num(buf *b, sqlite3_stmt *st, int i)
+static void json_col_num(jm_buf *b, sqlite3_stmt *st, int i)
 {
 	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		buf_add(b, "null");
+		jm_buf_addstr(b, "null");
 	else
-		json_num(b, sqlite3_column_double(st, i));
+		jm_json_add_num(b, sqlite3_column_double(st, i), MANIFEST_JSON);
 }
 
-static int export_run(export_ctx *x, buf *b, int64_t run, const char *member_prefix, int depth,
+static int export_run(export_ctx *x, jm_buf *b, int64_t run, const char *member_prefix, int depth,
 		      jm_err *err);
 
-static int export_params_tags(export_ctx *x, buf *b, int64_t run, jm_err *err)
+static int export_params_tags(export_ctx *x, jm_buf *b, int64_t run, jm_err *err)
 {
 	sqlite3_stmt *st = prep(x->db, "SELECT key, value FROM params WHERE run = ? ORDER BY key",
 				run, err);
 	if (!st)
 		return -1;
-	buf_add(b, ",\n\"params\": {");
+	jm_buf_addstr(b, ",\n\"params\": {");
 	int rc, first = 1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		buf_add(b, first ? "" : ", ");
-		json_str(b, col_text(st, 0));
-		buf_add(b, ": ");
-		json_str(b, col_text(st, 1));
+		jm_buf_addstr(b, first ? "" : ", ");
+		jm_json_add_str(b, col_text(st, 0), MANIFEST_JSON);
+		jm_buf_addstr(b, ": ");
+		jm_json_add_str(b, col_text(st, 1), MANIFEST_JSON);
 		first = 0;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return sql_fail(x->db, err);
-	buf_add(b, "},\n\"tags\": [");
+	jm_buf_addstr(b, "},\n\"tags\": [");
 	if (!(st = prep(x->db, "SELECT tag FROM tags WHERE run = ? ORDER BY tag", run, err)))
 		return -1;
 	first = 1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		buf_add(b, first ? "" : ", ");
-		json_str(b, col_text(st, 0));
+		jm_buf_addstr(b, first ? "" : ", ");
+		jm_json_add_str(b, col_text(st, 0), MANIFEST_JSON);
 		first = 0;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return sql_fail(x->db, err);
-	buf_add(b, "]");
+	jm_buf_addstr(b, "]");
 	return 0;
 }
 
 /* "metrics": {"key": {"step": [...], "value": [...], "wall": [...]}}, the
  * points of each key in the order they were logged. */
-static int export_metrics(export_ctx *x, buf *b, int64_t run, jm_err *err)
+static int export_metrics(export_ctx *x, jm_buf *b, int64_t run, jm_err *err)
 {
 	/* the points in logging order: metric_points ids ascend as points are
 	 * logged, within the spans of (run, key) (see store/schema.sql) */
@@ -686,21 +273,21 @@ static int export_metrics(export_ctx *x, buf *b, int64_t run, jm_err *err)
 	int rc = -1, step, first = 1;
 	if (!pts)
 		goto out;
-	buf_add(b, ",\n\"metrics\": {");
+	jm_buf_addstr(b, ",\n\"metrics\": {");
 	while ((step = sqlite3_step(keys)) == SQLITE_ROW) {
 		static const char *const cols[] = {"step", "value", "wall"};
-		buf_add(b, first ? "\n  " : ",\n  ");
-		json_str(b, col_text(keys, 0));
-		buf_add(b, ": {");
+		jm_buf_addstr(b, first ? "\n  " : ",\n  ");
+		jm_json_add_str(b, col_text(keys, 0), MANIFEST_JSON);
+		jm_buf_addstr(b, ": {");
 		for (int c = 0; c < 3; c++) {
 			sqlite3_reset(pts);
 			sqlite3_bind_text(pts, 2, col_text(keys, 0), -1, SQLITE_TRANSIENT);
-			buf_printf(b, "%s\"%s\": [", c ? ", " : "", cols[c]);
+			jm_buf_printf(b, "%s\"%s\": [", c ? ", " : "", cols[c]);
 			int n = 0, r;
 			while ((r = sqlite3_step(pts)) == SQLITE_ROW) {
-				buf_add(b, n++ ? "," : "");
+				jm_buf_addstr(b, n++ ? "," : "");
 				if (c == 0)
-					buf_printf(b, "%lld", (long long)sqlite3_column_int64(pts, 0));
+					jm_buf_printf(b, "%lld", (long long)sqlite3_column_int64(pts, 0));
 				else
 					json_col_num(b, pts, c);
 			}
@@ -708,16 +295,16 @@ static int export_metrics(export_ctx *x, buf *b, int64_t run, jm_err *err)
 				sql_fail(x->db, err);
 				goto out;
 			}
-			buf_add(b, "]");
+			jm_buf_addstr(b, "]");
 		}
-		buf_add(b, "}");
+		jm_buf_addstr(b, "}");
 		first = 0;
 	}
 	if (step != SQLITE_DONE) {
 		sql_fail(x->db, err);
 		goto out;
 	}
-	buf_add(b, "}");
+	jm_buf_addstr(b, "}");
 	rc = 0;
 out:
 	sqlite3_finalize(keys);
@@ -739,14 +326,14 @@ static char *artifact_file(int64_t run, const char *path)
 	return jm_xstrdup(path_problem(base) ? "artifact" : base);
 }
 
-static int export_artifacts(export_ctx *x, buf *b, int64_t run, const char *member_prefix,
+static int export_artifacts(export_ctx *x, jm_buf *b, int64_t run, const char *member_prefix,
 			    jm_err *err)
 {
 	sqlite3_stmt *st = prep(x->db, "SELECT name, path, bytes, sha256, created FROM artifacts "
 				"WHERE run = ? ORDER BY name", run, err);
 	if (!st)
 		return -1;
-	buf_add(b, ",\n\"artifacts\": [");
+	jm_buf_addstr(b, ",\n\"artifacts\": [");
 	int rc, n = 0;
 	size_t first_file = x->nfiles;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -771,27 +358,27 @@ static int export_artifacts(export_ctx *x, buf *b, int64_t run, const char *memb
 		f->bytes = sqlite3_column_int64(st, 2);
 		f->run = run;
 		f->name = jm_xstrdup(col_text(st, 0));
-		buf_add(b, n++ ? ",\n  {\"name\": " : "\n  {\"name\": ");
-		json_str(b, f->name);
-		buf_add(b, ", \"file\": ");
-		json_str(b, file);
-		buf_add(b, ", \"member\": ");
-		json_str(b, f->member);
-		buf_printf(b, ", \"bytes\": %lld, \"sha256\": ", (long long)f->bytes);
-		json_str(b, f->sha);
-		buf_add(b, ", \"created\": ");
+		jm_buf_addstr(b, n++ ? ",\n  {\"name\": " : "\n  {\"name\": ");
+		jm_json_add_str(b, f->name, MANIFEST_JSON);
+		jm_buf_addstr(b, ", \"file\": ");
+		jm_json_add_str(b, file, MANIFEST_JSON);
+		jm_buf_addstr(b, ", \"member\": ");
+		jm_json_add_str(b, f->member, MANIFEST_JSON);
+		jm_buf_printf(b, ", \"bytes\": %lld, \"sha256\": ", (long long)f->bytes);
+		jm_json_add_str(b, f->sha, MANIFEST_JSON);
+		jm_buf_addstr(b, ", \"created\": ");
 		json_col_num(b, st, 4);
-		buf_add(b, "}");
+		jm_buf_addstr(b, "}");
 		free(file);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return sql_fail(x->db, err);
-	buf_add(b, "]");
+	jm_buf_addstr(b, "]");
 	return 0;
 }
 
-static int export_children(export_ctx *x, buf *b, int64_t run, int depth, jm_err *err)
+static int export_children(export_ctx *x, jm_buf *b, int64_t run, int depth, jm_err *err)
 {
 	sqlite3_stmt *st = prep(x->db, "SELECT id FROM runs WHERE parent = ? ORDER BY id", run, err);
 	if (!st)
@@ -811,20 +398,20 @@ static int export_children(export_ctx *x, buf *b, int64_t run, int depth, jm_err
 		free(kids);
 		return sql_fail(x->db, err);
 	}
-	buf_add(b, ",\n\"children\": [");
+	jm_buf_addstr(b, ",\n\"children\": [");
 	int ret = 0;
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		char *prefix = jm_xasprintf("trials/%d/artifacts/", x->n_runs);
-		buf_add(b, i ? ",\n" : "\n");
+		jm_buf_addstr(b, i ? ",\n" : "\n");
 		ret = export_run(x, b, kids[i], prefix, depth + 1, err);
 		free(prefix);
 	}
 	free(kids);
-	buf_add(b, "]");
+	jm_buf_addstr(b, "]");
 	return ret;
 }
 
-static int export_run(export_ctx *x, buf *b, int64_t run, const char *member_prefix, int depth,
+static int export_run(export_ctx *x, jm_buf *b, int64_t run, const char *member_prefix, int depth,
 		      jm_err *err)
 {
 	if (depth >= BUNDLE_MAX_RUN_DEPTH)
@@ -846,40 +433,40 @@ static int export_run(export_ctx *x, buf *b, int64_t run, const char *member_pre
 		return sql_fail(x->db, err);
 	}
 	x->n_runs++;
-	buf_printf(b, "{\"id\": %lld, \"kind\": ", (long long)run);
-	json_str(b, col_text(st, 0));
-	buf_add(b, ", \"name\": ");
-	json_str_or_null(b, col_text(st, 1));
-	buf_add(b, ", \"status\": ");
-	json_str(b, col_text(st, 2));
-	buf_printf(b, ", \"seed\": %" PRIu64, (uint64_t)sqlite3_column_int64(st, 3));
-	buf_add(b, ",\n\"device\": ");
-	json_str_or_null(b, col_text(st, 4));
-	buf_add(b, ", \"host\": ");
-	json_str_or_null(b, col_text(st, 5));
+	jm_buf_printf(b, "{\"id\": %lld, \"kind\": ", (long long)run);
+	jm_json_add_str(b, col_text(st, 0), MANIFEST_JSON);
+	jm_buf_addstr(b, ", \"name\": ");
+	jm_json_add_str(b, col_text(st, 1), MANIFEST_JSON);
+	jm_buf_addstr(b, ", \"status\": ");
+	jm_json_add_str(b, col_text(st, 2), MANIFEST_JSON);
+	jm_buf_printf(b, ", \"seed\": %" PRIu64, (uint64_t)sqlite3_column_int64(st, 3));
+	jm_buf_addstr(b, ",\n\"device\": ");
+	jm_json_add_str(b, col_text(st, 4), MANIFEST_JSON);
+	jm_buf_addstr(b, ", \"host\": ");
+	jm_json_add_str(b, col_text(st, 5), MANIFEST_JSON);
 	static const char *const times[] = {"started", "ended", "created"};
 	for (int i = 0; i < 3; i++) {
-		buf_printf(b, ", \"%s\": ", times[i]);
+		jm_buf_printf(b, ", \"%s\": ", times[i]);
 		json_col_num(b, st, 6 + i);
 	}
-	buf_add(b, ",\n\"error\": ");
-	json_str_or_null(b, col_text(st, 9));
-	buf_add(b, ",\n\"flow\": ");
+	jm_buf_addstr(b, ",\n\"error\": ");
+	jm_json_add_str(b, col_text(st, 9), MANIFEST_JSON);
+	jm_buf_addstr(b, ",\n\"flow\": ");
 	if (col_text(st, 11)) {
-		buf_add(b, "{\"name\": ");
-		json_str(b, col_text(st, 10) ? col_text(st, 10) : "");
-		buf_add(b, ", \"text\": ");
-		json_str(b, col_text(st, 11));
-		buf_add(b, "}");
+		jm_buf_addstr(b, "{\"name\": ");
+		jm_json_add_str(b, col_text(st, 10) ? col_text(st, 10) : "", MANIFEST_JSON);
+		jm_buf_addstr(b, ", \"text\": ");
+		jm_json_add_str(b, col_text(st, 11), MANIFEST_JSON);
+		jm_buf_addstr(b, "}");
 	} else {
-		buf_add(b, "null");
+		jm_buf_addstr(b, "null");
 	}
 	sqlite3_finalize(st);
 	if (export_params_tags(x, b, run, err) < 0 || export_metrics(x, b, run, err) < 0 ||
 	    export_artifacts(x, b, run, member_prefix, err) < 0 ||
 	    export_children(x, b, run, depth, err) < 0)
 		return -1;
-	buf_add(b, "}");
+	jm_buf_addstr(b, "}");
 	return 0;
 }
 
@@ -966,7 +553,7 @@ out:
 int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm_err *err)
 {
 	export_ctx x = {.s = s, .db = jm_store_db(s), .path = path};
-	buf manifest = {0};
+	jm_buf manifest = JM_BUF_INIT;
 	char *tmp = jm_xasprintf("%s.tmp-XXXXXX", path);
 	int fd = -1, rc = -1, began = 0;
 	if (n_runs)
@@ -977,13 +564,13 @@ int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm
 		goto out;
 	}
 	began = 1;
-	buf_printf(&manifest, "{\"format\": \"%s\", \"version\": %d, \"jianmo\": \"%s\", "
+	jm_buf_printf(&manifest, "{\"format\": \"%s\", \"version\": %d, \"jianmo\": \"%s\", "
 		   "\"exported\": ", JM_BUNDLE_FORMAT, JM_BUNDLE_VERSION, PACKAGE_VERSION);
-	json_num(&manifest, now_seconds());
-	buf_add(&manifest, ",\n\"run\": ");
+	jm_json_add_num(&manifest, now_seconds(), MANIFEST_JSON);
+	jm_buf_addstr(&manifest, ",\n\"run\": ");
 	if (export_run(&x, &manifest, run, "artifacts/", 0, err) < 0)
 		goto out;
-	buf_add(&manifest, "}\n");
+	jm_buf_addstr(&manifest, "}\n");
 	if ((fd = mkstemp(tmp)) < 0) {
 		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
 		goto out;
@@ -998,9 +585,9 @@ int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm
 		ar_fail(&x, err);
 		goto out;
 	}
-	if (write_member_header(&x, BUNDLE_MANIFEST, (int64_t)manifest.n, time(NULL), err) < 0)
+	if (write_member_header(&x, BUNDLE_MANIFEST, (int64_t)manifest.len, time(NULL), err) < 0)
 		goto out;
-	if (archive_write_data(x.ar, manifest.s, manifest.n) != (la_ssize_t)manifest.n) {
+	if (archive_write_data(x.ar, manifest.s, manifest.len) != (la_ssize_t)manifest.len) {
 		ar_fail(&x, err);
 		goto out;
 	}
@@ -1035,7 +622,7 @@ out:
 		free(x.files[i].name);
 	}
 	free(x.files);
-	free(manifest.s);
+	jm_buf_release(&manifest);
 	free(tmp);
 	return rc;
 }
@@ -1109,7 +696,7 @@ static const char *entry_type_problem(struct archive_entry *e)
 /* Stream the current entry's data to fd (or into memory when fd < 0),
  * hashing it; at most size bytes are accepted. */
 static int read_member_data(import_ctx *m, struct archive *ar, const char *name, int fd,
-			    int64_t size, buf *mem, char sha[65], int64_t *got_bytes, jm_err *err)
+			    int64_t size, jm_buf *mem, char sha[65], int64_t *got_bytes, jm_err *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char *chunk = jm_xmalloc(BUNDLE_IO_CHUNK);
@@ -1132,7 +719,7 @@ static int read_member_data(import_ctx *m, struct archive *ar, const char *name,
 		}
 		EVP_DigestUpdate(md, chunk, (size_t)n);
 		if (fd < 0) {
-			buf_addn(mem, chunk, (size_t)n);
+			jm_buf_add(mem, chunk, (size_t)n);
 			continue;
 		}
 		for (la_ssize_t off = 0; off < n;) {
@@ -1219,14 +806,12 @@ static int extract_entry(import_ctx *m, struct archive *ar, struct archive_entry
 	char sha[65];
 	int64_t got = 0;
 	if (is_manifest) {
-		buf mem = {0};
-		buf_add(&mem, "");
+		jm_buf mem = JM_BUF_INIT;
 		if (read_member_data(m, ar, raw, -1, size, &mem, sha, &got, err) < 0) {
-			free(mem.s);
+			jm_buf_release(&mem);
 			goto out;
 		}
-		m->manifest = mem.s;
-		m->manifest_len = mem.n;
+		m->manifest = jm_buf_detach(&mem, &m->manifest_len);
 		rc = 0;
 		goto out;
 	}
@@ -1302,14 +887,14 @@ static int bad(import_ctx *m, jm_err *err, const char *where, const char *fmt, .
 }
 
 /* A string field (NULL allowed when nullable); *out borrowed. */
-static int get_str(import_ctx *m, const jv *obj, const char *where, const char *key,
+static int get_str(import_ctx *m, const jm_json *obj, const char *where, const char *key,
 		   int nullable, const char **out, jm_err *err)
 {
-	const jv *v = jv_get(obj, key);
+	const jm_json *v = jm_json_get(obj, key);
 	*out = NULL;
-	if ((!v || v->type == J_NULL) && nullable)
+	if ((!v || v->type == JM_JSON_NULL) && nullable)
 		return 0;
-	if (!v || v->type != J_STR)
+	if (!v || v->type != JM_JSON_STRING)
 		return bad(m, err, where, "\"%s\": expected a string%s", key,
 			   nullable ? " or null" : "");
 	*out = v->str;
@@ -1317,14 +902,14 @@ static int get_str(import_ctx *m, const jv *obj, const char *where, const char *
 }
 
 /* A number field; *present is 0 for null/absent when nullable. */
-static int get_num(import_ctx *m, const jv *obj, const char *where, const char *key,
+static int get_num(import_ctx *m, const jm_json *obj, const char *where, const char *key,
 		   int nullable, double *out, int *present, jm_err *err)
 {
-	const jv *v = jv_get(obj, key);
+	const jm_json *v = jm_json_get(obj, key);
 	*present = 0;
-	if ((!v || v->type == J_NULL) && nullable)
+	if ((!v || v->type == JM_JSON_NULL) && nullable)
 		return 0;
-	if (!v || v->type != J_NUM || !isfinite(v->num))
+	if (!v || v->type != JM_JSON_NUMBER || !isfinite(v->num))
 		return bad(m, err, where, "\"%s\": expected a number%s", key,
 			   nullable ? " or null" : "");
 	*out = v->num;
@@ -1365,17 +950,17 @@ static int one_of(const char *s, const char *const *list, size_t n)
 	return 0;
 }
 
-static int import_flow(import_ctx *m, const jv *run, const char *where, int64_t *flow_id,
+static int import_flow(import_ctx *m, const jm_json *run, const char *where, int64_t *flow_id,
 		       jm_err *err)
 {
-	const jv *flow = jv_get(run, "flow");
+	const jm_json *flow = jm_json_get(run, "flow");
 	*flow_id = 0;
-	if (!flow || flow->type == J_NULL)
+	if (!flow || flow->type == JM_JSON_NULL)
 		return 0;
 	const char *name, *text;
 	char w[300];
 	snprintf(w, sizeof w, "%s.flow", where);
-	if (flow->type != J_OBJ)
+	if (flow->type != JM_JSON_OBJECT)
 		return bad(m, err, where, "\"flow\": expected an object or null");
 	if (get_str(m, flow, w, "name", 0, &name, err) < 0 ||
 	    get_str(m, flow, w, "text", 0, &text, err) < 0)
@@ -1396,14 +981,14 @@ static int import_flow(import_ctx *m, const jv *run, const char *where, int64_t 
 	return rc == SQLITE_ROW ? 0 : sql_fail(m->db, err);
 }
 
-static int import_params_tags(import_ctx *m, const jv *run, const char *where, int64_t id,
+static int import_params_tags(import_ctx *m, const jm_json *run, const char *where, int64_t id,
 			      jm_err *err)
 {
-	const jv *params = jv_get(run, "params");
-	if (params && params->type != J_OBJ && params->type != J_NULL)
+	const jm_json *params = jm_json_get(run, "params");
+	if (params && params->type != JM_JSON_OBJECT && params->type != JM_JSON_NULL)
 		return bad(m, err, where, "\"params\": expected an object");
-	for (size_t i = 0; params && params->type == J_OBJ && i < params->n; i++) {
-		if (params->items[i].type != J_STR || !params->keys[i][0])
+	for (size_t i = 0; params && params->type == JM_JSON_OBJECT && i < params->n; i++) {
+		if (params->items[i].type != JM_JSON_STRING || !params->keys[i][0])
 			return bad(m, err, where, "params \"%.100s\": expected a name and a string value",
 				   params->keys[i]);
 		sqlite3_bind_int64(m->st_param, 1, id);
@@ -1412,13 +997,11 @@ static int import_params_tags(import_ctx *m, const jv *run, const char *where, i
 		if (step_done(m, m->st_param, where, err) < 0)
 			return -1;
 	}
-	const jv *tags = jv_get(run, "tags");
-	if (tags && tags->type == J_NUMS && tags->n == 0)
-		return 0;
-	if (tags && tags->type != J_ARR && tags->type != J_NULL)
+	const jm_json *tags = jm_json_get(run, "tags");
+	if (tags && tags->type != JM_JSON_NULL && !is_list(tags))
 		return bad(m, err, where, "\"tags\": expected an array of strings");
-	for (size_t i = 0; tags && tags->type == J_ARR && i < tags->n; i++) {
-		if (tags->items[i].type != J_STR || !tags->items[i].str[0])
+	for (size_t i = 0; is_list(tags) && i < tags->n; i++) {
+		if (tags->items[i].type != JM_JSON_STRING || !tags->items[i].str[0])
 			return bad(m, err, where, "\"tags\": expected an array of strings");
 		sqlite3_bind_int64(m->st_tag, 1, id);
 		sqlite3_bind_text(m->st_tag, 2, tags->items[i].str, -1, SQLITE_STATIC);
@@ -1431,7 +1014,7 @@ static int import_params_tags(import_ctx *m, const jv *run, const char *where, i
 /* The summary row the metric writer would keep for these points: last =
  * the point logged last, min/max over the numbers, count = all points. */
 static int import_summary(import_ctx *m, const char *where, int64_t id, const char *key,
-			  const jv *steps, const jv *values, jm_err *err)
+			  const jm_json *steps, const jm_json *values, jm_err *err)
 {
 	size_t n = values->n;
 	double lo = NAN, hi = NAN;
@@ -1453,21 +1036,21 @@ static int import_summary(import_ctx *m, const char *where, int64_t id, const ch
 	return step_done(m, st, where, err);
 }
 
-static int import_metrics(import_ctx *m, const jv *run, const char *where, int64_t id,
+static int import_metrics(import_ctx *m, const jm_json *run, const char *where, int64_t id,
 			  jm_err *err)
 {
-	const jv *metrics = jv_get(run, "metrics");
-	if (!metrics || metrics->type == J_NULL)
+	const jm_json *metrics = jm_json_get(run, "metrics");
+	if (!metrics || metrics->type == JM_JSON_NULL)
 		return 0;
-	if (metrics->type != J_OBJ)
+	if (metrics->type != JM_JSON_OBJECT)
 		return bad(m, err, where, "\"metrics\": expected an object");
 	for (size_t k = 0; k < metrics->n; k++) {
 		const char *key = metrics->keys[k];
-		const jv *cols[3];
+		const jm_json *cols[3];
 		static const char *const names[] = {"step", "value", "wall"};
 		for (int c = 0; c < 3; c++) {
-			cols[c] = jv_get(&metrics->items[k], names[c]);
-			if (!cols[c] || cols[c]->type != J_NUMS || cols[c]->n != cols[0]->n)
+			cols[c] = jm_json_get(&metrics->items[k], names[c]);
+			if (!is_numbers(cols[c]) || cols[c]->n != cols[0]->n)
 				return bad(m, err, where,
 					   "metric \"%.100s\": expected \"step\", \"value\" and \"wall\" "
 					   "as number arrays of one length",
@@ -1513,24 +1096,24 @@ static member *member_find(import_ctx *m, const char *name)
 	return NULL;
 }
 
-static int import_artifacts(import_ctx *m, const jv *run, const char *where, int64_t id,
+static int import_artifacts(import_ctx *m, const jm_json *run, const char *where, int64_t id,
 			    jm_err *err)
 {
-	const jv *arts = jv_get(run, "artifacts");
-	if (!arts || arts->type == J_NULL || (arts->type == J_NUMS && arts->n == 0))
+	const jm_json *arts = jm_json_get(run, "artifacts");
+	if (!arts || arts->type == JM_JSON_NULL || (is_numbers(arts) && arts->n == 0))
 		return 0;
-	if (arts->type != J_ARR)
+	if (!is_list(arts))
 		return bad(m, err, where, "\"artifacts\": expected an array of objects");
 	char *rundir = jm_xasprintf("%s/%lld", m->tmpdir, (long long)id);
 	int rc = -1;
 	for (size_t i = 0; i < arts->n; i++) {
-		const jv *a = &arts->items[i];
+		const jm_json *a = &arts->items[i];
 		char w[300];
 		snprintf(w, sizeof w, "%s.artifacts[%zu]", where, i);
 		const char *name, *file, *mname, *sha;
 		double bytes, created;
 		int has_bytes, has_created;
-		if (a->type != J_OBJ) {
+		if (a->type != JM_JSON_OBJECT) {
 			bad(m, err, w, "expected an object");
 			goto out;
 		}
@@ -1608,12 +1191,12 @@ out:
 	return rc;
 }
 
-static int import_run(import_ctx *m, const jv *run, const char *where, int64_t parent,
+static int import_run(import_ctx *m, const jm_json *run, const char *where, int64_t parent,
 		      int depth, int64_t *new_id, jm_err *err)
 {
 	if (depth >= BUNDLE_MAX_RUN_DEPTH)
 		return bad(m, err, where, "runs nested more than %d deep", BUNDLE_MAX_RUN_DEPTH);
-	if (!run || run->type != J_OBJ)
+	if (!run || run->type != JM_JSON_OBJECT)
 		return bad(m, err, where, "expected an object");
 	const char *kind, *name, *status, *device, *host, *error;
 	double t[3];
@@ -1637,20 +1220,10 @@ static int import_run(import_ctx *m, const jv *run, const char *where, int64_t p
 	/* an imported run is never live */
 	if (!strcmp(status, JM_RUN_RUNNING) || !strcmp(status, JM_RUN_QUEUED))
 		status = JM_RUN_STOPPED;
-	const jv *seed = jv_get(run, "seed");
+	const jm_json *seed = jm_json_get(run, "seed");
 	uint64_t seed_v = 0;
-	if (seed && seed->type != J_NULL) {
-		char tmp[32];
-		char *end;
-		if (seed->type != J_NUM || seed->rawlen >= sizeof tmp || seed->raw[0] == '-')
-			return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
-		memcpy(tmp, seed->raw, seed->rawlen);
-		tmp[seed->rawlen] = '\0';
-		errno = 0;
-		seed_v = strtoull(tmp, &end, 10);
-		if (*end || errno)
-			return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
-	}
+	if (seed && seed->type != JM_JSON_NULL && !jm_json_as_u64(seed, &seed_v))
+		return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
 	int64_t flow_id;
 	if (import_flow(m, run, where, &flow_id, err) < 0)
 		return -1;
@@ -1690,10 +1263,10 @@ static int import_run(import_ctx *m, const jv *run, const char *where, int64_t p
 	if (made < 0 || import_params_tags(m, run, where, id, err) < 0 ||
 	    import_metrics(m, run, where, id, err) < 0 || import_artifacts(m, run, where, id, err) < 0)
 		return -1;
-	const jv *kids = jv_get(run, "children");
-	if (!kids || kids->type == J_NULL || (kids->type == J_NUMS && kids->n == 0))
+	const jm_json *kids = jm_json_get(run, "children");
+	if (!kids || kids->type == JM_JSON_NULL || (is_numbers(kids) && kids->n == 0))
 		return 0;
-	if (kids->type != J_ARR)
+	if (!is_list(kids))
 		return bad(m, err, where, "\"children\": expected an array of runs");
 	for (size_t i = 0; i < kids->n; i++) {
 		char w[300];
@@ -1764,18 +1337,18 @@ static int move_run_dirs(import_ctx *m, int back, jm_err *err)
 
 static int import_manifest(import_ctx *m, int64_t *run, jm_err *err)
 {
-	jv root = {0};
+	jm_json root = {0};
 	int rc = -1, began = 0;
 	char name[300];
 	snprintf(name, sizeof name, "%s: %s", m->path, BUNDLE_MANIFEST);
-	if (json_parse(m->manifest, m->manifest_len, name, &root, err) < 0)
+	if (manifest_parse(m->manifest, m->manifest_len, name, &root, err) < 0)
 		return -1;
-	const jv *format = jv_get(&root, "format"), *version = jv_get(&root, "version");
-	if (!format || format->type != J_STR || strcmp(format->str, JM_BUNDLE_FORMAT)) {
+	const jm_json *format = jm_json_get(&root, "format"), *version = jm_json_get(&root, "version");
+	if (!format || format->type != JM_JSON_STRING || strcmp(format->str, JM_BUNDLE_FORMAT)) {
 		bad(m, err, "format", "expected \"%s\"", JM_BUNDLE_FORMAT);
 		goto out;
 	}
-	if (!version || version->type != J_NUM || version->num != JM_BUNDLE_VERSION) {
+	if (!version || version->type != JM_JSON_NUMBER || version->num != JM_BUNDLE_VERSION) {
 		bad(m, err, "version", "unsupported bundle version (this jianmo reads version %d)",
 		    JM_BUNDLE_VERSION);
 		goto out;
@@ -1792,7 +1365,7 @@ static int import_manifest(import_ctx *m, int64_t *run, jm_err *err)
 		goto out;
 	}
 	began = 1;
-	if (import_run(m, jv_get(&root, "run"), "run", 0, 0, run, err) < 0)
+	if (import_run(m, jm_json_get(&root, "run"), "run", 0, 0, run, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m->nmembers; i++)
 		if (!m->members[i].used) {
@@ -1816,7 +1389,7 @@ out:
 	}
 	if (began)
 		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-	jv_free(&root);
+	jm_json_free(&root);
 	return rc;
 }
 

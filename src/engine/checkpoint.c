@@ -3,13 +3,13 @@
  *
  *   save: tensors (backend) ──to_host──▶ staging ──▶ tmp file ──fsync,
  *         rename──▶ path
- *   load: path ──header──▶ JSON tree (own strict parser) ──▶ tensor table
+ *   load: path ──header──▶ JSON tree (util/json.c, strict) ──▶ tensor table
  *         ──validate (format, then against the model)──▶ staging
  *         ──to_device──▶ model / optimizer, only once all of it is read
  *
- * The JSON parser accepts exactly RFC 8259 (no comments, no trailing
- * commas, no duplicate keys, valid UTF-8) and records byte offsets for
- * messages.  Data is little-endian F32; a big-endian host swaps bytes.
+ * The header is read as exactly RFC 8259 (no comments, no trailing
+ * commas, no duplicate keys, valid UTF-8); messages give byte offsets.
+ * Data is little-endian F32; a big-endian host swaps bytes.
  */
 #include "engine/checkpoint.h"
 
@@ -17,15 +17,17 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/json.h"
+#include "util/strbuf.h"
+
 #define MAX_HEADER 100000000ULL /* safetensors' own limit */
-#define MAX_DEPTH 32
+#define MAX_JSON_DEPTH 33 /* the header object and 32 levels inside it */
 #define MAX_NDIM 8
 
 /* ---- little-endian data ---------------------------------------------- */
@@ -74,416 +76,25 @@ static void meta_add(jm_ckpt_meta *meta, const char *k, const char *v)
 	meta->n++;
 }
 
-/* ---- a growing string ---------------------------------------------------- */
+/* ---- the header's JSON ---------------------------------------------------- */
 
-typedef struct sbuf {
-	char *s;
-	size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
+/* "PATH: header: bad JSON at byte N: what", N counted from 0. */
+static int bad_json(const char *path, size_t at, uint64_t hlen, const char *what, jm_err *err)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = jm_xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = 0;
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: header: bad JSON at byte %zu%s: %s", path, at,
+			  at >= hlen ? " (end of header)" : "", what);
 }
 
-static void sb_str(sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string literal. */
-static void sb_json(sbuf *b, const char *s)
-{
-	sb_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': sb_str(b, "\\\""); break;
-		case '\\': sb_str(b, "\\\\"); break;
-		case '\n': sb_str(b, "\\n"); break;
-		case '\r': sb_str(b, "\\r"); break;
-		case '\t': sb_str(b, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				sb_printf(b, "\\u%04x", *p);
-			else
-				sb_add(b, (const char *)p, 1);
-		}
-	}
-	sb_add(b, "\"", 1);
-}
-
-/* ---- JSON ------------------------------------------------------------------ */
-
-enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
-
-static const char *const jv_names[] = {
-	"null", "false", "true", "a number", "a string", "an array", "an object",
+static const char *const header_words[JM_JSON_E_COUNT] = {
+	[JM_JSON_E_TRAILING] = "unexpected text after the header object",
 };
 
-typedef struct jv {
-	int type;
-	size_t pos;          /* byte offset in the header */
-	char *s;             /* JV_STR, NUL-terminated (no NUL inside) */
-	int is_uint;         /* JV_NUM: a non-negative integer < 2^64 */
-	uint64_t u;
-	struct jv *items;    /* JV_ARR, JV_OBJ */
-	char **keys;         /* JV_OBJ */
-	int n;
-} jv;
-
-typedef struct jparse {
-	const char *start, *p, *end;
-	const char *path;
-	jm_err *err;
-} jparse;
-
-static void jv_free(jv *v)
-{
-	if (!v)
-		return;
-	free(v->s);
-	for (int i = 0; i < v->n; i++) {
-		jv_free(&v->items[i]);
-		if (v->keys)
-			free(v->keys[i]);
-	}
-	free(v->items);
-	free(v->keys);
-	memset(v, 0, sizeof *v);
-}
-
-static int jerr(jparse *j, const char *what)
-{
-	if (j->p >= j->end)
-		return jm_err_set(j->err, JM_EXIT_INPUT,
-				  "%s: header: bad JSON at byte %zu (end of header): %s",
-				  j->path, (size_t)(j->p - j->start), what);
-	return jm_err_set(j->err, JM_EXIT_INPUT,
-			  "%s: header: bad JSON at byte %zu: %s", j->path,
-			  (size_t)(j->p - j->start), what);
-}
-
-static void skip_ws(jparse *j)
-{
-	while (j->p < j->end &&
-	       (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static int hex4(jparse *j, unsigned *out)
-{
-	unsigned v = 0;
-	for (int i = 0; i < 4; i++, j->p++) {
-		if (j->p >= j->end)
-			return jerr(j, "unterminated \\u escape");
-		char c = *j->p;
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return jerr(j, "expected 4 hex digits after \\u");
-	}
-	*out = v;
-	return 0;
-}
-
-static void put_utf8(sbuf *b, unsigned cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | cp >> 6);
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | cp >> 12);
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | cp >> 18);
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	sb_add(b, u, n);
-}
-
-/* Length of the valid UTF-8 sequence at p (0 if invalid). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned c = p[0];
-	size_t n;
-	unsigned cp, min;
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		n = 2; cp = c & 0x1f; min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3; cp = c & 0x0f; min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4; cp = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-static int parse_string(jparse *j, char **out)
-{
-	sbuf b = {0};
-	j->p++; /* opening quote */
-	sb_add(&b, "", 0);
-	for (;;) {
-		if (j->p >= j->end) {
-			free(b.s);
-			return jerr(j, "unterminated string");
-		}
-		unsigned char c = (unsigned char)*j->p;
-		if (c == '"') {
-			j->p++;
-			break;
-		}
-		if (c < 0x20) {
-			free(b.s);
-			return jerr(j, "control character in string");
-		}
-		if (c != '\\') {
-			size_t n = utf8_len((const unsigned char *)j->p,
-					    (const unsigned char *)j->end);
-			if (!n) {
-				free(b.s);
-				return jerr(j, "invalid UTF-8 in string");
-			}
-			sb_add(&b, j->p, n);
-			j->p += n;
-			continue;
-		}
-		j->p++;
-		if (j->p >= j->end) {
-			free(b.s);
-			return jerr(j, "unterminated string");
-		}
-		static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
-		const char *e = *j->p ? strchr(esc_in, *j->p) : NULL;
-		if (e) {
-			sb_add(&b, &esc_out[e - esc_in], 1);
-			j->p++;
-			continue;
-		}
-		if (*j->p != 'u') {
-			free(b.s);
-			return jerr(j, "invalid escape in string");
-		}
-		j->p++;
-		unsigned cp, lo;
-		if (hex4(j, &cp) < 0)
-			goto fail;
-		if (cp >= 0xdc00 && cp <= 0xdfff) {
-			jerr(j, "unpaired surrogate in string");
-			goto fail;
-		}
-		if (cp >= 0xd800 && cp <= 0xdbff) {
-			if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
-				jerr(j, "unpaired surrogate in string");
-				goto fail;
-			}
-			j->p += 2;
-			if (hex4(j, &lo) < 0)
-				goto fail;
-			if (lo < 0xdc00 || lo > 0xdfff) {
-				jerr(j, "unpaired surrogate in string");
-				goto fail;
-			}
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-		}
-		if (cp == 0) {
-			jerr(j, "NUL character in string");
-			goto fail;
-		}
-		put_utf8(&b, cp);
-	}
-	*out = b.s;
-	return 0;
-fail:
-	free(b.s);
-	return -1;
-}
-
-static int parse_number(jparse *j, jv *v)
-{
-	const char *s = j->p;
-	int neg = 0, integral = 1;
-	if (*j->p == '-') {
-		neg = 1;
-		j->p++;
-	}
-	if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-		return jerr(j, "expected a digit");
-	if (*j->p == '0' && j->p + 1 < j->end && j->p[1] >= '0' && j->p[1] <= '9')
-		return jerr(j, "leading zero in number");
-	uint64_t u = 0;
-	int overflow = 0;
-	while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-		unsigned d = (unsigned)(*j->p - '0');
-		if (u > (UINT64_MAX - d) / 10)
-			overflow = 1;
-		u = u * 10 + d;
-		j->p++;
-	}
-	if (j->p < j->end && *j->p == '.') {
-		integral = 0;
-		j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return jerr(j, "expected a digit after '.'");
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-		integral = 0;
-		j->p++;
-		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-			j->p++;
-		if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-			return jerr(j, "expected a digit in the exponent");
-		while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-			j->p++;
-	}
-	(void)s;
-	v->type = JV_NUM;
-	v->is_uint = integral && !neg && !overflow;
-	v->u = u;
-	return 0;
-}
-
-static int parse_value(jparse *j, jv *v, int depth);
-
-static int parse_container(jparse *j, jv *v, int depth, int obj)
-{
-	char close = obj ? '}' : ']';
-	int cap = 0;
-	v->type = obj ? JV_OBJ : JV_ARR;
-	j->p++;
-	skip_ws(j);
-	if (j->p < j->end && *j->p == close) {
-		j->p++;
-		return 0;
-	}
-	for (;;) {
-		char *key = NULL;
-		skip_ws(j);
-		if (obj) {
-			if (j->p >= j->end || *j->p != '"')
-				return jerr(j, "expected a string key");
-			size_t kpos = (size_t)(j->p - j->start);
-			if (parse_string(j, &key) < 0)
-				return -1;
-			for (int i = 0; i < v->n; i++)
-				if (!strcmp(v->keys[i], key)) {
-					jm_err_set(j->err, JM_EXIT_INPUT,
-						   "%s: header: bad JSON at byte %zu: duplicate key \"%s\"",
-						   j->path, kpos, key);
-					free(key);
-					return -1;
-				}
-			skip_ws(j);
-			if (j->p >= j->end || *j->p != ':') {
-				free(key);
-				return jerr(j, "expected ':'");
-			}
-			j->p++;
-		}
-		if (v->n == cap) {
-			cap = cap ? 2 * cap : 8;
-			v->items = jm_xrealloc(v->items, (size_t)cap * sizeof *v->items);
-			if (obj)
-				v->keys = jm_xrealloc(v->keys, (size_t)cap * sizeof *v->keys);
-		}
-		memset(&v->items[v->n], 0, sizeof v->items[0]);
-		if (obj)
-			v->keys[v->n] = key;
-		v->n++;
-		if (parse_value(j, &v->items[v->n - 1], depth + 1) < 0)
-			return -1;
-		skip_ws(j);
-		if (j->p < j->end && *j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (j->p < j->end && *j->p == close) {
-			j->p++;
-			return 0;
-		}
-		return jerr(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
-	}
-}
-
-static int parse_value(jparse *j, jv *v, int depth)
-{
-	static const struct {
-		const char *word;
-		int type;
-	} words[] = {{"null", JV_NULL}, {"false", JV_FALSE}, {"true", JV_TRUE}};
-	if (depth > MAX_DEPTH)
-		return jerr(j, "nested too deeply");
-	skip_ws(j);
-	v->pos = (size_t)(j->p - j->start);
-	if (j->p >= j->end)
-		return jerr(j, "expected a value");
-	char c = *j->p;
-	if (c == '{' || c == '[')
-		return parse_container(j, v, depth, c == '{');
-	if (c == '"') {
-		v->type = JV_STR;
-		return parse_string(j, &v->s);
-	}
-	if (c == '-' || (c >= '0' && c <= '9'))
-		return parse_number(j, v);
-	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-		size_t n = strlen(words[i].word);
-		if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i].word, n)) {
-			v->type = words[i].type;
-			j->p += n;
-			return 0;
-		}
-	}
-	return jerr(j, "expected a value");
-}
+/* RFC 8259 exactly: valid UTF-8, no duplicate keys (the defaults). */
+static const jm_json_opts header_opts = {
+	.max_depth = MAX_JSON_DEPTH,
+	.max_size = MAX_HEADER,
+	.words = header_words,
+};
 
 /* ---- the file's tensor table ------------------------------------------------ */
 
@@ -499,7 +110,7 @@ typedef struct ckfile {
 	const char *path;
 	int fd;
 	uint64_t file_size, hlen, data_size;
-	jv root;
+	jm_json root;
 	ctensor *t;
 	int nt;
 	jm_ckpt_meta meta;
@@ -509,7 +120,7 @@ static void ckfile_close(ckfile *f)
 {
 	if (f->fd >= 0)
 		close(f->fd);
-	jv_free(&f->root);
+	jm_json_free(&f->root);
 	free(f->t);
 	jm_ckpt_meta_free(&f->meta);
 }
@@ -542,17 +153,17 @@ static void format_shape(char *buf, size_t n, const int64_t *shape, int ndim)
 }
 
 /* One tensor entry: {"dtype": ..., "shape": [...], "data_offsets": [b, e]} */
-static int read_entry(ckfile *f, const char *name, const jv *v, ctensor *t,
+static int read_entry(ckfile *f, const char *name, const jm_json *v, ctensor *t,
 		      jm_err *err)
 {
 	memset(t, 0, sizeof *t);
 	t->name = name;
-	if (v->type != JV_OBJ)
+	if (v->type != JM_JSON_OBJECT)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": expected an object, got %s",
-				  f->path, name, jv_names[v->type]);
-	const jv *dtype = NULL, *shape = NULL, *offs = NULL;
-	for (int i = 0; i < v->n; i++) {
+				  f->path, name, jm_json_type_name(v->type));
+	const jm_json *dtype = NULL, *shape = NULL, *offs = NULL;
+	for (size_t i = 0; i < v->n; i++) {
 		const char *k = v->keys[i];
 		if (!strcmp(k, "dtype"))
 			dtype = &v->items[i];
@@ -569,41 +180,39 @@ static int read_entry(ckfile *f, const char *name, const jv *v, ctensor *t,
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": missing \"%s\"", f->path, name,
 				  !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
-	if (dtype->type != JV_STR)
+	if (dtype->type != JM_JSON_STRING)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": dtype: expected a string", f->path,
 				  name);
-	t->dtype = dtype->s;
-	if (strcmp(dtype->s, "F32"))
+	t->dtype = dtype->str;
+	if (strcmp(dtype->str, "F32"))
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": dtype \"%.32s\" is not supported (expected \"F32\")",
-				  f->path, name, dtype->s);
-	if (shape->type != JV_ARR || shape->n > MAX_NDIM)
+				  f->path, name, dtype->str);
+	if (shape->type != JM_JSON_ARRAY || shape->n > MAX_NDIM)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": shape: expected an array of at most %d sizes",
 				  f->path, name, MAX_NDIM);
 	uint64_t numel = 1;
-	t->ndim = shape->n;
-	for (int i = 0; i < shape->n; i++) {
-		const jv *d = &shape->items[i];
-		if (d->type != JV_NUM || !d->is_uint || d->u > (1ULL << 40))
+	t->ndim = (int)shape->n;
+	for (size_t i = 0; i < shape->n; i++) {
+		uint64_t d;
+		if (!jm_json_as_u64(&shape->items[i], &d) || d > (1ULL << 40))
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "%s: tensor \"%s\": shape: expected sizes >= 0",
 					  f->path, name);
-		t->shape[i] = (int64_t)d->u;
-		if (d->u && numel > (1ULL << 60) / d->u)
+		t->shape[i] = (int64_t)d;
+		if (d && numel > (1ULL << 60) / d)
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "%s: tensor \"%s\": shape: too large", f->path, name);
-		numel *= d->u;
+		numel *= d;
 	}
-	if (offs->type != JV_ARR || offs->n != 2 || offs->items[0].type != JV_NUM ||
-	    offs->items[1].type != JV_NUM || !offs->items[0].is_uint ||
-	    !offs->items[1].is_uint || offs->items[0].u > offs->items[1].u)
+	if (offs->type != JM_JSON_ARRAY || offs->n != 2 ||
+	    !jm_json_as_u64(&offs->items[0], &t->begin) ||
+	    !jm_json_as_u64(&offs->items[1], &t->end) || t->begin > t->end)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": data_offsets: expected [begin, end] with begin <= end",
 				  f->path, name);
-	t->begin = offs->items[0].u;
-	t->end = offs->items[1].u;
 	if (t->end > f->data_size)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: tensor \"%s\": data_offsets [%" PRIu64 ",%" PRIu64
@@ -622,18 +231,18 @@ static int read_entry(ckfile *f, const char *name, const jv *v, ctensor *t,
 	return 0;
 }
 
-static int read_metadata(ckfile *f, const jv *v, jm_err *err)
+static int read_metadata(ckfile *f, const jm_json *v, jm_err *err)
 {
-	if (v->type != JV_OBJ)
+	if (v->type != JM_JSON_OBJECT)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: __metadata__: expected an object, got %s", f->path,
-				  jv_names[v->type]);
-	for (int i = 0; i < v->n; i++) {
-		if (v->items[i].type != JV_STR)
+				  jm_json_type_name(v->type));
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->items[i].type != JM_JSON_STRING)
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "%s: __metadata__: \"%s\": expected a string, got %s",
-					  f->path, v->keys[i], jv_names[v->items[i].type]);
-		meta_add(&f->meta, v->keys[i], v->items[i].s);
+					  f->path, v->keys[i], jm_json_type_name(v->items[i].type));
+		meta_add(&f->meta, v->keys[i], v->items[i].str);
 	}
 	return 0;
 }
@@ -719,22 +328,18 @@ static int ckfile_open(ckfile *f, const char *path, jm_err *err)
 		return jm_err_set(err, JM_EXIT_FAIL, "%s: cannot read the header: %s",
 				  path, strerror(errno));
 	}
-	jparse j = {.start = text, .p = text, .end = text + f->hlen, .path = path,
-		    .err = err};
 	int rc = -1;
+	jm_json_error je;
 	if (text[0] != '{') {
-		jerr(&j, "expected '{'");
+		bad_json(path, 0, f->hlen, "expected '{'", err);
 		goto out;
 	}
-	if (parse_value(&j, &f->root, 0) < 0)
-		goto out;
-	skip_ws(&j);
-	if (j.p != j.end) {
-		jerr(&j, "unexpected text after the header object");
+	if (jm_json_parse(text, f->hlen, &header_opts, &f->root, &je) < 0) {
+		bad_json(path, je.offset, f->hlen, je.what, err);
 		goto out;
 	}
-	f->t = jm_xcalloc((size_t)(f->root.n ? f->root.n : 1), sizeof *f->t);
-	for (int i = 0; i < f->root.n; i++) {
+	f->t = jm_xcalloc(f->root.n ? f->root.n : 1, sizeof *f->t);
+	for (size_t i = 0; i < f->root.n; i++) {
 		const char *k = f->root.keys[i];
 		if (!strcmp(k, "__metadata__")) {
 			if (read_metadata(f, &f->root.items[i], err) < 0)
@@ -939,18 +544,6 @@ static int reserved_key(const char *k)
 	return !strcmp(k, "format") || !strncmp(k, "jianmo.", 7);
 }
 
-static int valid_utf8(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
-	while (p < end) {
-		size_t n = utf8_len(p, end);
-		if (!n)
-			return 0;
-		p += n;
-	}
-	return 1;
-}
-
 /* Caller metadata must be unique, unreserved, valid UTF-8 (or the file
  * would not load again). */
 static int check_meta(const char *path, const char *const *kv, int n,
@@ -962,7 +555,7 @@ static int check_meta(const char *path, const char *const *kv, int n,
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "%s: metadata key \"%s\" is reserved or missing a value",
 					  path, k ? k : "(null)");
-		if (!valid_utf8(k) || !valid_utf8(v))
+		if (!jm_json_utf8_valid(k, strlen(k)) || !jm_json_utf8_valid(v, strlen(v)))
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "%s: metadata \"%s\": not valid UTF-8", path, k);
 		for (int j = 0; j < i; j++)
@@ -977,36 +570,35 @@ static int check_meta(const char *path, const char *const *kv, int n,
 static char *build_header(const wtensor *t, int nt, const jm_optim *opt,
 			  const char *const *kv, int n_meta, size_t *len)
 {
-	sbuf b = {0};
-	sb_str(&b, "{\"__metadata__\":{\"format\":\"pt\"");
+	jm_buf b = JM_BUF_INIT;
+	jm_buf_addstr(&b, "{\"__metadata__\":{\"format\":\"pt\"");
 	if (opt) {
-		sb_str(&b, ",\"jianmo.optimizer\":");
-		sb_json(&b, jm_optim_kind_name(jm_optim_kind(opt)));
-		sb_printf(&b, ",\"jianmo.steps\":\"%" PRId64 "\"", jm_optim_steps(opt));
+		jm_buf_addstr(&b, ",\"jianmo.optimizer\":");
+		jm_json_add_str(&b, jm_optim_kind_name(jm_optim_kind(opt)), 0);
+		jm_buf_printf(&b, ",\"jianmo.steps\":\"%" PRId64 "\"", jm_optim_steps(opt));
 	}
 	for (int i = 0; i < n_meta; i++) {
-		sb_add(&b, ",", 1);
-		sb_json(&b, kv[2 * i]);
-		sb_add(&b, ":", 1);
-		sb_json(&b, kv[2 * i + 1]);
+		jm_buf_addch(&b, ',');
+		jm_json_add_str(&b, kv[2 * i], 0);
+		jm_buf_addch(&b, ':');
+		jm_json_add_str(&b, kv[2 * i + 1], 0);
 	}
-	sb_add(&b, "}", 1);
+	jm_buf_addch(&b, '}');
 	uint64_t off = 0;
 	for (int i = 0; i < nt; i++) {
-		sb_add(&b, ",", 1);
-		sb_json(&b, t[i].name);
-		sb_str(&b, ":{\"dtype\":\"F32\",\"shape\":[");
+		jm_buf_addch(&b, ',');
+		jm_json_add_str(&b, t[i].name, 0);
+		jm_buf_addstr(&b, ":{\"dtype\":\"F32\",\"shape\":[");
 		for (int d = 0; d < t[i].ndim; d++)
-			sb_printf(&b, d ? ",%" PRId64 : "%" PRId64, t[i].shape[d]);
+			jm_buf_printf(&b, d ? ",%" PRId64 : "%" PRId64, t[i].shape[d]);
 		uint64_t end = off + (uint64_t)t[i].numel * 4;
-		sb_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, end);
+		jm_buf_printf(&b, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, end);
 		off = end;
 	}
-	sb_add(&b, "}", 1);
+	jm_buf_addch(&b, '}');
 	while (b.len % 8)
-		sb_add(&b, " ", 1);
-	*len = b.len;
-	return b.s;
+		jm_buf_addch(&b, ' ');
+	return jm_buf_detach(&b, len);
 }
 
 static int write_all(int fd, const void *buf, size_t n)
