@@ -12,7 +12,7 @@
 #   cnn      samples/s of the CNN (batch 256, AdamW) over 40 steps
 #   cnn-acc  jianmo's CNN example at its 15 epochs (long: ~20+ min on 2 cores)
 #
-# Needs: a built ./jianmo and bench/bench_ops, /usr/bin/python3 with torch,
+# Needs: a built jianmo and bench/bench_ops (JIANMO_BIN, default ./jianmo), /usr/bin/python3 with torch,
 # ../shared/peers/torch_fmnist.py, dataset-fashion-mnist.  Prints plain lines
 # and a JSON line per comparison.  Leaves OPENBLAS_* as the environment has
 # them: the peer and jianmo share that OpenBLAS.
@@ -22,6 +22,7 @@ peers=${JIANMO_PEERS:-$top/../shared/peers}
 data=/usr/share/datasets/fashion-mnist
 py=/usr/bin/python3
 jm=${JIANMO_BIN:-$top/jianmo}
+ops=$(dirname "$jm")/bench/bench_ops   # built beside jianmo
 [ $# -gt 0 ] || set -- mlp cnn
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -60,7 +61,7 @@ mlp)
 	echo "jianmo  mlp, 1 thread: $s samples/s ($cpu ms CPU per step)"
 	ratio=$($py -c "print(round($s / $best, 3))")
 	echo "ratio (jianmo / pytorch best): $ratio"
-	gemm=$(OPENBLAS_NUM_THREADS=1 "$top/bench/bench_ops" mlp-gemm 2>/dev/null | field step_ms)
+	gemm=$(OPENBLAS_NUM_THREADS=1 "$ops" mlp-gemm 2>/dev/null | field step_ms)
 	sg=$($py -c "print(round($cpu / $gemm, 3))")
 	echo "jianmo mlp GEMMs alone: $gemm ms CPU per step of 128; step / GEMMs: $sg"
 	echo "{\"bench\":\"train-mlp\",\"jianmo_samples_per_s\":$s,\"pytorch_samples_per_s\":$best,\"ratio\":$ratio,\"step_cpu_ms\":$cpu,\"gemm_ms_per_step\":$gemm,\"step_over_gemm\":$sg}"
@@ -75,7 +76,7 @@ mlp-acc)
 	ps=$(grep '"model": "mlp' "$tmp/peer.json" | field samples_per_s)
 	ours "$top/examples/fmnist-mlp.flow" > "$tmp/mlp5.json"
 	acc=$(field test_acc < "$tmp/mlp5.json")
-	s=$(field samples_per_s < "$tmp/mlp5.json")
+	s=$(field samples_per_s < "$tmp/mlp5.json" | cut -d. -f1)
 	echo "mlp 5 epochs: jianmo test_acc $acc ($s samples/s), pytorch test_acc $pacc ($ps samples/s, 1 thread)"
 	echo "{\"bench\":\"train-mlp-5ep\",\"jianmo_test_acc\":$acc,\"pytorch_test_acc\":$pacc,\"jianmo_samples_per_s\":$s,\"pytorch_samples_per_s\":$ps}"
 	;;
@@ -102,7 +103,7 @@ cnn)
 cnn-acc)
 	ours "$top/examples/fmnist-cnn.flow" > "$tmp/cnn15.json"
 	acc=$(field test_acc < "$tmp/cnn15.json")
-	s=$(field samples_per_s < "$tmp/cnn15.json")
+	s=$(field samples_per_s < "$tmp/cnn15.json" | cut -d. -f1)
 	echo "cnn 15 epochs: jianmo test_acc $acc ($s samples/s)"
 	echo "{\"bench\":\"train-cnn-15ep\",\"jianmo_test_acc\":$acc,\"jianmo_samples_per_s\":$s}"
 	;;

