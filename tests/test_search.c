@@ -543,6 +543,32 @@ Test(sampler, proposals_are_valid_and_new, .timeout = 60)
 	jm_space_free(s);
 }
 
+Test(sampler, log_integers_and_options_stay_valid, .timeout = 60)
+{
+	const char *names[] = {"units", "opt", "wd"};
+	const char *specs[] = {"int(16, 1024, log)", "[sgd, adam, \"adam w\"]", "loguniform(1e-6, 1e-2)"};
+	jm_space *s = space_of(names, specs, 3);
+	for (int m = 0; m < 2; m++) {
+		jm_search *se = jm_search_new(s, (jm_search_method)m, 8, NULL);
+		jm_search_set_direction(se, 1);
+		for (int t = 0; t < 20; t++) {
+			double x[3];
+			jm_err err = {0};
+			cr_assert_eq(jm_search_propose(se, NULL, 0, x, &err), 0);
+			cr_assert_eq(jm_space_check(s, x, &err), 0, "%s", err.msg);
+			cr_assert(x[0] >= 16 && x[0] <= 1024 && x[0] == floor(x[0]), "units %g", x[0]);
+			cr_assert(x[1] == 0 || x[1] == 1 || x[1] == 2);
+			char buf[32];
+			jm_space_format(s, 1, x[1], buf, sizeof buf);
+			cr_assert(!strcmp(buf, "sgd") || !strcmp(buf, "adam") || !strcmp(buf, "adam w"));
+			double acc = 0.9 - 0.1 * fabs(log2(x[0] / 128)) / 3 - (x[1] == 1 ? 0 : 0.05);
+			jm_search_tell(se, x, acc, JM_TRIAL_COMPLETE, &err);
+		}
+		jm_search_free(se);
+	}
+	jm_space_free(s);
+}
+
 Test(sampler, never_proposes_a_pending_point, .timeout = 60)
 {
 	const char *names[] = {"a", "b"};

@@ -18,7 +18,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "pipeline/search/opt.h"
 
@@ -26,10 +25,12 @@
 
 void jm_gp_prior_default(jm_gp_prior *p, int d)
 {
-	/* lengthscales on the unit cube: log-normal, centred on long ones
-	 * that grow with the dimension (Hvarfner et al. 2024), wide */
-	p->ls_mu = M_SQRT2 + 0.5 * log(d > 0 ? d : 1);
-	p->ls_sd = sqrt(3.0);
+	(void)d;
+	/* lengthscales on the unit cube: log-normal around 1, so that every
+	 * dimension starts out relevant; long ones (an irrelevant parameter)
+	 * stay within reach (l = 20 is 3 sd away) */
+	p->ls_mu = 0;
+	p->ls_sd = 1;
 	p->ls_lo = 1e-2;
 	p->ls_hi = 1e2;
 	/* standardised targets: signal variance about 1 */
@@ -37,9 +38,10 @@ void jm_gp_prior_default(jm_gp_prior *p, int d)
 	p->s2_sd = 1.5;
 	p->s2_lo = 1e-2;
 	p->s2_hi = 1e2;
-	/* noise: anything from exact observations to half the variance */
-	p->noise_mu = log(1e-3);
-	p->noise_sd = 3;
+	/* noise: small a priori (1e-4 of the variance), so that a handful of
+	 * points is not explained away as noise; real noise wins with data */
+	p->noise_mu = log(1e-4);
+	p->noise_sd = 2;
 	p->noise_lo = 1e-8;
 	p->noise_hi = 1;
 }
@@ -472,9 +474,8 @@ int jm_gp_fit(jm_gp *gp, const jm_gp_prior *prior, const jm_gp_fit_opts *o, jm_r
 	for (int r = 0; r < runs && r < ncand && order[r].f < HUGE_VAL; r++) {
 		double *t = cand + (size_t)order[r].i * m;
 		jm_opt_result res;
-		if (jm_opt_minimize(fit_objective, &ctx, m, t, lo, hi, o->maxiter, 1e-3, 1e-5, &res) < 0)
+		if (jm_opt_minimize(fit_objective, &ctx, m, t, lo, hi, o->maxiter, 1e-5, 1e-9, &res) < 0)
 			continue;
-		if (getenv("JMPROF")) fprintf(stderr, "  run %d from cand %d f0 %.4f -> %.4f iters %d evals %d\n", r, order[r].i, order[r].f, res.f, res.iters, res.evals);
 		if (res.f < best_f) {
 			best_f = res.f;
 			memcpy(best, t, (size_t)m * sizeof *best);

@@ -28,3 +28,4 @@ endif
 noinst_PROGRAMS += bench/bench_search
 bench_bench_search_SOURCES = bench/bench_search.c
 bench_bench_search_LDADD = libjm_search.a libjm_util.a -lm
+EXTRA_DIST += bench/bench_search.sh

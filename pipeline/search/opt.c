@@ -20,7 +20,7 @@
 #include "util/err.h"
 
 enum { MEMORY = 8 };
-#define FIRST_STEP 0.2
+#define FIRST_STEP 1.0
 
 static double clampd(double v, double lo, double hi)
 {

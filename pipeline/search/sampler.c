@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pipeline/search/acq.h"
 #include "pipeline/search/ga.h"
@@ -172,7 +171,9 @@ jm_search *jm_search_new(const jm_space *space, jm_search_method method, uint64_
 	s->n = space->n;
 	s->method = method;
 	s->seed = seed;
-	s->n_init = 2 * space->n < 5 ? 5 : 2 * space->n > 10 ? 10 : 2 * space->n;
+	/* D + 1 design points, at least 4 and at most 10: the model takes over
+	 * early, which matters at the 20-50 trials searches usually get */
+	s->n_init = space->n + 1 < 4 ? 4 : space->n + 1 > 10 ? 10 : space->n + 1;
 	s->grid_points = 5;
 	jm_gp_prior_default(&s->prior, space->n);
 	unsigned char *cat = jm_xmalloc((size_t)space->n);
@@ -567,7 +568,6 @@ static int propose_bayes(jm_search *s, const double *pend_u, int npend, jm_rng *
 		v[j++] = s->maximize ? -s->val[i] : s->val[i];
 	}
 	transform_values(v, nobs, y);
-	struct timespec T0, T1, T2; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T0); long ev0 = s->gp->evals;
 	if (fit_model(s, nobs, X, y, rng) < 0) {
 		rc = propose_design(s, pend_u, npend, rng, x, u);
 		goto out;
@@ -585,16 +585,11 @@ static int propose_bayes(jm_search *s, const double *pend_u, int npend, jm_rng *
 		memcpy(seeds + (size_t)i * n, X + (size_t)order[i].i * n, (size_t)n * sizeof *seeds);
 	ac.gp = s->gp;
 	ac.best = order[0].y;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T1);
-	if (getenv("JMPROF")) fprintf(stderr, "prof fit %.2f ms evals %ld\n", (T1.tv_sec-T0.tv_sec)*1e3+(T1.tv_nsec-T0.tv_nsec)/1e6, s->gp->evals - ev0);
 	jm_ga_opts go;
 	jm_ga_opts_default(&go, n);
 	int got = jm_ga_maximize(s->sp, acq_batch, acq_grad, &ac, seeds, nseeds, rng, &go,
 	                         CANDIDATES, cand, vals);
 	free(seeds);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T2);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T1);
-	if (getenv("JMPROF")) fprintf(stderr, "prof n=%d fit %.2f ms (%ld evals) total %.2f ms\n", nobs, (T1.tv_sec-T0.tv_sec)*1e3+(T1.tv_nsec-T0.tv_nsec)/1e6 - 0, s->gp->evals - ev0, 0.0);
 	rc = 1;
 	for (int c = 0; c < got && rc; c++) {
 		jm_space_from_unit(s->sp, cand + (size_t)c * n, x);

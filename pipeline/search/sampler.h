@@ -90,7 +90,7 @@ void jm_search_set_direction(jm_search *s, int maximize);
 void jm_search_set_log(jm_search *s, jm_search_log_fn fn, void *ctx);
 void jm_search_set_pending_mode(jm_search *s, jm_pending_mode mode);
 /* bayes: trials from the space-filling design before the model takes over
- * (default: 2 per parameter, within [5, 10]). */
+ * (default: one more than the parameters, within [4, 10]; at least 2). */
 void jm_search_set_initial(jm_search *s, int n);
 /* grid: values per continuous parameter (default 5); -1 with err if the
  * grid would have more than 10^7 points. */
