@@ -128,15 +128,19 @@ static int pick_device(runner *r, jm_err *err)
 			  "(use --device cpu or auto)", dev);
 }
 
-/* BLAS threads: [train] threads when the flow sets it, else
- * OPENBLAS_NUM_THREADS when the environment sets it, else 1 (measured:
- * on 2-vCPU machines two threads were slower for these sizes). */
+/* Threads: [train] threads, when the flow sets it, is the number of CPU
+ * workers a convolution's batch is split across, each calling BLAS with
+ * one thread (OpenBLAS's own threading was slower at these sizes: the CNN
+ * ran at 0.63x with two BLAS threads).  Otherwise BLAS keeps
+ * OPENBLAS_NUM_THREADS when the environment sets it, else 1. */
 static void pick_threads(runner *r)
 {
-	if (jm_flow_line(r->flow, "train.threads") != 0)
-		jm_blas_set_threads((int)r->flow->train.threads);
-	else if (!getenv("OPENBLAS_NUM_THREADS"))
+	if (jm_flow_line(r->flow, "train.threads") != 0) {
+		jm_cpu_set_workers((int)r->flow->train.threads);
 		jm_blas_set_threads(1);
+	} else if (!getenv("OPENBLAS_NUM_THREADS")) {
+		jm_blas_set_threads(1);
+	}
 }
 
 /* JIANMO_FAULT_SIGNAL=STEP:TERM|INT|KILL (tests only; see train.h). */

@@ -1060,3 +1060,64 @@ Test(ops, memory)
 	cr_assert_not_null(jm_blas_corename());
 	cr_assert_geq(jm_blas_threads(), 1);
 }
+
+/* ------------------------------------------------------- worker threads */
+
+/* A convolution split across worker threads gives what one thread gives
+ * (up to the order of the gradient sums), for odd batch sizes too. */
+static void conv_workers_case(int B, int C, int H, int W, int OC, int K, int S, int pad,
+			      int workers)
+{
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B * 131 + C * 17 + workers));
+	int OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
+	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * OH * OW;
+	size_t nw = (size_t)OC * C * K * K;
+	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+	float *dout = randv(&r, nout, -1, 1);
+	float *out[2], *din[2], *dw[2], *db[2];
+	for (int t = 0; t < 2; t++) {
+		jm_cpu_set_workers(t ? workers : 1);
+		float *scratch = vec(be->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad));
+		out[t] = vec(nout), din[t] = vec(nin), dw[t] = vec(nw), db[t] = vec(OC);
+		/* gradients accumulate onto what is there */
+		for (size_t i = 0; i < nw; i++)
+			dw[t][i] = 0.5f;
+		be->conv2d_forward(out[t], in, w, b, B, C, H, W, OC, K, S, pad, scratch);
+		be->conv2d_backward(din[t], dw[t], db[t], dout, in, w, B, C, H, W, OC, K, S, pad,
+				    scratch);
+		free(scratch);
+	}
+	jm_cpu_set_workers(1);
+	double *ref = calloc(nin > nout ? (nin > nw ? nin : nw) : (nout > nw ? nout : nw),
+			     sizeof *ref);
+	for (size_t i = 0; i < nout; i++)
+		ref[i] = out[0][i];
+	expect_close("forward", out[1], ref, nout, 1e-5, 1e-5);
+	for (size_t i = 0; i < nin; i++)
+		ref[i] = din[0][i];
+	expect_close("din", din[1], ref, nin, 1e-5, 1e-5);
+	for (size_t i = 0; i < nw; i++)
+		ref[i] = dw[0][i];
+	expect_close("dw", dw[1], ref, nw, 1e-4, 1e-4);
+	for (int i = 0; i < OC; i++)
+		ref[i] = db[0][i];
+	expect_close("db", db[1], ref, OC, 1e-4, 1e-4);
+	for (int t = 0; t < 2; t++)
+		free(out[t]), free(din[t]), free(dw[t]), free(db[t]);
+	free(in), free(w), free(b), free(dout), free(ref);
+}
+
+Test(ops, conv2d_split_across_workers)
+{
+	conv_workers_case(7, 3, 9, 9, 5, 3, 1, 1, 2);  /* parts of 4 and 3 */
+	conv_workers_case(5, 2, 8, 8, 4, 3, 2, 1, 3);  /* im2col path */
+	conv_workers_case(2, 4, 6, 6, 3, 3, 1, 0, 4);  /* fewer samples than workers */
+	conv_workers_case(16, 1, 28, 28, 8, 3, 1, 1, 2);
+	cr_expect_eq(jm_cpu_workers(), 1);
+	jm_cpu_set_workers(0);
+	cr_expect_eq(jm_cpu_workers(), 1, "0 workers means 1");
+	jm_cpu_set_workers(1000);
+	cr_expect_eq(jm_cpu_workers(), JM_CPU_MAX_WORKERS);
+	jm_cpu_set_workers(1);
+}

@@ -167,6 +167,13 @@ enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID };
 /* The CPU backend (always present). */
 extern const jm_backend jm_backend_cpu;
 
+/* CPU worker threads (1 by default, at most JM_CPU_MAX_WORKERS): each
+ * convolution's batch is split across them, each part with one-thread BLAS
+ * calls.  Set before a model is built (its scratch depends on it). */
+#define JM_CPU_MAX_WORKERS 16
+void jm_cpu_set_workers(int n);
+int jm_cpu_workers(void);
+
 /* OpenBLAS facts for `jianmo doctor`. */
 const char *jm_blas_corename(void);
 int jm_blas_threads(void);
