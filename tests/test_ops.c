@@ -1121,3 +1121,37 @@ Test(ops, conv2d_split_across_workers)
 	cr_expect_eq(jm_cpu_workers(), JM_CPU_MAX_WORKERS);
 	jm_cpu_set_workers(1);
 }
+
+/* Batch norm splits its channels across the workers: every channel is
+ * computed alone, so the bits are the same whatever the split. */
+Test(ops, batchnorm_split_across_workers_is_bit_identical)
+{
+	jm_rng r;
+	jm_rng_seed(&r, 99);
+	enum { B = 8, C = 48, HW = 28 * 28 };
+	size_t n = (size_t)B * C * HW;
+	float *in = randv(&r, n, -2, 2), *dout = randv(&r, n, -1, 1);
+	float *gamma = randv(&r, C, 0.5f, 1.5f), *beta = randv(&r, C, -0.5f, 0.5f);
+	float *out[2], *din[2], *dg[2], *dbt[2], *mean[2], *rstd[2], *rm[2], *rv[2];
+	for (int t = 0; t < 2; t++) {
+		jm_cpu_set_workers(t ? 3 : 1);
+		out[t] = vec(n), din[t] = vec(n), dg[t] = vec(C), dbt[t] = vec(C);
+		mean[t] = vec(C), rstd[t] = vec(C), rm[t] = vec(C), rv[t] = vec(C);
+		for (int c = 0; c < C; c++)
+			rv[t][c] = 1.0f;
+		be->batchnorm_forward(out[t], mean[t], rstd[t], in, gamma, beta, rm[t], rv[t], B, C,
+				      HW, 1, 0.1f, 1e-5f);
+		be->batchnorm_backward(din[t], dg[t], dbt[t], dout, in, mean[t], rstd[t], gamma, B,
+				       C, HW);
+	}
+	jm_cpu_set_workers(1);
+	cr_expect_eq(memcmp(out[0], out[1], n * sizeof(float)), 0, "forward differs");
+	cr_expect_eq(memcmp(din[0], din[1], n * sizeof(float)), 0, "din differs");
+	cr_expect_eq(memcmp(dg[0], dg[1], C * sizeof(float)), 0, "dgamma differs");
+	cr_expect_eq(memcmp(dbt[0], dbt[1], C * sizeof(float)), 0, "dbeta differs");
+	cr_expect_eq(memcmp(rv[0], rv[1], C * sizeof(float)), 0, "running_var differs");
+	for (int t = 0; t < 2; t++)
+		free(out[t]), free(din[t]), free(dg[t]), free(dbt[t]), free(mean[t]), free(rstd[t]),
+			free(rm[t]), free(rv[t]);
+	free(in), free(dout), free(gamma), free(beta);
+}

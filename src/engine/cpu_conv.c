@@ -27,7 +27,6 @@
  * col [C*K*K, m*P], one GEMM, and col2im for din.
  */
 #include <stddef.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "engine/backend.h"
@@ -102,21 +101,10 @@ static conv_plan conv_plan_make(int B, int C, int H, int W, int OC, int K,
  *
  * Scratch for n > 1: per part, the part's plan, then private dw [OC*C*K*K]
  * and db [OC]. */
-static int conv_workers = 1;
-
-void jm_cpu_set_workers(int n)
-{
-	conv_workers = n < 1 ? 1 : n > JM_CPU_MAX_WORKERS ? JM_CPU_MAX_WORKERS : n;
-}
-
-int jm_cpu_workers(void)
-{
-	return conv_workers;
-}
-
 static int conv_parts(int B)
 {
-	return B < conv_workers ? (B > 0 ? B : 1) : conv_workers;
+	int w = jm_cpu_workers();
+	return B < w ? (B > 0 ? B : 1) : w;
 }
 
 static size_t conv_part_floats(int Bp, int C, int H, int W, int OC, int K, int stride,
@@ -526,33 +514,16 @@ typedef struct conv_job {
 	float *scratch;
 } conv_job;
 
-static void *conv_run_job(void *arg)
+static void conv_run_job(void *ctx, int i, int n)
 {
-	conv_job *j = arg;
+	(void)n;
+	conv_job *j = (conv_job *)ctx + i;
 	if (j->backward)
 		conv_backward_part(j->out_or_din, j->dw, j->db, j->dout, j->in, j->w, j->B,
 				   j->C, j->H, j->W, j->OC, j->K, j->stride, j->pad, j->scratch);
 	else
 		conv_forward_part(j->out_or_din, j->in, j->w, j->b, j->B, j->C, j->H, j->W,
 				  j->OC, j->K, j->stride, j->pad, j->scratch);
-	return NULL;
-}
-
-/* Run the parts: n-1 on new threads, the first on this one.  A thread that
- * cannot be started runs its part here instead. */
-static void conv_run_parts(conv_job *jobs, int n)
-{
-	pthread_t th[JM_CPU_MAX_WORKERS];
-	int started[JM_CPU_MAX_WORKERS] = { 0 };
-	for (int i = 1; i < n; i++)
-		started[i] = pthread_create(&th[i], NULL, conv_run_job, &jobs[i]) == 0;
-	conv_run_job(&jobs[0]);
-	for (int i = 1; i < n; i++) {
-		if (started[i])
-			pthread_join(th[i], NULL);
-		else
-			conv_run_job(&jobs[i]);
-	}
 }
 
 /* Cut [B, ...] into parts; fills jobs and returns how many. */
@@ -596,7 +567,7 @@ void jm_cpu_conv2d_forward(float *out, const float *in, const float *w,
 		jobs[i].w = w;
 		jobs[i].b = b;
 	}
-	conv_run_parts(jobs, n);
+	jm_cpu_parallel(n, conv_run_job, jobs);
 }
 
 void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
@@ -624,7 +595,7 @@ void jm_cpu_conv2d_backward(float *din, float *dw, float *db,
 		else
 			jobs[i].db = NULL;
 	}
-	conv_run_parts(jobs, n);
+	jm_cpu_parallel(n, conv_run_job, jobs);
 	for (int i = 0; i < n; i++) {
 		if (dw)
 			for (size_t k = 0; k < wsize; k++)

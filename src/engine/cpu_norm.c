@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "engine/backend.h"
 #include "engine/cpu_ops.h"
 
 /* Sum of x[0..n) with eight float lanes (vectorizes; error ~ n/8 ulps). */
@@ -111,15 +112,35 @@ static void bn_group_stats(const float *in, int B, int C, int HW, int c0,
 	}
 }
 
-void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
-			      const float *in, const float *gamma,
-			      const float *beta, float *running_mean,
-			      float *running_var, int B, int C, int HW,
-			      int training, float momentum, float eps)
+/* Every channel's result depends on that channel alone, so the channels
+ * are split across the worker threads (cpu_workers.c): the same bits
+ * whatever the split. */
+typedef struct bn_args {
+	float *out, *din, *dgamma, *dbeta, *mean, *rstd, *running_mean, *running_var;
+	const float *in, *dout, *gamma, *beta, *cmean, *crstd;
+	int B, C, HW, training;
+	float momentum, eps;
+} bn_args;
+
+static void bn_channel_range(int C, int part, int nparts, int *lo, int *hi)
 {
+	*lo = (int)((long)C * part / nparts);
+	*hi = (int)((long)C * (part + 1) / nparts);
+}
+
+static void bn_forward_part(void *ctx, int part, int nparts)
+{
+	const bn_args *a = ctx;
+	float *out = a->out, *mean = a->mean, *rstd = a->rstd;
+	float *running_mean = a->running_mean, *running_var = a->running_var;
+	const float *in = a->in, *gamma = a->gamma, *beta = a->beta;
+	int B = a->B, C = a->C, HW = a->HW, training = a->training;
+	float momentum = a->momentum, eps = a->eps;
+	int lo, hi;
+	bn_channel_range(C, part, nparts, &lo, &hi);
 	double N = (double)B * HW;
-	for (int c0 = 0; c0 < C; c0 += BN_GROUP) {
-		int G = C - c0 < BN_GROUP ? C - c0 : BN_GROUP;
+	for (int c0 = lo; c0 < hi; c0 += BN_GROUP) {
+		int G = hi - c0 < BN_GROUP ? hi - c0 : BN_GROUP;
 		double mu[BN_GROUP], m2[BN_GROUP];
 		float scale[BN_GROUP], shift[BN_GROUP];
 		if (training)
@@ -158,14 +179,43 @@ void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
 	}
 }
 
-void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
-			       const float *dout, const float *in,
-			       const float *mean, const float *rstd,
-			       const float *gamma, int B, int C, int HW)
+/* Parts of fewer than this many values are not worth a thread. */
+#define BN_MIN_PART ((size_t)1 << 16)
+
+static int bn_parts(int B, int C, int HW)
 {
+	size_t total = (size_t)B * C * HW;
+	int n = jm_cpu_workers();
+	while (n > 1 && (total / (size_t)n < BN_MIN_PART || n > C))
+		n--;
+	return n;
+}
+
+void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
+			      const float *in, const float *gamma,
+			      const float *beta, float *running_mean,
+			      float *running_var, int B, int C, int HW,
+			      int training, float momentum, float eps)
+{
+	bn_args a = {.out = out, .mean = mean, .rstd = rstd, .running_mean = running_mean,
+		     .running_var = running_var, .in = in, .gamma = gamma, .beta = beta,
+		     .B = B, .C = C, .HW = HW, .training = training, .momentum = momentum,
+		     .eps = eps};
+	jm_cpu_parallel(bn_parts(B, C, HW), bn_forward_part, &a);
+}
+
+static void bn_backward_part(void *ctx, int part, int nparts)
+{
+	const bn_args *args = ctx;
+	float *din = args->din, *dgamma = args->dgamma, *dbeta = args->dbeta;
+	const float *dout = args->dout, *in = args->in, *mean = args->cmean;
+	const float *rstd = args->crstd, *gamma = args->gamma;
+	int B = args->B, C = args->C, HW = args->HW;
+	int lo, hi;
+	bn_channel_range(C, part, nparts, &lo, &hi);
 	double N = (double)B * HW;
-	for (int c0 = 0; c0 < C; c0 += BN_GROUP) {
-		int G = C - c0 < BN_GROUP ? C - c0 : BN_GROUP;
+	for (int c0 = lo; c0 < hi; c0 += BN_GROUP) {
+		int G = hi - c0 < BN_GROUP ? hi - c0 : BN_GROUP;
 		/* sum dy and sum dy*(x - mean) per channel */
 		double sdy[BN_GROUP] = { 0 }, sdyx[BN_GROUP] = { 0 };
 		float ca[BN_GROUP], cb[BN_GROUP], ck[BN_GROUP];
@@ -201,6 +251,16 @@ void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
 					ca[g], cb[g], ck[g]);
 			}
 	}
+}
+
+void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
+			       const float *dout, const float *in,
+			       const float *mean, const float *rstd,
+			       const float *gamma, int B, int C, int HW)
+{
+	bn_args a = {.din = din, .dgamma = dgamma, .dbeta = dbeta, .dout = dout, .in = in,
+		     .cmean = mean, .crstd = rstd, .gamma = gamma, .B = B, .C = C, .HW = HW};
+	jm_cpu_parallel(bn_parts(B, C, HW), bn_backward_part, &a);
 }
 
 /* ---- layer norm: rows of C ---- */

@@ -111,6 +111,10 @@ void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 		      int B, int D, float scale, float shift);
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 		       int B, int D);
+/* Run fn(ctx, part, nparts) for part = 0..n-1, part 0 on this thread
+ * (cpu_workers.c). */
+void jm_cpu_parallel(int n, void (*fn)(void *ctx, int part, int nparts), void *ctx);
+
 void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n,
 		      double lr, double b1, double b2, double eps, double wd,
 		      double bc1, double bc2, int decoupled);

@@ -10,7 +10,8 @@ libjm_engine_a_SOURCES += \
 	src/engine/cpu_conv.c \
 	src/engine/cpu_pool.c \
 	src/engine/cpu_norm.c \
-	src/engine/cpu_ops.c
+	src/engine/cpu_ops.c \
+	src/engine/cpu_workers.c
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_ops
