@@ -1,7 +1,7 @@
 /*
  * csv_fuzz.c: libFuzzer target for the CSV reader (src/data/csv.c).
  *
- *   input = 1 option byte + CSV bytes
+ *   input = 2 option bytes + CSV bytes
  *   ──jm_csv_parse, read in one piece──▶ frame A or error A
  *   ──jm_csv_parse, split into 2..5 parts──▶ frame B or error B
  *
@@ -76,7 +76,7 @@ static void same_notes(const jm_csv_info *a, const jm_csv_info *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	static const char delims[] = {0, ',', ';', '\t'};
 	static const char *const user_na[] = {"x", "-"};
@@ -93,9 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (opt & 64)
 		o.max_field = 16;
+	o.strict_fields = data[1] & 1;
+	o.comment = data[1] & 2 ? '#' : 0;
 	o.name = "fuzz.csv";
-	const char *buf = (const char *)data + 1;
-	size_t n = size - 1;
+	const char *buf = (const char *)data + 2;
+	size_t n = size - 2;
 
 	jm_frame *fa = NULL, *fb = NULL;
 	jm_csv_info ia, ib;

@@ -113,10 +113,11 @@ static int slow_double(const char *s, size_t n, double *v)
  * with '0'..'9', and the value of the first k of them. */
 static inline int lead_digits(uint64_t x)
 {
-	uint64_t y = x ^ 0x3030303030303030ull;
-	uint64_t lo = y & 0x0f0f0f0f0f0f0f0full;
-	uint64_t bad = (y & 0xf0f0f0f0f0f0f0f0ull) | ((lo + 0x0606060606060606ull) & 0x1010101010101010ull);
-	bad = (((bad & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | bad) & 0x8080808080808080ull;
+	/* t = byte - '0' (a borrow only disturbs bytes after a non-digit);
+	 * a byte is a digit when t < 10: neither t nor t + 0x76 has its high
+	 * bit set (a carry, again, only reaches later bytes) */
+	uint64_t t = x - 0x3030303030303030ull;
+	uint64_t bad = (t | (t + 0x7676767676767676ull)) & 0x8080808080808080ull;
 	return bad ? __builtin_ctzll(bad) >> 3 : 8;
 }
 
@@ -153,11 +154,47 @@ done:
 	return j - i0;
 }
 
+/* The common shapes "-12", "-12.345", "12.", ".5" with at most 8 digits
+ * on each side, read with two 8-byte loads and no loop: 1 and *v, or 0
+ * when the field has another shape (the general parser decides). */
+static inline int short_decimal(const char *s, size_t n, double *v)
+{
+	int neg = s[0] == '-';
+	size_t i = (size_t)(neg | (s[0] == '+'));
+	uint64_t x, y;
+	memcpy(&x, s + i, 8);
+	size_t k1 = (size_t)lead_digits(x), k2 = 0;
+	uint64_t m = k1 ? digits_value(x, (int)k1) : 0;
+	if (k1 == 8)
+		return 0;
+	i += k1;
+	if (i < n && s[i] == '.') {
+		memcpy(&y, s + i + 1, 8);
+		k2 = (size_t)lead_digits(y);
+		if (k2 == 8)
+			return 0;
+		if (k2)
+			m = m * pow10_u64[k2] + digits_value(y, (int)k2);
+		i += 1 + k2;
+	}
+	if (i != n || k1 + k2 == 0)
+		return 0;
+	double d = (double)m / pow10_exact[k2]; /* m < 10^16 < 2^53: exact, one rounding */
+	uint64_t bits;
+	memcpy(&bits, &d, sizeof bits);
+	bits |= (uint64_t)neg << 63; /* d >= 0: setting the sign bit negates */
+	memcpy(v, &bits, sizeof bits);
+	return 1;
+}
+
 /* Decimal grammar: [sign] digits [. digits] [e|E [sign] digits], or
  * [sign] inf / infinity; at least one digit in the mantissa.  Bytes up
  * to limit (>= s + n) may be read. */
-static inline int parse_double_lim(const char *s, size_t n, const char *limit, double *v)
+static inline __attribute__((always_inline)) int parse_double_lim(const char *s, size_t n,
+								   const char *limit, double *v)
 {
+	if (n >= 1 && s + 18 <= limit && short_decimal(s, n, v))
+		return 1;
 	size_t i = 0;
 	if (__builtin_expect(n && (is_space(s[0]) || is_space(s[n - 1])), 0)) {
 		while (i < n && is_space(s[i]))
@@ -221,7 +258,7 @@ int jm_csv_parse_double(const char *s, size_t n, double *v)
 	return parse_double(s, n, v);
 }
 
-static inline int parse_int(const char *s, size_t n, int64_t *v)
+static inline int parse_int_general(const char *s, size_t n, int64_t *v)
 {
 	size_t i = 0;
 	while (i < n && is_space(s[i]))
@@ -245,6 +282,31 @@ static inline int parse_int(const char *s, size_t n, int64_t *v)
 		return 0;
 	*v = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
 	return 1;
+}
+
+/* Up to 8 digits with an optional sign, one load; else the general loop.
+ * Bytes up to limit (>= s + n) may be read. */
+static inline __attribute__((always_inline)) int parse_int_lim(const char *s, size_t n,
+							       const char *limit, int64_t *v)
+{
+	if (n >= 1 && s + 9 <= limit) {
+		int neg = s[0] == '-';
+		size_t i = (size_t)(neg | (s[0] == '+'));
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		size_t k = (size_t)lead_digits(x);
+		if (k && k < 8 && i + k == n) {
+			int64_t d = (int64_t)digits_value(x, (int)k), sign = -(int64_t)neg;
+			*v = (d ^ sign) - sign; /* -d when neg */
+			return 1;
+		}
+	}
+	return parse_int_general(s, n, v);
+}
+
+static inline int parse_int(const char *s, size_t n, int64_t *v)
+{
+	return parse_int_general(s, n, v);
 }
 
 int jm_csv_parse_int(const char *s, size_t n, int64_t *v)
@@ -332,19 +394,6 @@ static int parse_date_cached(char ymd[10], int64_t *day_ns, const char *s, size_
 	return 0;
 }
 
-/* Ask for huge pages on a big array (fewer page faults when filling it). */
-static void advise_huge(void *p, size_t n)
-{
-#ifdef MADV_HUGEPAGE
-	const uintptr_t pg = 4096;
-	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
-	if (n >= (4u << 20) && b > a && !getenv("NOHUGE"))
-		madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-	(void)p, (void)n;
-#endif
-}
-
 /* ---- the parser ------------------------------------------------------ */
 
 enum kind { K_SKIP, K_UNKNOWN, K_INT, K_FLOAT, K_BOOL, K_DATE, K_TEXT };
@@ -384,7 +433,9 @@ typedef struct parser {
 	size_t *na_len;
 	int n_na;
 	int empty_na;
+	int na_first;     /* some token reads as a number: check tokens first */
 	size_t na_maxlen;
+	uint64_t na_lead[4]; /* bit c: some token starts with byte c */
 	/* scan state */
 	int state, col, quoted;
 	size_t fs, row_start;
@@ -394,7 +445,15 @@ typedef struct parser {
 	const char *lim;  /* the current field's bytes may be read up to here */
 	int clean_end;    /* see scan() */
 	int sequential;   /* read the parts one after another (tests) */
+	int strict;       /* short rows are errors (else padded with missing) */
+	char comment;     /* lines starting with it are skipped; 0: none */
+	int in_comment;
+	int64_t short_rows;    /* rows padded with missing fields */
+	size_t first_short;    /* where the first of them starts */
+	int first_short_fields;
 	size_t from, to;  /* the part of the file this parser reads */
+	int64_t base;     /* its first row in the shared slot arrays */
+	int64_t **slots;  /* per column, rows of 8-byte slots shared by all parts */
 	jm_err own_err;   /* a worker's error */
 	int rc;
 	const char *name;
@@ -505,39 +564,13 @@ static int is_na(const parser *p, const char *s, size_t n)
 {
 	if (n == 0)
 		return p->empty_na;
-	if (n > p->na_maxlen)
+	unsigned char c0 = (unsigned char)s[0];
+	if (n > p->na_maxlen || !(p->na_lead[c0 >> 6] >> (c0 & 63) & 1))
 		return 0;
 	for (int k = 0; k < p->n_na; k++)
 		if (p->na_len[k] == n && memcmp(p->na_tok[k], s, n) == 0)
 			return 1;
 	return 0;
-}
-
-static int grow(parser *p)
-{
-	int64_t cap = p->cap < 1024 ? 1024 : p->cap + p->cap / 2;
-	for (int j = 0; j < p->ncols; j++) {
-		colst *c = &p->cs[j];
-		if (c->kind == K_SKIP && !c->v)
-			continue;
-		int64_t *v = realloc(c->v, (size_t)cap * sizeof *v);
-		if (!v)
-			goto oom;
-		c->v = v;
-		advise_huge(v, (size_t)cap * sizeof *v);
-		if (c->na) {
-			uint8_t *na = realloc(c->na, (size_t)cap);
-			if (!na)
-				goto oom;
-			memset(na + p->cap, 0, (size_t)(cap - p->cap));
-			c->na = na;
-		}
-	}
-	p->cap = cap;
-	return 0;
-oom:
-	return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory at row %" PRId64, p->name,
-			  p->rows);
 }
 
 static int set_na(parser *p, colst *c)
@@ -627,6 +660,7 @@ static const char *unquote(parser *p, const char *t, size_t n, size_t *out_n)
 			o[k++] = c;
 		}
 	}
+	memset(o + k, 0, 8); /* the number parsers may look 8 bytes ahead */
 	*out_n = k;
 	return o;
 }
@@ -635,10 +669,23 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 {
 	colst *c = &p->cs[j];
 	int64_t r = p->rows;
+	if (__builtin_expect(p->na_first, 0) && c->kind != K_SKIP && is_na(p, t, n)) {
+		c->v[r] = 0;
+		if (c->kind == K_FLOAT)
+			put_f64(c, r, NAN);
+		else if (c->kind == K_TEXT)
+			c->v[r] = -1;
+		return set_na(p, c);
+	}
 	switch (c->kind) {
 	case K_FLOAT: {
 		double x;
 		if (parse_double_lim(t, n, p->lim, &x)) {
+			int64_t iv;
+			/* "-0" reads as the integer 0 in an int column; the same
+			 * here, so a value never depends on when the column widened */
+			if (__builtin_expect(x == 0, 0) && signbit(x) && parse_int(t, n, &iv))
+				x = 0;
 			put_f64(c, r, x);
 			return 0;
 		}
@@ -652,7 +699,7 @@ static int on_field(parser *p, int j, const char *t, size_t n)
 	case K_INT: {
 		int64_t x;
 		double d;
-		if (parse_int(t, n, &x)) {
+		if (parse_int_lim(t, n, p->lim, &x)) {
 			c->v[r] = x;
 			return 0;
 		}
@@ -731,11 +778,27 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
-/* A separator at pos ends the field [fs, pos); isnl: it also ends the row. */
-static inline int on_sep(parser *p, size_t fs, size_t pos, int isnl)
+static int end_row(parser *p, size_t pos);
+
+/* A separator at pos ends the field [fs, pos); isnl: it also ends the row.
+ * Inlined into the quote-free block loop; on_sep() below for the rest. */
+static inline __attribute__((always_inline)) int on_sep_inline(parser *p, size_t fs, size_t pos,
+							       int isnl)
 {
 	if (__builtin_expect(pos > p->utf8_bad, 0))
 		return fail_utf8(p);
+	if (__builtin_expect(p->comment != 0, 0)) {
+		if (p->col == 0 && !p->in_comment && !p->quoted && fs < p->n && p->buf[fs] == p->comment)
+			p->in_comment = 1;
+		if (p->in_comment) {
+			p->quoted = 0;
+			if (isnl) {
+				p->in_comment = 0;
+				p->row_start = pos + 1;
+			}
+			return 0;
+		}
+	}
 	size_t e = pos;
 	if (isnl && p->trim_cr && e > fs && p->buf[e - 1] == '\r')
 		e--;
@@ -767,13 +830,49 @@ static inline int on_sep(parser *p, size_t fs, size_t pos, int isnl)
 		p->col++;
 		return 0;
 	}
-	if (p->col != p->ncols - 1)
+	return end_row(p, pos);
+}
+
+static __attribute__((noinline)) int on_sep(parser *p, size_t fs, size_t pos, int isnl)
+{
+	return on_sep_inline(p, fs, pos, isnl);
+}
+
+/* A row with fewer fields than the header: the rest are missing (pandas). */
+static int pad_row(parser *p)
+{
+	if (p->short_rows++ == 0) {
+		p->first_short = p->row_start;
+		p->first_short_fields = p->col + 1;
+	}
+	for (int j = p->col + 1; j < p->ncols; j++) {
+		colst *c = &p->cs[j];
+		if (c->kind == K_SKIP)
+			continue;
+		if (c->kind == K_FLOAT)
+			put_f64(c, p->rows, NAN);
+		else
+			c->v[p->rows] = c->kind == K_TEXT ? -1 : 0;
+		if (set_na(p, c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int end_row(parser *p, size_t pos)
+{
+	if (p->col < p->ncols - 1 && !p->strict) {
+		if (pad_row(p) < 0)
+			return -1;
+	} else if (p->col != p->ncols - 1) {
 		return jm_err_set(p->err, JM_EXIT_INPUT, "%s:%" PRId64 ": expected %d fields, found %d",
 				  p->name, line_of(p, p->row_start), p->ncols, p->col + 1);
+	}
 	p->col = 0;
 	p->row_start = pos + 1;
-	if (++p->rows == p->cap)
-		return grow(p);
+	if (++p->rows > p->cap) /* cannot happen: cap counts the newlines */
+		return jm_err_set(p->err, JM_EXIT_FAIL, "%s: internal error: more rows than lines",
+				  p->name);
 	return 0;
 }
 
@@ -856,6 +955,7 @@ static int scan(parser *p, size_t from, size_t to, int last)
 	p->state = OUT;
 	p->col = 0;
 	p->quoted = 0;
+	p->in_comment = 0; /* a last comment line without a newline leaves it set */
 	for (; base + 64 <= to; base += 64) {
 		uint64_t md, mn, mq, mh;
 		block_masks(p->buf + base, p->delim, p->nl, &md, &mn, &mq, &mh);
@@ -872,7 +972,7 @@ static int scan(parser *p, size_t from, size_t to, int last)
 			unsigned k = (unsigned)__builtin_ctzll(m);
 			m &= m - 1;
 			size_t pos = base + k;
-			if (on_sep(p, fs, pos, (int)(mn >> k) & 1) < 0)
+			if (on_sep_inline(p, fs, pos, (int)(mn >> k) & 1) < 0)
 				return -1;
 			fs = pos + 1;
 		}
@@ -1044,23 +1144,19 @@ static int read_header(parser *p, size_t *pos, int header)
 	}
 	free(sp);
 	/* mangle duplicates: the second "a" becomes "a.1", then "a.2" ... */
-	for (int j = 1; j < nf; j++) {
-		for (int dup = 1;; dup++) {
-			int clash = 0;
-			for (int i = 0; i < j && !clash; i++)
-				clash = strcmp(p->names[i], p->names[j]) == 0;
-			if (!clash)
-				break;
-			char *base = p->names[j];
-			size_t bl = strlen(base);
-			if (dup > 1) { /* strip the ".k" we added */
-				char *dot = strrchr(base, '.');
-				bl = (size_t)(dot - base);
-			}
-			p->names[j] = jm_xasprintf("%.*s.%d", (int)bl, base, dup);
-			free(base);
+	jm_dict *seen = jm_dict_new();
+	for (int j = 0; j < nf; j++) {
+		char *base = p->names[j];
+		for (int dup = 1; jm_dict_find(seen, p->names[j], strlen(p->names[j])) >= 0; dup++) {
+			if (p->names[j] != base)
+				free(p->names[j]);
+			p->names[j] = jm_xasprintf("%s.%d", base, dup);
 		}
+		if (p->names[j] != base)
+			free(base);
+		jm_dict_intern(seen, p->names[j], strlen(p->names[j]));
 	}
+	jm_dict_unref(seen);
 	if (header)
 		*pos = at;
 	return 0;
@@ -1084,6 +1180,32 @@ static size_t row_offset(const parser *p, int64_t r)
 			return start;
 	}
 	return p->n;
+}
+
+/* Up to max bytes of s for a message: quotes, backslashes and control
+ * characters escaped, "..." when cut. */
+static void escape_short(char *out, size_t cap, const char *s, size_t n, size_t max)
+{
+	size_t k = 0;
+	while (max > 0 && max < n && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--; /* do not cut a UTF-8 sequence */
+	for (size_t i = 0; i < n && i < max && k + 6 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			out[k++] = '\\';
+			out[k++] = (char)c;
+		} else if (c < 0x20) {
+			k += (size_t)snprintf(out + k, cap - k, c == '\n' ? "\\n" : c == '\r' ? "\\r" :
+						       c == '\t' ? "\\t" : "\\x%02x", c);
+		} else {
+			out[k++] = (char)c;
+		}
+	}
+	if (n > max && k + 4 < cap) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = '\0';
 }
 
 /* A text column whose values are partly numbers (or booleans, dates) gets
@@ -1115,11 +1237,13 @@ static void note_mixed(const parser *p, const jm_col *col, int64_t rows, jm_csv_
 	if (count[K_TEXT] && count[other]) {
 		int32_t code = col->v.code[first_text];
 		int64_t line = line_of(p, row_offset(p, first_text));
+		char shown[200];
+		escape_short(shown, sizeof shown, d->s[code], d->len[code], 40);
 		add_note(info, jm_xasprintf("column \"%s\": %" PRId64 " %s and %" PRId64
 					    " text values (first text at line %" PRId64
-					    ": \"%.40s%s\"), kept as text",
+					    ": \"%s\"), kept as text",
 					    col->name, count[other], kind_plural[other], count[K_TEXT],
-					    line, d->s[code], d->len[code] > 40 ? "..." : ""));
+					    line, shown));
 	}
 	free(cls);
 }
@@ -1138,14 +1262,66 @@ static void notes(const parser *p, const jm_frame *f, const uint8_t *all_missing
 	}
 }
 
-/* ---- one part of the file -------------------------------------------- */
+/* ---- parts of the file ------------------------------------------------- */
 
-/* A parser for [from, to) sharing cfg's settings (buffer, names, tokens). */
-static int part_init(parser *p, const parser *cfg, size_t from, size_t to)
+/* Append a column whose name is known to be new (header names are made
+ * unique by read_header), without jm_frame_adopt's linear name check. */
+static void push_col(jm_frame *f, jm_col *c)
+{
+	if (f->ncols == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		f->cols = jm_xrealloc(f->cols, (size_t)f->cap * sizeof *f->cols);
+	}
+	f->cols[f->ncols++] = c;
+}
+
+/* How many bytes c are in b[0..n). */
+static int64_t count_byte(const char *b, size_t n, char c)
+{
+	int64_t k = 0;
+	size_t i = 0;
+#ifdef __SSE2__
+	/* byte counters (0 - matches) summed with psadbw every 255 blocks */
+	__m128i vc = _mm_set1_epi8(c), zero = _mm_setzero_si128();
+	while (i + 16 <= n) {
+		__m128i acc = zero;
+		for (int r = 0; r < 255 && i + 16 <= n; r++, i += 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(x, vc));
+		}
+		__m128i sum = _mm_sad_epu8(acc, zero);
+		k += _mm_cvtsi128_si64(sum) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
+	}
+#endif
+	for (; i < n; i++)
+		k += b[i] == c;
+	return k;
+}
+
+/* Page-aligned part of [p, p + n) prefaulted in one call: far cheaper
+ * than a fault per 4 KB page on a virtual machine. */
+static void prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+	const uintptr_t pg = 4096;
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+	if (n >= (1u << 20) && b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+	(void)p, (void)n;
+#endif
+}
+
+/* A parser for [from, to) sharing cfg's settings and slot arrays; its
+ * rows go to slots[j][base ..  base + cap). */
+static void part_init(parser *p, const parser *cfg, size_t from, size_t to, int64_t base,
+		      int64_t cap)
 {
 	*p = *cfg;
 	p->from = from;
 	p->to = to;
+	p->base = base;
+	p->cap = cap;
 	p->err = &p->own_err;
 	p->own_err = (jm_err){0};
 	p->rows = 0;
@@ -1154,25 +1330,18 @@ static int part_init(parser *p, const parser *cfg, size_t from, size_t to)
 	p->scratch = NULL;
 	p->scratch_cap = 0;
 	p->cs = jm_xcalloc((size_t)p->ncols, sizeof *p->cs);
-	size_t hdr = cfg->data0 > 16 ? cfg->data0 : 16;
-	p->cap = (int64_t)((to - from) / hdr) + 1024;
 	for (int j = 0; j < p->ncols; j++) {
 		colst *c = &p->cs[j];
 		c->kind = K_UNKNOWN;
 		c->day_ns = INT64_MIN;
-		c->v = malloc((size_t)p->cap * sizeof *c->v);
-		if (!c->v)
-			return jm_err_set(p->err, JM_EXIT_FAIL, "%s: out of memory", p->name);
-		advise_huge(c->v, (size_t)p->cap * sizeof *c->v);
+		c->v = cfg->slots[j] + base;
 	}
-	return 0;
 }
 
 static void part_free(parser *p)
 {
 	if (p->cs)
 		for (int j = 0; j < p->ncols; j++) {
-			free(p->cs[j].v);
 			free(p->cs[j].na);
 			jm_dict_unref(p->cs[j].dict);
 		}
@@ -1202,81 +1371,18 @@ static int reread_text(parser *p, int last)
 			c->kind = K_SKIP;
 		}
 	}
-	int64_t rows = p->rows;
+	int64_t rows = p->rows, short_rows = p->short_rows;
 	p->rows = 0;
+	p->short_rows = 0;
 	p->utf8_ok = p->n; /* validated already */
 	int rc = scan(p, p->from, p->to, last);
 	p->rows = rows;
+	p->short_rows = short_rows;
 	for (int j = 0; j < p->ncols; j++)
 		p->cs[j].kind = keep[j];
 	free(keep);
 	return rc;
 }
-
-/* One part read alone: its slot arrays become the frame's columns. */
-static int finish_single(parser *p, jm_frame **out, jm_csv_info *info)
-{
-	int64_t rows = p->rows;
-	jm_frame *f = jm_frame_new(rows);
-	size_t nrows = rows > 0 ? (size_t)rows : 1;
-	uint8_t *all_missing = jm_xcalloc((size_t)p->ncols, 1);
-	for (int j = 0; j < p->ncols; j++) {
-		colst *c = &p->cs[j];
-		jm_col *col = jm_xcalloc(1, sizeof *col);
-		col->name = jm_xstrdup(p->names[j]);
-		if (c->kind == K_INT && c->n_na)
-			ints_to_floats(c, rows);
-		if (c->kind == K_UNKNOWN) {
-			for (int64_t i = 0; i < rows; i++)
-				put_f64(c, i, NAN);
-			all_missing[j] = 1;
-			c->kind = K_FLOAT;
-		}
-		switch (c->kind) {
-		case K_INT:
-		case K_FLOAT:
-		case K_DATE:
-			col->type = c->kind == K_INT ? JM_COL_I64 :
-				    c->kind == K_FLOAT ? JM_COL_F64 : JM_COL_TIME;
-			col->v.p = realloc(c->v, nrows * 8);
-			if (!col->v.p)
-				col->v.p = c->v;
-			c->v = NULL;
-			break;
-		case K_BOOL:
-			col->type = JM_COL_BOOL;
-			col->v.b = jm_xmalloc(nrows);
-			for (int64_t i = 0; i < rows; i++)
-				col->v.b[i] = (uint8_t)c->v[i];
-			break;
-		default: /* K_TEXT */
-			col->type = JM_COL_STR;
-			col->v.code = jm_xmalloc(nrows * sizeof(int32_t));
-			for (int64_t i = 0; i < rows; i++)
-				col->v.code[i] = (int32_t)c->v[i];
-			col->dict = c->dict;
-			c->dict = NULL;
-		}
-		if (c->na && c->n_na) {
-			col->na = realloc(c->na, nrows);
-			if (!col->na)
-				col->na = c->na;
-			c->na = NULL;
-			col->n_na = c->n_na;
-		}
-		if (jm_frame_adopt(f, col, p->err) < 0) {
-			jm_frame_free(f);
-			free(all_missing);
-			return -1;
-		}
-	}
-	notes(p, f, all_missing, info);
-	free(all_missing);
-	*out = f;
-	return 0;
-}
-
-/* ---- parts read in parallel ------------------------------------------ */
 
 typedef struct column_plan {
 	int kind;          /* the kind over the whole file */
@@ -1285,8 +1391,11 @@ typedef struct column_plan {
 } column_plan;
 
 typedef struct assembly {
+	parser *cfg;
 	parser *parts;
 	int nparts;
+	size_t *cuts;      /* part k reads [cuts[k], cuts[k+1]) */
+	int64_t *upper;    /* newlines in each part (+1 for the last): its room */
 	int64_t *offset;   /* first frame row of each part */
 	column_plan *plan;
 	jm_frame *f;
@@ -1309,7 +1418,7 @@ static void *worker_main(void *arg)
  * when sequential). */
 static void run_parallel(int n, int (*fn)(void *, int), void *arg, int sequential)
 {
-	if (sequential) {
+	if (sequential || n == 1) {
 		for (int k = 0; k < n; k++)
 			fn(arg, k);
 		return;
@@ -1333,23 +1442,37 @@ static void run_parallel(int n, int (*fn)(void *, int), void *arg, int sequentia
 	free(started);
 }
 
+static int part_count(void *arg, int k)
+{
+	assembly *a = arg;
+	size_t from = a->cuts[k], to = a->cuts[k + 1];
+	a->upper[k] = count_byte(a->cfg->buf + from, to - from, a->cfg->nl) + (k == a->nparts - 1);
+	return 0;
+}
+
 static int part_scan(void *arg, int k)
 {
 	assembly *a = arg;
 	parser *p = &a->parts[k];
-	if (p->own_err.code) /* part_init failed */
-		return p->rc = -1;
+	for (int j = 0; j < p->ncols; j++)
+		prefault(p->cs[j].v, (size_t)p->cap * sizeof(int64_t));
 	return p->rc = scan(p, p->from, p->to, k == a->nparts - 1);
 }
 
 static int part_reread(void *arg, int k)
 {
 	assembly *a = arg;
-	return a->parts[k].rc = reread_text(&a->parts[k], k == a->nparts - 1);
+	parser *p = &a->parts[k];
+	int any = 0;
+	for (int j = 0; j < p->ncols; j++)
+		any |= p->cs[j].reread;
+	return p->rc = any ? reread_text(p, k == a->nparts - 1) : 0;
 }
 
-/* Copy part k's rows into the frame's columns, converting as planned. */
-static int part_copy(void *arg, int k)
+/* Convert part k's slots as planned: 8-byte columns in place in the
+ * part's slice, text and bool columns into the frame's narrower arrays;
+ * missing masks into the frame's masks. */
+static int part_convert(void *arg, int k)
 {
 	assembly *a = arg;
 	parser *p = &a->parts[k];
@@ -1358,6 +1481,7 @@ static int part_copy(void *arg, int k)
 		colst *c = &p->cs[j];
 		jm_col *col = a->f->cols[j];
 		const column_plan *pl = &a->plan[j];
+		int64_t *v = c->v;
 		int unknown = c->kind == K_UNKNOWN; /* every value of this part missing */
 		if (col->na) {
 			if (unknown)
@@ -1371,28 +1495,23 @@ static int part_copy(void *arg, int k)
 		case JM_COL_F64:
 			if (unknown || pl->kind == K_UNKNOWN)
 				for (int64_t i = 0; i < rows; i++)
-					col->v.f64[off + i] = NAN;
+					put_f64(c, i, NAN);
 			else if (c->kind == K_INT)
-				for (int64_t i = 0; i < rows; i++)
-					col->v.f64[off + i] = c->na && c->na[i] ? NAN : (double)c->v[i];
-			else
-				memcpy(col->v.f64 + off, c->v, (size_t)rows * 8);
+				ints_to_floats(c, rows);
 			break;
 		case JM_COL_I64:
 		case JM_COL_TIME:
 			if (unknown)
-				memset(col->v.i64 + off, 0, (size_t)rows * 8);
-			else
-				memcpy(col->v.i64 + off, c->v, (size_t)rows * 8);
+				memset(v, 0, (size_t)rows * sizeof *v);
 			break;
 		case JM_COL_BOOL:
 			for (int64_t i = 0; i < rows; i++)
-				col->v.b[off + i] = unknown ? 0 : (uint8_t)c->v[i];
+				col->v.b[off + i] = unknown ? 0 : (uint8_t)v[i];
 			break;
 		case JM_COL_STR: {
 			const int32_t *remap = pl->remap[k];
 			for (int64_t i = 0; i < rows; i++) {
-				int64_t code = unknown ? -1 : c->v[i];
+				int64_t code = unknown ? -1 : v[i];
 				col->v.code[off + i] = code < 0 ? -1 : remap[code];
 			}
 			break;
@@ -1427,14 +1546,14 @@ static const jm_coltype kind_type[] = {
 	[K_BOOL] = JM_COL_BOOL, [K_DATE] = JM_COL_TIME, [K_TEXT] = JM_COL_STR,
 };
 
-static int assemble(parser *cfg, parser *parts, int nparts, jm_frame **out, jm_csv_info *info)
+/* Parts scanned cleanly: settle each column's kind, read text columns
+ * again where needed, convert, and hand the slot arrays to the frame. */
+static int assemble(assembly *a, jm_frame **out, jm_csv_info *info)
 {
-	int ncols = cfg->ncols, rc = -1;
-	assembly a = {.parts = parts, .nparts = nparts};
-	a.offset = jm_xcalloc((size_t)nparts + 1, sizeof *a.offset);
-	a.plan = jm_xcalloc((size_t)ncols, sizeof *a.plan);
-	uint8_t *all_missing = jm_xcalloc((size_t)ncols, 1);
-	int any_reread = 0;
+	parser *cfg = a->cfg, *parts = a->parts;
+	int ncols = cfg->ncols, nparts = a->nparts, rc = -1, any_reread = 0;
+	uint8_t *all_missing = jm_xcalloc((size_t)ncols + 1, 1);
+	a->plan = jm_xcalloc((size_t)ncols + 1, sizeof *a->plan);
 	for (int j = 0; j < ncols; j++) {
 		int kind = unify(parts, nparts, j);
 		if (kind == K_SKIP) {
@@ -1443,48 +1562,49 @@ static int assemble(parser *cfg, parser *parts, int nparts, jm_frame **out, jm_c
 			any_reread = 1;
 			kind = K_TEXT;
 		}
-		a.plan[j].kind = kind;
+		a->plan[j].kind = kind;
 	}
 	if (any_reread) {
-		run_parallel(nparts, part_reread, &a, cfg->sequential);
+		run_parallel(nparts, part_reread, a, cfg->sequential);
 		for (int k = 0; k < nparts; k++)
 			if (parts[k].rc < 0) {
 				*cfg->err = parts[k].own_err;
 				goto out;
 			}
 	}
+	a->offset[0] = 0;
 	for (int k = 0; k < nparts; k++)
-		a.offset[k + 1] = a.offset[k] + parts[k].rows;
-	int64_t rows = a.offset[nparts];
+		a->offset[k + 1] = a->offset[k] + parts[k].rows;
+	int64_t rows = a->offset[nparts];
 	if (rows == 0) {
 		jm_err_set(cfg->err, JM_EXIT_INPUT, "%s: a header but no data rows", cfg->name);
 		goto out;
 	}
-	a.f = jm_frame_new(rows);
+	a->f = jm_frame_new(rows);
 	for (int j = 0; j < ncols; j++) {
-		column_plan *pl = &a.plan[j];
+		column_plan *pl = &a->plan[j];
 		for (int k = 0; k < nparts; k++)
 			pl->n_na += parts[k].cs[j].n_na;
 		if (pl->kind == K_INT && pl->n_na)
-			pl->kind = K_FLOAT;
+			pl->kind = K_FLOAT; /* pandas: ints with missing values are floats */
 		all_missing[j] = pl->kind == K_UNKNOWN;
 		jm_col *col = jm_xcalloc(1, sizeof *col);
 		col->name = jm_xstrdup(cfg->names[j]);
 		col->type = kind_type[pl->kind];
-		size_t sz = col->type == JM_COL_BOOL ? 1 : col->type == JM_COL_STR ? 4 : 8;
-		col->v.p = malloc((size_t)rows * sz);
-		col->na = pl->n_na ? malloc((size_t)rows) : NULL;
 		col->n_na = pl->n_na;
-		if (!col->v.p || (pl->n_na && !col->na)) {
-			jm_col_free(col);
+		push_col(a->f, col);
+		if (col->type == JM_COL_BOOL || col->type == JM_COL_STR)
+			col->v.p = malloc((size_t)rows * (col->type == JM_COL_STR ? 4 : 1));
+		col->na = pl->n_na ? malloc((size_t)rows) : NULL;
+		if ((!col->v.p && (col->type == JM_COL_BOOL || col->type == JM_COL_STR)) ||
+		    (pl->n_na && !col->na)) {
 			jm_err_set(cfg->err, JM_EXIT_FAIL, "%s: out of memory", cfg->name);
 			goto out;
 		}
-		advise_huge(col->v.p, (size_t)rows * sz);
 		if (col->type == JM_COL_STR) {
 			col->dict = jm_dict_new();
 			pl->remap = jm_xcalloc((size_t)nparts, sizeof *pl->remap);
-			for (int k = 0; k < nparts; k++) {
+			for (int k = 0; k < nparts; k++) { /* first-seen order over the file */
 				const jm_dict *d = parts[k].cs[j].dict;
 				int32_t n = d ? d->n : 0;
 				pl->remap[k] = jm_xmalloc(((size_t)n + 1) * sizeof(int32_t));
@@ -1492,24 +1612,47 @@ static int assemble(parser *cfg, parser *parts, int nparts, jm_frame **out, jm_c
 					pl->remap[k][c] = jm_dict_intern(col->dict, d->s[c], d->len[c]);
 			}
 		}
-		if (jm_frame_adopt(a.f, col, cfg->err) < 0)
-			goto out;
 	}
-	run_parallel(nparts, part_copy, &a, cfg->sequential);
-	notes(cfg, a.f, all_missing, info);
-	*out = a.f;
-	a.f = NULL;
+	run_parallel(nparts, part_convert, a, cfg->sequential);
+	/* 8-byte columns live in the slot arrays: close the gaps that blank
+	 * lines and quoted newlines left between parts, then trim */
+	for (int j = 0; j < ncols; j++) {
+		jm_col *col = a->f->cols[j];
+		if (col->type == JM_COL_BOOL || col->type == JM_COL_STR)
+			continue;
+		int64_t *s = cfg->slots[j];
+		for (int k = 1; k < nparts; k++)
+			if (parts[k].base != a->offset[k])
+				memmove(s + a->offset[k], s + parts[k].base, (size_t)parts[k].rows * sizeof *s);
+		int64_t *t = realloc(s, (size_t)rows * sizeof *s);
+		col->v.i64 = t ? t : s;
+		cfg->slots[j] = NULL;
+	}
+	notes(cfg, a->f, all_missing, info);
+	for (int k = 0; k < nparts; k++) { /* short rows: counted over all parts */
+		int64_t total = 0;
+		for (int q = 0; q < nparts; q++)
+			total += parts[q].short_rows;
+		if (!parts[k].short_rows)
+			continue;
+		add_note(info, jm_xasprintf("%" PRId64 " row%s had fewer than %d fields (the first at line %"
+					    PRId64 ", with %d); the fields it lacks are missing values",
+					    total, total == 1 ? "" : "s", ncols,
+					    line_of(cfg, parts[k].first_short), parts[k].first_short_fields));
+		break;
+	}
+	*out = a->f;
+	a->f = NULL;
 	rc = 0;
 out:
 	for (int j = 0; j < ncols; j++) {
-		if (a.plan[j].remap)
+		if (a->plan[j].remap)
 			for (int k = 0; k < nparts; k++)
-				free(a.plan[j].remap[k]);
-		free(a.plan[j].remap);
+				free(a->plan[j].remap[k]);
+		free(a->plan[j].remap);
 	}
-	jm_frame_free(a.f);
-	free(a.plan);
-	free(a.offset);
+	jm_frame_free(a->f);
+	free(a->plan);
 	free(all_missing);
 	return rc;
 }
@@ -1571,6 +1714,10 @@ static void setup_na(parser *p, const jm_csv_opts *o)
 		}
 		p->na_tok[p->n_na] = t;
 		p->na_len[p->n_na++] = len;
+		p->na_lead[(unsigned char)t[0] >> 6] |= 1ull << ((unsigned char)t[0] & 63);
+		double d;
+		if (jm_csv_parse_double(t, len, &d))
+			p->na_first = 1;
 		if (len > p->na_maxlen)
 			p->na_maxlen = len;
 	}
@@ -1584,63 +1731,66 @@ static int auto_threads(size_t bytes)
 	return by_size < 1 ? 1 : by_size < t ? by_size : t;
 }
 
-/* Read the data rows [from, n) with nthreads parts (1: no threads). */
+/* Read the data rows [data0, n) in up to nthreads parts: count each
+ * part's newlines (its room in the slot arrays), scan the parts, check
+ * that every cut fell on a record boundary, assemble. */
 static int read_rows(parser *cfg, int nthreads, jm_frame **out, jm_csv_info *info)
 {
 	size_t from = cfg->data0;
-	size_t *cuts = jm_xcalloc((size_t)nthreads + 1, sizeof *cuts);
-	int nparts = nthreads > 1 ? split_parts(cfg, from, nthreads, cuts) : 1;
-	if (nparts == 1) {
-		cuts[0] = from;
-		cuts[1] = cfg->n;
+	int ncols = cfg->ncols, rc = -1, retry = 0;
+	assembly a = {.cfg = cfg};
+	a.cuts = jm_xcalloc((size_t)nthreads + 2, sizeof *a.cuts);
+	a.nparts = nthreads > 1 ? split_parts(cfg, from, nthreads, a.cuts) : 1;
+	if (a.nparts == 1) {
+		a.cuts[0] = from;
+		a.cuts[1] = cfg->n;
 	}
-	parser *parts = jm_xcalloc((size_t)nparts, sizeof *parts);
-	assembly a = {.parts = parts, .nparts = nparts};
-	int rc = -1, retry = 0;
-	for (int k = 0; k < nparts; k++)
-		if (part_init(&parts[k], cfg, cuts[k], cuts[k + 1]) < 0)
-			parts[k].rc = -1;
-	if (nparts > 1) {
-		run_parallel(nparts, part_scan, &a, cfg->sequential);
-	} else if (parts[0].rc == 0) {
-		parts[0].rc = scan(&parts[0], from, cfg->n, 1);
-	}
-	/* the first part that failed or ended off a record boundary decides */
-	for (int k = 0; k < nparts; k++) {
-		if (parts[k].rc < 0) {
-			*cfg->err = parts[k].own_err;
+	a.upper = jm_xcalloc((size_t)a.nparts + 1, sizeof *a.upper);
+	a.offset = jm_xcalloc((size_t)a.nparts + 1, sizeof *a.offset);
+	a.parts = jm_xcalloc((size_t)a.nparts, sizeof *a.parts);
+	cfg->slots = jm_xcalloc((size_t)ncols + 1, sizeof *cfg->slots);
+	run_parallel(a.nparts, part_count, &a, cfg->sequential);
+	int64_t total = 0;
+	for (int k = 0; k < a.nparts; k++)
+		total += a.upper[k];
+	for (int j = 0; j < ncols; j++) {
+		cfg->slots[j] = malloc((total > 0 ? (size_t)total : 1) * sizeof(int64_t));
+		if (!cfg->slots[j]) {
+			jm_err_set(cfg->err, JM_EXIT_FAIL, "%s: out of memory for %" PRId64 " rows",
+				   cfg->name, total);
 			goto out;
 		}
-		if (k < nparts - 1 && !parts[k].clean_end) {
+	}
+	for (int64_t k = 0, base = 0; k < a.nparts; k++) {
+		part_init(&a.parts[k], cfg, a.cuts[k], a.cuts[k + 1], base, a.upper[k]);
+		base += a.upper[k];
+	}
+	run_parallel(a.nparts, part_scan, &a, cfg->sequential);
+	/* the first part that failed or ended off a record boundary decides */
+	for (int k = 0; k < a.nparts; k++) {
+		if (a.parts[k].rc < 0) {
+			*cfg->err = a.parts[k].own_err;
+			goto out;
+		}
+		if (k < a.nparts - 1 && !a.parts[k].clean_end) {
 			retry = 1;
 			goto out;
 		}
 	}
-	if (nparts == 1) {
-		int any = 0;
-		for (int j = 0; j < cfg->ncols; j++)
-			any |= parts[0].cs[j].reread;
-		if (any && reread_text(&parts[0], 1) < 0) {
-			*cfg->err = parts[0].own_err;
-			goto out;
-		}
-		if (parts[0].rows == 0) {
-			jm_err_set(cfg->err, JM_EXIT_INPUT, "%s: a header but no data rows", cfg->name);
-			goto out;
-		}
-		rc = finish_single(&parts[0], out, info);
-		if (rc < 0)
-			*cfg->err = parts[0].own_err;
-	} else {
-		rc = assemble(cfg, parts, nparts, out, info);
-	}
-	if (info)
-		info->rows = rc == 0 ? (*out)->nrows : 0;
+	rc = assemble(&a, out, info);
+	if (info && rc == 0)
+		info->rows = (*out)->nrows;
 out:
-	for (int k = 0; k < nparts; k++)
-		part_free(&parts[k]);
-	free(parts);
-	free(cuts);
+	for (int k = 0; k < a.nparts; k++)
+		part_free(&a.parts[k]);
+	for (int j = 0; j < ncols; j++)
+		free(cfg->slots[j]);
+	free(cfg->slots);
+	cfg->slots = NULL;
+	free(a.parts);
+	free(a.cuts);
+	free(a.upper);
+	free(a.offset);
 	if (retry) /* a quoted newline fooled the split: read it in one piece */
 		return read_rows(cfg, 1, out, info);
 	return rc;
@@ -1661,6 +1811,8 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 	parser p = {.buf = buf, .n = n, .err = err ? err : &scratch_err,
 		    .name = o->name ? o->name : "<input>"};
 	p.max_field = o->max_field > 0 ? o->max_field : JM_CSV_MAX_FIELD;
+	p.strict = o->strict_fields;
+	p.comment = o->comment;
 	p.infer_dates = o->infer_dates;
 	p.infer_bool = o->infer_bool;
 	int rc = -1;
@@ -1683,8 +1835,14 @@ int jm_csv_parse(const char *buf, size_t n, const jm_csv_opts *o, jm_frame **out
 			   p.name);
 		goto out;
 	}
-	while (pos < n && (buf[pos] == '\n' || buf[pos] == '\r'))
-		pos++; /* leading blank lines */
+	/* leading blank lines, and comment lines when there is a comment mark */
+	while (pos < n && (buf[pos] == '\n' || buf[pos] == '\r' || (p.comment && buf[pos] == p.comment))) {
+		if (buf[pos] == p.comment)
+			while (pos < n && buf[pos] != '\n' && buf[pos] != '\r')
+				pos++;
+		else
+			pos++;
+	}
 	if (pos >= n) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: empty file", p.name);
 		goto out;

@@ -39,7 +39,10 @@
  *
  * Rows: empty and whitespace-only lines are skipped (pandas'
  * skip_blank_lines); "\n", "\r\n" and bare "\r" end a row.  A row with
- * more or fewer fields than the header is an error.  Line numbers in
+ * more fields than the header is an error; one with fewer gets missing
+ * values for the rest, as pandas, and a note with the count (or an error
+ * with strict_fields).  Comment lines (opts.comment) must not hold an
+ * unbalanced quote, except before the header.  Line numbers in
  * messages count physical lines from 1 (the header), including newlines
  * inside quoted fields.
  */
@@ -65,6 +68,11 @@ typedef struct jm_csv_opts {
 	int64_t max_field;       /* bytes per field; 0: JM_CSV_MAX_FIELD */
 	int infer_dates;         /* 1 (default): ISO 8601 columns become datetime */
 	int infer_bool;          /* 1 (default): True/False columns become bool */
+	int strict_fields;       /* 1: a row with fewer fields than the header is an
+				  * error; 0 (default, as pandas): the fields it
+				  * lacks are missing, and a note counts such rows */
+	char comment;            /* lines starting with it are skipped (leading
+				  * ones before the header too); 0 (default): none */
 	int threads;             /* 0 (default): as many as helps, at most 8;
 				  * -N: split into N parts but read them one
 				  * after another on this thread (for tests) */

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static const char *const type_names[] = {
 	[JM_COL_F64] = "float64",
@@ -169,12 +170,31 @@ void jm_dict_unref(jm_dict *d)
 
 /* ---- columns --------------------------------------------------------- */
 
+/* A big new array is faulted in with one call instead of one page fault
+ * per 4 KB as it is first written: on virtual machines those faults cost
+ * more than the work.  (Huge pages were tried: with the kernel's default
+ * defrag setting they stall now and then on compaction.) */
+static void prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+	const uintptr_t pg = 4096;
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+	if (n < (4u << 20) || b <= a)
+		return;
+	madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+	(void)p, (void)n;
+#endif
+}
+
 jm_col *jm_col_new(const char *name, jm_coltype t, int64_t nrows, jm_err *err)
 {
 	jm_col *c = jm_xcalloc(1, sizeof *c);
 	c->name = jm_xstrdup(name);
 	c->type = t;
 	c->v.p = calloc(nrows > 0 ? (size_t)nrows : 1, type_size[t]);
+	if (c->v.p)
+		prefault(c->v.p, (size_t)nrows * type_size[t]);
 	if (!c->v.p) {
 		jm_col_free(c);
 		jm_err_set(err, JM_EXIT_FAIL, "out of memory for column \"%s\" (%" PRId64 " rows)",
@@ -195,6 +215,17 @@ void jm_col_free(jm_col *c)
 	free(c->na);
 	jm_dict_unref(c->dict);
 	free(c);
+}
+
+void jm_col_own_dict(jm_col *c)
+{
+	if (!c->dict || c->dict->refs == 1)
+		return;
+	jm_dict *d = jm_dict_new();
+	for (int32_t k = 0; k < c->dict->n; k++)
+		jm_dict_intern(d, c->dict->s[k], c->dict->len[k]);
+	jm_dict_unref(c->dict);
+	c->dict = d;
 }
 
 int jm_col_ensure_na(jm_col *c, int64_t nrows, jm_err *err)
@@ -223,14 +254,13 @@ void jm_col_sync_na(jm_col *c, int64_t nrows)
 			c->na = jm_xcalloc((size_t)nrows, 1);
 		}
 		n = 0;
+		double *w = c->v.f64;
 		for (int64_t i = 0; i < nrows; i++) {
-			uint8_t m = c->na[i] | (uint8_t)isnan(v[i]);
+			uint8_t m = (uint8_t)(c->na[i] | isnan(w[i]));
 			c->na[i] = m;
+			w[i] = m ? NAN : w[i];
 			n += m;
 		}
-		for (int64_t i = 0; i < nrows; i++)
-			if (c->na[i])
-				c->v.f64[i] = NAN;
 	} else if (c->na) {
 		for (int64_t i = 0; i < nrows; i++)
 			n += c->na[i] != 0;

@@ -123,6 +123,9 @@ int jm_frame_filter(jm_frame *f, const uint8_t *keep, jm_err *err);
 /* Column helpers. */
 jm_col *jm_col_new(const char *name, jm_coltype t, int64_t nrows, jm_err *err);
 void jm_col_free(jm_col *c); /* accepts NULL */
+/* Give c a dictionary of its own (a copy when it is shared) so new
+ * strings can be interned into it. */
+void jm_col_own_dict(jm_col *c);
 /* Make sure c->na exists (all zero when created). */
 int jm_col_ensure_na(jm_col *c, int64_t nrows, jm_err *err);
 /* Recount n_na; for F64 also mark NaN values missing.  Frees na when

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -410,8 +411,19 @@ typedef struct transfer {
 	int64_t cap;
 	int over_cap;
 	int write_failed;
+	int stalled;
+	double stall_s;      /* give up after this long without a byte */
+	double last_change;  /* when the byte count last moved */
+	int64_t last_now;
 	const jm_source_opts *o;
 } transfer;
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -434,6 +446,14 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 {
 	(void)ultotal, (void)ulnow;
 	transfer *t = arg;
+	double now = mono_now();
+	if ((int64_t)dlnow != t->last_now) {
+		t->last_now = (int64_t)dlnow;
+		t->last_change = now;
+	} else if (now - t->last_change > t->stall_s) {
+		t->stalled = 1;
+		return 1;
+	}
 	if (!t->o || !t->o->progress)
 		return 0;
 	int64_t total = dltotal > 0 ? t->have + (int64_t)dltotal : -1;
@@ -455,7 +475,8 @@ static int fetch(const char *url, const char *part, const jm_source_opts *o, int
 	int64_t have = file_size(part);
 	if (have < 0)
 		have = 0;
-	transfer t = {.have = have, .cap = cap_of(o), .o = o};
+	transfer t = {.have = have, .cap = cap_of(o), .o = o, .last_change = mono_now(),
+		      .stall_s = o && o->stall_timeout_s > 0 ? (double)o->stall_timeout_s : 60};
 	t.f = fopen(part, have ? "ab" : "wb");
 	if (!t.f)
 		return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": %s", part, strerror(errno));
@@ -484,18 +505,17 @@ static int fetch(const char *url, const char *part, const jm_source_opts *o, int
 	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "jianmo");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o && o->connect_timeout_s > 0 ? o->connect_timeout_s : 20L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o && o->stall_timeout_s > 0 ? o->stall_timeout_s : 60L);
 	if (o && o->timeout_s > 0)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(t.cap - have));
 	if (have)
 		curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)have);
 	CURLcode rc = curl_easy_perform(c);
-	long status = 0;
+	long status = 0, os_errno = 0;
 	curl_off_t clen = -1;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
 	curl_easy_cleanup(c);
 	if (fclose(t.f) != 0 && rc == CURLE_OK)
 		return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": %s", part, strerror(errno));
@@ -533,11 +553,15 @@ static int fetch(const char *url, const char *part, const jm_source_opts *o, int
 		return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": timed out after %" PRId64
 				  " bytes (%s); run again to resume", url, now, ebuf);
 	case CURLE_ABORTED_BY_CALLBACK:
+		if (t.stalled)
+			return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": timed out after %" PRId64
+					  " bytes (nothing received for %.0f s); run again to resume",
+					  url, now, t.stall_s);
 		return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": download cancelled", url);
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
 		return jm_err_set(err, JM_EXIT_FAIL, "\"%s\": could not connect: %s", url,
-				  ebuf[0] ? ebuf : curl_easy_strerror(rc));
+				  os_errno ? strerror((int)os_errno) : ebuf[0] ? ebuf : curl_easy_strerror(rc));
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
@@ -561,17 +585,27 @@ static int check_pin(const char *path, const char *name, const char *want, jm_er
 	return 0;
 }
 
-/* Make dest hold url's bytes (cache hit or download). */
+/* A cached copy that may be used as it is. */
+static int cache_hit(const char *url, const char *dest, const jm_source_opts *o)
+{
+	if ((o && o->refresh) || file_size(dest) < 0)
+		return 0;
+	if (!(o && o->sha256) || check_pin(dest, url, o->sha256, NULL) == 0)
+		return 1;
+	unlink(dest); /* a stale or damaged cache entry: fetch again */
+	return 0;
+}
+
+/* Make dest hold url's bytes (cache hit or download).  An flock on
+ * DEST.lock keeps two runs from writing the same .part at once; the one
+ * that waited then finds the finished file. */
 static int download(const char *url, const char *dest, const jm_source_opts *o, int *from_cache,
 		    jm_err *err)
 {
 	*from_cache = 0;
-	if (!(o && o->refresh) && file_size(dest) >= 0) {
-		if (!(o && o->sha256) || check_pin(dest, url, o->sha256, NULL) == 0) {
-			*from_cache = 1;
-			return 0;
-		}
-		unlink(dest); /* a stale or damaged cache entry: fetch again */
+	if (cache_hit(url, dest, o)) {
+		*from_cache = 1;
+		return 0;
 	}
 	char *dir = jm_xstrdup(dest);
 	*strrchr(dir, '/') = '\0';
@@ -579,6 +613,14 @@ static int download(const char *url, const char *dest, const jm_source_opts *o, 
 	free(dir);
 	if (rc < 0)
 		return -1;
+	char *lock = jm_xasprintf("%s.lock", dest);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(lock);
+	if (lfd >= 0 && flock(lfd, LOCK_EX) == 0 && !(o && o->refresh) && cache_hit(url, dest, o)) {
+		close(lfd);
+		*from_cache = 1;
+		return 0;
+	}
 	char *part = jm_xasprintf("%s.part", dest);
 	if (o && o->refresh)
 		unlink(part);
@@ -595,6 +637,8 @@ static int download(const char *url, const char *dest, const jm_source_opts *o, 
 	if (rc == 0 && rename(part, dest) < 0)
 		rc = jm_err_set(err, JM_EXIT_FAIL, "\"%s\": %s", dest, strerror(errno));
 	free(part);
+	if (lfd >= 0)
+		close(lfd); /* releases the lock */
 	return rc;
 }
 

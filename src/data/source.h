@@ -45,7 +45,7 @@ typedef struct jm_source_opts {
 	int64_t max_bytes;       /* cap on a download or a decompressed member;
 				  * 0: JM_SOURCE_MAX_BYTES */
 	long connect_timeout_s;  /* 0: 20 s */
-	long stall_timeout_s;    /* abort when under 1 byte/s this long; 0: 60 s */
+	long stall_timeout_s;    /* abort after this long without a byte; 0: 60 s */
 	long timeout_s;          /* whole transfer; 0: no limit */
 	int refresh;             /* 1: download again even when cached */
 	jm_progress_fn progress; /* NULL: none */

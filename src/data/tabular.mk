@@ -1,6 +1,8 @@
 # src/data/tabular.mk: frames, CSV, sources, cleaning and features (issue 4)
 libjm_data_a_SOURCES += src/data/frame.c src/data/frame.h \
 	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h
+libjm_pipeline_a_SOURCES += pipeline/clean.c pipeline/clean.h \
+	pipeline/features.c pipeline/features.h
 
 # libFuzzer target for the CSV reader, built on demand with clang:
 #   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=4096 $(srcdir)/tests/corpus/csv
@@ -12,3 +14,33 @@ fuzz/csv_fuzz: $(CSV_FUZZ_SRC)
 	$(MKDIR_P) fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(CSV_FUZZ_SRC) -o $@ $(ARCHIVE_LIBS) $(CURL_LIBS) \
 		$(CRYPTO_LIBS) -lm -lpthread
+
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_csv tests/test_frame tests/test_source tests/test_clean \
+	tests/test_features
+TESTS += tests/test_csv tests/test_frame tests/test_source tests/test_clean tests/test_features
+tests_test_csv_SOURCES = tests/test_csv.c
+tests_test_csv_CFLAGS = $(TEST_CFLAGS)
+tests_test_csv_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_frame_SOURCES = tests/test_frame.c
+tests_test_frame_CFLAGS = $(TEST_CFLAGS)
+tests_test_frame_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_source_SOURCES = tests/test_source.c
+tests_test_source_CFLAGS = $(TEST_CFLAGS)
+tests_test_source_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_clean_SOURCES = tests/test_clean.c
+tests_test_clean_CFLAGS = $(TEST_CFLAGS)
+tests_test_clean_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_features_SOURCES = tests/test_features.c
+tests_test_features_CFLAGS = $(TEST_CFLAGS)
+tests_test_features_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+endif
+
+# The read + clean + features benchmark beside pandas and polars
+# (bench/bench_tabular.sh runs it; figures in docs/bench-tabular.md).
+noinst_PROGRAMS += bench/bench_tabular
+bench_bench_tabular_SOURCES = bench/bench_tabular.c
+bench_bench_tabular_LDADD = libjm_pipeline.a libjm_data.a libjm_util.a $(JM_DEP_LIBS)
+EXTRA_DIST += bench/bench_tabular.sh bench/polars_clean.py
