@@ -35,7 +35,18 @@
  * fast path (one exact multiplication or division); the rest go to
  * strtod_l in the C locale.  pandas' default 'high' parser agrees to the
  * last bit on everything make_tabular.py writes and is within 1 ulp on
- * the rest.
+ * the rest.  The integer text "-0" reads as 0 also in a float column (a
+ * value must not depend on where a column turned from int to float);
+ * "-0.0" stays -0.0.  Integers beyond int64 make the column float64
+ * (pandas: uint64 or text).  The datetime type and "None" as a missing
+ * token follow pandas 2 and common sense rather than pandas 1.5, which
+ * keeps ISO date-times as text and "None" as a string.
+ *
+ * Files above a few megabytes are read in parts, one per core (at most
+ * 8): cuts go after newlines outside quotes, each part is checked to
+ * have ended on a record boundary (else the file is read in one piece),
+ * and the parts' columns are merged so the result, the notes and the
+ * first error are those of a one-piece read.
  *
  * Rows: empty and whitespace-only lines are skipped (pandas'
  * skip_blank_lines); "\n", "\r\n" and bare "\r" end a row.  A row with

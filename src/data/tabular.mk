@@ -5,8 +5,9 @@ libjm_pipeline_a_SOURCES += pipeline/clean.c pipeline/clean.h \
 	pipeline/features.c pipeline/features.h
 
 # libFuzzer target for the CSV reader, built on demand with clang:
-#   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=4096 $(srcdir)/tests/corpus/csv
-EXTRA_DIST += fuzz/csv_fuzz.c
+#   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=1024 CORPUS $(srcdir)/tests/corpus/csv
+# tests/corpus/csv is the minimised corpus (-merge=1 -use_counters=0).
+EXTRA_DIST += fuzz/csv_fuzz.c tests/corpus/csv
 CLEANFILES += fuzz/csv_fuzz
 CSV_FUZZ_SRC = $(srcdir)/fuzz/csv_fuzz.c $(srcdir)/src/data/csv.c $(srcdir)/src/data/frame.c \
 	$(srcdir)/src/data/source.c $(srcdir)/src/util/err.c $(srcdir)/src/util/hash.c
