@@ -1767,6 +1767,23 @@ int jm_state_double(jm_state_reader *r, double *v)
 	return ok ? 0 : -1;
 }
 
+int jm_state_int(jm_state_reader *r, int *v, int lo, int hi)
+{
+	double d;
+	if (jm_state_double(r, &d) < 0 || d != floor(d) || d < lo || d > hi)
+		return -1;
+	*v = (int)d;
+	return 0;
+}
+
+int jm_state_word(jm_state_reader *r, const char *w)
+{
+	char *t;
+	int ok = jm_state_tok(r, &t) == 1 && t && strcmp(t, w) == 0;
+	free(t);
+	return ok ? 0 : -1;
+}
+
 void jm_state_reader_free(jm_state_reader *r)
 {
 	free(r->line);
@@ -1810,50 +1827,33 @@ int jm_clean_save(const jm_clean *c, FILE *out, jm_err *err)
 	return 0;
 }
 
-static int load_int(jm_state_reader *r, int *v, int lo, int hi)
-{
-	double d;
-	if (jm_state_double(r, &d) < 0 || d != floor(d) || d < lo || d > hi)
-		return -1;
-	*v = (int)d;
-	return 0;
-}
-
-static int expect_word(jm_state_reader *r, const char *w)
-{
-	char *t;
-	int ok = jm_state_tok(r, &t) == 1 && t && strcmp(t, w) == 0;
-	free(t);
-	return ok ? 0 : -1;
-}
-
 int jm_clean_load(jm_clean *c, FILE *in, jm_err *err)
 {
 	jm_state_reader rd = {.in = in};
 	int nrules, rc = -1;
 	jm_clean_init(c);
-	if (!jm_state_next(&rd) || expect_word(&rd, "jianmo-clean") < 0 ||
-	    expect_word(&rd, "1") < 0 || load_int(&rd, &nrules, 0, 1 << 20) < 0)
+	if (!jm_state_next(&rd) || jm_state_word(&rd, "jianmo-clean") < 0 ||
+	    jm_state_word(&rd, "1") < 0 || jm_state_int(&rd, &nrules, 0, 1 << 20) < 0)
 		goto bad;
 	for (int i = 0; i < nrules; i++) {
 		int kind, ncols, nfit;
-		if (!jm_state_next(&rd) || expect_word(&rd, "rule") < 0 ||
-		    load_int(&rd, &kind, 0, NKINDS - 1) < 0)
+		if (!jm_state_next(&rd) || jm_state_word(&rd, "rule") < 0 ||
+		    jm_state_int(&rd, &kind, 0, NKINDS - 1) < 0)
 			goto bad;
 		jm_clean_rule *r = add_rule(c, (jm_clean_kind)kind);
-		if (jm_state_double(&rd, &r->param) < 0 || load_int(&rd, &r->drop, 0, 1) < 0 ||
-		    jm_state_tok(&rd, &r->value) != 1 || load_int(&rd, &ncols, 0, 1 << 20) < 0)
+		if (jm_state_double(&rd, &r->param) < 0 || jm_state_int(&rd, &r->drop, 0, 1) < 0 ||
+		    jm_state_tok(&rd, &r->value) != 1 || jm_state_int(&rd, &ncols, 0, 1 << 20) < 0)
 			goto bad;
 		r->cols = jm_xcalloc((size_t)ncols + 1, sizeof *r->cols);
 		for (; r->ncols < ncols; r->ncols++)
 			if (jm_state_tok(&rd, &r->cols[r->ncols]) != 1 || !r->cols[r->ncols])
 				goto bad;
-		if (load_int(&rd, &nfit, 0, 1 << 20) < 0)
+		if (jm_state_int(&rd, &nfit, 0, 1 << 20) < 0)
 			goto bad;
 		for (int k = 0; k < nfit; k++) {
 			char *col = NULL, *text = NULL;
 			double a, b;
-			if (!jm_state_next(&rd) || expect_word(&rd, "fit") < 0 ||
+			if (!jm_state_next(&rd) || jm_state_word(&rd, "fit") < 0 ||
 			    jm_state_tok(&rd, &col) != 1 || !col || jm_state_double(&rd, &a) < 0 ||
 			    jm_state_double(&rd, &b) < 0 || jm_state_tok(&rd, &text) != 1) {
 				free(col);

@@ -198,6 +198,10 @@ int jm_state_next(jm_state_reader *r);
 int jm_state_tok(jm_state_reader *r, char **s);
 /* Next token as a number (strtod: nan, inf accepted): 0 or -1. */
 int jm_state_double(jm_state_reader *r, double *v);
+/* Next token as an integer in [lo, hi]: 0 or -1. */
+int jm_state_int(jm_state_reader *r, int *v, int lo, int hi);
+/* Next token must be the word w: 0 or -1. */
+int jm_state_word(jm_state_reader *r, const char *w);
 void jm_state_reader_free(jm_state_reader *r);
 
 #endif

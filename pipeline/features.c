@@ -1664,27 +1664,10 @@ int jm_features_save(const jm_features *fs, FILE *out, jm_err *err)
 	return 0;
 }
 
-static int load_int(jm_state_reader *r, int *v, int lo, int hi)
-{
-	double d;
-	if (jm_state_double(r, &d) < 0 || d != floor(d) || d < lo || d > hi)
-		return -1;
-	*v = (int)d;
-	return 0;
-}
-
-static int load_word(jm_state_reader *r, const char *w)
-{
-	char *t;
-	int ok = jm_state_tok(r, &t) == 1 && t && strcmp(t, w) == 0;
-	free(t);
-	return ok ? 0 : -1;
-}
-
 static int load_list(jm_state_reader *r, char ***v, int *n)
 {
 	int k;
-	if (load_int(r, &k, 0, 1 << 24) < 0)
+	if (jm_state_int(r, &k, 0, 1 << 24) < 0)
 		return -1;
 	*v = jm_xcalloc((size_t)k + 1, sizeof **v);
 	for (*n = 0; *n < k; (*n)++)
@@ -1698,19 +1681,19 @@ int jm_features_load(jm_features *fs, FILE *in, jm_err *err)
 	jm_state_reader rd = {.in = in};
 	int nsteps, rc = -1;
 	jm_features_init(fs);
-	if (!jm_state_next(&rd) || load_word(&rd, "jianmo-features") < 0 || load_word(&rd, "1") < 0 ||
-	    load_int(&rd, &nsteps, 0, 1 << 20) < 0)
+	if (!jm_state_next(&rd) || jm_state_word(&rd, "jianmo-features") < 0 || jm_state_word(&rd, "1") < 0 ||
+	    jm_state_int(&rd, &nsteps, 0, 1 << 20) < 0)
 		goto bad;
 	fs->steps = jm_xcalloc((size_t)nsteps + 1, sizeof *fs->steps);
 	fs->cap = nsteps + 1;
 	for (int i = 0; i < nsteps; i++) {
 		jm_feat_step *s = &fs->steps[fs->n++];
 		int kind, parts, nfit;
-		if (!jm_state_next(&rd) || load_word(&rd, "step") < 0 ||
-		    load_int(&rd, &kind, 0, NSTEPKINDS - 1) < 0 || load_int(&rd, &s->window, 0, 1000000) < 0 ||
-		    load_int(&rd, &parts, 0, 31) < 0 || jm_state_tok(&rd, &s->by) != 1 ||
+		if (!jm_state_next(&rd) || jm_state_word(&rd, "step") < 0 ||
+		    jm_state_int(&rd, &kind, 0, NSTEPKINDS - 1) < 0 || jm_state_int(&rd, &s->window, 0, 1000000) < 0 ||
+		    jm_state_int(&rd, &parts, 0, 31) < 0 || jm_state_tok(&rd, &s->by) != 1 ||
 		    jm_state_tok(&rd, &s->order) != 1 || load_list(&rd, &s->cols, &s->ncols) < 0 ||
-		    load_int(&rd, &nfit, 0, 1 << 20) < 0)
+		    jm_state_int(&rd, &nfit, 0, 1 << 20) < 0)
 			goto bad;
 		s->kind = (jm_feat_kind)kind;
 		s->parts = (unsigned)parts;
@@ -1718,8 +1701,8 @@ int jm_features_load(jm_features *fs, FILE *in, jm_err *err)
 		for (int k = 0; k < nfit; k++) {
 			jm_feat_fit *ft = &s->fit[s->nfit++];
 			int nnum;
-			if (!jm_state_next(&rd) || load_word(&rd, "fit") < 0 || jm_state_tok(&rd, &ft->col) != 1 ||
-			    !ft->col || load_int(&rd, &nnum, 0, 1 << 20) < 0)
+			if (!jm_state_next(&rd) || jm_state_word(&rd, "fit") < 0 || jm_state_tok(&rd, &ft->col) != 1 ||
+			    !ft->col || jm_state_int(&rd, &nnum, 0, 1 << 20) < 0)
 				goto bad;
 			ft->num = jm_xcalloc((size_t)nnum + 1, sizeof *ft->num);
 			for (; ft->nnum < nnum; ft->nnum++)
@@ -1729,15 +1712,15 @@ int jm_features_load(jm_features *fs, FILE *in, jm_err *err)
 				goto bad;
 		}
 	}
-	if (!jm_state_next(&rd) || load_word(&rd, "model") < 0 || jm_state_tok(&rd, &fs->target) != 1 ||
+	if (!jm_state_next(&rd) || jm_state_word(&rd, "model") < 0 || jm_state_tok(&rd, &fs->target) != 1 ||
 	    jm_state_tok(&rd, &fs->task) != 1 || jm_state_tok(&rd, &fs->missing) != 1 ||
-	    load_int(&rd, &fs->classification, 0, 1) < 0 || load_list(&rd, &fs->drop, &fs->ndrop) < 0 ||
+	    jm_state_int(&rd, &fs->classification, 0, 1) < 0 || load_list(&rd, &fs->drop, &fs->ndrop) < 0 ||
 	    load_list(&rd, &fs->inputs, &fs->ninputs) < 0)
 		goto bad;
-	if (!jm_state_next(&rd) || load_word(&rd, "classes") < 0 ||
+	if (!jm_state_next(&rd) || jm_state_word(&rd, "classes") < 0 ||
 	    load_list(&rd, &fs->classes, &fs->nclasses) < 0)
 		goto bad;
-	if (!jm_state_next(&rd) || load_word(&rd, "notes") < 0 || load_list(&rd, &fs->notes, &fs->nnotes) < 0)
+	if (!jm_state_next(&rd) || jm_state_word(&rd, "notes") < 0 || load_list(&rd, &fs->notes, &fs->nnotes) < 0)
 		goto bad;
 	fs->fitted = 1;
 	rc = 0;
