@@ -5,8 +5,9 @@
 #   bench/bench_train.sh [mlp] [cnn] [mlp-acc] [cnn-acc]    (default: mlp cnn)
 #
 #   mlp      samples/s of the MLP 784-256-128-10 (batch 128, AdamW), 1 epoch,
-#            PyTorch at 1 and 2 threads (its best is used for the ratio);
-#            plus jianmo's GEMM-only time for one step at the same shapes
+#            both at 1 and 2 threads (each side's best is used for the ratio);
+#            plus jianmo's GEMM-only time for one step at the same shapes,
+#            against its one-thread step
 #   mlp-acc  both at 5 epochs, test accuracy (the peer's full script is
 #            stopped once its MLP line is out)
 #   cnn      samples/s of the CNN (batch 256, AdamW) over 40 steps
@@ -55,12 +56,18 @@ mlp)
 		echo "pytorch mlp, $t thread(s): $s samples/s"
 		[ "$s" -gt "$best" ] && best=$s
 	done
-	ours "$top/examples/fmnist-mlp.flow" --set train.epochs=1 > "$tmp/mlp.json"
-	s=$(field samples_per_s < "$tmp/mlp.json" | cut -d. -f1)
-	cpu=$(field step_cpu_ms < "$tmp/mlp.json")
-	echo "jianmo  mlp, 1 thread: $s samples/s ($cpu ms CPU per step)"
+	ours_best=0
+	for t in 1 2; do
+		ours "$top/examples/fmnist-mlp.flow" --set train.epochs=1 --set train.threads=$t \
+			> "$tmp/mlp.json"
+		s=$(field samples_per_s < "$tmp/mlp.json" | cut -d. -f1)
+		echo "jianmo  mlp, $t thread(s): $s samples/s ($(field step_cpu_ms < "$tmp/mlp.json") ms CPU per step on the main thread)"
+		[ "$s" -gt "$ours_best" ] && ours_best=$s
+		[ "$t" = 1 ] && cpu=$(field step_cpu_ms < "$tmp/mlp.json")
+	done
+	s=$ours_best
 	ratio=$($py -c "print(round($s / $best, 3))")
-	echo "ratio (jianmo / pytorch best): $ratio"
+	echo "ratio (jianmo best / pytorch best): $ratio"
 	gemm=$(OPENBLAS_NUM_THREADS=1 "$ops" mlp-gemm 2>/dev/null | field step_ms)
 	sg=$($py -c "print(round($cpu / $gemm, 3))")
 	echo "jianmo mlp GEMMs alone: $gemm ms CPU per step of 128; step / GEMMs: $sg"

@@ -11,8 +11,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/backend.h"
+#include "engine/cpu_ops.h"
 #include "gradcheck.h"
 #include "util/rng.h"
 
@@ -1154,4 +1157,176 @@ Test(ops, batchnorm_split_across_workers_is_bit_identical)
 		free(out[t]), free(din[t]), free(dg[t]), free(dbt[t]), free(mean[t]), free(rstd[t]),
 			free(rm[t]), free(rv[t]);
 	free(in), free(dout), free(gamma), free(beta);
+}
+
+/* Activations, dropout and pooling split their elements or planes across
+ * the workers: the bits must not depend on the split.  The sizes are large
+ * enough that 2, 3 and 5 workers all split them, at odd boundaries. */
+Test(ops, streaming_ops_split_across_workers)
+{
+	/* 202,797 floats: 6 parts of JM_CPU_PAR_MIN; odd sides: 2x2 pooling leaves edges */
+	enum { B = 37, C = 7, H = 29, W = 27 };
+	size_t n = (size_t)B * C * H * W, np = (size_t)B * C * (H / 2) * (W / 2);
+	jm_rng r;
+	jm_rng_seed(&r, 77);
+	float *in = randv(&r, n, -2, 2), *dout = randv(&r, n, -1, 1), *dp = randv(&r, np, -1, 1);
+	float *ref[7], *got[7];
+	int32_t *am[2];
+	for (int t = 0; t < 4; t++) {
+		static const int workers[] = { 1, 2, 3, 5 };
+		jm_cpu_set_workers(workers[t]);
+		float **o = t ? got : ref;
+		for (int k = 0; k < 7; k++)
+			o[k] = vec(n);
+		am[t ? 1 : 0] = calloc(np, sizeof(int32_t));
+		be->act_forward(JM_ACT_GELU, o[0], in, n);
+		be->act_backward(JM_ACT_RELU, o[1], dout, in, o[0], n);
+		be->dropout_forward(o[2], in, n, 0.3f, 12345);
+		be->maxpool_forward(o[3], am[t ? 1 : 0], in, B, C, H, W, 2, 2);
+		be->maxpool_backward(o[4], dp, am[t ? 1 : 0], B, C, H, W, 2, 2);
+		be->gap_forward(o[5], in, B * 3, C, H * W / 3);
+		be->gap_backward(o[6], dout, B, C, H * W);
+		if (t) {
+			static const char *what[] = { "gelu", "relu backward", "dropout", "maxpool",
+						      "maxpool backward", "gap", "gap backward" };
+			for (int k = 0; k < 7; k++)
+				cr_expect_eq(memcmp(ref[k], got[k], n * sizeof(float)), 0,
+					     "%s differs with %d workers", what[k], workers[t]);
+			cr_expect_eq(memcmp(am[0], am[1], np * sizeof(int32_t)), 0);
+			for (int k = 0; k < 7; k++)
+				free(got[k]);
+			free(am[1]);
+		}
+	}
+	jm_cpu_set_workers(1);
+	/* the edges no 2x2 window covers get no gradient */
+	for (int pl = 0; pl < B * C; pl++) {
+		const float *d = ref[4] + (size_t)pl * H * W;
+		for (int w = 0; w < W; w++)
+			cr_assert_eq(d[(H - 1) * W + w], 0.0f);
+		for (int h = 0; h < H; h++)
+			cr_assert_eq(d[h * W + W - 1], 0.0f);
+	}
+	for (int k = 0; k < 7; k++)
+		free(ref[k]);
+	free(am[0]), free(in), free(dout), free(dp);
+}
+
+/* The pool: many calls in a row, a call from inside a part (runs inline),
+ * a part count above the pool's size, and a forked child that uses it. */
+static void count_part(void *ctx, int part, int nparts)
+{
+	int *hits = ctx;
+	__atomic_fetch_add(&hits[part], 1, __ATOMIC_RELAXED);
+	(void)nparts;
+}
+
+static void nested_part(void *ctx, int part, int nparts)
+{
+	int *hits = ctx;
+	jm_cpu_parallel(3, count_part, hits + 16 * (part + 1));
+	(void)nparts;
+}
+
+Test(ops, worker_pool)
+{
+	int hits[16 * 8] = { 0 };
+	for (int i = 0; i < 20000; i++)
+		jm_cpu_parallel(2 + i % 3, count_part, hits);
+	int expect[4] = { 20000, 20000, 20000 * 2 / 3, 20000 / 3 };
+	for (int p = 0; p < 4; p++)
+		cr_expect(abs(hits[p] - expect[p]) <= 1, "part %d ran %d times", p, hits[p]);
+	memset(hits, 0, sizeof hits);
+	jm_cpu_parallel(4, nested_part, hits);
+	for (int p = 1; p <= 4; p++)
+		for (int q = 0; q < 3; q++)
+			cr_expect_eq(hits[16 * p + q], 1, "nested call %d part %d", p, q);
+	memset(hits, 0, sizeof hits);
+	jm_cpu_parallel(JM_CPU_MAX_WORKERS + 5, count_part, hits);
+	for (int p = 0; p < JM_CPU_MAX_WORKERS; p++)
+		cr_expect_eq(hits[p], 1);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int h[16] = { 0 };
+		for (int i = 0; i < 1000; i++)
+			jm_cpu_parallel(3, count_part, h);
+		_exit(h[0] == 1000 && h[1] == 1000 && h[2] == 1000 ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the pool in a forked child");
+}
+
+/* The linear layer's GEMMs, the optimizer passes and the batch gather
+ * split across the workers: the optimizers and the gather give the same
+ * bits whatever the split; the GEMM blocks match one thread's to rounding
+ * (OpenBLAS may pick other kernels for the edges of a block). */
+Test(ops, linear_optim_gather_split_across_workers)
+{
+	enum { B = 96, IN = 300, OUT = 200 }; /* 5.8 M multiply-adds: 3 parts of 1 M */
+	jm_rng r;
+	jm_rng_seed(&r, 99);
+	float *in = randv(&r, (size_t)B * IN, -1, 1), *w = randv(&r, (size_t)OUT * IN, -1, 1);
+	float *b = randv(&r, OUT, -1, 1), *dout = randv(&r, (size_t)B * OUT, -1, 1);
+	size_t np = (size_t)OUT * IN;
+	enum { GD = 1024 }; /* gather: 96 rows of 1024 bytes, 3 parts of 32 K floats */
+	uint8_t *pix = malloc((size_t)1000 * GD);
+	for (size_t i = 0; i < (size_t)1000 * GD; i++)
+		pix[i] = (uint8_t)jm_rng_below(&r, 256);
+	int32_t idx[B];
+	for (int i = 0; i < B; i++)
+		idx[i] = (int32_t)jm_rng_below(&r, 1000);
+	float *res[2][10];
+	for (int t = 0; t < 2; t++) {
+		jm_cpu_set_workers(t ? 3 : 1);
+		float **o = res[t];
+		o[0] = vec((size_t)B * OUT), o[1] = vec((size_t)B * IN), o[2] = vec(np);
+		o[3] = vec(OUT);
+		for (size_t i = 0; i < np; i++)
+			o[2][i] = 0.25f; /* dw accumulates */
+		be->linear_forward(o[0], in, w, b, B, IN, OUT);
+		be->linear_backward(o[1], o[2], o[3], dout, in, w, B, IN, OUT);
+		/* adamw and sgd with nesterov on copies of w, driven by dw */
+		o[4] = vec(np), o[5] = vec(np), o[6] = vec(np), o[7] = vec(np), o[9] = vec(np);
+		memcpy(o[4], w, np * sizeof *w);
+		memcpy(o[7], w, np * sizeof *w);
+		for (int s = 1; s <= 3; s++) {
+			be->adam_step(o[4], o[5], o[6], o[2], np, 1e-3, 0.9, 0.999, 1e-8, 0.01,
+				      1 - pow(0.9, s), 1 - pow(0.999, s), 1);
+			be->sgd_step(o[7], o[9], o[2], np, 0.01f, 0.9f, 1e-4f, 1, s == 1);
+		}
+		o[8] = vec((size_t)B * GD);
+		be->gather_u8(o[8], pix, idx, B, GD, 1.0f / 255, -0.5f);
+	}
+	jm_cpu_set_workers(1);
+	double *ref = calloc(np, sizeof *ref);
+	static const char *what[] = { "forward", "din", "dw", "db" };
+	size_t sizes[] = { (size_t)B * OUT, (size_t)B * IN, np, OUT };
+	for (int k = 0; k < 4; k++) {
+		for (size_t i = 0; i < sizes[k]; i++)
+			ref[i] = res[0][k][i];
+		expect_close(what[k], res[1][k], ref, sizes[k], 1e-5, 1e-5);
+	}
+	/* the optimizers read dw, which may differ in the last bit: compare
+	 * them on the single-thread dw instead */
+	jm_cpu_set_workers(3);
+	float *p3 = vec(np), *m3 = vec(np), *v3 = vec(np), *s3 = vec(np), *sb3 = vec(np);
+	memcpy(p3, w, np * sizeof *w);
+	memcpy(s3, w, np * sizeof *w);
+	for (int s = 1; s <= 3; s++) {
+		be->adam_step(p3, m3, v3, res[0][2], np, 1e-3, 0.9, 0.999, 1e-8, 0.01,
+			      1 - pow(0.9, s), 1 - pow(0.999, s), 1);
+		be->sgd_step(s3, sb3, res[0][2], np, 0.01f, 0.9f, 1e-4f, 1, s == 1);
+	}
+	jm_cpu_set_workers(1);
+	cr_expect_eq(memcmp(p3, res[0][4], np * sizeof(float)), 0, "adamw differs across workers");
+	cr_expect_eq(memcmp(s3, res[0][7], np * sizeof(float)), 0, "sgd differs across workers");
+	cr_expect_eq(memcmp(res[0][8], res[1][8], (size_t)B * GD * sizeof(float)), 0,
+		     "gather differs across workers");
+	for (int t = 0; t < 2; t++)
+		for (int k = 0; k < 10; k++)
+			free(res[t][k]);
+	free(p3), free(m3), free(v3), free(s3), free(sb3), free(ref);
+	free(in), free(w), free(b), free(dout), free(pix);
 }

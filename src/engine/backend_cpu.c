@@ -7,10 +7,11 @@
  * the thread count is whatever OpenBLAS was given (OPENBLAS_NUM_THREADS or
  * jm_blas_set_threads); nothing here changes it.
  *
- *   linear forward:   out = in w^T          one sgemm, bias pre-filled (beta 1)
- *   linear backward:  din = dout w          one sgemm (skipped when din NULL)
- *                     dw += dout^T in       one sgemm (beta 1: accumulate)
+ *   linear forward:   out = in w^T          sgemm, bias pre-filled (beta 1)
+ *   linear backward:  din = dout w          sgemm (skipped when din NULL)
+ *                     dw += dout^T in       sgemm (beta 1: accumulate)
  *                     db += column sums of dout
+ *   (each cut into one block per worker thread when there are several)
  *
  * The other ops live in cpu_conv.c, cpu_norm.c and cpu_ops.c (cpu_ops.h).
  */
@@ -76,27 +77,93 @@ void jm_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha,
 			beta, C, N);
 }
 
+/*
+ * With worker threads ([train] threads) a linear layer's GEMMs are cut
+ * into independent blocks, one per worker, each a one-thread sgemm:
+ *
+ *   forward   out[:, cols] = in w[cols]^T + b[cols]    (columns of OUT:
+ *             each worker reads half of w, the larger operand)
+ *   backward  din[rows, :] = dout[rows, :] w           (rows of B)
+ *             dw[cols, :] += dout[:, cols]^T in       (rows of dw)
+ *             db[cols]    += column sums of dout[:, cols]
+ *
+ * No block sums another's result, so a run is reproducible for a given
+ * worker count.  GEMMs under LINEAR_PAR_MIN multiply-adds a part stay on
+ * one thread.
+ */
+#define LINEAR_PAR_MIN ((size_t)1 << 20)
+
+typedef struct linear_job {
+	float *out, *din, *dw, *db;
+	const float *in, *w, *b, *dout;
+	int B, IN, OUT;
+} linear_job;
+
+static int linear_parts(int B, int IN, int OUT, int split)
+{
+	size_t macs = (size_t)B * IN * OUT;
+	int n = jm_cpu_workers();
+	while (n > 1 && (macs / (size_t)n < LINEAR_PAR_MIN || split / n < 16))
+		n--;
+	return n;
+}
+
+/* db[OUT] += sum over rows of dout[B,OUT], columns [lo, hi) */
+JM_CPU_HOT static void cpu_colsum_acc(float *restrict db,
+				      const float *restrict dout, int B,
+				      int OUT, int lo, int hi)
+{
+	for (int i = 0; i < B; i++) {
+		const float *row = dout + (size_t)i * OUT;
+		for (int j = lo; j < hi; j++)
+			db[j] += row[j];
+	}
+}
+
+static void linear_forward_part(void *ctx, int part, int nparts)
+{
+	const linear_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range((size_t)j->OUT, part, nparts, 16, &lo, &hi);
+	int n = (int)(hi - lo);
+	if (n <= 0)
+		return;
+	if (j->b)
+		for (int i = 0; i < j->B; i++)
+			memcpy(j->out + (size_t)i * j->OUT + lo, j->b + lo, (size_t)n * sizeof *j->b);
+	jm_cpu_sgemm_ld(0, 1, j->B, n, j->IN, 1.0f, j->in, j->IN, j->w + lo * j->IN, j->IN,
+			j->b ? 1.0f : 0.0f, j->out + lo, j->OUT);
+}
+
 /* out[B,OUT] = in[B,IN] w[OUT,IN]^T + b[OUT] */
 static void cpu_linear_forward(float *out, const float *in, const float *w,
 			       const float *b, int B, int IN, int OUT)
 {
-	if (b) {
-		for (int i = 0; i < B; i++)
-			memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *b);
-	}
-	jm_cpu_sgemm(0, 1, B, OUT, IN, 1.0f, in, w, b ? 1.0f : 0.0f, out);
+	linear_job j = {.out = out, .in = in, .w = w, .b = b, .B = B, .IN = IN, .OUT = OUT};
+	jm_cpu_parallel(linear_parts(B, IN, OUT, OUT), linear_forward_part, &j);
 }
 
-/* db[OUT] += sum over rows of dout[B,OUT] */
-JM_CPU_HOT static void cpu_colsum_acc(float *restrict db,
-				      const float *restrict dout, int B,
-				      int OUT)
+static void linear_din_part(void *ctx, int part, int nparts)
 {
-	for (int i = 0; i < B; i++) {
-		const float *row = dout + (size_t)i * OUT;
-		for (int j = 0; j < OUT; j++)
-			db[j] += row[j];
-	}
+	const linear_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range((size_t)j->B, part, nparts, 16, &lo, &hi);
+	jm_cpu_sgemm(0, 0, (int)(hi - lo), j->IN, j->OUT, 1.0f, j->dout + lo * j->OUT, j->w,
+		     0.0f, j->din + lo * j->IN);
+}
+
+static void linear_dw_part(void *ctx, int part, int nparts)
+{
+	const linear_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range((size_t)j->OUT, part, nparts, 16, &lo, &hi);
+	if (hi <= lo)
+		return;
+	if (j->dw)
+		jm_cpu_sgemm_ld(1, 0, (int)(hi - lo), j->IN, j->B, 1.0f, j->dout + lo, j->OUT,
+				j->in, j->IN, 1.0f, j->dw + lo * j->IN, j->IN);
+	if (j->db)
+		cpu_colsum_acc(j->db, j->dout, j->B, j->OUT, (int)lo, (int)hi);
 }
 
 /* din[B,IN] = dout[B,OUT] w[OUT,IN];  dw[OUT,IN] += dout^T in;
@@ -105,12 +172,12 @@ static void cpu_linear_backward(float *din, float *dw, float *db,
 				const float *dout, const float *in,
 				const float *w, int B, int IN, int OUT)
 {
+	linear_job j = {.din = din, .dw = dw, .db = db, .dout = dout, .in = in, .w = w,
+			.B = B, .IN = IN, .OUT = OUT};
 	if (din)
-		jm_cpu_sgemm(0, 0, B, IN, OUT, 1.0f, dout, w, 0.0f, din);
-	if (dw)
-		jm_cpu_sgemm(1, 0, OUT, IN, B, 1.0f, dout, in, 1.0f, dw);
-	if (db)
-		cpu_colsum_acc(db, dout, B, OUT);
+		jm_cpu_parallel(linear_parts(B, IN, OUT, B), linear_din_part, &j);
+	if (dw || db)
+		jm_cpu_parallel(linear_parts(B, IN, OUT, OUT), linear_dw_part, &j);
 }
 
 const jm_backend jm_backend_cpu = {

@@ -118,21 +118,52 @@ static int act_index(int act)
 	return act >= 0 && act < n ? act : JM_ACT_NONE;
 }
 
+/* Activations and dropout split their elements across the workers; each
+ * element's result does not depend on the split. */
+typedef struct stream_job {
+	int act;
+	float *out;
+	const float *in, *dout, *fwd_out;
+	size_t n;
+	float p;
+	uint64_t key;
+} stream_job;
+
+static void act_forward_part(void *ctx, int part, int nparts)
+{
+	const stream_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
+	act_table[act_index(j->act)].fwd(j->out + lo, j->in + lo, hi - lo);
+}
+
+static void act_backward_part(void *ctx, int part, int nparts)
+{
+	const stream_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
+	act_table[act_index(j->act)].bwd(j->out + lo, j->dout + lo, j->in ? j->in + lo : NULL,
+					 j->fwd_out ? j->fwd_out + lo : NULL, hi - lo);
+}
+
 void jm_cpu_act_forward(int act, float *out, const float *in, size_t n)
 {
-	act_table[act_index(act)].fwd(out, in, n);
+	stream_job j = {.act = act, .out = out, .in = in, .n = n};
+	jm_cpu_parallel(jm_cpu_parts_for(n), act_forward_part, &j);
 }
 
 void jm_cpu_act_backward(int act, float *din, const float *dout,
 			 const float *in, const float *out, size_t n)
 {
-	act_table[act_index(act)].bwd(din, dout, in, out, n);
+	stream_job j = {.act = act, .out = din, .dout = dout, .in = in, .fwd_out = out, .n = n};
+	jm_cpu_parallel(jm_cpu_parts_for(n), act_backward_part, &j);
 }
 
 /* ---- dropout: keep element i iff jm_hash_uniformf(key, i) >= p ---- */
 
+/* Elements [base, base + n) of the whole buffer. */
 JM_CPU_HOT static void dropout_apply(float *out, const float *in, size_t n,
-				     float p, uint64_t key)
+				     size_t base, float p, uint64_t key)
 {
 	if (p <= 0.0f) {
 		if (out != in)
@@ -146,20 +177,30 @@ JM_CPU_HOT static void dropout_apply(float *out, const float *in, size_t n,
 	float scale = 1.0f / (1.0f - p);
 	for (size_t i = 0; i < n; i++) {
 		float v = in[i] * scale; /* loaded unconditionally: no branch */
-		out[i] = jm_hash_uniformf(key, i) >= p ? v : 0.0f;
+		out[i] = jm_hash_uniformf(key, base + i) >= p ? v : 0.0f;
 	}
+}
+
+static void dropout_part(void *ctx, int part, int nparts)
+{
+	const stream_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
+	dropout_apply(j->out + lo, j->in + lo, hi - lo, lo, j->p, j->key);
 }
 
 void jm_cpu_dropout_forward(float *out, const float *in, size_t n, float p,
 			    uint64_t key)
 {
-	dropout_apply(out, in, n, p, key);
+	stream_job j = {.out = out, .in = in, .n = n, .p = p, .key = key};
+	jm_cpu_parallel(jm_cpu_parts_for(n), dropout_part, &j);
 }
 
 void jm_cpu_dropout_backward(float *din, const float *dout, size_t n, float p,
 			     uint64_t key)
 {
-	dropout_apply(din, dout, n, p, key);
+	stream_job j = {.out = din, .in = dout, .n = n, .p = p, .key = key};
+	jm_cpu_parallel(jm_cpu_parts_for(n), dropout_part, &j);
 }
 
 JM_CPU_HOT void jm_cpu_add(float *out, const float *a, const float *b,
@@ -272,18 +313,38 @@ JM_CPU_HOT static void gather_u8_row(float *restrict o,
  * samples to 3.2%). */
 #define GATHER_AHEAD 4
 
+typedef struct gather_job {
+	float *out;
+	const uint8_t *src;
+	const int32_t *idx;
+	int B, D;
+	float scale, shift;
+} gather_job;
+
+static void gather_u8_part(void *ctx, int part, int nparts)
+{
+	const gather_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range((size_t)j->B, part, nparts, 1, &lo, &hi);
+	int D = j->D;
+	for (size_t i = lo; i < hi; i++) {
+		if (i + GATHER_AHEAD < hi) {
+			const uint8_t *next = j->src + (size_t)j->idx[i + GATHER_AHEAD] * D;
+			for (int k = 0; k < D; k += 64)
+				__builtin_prefetch(next + k);
+		}
+		gather_u8_row(j->out + i * D, j->src + (size_t)j->idx[i] * D, D, j->scale,
+			      j->shift);
+	}
+}
+
 void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 		      int B, int D, float scale, float shift)
 {
-	for (int i = 0; i < B; i++) {
-		if (i + GATHER_AHEAD < B) {
-			const uint8_t *next = src + (size_t)idx[i + GATHER_AHEAD] * D;
-			for (int j = 0; j < D; j += 64)
-				__builtin_prefetch(next + j);
-		}
-		gather_u8_row(out + (size_t)i * D, src + (size_t)idx[i] * D, D,
-			      scale, shift);
-	}
+	gather_job j = {.out = out, .src = src, .idx = idx, .B = B, .D = D, .scale = scale,
+			.shift = shift};
+	int parts = jm_cpu_parts_for((size_t)B * D);
+	jm_cpu_parallel(parts > B ? (B > 0 ? B : 1) : parts, gather_u8_part, &j);
 }
 
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
@@ -301,11 +362,11 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
  *        p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
  * Adam:  the same with g += wd*p first and no decay of p.
  */
-JM_CPU_CLONES JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restrict m,
-				 float *restrict v, const float *restrict g,
-				 size_t n, double lr, double b1d, double b2d,
-				 double epsd, double wdd, double bc1, double bc2,
-				 int decoupled)
+JM_CPU_CLONES JM_CPU_HOT static void adam_kernel(float *restrict p, float *restrict m,
+						 float *restrict v, const float *restrict g,
+						 size_t n, double lr, double b1d, double b2d,
+						 double epsd, double wdd, double bc1, double bc2,
+						 int decoupled)
 {
 	/* the constants as torch.optim forms them: in double, then rounded */
 	const float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
@@ -338,10 +399,10 @@ JM_CPU_CLONES JM_CPU_HOT void jm_cpu_adam_step(float *restrict p, float *restric
  * d = nesterov ? d + mu*buf : buf; p -= lr*d.  buf may be NULL when
  * momentum is 0.
  */
-JM_CPU_CLONES JM_CPU_HOT void jm_cpu_sgd_step(float *restrict p, float *restrict buf,
-				const float *restrict g, size_t n, float lr,
-				float momentum, float wd, int nesterov,
-				int first)
+JM_CPU_CLONES JM_CPU_HOT static void sgd_kernel(float *restrict p, float *restrict buf,
+						const float *restrict g, size_t n, float lr,
+						float momentum, float wd, int nesterov,
+						int first)
 {
 	if (momentum == 0.0f || !buf) {
 		for (size_t i = 0; i < n; i++)
@@ -357,6 +418,51 @@ JM_CPU_CLONES JM_CPU_HOT void jm_cpu_sgd_step(float *restrict p, float *restrict
 		buf[i] = b;
 		p[i] -= lr * (nesterov ? d + nest * b : b);
 	}
+}
+
+/* The optimizer passes split the parameters across the workers (each
+ * element's update is its own: the bits do not depend on the split). */
+typedef struct optim_job {
+	float *p, *m, *v;
+	const float *g;
+	size_t n;
+	double lr, b1, b2, eps, wd, bc1, bc2;
+	int flag, nesterov, first;
+} optim_job;
+
+static void adam_part(void *ctx, int part, int nparts)
+{
+	const optim_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
+	adam_kernel(j->p + lo, j->m + lo, j->v + lo, j->g + lo, hi - lo, j->lr, j->b1, j->b2,
+		    j->eps, j->wd, j->bc1, j->bc2, j->flag);
+}
+
+void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n, double lr,
+		      double b1, double b2, double eps, double wd, double bc1, double bc2,
+		      int decoupled)
+{
+	optim_job j = {.p = p, .m = m, .v = v, .g = g, .n = n, .lr = lr, .b1 = b1, .b2 = b2,
+		       .eps = eps, .wd = wd, .bc1 = bc1, .bc2 = bc2, .flag = decoupled};
+	jm_cpu_parallel(jm_cpu_parts_for(4 * n), adam_part, &j);
+}
+
+static void sgd_part(void *ctx, int part, int nparts)
+{
+	const optim_job *j = ctx;
+	size_t lo, hi;
+	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
+	sgd_kernel(j->p + lo, j->m ? j->m + lo : NULL, j->g + lo, hi - lo, (float)j->lr,
+		   (float)j->b1, (float)j->wd, j->nesterov, j->first);
+}
+
+void jm_cpu_sgd_step(float *p, float *buf, const float *g, size_t n, float lr, float momentum,
+		     float wd, int nesterov, int first)
+{
+	optim_job j = {.p = p, .m = buf, .g = g, .n = n, .lr = lr, .b1 = momentum, .wd = wd,
+		       .nesterov = nesterov, .first = first};
+	jm_cpu_parallel(jm_cpu_parts_for(3 * n), sgd_part, &j);
 }
 
 JM_CPU_HOT double jm_cpu_sumsq(const float *restrict x, size_t n)

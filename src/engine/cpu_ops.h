@@ -114,6 +114,31 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 /* Run fn(ctx, part, nparts) for part = 0..n-1, part 0 on this thread
  * (cpu_workers.c). */
 void jm_cpu_parallel(int n, void (*fn)(void *ctx, int part, int nparts), void *ctx);
+int jm_cpu_workers(void);
+
+/* Streaming ops (activations, dropout, pooling) take the workers only for
+ * at least this many floats per part: a parallel call costs microseconds,
+ * a float a fraction of a nanosecond. */
+#define JM_CPU_PAR_MIN ((size_t)1 << 15)
+
+/* How many parts `work` floats are worth, at most the workers. */
+static inline int jm_cpu_parts_for(size_t work)
+{
+	size_t w = (size_t)jm_cpu_workers(), m = work / JM_CPU_PAR_MIN;
+	return m < 1 ? 1 : m < w ? (int)m : (int)w;
+}
+
+/* Part `part` of nparts of [0, n): [*lo, *hi), boundaries on multiples of
+ * `align` (16 floats: a cache line, so parts never share one). */
+static inline void jm_cpu_part_range(size_t n, int part, int nparts, size_t align,
+				     size_t *lo, size_t *hi)
+{
+	size_t units = (n + align - 1) / align;
+	size_t a = units * (size_t)part / (size_t)nparts;
+	size_t b = units * (size_t)(part + 1) / (size_t)nparts;
+	*lo = a * align < n ? a * align : n;
+	*hi = b * align < n ? b * align : n;
+}
 
 void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n,
 		      double lr, double b1, double b2, double eps, double wd,
