@@ -158,7 +158,7 @@ static const key keys[] = {
 	{"train", "checkpoint_every", T_INT, F(train.checkpoint_every), .def = "1", GE(1),
 	 .help = "epochs between checkpoints"},
 	{"train", "threads", T_INT, F(train.threads), .def = "1", GE(1), LE(1024),
-	 .help = "CPU worker threads (convolutions split their batch)"},
+	 .help = "CPU worker threads (layers split their work across them)"},
 	{"train", "device", T_STRING, F(train.device), .def = "auto", .check = check_device,
 	 .help = "auto (a GPU when there is one), cpu, cuda or cuda:N"},
 	{"train", "seed", T_INT, F(train.seed), .def = "1", GE(0),
