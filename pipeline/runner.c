@@ -41,6 +41,7 @@ typedef struct runner {
 	jm_store *store;
 	int64_t resume_run;     /* the run being resumed, or 0 */
 	const jm_backend *be;
+	char device_note[1024];  /* device = auto on the CPU: why not a GPU */
 	jm_dataset *train, *test;
 	jm_split split;
 	jm_trainer t;
@@ -116,16 +117,16 @@ static int apply_overrides(runner *r, jm_err *err)
 	return jm_flow_check_files(r->flow, err);
 }
 
+/* cpu, cuda[:N] or auto (backend_load.c).  A GPU that was asked for and
+ * cannot be had is bad input (exit 2); auto without one trains on the CPU
+ * and says why once the run has started. */
 static int pick_device(runner *r, jm_err *err)
 {
-	const char *dev = r->flow->train.device;
-	if (!strcmp(dev, "cpu") || !strcmp(dev, "auto")) {
-		r->be = &jm_backend_cpu;
-		return 0;
-	}
-	return jm_err_set(err, JM_EXIT_INPUT,
-			  "device \"%s\": this build of jianmo has no CUDA backend "
-			  "(use --device cpu or auto)", dev);
+	char why[1024];
+	if (jm_backend_for_device(r->flow->train.device, &r->be, r->device_note,
+				  sizeof r->device_note, why, sizeof why) < 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s (use --device cpu or auto)", why);
+	return 0;
 }
 
 /* Threads: [train] threads, when the flow sets it, is the number of CPU
@@ -582,6 +583,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 		      (long long)t->run, r->flow->model.type, jm_model_n_params(t->model),
 		      r->be->name, jm_blas_corename(), jm_blas_threads(),
 		      jm_blas_threads() == 1 ? "" : "s");
+	if (r->device_note[0] && r->log)
+		fprintf(r->log, "device auto: the CPU, because %s\n", r->device_note);
 	jm_report_msg(&r->rep, "data: %lld train, %lld validation, %lld test; %lld steps of %d",
 		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
 		      (long long)t->total_steps, t->B);

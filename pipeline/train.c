@@ -285,6 +285,13 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 		/* CPU time of the steps (nothing else runs on this thread between
 		 * them), so a busy machine does not hide what a step costs */
 		t->epoch_cpu_s = jm_cpu_now() - cpu0;
+		char why[512];
+		if (t->be->sync(why, sizeof why) < 0) { /* a device op failed */
+			jm_report_clear(t->rep);
+			return jm_err_set(err, JM_EXIT_FAIL, "epoch %lld on %s: %s",
+					  (long long)st->epoch + 1, t->be->name, why),
+			       JM_TRAIN_ERROR;
+		}
 		if (end_of_epoch(t, epoch_train_s > 0 ? epoch_train_s : jm_now() - t_epoch, &early,
 				 err) < 0)
 			return JM_TRAIN_ERROR;

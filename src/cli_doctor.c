@@ -76,7 +76,8 @@ int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 	snprintf(db, sizeof db, "%s/jianmo.db", home);
 	struct stat st;
 	int have_store = stat(db, &st) == 0;
-	const char *cuda = "not available: this build has no CUDA backend module";
+	char cuda[2048];
+	jm_backend_cuda_describe(cuda, sizeof cuda);
 
 	if (cli->json) {
 		printf("{\"version\":");

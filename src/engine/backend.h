@@ -160,12 +160,29 @@ typedef struct jm_backend {
 	 * gradient clipping by global norm. */
 	double (*sumsq)(const float *x, size_t n);
 	void (*scale)(float *x, float a, size_t n);
+
+	/* Wait for all queued work.  Returns 0, or -1 with the first error
+	 * any op met since the last sync in why (a device backend's ops
+	 * cannot return one themselves; the CPU's never fail). */
+	int (*sync)(char *why, size_t n);
 } jm_backend;
 
 enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID };
 
 /* The CPU backend (always present). */
 extern const jm_backend jm_backend_cpu;
+
+/* The backend for a device name ("cpu", "cuda", "cuda:N", "auto"): the CPU
+ * one, or the CUDA module (jianmo-cuda.so, loaded on first use with
+ * dlopen; see backend_load.c for where it is looked for).  "auto" is CUDA
+ * when the module loads and a GPU answers, else the CPU, with the reason
+ * in note (may be NULL) when a GPU was not used.  "cuda" that cannot be
+ * had is an error (-1, why filled).  The table lives as long as the
+ * process. */
+int jm_backend_for_device(const char *device, const jm_backend **out, char *note,
+			  size_t note_n, char *why, size_t why_n);
+/* What `jianmo doctor` says about CUDA: driver, devices, or why not. */
+void jm_backend_cuda_describe(char *buf, size_t n);
 
 /* CPU worker threads (1 by default, at most JM_CPU_MAX_WORKERS): each
  * convolution's batch is split across them, each part with one-thread BLAS

@@ -180,6 +180,12 @@ static void cpu_linear_backward(float *din, float *dw, float *db,
 		jm_cpu_parallel(linear_parts(B, IN, OUT, OUT), linear_dw_part, &j);
 }
 
+static int cpu_sync(char *why, size_t n)
+{
+	(void)why, (void)n;
+	return 0;
+}
+
 const jm_backend jm_backend_cpu = {
 	.name = "cpu",
 	.alloc = cpu_alloc,
@@ -216,6 +222,7 @@ const jm_backend jm_backend_cpu = {
 	.sgd_step = jm_cpu_sgd_step,
 	.sumsq = jm_cpu_sumsq,
 	.scale = jm_cpu_scale,
+	.sync = cpu_sync,
 };
 
 const char *jm_blas_corename(void)

@@ -6,6 +6,7 @@ libjm_engine_a_CFLAGS = $(AM_CFLAGS) -fno-math-errno
 libjm_engine_a_SOURCES += \
 	src/engine/backend.h \
 	src/engine/backend_cpu.c \
+	src/engine/backend_load.c \
 	src/engine/cpu_ops.h \
 	src/engine/cpu_conv.c \
 	src/engine/cpu_pool.c \
@@ -26,3 +27,13 @@ endif
 noinst_PROGRAMS += bench/bench_ops
 bench_bench_ops_SOURCES = bench/bench_ops.c
 bench_bench_ops_LDADD = libjm_engine.a libjm_util.a $(JM_DEP_LIBS)
+
+# The CUDA backend against the CPU one, op by op (skipped without a GPU).
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_cuda
+TESTS += tests/test_cuda
+tests_test_cuda_SOURCES = tests/test_cuda.c
+tests_test_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_test_cuda_LDADD = tests/libjm_testutil.a libjm_engine.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+endif

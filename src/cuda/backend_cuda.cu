@@ -1,0 +1,286 @@
+/*
+ * backend_cuda.cu: the CUDA backend module (jianmo-cuda.so): the
+ * jm_backend table over device memory, cuBLAS sgemm and the linear layer,
+ * the module's entry points, and its state (one device, one stream, one
+ * cuBLAS handle).  The jianmo binary never links this: it dlopens the
+ * module (src/engine/backend_load.c) and calls the entry points below.
+ *
+ *   jm_cuda_module_abi()        JM_CUDA_ABI: the table layout it was built
+ *                               against; the loader refuses a mismatch
+ *   jm_cuda_probe(buf, n)       driver, devices, memory, compute
+ *                               capability, as text for `jianmo doctor`;
+ *                               the number of usable devices, or -1
+ *   jm_cuda_open(dev, why, n)   select device dev, create the stream and
+ *                               handle; the table, or NULL and why
+ *
+ * Row-major sgemm on column-major cuBLAS: C = op(A) op(B) is computed as
+ * C^T = op(B)^T op(A)^T, which is the same memory.  Math mode is plain
+ * fp32 (no TF32) so results track the CPU's within float rounding.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda/cuda_common.cuh"
+
+#define JM_CUDA_ABI 1
+
+jm_cuda_state jm_cuda = {-1};
+
+void jm_cuda_fail(const char *fmt, ...)
+{
+	if (jm_cuda.error[0])
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(jm_cuda.error, sizeof jm_cuda.error, fmt, ap);
+	va_end(ap);
+}
+
+int jm_cuda_check(cudaError_t e, const char *what)
+{
+	if (e == cudaSuccess)
+		return 0;
+	jm_cuda_fail("cuda: %s: %s", what, cudaGetErrorString(e));
+	return -1;
+}
+
+int jm_cuda_check_blas(cublasStatus_t s, const char *what)
+{
+	if (s == CUBLAS_STATUS_SUCCESS)
+		return 0;
+	jm_cuda_fail("cublas: %s: status %d", what, (int)s);
+	return -1;
+}
+
+double *jm_cuda_dscratch(size_t n)
+{
+	if (n <= jm_cuda.dscratch_n)
+		return jm_cuda.dscratch;
+	size_t want = n < 4096 ? 4096 : n * 2;
+	double *p = NULL;
+	if (jm_cuda.dscratch)
+		cudaFree(jm_cuda.dscratch); /* waits for the work that used it */
+	jm_cuda.dscratch = NULL;
+	jm_cuda.dscratch_n = 0;
+	if (jm_cuda_check(cudaMalloc((void **)&p, want * sizeof *p), "scratch") < 0)
+		return NULL;
+	jm_cuda.dscratch = p;
+	jm_cuda.dscratch_n = want;
+	return p;
+}
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(size_t bytes)
+{
+	void *p = NULL;
+	size_t n = bytes ? bytes : 1;
+	if (cudaMalloc(&p, n) != cudaSuccess) {
+		cudaGetLastError(); /* an allocation failure is not sticky */
+		return NULL;
+	}
+	if (cudaMemsetAsync(p, 0, n, jm_cuda.stream) != cudaSuccess ||
+	    cudaStreamSynchronize(jm_cuda.stream) != cudaSuccess) {
+		cudaFree(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void cuda_free(void *p)
+{
+	if (p)
+		cudaFree(p);
+}
+
+static void cuda_to_device(void *dst, const void *src, size_t bytes)
+{
+	if (bytes)
+		jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+					      jm_cuda.stream), "copy to device");
+	/* the host buffer may be reused as soon as this returns */
+	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "copy to device");
+}
+
+static void cuda_to_host(void *dst, const void *src, size_t bytes)
+{
+	if (bytes)
+		jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
+					      jm_cuda.stream), "copy to host");
+	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "copy to host");
+}
+
+/* ---- GEMM and the linear layer ---- */
+
+extern "C" void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+			      const float *B, float beta, float *C)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {
+		if (beta == 0.0f)
+			jm_cuda_fill(C, 0.0f, (size_t)M * N);
+		else if (beta != 1.0f)
+			jm_cuda_scale(C, beta, (size_t)M * N);
+		return;
+	}
+	int lda = ta ? M : K, ldb = tb ? K : N;
+	jm_cuda_check_blas(cublasSgemm(jm_cuda.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+				       ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb, A,
+				       lda, &beta, C, N),
+			   "sgemm");
+}
+
+static void cuda_linear_forward(float *out, const float *in, const float *w, const float *b,
+				int B, int IN, int OUT)
+{
+	if (b)
+		jm_cuda_bias_rows(out, b, B, OUT);
+	jm_cuda_sgemm(0, 1, B, OUT, IN, 1.0f, in, w, b ? 1.0f : 0.0f, out);
+}
+
+static void cuda_linear_backward(float *din, float *dw, float *db, const float *dout,
+				 const float *in, const float *w, int B, int IN, int OUT)
+{
+	if (din)
+		jm_cuda_sgemm(0, 0, B, IN, OUT, 1.0f, dout, w, 0.0f, din);
+	if (dw)
+		jm_cuda_sgemm(1, 0, OUT, IN, B, 1.0f, dout, in, 1.0f, dw);
+	if (db)
+		jm_cuda_colsum_acc(db, dout, B, OUT);
+}
+
+/* Wait for the queued work; 0, or -1 with the first error since the last
+ * sync in why (and the error cleared). */
+static int cuda_sync(char *why, size_t n)
+{
+	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "synchronize");
+	if (!jm_cuda.error[0])
+		return 0;
+	if (why && n)
+		snprintf(why, n, "%s", jm_cuda.error);
+	jm_cuda.error[0] = '\0';
+	return -1;
+}
+
+static const jm_backend cuda_backend = {
+	.name = "cuda",
+	.alloc = cuda_alloc,
+	.free = cuda_free,
+	.to_device = cuda_to_device,
+	.to_host = cuda_to_host,
+	.fill = jm_cuda_fill,
+	.sgemm = jm_cuda_sgemm,
+	.linear_forward = cuda_linear_forward,
+	.linear_backward = cuda_linear_backward,
+	.conv2d_scratch_floats = jm_cuda_conv2d_scratch_floats,
+	.conv2d_forward = jm_cuda_conv2d_forward,
+	.conv2d_backward = jm_cuda_conv2d_backward,
+	.maxpool_forward = jm_cuda_maxpool_forward,
+	.maxpool_backward = jm_cuda_maxpool_backward,
+	.avgpool_forward = jm_cuda_avgpool_forward,
+	.avgpool_backward = jm_cuda_avgpool_backward,
+	.gap_forward = jm_cuda_gap_forward,
+	.gap_backward = jm_cuda_gap_backward,
+	.batchnorm_forward = jm_cuda_batchnorm_forward,
+	.batchnorm_backward = jm_cuda_batchnorm_backward,
+	.layernorm_forward = jm_cuda_layernorm_forward,
+	.layernorm_backward = jm_cuda_layernorm_backward,
+	.act_forward = jm_cuda_act_forward,
+	.act_backward = jm_cuda_act_backward,
+	.dropout_forward = jm_cuda_dropout_forward,
+	.dropout_backward = jm_cuda_dropout_backward,
+	.add = jm_cuda_add,
+	.accumulate = jm_cuda_accumulate,
+	.xent = jm_cuda_xent,
+	.gather_u8 = jm_cuda_gather_u8,
+	.gather_f32 = jm_cuda_gather_f32,
+	.adam_step = jm_cuda_adam_step,
+	.sgd_step = jm_cuda_sgd_step,
+	.sumsq = jm_cuda_sumsq,
+	.scale = jm_cuda_scale,
+	.sync = cuda_sync,
+};
+
+/* ---- entry points ---- */
+
+extern "C" __attribute__((visibility("default"))) int jm_cuda_module_abi(void)
+{
+	return JM_CUDA_ABI;
+}
+
+extern "C" __attribute__((visibility("default"))) int jm_cuda_probe(char *buf, size_t n)
+{
+	int drv = 0, rt = 0, count = 0;
+	size_t off = 0;
+	buf[0] = '\0';
+	cudaError_t e = cudaDriverGetVersion(&drv);
+	if (e != cudaSuccess || drv == 0) {
+		snprintf(buf, n, "no NVIDIA driver on this machine%s%s",
+			 e != cudaSuccess ? ": " : "", e != cudaSuccess ? cudaGetErrorString(e) : "");
+		return -1;
+	}
+	cudaRuntimeGetVersion(&rt);
+	e = cudaGetDeviceCount(&count);
+	if (e != cudaSuccess || count == 0) {
+		snprintf(buf, n, "driver %d.%d, no usable GPU (%s)", drv / 1000, drv % 1000 / 10,
+			 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+		cudaGetLastError();
+		return -1;
+	}
+	off += snprintf(buf + off, n - off, "driver %d.%d, runtime %d.%d", drv / 1000,
+			drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
+	for (int d = 0; d < count && off < n; d++) {
+		cudaDeviceProp p;
+		if (cudaGetDeviceProperties(&p, d) != cudaSuccess)
+			continue;
+		off += snprintf(buf + off, n - off, "; cuda:%d %s, %.1f GiB, compute %d.%d", d,
+				p.name, (double)p.totalGlobalMem / (1 << 30), p.major, p.minor);
+	}
+	return count;
+}
+
+extern "C" __attribute__((visibility("default"))) const jm_backend *
+jm_cuda_open(int device, char *why, size_t n)
+{
+	if (jm_cuda.device >= 0) {
+		if (jm_cuda.device == device)
+			return &cuda_backend;
+		snprintf(why, n, "the CUDA backend is already open on cuda:%d", jm_cuda.device);
+		return NULL;
+	}
+	int count = 0, drv = 0;
+	if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) {
+		snprintf(why, n, "no NVIDIA driver on this machine");
+		return NULL;
+	}
+	cudaError_t e = cudaGetDeviceCount(&count);
+	if (e != cudaSuccess || count == 0) {
+		snprintf(why, n, "no usable GPU (%s)",
+			 e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+		cudaGetLastError();
+		return NULL;
+	}
+	if (device < 0 || device >= count) {
+		snprintf(why, n, "cuda:%d does not exist (%d device%s: cuda:0..cuda:%d)", device, count,
+			 count == 1 ? "" : "s", count - 1);
+		return NULL;
+	}
+	if ((e = cudaSetDevice(device)) != cudaSuccess ||
+	    (e = cudaStreamCreateWithFlags(&jm_cuda.stream, cudaStreamNonBlocking)) != cudaSuccess) {
+		snprintf(why, n, "cuda:%d: %s", device, cudaGetErrorString(e));
+		return NULL;
+	}
+	cublasStatus_t s = cublasCreate(&jm_cuda.blas);
+	if (s != CUBLAS_STATUS_SUCCESS) {
+		snprintf(why, n, "cuda:%d: cuBLAS could not start (status %d)", device, (int)s);
+		cudaStreamDestroy(jm_cuda.stream);
+		return NULL;
+	}
+	cublasSetStream(jm_cuda.blas, jm_cuda.stream);
+	cublasSetMathMode(jm_cuda.blas, CUBLAS_DEFAULT_MATH); /* fp32, no TF32 */
+	jm_cuda.device = device;
+	jm_cuda.error[0] = '\0';
+	return &cuda_backend;
+}

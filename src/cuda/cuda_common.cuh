@@ -1,0 +1,173 @@
+/*
+ * cuda_common.cuh: what every file of the CUDA backend module shares: the
+ * module's stream and cuBLAS handle, the sticky first error, launch shapes
+ * and the device twins of the host helpers (the dropout hash).
+ *
+ * The module (jianmo-cuda.so) fills the jm_backend table of
+ * src/engine/backend.h with device pointers and these kernels.  The table's
+ * ops return void, so an error inside one is kept (the first one wins) and
+ * reported by the table's sync op, which the runner calls at every epoch's
+ * end and before reading results.  Everything runs on one stream, so ops
+ * are ordered as the calls are; only to_host, xent and sumsq wait for it.
+ */
+#ifndef JM_CUDA_COMMON_CUH
+#define JM_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "engine/backend.h"
+}
+
+/* The module's state: one device per process (a search runs one trial per
+ * process, one GPU each). */
+typedef struct jm_cuda_state {
+	int device;
+	cudaStream_t stream;
+	cublasHandle_t blas;
+	char error[256];   /* first error since the last sync, "" if none */
+	double *dscratch;  /* device: reductions in double (xent, sumsq) */
+	int32_t *iscratch; /* device: counts (xent's correct) */
+	size_t dscratch_n;
+} jm_cuda_state;
+
+extern jm_cuda_state jm_cuda;
+
+/* Record the first error (printf-style); later ones are dropped. */
+void jm_cuda_fail(const char *fmt, ...);
+/* Check a runtime call or the last launch; records and returns -1 on
+ * error. */
+int jm_cuda_check(cudaError_t e, const char *what);
+int jm_cuda_check_blas(cublasStatus_t s, const char *what);
+#define JM_CUDA_LAUNCHED(what) jm_cuda_check(cudaGetLastError(), what)
+
+/* Device scratch for reductions: at least n doubles (grown on demand). */
+double *jm_cuda_dscratch(size_t n);
+
+/* Launch shape for n independent elements: 256 threads a block, enough
+ * blocks to cover n up to a grid-stride cap. */
+static inline unsigned jm_cuda_blocks(size_t n)
+{
+	size_t b = (n + 255) / 256;
+	if (b > 65535u * 8u)
+		b = 65535u * 8u;
+	return b ? (unsigned)b : 1u;
+}
+#define JM_CUDA_THREADS 256
+
+#define JM_CUDA_FOR(i, n) \
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+	     i += (size_t)blockDim.x * gridDim.x)
+
+/* jm_hash64 / jm_hash_uniformf of src/util/rng.h, on the device: the same
+ * bits, so a dropout mask is the CPU's. */
+__device__ __forceinline__ uint64_t jm_cuda_hash64(uint64_t key, uint64_t counter)
+{
+	uint64_t z = key ^ (counter + 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ float jm_cuda_hash_uniformf(uint64_t key, uint64_t counter)
+{
+	return (float)(jm_cuda_hash64(key, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Block-wide sum of one value per thread (blockDim.x a multiple of 32, at
+ * most 1024); every thread gets the total. */
+template <typename T>
+__device__ __forceinline__ T jm_cuda_block_sum(T v)
+{
+	__shared__ T warp_sums[32];
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_down_sync(0xffffffffu, v, o);
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	__syncthreads(); /* warp_sums may still be read by a previous call */
+	if (lane == 0)
+		warp_sums[warp] = v;
+	__syncthreads();
+	int nw = (blockDim.x + 31) >> 5;
+	T t = lane < nw ? warp_sums[lane] : (T)0;
+	if (warp == 0)
+		for (int o = 16; o > 0; o >>= 1)
+			t += __shfl_down_sync(0xffffffffu, t, o);
+	__shared__ T total;
+	if (threadIdx.x == 0)
+		total = t;
+	__syncthreads();
+	return total;
+}
+
+/* The table's ops, by file. */
+extern "C" {
+/* cuda_ops.cu */
+void jm_cuda_fill(float *x, float v, size_t n);
+void jm_cuda_act_forward(int act, float *out, const float *in, size_t n);
+void jm_cuda_act_backward(int act, float *din, const float *dout, const float *in,
+			  const float *out, size_t n);
+void jm_cuda_dropout_forward(float *out, const float *in, size_t n, float p, uint64_t key);
+void jm_cuda_dropout_backward(float *din, const float *dout, size_t n, float p,
+			      uint64_t key);
+void jm_cuda_add(float *out, const float *a, const float *b, size_t n);
+void jm_cuda_accumulate(float *y, const float *x, size_t n);
+double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *correct, const float *logits,
+		    const int32_t *labels, const float *soft, int B, int K, float smoothing);
+void jm_cuda_gather_u8(float *out, const uint8_t *src, const int32_t *idx, int B, int D,
+		       float scale, float shift);
+void jm_cuda_gather_f32(float *out, const float *src, const int32_t *idx, int B, int D);
+void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, size_t n, double lr,
+		       double b1, double b2, double eps, double wd, double bc1, double bc2,
+		       int decoupled);
+void jm_cuda_sgd_step(float *p, float *buf, const float *g, size_t n, float lr, float momentum,
+		      float wd, int nesterov, int first);
+double jm_cuda_sumsq(const float *x, size_t n);
+void jm_cuda_scale(float *x, float a, size_t n);
+void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT);
+void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT);
+
+/* cuda_pool.cu */
+void jm_cuda_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int C, int H,
+			     int W, int K, int S);
+void jm_cuda_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B,
+			      int C, int H, int W, int K, int S);
+void jm_cuda_avgpool_forward(float *out, const float *in, int B, int C, int H, int W, int K,
+			     int S);
+void jm_cuda_avgpool_backward(float *din, const float *dout, int B, int C, int H, int W,
+			      int K, int S);
+void jm_cuda_gap_forward(float *out, const float *in, int B, int C, int HW);
+void jm_cuda_gap_backward(float *din, const float *dout, int B, int C, int HW);
+
+/* cuda_norm.cu */
+void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, const float *in,
+			       const float *gamma, const float *beta, float *running_mean,
+			       float *running_var, int B, int C, int HW, int training,
+			       float momentum, float eps);
+void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+				const float *in, const float *mean, const float *rstd,
+				const float *gamma, int B, int C, int HW);
+void jm_cuda_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+			       const float *gamma, const float *beta, int N, int C, float eps);
+void jm_cuda_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+				const float *in, const float *mean, const float *rstd,
+				const float *gamma, int N, int C);
+
+/* cuda_conv.cu */
+size_t jm_cuda_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int K, int stride,
+				     int pad);
+void jm_cuda_conv2d_forward(float *out, const float *in, const float *w, const float *b, int B,
+			    int C, int H, int W, int OC, int K, int stride, int pad,
+			    float *scratch);
+void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const float *dout,
+			     const float *in, const float *w, int B, int C, int H, int W, int OC,
+			     int K, int stride, int pad, float *scratch);
+
+/* backend_cuda.cu */
+void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+		   const float *B, float beta, float *C);
+}
+
+#endif

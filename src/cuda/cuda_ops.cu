@@ -1,0 +1,524 @@
+/*
+ * cuda_ops.cu: the element-wise and small ops of the CUDA backend, each
+ * the device twin of its CPU version in src/engine/cpu_ops.c (same
+ * formulas, same constants; the tests compare them op by op):
+ * fill, activations, dropout (the CPU's hash, so the same mask), add,
+ * softmax cross-entropy, gathers, the optimizer passes, sumsq/scale, and
+ * the linear layer's bias helpers.
+ *
+ * Kernels are grid-stride loops over flat buffers.  The optimizer kernels
+ * use __fmul_rn/__fadd_rn so no multiply-add is contracted and a step
+ * rounds as the CPU's does.
+ */
+#include <math.h>
+
+#include "cuda/cuda_common.cuh"
+
+__global__ void k_fill(float *x, float v, size_t n)
+{
+	JM_CUDA_FOR(i, n) x[i] = v;
+}
+
+extern "C" void jm_cuda_fill(float *x, float v, size_t n)
+{
+	if (!n)
+		return;
+	k_fill<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, v, n);
+	JM_CUDA_LAUNCHED("fill");
+}
+
+/* ---- activations ---- */
+
+__device__ __forceinline__ float act_fwd(int act, float x)
+{
+	switch (act) {
+	case JM_ACT_RELU: return x > 0.0f ? x : 0.0f;
+	case JM_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+	case JM_ACT_TANH: return tanhf(x);
+	case JM_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+	default: return x;
+	}
+}
+
+__device__ __forceinline__ float act_bwd(int act, float g, float x, float y)
+{
+	switch (act) {
+	case JM_ACT_RELU: return x > 0.0f ? g : 0.0f;
+	case JM_ACT_GELU: {
+		float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+		float pdf = 0.3989422804014327f * expf(-0.5f * x * x);
+		return g * (cdf + x * pdf);
+	}
+	case JM_ACT_TANH: return g * (1.0f - y * y);
+	case JM_ACT_SIGMOID: return g * y * (1.0f - y);
+	default: return g;
+	}
+}
+
+__global__ void k_act_fwd(int act, float *out, const float *in, size_t n)
+{
+	JM_CUDA_FOR(i, n) out[i] = act_fwd(act, in[i]);
+}
+
+__global__ void k_act_bwd(int act, float *din, const float *dout, const float *in,
+			  const float *out, size_t n)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		float x = in ? in[i] : 0.0f, y = out ? out[i] : 0.0f;
+		din[i] = act_bwd(act, dout[i], x, y);
+	}
+}
+
+extern "C" void jm_cuda_act_forward(int act, float *out, const float *in, size_t n)
+{
+	if (!n)
+		return;
+	k_act_fwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(act, out, in, n);
+	JM_CUDA_LAUNCHED("activation forward");
+}
+
+extern "C" void jm_cuda_act_backward(int act, float *din, const float *dout, const float *in,
+				     const float *out, size_t n)
+{
+	if (!n)
+		return;
+	k_act_bwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(act, din, dout, in,
+									      out, n);
+	JM_CUDA_LAUNCHED("activation backward");
+}
+
+/* ---- dropout: keep element i iff hash_uniformf(key, i) >= p ---- */
+
+__global__ void k_dropout(float *out, const float *in, size_t n, float p, float scale,
+			  uint64_t key)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		float v = in[i] * scale;
+		out[i] = jm_cuda_hash_uniformf(key, i) >= p ? v : 0.0f;
+	}
+}
+
+static void dropout(float *out, const float *in, size_t n, float p, uint64_t key)
+{
+	if (!n)
+		return;
+	if (p <= 0.0f) {
+		if (out != in)
+			jm_cuda_check(cudaMemcpyAsync(out, in, n * sizeof *out,
+						      cudaMemcpyDeviceToDevice, jm_cuda.stream),
+				      "dropout copy");
+		return;
+	}
+	if (p >= 1.0f) {
+		jm_cuda_fill(out, 0.0f, n);
+		return;
+	}
+	k_dropout<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+		out, in, n, p, 1.0f / (1.0f - p), key);
+	JM_CUDA_LAUNCHED("dropout");
+}
+
+extern "C" void jm_cuda_dropout_forward(float *out, const float *in, size_t n, float p,
+					uint64_t key)
+{
+	dropout(out, in, n, p, key);
+}
+
+extern "C" void jm_cuda_dropout_backward(float *din, const float *dout, size_t n, float p,
+					 uint64_t key)
+{
+	dropout(din, dout, n, p, key);
+}
+
+__global__ void k_add(float *out, const float *a, const float *b, size_t n)
+{
+	JM_CUDA_FOR(i, n) out[i] = a[i] + b[i];
+}
+
+extern "C" void jm_cuda_add(float *out, const float *a, const float *b, size_t n)
+{
+	if (!n)
+		return;
+	k_add<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, a, b, n);
+	JM_CUDA_LAUNCHED("add");
+}
+
+extern "C" void jm_cuda_accumulate(float *y, const float *x, size_t n)
+{
+	jm_cuda_add(y, y, x, n);
+}
+
+/* ---- softmax cross-entropy: one warp per row ---- */
+
+/* loss and dlogits of row r as jm_cpu_xent computes them; the row's loss
+ * goes to rowloss[r] (double) and its hit (argmax == target) to hit[r]. */
+__global__ void k_xent(float *dlogits, float *sample_loss, double *rowloss, int32_t *hit,
+		       const float *logits, const int32_t *labels, const float *soft, int B,
+		       int K, float smoothing)
+{
+	int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
+	int lane = threadIdx.x & 31;
+	if (warp >= B)
+		return;
+	int r = warp;
+	const float *z = logits + (size_t)r * K;
+	float *dz = dlogits ? dlogits + (size_t)r * K : NULL;
+	float invB = 1.0f / (float)B;
+	/* argmax, first index of the largest value */
+	float best = -INFINITY;
+	int am = K;
+	for (int k = lane; k < K; k += 32)
+		if (z[k] > best || am == K) { /* k rises: the first maximum stays */
+			best = z[k];
+			am = k;
+		}
+	for (int o = 16; o > 0; o >>= 1) {
+		float ob = __shfl_down_sync(0xffffffffu, best, o);
+		int oa = __shfl_down_sync(0xffffffffu, am, o);
+		if (ob > best || (ob == best && oa < am)) {
+			best = ob;
+			am = oa;
+		}
+	}
+	am = __shfl_sync(0xffffffffu, am, 0);
+	if (am >= K)
+		am = 0; /* a row of NaNs: as the CPU, index 0 */
+	float mx = z[am];
+	double se = 0.0;
+	for (int k = lane; k < K; k += 32)
+		se += (double)expf(z[k] - mx);
+	for (int o = 16; o > 0; o >>= 1)
+		se += __shfl_down_sync(0xffffffffu, se, o);
+	se = __shfl_sync(0xffffffffu, se, 0);
+	double lse = (double)mx + log(se);
+	double loss = 0.0;
+	int h = 0;
+	if (labels) {
+		int y = labels[r];
+		if (y < 0 || y >= K) {
+			for (int k = lane; k < K && dz; k += 32)
+				dz[k] = 0.0f;
+			if (lane == 0) {
+				if (sample_loss)
+					sample_loss[r] = 0.0f;
+				rowloss[r] = 0.0;
+				hit[r] = 0;
+			}
+			return;
+		}
+		double s = smoothing, zsum = 0.0;
+		for (int k = lane; k < K; k += 32)
+			zsum += z[k];
+		for (int o = 16; o > 0; o >>= 1)
+			zsum += __shfl_down_sync(0xffffffffu, zsum, o);
+		zsum = __shfl_sync(0xffffffffu, zsum, 0);
+		loss = (1.0 - s) * (lse - z[y]) + s * (lse - zsum / K);
+		h = am == y;
+		if (dz) {
+			float on = 1.0f - smoothing + smoothing / (float)K;
+			float off = smoothing / (float)K;
+			for (int k = lane; k < K; k += 32) {
+				float sm = (float)exp(z[k] - lse);
+				dz[k] = (sm - (k == y ? on : off)) * invB;
+			}
+		}
+	} else {
+		const float *t = soft + (size_t)r * K;
+		double tsum = 0.0, l = 0.0;
+		float tb = -INFINITY;
+		int ta = K;
+		for (int k = lane; k < K; k += 32) {
+			l += t[k] * (lse - z[k]);
+			tsum += t[k];
+			if (t[k] > tb || ta == K) {
+				tb = t[k];
+				ta = k;
+			}
+		}
+		for (int o = 16; o > 0; o >>= 1) {
+			l += __shfl_down_sync(0xffffffffu, l, o);
+			tsum += __shfl_down_sync(0xffffffffu, tsum, o);
+			float ob = __shfl_down_sync(0xffffffffu, tb, o);
+			int oa = __shfl_down_sync(0xffffffffu, ta, o);
+			if (ob > tb || (ob == tb && oa < ta)) {
+				tb = ob;
+				ta = oa;
+			}
+		}
+		loss = __shfl_sync(0xffffffffu, l, 0);
+		tsum = __shfl_sync(0xffffffffu, tsum, 0);
+		ta = __shfl_sync(0xffffffffu, ta, 0);
+		h = am == (ta >= K ? 0 : ta);
+		if (dz)
+			for (int k = lane; k < K; k += 32) {
+				double sm = exp(z[k] - lse);
+				dz[k] = (float)((tsum * sm - t[k]) * invB);
+			}
+	}
+	if (lane == 0) {
+		if (sample_loss)
+			sample_loss[r] = (float)loss;
+		rowloss[r] = loss;
+		hit[r] = h;
+	}
+}
+
+/* Sum the rows' losses and hits in row order (one thread: B is a batch,
+ * and the order makes the total the CPU's sum). */
+__global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t *hits)
+{
+	double t = 0.0;
+	int32_t c = 0;
+	for (int r = 0; r < B; r++) {
+		t += rowloss[r];
+		c += hit[r];
+	}
+	rowloss[B] = t;
+	*hits = c;
+}
+
+extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *correct,
+			       const float *logits, const int32_t *labels, const float *soft,
+			       int B, int K, float smoothing)
+{
+	if (B <= 0)
+		return 0.0;
+	double *rl = jm_cuda_dscratch((size_t)B + 1 + ((size_t)B + 1) / 2 + 1);
+	if (!rl)
+		return NAN;
+	int32_t *hit = (int32_t *)(rl + B + 1);
+	int32_t *hits = hit + B;
+	unsigned blocks = (unsigned)(((size_t)B * 32 + 255) / 256);
+	k_xent<<<blocks, 256, 0, jm_cuda.stream>>>(dlogits, sample_loss, rl, hit, logits, labels,
+						   soft, B, K, smoothing);
+	if (JM_CUDA_LAUNCHED("cross-entropy") < 0)
+		return NAN;
+	k_xent_total<<<1, 1, 0, jm_cuda.stream>>>(rl, hit, B, hits);
+	double total = NAN;
+	int32_t c = 0;
+	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0 ||
+	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
+					  jm_cuda.stream), "cross-entropy read") < 0 ||
+	    jm_cuda_check(cudaMemcpyAsync(&c, hits, sizeof c, cudaMemcpyDeviceToHost,
+					  jm_cuda.stream), "cross-entropy read") < 0 ||
+	    jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "cross-entropy") < 0)
+		return NAN;
+	if (correct)
+		*correct = c;
+	return total / B;
+}
+
+/* ---- gathers ---- */
+
+__global__ void k_gather_u8(float *out, const uint8_t *src, const int32_t *idx, int D,
+			    size_t n, float scale, float shift)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		size_t r = i / D, j = i % D;
+		out[i] = (float)src[(size_t)idx[r] * D + j] * scale + shift;
+	}
+}
+
+__global__ void k_gather_f32(float *out, const float *src, const int32_t *idx, int D, size_t n)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		size_t r = i / D, j = i % D;
+		out[i] = src[(size_t)idx[r] * D + j];
+	}
+}
+
+extern "C" void jm_cuda_gather_u8(float *out, const uint8_t *src, const int32_t *idx, int B,
+				  int D, float scale, float shift)
+{
+	size_t n = (size_t)B * D;
+	if (!n)
+		return;
+	k_gather_u8<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, src, idx, D, n,
+										scale, shift);
+	JM_CUDA_LAUNCHED("gather");
+}
+
+extern "C" void jm_cuda_gather_f32(float *out, const float *src, const int32_t *idx, int B,
+				   int D)
+{
+	size_t n = (size_t)B * D;
+	if (!n)
+		return;
+	k_gather_f32<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, src, idx, D,
+										 n);
+	JM_CUDA_LAUNCHED("gather");
+}
+
+/* ---- optimizers: one fused pass each, no contracted multiply-adds ---- */
+
+__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, float step,
+			float bc2s, float b1, float b2, float c1, float c2, float eps, float decay)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		float gi = g[i], pi = __fmul_rn(p[i], decay);
+		float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(c1, gi));
+		float vi = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(c2, gi), gi));
+		m[i] = mi;
+		v[i] = vi;
+		float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2s), eps);
+		p[i] = __fsub_rn(pi, __fmul_rn(step, __fdiv_rn(mi, den)));
+	}
+}
+
+__global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, float step,
+		       float bc2s, float b1, float b2, float c1, float c2, float eps, float wd)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		float gi = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+		float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(c1, gi));
+		float vi = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(c2, gi), gi));
+		m[i] = mi;
+		v[i] = vi;
+		float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2s), eps);
+		p[i] = __fsub_rn(p[i], __fmul_rn(step, __fdiv_rn(mi, den)));
+	}
+}
+
+extern "C" void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, size_t n,
+				  double lr, double b1d, double b2d, double epsd, double wdd,
+				  double bc1, double bc2, int decoupled)
+{
+	if (!n)
+		return;
+	/* the constants as torch.optim forms them: in double, then rounded */
+	const float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+	const float b1 = (float)b1d, b2 = (float)b2d, eps = (float)epsd, wd = (float)wdd;
+	const float c1 = (float)(1.0 - b1d), c2 = (float)(1.0 - b2d);
+	if (decoupled)
+		k_adamw<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+			p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, (float)(1.0 - lr * wdd));
+	else
+		k_adam<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+			p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, wd);
+	JM_CUDA_LAUNCHED("adam step");
+}
+
+__global__ void k_sgd(float *p, float *buf, const float *g, size_t n, float lr, float mu,
+		      float wd, int nesterov, float keep)
+{
+	JM_CUDA_FOR(i, n)
+	{
+		float d = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+		if (!buf) {
+			p[i] = __fsub_rn(p[i], __fmul_rn(lr, d));
+			continue;
+		}
+		float b = keep != 0.0f ? __fadd_rn(__fmul_rn(mu, buf[i]), d) : d;
+		buf[i] = b;
+		float u = nesterov ? __fadd_rn(d, __fmul_rn(mu, b)) : b;
+		p[i] = __fsub_rn(p[i], __fmul_rn(lr, u));
+	}
+}
+
+extern "C" void jm_cuda_sgd_step(float *p, float *buf, const float *g, size_t n, float lr,
+				 float momentum, float wd, int nesterov, int first)
+{
+	if (!n)
+		return;
+	if (momentum == 0.0f)
+		buf = NULL;
+	k_sgd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+		p, buf, g, n, lr, momentum, wd, nesterov, first ? 0.0f : 1.0f);
+	JM_CUDA_LAUNCHED("sgd step");
+}
+
+/* ---- sumsq (double) and scale, for clipping ---- */
+
+__global__ void k_sumsq(const float *x, size_t n, double *partial)
+{
+	double t = 0.0;
+	JM_CUDA_FOR(i, n) t += (double)x[i] * x[i];
+	t = jm_cuda_block_sum(t);
+	if (threadIdx.x == 0)
+		partial[blockIdx.x] = t;
+}
+
+__global__ void k_sum_partials(double *partial, unsigned nb)
+{
+	double t = 0.0;
+	for (unsigned i = threadIdx.x; i < nb; i += blockDim.x)
+		t += partial[i];
+	t = jm_cuda_block_sum(t);
+	if (threadIdx.x == 0)
+		partial[nb] = t;
+}
+
+extern "C" double jm_cuda_sumsq(const float *x, size_t n)
+{
+	if (!n)
+		return 0.0;
+	unsigned nb = jm_cuda_blocks(n);
+	if (nb > 1024)
+		nb = 1024;
+	double *part = jm_cuda_dscratch(nb + 1), r = NAN;
+	if (!part)
+		return NAN;
+	k_sumsq<<<nb, JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, n, part);
+	k_sum_partials<<<1, 1024, 0, jm_cuda.stream>>>(part, nb);
+	if (JM_CUDA_LAUNCHED("sumsq") < 0 ||
+	    jm_cuda_check(cudaMemcpyAsync(&r, part + nb, sizeof r, cudaMemcpyDeviceToHost,
+					  jm_cuda.stream), "sumsq read") < 0 ||
+	    jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "sumsq") < 0)
+		return NAN;
+	return r;
+}
+
+__global__ void k_scale(float *x, float a, size_t n)
+{
+	JM_CUDA_FOR(i, n) x[i] *= a;
+}
+
+extern "C" void jm_cuda_scale(float *x, float a, size_t n)
+{
+	if (!n)
+		return;
+	k_scale<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, a, n);
+	JM_CUDA_LAUNCHED("scale");
+}
+
+/* ---- linear layer helpers ---- */
+
+/* db[j] += sum_i dout[i, j]: a thread per column, rows in order. */
+__global__ void k_colsum_acc(float *db, const float *dout, int B, int OUT)
+{
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= OUT)
+		return;
+	float s = db[j];
+	for (int i = 0; i < B; i++)
+		s += dout[(size_t)i * OUT + j];
+	db[j] = s;
+}
+
+extern "C" void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT)
+{
+	if (OUT <= 0)
+		return;
+	k_colsum_acc<<<(OUT + 255) / 256, 256, 0, jm_cuda.stream>>>(db, dout, B, OUT);
+	JM_CUDA_LAUNCHED("bias gradient");
+}
+
+__global__ void k_bias_rows(float *out, const float *b, size_t n, int OUT)
+{
+	JM_CUDA_FOR(i, n) out[i] = b[i % OUT];
+}
+
+extern "C" void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT)
+{
+	size_t n = (size_t)B * OUT;
+	if (!n)
+		return;
+	k_bias_rows<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, b, n, OUT);
+	JM_CUDA_LAUNCHED("bias");
+}

@@ -1,0 +1,28 @@
+# src/cuda/module.mk: the CUDA backend module, jianmo-cuda.so, built with
+# nvcc when configure found it (--with-cuda).  The jianmo binary never
+# links it: src/engine/backend_load.c dlopens it at run time, beside the
+# binary in a build tree or from $(pkglibdir) once installed.  cudart is
+# linked statically (nvcc's default); cuBLAS is a shared dependency.
+# sm_80 (A100) and sm_90 (H100) code, plus sm_90 PTX for newer GPUs.
+CUDA_SRC = src/cuda/backend_cuda.cu src/cuda/cuda_ops.cu src/cuda/cuda_conv.cu \
+	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu
+EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh
+
+if HAVE_CUDA
+NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90
+# (the rule runs in $(srcdir): the include paths are relative to it)
+NVCCFLAGS = -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I. -Isrc
+
+jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/engine/backend.h
+	$(AM_V_GEN)cd $(srcdir) && $(NVCC) $(NVCCFLAGS) -I$(abs_top_builddir) -shared \
+		-o $(abs_top_builddir)/jianmo-cuda.so $(CUDA_SRC) -lcublas
+
+all-local: jianmo-cuda.so
+install-exec-local: jianmo-cuda.so
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)'
+	$(INSTALL_PROGRAM) jianmo-cuda.so '$(DESTDIR)$(pkglibdir)/jianmo-cuda.so'
+uninstall-local:
+	rm -f '$(DESTDIR)$(pkglibdir)/jianmo-cuda.so'
+CLEANFILES += jianmo-cuda.so
+endif

@@ -1,0 +1,462 @@
+/*
+ * test_cuda.c: every op of the CUDA backend against the CPU backend on the
+ * same random inputs, with tolerances for float32 work done in another
+ * order (reductions, cuBLAS).  Without a GPU (or without the module) each
+ * test is skipped with the reason, which the test summary prints.
+ *
+ * The module is found as jianmo finds it: JIANMO_CUDA_MODULE, else beside
+ * the jianmo binary ($JIANMO_BIN's directory: the build tree).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "util/rng.h"
+
+static const jm_backend *cpu = &jm_backend_cpu;
+static const jm_backend *gpu;
+static char gpu_why[2048];
+
+static void need_gpu(void)
+{
+	static int tried;
+	if (!tried) {
+		tried = 1;
+		const char *bin = getenv("JIANMO_BIN");
+		if (!getenv("JIANMO_CUDA_MODULE") && bin) {
+			char path[4096];
+			snprintf(path, sizeof path, "%s", bin);
+			char *slash = strrchr(path, '/');
+			if (slash) {
+				snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path),
+					 "jianmo-cuda.so");
+				setenv("JIANMO_CUDA_MODULE", path, 1);
+			}
+		}
+		if (jm_backend_for_device("cuda", &gpu, NULL, 0, gpu_why, sizeof gpu_why) < 0)
+			gpu = NULL;
+	}
+	if (!gpu)
+		cr_skip_test("no GPU: %s", gpu_why);
+}
+
+/* ---- host/device helpers ---- */
+
+static float *randv(jm_rng *r, size_t n, float lo, float hi)
+{
+	float *v = malloc((n ? n : 1) * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = lo + (hi - lo) * jm_rng_uniformf(r);
+	return v;
+}
+
+/* A device copy of host floats. */
+static float *up(const float *h, size_t n)
+{
+	float *d = gpu->alloc((n ? n : 1) * sizeof *d);
+	cr_assert_not_null(d, "device allocation of %zu floats", n);
+	gpu->to_device(d, h, n * sizeof *h);
+	return d;
+}
+
+static float *down(const float *d, size_t n)
+{
+	float *h = malloc((n ? n : 1) * sizeof *h);
+	gpu->to_host(h, d, n * sizeof *h);
+	return h;
+}
+
+static void synced(void)
+{
+	char why[512];
+	cr_assert_eq(gpu->sync(why, sizeof why), 0, "device error: %s", why);
+}
+
+/* |got - want| <= atol + rtol*|want| everywhere */
+static void expect_close(const char *what, const float *got_dev, const float *want, size_t n,
+			 double atol, double rtol)
+{
+	synced();
+	float *got = down(got_dev, n);
+	size_t bad = 0, first = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - want[i]);
+		if (!(d <= atol + rtol * fabs(want[i]))) {
+			if (!bad)
+				first = i;
+			bad++;
+		}
+	}
+	cr_expect_eq(bad, 0, "%s: %zu of %zu differ; first at %zu: gpu %g, cpu %g", what, bad, n,
+		     first, bad ? got[first] : 0.0, bad ? want[first] : 0.0);
+	free(got);
+}
+
+Test(cuda, memory_fill_copies)
+{
+	need_gpu();
+	float *d = gpu->alloc(1000 * sizeof(float));
+	cr_assert_not_null(d);
+	float *h = down(d, 1000);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(h[i], 0.0f, "alloc is zeroed");
+	free(h);
+	gpu->fill(d, 2.5f, 999);
+	h = down(d, 1000);
+	cr_expect_eq(h[998], 2.5f);
+	cr_expect_eq(h[999], 0.0f);
+	free(h);
+	gpu->free(d);
+	gpu->free(NULL);
+	cr_expect_str_eq(gpu->name, "cuda");
+	synced();
+}
+
+static void sgemm_case(int ta, int tb, int M, int N, int K, float beta)
+{
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(M * 7 + N * 3 + K + ta * 2 + tb));
+	float *A = randv(&r, (size_t)M * K, -1, 1), *B = randv(&r, (size_t)K * N, -1, 1);
+	float *C = randv(&r, (size_t)M * N, -1, 1);
+	float *dA = up(A, (size_t)M * K), *dB = up(B, (size_t)K * N), *dC = up(C, (size_t)M * N);
+	cpu->sgemm(ta, tb, M, N, K, 0.75f, A, B, beta, C);
+	gpu->sgemm(ta, tb, M, N, K, 0.75f, dA, dB, beta, dC);
+	char what[64];
+	snprintf(what, sizeof what, "sgemm %c%c %dx%dx%d", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
+	expect_close(what, dC, C, (size_t)M * N, 1e-4, 1e-4);
+	gpu->free(dA), gpu->free(dB), gpu->free(dC);
+	free(A), free(B), free(C);
+}
+
+Test(cuda, sgemm_all_transposes)
+{
+	need_gpu();
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			sgemm_case(ta, tb, 37, 53, 29, 0.0f);
+			sgemm_case(ta, tb, 128, 256, 784, 1.0f);
+		}
+}
+
+Test(cuda, linear)
+{
+	need_gpu();
+	enum { B = 33, IN = 70, OUT = 45 };
+	jm_rng r;
+	jm_rng_seed(&r, 3);
+	float *in = randv(&r, B * IN, -1, 1), *w = randv(&r, OUT * IN, -1, 1);
+	float *b = randv(&r, OUT, -1, 1), *dout = randv(&r, B * OUT, -1, 1);
+	float *out = calloc(B * OUT, 4), *din = calloc(B * IN, 4), *dw = calloc(OUT * IN, 4),
+	      *db = calloc(OUT, 4);
+	float *gin = up(in, B * IN), *gw = up(w, OUT * IN), *gb = up(b, OUT),
+	      *gdout = up(dout, B * OUT);
+	float *gout = up(out, B * OUT), *gdin = up(din, B * IN), *gdw = up(dw, OUT * IN),
+	      *gdb = up(db, OUT);
+	cpu->linear_forward(out, in, w, b, B, IN, OUT);
+	gpu->linear_forward(gout, gin, gw, gb, B, IN, OUT);
+	cpu->linear_backward(din, dw, db, dout, in, w, B, IN, OUT);
+	gpu->linear_backward(gdin, gdw, gdb, gdout, gin, gw, B, IN, OUT);
+	expect_close("linear forward", gout, out, B * OUT, 1e-4, 1e-4);
+	expect_close("linear din", gdin, din, B * IN, 1e-4, 1e-4);
+	expect_close("linear dw", gdw, dw, OUT * IN, 1e-4, 1e-4);
+	expect_close("linear db", gdb, db, OUT, 1e-4, 1e-4);
+	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb};
+	for (int i = 0; i < 8; i++)
+		gpu->free(ptrs[i]);
+	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db);
+}
+
+static void conv_case(int B, int C, int H, int W, int OC, int K, int S, int pad, int bias)
+{
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B + C * 10 + OC * 100 + K * 1000 + S + pad));
+	int OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
+	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * OH * OW,
+	       nw = (size_t)OC * C * K * K;
+	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+	float *dout = randv(&r, nout, -1, 1);
+	float *out = calloc(nout, 4), *din = calloc(nin, 4), *dw = randv(&r, nw, -1, 1),
+	      *db = randv(&r, OC, -1, 1);
+	float *gin = up(in, nin), *gw = up(w, nw), *gb = up(b, OC), *gdout = up(dout, nout);
+	float *gout = up(out, nout), *gdin = up(din, nin), *gdw = up(dw, nw), *gdb = up(db, OC);
+	float *cs = calloc(cpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad) + 1, 4);
+	size_t gsn = gpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad);
+	float *gs = gpu->alloc((gsn + 1) * sizeof(float));
+	cpu->conv2d_forward(out, in, w, bias ? b : NULL, B, C, H, W, OC, K, S, pad, cs);
+	gpu->conv2d_forward(gout, gin, gw, bias ? gb : NULL, B, C, H, W, OC, K, S, pad, gs);
+	cpu->conv2d_backward(din, dw, bias ? db : NULL, dout, in, w, B, C, H, W, OC, K, S, pad, cs);
+	gpu->conv2d_backward(gdin, gdw, bias ? gdb : NULL, gdout, gin, gw, B, C, H, W, OC, K, S,
+			     pad, gs);
+	char what[80];
+	snprintf(what, sizeof what, "conv %dx%dx%dx%d->%d k%d s%d p%d", B, C, H, W, OC, K, S, pad);
+	expect_close(what, gout, out, nout, 1e-4, 1e-4);
+	expect_close("conv din", gdin, din, nin, 1e-4, 1e-4);
+	expect_close("conv dw", gdw, dw, nw, 1e-3, 1e-4);
+	expect_close("conv db", gdb, db, OC, 1e-3, 1e-4);
+	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb, gs};
+	for (int i = 0; i < 9; i++)
+		gpu->free(ptrs[i]);
+	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db), free(cs);
+}
+
+Test(cuda, conv2d)
+{
+	need_gpu();
+	conv_case(3, 2, 9, 7, 5, 3, 1, 1, 1);
+	conv_case(4, 3, 8, 8, 4, 3, 2, 1, 0);
+	conv_case(2, 4, 6, 6, 3, 1, 1, 0, 1);
+	conv_case(16, 32, 14, 14, 64, 3, 1, 1, 0);
+	conv_case(2, 1, 28, 28, 8, 5, 1, 2, 1);
+}
+
+Test(cuda, pooling)
+{
+	need_gpu();
+	enum { B = 3, C = 4, H = 9, W = 7 };
+	size_t n = (size_t)B * C * H * W;
+	jm_rng r;
+	jm_rng_seed(&r, 11);
+	float *in = randv(&r, n, -2, 2), *dout = randv(&r, n, -1, 1);
+	float *gin = up(in, n), *gdout = up(dout, n);
+	static const int ks[][2] = {{2, 2}, {3, 2}, {3, 3}};
+	for (int t = 0; t < 3; t++) {
+		int K = ks[t][0], S = ks[t][1], OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+		size_t no = (size_t)B * C * OH * OW;
+		float *out = calloc(no, 4), *din = calloc(n, 4);
+		int32_t *am = calloc(no, 4);
+		float *gout = gpu->alloc(no * 4), *gdin = gpu->alloc(n * 4);
+		int32_t *gam = gpu->alloc(no * 4);
+		cpu->maxpool_forward(out, am, in, B, C, H, W, K, S);
+		gpu->maxpool_forward(gout, gam, gin, B, C, H, W, K, S);
+		expect_close("maxpool", gout, out, no, 0, 0);
+		int32_t *gam_h = malloc(no * 4);
+		gpu->to_host(gam_h, gam, no * 4);
+		cr_expect_eq(memcmp(gam_h, am, no * 4), 0, "maxpool argmax k%d s%d", K, S);
+		cpu->maxpool_backward(din, dout, am, B, C, H, W, K, S);
+		gpu->maxpool_backward(gdin, gdout, gam, B, C, H, W, K, S);
+		expect_close("maxpool backward", gdin, din, n, 1e-6, 1e-6);
+		cpu->avgpool_forward(out, in, B, C, H, W, K, S);
+		gpu->avgpool_forward(gout, gin, B, C, H, W, K, S);
+		expect_close("avgpool", gout, out, no, 1e-6, 1e-5);
+		cpu->avgpool_backward(din, dout, B, C, H, W, K, S);
+		gpu->avgpool_backward(gdin, gdout, B, C, H, W, K, S);
+		expect_close("avgpool backward", gdin, din, n, 1e-6, 1e-5);
+		gpu->free(gout), gpu->free(gdin), gpu->free(gam);
+		free(out), free(din), free(am), free(gam_h);
+	}
+	float *g = calloc(B * C, 4), *gg = gpu->alloc(B * C * 4), *d = calloc(n, 4),
+	      *gd = gpu->alloc(n * 4);
+	cpu->gap_forward(g, in, B, C, H * W);
+	gpu->gap_forward(gg, gin, B, C, H * W);
+	expect_close("gap", gg, g, B * C, 1e-6, 1e-5);
+	cpu->gap_backward(d, dout, B, C, H * W);
+	gpu->gap_backward(gd, gdout, B, C, H * W);
+	expect_close("gap backward", gd, d, n, 1e-7, 1e-6);
+	gpu->free(gg), gpu->free(gd), gpu->free(gin), gpu->free(gdout);
+	free(g), free(d), free(in), free(dout);
+}
+
+Test(cuda, norms)
+{
+	need_gpu();
+	enum { B = 6, C = 5, HW = 37 };
+	size_t n = (size_t)B * C * HW;
+	jm_rng r;
+	jm_rng_seed(&r, 12);
+	float *in = randv(&r, n, -3, 5), *dout = randv(&r, n, -1, 1);
+	float *ga = randv(&r, C, 0.5f, 1.5f), *be = randv(&r, C, -1, 1);
+	float *rm = randv(&r, C, -1, 1), *rv = randv(&r, C, 0.5f, 2);
+	float *gin = up(in, n), *gdout = up(dout, n), *gga = up(ga, C), *gbe = up(be, C);
+	float *grm = up(rm, C), *grv = up(rv, C);
+	float *out = calloc(n, 4), *mean = calloc(C, 4), *rstd = calloc(C, 4);
+	float *gout = gpu->alloc(n * 4), *gmean = gpu->alloc(C * 4), *grstd = gpu->alloc(C * 4);
+	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f);
+	gpu->batchnorm_forward(gout, gmean, grstd, gin, gga, gbe, grm, grv, B, C, HW, 1, 0.1f,
+			       1e-5f);
+	expect_close("batchnorm", gout, out, n, 1e-5, 1e-4);
+	expect_close("batchnorm mean", gmean, mean, C, 1e-6, 1e-5);
+	expect_close("batchnorm rstd", grstd, rstd, C, 1e-6, 1e-5);
+	expect_close("batchnorm running mean", grm, rm, C, 1e-6, 1e-5);
+	expect_close("batchnorm running var", grv, rv, C, 1e-6, 1e-5);
+	float *din = calloc(n, 4), *dga = calloc(C, 4), *dbe = calloc(C, 4);
+	float *gdin = gpu->alloc(n * 4), *gdga = gpu->alloc(C * 4), *gdbe = gpu->alloc(C * 4);
+	cpu->batchnorm_backward(din, dga, dbe, dout, in, mean, rstd, ga, B, C, HW);
+	gpu->batchnorm_backward(gdin, gdga, gdbe, gdout, gin, gmean, grstd, gga, B, C, HW);
+	expect_close("batchnorm din", gdin, din, n, 1e-5, 1e-4);
+	expect_close("batchnorm dgamma", gdga, dga, C, 1e-4, 1e-4);
+	expect_close("batchnorm dbeta", gdbe, dbe, C, 1e-4, 1e-4);
+	cpu->batchnorm_forward(out, NULL, NULL, in, ga, be, rm, rv, B, C, HW, 0, 0.1f, 1e-5f);
+	gpu->batchnorm_forward(gout, NULL, NULL, gin, gga, gbe, grm, grv, B, C, HW, 0, 0.1f, 1e-5f);
+	expect_close("batchnorm eval", gout, out, n, 1e-5, 1e-4);
+	/* layer norm: rows of C*HW/... use N = B*C rows of HW */
+	int N = B * C, L = HW;
+	float *lg = randv(&r, L, 0.5f, 1.5f), *lb = randv(&r, L, -1, 1);
+	float *glg = up(lg, L), *glb = up(lb, L);
+	float *lm = calloc(N, 4), *lr = calloc(N, 4), *gl_m = gpu->alloc(N * 4),
+	      *gl_r = gpu->alloc(N * 4);
+	cpu->layernorm_forward(out, lm, lr, in, lg, lb, N, L, 1e-5f);
+	gpu->layernorm_forward(gout, gl_m, gl_r, gin, glg, glb, N, L, 1e-5f);
+	expect_close("layernorm", gout, out, n, 1e-5, 1e-4);
+	float *dlg = calloc(L, 4), *dlb = calloc(L, 4), *gdlg = gpu->alloc(L * 4),
+	      *gdlb = gpu->alloc(L * 4);
+	cpu->layernorm_backward(din, dlg, dlb, dout, in, lm, lr, lg, N, L);
+	gpu->layernorm_backward(gdin, gdlg, gdlb, gdout, gin, gl_m, gl_r, glg, N, L);
+	expect_close("layernorm din", gdin, din, n, 1e-5, 1e-4);
+	expect_close("layernorm dgamma", gdlg, dlg, L, 1e-4, 1e-4);
+	expect_close("layernorm dbeta", gdlb, dlb, L, 1e-4, 1e-4);
+	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe,
+		       glg, glb, gl_m, gl_r, gdlg, gdlb};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe, lg, lb, lm, lr,
+		       dlg, dlb};
+	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
+		free(hp[i]);
+}
+
+Test(cuda, elementwise_dropout_add)
+{
+	need_gpu();
+	size_t n = 10007;
+	jm_rng r;
+	jm_rng_seed(&r, 13);
+	float *in = randv(&r, n, -3, 3), *dout = randv(&r, n, -1, 1);
+	float *gin = up(in, n), *gdout = up(dout, n);
+	float *o = calloc(n, 4), *d = calloc(n, 4), *go = gpu->alloc(n * 4), *gd = gpu->alloc(n * 4);
+	static const char *names[] = {"none", "relu", "gelu", "tanh", "sigmoid"};
+	for (int act = JM_ACT_NONE; act <= JM_ACT_SIGMOID; act++) {
+		cpu->act_forward(act, o, in, n);
+		gpu->act_forward(act, go, gin, n);
+		char what[64];
+		snprintf(what, sizeof what, "%s forward", names[act]);
+		expect_close(what, go, o, n, 1e-6, 1e-5);
+		cpu->act_backward(act, d, dout, in, o, n);
+		gpu->act_backward(act, gd, gdout, gin, go, n);
+		snprintf(what, sizeof what, "%s backward", names[act]);
+		expect_close(what, gd, d, n, 1e-6, 1e-5);
+	}
+	/* the dropout mask is the CPU's, bit for bit */
+	cpu->dropout_forward(o, in, n, 0.3f, 777);
+	gpu->dropout_forward(go, gin, n, 0.3f, 777);
+	expect_close("dropout", go, o, n, 0, 0);
+	cpu->dropout_backward(d, dout, n, 0.3f, 777);
+	gpu->dropout_backward(gd, gdout, n, 0.3f, 777);
+	expect_close("dropout backward", gd, d, n, 0, 0);
+	cpu->add(o, in, dout, n);
+	gpu->add(go, gin, gdout, n);
+	expect_close("add", go, o, n, 0, 0);
+	cpu->accumulate(o, in, n);
+	gpu->accumulate(go, gin, n);
+	expect_close("accumulate", go, o, n, 0, 0);
+	cpu->scale(o, 0.5f, n);
+	gpu->scale(go, 0.5f, n);
+	expect_close("scale", go, o, n, 0, 0);
+	double s1 = cpu->sumsq(o, n), s2 = gpu->sumsq(go, n);
+	cr_expect(fabs(s1 - s2) <= 1e-9 * s1, "sumsq: gpu %.17g, cpu %.17g", s2, s1);
+	gpu->free(gin), gpu->free(gdout), gpu->free(go), gpu->free(gd);
+	free(in), free(dout), free(o), free(d);
+}
+
+Test(cuda, cross_entropy_and_gathers)
+{
+	need_gpu();
+	enum { B = 50, K = 10, D = 33, ROWS = 70 };
+	jm_rng r;
+	jm_rng_seed(&r, 14);
+	float *z = randv(&r, B * K, -4, 4), *soft = randv(&r, B * K, 0, 1);
+	int32_t lab[B];
+	for (int i = 0; i < B; i++)
+		lab[i] = (int32_t)jm_rng_below(&r, K);
+	lab[7] = -1; /* ignored */
+	float *gz = up(z, B * K), *gsoft = up(soft, B * K);
+	int32_t *glab = gpu->alloc(sizeof lab);
+	gpu->to_device(glab, lab, sizeof lab);
+	float *dz = calloc(B * K, 4), *sl = calloc(B, 4), *gdz = gpu->alloc(B * K * 4),
+	      *gsl = gpu->alloc(B * 4);
+	for (int t = 0; t < 3; t++) {
+		float s = t == 1 ? 0.1f : 0.0f;
+		int32_t c1 = -1, c2 = -2;
+		double l1 = cpu->xent(dz, sl, &c1, z, t < 2 ? lab : NULL, soft, B, K, s);
+		double l2 = gpu->xent(gdz, gsl, &c2, gz, t < 2 ? glab : NULL, gsoft, B, K, s);
+		cr_expect(fabs(l1 - l2) <= 1e-6 * fabs(l1) + 1e-9, "xent %d: gpu %.10g, cpu %.10g", t,
+			  l2, l1);
+		cr_expect_eq(c1, c2, "xent %d correct: gpu %d, cpu %d", t, c2, c1);
+		expect_close("xent dlogits", gdz, dz, B * K, 1e-7, 1e-5);
+		expect_close("xent sample loss", gsl, sl, B, 1e-6, 1e-5);
+	}
+	uint8_t *src = malloc(ROWS * D);
+	for (int i = 0; i < ROWS * D; i++)
+		src[i] = (uint8_t)jm_rng_below(&r, 256);
+	float *srcf = randv(&r, ROWS * D, -1, 1);
+	int32_t idx[B];
+	for (int i = 0; i < B; i++)
+		idx[i] = (int32_t)jm_rng_below(&r, ROWS);
+	uint8_t *gsrc = gpu->alloc(ROWS * D);
+	gpu->to_device(gsrc, src, ROWS * D);
+	float *gsrcf = up(srcf, ROWS * D);
+	int32_t *gidx = gpu->alloc(sizeof idx);
+	gpu->to_device(gidx, idx, sizeof idx);
+	float *x = calloc(B * D, 4), *gx = gpu->alloc(B * D * 4);
+	cpu->gather_u8(x, src, idx, B, D, 1.0f / 255, -0.25f);
+	gpu->gather_u8(gx, gsrc, gidx, B, D, 1.0f / 255, -0.25f);
+	expect_close("gather u8", gx, x, B * D, 0, 0);
+	cpu->gather_f32(x, srcf, idx, B, D);
+	gpu->gather_f32(gx, gsrcf, gidx, B, D);
+	expect_close("gather f32", gx, x, B * D, 0, 0);
+	void *gp[] = {gz, gsoft, glab, gdz, gsl, gsrc, gsrcf, gidx, gx};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	free(z), free(soft), free(dz), free(sl), free(src), free(srcf), free(x);
+}
+
+Test(cuda, optimizers_match_to_the_bit)
+{
+	need_gpu();
+	size_t n = 5003;
+	jm_rng r;
+	jm_rng_seed(&r, 15);
+	float *p = randv(&r, n, -1, 1), *g = randv(&r, n, -0.1f, 0.1f);
+	float *m = calloc(n, 4), *v = calloc(n, 4);
+	float *gp_ = up(p, n), *gg = up(g, n), *gm = gpu->alloc(n * 4), *gv = gpu->alloc(n * 4);
+	for (int dec = 0; dec < 2; dec++)
+		for (int s = 1; s <= 3; s++) {
+			double bc1 = 1 - pow(0.9, s), bc2 = 1 - pow(0.999, s);
+			cpu->adam_step(p, m, v, g, n, 1e-3, 0.9, 0.999, 1e-8, 0.01, bc1, bc2, dec);
+			gpu->adam_step(gp_, gm, gv, gg, n, 1e-3, 0.9, 0.999, 1e-8, 0.01, bc1, bc2, dec);
+		}
+	expect_close("adam p", gp_, p, n, 0, 0);
+	expect_close("adam m", gm, m, n, 0, 0);
+	expect_close("adam v", gv, v, n, 0, 0);
+	for (int nest = 0; nest < 2; nest++)
+		for (int s = 0; s < 3; s++) {
+			cpu->sgd_step(p, m, g, n, 0.01f, 0.9f, 1e-4f, nest, s == 0);
+			gpu->sgd_step(gp_, gm, gg, n, 0.01f, 0.9f, 1e-4f, nest, s == 0);
+		}
+	expect_close("sgd p", gp_, p, n, 0, 0);
+	cpu->sgd_step(p, NULL, g, n, 0.01f, 0.0f, 0.0f, 0, 1);
+	gpu->sgd_step(gp_, NULL, gg, n, 0.01f, 0.0f, 0.0f, 0, 1);
+	expect_close("plain sgd p", gp_, p, n, 0, 0);
+	gpu->free(gp_), gpu->free(gg), gpu->free(gm), gpu->free(gv);
+	free(p), free(g), free(m), free(v);
+}
+
+/* Without a GPU the reason is clear and jianmo falls back or refuses. */
+Test(cuda, device_names)
+{
+	const jm_backend *be = NULL;
+	char note[512], why[512];
+	cr_assert_eq(jm_backend_for_device("cpu", &be, note, sizeof note, why, sizeof why), 0);
+	cr_expect_eq(be, &jm_backend_cpu);
+	cr_assert_eq(jm_backend_for_device("auto", &be, note, sizeof note, why, sizeof why), 0);
+	cr_expect(be == &jm_backend_cpu || !strcmp(be->name, "cuda"));
+	if (be == &jm_backend_cpu)
+		cr_expect_neq(note[0], '\0', "auto on the CPU says why");
+	cr_expect_eq(jm_backend_for_device("tpu", &be, note, sizeof note, why, sizeof why), -1);
+	cr_expect_str_eq(why, "unknown device \"tpu\" (expected cpu, cuda, cuda:N or auto)");
+	cr_expect_eq(jm_backend_for_device("cuda:x", &be, note, sizeof note, why, sizeof why), -1);
+	cr_expect_eq(jm_backend_for_device("cuda:99", &be, note, sizeof note, why, sizeof why), -1);
+	cr_expect_neq(strstr(why, "cuda:99"), NULL, "%s", why);
+}
