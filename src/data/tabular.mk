@@ -1,8 +1,9 @@
 # src/data/tabular.mk: frames, CSV, sources, cleaning and features (issue 4)
+# clean.c and features.c live in libjm_data beside the flow (src/flow.c),
+# which checks [clean] and [features] rules with their parsers.
 libjm_data_a_SOURCES += src/data/frame.c src/data/frame.h \
-	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h
-libjm_pipeline_a_SOURCES += pipeline/clean.c pipeline/clean.h \
-	pipeline/features.c pipeline/features.h
+	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h \
+	pipeline/clean.c pipeline/clean.h pipeline/features.c pipeline/features.h
 
 # libFuzzer target for the CSV reader, built on demand with clang:
 #   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=1024 CORPUS $(srcdir)/tests/corpus/csv
