@@ -1329,6 +1329,15 @@ int jm_flow_line(const jm_flow *f, const char *dotted)
 	return k ? f->key_line[key_index(k)] : 0;
 }
 
+void jm_flow_locate(const jm_flow *f, const char *dotted, char *buf, size_t n)
+{
+	const key *k = key_lookup(dotted);
+	if (k)
+		key_location(f, k, buf, n);
+	else
+		snprintf(buf, n, "%s", f->name ? f->name : "flow");
+}
+
 char *jm_flow_get(const jm_flow *f, const char *dotted)
 {
 	const key *k = key_lookup(dotted);

@@ -23,6 +23,7 @@
 #ifndef JM_FLOW_H
 #define JM_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -164,6 +165,10 @@ void jm_flow_foreach(const jm_flow *f,
 /* Where "section.key" was set: its line in the file (> 0), -1 for
  * --set, 0 for the default (or an unknown key). */
 int jm_flow_line(const jm_flow *f, const char *key);
+
+/* Where "section.key" was set, as messages begin: "house.flow:7",
+ * "--set data.target" or "house.flow" (a default); into buf. */
+void jm_flow_locate(const jm_flow *f, const char *key, char *buf, size_t n);
 
 /* The value of "section.key" as text (malloc'd), or NULL if unknown. */
 char *jm_flow_get(const jm_flow *f, const char *key);

@@ -6,7 +6,9 @@ libjm_data_a_SOURCES += src/flow.c src/flow.h \
 	src/data/split.c src/data/split.h
 
 dist_man_MANS += man/jianmo-flow.5
-EXTRA_DIST += examples/fmnist-mlp.flow examples/fmnist-cnn.flow
+EXTRA_DIST += examples/fmnist-mlp.flow examples/fmnist-cnn.flow \
+	examples/penguins.flow examples/penguins-mass.flow \
+	examples/data/penguins.csv examples/data/README
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_flow tests/test_idx tests/test_split

@@ -4,6 +4,7 @@
 libjm_data_a_SOURCES += src/data/frame.c src/data/frame.h \
 	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h \
 	pipeline/clean.c pipeline/clean.h pipeline/features.c pipeline/features.h
+libjm_pipeline_a_SOURCES += pipeline/tabular.c pipeline/tabular.h
 
 # libFuzzer target for the CSV reader, built on demand with clang:
 #   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=1024 CORPUS $(srcdir)/tests/corpus/csv
