@@ -270,7 +270,7 @@ static int decide_task(const jm_flow *f, const jm_frame *all, int *regression, j
 
 /* Train / val / test row numbers of all: stratified by class for
  * classification (when [split] stratify), at random for regression.  A CSV
- * has no test set of its own; [split] val defaults to 0.15 here. */
+ * has no test set of its own ([split] val follows the source to 0.15). */
 static int split_rows(const jm_flow *f, const jm_frame *all, int regression, jm_split *sp,
 		      jm_err *err)
 {
@@ -280,10 +280,7 @@ static int split_rows(const jm_flow *f, const jm_frame *all, int regression, jm_
 	int stratify = !regression && f->split.stratify;
 	if (stratify && jm_target_classes(all, f->data.target, &labels, &ncls, &classes, err) < 0)
 		return -1;
-	double val = jm_flow_line(f, "split.val") ? f->split.val : 0.15;
-	if (val + f->split.test >= 1)
-		val = 0.15; /* the flow's rule checked val + test with its own val */
-	rc = jm_split_make(sp, labels, all->nrows, ncls, val, f->split.test, stratify,
+	rc = jm_split_make(sp, labels, all->nrows, ncls, f->split.val, f->split.test, stratify,
 			   (uint64_t)f->train.seed, err);
 	for (int k = 0; k < ncls; k++)
 		free(classes[k]);

@@ -816,11 +816,16 @@ static void resolve(jm_flow *f)
 	int *dl = &f->key_line[key_index(K_DIR)];
 	if (!f->data.dir[0])
 		*dl = 0; /* "dir =" says: follow source */
-	if (*dl != 0)
-		return;
 	const char *src = f->data.source;
-	set_string(f, K_DIR, !strncmp(src, "idx:", 4) ? src + 4 :
-			     jm_flow_is_tabular(f) ? "" : JM_FMNIST_DIR);
+	if (*dl == 0)
+		set_string(f, K_DIR, !strncmp(src, "idx:", 4) ? src + 4 :
+				     jm_flow_is_tabular(f) ? "" : JM_FMNIST_DIR);
+	/* [split] val follows the source too unless given: a CSV, split
+	 * three ways, keeps 0.15 of its rows for validation (the canonical
+	 * form then says so, and replays the same split) */
+	const key *val = key_find("split", "val");
+	if (!f->key_line[key_index(val)])
+		f->split.val = jm_flow_is_tabular(f) ? 0.15 : strtod_c(val->def, NULL);
 }
 
 /* ---- rules between keys ---------------------------------------------------- */

@@ -63,7 +63,8 @@ typedef struct jm_flow {
 	} features;
 
 	struct {
-		double val;       /* validation fraction carved from train (0.1) */
+		double val;       /* validation fraction carved from train (0.1;
+				     0.15 of a CSV's rows unless given) */
 		double test;      /* test fraction when the data has no test set (0.15) */
 		int stratify;     /* 1 (default) */
 	} split;

@@ -39,6 +39,17 @@ tests_test_features_SOURCES = tests/test_features.c
 tests_test_features_CFLAGS = $(TEST_CFLAGS)
 tests_test_features_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)
+# CSV runs: the flow's CSV keys and the stages in sequence (test_tabular),
+# and `jianmo --batch` on CSVs end to end (test_tabular_batch)
+check_PROGRAMS += tests/test_tabular tests/test_tabular_batch
+TESTS += tests/test_tabular tests/test_tabular_batch
+tests_test_tabular_SOURCES = tests/test_tabular.c
+tests_test_tabular_CFLAGS = $(TEST_CFLAGS)
+tests_test_tabular_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_tabular_batch_SOURCES = tests/test_tabular_batch.c
+tests_test_tabular_batch_CFLAGS = $(TEST_CFLAGS)
+tests_test_tabular_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif
 
 # The read + clean + features benchmark beside pandas and polars
