@@ -911,7 +911,9 @@ static const rule rules[] = {
 	{"data.dir", "data.source", rule_idx_dir},
 };
 
-/* Keys that only a CSV source uses, set for images: name the first. */
+/* Keys that only a CSV source uses, set for images: name the first.  The
+ * CSV keys of [data] are the fields from sha256 on (flow.h keeps them
+ * last in the struct); task is a choice with a default, never "set". */
 static int csv_only_keys(const jm_flow *f, jm_err *err)
 {
 	if (jm_flow_is_tabular(f))

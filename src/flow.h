@@ -40,7 +40,8 @@ typedef struct jm_flow {
 		char *normalize;   /* "standard" (default) | "unit" | "none" */
 		int64_t limit;     /* use the first N training samples; 0 = all */
 		int64_t test_limit;/* the first N test samples; 0 = all */
-		/* a CSV source (see jm_flow_is_tabular) */
+		/* a CSV source (see jm_flow_is_tabular); keep these last:
+		 * flow.c tells them by their offset */
 		char *sha256;      /* expected SHA-256 of the file; "" = unchecked */
 		char *delimiter;   /* "" (sniff) | one character | comma, tab, ... */
 		char *na_values;   /* more missing-value tokens: "?, -" */
