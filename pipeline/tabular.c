@@ -128,9 +128,11 @@ static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame
 	so.progress = progress;
 	so.progress_ctx = progress_ctx;
 	if (jm_source_open(src, f->data.source, &so, err) < 0) {
+		/* a file that is not the pinned one: blame the pin */
+		int pin = so.sha256 && err && strstr(err->msg, "sha256 mismatch");
 		char loc[300];
-		jm_flow_locate(f, "data.source", loc, sizeof loc);
-		return jm_err_prefix(err, "%s: [data] source", loc);
+		jm_flow_locate(f, pin ? "data.sha256" : "data.source", loc, sizeof loc);
+		return jm_err_prefix(err, "%s: [data] %s", loc, pin ? "sha256" : "source");
 	}
 	tb->source = jm_xstrdup(src->name);
 

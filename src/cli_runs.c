@@ -586,8 +586,8 @@ static int compile_or_report(const char *what, const char *text, enum jm_query_k
 
 /* The metric columns of the table: those of these names that some listed
  * run has, at most three. */
-static const char *const table_metrics[] = {"test_acc", "val_acc", "loss", "val_loss",
-					    "train_loss"};
+static const char *const table_metrics[] = {"test_acc", "test_r2", "val_acc", "loss",
+					    "val_loss", "train_loss"};
 
 static void runs_table(sqlite3 *db, const jm_cli *cli, const int64_t *ids, size_t n)
 {

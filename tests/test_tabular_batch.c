@@ -9,10 +9,14 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -414,4 +418,97 @@ Test(tabular_batch, json_reports_quality_once)
 	cr_expect(strstr(out, "\"val_auc\":"), "%s", out);
 	cr_expect_null(strstr(out, "data quality before cleaning"), "no text on a JSON stdout");
 	free(out), free(err);
+}
+
+/* ---- an http source ---------------------------------------------------- */
+
+struct server {
+	int fd, port, served;
+	const char *body;
+};
+
+/* Answer one GET with the body, then stop listening. */
+static void *serve_once(void *arg)
+{
+	struct server *s = arg;
+	int c = accept(s->fd, NULL, NULL);
+	if (c < 0)
+		return NULL;
+	char buf[4096];
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof buf - 1 && (n = read(c, buf + len, sizeof buf - 1 - len)) > 0) {
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	char head[128];
+	snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		 strlen(s->body));
+	if (write(c, head, strlen(head)) < 0 || write(c, s->body, strlen(s->body)) < 0)
+		perror("write");
+	s->served = 1;
+	close(c);
+	return NULL;
+}
+
+/* source = http://...: downloaded once into the XDG cache, pinned by
+ * sha256, then read from the cache when the server is gone. */
+Test(tabular_batch, url_source_is_cached_and_pinned)
+{
+	write_classes_csv("classes.csv");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/classes.csv", dir);
+	char *csv = jt_read(path, NULL), *out, *err;
+	cr_assert_eq(jt_sh(dir, &out, &err, "sha256sum classes.csv"), 0);
+	char digest[65];
+	snprintf(digest, sizeof digest, "%.64s", out);
+	free(out), free(err);
+
+	struct server s = {.body = csv};
+	s.fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(s.fd, (struct sockaddr *)&a, sizeof a), 0);
+	socklen_t al = sizeof a;
+	getsockname(s.fd, (struct sockaddr *)&a, &al);
+	s.port = ntohs(a.sin_port);
+	cr_assert_eq(listen(s.fd, 1), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, serve_once, &s);
+
+	char flow[1024];
+	snprintf(flow, sizeof flow, "[data]\nsource = http://127.0.0.1:%d/data/classes.csv\n"
+		 "sha256 = %s\ntarget = label\n[clean]\nmissing = median: x1\n"
+		 "[features]\nonehot = city\ndrop = id\n[train]\nepochs = 1\nbatch = 16\n",
+		 s.port, digest);
+	free(jt_write(dir, "u.flow", flow));
+	int rc = jt_sh(dir, &out, &err, "XDG_CACHE_HOME='%s/cache' '%s' --batch u.flow", dir,
+		       jt_bin());
+	pthread_join(th, NULL);
+	close(s.fd);
+	cr_assert_eq(rc, 0, "exit %d: %s\n%s", rc, err, out);
+	cr_expect(s.served);
+	cr_expect(strstr(out, "classes.csv: 400 rows"), "%s", out);
+	free(out), free(err);
+
+	/* the server is gone: the cache serves the rerun */
+	rc = jt_sh(dir, &out, &err, "XDG_CACHE_HOME='%s/cache' '%s' --batch --rerun 1", dir, jt_bin());
+	cr_expect_eq(rc, 0, "exit %d: %s\n%s", rc, err, out);
+	free(out), free(err);
+
+	/* a wrong pin is refused at the flow's line, before any run (a local
+	 * file: with a URL, a cached copy that fails the pin is fetched again) */
+	digest[0] = digest[0] == '0' ? '1' : '0';
+	snprintf(flow, sizeof flow, "[data]\nsource = classes.csv\ntarget = label\nsha256 = %s\n",
+		 digest);
+	free(jt_write(dir, "bad.flow", flow));
+	rc = jt_jianmo(dir, &out, &err, "--batch bad.flow");
+	cr_expect_eq(rc, 2);
+	char want[256];
+	snprintf(want, sizeof want, "jianmo: bad.flow:4: [data] sha256: \"classes.csv\": sha256 "
+		 "mismatch: expected %s, got ", digest);
+	cr_expect(strstr(err, want), "want %s in: %s", want, err);
+	free(out), free(err);
+	free(csv);
 }

@@ -49,7 +49,7 @@ tests_test_tabular_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a 
 	$(TEST_LIBS) $(JM_DEP_LIBS)
 tests_test_tabular_batch_SOURCES = tests/test_tabular_batch.c
 tests_test_tabular_batch_CFLAGS = $(TEST_CFLAGS)
-tests_test_tabular_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_tabular_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS) -lpthread
 endif
 
 # The read + clean + features benchmark beside pandas and polars
