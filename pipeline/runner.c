@@ -27,6 +27,7 @@
 #include "flow.h"
 #include "pipeline/notify.h"
 #include "pipeline/report.h"
+#include "pipeline/tabular.h"
 #include "pipeline/train.h"
 #include "store/metric_writer.h"
 #include "store/store.h"
@@ -48,6 +49,9 @@ typedef struct runner {
 	jm_report rep;
 	FILE *log;
 	int64_t *confusion;
+	int64_t source_run;     /* the run given to --rerun or --resume, or 0 */
+	int tabular;            /* [data] source is a CSV: tab holds its stages */
+	jm_tabular tab;
 } runner;
 
 /* ---- input: the flow, overrides, device ------------------------------ */
@@ -78,6 +82,7 @@ static int load_flow(runner *r, jm_err *err)
 	if (!found || !flow_id)
 		return jm_err_set(err, JM_EXIT_INPUT, "run %lld has no flow to %s", (long long)run,
 				  o->rerun ? "rerun" : "resume");
+	r->source_run = run;
 	if (o->resume) {
 		if (!strcmp(status, JM_RUN_DONE))
 			return jm_err_set(err, JM_EXIT_INPUT, "run %lld is done: nothing to resume",
@@ -178,6 +183,16 @@ static int build_model(runner *r, jm_err *err)
 		.batchnorm = f->model.batchnorm,
 	};
 	const jm_dataset *d = r->train;
+	if (r->tabular && (!strcmp(f->model.type, "cnn") ||
+			   (r->tab.regression && !strcmp(f->model.type, "logistic")))) {
+		char loc[300];
+		jm_flow_locate(f, "model.type", loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [model] type: %s %s; use %s", loc,
+				  f->model.type, !strcmp(f->model.type, "cnn")
+						 ? "needs images, and a CSV gives rows of numbers"
+						 : "is a classifier, and the task is regression",
+				  r->tab.regression ? "linear or mlp" : "linear, logistic or mlp");
+	}
 	int maxb = (int)f->train.batch;
 	if (maxb < 256)
 		maxb = 256; /* evaluation batches */
@@ -230,6 +245,40 @@ static int build_optimizer(runner *r, jm_err *err)
 	return 0;
 }
 
+/* ---- data ------------------------------------------------------------- */
+
+/* --rerun and --resume of a table's run: its saved fitted state, when it
+ * has one, so the numbers stay those of the first run. */
+static char *saved_state_dir(runner *r, jm_err *err)
+{
+	if (!r->source_run)
+		return NULL;
+	char *dir = jm_store_run_dir(r->store, r->source_run, err), path[4096];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/clean.state", dir ? dir : "");
+	if (dir && stat(path, &sb) != 0) {
+		free(dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
+static int load_data(runner *r, jm_err *err)
+{
+	r->tabular = jm_flow_is_tabular(r->flow);
+	if (!r->tabular)
+		return jm_dataset_load(r->flow, &r->train, &r->test, err);
+	char *state = saved_state_dir(r, err);
+	int rc = jm_tabular_load(&r->tab, r->flow, state, r->o->json ? NULL : jm_source_progress_print,
+				 stderr, &r->train, &r->test, err);
+	free(state);
+	return rc;
+}
+
+/* Keep the fitted cleaning and features with the run, and show the data
+ * quality once: on stdout (a "quality" event with --json) and in the log. */
+static int tabular_artifacts(runner *r, jm_err *err);
+
 /* ---- data on the device ---------------------------------------------- */
 
 static int upload_part(runner *r, jm_data_dev *d, const jm_dataset *set, uint8_t *pixels,
@@ -263,17 +312,60 @@ static uint8_t *upload_pixels(runner *r, const jm_dataset *d, jm_err *err)
 	return p;
 }
 
+static float *upload_floats(runner *r, const float *x, size_t n, jm_err *err)
+{
+	float *p = r->be->alloc(n ? n * sizeof *p : 1);
+	if (!p) {
+		jm_err_set(err, JM_EXIT_FAIL, "out of %s memory for %zu floats of data", r->be->name, n);
+		return NULL;
+	}
+	r->be->to_device(p, x, n * sizeof *p);
+	return p;
+}
+
+/* A table's parts come split and scaled (tabular.c): the training rows,
+ * then the validation rows, in r->train; the test rows in r->test. */
+static int prepare_tabular(runner *r, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	jm_split *sp = &r->split;
+	sp->n_train = r->tab.n_train;
+	sp->n_val = r->tab.n_val;
+	sp->train = malloc((size_t)(sp->n_train ? sp->n_train : 1) * sizeof *sp->train);
+	sp->val = malloc((size_t)(sp->n_val ? sp->n_val : 1) * sizeof *sp->val);
+	if (!sp->train || !sp->val)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for the split");
+	for (int64_t i = 0; i < sp->n_train; i++)
+		sp->train[i] = (int32_t)i;
+	for (int64_t i = 0; i < sp->n_val; i++)
+		sp->val[i] = (int32_t)(sp->n_train + i);
+	t->norm = (jm_norm){.mean = 0, .std = 1, .scale = 1, .shift = 0};
+	t->regression = r->tab.regression;
+	t->y_mean = r->tab.y_mean;
+	t->y_std = r->tab.y_std;
+	size_t D = (size_t)r->train->w;
+	if (!(t->train_x = upload_floats(r, r->train->x, (size_t)r->train->n * D, err)) ||
+	    !(t->test.x = upload_floats(r, r->test->x, (size_t)r->test->n * D, err)))
+		return -1;
+	t->val.x = t->train_x;
+	return 0;
+}
+
 static int prepare_data(runner *r, jm_err *err)
 {
 	const jm_flow *f = r->flow;
 	jm_trainer *t = &r->t;
 	const jm_backend *be = r->be;
-	if (jm_split_make(&r->split, r->train->labels, r->train->n, r->train->n_classes,
-			  f->split.val, 0.0, f->split.stratify, (uint64_t)f->train.seed, err) < 0)
+	if (r->tabular) {
+		if (prepare_tabular(r, err) < 0)
+			return -1;
+	} else if (jm_split_make(&r->split, r->train->labels, r->train->n, r->train->n_classes,
+				 f->split.val, 0.0, f->split.stratify, (uint64_t)f->train.seed,
+				 err) < 0 ||
+		   jm_dataset_norm(&t->norm, r->train, r->split.train, r->split.n_train,
+				   f->data.normalize, err) < 0) {
 		return -1;
-	if (jm_dataset_norm(&t->norm, r->train, r->split.train, r->split.n_train,
-			    f->data.normalize, err) < 0)
-		return -1;
+	}
 	t->train_set = r->train;
 	t->train_idx = r->split.train;
 	t->n_train = r->split.n_train;
@@ -285,13 +377,20 @@ static int prepare_data(runner *r, jm_err *err)
 				  "%s: [train] batch: %d is more than the %lld training samples",
 				  f->name, t->B, (long long)t->n_train);
 	int maxb = jm_model_max_batch(t->model);
-	t->train_pixels = upload_pixels(r, r->train, err);
-	uint8_t *test_pixels = t->train_pixels ? upload_pixels(r, r->test, err) : NULL;
-	if (!test_pixels)
-		return -1;
+	uint8_t *test_pixels = NULL;
+	if (!r->tabular) {
+		t->train_pixels = upload_pixels(r, r->train, err);
+		test_pixels = t->train_pixels ? upload_pixels(r, r->test, err) : NULL;
+		if (!test_pixels)
+			return -1;
+	}
 	if (upload_part(r, &t->val, r->train, t->train_pixels, r->split.val, r->split.n_val, err) < 0 ||
 	    upload_part(r, &t->test, r->test, test_pixels, NULL, r->test->n, err) < 0)
 		return -1;
+	if (t->regression &&
+	    (!(t->targets_host = malloc((size_t)maxb * sizeof *t->targets_host)) ||
+	     !(t->targets = be->alloc((size_t)maxb * sizeof *t->targets))))
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
 	t->perm_host = malloc((size_t)t->n_train * sizeof *t->perm_host);
 	t->labels_host = malloc((size_t)maxb * sizeof *t->labels_host);
 	t->logits_host = malloc((size_t)maxb * (size_t)t->K * sizeof *t->logits_host);
@@ -313,6 +412,10 @@ static void free_data(runner *r)
 		return;
 	be->free(t->train_pixels);
 	be->free(t->test.pixels);
+	be->free(t->train_x);
+	be->free(t->test.x);
+	be->free(t->targets);
+	free(t->targets_host);
 	be->free(t->val.idx);
 	be->free(t->test.idx);
 	free(t->val.idx_host);
@@ -378,6 +481,57 @@ static int add_artifact(runner *r, const char *name, jm_err *err)
 	return jm_store_artifact_add(r->store, r->t.run, name, rel, err);
 }
 
+static int tabular_artifacts(runner *r, jm_err *err)
+{
+	jm_tabular *tb = &r->tab;
+	if (!r->resume_run) {
+		if (jm_tabular_save(tb, r->t.run_dir, err) < 0)
+			return -1;
+		for (int i = 0; jm_tabular_files[i]; i++)
+			if (add_artifact(r, jm_tabular_files[i], err) < 0)
+				return -1;
+	}
+	jm_report_msg(&r->rep, "%s: cleaning fitted on the %lld training rows; the %lld validation "
+		      "and %lld test rows get the same fills and bounds", tb->source,
+		      (long long)tb->report.before.rows, (long long)r->t.val.n, (long long)r->t.test.n);
+	jm_report_clear(&r->rep);
+	if (r->o->json) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&text, &len);
+		if (!mem)
+			return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+		fprintf(mem, "\"run\":%lld,\"report\":", (long long)r->t.run);
+		jm_clean_report_json(mem, &tb->report);
+		fclose(mem);
+		while (len && text[len - 1] == '\n')
+			text[--len] = '\0';
+		jm_report_json(&r->rep, "quality", text);
+		free(text);
+	} else {
+		jm_clean_report_text(stdout, &tb->report);
+		fflush(stdout);
+	}
+	if (r->log)
+		jm_clean_report_text(r->log, &tb->report);
+	for (int i = 0; i < tb->info.n_notes; i++)
+		jm_report_msg(&r->rep, "note: %s: %s", tb->source, tb->info.notes[i]);
+	for (int i = 0; i < tb->features.nnotes; i++)
+		jm_report_msg(&r->rep, "note: [features] %s", tb->features.notes[i]);
+	jm_buf what = JM_BUF_INIT;
+	if (tb->regression)
+		jm_buf_printf(&what, "regression of \"%s\"", r->flow->data.target);
+	else
+		jm_buf_printf(&what, "classification of \"%s\" (%d classes)", r->flow->data.target,
+			      tb->features.nclasses);
+	jm_report_msg(&r->rep, "%s: %lld rows, %lld dropped by cleaning; %s from %d inputs%s",
+		      tb->source, (long long)tb->rows, (long long)tb->dropped, jm_buf_str(&what),
+		      tb->features.ninputs,
+		      tb->loaded ? "; cleaning and features as fitted by the first run" : "");
+	jm_buf_release(&what);
+	return 0;
+}
+
 static int write_confusion(runner *r, jm_err *err)
 {
 	int K = r->t.K;
@@ -414,14 +568,25 @@ static int save_model(runner *r, double test_acc, jm_err *err)
 	snprintf(scale, sizeof scale, "%.9g", (double)t->norm.scale);
 	snprintf(shift, sizeof shift, "%.9g", (double)t->norm.shift);
 	snprintf(shape, sizeof shape, "%d,%d,%d", r->test->c, r->test->h, r->test->w);
-	jm_buf classes = JM_BUF_INIT;
-	for (int k = 0; k < t->K; k++)
+	jm_buf classes = JM_BUF_INIT, inputs = JM_BUF_INIT;
+	for (int k = 0; k < t->K && !t->regression; k++)
 		jm_buf_printf(&classes, "%s%s", k ? "," : "", jm_dataset_class_name(r->test, k, buf));
+	/* a table's model: its input columns in order (after [features]),
+	 * and for regression the scale of its output: y = out * std + mean */
+	char y_mean[32], y_std[32];
+	snprintf(y_mean, sizeof y_mean, "%.17g", t->y_mean);
+	snprintf(y_std, sizeof y_std, "%.17g", t->y_std);
+	for (int i = 0; r->tabular && i < r->tab.features.ninputs; i++)
+		jm_buf_printf(&inputs, "%s%s", i ? "," : "", r->tab.features.inputs[i]);
 	const char *meta[] = {"run", run, "test_acc", acc, "input_scale", scale,
 			      "input_shift", shift, "input_shape", shape,
-			      "classes", jm_buf_str(&classes)};
-	int rc = jm_checkpoint_save(path, t->model, NULL, meta, 6, err);
+			      "classes", jm_buf_str(&classes),
+			      "inputs", jm_buf_str(&inputs), "target", r->flow->data.target,
+			      "task", t->regression ? "regression" : "classification",
+			      "target_mean", y_mean, "target_std", y_std};
+	int rc = jm_checkpoint_save(path, t->model, NULL, meta, r->tabular ? 11 : 6, err);
 	jm_buf_release(&classes);
+	jm_buf_release(&inputs);
 	if (rc < 0)
 		return -1;
 	return add_artifact(r, "model.safetensors", err);
@@ -431,16 +596,17 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 {
 	jm_trainer *t = &r->t;
 	int K = t->K;
-	double test_loss = NAN;
-	r->confusion = calloc((size_t)K * (size_t)K, sizeof *r->confusion);
-	if (!r->confusion)
+	jm_eval te;
+	if (!t->regression &&
+	    !(r->confusion = calloc((size_t)K * (size_t)K, sizeof *r->confusion)))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
-	if (jm_evaluate(t, &t->test, &test_loss, test_acc, r->confusion, err) < 0)
+	if (jm_evaluate_all(t, &t->test, &te, r->confusion, err) < 0)
 		return -1;
+	double test_loss = te.loss;
+	*test_acc = te.acc;
 	int64_t step = t->st.step;
-	jm_metric_log(t->mw, t->run, "test_loss", step, test_loss);
-	jm_metric_log(t->mw, t->run, "test_acc", step, *test_acc);
-	for (int k = 0; k < K; k++) {
+	jm_eval_log(t, "test", &te, step);
+	for (int k = 0; k < K && r->confusion; k++) {
 		int64_t row = 0;
 		for (int j = 0; j < K; j++)
 			row += r->confusion[(size_t)k * (size_t)K + (size_t)j];
@@ -450,17 +616,26 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 			      row ? (double)r->confusion[(size_t)k * (size_t)K + (size_t)k] / (double)row : NAN);
 	}
 	if (t->val.n > 0 && t->st.best_epoch > 0)
-		jm_metric_log(t->mw, t->run, !strcmp(r->flow->train.monitor, "val_loss")
+		jm_metric_log(t->mw, t->run, t->regression || !strcmp(r->flow->train.monitor, "val_loss")
 						     ? "best_val_loss" : "best_val_acc",
 			      step, t->st.best);
-	if (jm_metric_writer_flush(t->mw, err) < 0 || write_confusion(r, err) < 0)
+	if (jm_metric_writer_flush(t->mw, err) < 0 || (r->confusion && write_confusion(r, err) < 0))
 		return -1;
 
 	if (save_model(r, *test_acc, err) < 0)
 		return -1;
 
-	jm_report_msg(&r->rep, "test loss %.4f acc %.4f  (%lld samples in %.1f s, %.0f samples/s)",
-		      test_loss, *test_acc, (long long)t->st.samples, t->st.train_seconds,
+	char what[160];
+	if (t->regression)
+		snprintf(what, sizeof what, "loss %.4f rmse %.4g mae %.4g r2 %.4f", test_loss, te.rmse,
+			 te.mae, te.r2);
+	else
+		snprintf(what, sizeof what, "loss %.4f acc %.4f%s", test_loss, *test_acc,
+			 isnan(te.auc) ? "" : " auc");
+	if (!t->regression && !isnan(te.auc))
+		snprintf(what + strlen(what), sizeof what - strlen(what), " %.4f", te.auc);
+	jm_report_msg(&r->rep, "test %s  (%lld samples in %.1f s, %.0f samples/s)", what,
+		      (long long)t->st.samples, t->st.train_seconds,
 		      t->st.train_seconds > 0 ? (double)t->st.samples / t->st.train_seconds : 0.0);
 	return 0;
 }
@@ -502,6 +677,7 @@ static void runner_free(runner *r)
 	jm_split_clear(&r->split);
 	jm_dataset_free(r->train);
 	jm_dataset_free(r->test);
+	jm_tabular_free(&r->tab);
 	free(r->t.run_dir);
 	free(r->confusion);
 	if (r->log)
@@ -533,7 +709,7 @@ int jm_runner_batch(const jm_batch_opts *o)
 	if (load_flow(r, &err) < 0 || apply_overrides(r, &err) < 0 || pick_device(r, &err) < 0)
 		goto input_error;
 	pick_threads(r);
-	if (jm_dataset_load(r->flow, &r->train, &r->test, &err) < 0)
+	if (load_data(r, &err) < 0)
 		goto input_error;
 	if (build_model(r, &err) < 0)
 		goto input_error;
@@ -589,6 +765,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
 		      (long long)t->total_steps, t->B);
 	jm_model_describe(t->model, r->log);
+	if (r->tabular && tabular_artifacts(r, &err) < 0)
+		goto run_failed;
 	if (o->json) {
 		jm_buf f = JM_BUF_INIT;
 		jm_buf_printf(&f, "\"run\":%lld,\"home\":", (long long)t->run);

@@ -36,22 +36,51 @@ static int log_metric(jm_trainer *t, const char *key, int64_t step, double v)
 	return jm_metric_log(t->mw, t->run, key, step, v);
 }
 
+/* The targets of rows idx_host[0..B) of set to the device (labels, or
+ * standardized values), then their inputs gathered into t->x on the
+ * device from pixels or float rows xs (device indices idx). */
+static void load_batch(jm_trainer *t, const jm_dataset *set, const uint8_t *pixels,
+		       const float *xs, const int32_t *idx, const int32_t *idx_host, int B)
+{
+	const jm_backend *be = t->be;
+	if (t->regression) {
+		for (int i = 0; i < B; i++)
+			t->targets_host[i] = (float)((set->y[idx_host[i]] - t->y_mean) / t->y_std);
+		be->to_device(t->targets, t->targets_host, (size_t)B * sizeof *t->targets);
+	} else {
+		for (int i = 0; i < B; i++)
+			t->labels_host[i] = set->labels[idx_host[i]];
+		be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
+	}
+	if (xs)
+		be->gather_f32(t->x, xs, idx, B, t->D);
+	else
+		be->gather_u8(t->x, pixels, idx, B, t->D, t->norm.scale, t->norm.shift);
+}
+
+/* The batch's mean loss; dlogits (may be NULL) receives its gradient. */
+static double batch_loss(jm_trainer *t, float *dlogits, const float *logits, int B,
+			 int32_t *correct, float smoothing)
+{
+	if (t->regression) {
+		*correct = 0;
+		return t->be->mse(dlogits, NULL, logits, t->targets, B, 1);
+	}
+	return t->be->xent(dlogits, NULL, correct, logits, t->labels, NULL, B, t->K, smoothing);
+}
+
 /* One batch of B samples starting at position pos of the permutation:
  * forward, loss, backward (gradients accumulate).  Returns the loss. */
 static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 {
-	const jm_backend *be = t->be;
 	int B = t->B;
-	for (int i = 0; i < B; i++)
-		t->labels_host[i] = t->train_set->labels[t->perm_host[pos + i]];
-	be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
-	be->gather_u8(t->x, t->train_pixels, t->perm + pos, B, t->D, t->norm.scale,
-		      t->norm.shift);
+	load_batch(t, t->train_set, t->train_pixels, t->train_x, t->perm + pos, t->perm_host + pos,
+		   B);
 	uint64_t key = jm_hash64(t->seed ^ RNG_DROPOUT, (uint64_t)t->st.micro);
 	float *logits = jm_model_forward(t->model, t->x, B, 1, key);
 	int32_t ok = 0;
-	double loss = be->xent(t->dlogits, NULL, &ok, logits, t->labels, NULL, B, t->K,
-			       (float)t->flow->train.label_smoothing);
+	double loss = batch_loss(t, t->dlogits, logits, B, &ok,
+				 (float)t->flow->train.label_smoothing);
 	jm_model_backward(t->model, t->dlogits, B);
 	*correct = ok;
 	return loss;
@@ -94,33 +123,92 @@ static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
 	return 0;
 }
 
-int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
-		int64_t *confusion, jm_err *err)
+/* A scored row of a two-class part, for the ROC AUC. */
+typedef struct scored {
+	float score;   /* z1 - z0: orders rows as the probability of class 1 */
+	int positive;
+} scored;
+
+static int cmp_scored(const void *a, const void *b)
+{
+	float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+	return (x > y) - (x < y);
+}
+
+/* Mann-Whitney: the chance that a positive row scores above a negative
+ * one, ties counting half (scikit-learn's roc_auc_score).  Sorts s. */
+static double roc_auc(scored *s, int64_t n)
+{
+	qsort(s, (size_t)n, sizeof *s, cmp_scored);
+	double pos_ranks = 0;
+	int64_t npos = 0;
+	for (int64_t i = 0; i < n;) {
+		int64_t j = i;
+		while (j < n && s[j].score == s[i].score)
+			j++;
+		double rank = 0.5 * (double)(i + 1 + j); /* mean of ranks i+1 .. j */
+		for (int64_t k = i; k < j; k++)
+			if (s[k].positive) {
+				pos_ranks += rank;
+				npos++;
+			}
+		i = j;
+	}
+	int64_t nneg = n - npos;
+	if (!npos || !nneg)
+		return NAN;
+	return (pos_ranks - 0.5 * (double)npos * (double)(npos + 1)) / ((double)npos * (double)nneg);
+}
+
+int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *confusion,
+		    jm_err *err)
 {
 	const jm_backend *be = t->be;
 	int maxb = jm_model_max_batch(t->model), K = t->K;
-	double loss_sum = 0.0;
+	int need_logits = confusion || t->regression || K == 2;
+	double loss_sum = 0.0, abs_sum = 0.0, sq_sum = 0.0, y_mean = 0.0, ss_tot = 0.0;
 	int64_t correct = 0;
+	scored *sc = NULL;
+	*e = (jm_eval){NAN, NAN, NAN, NAN, NAN, NAN};
 	if (confusion)
 		memset(confusion, 0, (size_t)K * (size_t)K * sizeof *confusion);
+	if (!t->regression && K == 2 && d->n > 0 &&
+	    !(sc = malloc((size_t)d->n * sizeof *sc)))
+		return jm_err_set(err, JM_EXIT_FAIL, "evaluation: out of memory for %lld scores",
+				  (long long)d->n);
+	if (t->regression) {
+		for (int64_t i = 0; i < d->n; i++)
+			y_mean += d->set->y[d->idx_host[i]];
+		y_mean = d->n ? y_mean / (double)d->n : 0.0;
+	}
 	for (int64_t pos = 0; pos < d->n; pos += maxb) {
 		int B = (int)(d->n - pos < maxb ? d->n - pos : maxb);
-		for (int i = 0; i < B; i++)
-			t->labels_host[i] = d->set->labels[d->idx_host[pos + i]];
-		be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
-		be->gather_u8(t->x, d->pixels, d->idx + pos, B, t->D, t->norm.scale,
-			      t->norm.shift);
+		load_batch(t, d->set, d->pixels, d->x, d->idx + pos, d->idx_host + pos, B);
 		float *logits = jm_model_forward(t->model, t->x, B, 0, 0);
-		if (!logits)
+		if (!logits) {
+			free(sc);
 			return jm_err_set(err, JM_EXIT_FAIL, "evaluation: batch of %d rejected", B);
+		}
 		int32_t ok = 0;
-		double l = be->xent(NULL, NULL, &ok, logits, t->labels, NULL, B, K, 0.0f);
+		double l = batch_loss(t, NULL, logits, B, &ok, 0.0f);
 		loss_sum += l * B;
 		correct += ok;
-		if (confusion) {
-			be->to_host(t->logits_host, logits, (size_t)B * (size_t)K * sizeof(float));
-			for (int i = 0; i < B; i++) {
-				const float *row = t->logits_host + (size_t)i * (size_t)K;
+		if (!need_logits)
+			continue;
+		be->to_host(t->logits_host, logits, (size_t)B * (size_t)K * sizeof(float));
+		for (int i = 0; i < B; i++) {
+			const float *row = t->logits_host + (size_t)i * (size_t)K;
+			if (t->regression) {
+				double y = d->set->y[d->idx_host[pos + i]];
+				double err_i = (double)row[0] * t->y_std + t->y_mean - y;
+				abs_sum += fabs(err_i);
+				sq_sum += err_i * err_i;
+				ss_tot += (y - y_mean) * (y - y_mean);
+				continue;
+			}
+			if (sc)
+				sc[pos + i] = (scored){row[1] - row[0], t->labels_host[i] == 1};
+			if (confusion) {
 				int best = 0;
 				for (int k = 1; k < K; k++)
 					if (row[k] > row[best])
@@ -129,9 +217,52 @@ int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
 			}
 		}
 	}
-	*loss = d->n ? loss_sum / (double)d->n : NAN;
-	*acc = d->n ? (double)correct / (double)d->n : NAN;
+	if (d->n) {
+		e->loss = loss_sum / (double)d->n;
+		if (t->regression) {
+			e->rmse = sqrt(sq_sum / (double)d->n);
+			e->mae = abs_sum / (double)d->n;
+			e->r2 = ss_tot > 0 ? 1.0 - sq_sum / ss_tot : NAN;
+		} else {
+			e->acc = (double)correct / (double)d->n;
+		}
+		if (sc)
+			e->auc = roc_auc(sc, d->n);
+	}
+	free(sc);
 	return 0;
+}
+
+int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
+		int64_t *confusion, jm_err *err)
+{
+	jm_eval e;
+	if (jm_evaluate_all(t, d, &e, confusion, err) < 0)
+		return -1;
+	*loss = e.loss;
+	*acc = e.acc;
+	return 0;
+}
+
+void jm_eval_log(jm_trainer *t, const char *part, const jm_eval *e, int64_t step)
+{
+	const struct { const char *name; double v; } m[] = {
+		{"loss", e->loss}, {"acc", e->acc}, {"auc", e->auc},
+		{"rmse", e->rmse}, {"mae", e->mae}, {"r2", e->r2},
+	};
+	for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
+		char key[64];
+		if (isnan(m[i].v) && i > 0)
+			continue;
+		snprintf(key, sizeof key, "%s_%s", part, m[i].name);
+		log_metric(t, key, step, m[i].v);
+	}
+}
+
+/* Regression always watches the validation loss (it has no accuracy). */
+static int monitor_loss(const jm_trainer *t)
+{
+	return t->regression || !strcmp(t->flow->train.monitor, "val_loss");
 }
 
 /* The monitored value improved?  val_acc: higher is better. */
@@ -139,7 +270,7 @@ static int improved(const jm_trainer *t, double v)
 {
 	if (t->st.best_epoch == 0)
 		return 1;
-	if (!strcmp(t->flow->train.monitor, "val_loss"))
+	if (monitor_loss(t))
 		return v < t->st.best;
 	return v > t->st.best;
 }
@@ -149,19 +280,19 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 	jm_train_state *st = &t->st;
 	int64_t epoch = st->epoch + 1, step = st->step;
 	double train_loss = st->batches ? st->loss_sum / (double)st->batches : NAN;
-	double train_acc = st->seen ? (double)st->correct / (double)st->seen : NAN;
-	double val_loss = NAN, val_acc = NAN;
-	if (t->val.n > 0 && jm_evaluate(t, &t->val, &val_loss, &val_acc, NULL, err) < 0)
+	double train_acc = st->seen && !t->regression ? (double)st->correct / (double)st->seen : NAN;
+	jm_eval ve = {NAN, NAN, NAN, NAN, NAN, NAN};
+	if (t->val.n > 0 && jm_evaluate_all(t, &t->val, &ve, NULL, err) < 0)
 		return -1;
+	double val_loss = ve.loss, val_acc = ve.acc;
 	double sps = epoch_seconds > 0 ? (double)(st->batches * t->B) / epoch_seconds : 0;
 
 	log_metric(t, "epoch", step, (double)epoch);
 	log_metric(t, "train_loss", step, train_loss);
-	log_metric(t, "train_acc", step, train_acc);
-	if (t->val.n > 0) {
-		log_metric(t, "val_loss", step, val_loss);
-		log_metric(t, "val_acc", step, val_acc);
-	}
+	if (!t->regression)
+		log_metric(t, "train_acc", step, train_acc);
+	if (t->val.n > 0)
+		jm_eval_log(t, "val", &ve, step);
 	log_metric(t, "samples_per_s", step, sps);
 
 	jm_report_clear(t->rep);
@@ -179,22 +310,39 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 			jm_buf_printf(&f, ",\"%s\":", fields[i].key);
 			jm_json_add_num(&f, fields[i].v, 0);
 		}
+		/* the metrics of a table's runs, when they apply */
+		const struct { const char *key; double v; } extra[] = {
+			{"val_auc", ve.auc}, {"val_rmse", ve.rmse}, {"val_mae", ve.mae}, {"val_r2", ve.r2},
+		};
+		for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+			if (!isnan(extra[i].v)) {
+				jm_buf_printf(&f, ",\"%s\":", extra[i].key);
+				jm_json_add_num(&f, extra[i].v, 0);
+			}
 		jm_report_json(t->rep, "epoch", jm_buf_str(&f));
 		jm_buf_release(&f);
 	}
-	char vtext[96] = "";
-	if (t->val.n > 0)
-		snprintf(vtext, sizeof vtext, "  val loss %.4f acc %.4f", val_loss, val_acc);
+	char vtext[128] = "", ttext[64];
+	if (t->val.n > 0 && t->regression)
+		snprintf(vtext, sizeof vtext, "  val loss %.4f rmse %.4g mae %.4g r2 %.4f", val_loss,
+			 ve.rmse, ve.mae, ve.r2);
+	else if (t->val.n > 0)
+		snprintf(vtext, sizeof vtext, "  val loss %.4f acc %.4f%s", val_loss, val_acc,
+			 isnan(ve.auc) ? "" : " auc ");
+	if (t->val.n > 0 && !t->regression && !isnan(ve.auc))
+		snprintf(vtext + strlen(vtext), sizeof vtext - strlen(vtext), "%.4f", ve.auc);
+	if (t->regression)
+		snprintf(ttext, sizeof ttext, "train loss %.4f", train_loss);
+	else
+		snprintf(ttext, sizeof ttext, "train loss %.4f acc %.4f", train_loss, train_acc);
 	if (t->rep->json) {
 		/* the JSON line above is the report; keep the log complete */
 		if (t->rep->log)
-			fprintf(t->rep->log, "epoch %lld/%lld  train loss %.4f acc %.4f%s  %.0f samples/s\n",
-				(long long)epoch, (long long)t->flow->train.epochs, train_loss,
-				train_acc, vtext, sps);
+			fprintf(t->rep->log, "epoch %lld/%lld  %s%s  %.0f samples/s\n",
+				(long long)epoch, (long long)t->flow->train.epochs, ttext, vtext, sps);
 	} else {
-		jm_report_msg(t->rep, "epoch %lld/%lld  train loss %.4f acc %.4f%s  %.0f samples/s",
-			      (long long)epoch, (long long)t->flow->train.epochs, train_loss,
-			      train_acc, vtext, sps);
+		jm_report_msg(t->rep, "epoch %lld/%lld  %s%s  %.0f samples/s",
+			      (long long)epoch, (long long)t->flow->train.epochs, ttext, vtext, sps);
 	}
 
 	st->epoch = epoch;
@@ -204,7 +352,7 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 
 	*early_stop = 0;
 	if (t->val.n > 0) {
-		double v = !strcmp(t->flow->train.monitor, "val_loss") ? val_loss : val_acc;
+		double v = monitor_loss(t) ? val_loss : val_acc;
 		if (improved(t, v)) {
 			st->best = v;
 			st->best_epoch = epoch;

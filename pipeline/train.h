@@ -3,7 +3,7 @@
  * the runner has prepared.
  *
  *   per epoch: permutation(seed, epoch) ──▶ steps of `batch`:
- *       gather (device) ──▶ forward ──▶ xent ──▶ backward
+ *       gather (device) ──▶ forward ──▶ xent (mse) ──▶ backward
  *       every `accumulate` steps: clip ──▶ lr(step) ──▶ optimizer step
  *   ──▶ validation ──▶ epoch metrics ──▶ checkpoint ──▶ early stopping
  *
@@ -42,9 +42,14 @@ typedef struct jm_train_state {
 	int64_t samples;      /* samples trained on */
 } jm_train_state;
 
+/* A set's rows are bytes (images: pixels, scaled by jm_norm as they are
+ * gathered) or floats (a table's rows: x, used as they are); the targets
+ * are labels (classification) or values (regression, set->y), which the
+ * model learns standardized: (y - y_mean) / y_std. */
 typedef struct jm_data_dev {
 	const jm_dataset *set;   /* host copy (labels used for confusion) */
 	uint8_t *pixels;         /* backend memory [n, D] */
+	float *x;                /* backend memory [n, D] for float rows (pixels NULL) */
 	int32_t *idx;            /* backend memory: the evaluated indices */
 	int32_t *idx_host;
 	int64_t n;               /* number of indices */
@@ -66,6 +71,7 @@ typedef struct jm_trainer {
 
 	const jm_dataset *train_set;
 	uint8_t *train_pixels;    /* backend memory */
+	float *train_x;           /* backend memory, for float rows instead */
 	int32_t *train_idx;       /* host: the training part of the split */
 	int64_t n_train;
 	int32_t *perm_host;       /* host: this epoch's order */
@@ -77,6 +83,11 @@ typedef struct jm_trainer {
 	int32_t *labels_host;
 	float *dlogits;           /* backend: [B, K] */
 	float *logits_host;       /* host: [B, K] for confusion */
+
+	int regression;           /* one output, mse on standardized targets */
+	double y_mean, y_std;     /* regression: the targets' scale (0, 1 otherwise) */
+	float *targets;           /* backend: [B] regression targets */
+	float *targets_host;
 
 	jm_store *store;
 	jm_metric_writer *mw;
@@ -104,6 +115,19 @@ int jm_train_run(jm_trainer *t, jm_err *err);
  * NULL) counts [true][predicted]. */
 int jm_evaluate(jm_trainer *t, const jm_data_dev *d, double *loss, double *acc,
 		int64_t *confusion, jm_err *err);
+
+/* Every metric of a data part; those that do not apply are NaN. */
+typedef struct jm_eval {
+	double loss;          /* cross-entropy (log loss), or mse of standardized targets */
+	double acc;           /* classification */
+	double auc;           /* two classes: ROC AUC of class 1 (ties count half) */
+	double rmse, mae, r2; /* regression, in the target's units (r2 as scikit-learn) */
+} jm_eval;
+int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *confusion,
+		    jm_err *err);
+/* Store PART_loss and every other metric of e that applies (PART_acc,
+ * PART_auc, PART_rmse, PART_mae, PART_r2) at step. */
+void jm_eval_log(jm_trainer *t, const char *part, const jm_eval *e, int64_t step);
 
 /* Checkpoint: model, optimizer state and jm_train_state. */
 int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err);

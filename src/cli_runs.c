@@ -586,8 +586,8 @@ static int compile_or_report(const char *what, const char *text, enum jm_query_k
 
 /* The metric columns of the table: those of these names that some listed
  * run has, at most three. */
-static const char *const table_metrics[] = {"test_acc", "val_acc", "loss", "val_loss",
-					    "train_loss"};
+static const char *const table_metrics[] = {"test_acc", "test_r2", "val_acc", "loss",
+					    "val_loss", "train_loss"};
 
 static void runs_table(sqlite3 *db, const jm_cli *cli, const int64_t *ids, size_t n)
 {
@@ -861,6 +861,21 @@ static void print_csv_matrix(const char *path)
 	}
 }
 
+/* A table's data-quality report (runs/<id>/quality.txt), indented. */
+static void print_quality(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	if (!f)
+		return;
+	printf("\ndata quality of the training rows (quality.txt)\n");
+	while (getline(&line, &cap, f) > 0)
+		printf("  %s", line);
+	free(line);
+	fclose(f);
+}
+
 static void show_field(const char *label, const char *value)
 {
 	if (value && *value)
@@ -962,7 +977,7 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 			    "ORDER BY name", err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, r->id);
-	char *confusion = NULL;
+	char *confusion = NULL, *quality = NULL;
 	for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
 		if (!n)
 			printf("\nartifacts\n");
@@ -972,12 +987,18 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 		       sqlite3_column_text(st, 3));
 		if (!strcmp(name, "confusion.csv") && !confusion)
 			confusion = jm_xasprintf("%s/%s", jm_store_home(s), sqlite3_column_text(st, 3));
+		if (!strcmp(name, "quality.txt") && !quality)
+			quality = jm_xasprintf("%s/%s", jm_store_home(s), sqlite3_column_text(st, 3));
 	}
 	sqlite3_finalize(st);
 	if (confusion) {
 		printf("\nconfusion matrix (confusion.csv)\n");
 		print_csv_matrix(confusion);
 		free(confusion);
+	}
+	if (quality) {
+		print_quality(quality);
+		free(quality);
 	}
 	if (r->flow_text) {
 		printf("\nflow%s%s%s\n", r->flow ? " (" : "", r->flow ? r->flow : "", r->flow ? ")" : "");

@@ -37,12 +37,16 @@
 #include <strings.h>
 
 #include "data/dataset.h"
+#include "pipeline/clean.h"
+#include "pipeline/features.h"
 
 #define FLOW_MAX_FILE (1 << 20) /* a flow is a few hundred bytes */
 
 /* ---- the key table ---------------------------------------------------- */
 
-enum type { T_INT, T_FLOAT, T_BOOL, T_STRING, T_CHOICE, T_INTLIST, T_COUNT };
+/* T_RULE: a [clean] or [features] rule, checked by jm_clean_parse or
+ * jm_features_parse under the key's name. */
+enum type { T_INT, T_FLOAT, T_BOOL, T_STRING, T_CHOICE, T_INTLIST, T_RULE, T_COUNT };
 
 typedef struct key {
 	const char *section, *name;
@@ -61,6 +65,8 @@ typedef struct key {
 static int check_source(const char *v, char *why, size_t n);
 static int check_device(const char *v, char *why, size_t n);
 static int check_url(const char *v, char *why, size_t n);
+static int check_sha256(const char *v, char *why, size_t n);
+static int check_char(const char *v, char *why, size_t n);
 
 #define F(field) offsetof(jm_flow, field)
 #define GT(a) .lo_b = '(', .lo = (a)
@@ -80,6 +86,51 @@ static const key keys[] = {
 	 .help = "use only the first N training samples; 0 = all"},
 	{"data", "test_limit", T_INT, F(data.test_limit), .def = "0", GE(0),
 	 .help = "use only the first N test samples; 0 = all"},
+	{"data", "sha256", T_STRING, F(data.sha256), .def = "", .check = check_sha256,
+	 .help = "CSV: the file's expected SHA-256 (64 hex digits), checked on every read"},
+	{"data", "delimiter", T_STRING, F(data.delimiter), .def = "", .check = check_char,
+	 .help = "CSV: field separator, one character or comma, semicolon, tab, pipe; "
+		 "empty = sniff"},
+	{"data", "na_values", T_STRING, F(data.na_values), .def = "",
+	 .help = "CSV: more tokens read as missing, comma-separated (pandas' are always missing)"},
+	{"data", "comment", T_STRING, F(data.comment), .def = "", .check = check_char,
+	 .help = "CSV: lines starting with this character (or hash, percent) are skipped"},
+	{"data", "target", T_STRING, F(data.target), .def = "",
+	 .help = "CSV: the column to predict"},
+	{"data", "task", T_CHOICE, F(data.task), .def = "auto",
+	 .choices = "auto|classification|regression",
+	 .help = "CSV: classification or regression; auto: classification for text, bool "
+		 "or integer targets with at most 20 values"},
+
+#define CLEAN(k, field, h) {"clean", k, T_RULE, F(clean.field), .def = "", .help = h}
+	CLEAN("drop_columns", drop_columns, "drop columns missing in more than this fraction of "
+	      "the training rows"),
+	CLEAN("duplicates", duplicates, "drop: remove repeated rows, keeping the first"),
+	CLEAN("dates", dates, "text columns to read as dates: ts, other [format=%d/%m/%Y]"),
+	CLEAN("booleans", booleans, "columns to read as true/false (true/t/yes/y/on/1, "
+	      "false/f/no/n/off/0)"),
+	CLEAN("missing", missing, "fill missing values: mean | median | most_frequent | "
+	      "constant=VALUE | drop [: columns]; clauses joined by ;"),
+	CLEAN("outliers", outliers, "sigma [K] | iqr [K], then clip | drop [: columns]"),
+#undef CLEAN
+#define FEAT(k, h) {"features", #k, T_RULE, F(features.k), .def = "", .help = h}
+	FEAT(dates, "datetime columns to split: ts [parts=year,month,day,weekday,hour]"),
+	FEAT(lag, "the value k rows earlier: amount k=1 [by=user] [order=ts]"),
+	FEAT(rolling, "rolling window statistics: amount window=7 [by=user] [order=ts] "
+	     "[stats=mean,std,min,max]"),
+	FEAT(products, "pairwise products of these columns"),
+	FEAT(ratios, "pairwise ratios a/b of these columns (x/0 is missing)"),
+	FEAT(poly2, "degree-2 polynomial terms of these columns"),
+	FEAT(log1p, "replace these columns by log(1 + x)"),
+	FEAT(bins, "replace by the training-quantile bin: x [n=4]"),
+	FEAT(onehot, "one 0/1 column per training category of these columns"),
+	FEAT(ordinal, "replace by the index of the sorted training category"),
+	FEAT(minmax, "scale to [0, 1] with the training min and max"),
+	FEAT(standardize, "scale to mean 0, std 1 with the training mean and std; * = every "
+	     "numeric column"),
+	FEAT(drop, "columns that are not model inputs (ids, names)"),
+	FEAT(missing, "missing model inputs: error, zero, or drop the row"),
+#undef FEAT
 
 	{"split", "val", T_FLOAT, F(split.val), .def = "0.1", GE(0), LT(1),
 	 .help = "fraction of the training set held out for validation"},
@@ -179,8 +230,8 @@ static const struct section {
 	const char *name;
 	const char *later; /* "augmentation is not available ..." */
 } sections[] = {
-	{"data", NULL},     {"clean", "cleaning"},
-	{"features", "feature transforms"}, {"augment", "augmentation"},
+	{"data", NULL},     {"clean", NULL},
+	{"features", NULL}, {"augment", "augmentation"},
 	{"split", NULL},    {"model", NULL},
 	{"train", NULL},    {"search", "hyperparameter search"},
 	{"notify", NULL},
@@ -479,6 +530,43 @@ static int parse_string(jm_flow *f, const key *k, const char *v, char *why, size
 	return 0;
 }
 
+/* Each ';'-separated clause of v through the stage's own parser, on a
+ * scratch rule set (the runner parses again when it runs the stage). */
+static int parse_rule(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	if (has_control(v)) {
+		snprintf(why, n, "expected text without control characters");
+		return -1;
+	}
+	jm_clean c;
+	jm_features fs;
+	jm_err err = {0};
+	int clean = !strcmp(k->section, "clean"), rc = 0;
+	jm_clean_init(&c);
+	jm_features_init(&fs);
+	char *copy = jm_xstrdup(v), *save = NULL;
+	for (char *cl = strtok_r(copy, ";", &save); cl && rc == 0; cl = strtok_r(NULL, ";", &save)) {
+		if (!*trim(cl))
+			continue;
+		rc = clean ? jm_clean_parse(&c, k->name, cl, &err) :
+			     jm_features_parse(&fs, k->name, cl, &err);
+	}
+	free(copy);
+	jm_clean_free(&c);
+	jm_features_free(&fs);
+	if (rc < 0) {
+		/* the stage's message starts with the key, as ours will */
+		size_t len = strlen(k->name);
+		const char *msg = err.msg;
+		if (!strncmp(msg, k->name, len) && !strncmp(msg + len, ": ", 2))
+			msg += len + 2;
+		snprintf(why, n, "%s", msg);
+		return -1;
+	}
+	set_string(f, k, v);
+	return 0;
+}
+
 static int parse_choice(jm_flow *f, const key *k, const char *v, char *why, size_t n)
 {
 	const char *c = k->choices;
@@ -618,6 +706,7 @@ static const struct type_ops {
 	[T_STRING] = {"string", parse_string, format_string, equal_string, 1},
 	[T_CHOICE] = {"choice", parse_choice, format_string, equal_string, 1},
 	[T_INTLIST] = {"integer list", parse_intlist, format_intlist, equal_intlist, 0},
+	[T_RULE] = {"rule", parse_rule, format_string, equal_string, 1},
 };
 
 /* ---- string rules -------------------------------------------------------- */
@@ -627,13 +716,59 @@ static int check_source(const char *v, char *why, size_t n)
 	int idx = !strncmp(v, "idx:", 4) && v[4];
 	if (!strcmp(v, "fashion-mnist") || (idx && !isspace((unsigned char)v[4])))
 		return 0;
+	if (*v && strncmp(v, "idx:", 4) && strcmp(v, "mnist"))
+		return 0; /* a CSV: opened (and its errors found) when the run starts */
 	if (idx) {
 		snprintf(why, n, "expected idx:DIR with no blank after \"idx:\"");
 		return -1;
 	}
 	snprintf(why, n, "expected fashion-mnist or idx:DIR%s",
-		 !strcmp(v, "mnist") ? " (MNIST is not packaged; use idx:DIR on its four files)" : "");
+		 !strcmp(v, "mnist") ? " (MNIST is not packaged; use idx:DIR on its four files)"
+				     : ", or a CSV file");
 	return -1;
+}
+
+static int check_sha256(const char *v, char *why, size_t n)
+{
+	size_t len = strlen(v);
+	if (!len || (len == 64 && strspn(v, "0123456789abcdefABCDEF") == 64))
+		return 0;
+	snprintf(why, n, "expected 64 hexadecimal digits, or nothing");
+	return -1;
+}
+
+/* Bytes that a flow cannot hold as themselves (';' and '#' start a
+ * comment, blanks are trimmed), by name. */
+static const struct {
+	const char *name;
+	char c;
+} char_names[] = {
+	{"comma", ','}, {"semicolon", ';'}, {"tab", '\t'}, {"pipe", '|'}, {"space", ' '},
+	{"colon", ':'}, {"hash", '#'}, {"percent", '%'},
+};
+
+char jm_flow_char(const char *v)
+{
+	if (!v || !*v)
+		return 0;
+	for (size_t i = 0; i < sizeof char_names / sizeof *char_names; i++)
+		if (!strcasecmp(v, char_names[i].name))
+			return char_names[i].c;
+	return v[1] ? 0 : v[0];
+}
+
+static int check_char(const char *v, char *why, size_t n)
+{
+	if (!*v || jm_flow_char(v))
+		return 0;
+	snprintf(why, n, "expected one character, or comma, semicolon, tab, pipe, space, colon, "
+		 "hash or percent");
+	return -1;
+}
+
+int jm_flow_is_tabular(const jm_flow *f)
+{
+	return strcmp(f->data.source, "fashion-mnist") && strncmp(f->data.source, "idx:", 4);
 }
 
 static int check_device(const char *v, char *why, size_t n)
@@ -681,10 +816,16 @@ static void resolve(jm_flow *f)
 	int *dl = &f->key_line[key_index(K_DIR)];
 	if (!f->data.dir[0])
 		*dl = 0; /* "dir =" says: follow source */
-	if (*dl != 0)
-		return;
 	const char *src = f->data.source;
-	set_string(f, K_DIR, !strncmp(src, "idx:", 4) ? src + 4 : JM_FMNIST_DIR);
+	if (*dl == 0)
+		set_string(f, K_DIR, !strncmp(src, "idx:", 4) ? src + 4 :
+				     jm_flow_is_tabular(f) ? "" : JM_FMNIST_DIR);
+	/* [split] val follows the source too unless given: a CSV, split
+	 * three ways, keeps 0.15 of its rows for validation (the canonical
+	 * form then says so, and replays the same split) */
+	const key *val = key_find("split", "val");
+	if (!f->key_line[key_index(val)])
+		f->split.val = jm_flow_is_tabular(f) ? 0.15 : strtod_c(val->def, NULL);
 }
 
 /* ---- rules between keys ---------------------------------------------------- */
@@ -751,7 +892,17 @@ static int rule_idx_dir(const jm_flow *f, char *msg, size_t n)
 	return 1;
 }
 
+static int rule_target(const jm_flow *f, char *msg, size_t n)
+{
+	if (!jm_flow_is_tabular(f) || f->data.target[0])
+		return 0;
+	snprintf(msg, n, "[data] source = %s needs [data] target (the column to predict)",
+		 f->data.source);
+	return 1;
+}
+
 static const rule rules[] = {
+	{"data.target", "data.source", rule_target},
 	{"model.type", "model.layers", rule_cnn_layers},
 	{"split.val", "split.test", rule_fractions},
 	{"train.min_lr", "train.lr", rule_min_lr},
@@ -760,8 +911,31 @@ static const rule rules[] = {
 	{"data.dir", "data.source", rule_idx_dir},
 };
 
+/* Keys that only a CSV source uses, set for images: name the first.  The
+ * CSV keys of [data] are the fields from sha256 on (flow.h keeps them
+ * last in the struct); task is a choice with a default, never "set". */
+static int csv_only_keys(const jm_flow *f, jm_err *err)
+{
+	if (jm_flow_is_tabular(f))
+		return 0;
+	for (int i = 0; i < NKEYS; i++) {
+		const key *k = &keys[i];
+		int csv_only = k->type == T_RULE || (!strcmp(k->section, "data") && k->off >= F(data.sha256));
+		const char *v = csv_only && k->type != T_CHOICE ? *(char *const *)field(f, k) : NULL;
+		if (!v || !*v)
+			continue;
+		char loc[300];
+		key_location(f, k, loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [%s] %s: needs a CSV source ([data] source = "
+				  "FILE.csv), not %s", loc, k->section, k->name, f->data.source);
+	}
+	return 0;
+}
+
 int jm_flow_validate(const jm_flow *f, jm_err *err)
 {
+	if (csv_only_keys(f, err) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
 		char msg[512], loc[300];
 		if (!rules[i].broken(f, msg, sizeof msg))
@@ -1101,6 +1275,8 @@ int jm_flow_check_files(const jm_flow *f, jm_err *err)
 
 	if (jm_flow_validate(f, err) < 0)
 		return -1;
+	if (jm_flow_is_tabular(f))
+		return 0; /* a CSV is opened, and checked, when the run loads it */
 	if (jm_dataset_find(f->data.dir, paths, &why) == 0) {
 		for (int i = 0; i < JM_IDX_NFILES; i++)
 			free(paths[i]);
@@ -1158,6 +1334,15 @@ int jm_flow_line(const jm_flow *f, const char *dotted)
 {
 	const key *k = key_lookup(dotted);
 	return k ? f->key_line[key_index(k)] : 0;
+}
+
+void jm_flow_locate(const jm_flow *f, const char *dotted, char *buf, size_t n)
+{
+	const key *k = key_lookup(dotted);
+	if (k)
+		key_location(f, k, buf, n);
+	else
+		snprintf(buf, n, "%s", f->name ? f->name : "flow");
 }
 
 char *jm_flow_get(const jm_flow *f, const char *dotted)

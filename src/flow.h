@@ -23,12 +23,13 @@
 #ifndef JM_FLOW_H
 #define JM_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
 
 #define JM_FLOW_MAX_HIDDEN 16
-#define JM_FLOW_MAX_KEYS 64 /* room in key_line for every table key */
+#define JM_FLOW_MAX_KEYS 160 /* room in key_line for every table key */
 
 typedef struct jm_flow {
 	char *path; /* file it came from, or NULL */
@@ -39,10 +40,32 @@ typedef struct jm_flow {
 		char *normalize;   /* "standard" (default) | "unit" | "none" */
 		int64_t limit;     /* use the first N training samples; 0 = all */
 		int64_t test_limit;/* the first N test samples; 0 = all */
+		/* a CSV source (see jm_flow_is_tabular); keep these last:
+		 * flow.c tells them by their offset */
+		char *sha256;      /* expected SHA-256 of the file; "" = unchecked */
+		char *delimiter;   /* "" (sniff) | one character | comma, tab, ... */
+		char *na_values;   /* more missing-value tokens: "?, -" */
+		char *comment;     /* "" (none) | one character | hash, ... */
+		char *target;      /* the column to predict */
+		char *task;        /* "auto" (default) | "classification" | "regression" */
 	} data;
 
+	/* [clean] and [features]: each value is handed, clause by clause
+	 * (clauses are separated by ';'), to jm_clean_parse or
+	 * jm_features_parse under the key's name; "" = no such rule.  Walk
+	 * them with jm_flow_key_info/jm_flow_get (section "clean" or
+	 * "features") rather than by field. */
 	struct {
-		double val;       /* validation fraction carved from train (0.1) */
+		char *drop_columns, *duplicates, *dates, *booleans, *missing, *outliers;
+	} clean;
+	struct {
+		char *dates, *lag, *rolling, *products, *ratios, *poly2, *log1p, *bins,
+			*onehot, *ordinal, *minmax, *standardize, *drop, *missing;
+	} features;
+
+	struct {
+		double val;       /* validation fraction carved from train (0.1;
+				     0.15 of a CSV's rows unless given) */
 		double test;      /* test fraction when the data has no test set (0.15) */
 		int stratify;     /* 1 (default) */
 	} split;
@@ -145,6 +168,10 @@ void jm_flow_foreach(const jm_flow *f,
  * --set, 0 for the default (or an unknown key). */
 int jm_flow_line(const jm_flow *f, const char *key);
 
+/* Where "section.key" was set, as messages begin: "house.flow:7",
+ * "--set data.target" or "house.flow" (a default); into buf. */
+void jm_flow_locate(const jm_flow *f, const char *key, char *buf, size_t n);
+
 /* The value of "section.key" as text (malloc'd), or NULL if unknown. */
 char *jm_flow_get(const jm_flow *f, const char *key);
 
@@ -153,6 +180,15 @@ jm_flow *jm_flow_dup(const jm_flow *f);
 
 /* 1 if every key holds the same value in both (doubles bit for bit). */
 int jm_flow_equal(const jm_flow *a, const jm_flow *b);
+
+/* 1 when [data] source names a CSV (anything but fashion-mnist and
+ * idx:DIR): a path, archive.zip:member.csv, a .gz, or an http(s) URL. */
+int jm_flow_is_tabular(const jm_flow *f);
+
+/* [data] delimiter or comment as a byte: 0 for "", the character itself,
+ * or the byte a name stands for (comma, semicolon, tab, pipe, space,
+ * colon, hash, percent: ';' and '#' would read as a comment in a flow). */
+char jm_flow_char(const char *v);
 
 /* The key table, for help screens, the TUI's forms and the man page. */
 typedef struct jm_flow_keyinfo {

@@ -333,7 +333,7 @@ Test(flow, later_sections_refuse_keys)
 		   "fmnist.flow:2: [search] trials: hyperparameter search is not available in "
 		   "this version of jianmo");
 	assert_msg(parse_fail("[clean]\ndrop = x\n"),
-		   "fmnist.flow:2: [clean] drop: cleaning is not available in this version of jianmo");
+		   "fmnist.flow:2: [clean] unknown key \"drop\" (it belongs in [features])");
 }
 
 Test(flow, syntax_errors)

@@ -338,8 +338,9 @@ Test(model, spec_errors)
 	expect_error(&s, 1, 8, 8, 10,
 		     "[model] dropout: expected a probability in [0, 1), got 1");
 	s = (jm_model_spec){.type = "linear"};
-	expect_error(&s, 1, 8, 8, 1,
-		     "[model] a classifier needs from 2 to 65536 classes, got 1");
+	expect_error(&s, 1, 8, 8, 0,
+		     "[model] needs from 1 to 65536 outputs (classes, or 1 for a "
+		     "regression), got 0");
 	expect_error(&s, 0, 8, 8, 10,
 		     "[model] input shape 0x8x8 is empty or too large");
 	jm_err err = {0};

@@ -922,6 +922,47 @@ Test(ops, xent_gradcheck)
 	free(c.logits), free(c.soft), free(dz);
 }
 
+/* ----------------------------------------------------------------- mse */
+
+typedef struct {
+	int B, K;
+	float *pred, *target;
+} mse_ctx;
+
+static double mse_loss(void *p)
+{
+	mse_ctx *c = p;
+	return be->mse(NULL, NULL, c->pred, c->target, c->B, c->K);
+}
+
+/* F.mse_loss(torch.tensor([[1.,2.],[3.,-1.]]), torch.tensor([[0.,2.5],[1.,1.]])):
+ * (1 + 0.25 + 4 + 4) / 4 = 2.3125 */
+Test(ops, mse_hand_values)
+{
+	float pred[4] = { 1, 2, 3, -1 }, target[4] = { 0, 2.5f, 1, 1 }, dp[4], sl[2];
+	double loss = be->mse(dp, sl, pred, target, 2, 2);
+	cr_assert_float_eq(loss, 2.3125, 1e-12);
+	cr_assert_float_eq(sl[0], 0.625, 1e-7);
+	cr_assert_float_eq(sl[1], 4.0, 1e-7);
+	static const float want[4] = { 0.5f, -0.25f, 1.0f, -1.0f }; /* 2 e / 4 */
+	for (int i = 0; i < 4; i++)
+		cr_assert_float_eq(dp[i], want[i], 1e-7);
+	cr_assert_eq(be->mse(NULL, NULL, NULL, NULL, 0, 1), 0.0);
+}
+
+Test(ops, mse_gradcheck)
+{
+	jm_rng r;
+	jm_rng_seed(&r, 17);
+	int B = 6, K = 3;
+	mse_ctx c = { B, K, randv(&r, (size_t)B * K, -3, 3), randv(&r, (size_t)B * K, -2, 2) };
+	float *dp = vec((size_t)B * K);
+	be->mse(dp, NULL, c.pred, c.target, B, K);
+	cr_assert_eq(jt_gradcheck("mse dpred", mse_loss, &c, c.pred, (size_t)B * K, dp, 1e-2,
+				  1e-2, 1e-5), 0);
+	free(c.pred), free(c.target), free(dp);
+}
+
 /* -------------------------------------------------------------- gathers */
 
 Test(ops, gathers)

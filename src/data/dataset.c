@@ -177,6 +177,8 @@ void jm_dataset_free(jm_dataset *d)
 		return;
 	free(d->pixels);
 	free(d->labels);
+	free(d->x);
+	free(d->y);
 	free(d);
 }
 

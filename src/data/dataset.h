@@ -27,6 +27,12 @@ typedef struct jm_dataset {
 	uint8_t *pixels;    /* [n, c, h, w], malloc'd, owned */
 	int32_t *labels;    /* [n], malloc'd, owned */
 	const char *const *class_names; /* n_classes names, static; NULL: none */
+	/* A table's rows (pipeline/tabular.c) instead of images: pixels is
+	 * NULL, x holds [n, c*h*w] floats; for regression labels is NULL,
+	 * y holds [n] targets and n_classes is 1 (one output).  Both
+	 * malloc'd, owned; class_names then belongs to whoever built it. */
+	float *x;
+	float *y;
 } jm_dataset;
 
 /* The four files of an IDX directory, in this order; each may be stored

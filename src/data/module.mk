@@ -6,7 +6,9 @@ libjm_data_a_SOURCES += src/flow.c src/flow.h \
 	src/data/split.c src/data/split.h
 
 dist_man_MANS += man/jianmo-flow.5
-EXTRA_DIST += examples/fmnist-mlp.flow examples/fmnist-cnn.flow
+EXTRA_DIST += examples/fmnist-mlp.flow examples/fmnist-cnn.flow \
+	examples/penguins.flow examples/penguins-mass.flow \
+	examples/data/penguins.csv examples/data/README
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_flow tests/test_idx tests/test_split
@@ -30,7 +32,9 @@ FUZZ_CC = clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	-I$(top_srcdir) -I$(top_srcdir)/src
 FLOW_FUZZ_SRC = $(srcdir)/fuzz/flow_fuzz.c $(srcdir)/src/flow.c $(srcdir)/src/data/idx.c \
-	$(srcdir)/src/data/dataset.c $(srcdir)/src/util/err.c
+	$(srcdir)/src/data/dataset.c $(srcdir)/src/util/err.c \
+	$(srcdir)/pipeline/clean.c $(srcdir)/pipeline/features.c $(srcdir)/src/data/frame.c \
+	$(srcdir)/src/util/json.c $(srcdir)/src/util/strbuf.c
 IDX_FUZZ_SRC = $(srcdir)/fuzz/idx_fuzz.c $(srcdir)/src/data/idx.c $(srcdir)/src/util/err.c
 fuzz/flow_fuzz: $(FLOW_FUZZ_SRC)
 	$(MKDIR_P) fuzz

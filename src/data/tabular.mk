@@ -1,8 +1,10 @@
 # src/data/tabular.mk: frames, CSV, sources, cleaning and features (issue 4)
+# clean.c and features.c live in libjm_data beside the flow (src/flow.c),
+# which checks [clean] and [features] rules with their parsers.
 libjm_data_a_SOURCES += src/data/frame.c src/data/frame.h \
-	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h
-libjm_pipeline_a_SOURCES += pipeline/clean.c pipeline/clean.h \
-	pipeline/features.c pipeline/features.h
+	src/data/csv.c src/data/csv.h src/data/source.c src/data/source.h \
+	pipeline/clean.c pipeline/clean.h pipeline/features.c pipeline/features.h
+libjm_pipeline_a_SOURCES += pipeline/tabular.c pipeline/tabular.h
 
 # libFuzzer target for the CSV reader, built on demand with clang:
 #   make fuzz/csv_fuzz && ./fuzz/csv_fuzz -max_len=1024 CORPUS $(srcdir)/tests/corpus/csv
@@ -37,6 +39,17 @@ tests_test_features_SOURCES = tests/test_features.c
 tests_test_features_CFLAGS = $(TEST_CFLAGS)
 tests_test_features_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)
+# CSV runs: the flow's CSV keys and the stages in sequence (test_tabular),
+# and `jianmo --batch` on CSVs end to end (test_tabular_batch)
+check_PROGRAMS += tests/test_tabular tests/test_tabular_batch
+TESTS += tests/test_tabular tests/test_tabular_batch
+tests_test_tabular_SOURCES = tests/test_tabular.c
+tests_test_tabular_CFLAGS = $(TEST_CFLAGS)
+tests_test_tabular_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_tabular_batch_SOURCES = tests/test_tabular_batch.c
+tests_test_tabular_batch_CFLAGS = $(TEST_CFLAGS)
+tests_test_tabular_batch_LDADD = tests/libjm_testutil.a $(TEST_LIBS) $(JM_DEP_LIBS) -lpthread
 endif
 
 # The read + clean + features benchmark beside pandas and polars

@@ -134,6 +134,14 @@ typedef struct jm_backend {
 		       const float *logits, const int32_t *labels,
 		       const float *soft, int B, int K, float smoothing);
 
+	/* Mean squared error, mean over all B*K values (torch's MSELoss):
+	 * pred, target [B,K].  Writes dpred [B,K] = 2 (pred - target) / (B*K)
+	 * (may be NULL) and per-sample losses sample_loss [B] (the mean over
+	 * the row's K values; may be NULL); returns the mean loss (double
+	 * accumulation). */
+	double (*mse)(float *dpred, float *sample_loss, const float *pred,
+		      const float *target, int B, int K);
+
 	/* Gather rows: out[i,:] = src[idx[i],:] for i < B, rows of D floats;
 	 * src may be uint8 (scaled by `scale`, then `shift` added) or float. */
 	void (*gather_u8)(float *out, const uint8_t *src, const int32_t *idx,

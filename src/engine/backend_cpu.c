@@ -216,6 +216,7 @@ const jm_backend jm_backend_cpu = {
 	.add = jm_cpu_add,
 	.accumulate = jm_cpu_accumulate,
 	.xent = jm_cpu_xent,
+	.mse = jm_cpu_mse,
 	.gather_u8 = jm_cpu_gather_u8,
 	.gather_f32 = jm_cpu_gather_f32,
 	.adam_step = jm_cpu_adam_step,

@@ -297,6 +297,31 @@ double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
 	return B > 0 ? total / B : 0.0;
 }
 
+/* ---- mean squared error ---- */
+
+/* loss = sum (pred - target)^2 / (B*K); dpred = 2 (pred - target) / (B*K). */
+double jm_cpu_mse(float *dpred, float *sample_loss, const float *pred,
+		  const float *target, int B, int K)
+{
+	double total = 0.0;
+	size_t n = (size_t)B * (size_t)K;
+	float g = n ? 2.0f / (float)n : 0.0f;
+	for (int r = 0; r < B; r++) {
+		double row = 0.0;
+		for (int k = 0; k < K; k++) {
+			size_t i = (size_t)r * K + k;
+			float e = pred[i] - target[i];
+			row += (double)e * e;
+			if (dpred)
+				dpred[i] = g * e;
+		}
+		if (sample_loss)
+			sample_loss[r] = (float)(row / K);
+		total += row;
+	}
+	return n ? total / (double)n : 0.0;
+}
+
 /* ---- gathers ---- */
 
 JM_CPU_HOT static void gather_u8_row(float *restrict o,

@@ -791,10 +791,10 @@ int jm_model_build(jm_model **out, const jm_backend *be,
 			   in_c, in_h, in_w);
 		goto fail;
 	}
-	if (n_classes < 2 || n_classes > MAX_UNITS) {
+	if (n_classes < 1 || n_classes > MAX_UNITS) {
 		jm_err_set(err, JM_EXIT_INPUT,
-			   "[model] a classifier needs from 2 to %d classes, got %d",
-			   MAX_UNITS, n_classes);
+			   "[model] needs from 1 to %d outputs (classes, or 1 for a "
+			   "regression), got %d", MAX_UNITS, n_classes);
 		goto fail;
 	}
 	if (max_batch < 1) {

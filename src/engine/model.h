@@ -68,7 +68,8 @@
  *   gap    global average pool (+ flatten) f     flatten
  *   dX     dropout with probability X      fcN   linear to N units
  *   rN     residual block to N channels (see above)
- * A hidden fcN is followed by the activation; residual blocks use it too.  The last fc must produce n_classes;
+ * A hidden fcN is followed by the activation; residual blocks use it too.  The last fc must produce n_classes
+ * (the outputs: 1 for a regression);
  * when the string does not end with an fc, the classifier is appended.
  */
 #ifndef JM_MODEL_H

@@ -1,0 +1,525 @@
+/*
+ * tabular.c: a CSV source to training matrices (see tabular.h for the
+ * picture).  The stages themselves live in csv.c, split.c, clean.c and
+ * features.c; this file sequences them with the flow's keys, decides the
+ * task before the split (a stratified split needs the classes), and turns
+ * their messages into ones located in the flow or the CSV.
+ */
+#include "pipeline/tabular.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/split.h"
+
+const char *const jm_tabular_files[] = {
+	"clean.state", "features.state", "target.state", "quality.txt", "quality.json", NULL,
+};
+
+/* ---- the rules of [clean] and [features] from the flow ------------------ */
+
+typedef int (*rule_parse_fn)(void *stage, const char *key, const char *value, jm_err *err);
+
+static int clean_parse(void *stage, const char *key, const char *value, jm_err *err)
+{
+	return jm_clean_parse(stage, key, value, err);
+}
+
+static int features_parse(void *stage, const char *key, const char *value, jm_err *err)
+{
+	return jm_features_parse(stage, key, value, err);
+}
+
+/* Every key of section, clause by clause (';'), into stage.  The flow has
+ * checked them already; a message here still names the key's line. */
+static int rules_from_flow(const jm_flow *f, const char *section, void *stage, rule_parse_fn parse,
+			   jm_err *err)
+{
+	for (int i = 0; i < jm_flow_key_count(); i++) {
+		jm_flow_keyinfo ki;
+		jm_flow_key_info(i, &ki);
+		if (strcmp(ki.section, section))
+			continue;
+		char dotted[64], *save = NULL;
+		snprintf(dotted, sizeof dotted, "%s.%s", section, ki.key);
+		char *v = jm_flow_get(f, dotted);
+		int rc = 0;
+		for (char *cl = strtok_r(v, ";", &save); cl && rc == 0; cl = strtok_r(NULL, ";", &save))
+			if (cl[strspn(cl, " \t")])
+				rc = parse(stage, ki.key, cl, err);
+		free(v);
+		if (rc < 0) {
+			char loc[300];
+			jm_flow_locate(f, dotted, loc, sizeof loc);
+			return jm_err_prefix(err, "%s: [%s]", loc, section);
+		}
+	}
+	return 0;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* [data] na_values: "?, -, n.a." → tokens (the array and each malloc'd). */
+static char **na_tokens(const char *list, int *n)
+{
+	char *copy = jm_xstrdup(list), *save = NULL;
+	char **out = NULL;
+	*n = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t += strspn(t, " \t");
+		size_t len = strlen(t);
+		while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+			t[--len] = '\0';
+		if (!len)
+			continue;
+		out = jm_xrealloc(out, (size_t)(*n + 1) * sizeof *out);
+		out[(*n)++] = jm_xstrdup(t);
+	}
+	free(copy);
+	return out;
+}
+
+/* The physical line (from 1) where data row `row` of the CSV in buf
+ * starts, counting as csv.c does: blank and comment lines skipped, the
+ * first record the header, newlines inside quotes counted. */
+static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
+{
+	size_t i = 0;
+	int64_t line = 1, record = -1; /* -1: the header */
+	if (n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+		i = 3;
+	while (i < n) {
+		/* at the start of a line: blank or a comment? */
+		size_t j = i;
+		while (j < n && (buf[j] == ' ' || buf[j] == '\t'))
+			j++;
+		int skip = j == n || buf[j] == '\n' || buf[j] == '\r' || (comment && buf[i] == comment);
+		if (!skip && record++ == row)
+			return line;
+		/* to the end of this record (or line, when skipped) */
+		int quoted = 0;
+		for (; i < n; i++) {
+			char c = buf[i];
+			if (c == '"' && !skip)
+				quoted = !quoted;
+			else if (c == '\n' || c == '\r') {
+				if (c == '\r' && i + 1 < n && buf[i + 1] == '\n')
+					i++;
+				line++;
+				if (!quoted) {
+					i++;
+					break;
+				}
+			}
+		}
+	}
+	return line;
+}
+
+static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame **all,
+		      jm_progress_fn progress, void *progress_ctx, jm_err *err)
+{
+	jm_source_opts so;
+	jm_source_opts_init(&so);
+	so.sha256 = f->data.sha256[0] ? f->data.sha256 : NULL;
+	so.progress = progress;
+	so.progress_ctx = progress_ctx;
+	if (jm_source_open(src, f->data.source, &so, err) < 0) {
+		/* a file that is not the pinned one: blame the pin */
+		int pin = so.sha256 && err && strstr(err->msg, "sha256 mismatch");
+		char loc[300];
+		jm_flow_locate(f, pin ? "data.sha256" : "data.source", loc, sizeof loc);
+		return jm_err_prefix(err, "%s: [data] %s", loc, pin ? "sha256" : "source");
+	}
+	tb->source = jm_xstrdup(src->name);
+
+	jm_csv_opts co;
+	jm_csv_opts_init(&co);
+	int nna = 0;
+	char **na = na_tokens(f->data.na_values, &nna);
+	co.delim = jm_flow_char(f->data.delimiter);
+	co.comment = jm_flow_char(f->data.comment);
+	co.na_values = (const char *const *)na;
+	co.n_na_values = nna;
+	co.name = src->name;
+	int rc = jm_csv_parse(src->data, src->n, &co, all, &tb->info, err);
+	for (int i = 0; i < nna; i++)
+		free(na[i]);
+	free(na);
+	if (rc < 0)
+		return -1;
+	int64_t limit = f->data.limit;
+	if (limit > 0 && limit < (*all)->nrows) {
+		int64_t *idx = jm_xmalloc((size_t)limit * sizeof *idx);
+		for (int64_t i = 0; i < limit; i++)
+			idx[i] = i;
+		jm_frame *head = jm_frame_take(*all, idx, limit, err);
+		free(idx);
+		if (!head)
+			return -1;
+		jm_frame_free(*all);
+		*all = head;
+	}
+	tb->rows = (*all)->nrows;
+	return 0;
+}
+
+/* ---- the target and the task ------------------------------------------------ */
+
+/* A [clean] rule "missing = drop" that covers the target column. */
+static int drops_missing_target(const jm_clean *c, const char *target)
+{
+	for (int i = 0; i < c->n; i++) {
+		const jm_clean_rule *r = &c->rules[i];
+		if (r->kind != JM_CLEAN_DROP_MISSING)
+			continue;
+		if (!r->cols)
+			return 1;
+		for (int k = 0; k < r->ncols; k++)
+			if (!strcmp(r->cols[k], target))
+				return 1;
+	}
+	return 0;
+}
+
+/* The target column exists and is never missing, unless [clean] drops the
+ * rows where it is: that happens here, before the split, since such rows
+ * can neither train nor be scored. */
+static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const jm_source *src,
+			jm_err *err)
+{
+	const char *name = f->data.target;
+	int j = jm_frame_index(all, name);
+	if (j < 0) {
+		char loc[300], list[512] = "";
+		size_t len = 0;
+		for (int k = 0; k < all->ncols && len + 4 < sizeof list; k++)
+			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "",
+						all->cols[k]->name);
+		if (len >= sizeof list - 4)
+			snprintf(list + sizeof list - 5, 5, "...");
+		jm_flow_locate(f, "data.target", loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] target: no column \"%s\" in %s "
+				  "(columns: %s)", loc, name, src->name, list);
+	}
+	const jm_col *t = all->cols[j];
+	if (!t->n_na)
+		return 0;
+	if (drops_missing_target(&tb->clean, name)) {
+		uint8_t *keep = jm_xmalloc((size_t)all->nrows);
+		for (int64_t i = 0; i < all->nrows; i++)
+			keep[i] = !jm_col_isna(t, i);
+		tb->target_dropped = t->n_na;
+		int rc = jm_frame_filter(all, keep, err);
+		free(keep);
+		return rc;
+	}
+	int64_t first = -1;
+	for (int64_t i = 0; i < all->nrows && first < 0; i++)
+		if (jm_col_isna(t, i))
+			first = i;
+	char more[64] = "";
+	if (t->n_na > 1)
+		snprintf(more, sizeof more, " (and in %lld more rows)", (long long)t->n_na - 1);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s:%lld: field %d (\"%s\"): the target is missing%s; "
+			  "drop such rows with [clean] missing = drop: %s", src->name,
+			  (long long)row_line(src->data, src->n, jm_flow_char(f->data.comment), first),
+			  j + 1, name, more, name);
+}
+
+/* [data] task, with auto decided over every row as features.c decides it
+ * over the training rows (text and true/false: classes; whole numbers
+ * with at most 20 values: classes; other numbers: regression), so the
+ * split and the features agree whatever rows land in training. */
+static int decide_task(const jm_flow *f, const jm_frame *all, int *regression, jm_err *err)
+{
+	const jm_col *t = jm_frame_col(all, f->data.target);
+	const char *task = f->data.task;
+	char loc[300];
+	jm_flow_locate(f, "data.task", loc, sizeof loc);
+	*regression = 0;
+	if (t->type == JM_COL_TIME)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] target: \"%s\" holds dates", loc,
+				  t->name);
+	if (!strcmp(task, "regression")) {
+		if (t->type != JM_COL_F64 && t->type != JM_COL_I64)
+			return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] task: regression needs a numeric "
+					  "target, and \"%s\" is %s", loc, t->name,
+					  jm_coltype_name(t->type));
+		*regression = 1;
+		return 0;
+	}
+	if (!strcmp(task, "classification") || (t->type != JM_COL_F64 && t->type != JM_COL_I64))
+		return 0;
+	jm_dict *d = jm_dict_new();
+	char buf[64];
+	int integral = 1;
+	for (int64_t i = 0; i < all->nrows && integral && d->n <= 20; i++) {
+		double v = jm_col_num(t, i);
+		integral = v == floor(v);
+		const char *s = jm_col_text(t, i, buf, sizeof buf);
+		jm_dict_intern(d, s, strlen(s));
+	}
+	*regression = !(integral && d->n <= 20);
+	jm_dict_unref(d);
+	return 0;
+}
+
+/* ---- split, clean, features -------------------------------------------------- */
+
+/* Train / val / test row numbers of all: stratified by class for
+ * classification (when [split] stratify), at random for regression.  A CSV
+ * has no test set of its own ([split] val follows the source to 0.15). */
+static int split_rows(const jm_flow *f, const jm_frame *all, int regression, jm_split *sp,
+		      jm_err *err)
+{
+	int32_t *labels = NULL;
+	char **classes = NULL;
+	int ncls = 0, rc;
+	int stratify = !regression && f->split.stratify;
+	if (stratify && jm_target_classes(all, f->data.target, &labels, &ncls, &classes, err) < 0)
+		return -1;
+	rc = jm_split_make(sp, labels, all->nrows, ncls, f->split.val, f->split.test, stratify,
+			   (uint64_t)f->train.seed, err);
+	for (int k = 0; k < ncls; k++)
+		free(classes[k]);
+	free(classes);
+	free(labels);
+	return rc;
+}
+
+static jm_frame *take_rows(const jm_frame *all, const int32_t *rows, int64_t n, jm_err *err)
+{
+	int64_t *idx = jm_xmalloc((size_t)(n ? n : 1) * sizeof *idx);
+	for (int64_t i = 0; i < n; i++)
+		idx[i] = rows[i];
+	jm_frame *out = jm_frame_take(all, idx, n, err);
+	free(idx);
+	return out;
+}
+
+static FILE *state_open(const char *dir, const char *name, const char *mode, jm_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *fp = fopen(path, mode);
+	if (!fp)
+		jm_err_set(err, *mode == 'r' ? JM_EXIT_INPUT : JM_EXIT_FAIL, "%s: %s", path,
+			   strerror(errno));
+	return fp;
+}
+
+/* The saved state of a run: the rules as fitted, and the target's scale. */
+static int load_state(jm_tabular *tb, const char *dir, jm_err *err)
+{
+	FILE *fp = state_open(dir, "clean.state", "r", err);
+	int rc = fp ? jm_clean_load(&tb->clean, fp, err) : -1;
+	if (fp)
+		fclose(fp);
+	if (rc < 0 || !(fp = state_open(dir, "features.state", "r", err)))
+		return -1;
+	rc = jm_features_load(&tb->features, fp, err);
+	fclose(fp);
+	if (rc < 0 || !(fp = state_open(dir, "target.state", "r", err)))
+		return -1;
+	jm_state_reader r = {.in = fp};
+	rc = jm_state_next(&r) == 1 && jm_state_word(&r, "target") == 0 &&
+	     jm_state_double(&r, &tb->y_mean) == 0 && jm_state_double(&r, &tb->y_std) == 0 &&
+	     tb->y_std > 0 ? 0 : -1;
+	jm_state_reader_free(&r);
+	fclose(fp);
+	if (rc < 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s/target.state: expected \"target MEAN STD\"",
+				  dir);
+	tb->loaded = 1;
+	return 0;
+}
+
+/* Clean and featurize the three parts: fitted on train (or loaded), then
+ * the same numbers applied to val and test. */
+static int prepare_parts(jm_tabular *tb, const jm_flow *f, jm_frame *part[3], jm_matrix m[3],
+			 jm_err *err)
+{
+	if (tb->loaded) {
+		if (jm_clean_apply(&tb->clean, part[0], &tb->report, err) < 0)
+			return jm_err_prefix(err, "%s", f->name);
+	} else if (jm_clean_fit_apply(&tb->clean, part[0], &tb->report, err) < 0) {
+		return jm_err_prefix(err, "%s", f->name);
+	}
+	for (int p = 1; p < 3; p++)
+		if (jm_clean_apply(&tb->clean, part[p], NULL, err) < 0)
+			return jm_err_prefix(err, "%s", f->name);
+	if (!tb->loaded && jm_features_fit_apply(&tb->features, part[0], err) < 0)
+		return jm_err_prefix(err, "%s", f->name);
+	for (int p = tb->loaded ? 0 : 1; p < 3; p++)
+		if (jm_features_apply(&tb->features, part[p], err) < 0)
+			return jm_err_prefix(err, "%s", f->name);
+	for (int p = 0; p < 3; p++)
+		if (jm_features_matrix(&tb->features, part[p], &m[p], err) < 0)
+			return jm_err_prefix(err, "%s", f->name);
+	return 0;
+}
+
+/* Mean and standard deviation (ddof 0) of the training targets: the model
+ * learns (y - mean) / std. */
+static void target_scale(jm_tabular *tb, const jm_matrix *train)
+{
+	double sum = 0, ss = 0;
+	for (int64_t i = 0; i < train->rows; i++)
+		sum += train->y_value[i];
+	double mean = train->rows ? sum / (double)train->rows : 0;
+	for (int64_t i = 0; i < train->rows; i++)
+		ss += (train->y_value[i] - mean) * (train->y_value[i] - mean);
+	double sd = train->rows ? sqrt(ss / (double)train->rows) : 0;
+	tb->y_mean = mean;
+	tb->y_std = sd > 0 && isfinite(sd) ? sd : 1.0;
+}
+
+/* A float set of the rows of the given matrices, one after another. */
+static jm_dataset *dataset_of(const jm_tabular *tb, const jm_matrix *m, int nm)
+{
+	jm_dataset *d = jm_xcalloc(1, sizeof *d);
+	int64_t n = 0;
+	for (int k = 0; k < nm; k++)
+		n += m[k].rows;
+	int D = m[0].cols;
+	d->n = n;
+	d->c = d->h = 1;
+	d->w = D;
+	d->x = jm_xmalloc((size_t)(n ? n : 1) * (size_t)D * sizeof *d->x);
+	if (tb->regression) {
+		d->n_classes = 1;
+		d->y = jm_xmalloc((size_t)(n ? n : 1) * sizeof *d->y);
+	} else {
+		d->n_classes = tb->features.nclasses;
+		d->labels = jm_xmalloc((size_t)(n ? n : 1) * sizeof *d->labels);
+		d->class_names = (const char *const *)tb->features.classes;
+	}
+	int64_t at = 0;
+	for (int k = 0; k < nm; k++) {
+		memcpy(d->x + at * D, m[k].x, (size_t)m[k].rows * (size_t)D * sizeof *d->x);
+		if (d->y)
+			memcpy(d->y + at, m[k].y_value, (size_t)m[k].rows * sizeof *d->y);
+		else
+			memcpy(d->labels + at, m[k].y_class, (size_t)m[k].rows * sizeof *d->labels);
+		at += m[k].rows;
+	}
+	return d;
+}
+
+int jm_tabular_load(jm_tabular *tb, const jm_flow *f, const char *state_dir,
+		    jm_progress_fn progress, void *progress_ctx, jm_dataset **train,
+		    jm_dataset **test, jm_err *err)
+{
+	jm_source src = {0};
+	jm_frame *all = NULL, *part[3] = {NULL, NULL, NULL};
+	jm_matrix m[3];
+	jm_split sp = {0};
+	int rc = -1;
+
+	memset(tb, 0, sizeof *tb);
+	memset(m, 0, sizeof m);
+	jm_clean_init(&tb->clean);
+	jm_features_init(&tb->features);
+	*train = *test = NULL;
+	if (state_dir) {
+		if (load_state(tb, state_dir, err) < 0)
+			goto out;
+	} else if (rules_from_flow(f, "clean", &tb->clean, clean_parse, err) < 0 ||
+		   rules_from_flow(f, "features", &tb->features, features_parse, err) < 0 ||
+		   jm_features_parse(&tb->features, "target", f->data.target, err) < 0) {
+		goto out;
+	}
+	if (read_frame(tb, f, &src, &all, progress, progress_ctx, err) < 0 ||
+	    check_target(tb, f, all, &src, err) < 0 ||
+	    decide_task(f, all, &tb->regression, err) < 0 ||
+	    (tb->loaded && (tb->regression = !tb->features.classification, 0)) ||
+	    (!state_dir && jm_features_parse(&tb->features, "task", tb->regression ? "regression"
+						: "classification", err) < 0) ||
+	    split_rows(f, all, tb->regression, &sp, err) < 0)
+		goto out;
+	const int32_t *rows[3] = {sp.train, sp.val, sp.test};
+	const int64_t counts[3] = {sp.n_train, sp.n_val, sp.n_test};
+	for (int p = 0; p < 3; p++)
+		if (!(part[p] = take_rows(all, rows[p], counts[p], err)))
+			goto out;
+	if (prepare_parts(tb, f, part, m, err) < 0)
+		goto out;
+	if (m[0].rows == 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: no training rows are left after cleaning", f->name);
+		goto out;
+	}
+	if (tb->regression && !tb->loaded)
+		target_scale(tb, &m[0]);
+	else if (!tb->regression)
+		tb->y_mean = 0, tb->y_std = 1;
+	tb->n_train = m[0].rows;
+	tb->n_val = m[1].rows;
+	tb->n_test = m[2].rows;
+	tb->dropped = tb->rows - tb->n_train - tb->n_val - tb->n_test; /* with target_dropped */
+	*train = dataset_of(tb, m, 2);
+	*test = dataset_of(tb, m + 2, 1);
+	rc = 0;
+out:
+	for (int p = 0; p < 3; p++) {
+		jm_frame_free(part[p]);
+		jm_matrix_free(&m[p]);
+	}
+	jm_split_clear(&sp);
+	jm_frame_free(all);
+	jm_source_close(&src);
+	return rc;
+}
+
+int jm_tabular_save(const jm_tabular *tb, const char *dir, jm_err *err)
+{
+	FILE *fp;
+	int rc = 0;
+	if (!(fp = state_open(dir, "clean.state", "w", err)))
+		return -1;
+	rc = jm_clean_save(&tb->clean, fp, err);
+	if (fclose(fp) != 0 || rc < 0)
+		return rc < 0 ? -1 : jm_err_set(err, JM_EXIT_FAIL, "%s/clean.state: %s", dir,
+						 strerror(errno));
+	if (!(fp = state_open(dir, "features.state", "w", err)))
+		return -1;
+	rc = jm_features_save(&tb->features, fp, err);
+	if (fclose(fp) != 0 || rc < 0)
+		return rc < 0 ? -1 : jm_err_set(err, JM_EXIT_FAIL, "%s/features.state: %s", dir,
+						 strerror(errno));
+	if (!(fp = state_open(dir, "target.state", "w", err)))
+		return -1;
+	fputs("target ", fp);
+	jm_state_num(fp, tb->y_mean);
+	fputc(' ', fp);
+	jm_state_num(fp, tb->y_std);
+	fputc('\n', fp);
+	if (fclose(fp) != 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s/target.state: %s", dir, strerror(errno));
+	if (!(fp = state_open(dir, "quality.txt", "w", err)))
+		return -1;
+	jm_clean_report_text(fp, &tb->report);
+	if (fclose(fp) != 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s/quality.txt: %s", dir, strerror(errno));
+	if (!(fp = state_open(dir, "quality.json", "w", err)))
+		return -1;
+	jm_clean_report_json(fp, &tb->report);
+	if (fclose(fp) != 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s/quality.json: %s", dir, strerror(errno));
+	return 0;
+}
+
+void jm_tabular_free(jm_tabular *tb)
+{
+	if (!tb)
+		return;
+	jm_clean_free(&tb->clean);
+	jm_features_free(&tb->features);
+	jm_clean_report_clear(&tb->report);
+	jm_csv_info_clear(&tb->info);
+	free(tb->source);
+	memset(tb, 0, sizeof *tb);
+}
