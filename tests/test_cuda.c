@@ -360,7 +360,7 @@ Test(cuda, elementwise_dropout_add)
 	free(in), free(dout), free(o), free(d);
 }
 
-Test(cuda, cross_entropy_and_gathers)
+Test(cuda, losses_and_gathers)
 {
 	need_gpu();
 	enum { B = 50, K = 10, D = 33, ROWS = 70 };
@@ -387,6 +387,12 @@ Test(cuda, cross_entropy_and_gathers)
 		expect_close("xent dlogits", gdz, dz, B * K, 1e-7, 1e-5);
 		expect_close("xent sample loss", gsl, sl, B, 1e-6, 1e-5);
 	}
+	float *tgt = randv(&r, B * K, -2, 2), *gtgt = up(tgt, B * K);
+	double m1 = cpu->mse(dz, sl, z, tgt, B, K), m2 = gpu->mse(gdz, gsl, gz, gtgt, B, K);
+	cr_expect(fabs(m1 - m2) <= 1e-9 * fabs(m1), "mse: gpu %.12g, cpu %.12g", m2, m1);
+	expect_close("mse dpred", gdz, dz, B * K, 0, 0);
+	expect_close("mse sample loss", gsl, sl, B, 1e-7, 1e-6);
+	gpu->free(gtgt), free(tgt);
 	uint8_t *src = malloc(ROWS * D);
 	for (int i = 0; i < ROWS * D; i++)
 		src[i] = (uint8_t)jm_rng_below(&r, 256);

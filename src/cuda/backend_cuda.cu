@@ -194,6 +194,7 @@ static const jm_backend cuda_backend = {
 	.add = jm_cuda_add,
 	.accumulate = jm_cuda_accumulate,
 	.xent = jm_cuda_xent,
+	.mse = jm_cuda_mse,
 	.gather_u8 = jm_cuda_gather_u8,
 	.gather_f32 = jm_cuda_gather_f32,
 	.adam_step = jm_cuda_adam_step,

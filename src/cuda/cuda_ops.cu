@@ -522,3 +522,52 @@ extern "C" void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT)
 	k_bias_rows<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, b, n, OUT);
 	JM_CUDA_LAUNCHED("bias");
 }
+
+/* ---- mean squared error: a thread per row, then the rows in order ---- */
+
+__global__ void k_mse(float *dpred, float *sample_loss, double *rowloss, const float *pred,
+		      const float *target, int B, int K, float g)
+{
+	int r = blockIdx.x * blockDim.x + threadIdx.x;
+	if (r >= B)
+		return;
+	double row = 0.0;
+	for (int k = 0; k < K; k++) {
+		size_t i = (size_t)r * K + k;
+		float e = pred[i] - target[i];
+		row += (double)e * e;
+		if (dpred)
+			dpred[i] = g * e;
+	}
+	if (sample_loss)
+		sample_loss[r] = (float)(row / K);
+	rowloss[r] = row;
+}
+
+__global__ void k_rows_total(double *rowloss, int B)
+{
+	double t = 0.0;
+	for (int r = 0; r < B; r++)
+		t += rowloss[r];
+	rowloss[B] = t;
+}
+
+extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pred,
+			      const float *target, int B, int K)
+{
+	size_t n = (size_t)B * K;
+	if (!n)
+		return 0.0;
+	double *rl = jm_cuda_dscratch((size_t)B + 1), total = NAN;
+	if (!rl)
+		return NAN;
+	k_mse<<<(B + 255) / 256, 256, 0, jm_cuda.stream>>>(dpred, sample_loss, rl, pred, target,
+							   B, K, 2.0f / (float)n);
+	k_rows_total<<<1, 1, 0, jm_cuda.stream>>>(rl, B);
+	if (JM_CUDA_LAUNCHED("mean squared error") < 0 ||
+	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
+					  jm_cuda.stream), "mse read") < 0 ||
+	    jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "mse") < 0)
+		return NAN;
+	return total / (double)n;
+}
