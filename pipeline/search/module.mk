@@ -23,6 +23,9 @@ FLOW_FUZZ_SRC += $(srcdir)/pipeline/search/space.c
 # Running a search under --batch: the parent's loop of trials (child
 # processes) and the trial's pruning hook.
 libjm_pipeline_a_SOURCES += pipeline/search/batch.c pipeline/search/batch.h
+# `jianmo show SEARCH`: the best trial and the table of trials.
+libjm_cli_a_SOURCES += src/cli_search.c
+EXTRA_DIST += examples/fmnist-search.flow
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_search
