@@ -34,6 +34,14 @@ tests_test_search_SOURCES = tests/test_search.c
 tests_test_search_CFLAGS = $(TEST_CFLAGS)
 tests_test_search_LDADD = tests/libjm_testutil.a libjm_search.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS) -lm
+
+# A search from the flow to the store, through the real binary.
+check_PROGRAMS += tests/test_search_run
+TESTS += tests/test_search_run
+tests_test_search_run_SOURCES = tests/test_search_run.c
+tests_test_search_run_CFLAGS = $(TEST_CFLAGS)
+tests_test_search_run_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a \
+	$(TEST_LIBS) $(JM_DEP_LIBS) -lm
 endif
 
 # Benchmark beside Optuna: bench/bench_search.sh runs both (docs/BENCHMARKS.md).
