@@ -100,8 +100,15 @@ typedef struct search {
 static void search_log(void *ctx, const char *msg)
 {
 	search *s = ctx;
+	if (!strncmp(msg, "search: ", 8))
+		msg += 8; /* said below with the search's id */
 	if (s->log) {
-		fprintf(s->log, "%s\n", msg);
+		/* as jm_report's log lines: local time, then the line */
+		char when[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+		fprintf(s->log, "%s %s\n", when, msg);
 		fflush(s->log);
 	}
 	fprintf(stderr, "jianmo: search %lld: %s\n", (long long)s->run, msg);
@@ -368,7 +375,9 @@ static int trial_finished(search *s, trial *t, const outcome *oc, jm_err *err)
 		if (better) {
 			s->best = (int)(t - s->trials);
 			s->best_value = value;
-			jm_metric_log(s->mw, s->run, s->flow->search.metric, s->told, value);
+			/* step: trials finished, this session's and earlier ones */
+			jm_metric_log(s->mw, s->run, s->flow->search.metric,
+				      s->ndone + s->npruned + s->nfailed, value);
 			jm_metric_writer_flush(s->mw, NULL);
 		}
 	} else if (state == JM_TRIAL_PRUNED) {
