@@ -489,16 +489,27 @@ Test(search_run, a_diverging_trial_fails_and_the_search_goes_on)
 
 Test(search_run, a_trial_that_breaks_a_rule_fails_at_once)
 {
-	/* a cosine schedule's min_lr above the proposed lr */
-	write_search("s.flow", 2, "trials = 2\nmethod = grid\ntrain.lr = choice(0.001, 0.1)\n");
+	/* a cosine schedule's min_lr above the proposed lr; the search is
+	 * stopped after two trials and resumed, reading back every trial's
+	 * values, the failed one's too */
+	write_search("s.flow", 2, "trials = 3\nmethod = grid\ntrain.lr = choice(0.001, 0.1, 0.2)\n");
 	char *out, *err;
-	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow --set train.schedule=cosine "
-					      "--set train.min_lr=0.01 --set train.lr=0.5");
-	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	int rc = jt_sh(dir, &out, &err, "JIANMO_FAULT_SEARCH=2:TERM %s --batch s.flow --set "
+					"train.schedule=cosine --set train.min_lr=0.01 --set "
+					"train.lr=0.5; exit $?", jt_bin());
+	cr_assert_eq(rc, 128 + 15, "exit %d\n%s\n%s", rc, out, err);
 	cr_expect(strstr(out, "failed: --set train.min_lr: [train] min_lr: must not exceed lr, got "
 			      "0.01 > 0.001"), "%s", out);
-	cr_expect(strstr(out, "(1 done, 0 pruned, 1 failed)"), "%s", out);
 	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "search 1 done: 3 trials (2 done, 0 pruned, 1 failed)"), "%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	cr_expect_str_eq(sql_text(db, "SELECT r.status FROM runs r JOIN params p ON p.run = r.id "
+				      "AND p.key = 'train.lr' WHERE p.value = '0.001' AND r.id <= 3"),
+			 "failed", "the failing trial is one of the first two");
+	sqlite3_close(db);
 }
 
 Test(search_run, pruning_marks_trials_pruned)

@@ -277,6 +277,12 @@ static int trial_create(search *s, const double *x, int64_t *run, char *why, siz
 		jm_flow_foreach(f, store_param, &pc);
 		rc = jm_store_run_set_status(s->store, *run, JM_RUN_QUEUED, NULL, err);
 	} else if (rc == 0) {
+		/* no flow to take params from: the searched values at least */
+		char v[128];
+		for (int i = 0; i < s->space->n; i++) {
+			jm_space_format(s->space, i, x[i], v, sizeof v);
+			jm_store_param_set(s->store, *run, s->space->p[i].name, v, NULL);
+		}
 		snprintf(why, n, "%s", ferr.msg);
 		rc = jm_store_run_set_status(s->store, *run, JM_RUN_FAILED, ferr.msg, err);
 	}
@@ -703,7 +709,7 @@ static int open_log(search *s, jm_err *err)
 		return -1;
 	char *path = jm_xasprintf("%s/log.txt", dir);
 	free(dir);
-	s->log = fopen(path, "a");
+	s->log = fopen(path, "ae"); /* not inherited by the trials */
 	int rc = s->log ? 0 : jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
 	free(path);
 	if (rc == 0)
