@@ -217,6 +217,22 @@ Test(search_flow, rules_of_a_search)
 			      "train.lr = (0.1, 0.2)\n"));
 }
 
+Test(search_flow, the_example_search_parses)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/examples/fmnist-search.flow", jt_srcdir());
+	jm_flow *f = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_load(&f, path, &err), 0, "%s", err.msg);
+	cr_expect_eq(f->search.trials, 20);
+	cr_expect_eq(f->search.n_params, 3);
+	cr_expect_str_eq(f->search.params[0].key, "train.lr");
+	cr_expect_str_eq(f->search.params[0].spec, "loguniform(1e-5, 1e-2)");
+	cr_expect_str_eq(f->search.params[1].spec, "choice(32, 64, 128)");
+	cr_expect_str_eq(f->search.params[2].spec, "uniform(0.1, 0.5)");
+	jm_flow_free(f);
+}
+
 /* ---- search_run ---------------------------------------------------------- */
 
 static char *dir;
