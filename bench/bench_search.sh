@@ -21,12 +21,35 @@
 # current directory's bench/, beside this script, or as $BENCH_SEARCH),
 # python3-optuna.  Run it from the build directory:
 #     cd /tmp/build-x && /path/to/jianmo/bench/bench_search.sh
+#
+# The GPSampler peer needs Optuna >= 3.6 with scipy and torch, from PyPI:
+#     bench/bench_search.sh --make-venv
+# creates $OPTUNA_VENV (default /tmp/optuna-venv) with Debian's python3 and
+# runs, in it,
+#     pip install 'optuna>=3.6' scipy torch greenlet
+# (greenlet: Optuna's SQLAlchemy wants it; set TORCH_INDEX_URL, e.g.
+# https://download.pytorch.org/whl/cpu, to take torch from another index,
+# such as the CPU-only wheels, about a tenth of the download).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 peers=${JIANMO_PEERS:-$top/../shared/peers}
 py=/usr/bin/python3
 venv=${OPTUNA_VENV:-/tmp/optuna-venv}
+
+if [ "${1:-}" = --make-venv ]; then
+	echo "== creating $venv with $py"
+	$py -m venv "$venv"
+	"$venv/bin/pip" install --upgrade pip
+	if [ -n "${TORCH_INDEX_URL:-}" ]; then
+		"$venv/bin/pip" install --index-url "$TORCH_INDEX_URL" torch
+	fi
+	"$venv/bin/pip" install 'optuna>=3.6' scipy torch greenlet
+	"$venv/bin/python" -c 'import optuna, scipy, torch
+print("optuna", optuna.__version__, "scipy", scipy.__version__, "torch", torch.__version__,
+      "GPSampler:", hasattr(optuna.samplers, "GPSampler"))'
+	exit 0
+fi
 seeds=${1:-20}
 budget=${2:-50}
 

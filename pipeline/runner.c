@@ -28,6 +28,7 @@
 #include "pipeline/notify.h"
 #include "pipeline/report.h"
 #include "pipeline/tabular.h"
+#include "pipeline/search/batch.h"
 #include "pipeline/train.h"
 #include "store/metric_writer.h"
 #include "store/store.h"
@@ -41,6 +42,8 @@ typedef struct runner {
 	jm_flow *flow;
 	jm_store *store;
 	int64_t resume_run;     /* the run being resumed, or 0 */
+	int64_t trial_run;      /* --trial: the queued trial to start, or 0 */
+	jm_trial_pruner *pruner;
 	const jm_backend *be;
 	char device_note[1024];  /* device = auto on the CPU: why not a GPU */
 	jm_dataset *train, *test;
@@ -62,7 +65,7 @@ static int load_flow(runner *r, jm_err *err)
 	if (o->flow_path)
 		return jm_flow_load(&r->flow, o->flow_path, err);
 
-	const char *ref = o->rerun ? o->rerun : o->resume;
+	const char *ref = o->rerun ? o->rerun : o->resume ? o->resume : o->trial;
 	int64_t run = 0, flow_id = 0;
 	char name[64];
 	if (jm_store_run_lookup(r->store, ref, &run, err) < 0)
@@ -81,8 +84,15 @@ static int load_flow(runner *r, jm_err *err)
 	sqlite3_finalize(st);
 	if (!found || !flow_id)
 		return jm_err_set(err, JM_EXIT_INPUT, "run %lld has no flow to %s", (long long)run,
-				  o->rerun ? "rerun" : "resume");
-	r->source_run = run;
+				  o->rerun ? "rerun" : o->resume ? "resume" : "run as a trial");
+	if (o->trial) {
+		if (strcmp(status, JM_RUN_QUEUED))
+			return jm_err_set(err, JM_EXIT_INPUT, "run %lld is %s, not a queued trial",
+					  (long long)run, status);
+		r->trial_run = run;
+	} else {
+		r->source_run = run; /* its fitted CSV state is reused */
+	}
 	if (o->resume) {
 		if (!strcmp(status, JM_RUN_DONE))
 			return jm_err_set(err, JM_EXIT_INPUT, "run %lld is done: nothing to resume",
@@ -671,6 +681,7 @@ static void notify(runner *r, const char *status, double test_acc, const char *e
 static void runner_free(runner *r)
 {
 	free_data(r);
+	jm_trial_pruner_free(r->pruner);
 	jm_clip_free(&r->t.clip);
 	jm_optim_free(r->t.opt);
 	jm_model_free(r->t.model);
@@ -708,6 +719,12 @@ int jm_runner_batch(const jm_batch_opts *o)
 		goto input_error;
 	if (load_flow(r, &err) < 0 || apply_overrides(r, &err) < 0 || pick_device(r, &err) < 0)
 		goto input_error;
+	if (r->flow->search.trials > 0) {
+		/* a search: this process runs its trials as child processes */
+		jm_report_clear(&r->rep);
+		rc = jm_search_batch(o, r->flow, &r->store, r->resume_run, home);
+		goto out;
+	}
 	pick_threads(r);
 	if (load_data(r, &err) < 0)
 		goto input_error;
@@ -719,8 +736,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 	jm_signals_install(); /* from here a stop is orderly */
 	if (!r->store && jm_store_open(&r->store, home, 0, &err) < 0)
 		goto input_error;
-	if (r->resume_run) {
-		t->run = r->resume_run;
+	if (r->resume_run || r->trial_run) {
+		t->run = r->resume_run ? r->resume_run : r->trial_run;
 		if (jm_store_run_reopen(r->store, t->run, &err) < 0)
 			goto input_error;
 	} else if (create_run(r, &err) < 0) {
@@ -775,6 +792,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 		jm_buf_release(&f);
 	}
 
+	if (jm_trial_pruner_attach(t, &r->pruner, &err) < 0)
+		goto run_failed;
 	int outcome = jm_train_run(t, &err);
 	double test_acc = NAN;
 	const char *status = JM_RUN_FAILED;
@@ -787,6 +806,12 @@ int jm_runner_batch(const jm_batch_opts *o)
 			status = JM_RUN_DONE;
 			rc = JM_EXIT_OK;
 		}
+	} else if (outcome == JM_TRAIN_PRUNED) {
+		status = JM_RUN_PRUNED;
+		rc = JM_EXIT_OK;
+		jm_report_msg(&r->rep, "run %lld pruned after epoch %lld: its %s is behind the "
+			      "other trials'", (long long)t->run, (long long)t->st.epoch,
+			      r->flow->search.metric);
 	} else if (outcome == JM_TRAIN_STOPPED) {
 		status = JM_RUN_STOPPED;
 		int sig = jm_signals_stop_requested();

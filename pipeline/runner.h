@@ -24,6 +24,7 @@ typedef struct jm_batch_opts {
 	const char *device;       /* --device, or NULL */
 	const char *rerun;        /* --rerun RUN */
 	const char *resume;       /* --resume RUN */
+	const char *trial;        /* --trial RUN: start a search's queued trial */
 	const char *home;         /* store home or NULL */
 	int json;                 /* JSON lines on stdout */
 	int is_tty;               /* progress bar on stdout */

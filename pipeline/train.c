@@ -449,6 +449,11 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 			if (save_checkpoint(t, err) < 0)
 				return JM_TRAIN_ERROR;
 		}
+		if (t->epoch_hook && !last) {
+			int h = t->epoch_hook(t, t->epoch_hook_ctx, err);
+			if (h != 0)
+				return h > 0 ? JM_TRAIN_PRUNED : JM_TRAIN_ERROR;
+		}
 		if (early) {
 			jm_report_msg(t->rep, "early stop: %s has not improved for %lld epochs (best %.4f at epoch %lld)",
 				      f->train.monitor, (long long)st->bad_epochs, st->best,

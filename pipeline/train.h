@@ -103,9 +103,16 @@ typedef struct jm_trainer {
 	int fault_signal;
 
 	double epoch_cpu_s;       /* CPU time of this epoch's steps */
+
+	/* Asked after every epoch but the last, once its metrics are logged
+	 * and its checkpoint taken (a search's trial: should it be pruned?
+	 * pipeline/search/batch.c).  Returns 1 to end training as
+	 * JM_TRAIN_PRUNED, 0 to go on, -1 (err set) for JM_TRAIN_ERROR. */
+	int (*epoch_hook)(struct jm_trainer *t, void *ctx, jm_err *err);
+	void *epoch_hook_ctx;
 } jm_trainer;
 
-enum { JM_TRAIN_DONE = 0, JM_TRAIN_STOPPED, JM_TRAIN_DIVERGED, JM_TRAIN_ERROR };
+enum { JM_TRAIN_DONE = 0, JM_TRAIN_STOPPED, JM_TRAIN_DIVERGED, JM_TRAIN_ERROR, JM_TRAIN_PRUNED };
 
 /* Train from t->st to the end (or early stop, or a stop signal).  Returns
  * a JM_TRAIN_* outcome; err says why for DIVERGED and ERROR. */

@@ -14,7 +14,7 @@ const jm_cmd jm_commands[] = {
 	 "                 '-' for descending\n"
 	 "  --limit N      show at most N runs\n"
 	 "  --json, --csv  machine-readable output\n"},
-	{"show", jm_cmd_show, "RUN", "one run: flow, params, metrics, artifacts",
+	{"show", jm_cmd_show, "RUN", "one run: flow, params, metrics, artifacts; a search's trials",
 	 "  --json         machine-readable output\n"},
 	{"compare", jm_cmd_compare, "RUN RUN...", "runs side by side, differing params marked",
 	 "  --json         machine-readable output\n"},
@@ -61,7 +61,9 @@ int jm_cmd_help(int argc, char **argv, const jm_cli *cli)
 		       "              [--device cpu|cuda|auto] [--json]\n"
 		       "       jianmo --batch --rerun RUN\n"
 		       "       jianmo --batch --resume RUN\n\n"
-		       "Run a workflow file headless.  See jianmo-flow(5).\n");
+		       "Run a workflow file headless.  A flow with [search] trials > 0 is a\n"
+		       "hyperparameter search: its trials run as child runs; --resume SEARCH\n"
+		       "goes on with an interrupted one.  See jianmo-flow(5).\n");
 		return JM_EXIT_OK;
 	}
 	const jm_cmd *c = jm_cmd_find(argv[1]);

@@ -9,6 +9,10 @@
 #ifndef JM_CLI_H
 #define JM_CLI_H
 
+#include <stdint.h>
+
+#include "util/err.h"
+
 typedef struct jm_cli {
 	const char *home; /* --home DIR, or NULL for JIANMO_HOME / ./.jianmo */
 	int json;         /* --json: machine-readable output */
@@ -42,5 +46,12 @@ int jm_cmd_compare(int argc, char **argv, const jm_cli *cli);   /* cli_runs.c */
 int jm_cmd_rm(int argc, char **argv, const jm_cli *cli);        /* cli_runs.c */
 int jm_cmd_export(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
 int jm_cmd_import(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
+
+/* `jianmo show` of a search run: the best trial and the table of trials
+ * (cli_search.c); json: a ",\n  \"search\": {...}" member to go inside the
+ * run's object.  Does nothing when the flow text does not parse. */
+struct sqlite3;
+int jm_show_search(struct sqlite3 *db, int64_t search, const char *flow_text, int json,
+		   struct jm_err *err);
 
 #endif

@@ -87,6 +87,13 @@ int jm_cmd_batch(int argc, char **argv, const jm_cli *cli)
 				goto out;
 			}
 			o.resume = v;
+		} else if ((v = opt_value(argc, argv, &i, "--trial", &missing)) || missing) {
+			/* a search starts its queued trials this way */
+			if (missing) {
+				rc = usage("--trial needs a run id", NULL);
+				goto out;
+			}
+			o.trial = v;
 		} else if ((v = opt_value(argc, argv, &i, "--home", &missing)) || missing) {
 			if (missing) {
 				rc = usage("--home needs a directory", NULL);
@@ -109,13 +116,13 @@ int jm_cmd_batch(int argc, char **argv, const jm_cli *cli)
 			goto out;
 		}
 	}
-	int sources = !!o.flow_path + !!o.rerun + !!o.resume;
+	int sources = !!o.flow_path + !!o.rerun + !!o.resume + !!o.trial;
 	if (sources != 1) {
 		rc = usage(sources ? "give only one of FLOW, --rerun RUN and --resume RUN"
 				   : "no flow file given", NULL);
 		goto out;
 	}
-	if (o.resume && (o.n_sets || o.has_seed)) {
+	if ((o.resume || o.trial) && (o.n_sets || o.has_seed)) {
 		rc = usage("--resume continues a run as it was: --set and --seed do not apply", NULL);
 		goto out;
 	}

@@ -939,6 +939,8 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 		show_field("tags", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	show_field("error", r->error);
+	if (!strcmp(r->kind, "search") && jm_show_search(db, r->id, r->flow_text, 0, err) < 0)
+		return -1;
 
 	/* params */
 	if (!(st = prep(db, "SELECT key, value FROM params WHERE run = ? ORDER BY key", err)))
@@ -1016,6 +1018,8 @@ static int show_json(jm_store *s, const run_info *r, jm_err *err)
 {
 	sqlite3 *db = jm_store_db(s);
 	if (json_run_open(db, r, err) < 0)
+		return -1;
+	if (!strcmp(r->kind, "search") && jm_show_search(db, r->id, r->flow_text, 1, err) < 0)
 		return -1;
 	sqlite3_stmt *st = prep(db, "SELECT name, path, bytes, sha256, created FROM artifacts "
 				    "WHERE run = ? ORDER BY name", err);

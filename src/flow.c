@@ -39,6 +39,7 @@
 #include "data/dataset.h"
 #include "pipeline/clean.h"
 #include "pipeline/features.h"
+#include "pipeline/search/space.h"
 
 #define FLOW_MAX_FILE (1 << 20) /* a flow is a few hundred bytes */
 
@@ -215,6 +216,25 @@ static const key keys[] = {
 	{"train", "seed", T_INT, F(train.seed), .def = "1", GE(0),
 	 .help = "seed of every random choice (split, initialisation, batches)"},
 
+	{"search", "trials", T_INT, F(search.trials), .def = "0", GE(0), LE(100000),
+	 .help = "trials to run; 0 = not a search (the flow is one run)"},
+	{"search", "metric", T_CHOICE, F(search.metric), .def = "val_acc",
+	 .choices = "val_acc|val_loss|train_acc|train_loss|test_acc|test_loss",
+	 .help = "what a trial is judged by: its best value over the epochs"},
+	{"search", "direction", T_CHOICE, F(search.direction), .def = "auto",
+	 .choices = "auto|max|min",
+	 .help = "maximise or minimise the metric; auto: max for *_acc, min for *_loss"},
+	{"search", "method", T_CHOICE, F(search.method), .def = "bayes",
+	 .choices = "bayes|random|grid",
+	 .help = "Gaussian-process Bayesian optimisation, random draws, or a grid"},
+	{"search", "workers", T_INT, F(search.workers), .def = "1", GE(1), LE(256),
+	 .help = "trials run at once, each in its own process"},
+	{"search", "prune", T_CHOICE, F(search.prune), .def = "none",
+	 .choices = "none|median|asha",
+	 .help = "stop poor trials early: median of the others, or successive halving"},
+	{"search", "seed", T_INT, F(search.seed), .def = "1", GE(0),
+	 .help = "seed of the proposals (each trial keeps [train] seed)"},
+
 	{"notify", "url", T_STRING, F(notify.url), .def = "", .check = check_url,
 	 .help = "POST a JSON summary here when the run ends; empty = off"},
 	{"notify", "timeout", T_INT, F(notify.timeout), .def = "10", GE(1), LE(3600),
@@ -233,7 +253,7 @@ static const struct section {
 	{"data", NULL},     {"clean", NULL},
 	{"features", NULL}, {"augment", "augmentation"},
 	{"split", NULL},    {"model", NULL},
-	{"train", NULL},    {"search", "hyperparameter search"},
+	{"train", NULL},    {"search", NULL},
 	{"notify", NULL},
 };
 #define NSECTIONS ((int)(sizeof sections / sizeof *sections))
@@ -900,6 +920,7 @@ static int rule_target(const jm_flow *f, char *msg, size_t n)
 		 f->data.source);
 	return 1;
 }
+static int validate_search(const jm_flow *f, jm_err *err);
 
 static const rule rules[] = {
 	{"data.target", "data.source", rule_target},
@@ -945,6 +966,179 @@ int jm_flow_validate(const jm_flow *f, jm_err *err)
 			     loc, sizeof loc);
 		return jm_err_set(err, JM_EXIT_INPUT, "%s: %s", loc, msg);
 	}
+	return validate_search(f, err);
+}
+
+/* ---- searched keys: "[search] train.lr = loguniform(1e-5, 1e-2)" ---------- */
+
+/* Is DIST a distribution that key k can take?  Numbers take uniform,
+ * loguniform and int over their range (integers only int); every key takes
+ * choice, each option checked as the key itself would check it. */
+static int check_dist(const key *k, const jm_param *p, char *why, size_t n)
+{
+	char r[96], a[40];
+	range_text(k, r, sizeof r);
+	if (p->kind == JM_PARAM_CHOICE) {
+		jm_flow *scratch = jm_flow_new();
+		int rc = 0;
+		for (int i = 0; i < p->nchoices && rc == 0; i++) {
+			char inner[400];
+			if (type_ops[k->type].parse(scratch, k, p->choices[i], inner, sizeof inner) < 0) {
+				snprintf(why, n, "option \"%s\": %s", p->choices[i], inner);
+				rc = -1;
+			}
+		}
+		jm_flow_free(scratch);
+		return rc;
+	}
+	if (k->type != T_INT && k->type != T_FLOAT) {
+		snprintf(why, n, "a %s key takes choice(...), not a range", type_ops[k->type].name);
+		return -1;
+	}
+	if (k->type == T_INT && p->kind != JM_PARAM_INT) {
+		snprintf(why, n, "an integer key takes int(lo, hi) or choice(...), not %s",
+			 p->kind == JM_PARAM_LOGUNIFORM ? "loguniform" : "uniform");
+		return -1;
+	}
+	const double ends[2] = {p->lo, p->hi};
+	for (int i = 0; i < 2; i++)
+		if (!in_range(k, ends[i])) {
+			fmt_double(a, sizeof a, ends[i]);
+			snprintf(why, n, "%s bound %s is out of range: expected %s%s", i ? "high" : "low",
+				 a, k->type == T_INT ? "an integer" : "a number", r);
+			return -1;
+		}
+	return 0;
+}
+
+/* Offer the closest "section.key" of the table for a misspelt one. */
+static const char *closest_dotted(const char *name, char *buf, size_t n)
+{
+	const char *best = NULL;
+	int best_d = 99;
+	char names[JM_FLOW_MAX_KEYS][64];
+	for (int i = 0; i < NKEYS; i++) {
+		snprintf(names[i], sizeof names[i], "%s.%s", keys[i].section, keys[i].name);
+		consider(name, names[i], &best, &best_d);
+	}
+	if (!best)
+		return NULL;
+	snprintf(buf, n, "%s", best);
+	return buf;
+}
+
+static int apply_searched(jm_flow *f, const char *name, const char *raw, const char *loc,
+			  int origin, jm_err *err)
+{
+	const key *k = key_lookup(name);
+	char why[512], sugg[64];
+	if (!k) {
+		if (closest_dotted(name, sugg, sizeof sugg))
+			return jm_err_set(err, JM_EXIT_INPUT,
+					  "%s: [search] unknown key \"%s\" (did you mean \"%s\"?)", loc,
+					  name, sugg);
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [search] unknown key \"%s\" (a searched key is section.key, "
+				  "see jianmo-flow(5))", loc, name);
+	}
+	if (!strcmp(k->section, "search"))
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s: the search's own keys "
+				  "cannot be searched", loc, name);
+	int slot = 0;
+	while (slot < f->search.n_params && strcmp(f->search.params[slot].key, name))
+		slot++;
+	if (slot < f->search.n_params && origin > 0 && f->search.params[slot].line > 0)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [search] duplicate key \"%s\" (first set on line %d)", loc, name,
+				  f->search.params[slot].line);
+	if (slot == JM_FLOW_MAX_SEARCHED)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s: at most %d keys can be "
+				  "searched", loc, name, JM_FLOW_MAX_SEARCHED);
+
+	char *v = jm_xstrdup(raw);
+	cut_comment(v);
+	char *val = trim(v);
+	jm_space *sp = jm_space_new();
+	jm_err e = {0};
+	int rc = -1;
+	if (strlen(name) + 3 + strlen(val) > (size_t)inih_line_max()) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s: value too long", loc, name);
+	} else if (jm_space_add(sp, name, val, NULL, &e) < 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s", loc, e.msg);
+	} else if (check_dist(k, &sp->p[0], why, sizeof why) < 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s: %s: %s", loc, name, val, why);
+	} else {
+		struct jm_flow_searched *p = &f->search.params[slot];
+		if (slot == f->search.n_params) {
+			f->search.n_params++;
+			p->key = jm_xstrdup(name);
+			p->spec = NULL;
+		}
+		free(p->spec);
+		p->spec = jm_xstrdup(val);
+		p->line = origin;
+		rc = 0;
+	}
+	jm_space_free(sp);
+	free(v);
+	return rc;
+}
+
+void jm_flow_search_strip(jm_flow *f)
+{
+	for (int i = 0; i < f->search.n_params; i++) {
+		free(f->search.params[i].key);
+		free(f->search.params[i].spec);
+	}
+	f->search.n_params = 0;
+	f->search.trials = 0;
+	f->key_line[key_index(key_lookup("search.trials"))] = 0;
+}
+
+int jm_flow_search_maximize(const jm_flow *f)
+{
+	if (strcmp(f->search.direction, "auto"))
+		return !strcmp(f->search.direction, "max");
+	size_t n = strlen(f->search.metric);
+	return n >= 4 && !strcmp(f->search.metric + n - 4, "_acc");
+}
+
+/* The rules of a search, located at the key at fault: a search needs
+ * something to search and a metric its trials log. */
+static int validate_search(const jm_flow *f, jm_err *err)
+{
+	char loc[300];
+	const key *trials = key_lookup("search.trials");
+	const char *name = f->name ? f->name : "flow";
+	int n = f->search.n_params;
+	if (!f->search.trials && !n)
+		return 0;
+	if (!f->search.trials) {
+		int line = f->search.params[0].line;
+		if (line > 0)
+			snprintf(loc, sizeof loc, "%s:%d", name, line);
+		else
+			snprintf(loc, sizeof loc, "--set search.%s", f->search.params[0].key);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] %s: searched keys need "
+				  "[search] trials > 0", loc, f->search.params[0].key);
+	}
+	key_location(f, trials, loc, sizeof loc);
+	if (!n)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] trials: nothing to search (add "
+				  "a searched key, e.g. train.lr = loguniform(1e-5, 1e-2))", loc);
+	const char *m = f->search.metric;
+	if (strcmp(f->search.prune, "none") && !strncmp(m, "test_", 5)) {
+		key_location(f, key_lookup("search.prune"), loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] prune: needs a metric logged "
+				  "every epoch (val_* or train_*), not %s", loc, m);
+	}
+	if (!strncmp(m, "val_", 4) && !(f->split.val > 0)) {
+		const key *mk = key_lookup("search.metric"), *vk = key_lookup("split.val");
+		key_location(f, f->key_line[key_index(mk)] || !f->key_line[key_index(vk)] ? mk : vk,
+			     loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] metric: %s needs a validation "
+				  "set ([split] val > 0)", loc, m);
+	}
 	return 0;
 }
 
@@ -956,6 +1150,8 @@ static int apply(jm_flow *f, int sec, const char *name, const char *raw, const c
 		 int origin, jm_err *err)
 {
 	const char *sname = sections[sec].name;
+	if (!strcmp(sname, "search") && strchr(name, '.'))
+		return apply_searched(f, name, raw, loc, origin, err);
 	if (sections[sec].later)
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: [%s] %s: %s is not available in this version of jianmo", loc,
@@ -1039,6 +1235,7 @@ void jm_flow_free(jm_flow *f)
 	for (int i = 0; i < NKEYS; i++)
 		if (type_ops[keys[i].type].owns_string)
 			free(*(char **)field(f, &keys[i]));
+	jm_flow_search_strip(f);
 	free(f->path);
 	free(f->name);
 	free(f);
@@ -1053,6 +1250,10 @@ jm_flow *jm_flow_dup(const jm_flow *f)
 			char **p = field(d, &keys[i]);
 			*p = jm_xstrdup(*p ? *p : "");
 		}
+	for (int i = 0; i < f->search.n_params; i++) {
+		d->search.params[i].key = jm_xstrdup(f->search.params[i].key);
+		d->search.params[i].spec = jm_xstrdup(f->search.params[i].spec);
+	}
 	d->path = f->path ? jm_xstrdup(f->path) : NULL;
 	d->name = f->name ? jm_xstrdup(f->name) : NULL;
 	return d;
@@ -1062,6 +1263,12 @@ int jm_flow_equal(const jm_flow *a, const jm_flow *b)
 {
 	for (int i = 0; i < NKEYS; i++)
 		if (!type_ops[keys[i].type].equal(a, b, &keys[i]))
+			return 0;
+	if (a->search.n_params != b->search.n_params)
+		return 0;
+	for (int i = 0; i < a->search.n_params; i++)
+		if (strcmp(a->search.params[i].key, b->search.params[i].key) ||
+		    strcmp(a->search.params[i].spec, b->search.params[i].spec))
 			return 0;
 	return 1;
 }
@@ -1314,6 +1521,19 @@ char *jm_flow_format(const jm_flow *f)
 		len += n;
 		free(line);
 		free(v);
+		/* the searched keys close the [search] section */
+		int last_of_search = !strcmp(k->section, "search") &&
+				     (i + 1 == NKEYS || strcmp(keys[i + 1].section, "search"));
+		for (int j = 0; last_of_search && j < f->search.n_params; j++) {
+			line = jm_xasprintf("%s = %s\n", f->search.params[j].key,
+					    f->search.params[j].spec);
+			n = strlen(line);
+			while (len + n + 1 > cap)
+				out = jm_xrealloc(out, cap *= 2);
+			memcpy(out + len, line, n + 1);
+			len += n;
+			free(line);
+		}
 	}
 	return out;
 }

@@ -30,6 +30,7 @@
 
 #define JM_FLOW_MAX_HIDDEN 16
 #define JM_FLOW_MAX_KEYS 160 /* room in key_line for every table key */
+#define JM_FLOW_MAX_SEARCHED 32 /* searched keys in [search] */
 
 typedef struct jm_flow {
 	char *path; /* file it came from, or NULL */
@@ -111,6 +112,26 @@ typedef struct jm_flow {
 		int64_t seed;         /* 1 */
 	} train;
 
+	/* [search]: the fixed keys, then the searched ones ("train.lr =
+	 * loguniform(1e-5, 1e-2)"), in file order.  A flow with trials > 0
+	 * is a search: each trial is this flow with the proposed values set
+	 * and the search stripped (jm_flow_search_strip). */
+	struct {
+		int64_t trials;       /* 0 (default): not a search */
+		char *metric;         /* "val_acc" (default) | "val_loss" | ... */
+		char *direction;      /* "auto" (default: from the metric) | "max" | "min" */
+		char *method;         /* "bayes" (default) | "random" | "grid" */
+		int64_t workers;      /* trials at once (1) */
+		char *prune;          /* "none" (default) | "median" | "asha" */
+		int64_t seed;         /* seed of the proposals (1) */
+		int n_params;
+		struct jm_flow_searched {
+			char *key;    /* "train.lr", a key of the table */
+			char *spec;   /* "loguniform(1e-05, 0.01)", as written */
+			int line;     /* where it was set, as key_line */
+		} params[JM_FLOW_MAX_SEARCHED];
+	} search;
+
 	struct {
 		char *url;            /* POST a JSON summary here when done; "" = off */
 		int64_t timeout;      /* seconds per attempt (10) */
@@ -177,6 +198,12 @@ char *jm_flow_get(const jm_flow *f, const char *key);
 
 /* A deep copy (e.g. one per trial of a search); never NULL. */
 jm_flow *jm_flow_dup(const jm_flow *f);
+
+/* Make f a plain run: no searched keys, trials = 0 (a search's trial). */
+void jm_flow_search_strip(jm_flow *f);
+
+/* 1 if the search maximises its metric (direction, or auto: *_acc). */
+int jm_flow_search_maximize(const jm_flow *f);
 
 /* 1 if every key holds the same value in both (doubles bit for bit). */
 int jm_flow_equal(const jm_flow *a, const jm_flow *b);

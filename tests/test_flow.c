@@ -329,9 +329,6 @@ Test(flow, later_sections_refuse_keys)
 	assert_msg(parse_fail("[data]\n\n\n\n\n\n\n[augment]\ncutmix = 0.5\n"),
 		   "fmnist.flow:9: [augment] cutmix: augmentation is not available in this "
 		   "version of jianmo");
-	assert_msg(parse_fail("[search]\ntrials = 5\n"),
-		   "fmnist.flow:2: [search] trials: hyperparameter search is not available in "
-		   "this version of jianmo");
 	assert_msg(parse_fail("[clean]\ndrop = x\n"),
 		   "fmnist.flow:2: [clean] unknown key \"drop\" (it belongs in [features])");
 }

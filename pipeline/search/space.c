@@ -185,6 +185,7 @@ static const kind_entry kinds[] = {
 	{"uniform", JM_PARAM_UNIFORM, 0},
 	{"loguniform", JM_PARAM_LOGUNIFORM, 1},
 	{"int", JM_PARAM_INT, 0},
+	{"logint", JM_PARAM_INT, 1},
 	{"choice", JM_PARAM_CHOICE, 0},
 };
 

@@ -7,6 +7,7 @@
  *     loguniform(1e-5, 1e-2)     a float, flat on [log lo, log hi]; lo > 0
  *     int(1, 4)                  an integer in [lo, hi], every value alike
  *     int(16, 1024, log)         an integer, flat on the log scale
+ *     logint(16, 1024)           the same
  *     choice(32, 64, 128)        one of the listed values (numbers or words:
  *     choice(relu, gelu)           choice(relu, "leaky relu"))
  *     (0.1, 0.5)   [32, 64, 128] the product brief's shorthand for
