@@ -441,9 +441,16 @@ static void free_data(runner *r)
 
 /* ---- the run record -------------------------------------------------- */
 
+/* Params are what tells runs apart in `show` and `compare`: every key with
+ * a value, except a plain run's [search] settings (it is not a search).
+ * The whole flow, empty keys included, is stored with the run anyway. */
 static void store_param(const char *key, const char *value, void *ctx)
 {
 	runner *r = ctx;
+	if (!value[0])
+		return;
+	if (!strncmp(key, "search.", 7) && r->flow->search.trials == 0)
+		return;
 	jm_store_param_set(r->store, r->t.run, key, value, NULL);
 }
 
