@@ -15,7 +15,8 @@
  *
  * Usage: bench_ops [mlp|cnn|mlp-gemm|all]   (OpenBLAS threads as the
  * environment sets them: OPENBLAS_NUM_THREADS).  mlp-gemm times only the
- * MLP step's GEMMs back to back (for bench/bench_train.sh); each model
+ * MLP step's GEMMs back to back (for bench/bench_train.sh; with
+ * JIANMO_WORKERS=N split as N worker threads split them); each model
  * also ends with a JSON line of its step totals.
  */
 #include <stdio.h>
@@ -235,8 +236,24 @@ typedef struct {
 	float *x[4], *w[3], *dw[3], *d[4];
 } mlp_gemm_args;
 
+/* With worker threads, the same GEMMs cut into blocks as the backend's
+ * linear layer cuts them (linear ops with no bias: nothing but GEMMs). */
+static void mlp_gemm_step_workers(const mlp_gemm_args *a)
+{
+	for (int l = 0; l < 3; l++)
+		be->linear_forward(a->x[l + 1], a->x[l], a->w[l], NULL, a->B, a->dims[l],
+				   a->dims[l + 1]);
+	for (int l = 2; l >= 0; l--)
+		be->linear_backward(l ? a->d[l] : NULL, a->dw[l], NULL, a->d[l + 1], a->x[l],
+				    a->w[l], a->B, a->dims[l], a->dims[l + 1]);
+}
+
 static void mlp_gemm_step(const mlp_gemm_args *a)
 {
+	if (jm_cpu_workers() > 1) {
+		mlp_gemm_step_workers(a);
+		return;
+	}
 	for (int l = 0; l < 3; l++)
 		be->sgemm(0, 1, a->B, a->dims[l + 1], a->dims[l], 1.0f, a->x[l],
 			  a->w[l], 0.0f, a->x[l + 1]);
@@ -481,6 +498,15 @@ int main(int argc, char **argv)
 	       jm_blas_corename(), jm_blas_threads(),
 	       bench_clock == CLOCK_MONOTONIC ? "wall-clock" : "thread CPU");
 	if (!strcmp(which, "mlp-gemm")) {
+		/* JIANMO_WORKERS=N: the GEMMs split across N workers, as a run
+		 * with [train] threads = N splits them (wall-clock time) */
+		const char *w = getenv("JIANMO_WORKERS");
+		if (w && atoi(w) > 1) {
+			jm_cpu_set_workers(atoi(w));
+			jm_blas_set_threads(1);
+			bench_clock = CLOCK_MONOTONIC;
+			printf("%d worker threads, one BLAS thread each, wall-clock\n", jm_cpu_workers());
+		}
 		bench_mlp_gemm(&r);
 		return 0;
 	}
