@@ -104,9 +104,8 @@ typedef struct jm_plugin_tensor {
 } jm_plugin_tensor;
 
 /* infer: the host fills args and in; the plugin fills out (preset to in),
- * its parameter tensors, the scratch it needs per sample (kept from a
- * forward to its backward) and, optionally, desc (the layer table's
- * "Swish(beta=1.5)"). */
+ * its parameter tensors and the scratch it needs per sample (kept from a
+ * forward to its backward). */
 typedef struct jm_plugin_layout {
 	uint32_t abi_version, size;
 	const double *args;
@@ -115,7 +114,6 @@ typedef struct jm_plugin_layout {
 	int n_params;
 	jm_plugin_tensor params[JM_PLUGIN_MAX_PARAMS];
 	size_t scratch_per_sample; /* floats */
-	char desc[48];
 } jm_plugin_layout;
 
 /* init: fill the parameter tensors (host memory, in declaration order)

@@ -16,7 +16,7 @@ EXTRA_DIST += jianmo-plugin.pc.in jianmo-plugin-uninstalled.pc.in \
 	plugins/examples/swish/Makefile \
 	plugins/examples/rolling_zscore/rolling_zscore.c \
 	plugins/examples/rolling_zscore/Makefile \
-	tests/plugins/broken.c
+	tests/plugins/broken.c tests/plugins/chscale.c
 installplugindir = $(pkglibdir)/plugins
 install-data-local: install-plugindir
 install-plugindir:
@@ -31,11 +31,14 @@ JM_EXAMPLE_PLUGINS = tests/plugins/examples/swish.so
 JM_BROKEN_PLUGINS = tests/plugins/broken/bad_abi.so tests/plugins/broken/bad_size.so \
 	tests/plugins/broken/bad_init.so tests/plugins/broken/no_init.so \
 	tests/plugins/broken/zz_dup.so
-JM_TEST_PLUGINS = $(JM_EXAMPLE_PLUGINS) $(JM_BROKEN_PLUGINS)
+JM_TEST_PLUGINS = $(JM_EXAMPLE_PLUGINS) $(JM_BROKEN_PLUGINS) tests/plugins/extra/chscale.so
 CLEANFILES += $(JM_TEST_PLUGINS)
 
 tests/plugins/examples/swish.so: plugins/examples/swish/swish.c plugins/jianmo/plugin.h
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(JM_PLUGIN_CC) -o $@ $(srcdir)/plugins/examples/swish/swish.c -lm
+
+tests/plugins/extra/chscale.so: tests/plugins/chscale.c plugins/jianmo/plugin.h
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(JM_PLUGIN_CC) -o $@ $(srcdir)/tests/plugins/chscale.c
 
 JM_BROKEN_DEPS = tests/plugins/broken.c plugins/jianmo/plugin.h
 tests/plugins/broken/bad_abi.so: $(JM_BROKEN_DEPS)
