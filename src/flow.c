@@ -135,6 +135,7 @@ static const key keys[] = {
 	     "numeric column"),
 	FEAT(drop, "columns that are not model inputs (ids, names)"),
 	FEAT(missing, "missing model inputs: error, zero, or drop the row"),
+	FEAT(plugin, "a feature plugin's operator: NAME(k=v, ...): columns (jianmo-plugin(7))"),
 #undef FEAT
 
 	{"split", "val", T_FLOAT, F(split.val), .def = "0.1", GE(0), LT(1),

@@ -61,7 +61,8 @@ typedef struct jm_flow {
 	} clean;
 	struct {
 		char *dates, *lag, *rolling, *products, *ratios, *poly2, *log1p, *bins,
-			*onehot, *ordinal, *minmax, *standardize, *drop, *missing;
+			*onehot, *ordinal, *minmax, *standardize, *drop, *missing,
+			*plugin; /* a feature plugin: "NAME(k=v): columns" */
 	} features;
 
 	struct {

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/csv.h"
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "gradcheck.h"
+#include "pipeline/features.h"
 #include "plugin/plugin.h"
 #include "testutil.h"
 #include "util/rng.h"
@@ -524,6 +526,122 @@ Test(plugin, swish_cuda_parity)
 	free(x), free(dy), free(y), free(dx), free(gy), free(gdx);
 }
 
+/* ---- features ------------------------------------------------------------------ */
+
+static jm_frame *table(const char *csv)
+{
+	jm_frame *f = NULL;
+	jm_err err = {0};
+	jm_csv_opts o;
+	jm_csv_opts_init(&o);
+	o.delim = ',';
+	cr_assert_eq(jm_csv_parse(csv, strlen(csv), &o, &f, NULL, &err), 0, "%s", err.msg);
+	return f;
+}
+
+static double num(const jm_frame *f, const char *col, int64_t i)
+{
+	jm_col *c = jm_frame_col(f, col);
+	cr_assert_not_null(c, "no column %s", col);
+	return jm_col_num(c, i);
+}
+
+Test(plugin, rolling_zscore_fits_on_train_and_replays)
+{
+	use_path(plugins_dir("examples"));
+	jm_features fs;
+	jm_err err = {0};
+	jm_features_init(&fs);
+	cr_assert_eq(jm_features_parse(&fs, "plugin", "rolling_zscore(window=2): a, b", &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(jm_features_parse(&fs, "standardize", "a_rzscore", &err), 0, "%s", err.msg);
+	/* train: a = 1 2 3 4 (mean 2.5, std sqrt(1.25)); b has a gap */
+	jm_frame *tr = table("a,b,y\n1,10,0\n2,,1\n3,30,0\n4,40,1\n");
+	cr_assert_eq(jm_features_fit_apply(&fs, tr, &err), 0, "%s", err.msg);
+	double sd = sqrt(1.25);
+	/* row 0: no history, the training mean; row 3: mean of 2 and 3 */
+	cr_assert_float_eq(num(tr, "b_rzscore", 0), (10 - 26.666666666666668) / sqrt(155.55555555555554),
+			   1e-9);
+	cr_assert(isnan(num(tr, "b_rzscore", 1)));
+	cr_assert_float_eq(num(tr, "b_rzscore", 3), (40 - 30) / sqrt(155.55555555555554), 1e-9);
+	jm_frame *te = table("a,b,y\n10,5,0\n12,5,1\n");
+	cr_assert_eq(jm_features_apply(&fs, te, &err), 0, "%s", err.msg);
+	/* the test part uses the training mean and std, not its own */
+	double z0 = (10 - 2.5) / sd, z1 = (12 - 10) / sd;
+	double m_tr = 0, v_tr = 0, ztr[4] = {(1 - 2.5) / sd, (2 - 1) / sd, (3 - 1.5) / sd, (4 - 2.5) / sd};
+	for (int i = 0; i < 4; i++)
+		m_tr += ztr[i] / 4;
+	for (int i = 0; i < 4; i++)
+		v_tr += (ztr[i] - m_tr) * (ztr[i] - m_tr) / 4;
+	cr_assert_float_eq(num(te, "a_rzscore", 0), (z0 - m_tr) / sqrt(v_tr), 1e-9);
+	cr_assert_float_eq(num(te, "a_rzscore", 1), (z1 - m_tr) / sqrt(v_tr), 1e-9);
+	/* saved and loaded, the state gives the same numbers */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	cr_assert_eq(jm_features_save(&fs, mem, &err), 0, "%s", err.msg);
+	fclose(mem);
+	cr_assert(strstr(buf, "plugin \"rolling_zscore(window=2)\" \""), "%s", buf);
+	jm_features back;
+	mem = fmemopen(buf, len, "r");
+	cr_assert_eq(jm_features_load(&back, mem, &err), 0, "%s", err.msg);
+	fclose(mem);
+	jm_frame *te2 = table("a,b,y\n10,5,0\n12,5,1\n");
+	cr_assert_eq(jm_features_apply(&back, te2, &err), 0, "%s", err.msg);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(num(te2, "a_rzscore", i), num(te, "a_rzscore", i));
+	jm_features_free(&back);
+	jm_features_free(&fs);
+	jm_frame_free(tr);
+	jm_frame_free(te);
+	jm_frame_free(te2);
+	free(buf);
+}
+
+Test(plugin, feature_rule_errors)
+{
+	use_path(plugins_dir("examples"));
+	static const struct {
+		const char *value, *msg;
+	} bad[] = {
+		{"rolling_zscore(window=0): a", "plugin: plugin:rolling_zscore: window: expected an integer "
+						"in [1, 100000], got \"0\""},
+		{"rolling_zscore(window=2.5): a", "window: expected an integer in [1, 100000]"},
+		{"rolling_zscore", "plugin: expected NAME(arg=value, ...): columns, got \"rolling_zscore\""},
+		{"swish: a", "plugin: plugin operator \"swish\" is a layer, not a feature"},
+		{"nosuch(x=1): a", "plugin: unknown plugin operator \"nosuch\" (loaded: rolling_zscore"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		jm_features fs;
+		jm_err err = {0};
+		jm_features_init(&fs);
+		cr_assert_eq(jm_features_parse(&fs, "plugin", bad[i].value, &err), -1, "%s", bad[i].value);
+		cr_assert(strstr(err.msg, bad[i].msg), "\"%s\" lacks \"%s\"", err.msg, bad[i].msg);
+		jm_features_free(&fs);
+	}
+}
+
+Test(plugin, penguins_zscore_flow_trains)
+{
+	char *out = NULL, *err = NULL, args[8192];
+	snprintf(args, sizeof args, "--batch examples/penguins-zscore.flow --set train.epochs=2");
+	int rc = jt_sh(jt_srcdir(), &out, &err,
+		       "JIANMO_PLUGIN_PATH='%s' XDG_DATA_HOME='%s' '%s' --home '%s/home' %s",
+		       plugins_dir("examples"), tmp, jt_bin(), tmp, args);
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	free(out), free(err);
+	rc = jt_sh(NULL, &out, &err, "cat '%s'/home/runs/*/features.state", tmp);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(out, "plugin \"rolling_zscore(window=5)\" \""), "%s", out);
+	free(out), free(err);
+	/* --rerun replays with the saved state */
+	rc = jt_sh(jt_srcdir(), &out, &err,
+		   "JIANMO_PLUGIN_PATH='%s' XDG_DATA_HOME='%s' '%s' --home '%s/home' --batch --rerun 1",
+		   plugins_dir("examples"), tmp, jt_bin(), tmp);
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	free(out), free(err);
+}
+
 /* ---- the command line ----------------------------------------------------- */
 
 Test(plugin, cli_lists_loaded_and_refused)
@@ -535,7 +653,9 @@ Test(plugin, cli_lists_loaded_and_refused)
 	cr_assert(strstr(out, "directories searched:\n"), "%s", out);
 	cr_assert(strstr(out, "(JIANMO_PLUGIN_PATH)"), "%s", out);
 	cr_assert(strstr(out, "(user, absent)"), "%s", out);
-	cr_assert(strstr(out, "loaded: 1\n  swish 1.0.0  "), "%s", out);
+	cr_assert(strstr(out, "loaded: 2\n"), "%s", out);
+	cr_assert(strstr(out, "\n  swish 1.0.0  "), "%s", out);
+	cr_assert(strstr(out, "    feature rolling_zscore(window=7 [1, 100000] integer)\n"), "%s", out);
 	cr_assert(strstr(out, "    layer   plugin:swish(beta=1 [0, 50])\n"), "%s", out);
 	cr_assert(strstr(out, "refused: 5\n"), "%s", out);
 	cr_assert(strstr(out, "/broken/bad_abi.so: plugin info: wrong ABI version 99"), "%s", out);

@@ -27,7 +27,7 @@ install-plugindir:
 # plugin author would (no jianmo internals, only plugins/jianmo/plugin.h),
 # for the tests: JIANMO_PLUGIN_PATH=tests/plugins/examples.
 JM_PLUGIN_CC = $(CC) -std=c11 -O2 -fPIC -shared $(WARN_CFLAGS) -I$(top_srcdir)/plugins
-JM_EXAMPLE_PLUGINS = tests/plugins/examples/swish.so
+JM_EXAMPLE_PLUGINS = tests/plugins/examples/swish.so tests/plugins/examples/rolling_zscore.so
 JM_BROKEN_PLUGINS = tests/plugins/broken/bad_abi.so tests/plugins/broken/bad_size.so \
 	tests/plugins/broken/bad_init.so tests/plugins/broken/no_init.so \
 	tests/plugins/broken/zz_dup.so
@@ -39,6 +39,11 @@ tests/plugins/examples/swish.so: plugins/examples/swish/swish.c plugins/jianmo/p
 
 tests/plugins/extra/chscale.so: tests/plugins/chscale.c plugins/jianmo/plugin.h
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(JM_PLUGIN_CC) -o $@ $(srcdir)/tests/plugins/chscale.c
+
+tests/plugins/examples/rolling_zscore.so: plugins/examples/rolling_zscore/rolling_zscore.c \
+		plugins/jianmo/plugin.h
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(JM_PLUGIN_CC) -o $@ \
+		$(srcdir)/plugins/examples/rolling_zscore/rolling_zscore.c -lm
 
 JM_BROKEN_DEPS = tests/plugins/broken.c plugins/jianmo/plugin.h
 tests/plugins/broken/bad_abi.so: $(JM_BROKEN_DEPS)
