@@ -65,6 +65,11 @@ tests/plugins/examples/swish-cuda.so: plugins/examples/swish/swish_cuda.cu plugi
 		-I$(top_srcdir)/plugins -o $@ $(srcdir)/plugins/examples/swish/swish_cuda.cu
 endif
 
+# man 7 jianmo-plugin, whose tutorial tests/test_plugin_tutorial.sh follows
+dist_man_MANS += man/jianmo-plugin.7
+TESTS += tests/test_plugin_tutorial.sh
+EXTRA_DIST += tests/test_plugin_tutorial.sh
+
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_plugin
 TESTS += tests/test_plugin
