@@ -1,3 +1,9 @@
 # Benchmarks beside the peers (see docs/BENCHMARKS.md); programs are built
 # by `make` (noinst), the scripts run them.
 EXTRA_DIST += bench/bench_train.sh bench/peer_cnn_steps.py
+# A plugin layer against the same built-in layer per training step
+# (bench/bench_plugin.sh runs it with the swish plugin; docs/BENCHMARKS.md).
+noinst_PROGRAMS += bench/bench_plugin
+bench_bench_plugin_SOURCES = bench/bench_plugin.c
+bench_bench_plugin_LDADD = libjm_engine.a libjm_util.a $(JM_DEP_LIBS)
+EXTRA_DIST += bench/bench_plugin.sh
