@@ -487,7 +487,14 @@ Test(plugin, device_backend_needs_the_cuda_object)
 Test(plugin, swish_cuda_parity)
 {
 	const jm_backend *gpu = NULL;
-	char note[256], why[1024];
+	char note[256], why[1024], module[4096];
+	/* the module as jianmo finds it: beside the binary under test */
+	snprintf(module, sizeof module, "%s", jt_bin());
+	char *slash = strrchr(module, '/');
+	if (slash && !getenv("JIANMO_CUDA_MODULE")) {
+		snprintf(slash + 1, sizeof module - (size_t)(slash + 1 - module), "jianmo-cuda.so");
+		setenv("JIANMO_CUDA_MODULE", module, 1);
+	}
 	if (jm_backend_for_device("cuda", &gpu, note, sizeof note, why, sizeof why) < 0)
 		cr_skip_test("SKIPPED: no CUDA device (%s)", why);
 	use_path(plugins_dir("examples"));
