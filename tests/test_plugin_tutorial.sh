@@ -67,4 +67,16 @@ echo "$runs"
 echo "$runs" | grep -q done || { echo "FAIL: no run marked done"; exit 1; }
 jianmo plugins | grep -q "$work/.local/share/jianmo/plugins/leaky.so" ||
 	{ echo "FAIL: leaky.so not loaded from the user's directory"; exit 1; }
-echo "PASS: the tutorial builds, installs and trains"
+
+# The example plugins build out of tree with their own Makefiles the same
+# way (pkg-config; the CUDA kernels left out: NVCC empty) and load.
+for ex in swish rolling_zscore; do
+	cp -r "$srcdir/plugins/examples/$ex" "$work/ex-$ex"
+	make -s -C "$work/ex-$ex" NVCC= >/dev/null ||
+		{ echo "FAIL: make in plugins/examples/$ex"; exit 1; }
+done
+listing=$(JIANMO_PLUGIN_PATH="$work/ex-swish:$work/ex-rolling_zscore" jianmo plugins)
+for op in "layer   plugin:swish(beta=1" "feature rolling_zscore(window=7"; do
+	echo "$listing" | grep -qF "$op" || { echo "FAIL: no \"$op\" in:"; echo "$listing"; exit 1; }
+done
+echo "PASS: the tutorial builds, installs and trains; the examples build with make"
