@@ -10,7 +10,6 @@ pluginincludedir = $(includedir)/jianmo
 plugininclude_HEADERS = plugins/jianmo/plugin.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = jianmo-plugin.pc
-DISTCLEANFILES = jianmo-plugin.pc jianmo-plugin-uninstalled.pc
 EXTRA_DIST += jianmo-plugin.pc.in jianmo-plugin-uninstalled.pc.in \
 	plugins/examples/swish/swish.c plugins/examples/swish/swish_cuda.cu \
 	plugins/examples/swish/Makefile \
