@@ -7,3 +7,10 @@ noinst_PROGRAMS += bench/adam_order
 bench_adam_order_SOURCES = bench/adam_order.c
 bench_adam_order_CFLAGS = $(AM_CFLAGS) -fno-math-errno
 bench_adam_order_LDADD = -lm
+
+# A plugin layer against the same built-in layer per training step
+# (bench/bench_plugin.sh runs it with the swish plugin; docs/BENCHMARKS.md).
+noinst_PROGRAMS += bench/bench_plugin
+bench_bench_plugin_SOURCES = bench/bench_plugin.c
+bench_bench_plugin_LDADD = libjm_engine.a libjm_util.a $(JM_DEP_LIBS)
+EXTRA_DIST += bench/bench_plugin.sh

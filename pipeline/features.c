@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pipeline/clean.h"
+#include "plugin/plugin.h"
 
 /* ---- spec ------------------------------------------------------------ */
 
@@ -43,6 +44,7 @@ static const struct step_info {
 	[JM_FEAT_ORDINAL] = {"ordinal", 0, NULL, 0},
 	[JM_FEAT_MINMAX] = {"minmax", 0, NULL, 0},
 	[JM_FEAT_STANDARDIZE] = {"standardize", 0, NULL, 0},
+	[JM_FEAT_PLUGIN] = {"plugin", 0, NULL, 0},
 };
 #define NSTEPKINDS ((int)(sizeof steps_info / sizeof *steps_info))
 
@@ -59,6 +61,7 @@ const jm_features_key jm_features_keys[] = {
 	{"ordinal", "replace by the index of the sorted training category"},
 	{"minmax", "scale to [0, 1] with the training min and max"},
 	{"standardize", "scale to mean 0, std 1 (training mean and std, ddof=0)"},
+	{"plugin", "a feature plugin's operator: NAME(k=v, ...): columns"},
 	{"target", "the column to predict"},
 	{"task", "auto | classification | regression"},
 	{"drop", "columns that are not model inputs"},
@@ -114,6 +117,8 @@ void jm_features_free(jm_features *fs)
 		strv_free(s->cols, s->ncols);
 		free(s->by);
 		free(s->order);
+		free(s->plugin);
+		free(s->blob);
 		step_clear_fit(s);
 	}
 	free(fs->steps);
@@ -273,10 +278,39 @@ out:
 	return rc;
 }
 
+/* "rolling_zscore(window=7): a, b": the operator must be loaded (plugins
+ * load on first use) and its arguments valid. */
+static int parse_plugin(jm_features *fs, char *v, jm_err *err)
+{
+	char *close = strchr(v, ')'), *colon = strchr(close ? close : v, ':');
+	if (!colon)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "plugin: expected NAME(arg=value, ...): columns, got \"%s\"", v);
+	*colon = '\0';
+	jm_plugin_call call;
+	char why[1024];
+	if (jm_plugin_parse_call(v, JM_PLUGIN_OP_FEATURE, &call, why, sizeof why) < 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "plugin: %s", why);
+	jm_feat_step st = {.kind = JM_FEAT_PLUGIN};
+	if (split_list("plugin", colon + 1, &st.cols, &st.ncols, err) < 0)
+		return -1;
+	st.plugin = jm_xstrdup(call.text);
+	if (fs->n == fs->cap) {
+		fs->cap = fs->cap ? fs->cap * 2 : 8;
+		fs->steps = jm_xrealloc(fs->steps, (size_t)fs->cap * sizeof *fs->steps);
+	}
+	fs->steps[fs->n++] = st;
+	return 0;
+}
+
 int jm_features_parse(jm_features *fs, const char *key, const char *value, jm_err *err)
 {
 	char *v = jm_xstrdup(value ? value : ""), *t = trim(v);
 	int rc = -1;
+	if (strcmp(key, "plugin") == 0) {
+		rc = parse_plugin(fs, t, err);
+		goto out;
+	}
 	for (int k = 0; k < NSTEPKINDS; k++)
 		if (strcmp(key, steps_info[k].key) == 0) {
 			rc = parse_step(fs, (jm_feat_kind)k, key, t, err);
@@ -1185,14 +1219,88 @@ out:
 
 /* ---- running ------------------------------------------------------------ */
 
+/* Stage order: plugin steps see raw and derived columns (after rolling)
+ * and run before the pairwise products and the scalers. */
+static const jm_feat_kind stage_order[] = {
+	JM_FEAT_DATES, JM_FEAT_LAG, JM_FEAT_ROLLING, JM_FEAT_PLUGIN, JM_FEAT_PRODUCTS,
+	JM_FEAT_RATIOS, JM_FEAT_POLY2, JM_FEAT_LOG1P, JM_FEAT_BINS, JM_FEAT_ONEHOT,
+	JM_FEAT_ORDINAL, JM_FEAT_MINMAX, JM_FEAT_STANDARDIZE,
+};
+
 static int *step_order(const jm_features *fs)
 {
 	int *ord = jm_xmalloc(((size_t)fs->n + 1) * sizeof *ord), k = 0;
-	for (int kind = 0; kind < NSTEPKINDS; kind++)
+	for (size_t j = 0; j < sizeof stage_order / sizeof *stage_order; j++)
 		for (int i = 0; i < fs->n; i++)
-			if ((int)fs->steps[i].kind == kind)
+			if (fs->steps[i].kind == stage_order[j])
 				ord[k++] = i;
 	return ord;
+}
+
+/* A plugin step: columns in (float64, NaN missing), "<col>_<suffix>"
+ * out; fit (training rows) keeps the operator's state blob. */
+static int run_plugin(jm_feat_step *s, jm_frame *f, int fit, jm_err *err)
+{
+	jm_plugin_call call;
+	char why[1024];
+	if (jm_plugin_parse_call(s->plugin, JM_PLUGIN_OP_FEATURE, &call, why, sizeof why) < 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "[features] plugin: %s", why);
+	const jm_plugin_feature *op = &call.op->feature;
+	int nin = s->nfit, nsuf = call.op->n_suffixes, nout = nin * nsuf, rc = -1;
+	const char **names = jm_xcalloc((size_t)nin + 1, sizeof *names);
+	const double **in = jm_xcalloc((size_t)nin + 1, sizeof *in);
+	double **out = jm_xcalloc((size_t)nout + 1, sizeof *out);
+	jm_col **oc = jm_xcalloc((size_t)nout + 1, sizeof *oc);
+	for (int k = 0; k < nin; k++)
+		if (!need_f64(f, "plugin", s->fit[k].col, err))
+			goto out;
+	for (int k = 0; k < nin; k++)
+		for (int q = 0; q < nsuf; q++) {
+			char *name = jm_xasprintf("%s_%s", s->fit[k].col, op->suffixes[q]);
+			oc[k * nsuf + q] = add_f64(f, name, err);
+			free(name);
+			if (!oc[k * nsuf + q])
+				goto out;
+		}
+	for (int k = 0; k < nin; k++) { /* after adding: columns may have moved */
+		names[k] = s->fit[k].col;
+		in[k] = jm_frame_col(f, s->fit[k].col)->v.f64;
+	}
+	for (int k = 0; k < nout; k++)
+		out[k] = oc[k]->v.f64;
+	jm_plugin_columns cols = {JM_PLUGIN_HEADER(jm_plugin_columns), .args = call.args,
+				  .rows = f->nrows, .n_in = nin, .names = names, .in = in,
+				  .n_out = nout, .out = out};
+	if (fit) {
+		free(s->blob);
+		s->blob = NULL;
+		s->blob_size = 0;
+		void *blob = NULL;
+		size_t size = 0;
+		const char *msg = op->fit ? op->fit(&cols, &blob, &size) : NULL;
+		s->blob = blob;
+		s->blob_size = blob ? size : 0;
+		if (msg) {
+			jm_err_set(err, JM_EXIT_INPUT, "[features] plugin: %s: fit: %s", call.op->name, msg);
+			goto out;
+		}
+	}
+	cols.state = s->blob;
+	cols.state_size = s->blob_size;
+	const char *msg = op->apply(&cols);
+	if (msg) {
+		jm_err_set(err, JM_EXIT_INPUT, "[features] plugin: %s: %s", call.op->name, msg);
+		goto out;
+	}
+	for (int k = 0; k < nout; k++)
+		jm_col_sync_na(oc[k], f->nrows);
+	rc = 0;
+out:
+	free(names);
+	free(in);
+	free(out);
+	free(oc);
+	return rc;
 }
 
 static int run_step(const jm_features *fs, jm_feat_step *s, jm_frame *f, int fit, jm_err *err)
@@ -1247,6 +1355,10 @@ static int run_step(const jm_features *fs, jm_feat_step *s, jm_frame *f, int fit
 	case JM_FEAT_MINMAX:
 	case JM_FEAT_LOG1P:
 		if (apply_scalers(s, f, err) < 0)
+			goto out;
+		break;
+	case JM_FEAT_PLUGIN:
+		if (run_plugin(s, f, fit, err) < 0)
 			goto out;
 		break;
 	default:
@@ -1618,6 +1730,8 @@ static void str_list(FILE *out, char *const *v, int n)
  *   jianmo-features 1 NSTEPS
  *   step KIND WINDOW PARTS BY ORDER NCOLS COL... NFIT
  *   fit COL NNUM NUM... NTEXT TEXT...           (NFIT lines)
+ *   plugin CALL HEX                             (plugin steps: the operator
+ *                                                and its state, hex) 
  *   model TARGET TASK MISSING CLASSIFICATION NDROP DROP... NINPUTS INPUT...
  *   classes NCLASSES CLASS...
  *   notes NNOTES NOTE... */
@@ -1643,6 +1757,14 @@ int jm_features_save(const jm_features *fs, FILE *out, jm_err *err)
 			}
 			str_list(out, ft->text, ft->ntext);
 			fputc('\n', out);
+		}
+		if (s->kind == JM_FEAT_PLUGIN) {
+			fputs("plugin ", out);
+			jm_state_str(out, s->plugin);
+			fputs(" \"", out);
+			for (size_t b = 0; b < s->blob_size; b++)
+				fprintf(out, "%02x", s->blob[b]);
+			fputs("\"\n", out);
 		}
 	}
 	fputs("model ", out);
@@ -1674,6 +1796,31 @@ static int load_list(jm_state_reader *r, char ***v, int *n)
 		if (jm_state_tok(r, &(*v)[*n]) != 1 || !(*v)[*n])
 			return -1;
 	return 0;
+}
+
+static int load_plugin_state(jm_state_reader *rd, jm_feat_step *s)
+{
+	char *hex = NULL;
+	int rc = -1;
+	if (!jm_state_next(rd) || jm_state_word(rd, "plugin") < 0 || jm_state_tok(rd, &s->plugin) != 1 ||
+	    !s->plugin || jm_state_tok(rd, &hex) != 1 || !hex)
+		goto out;
+	size_t len = strlen(hex);
+	if (len % 2)
+		goto out;
+	s->blob_size = len / 2;
+	s->blob = jm_xmalloc(s->blob_size + 1);
+	for (size_t b = 0; b < s->blob_size; b++) {
+		unsigned v;
+		if (!isxdigit((unsigned char)hex[2 * b]) || !isxdigit((unsigned char)hex[2 * b + 1]) ||
+		    sscanf(hex + 2 * b, "%2x", &v) != 1)
+			goto out;
+		s->blob[b] = (unsigned char)v;
+	}
+	rc = 0;
+out:
+	free(hex);
+	return rc;
 }
 
 int jm_features_load(jm_features *fs, FILE *in, jm_err *err)
@@ -1711,6 +1858,8 @@ int jm_features_load(jm_features *fs, FILE *in, jm_err *err)
 			if (load_list(&rd, &ft->text, &ft->ntext) < 0)
 				goto bad;
 		}
+		if (s->kind == JM_FEAT_PLUGIN && load_plugin_state(&rd, s) < 0)
+			goto bad;
 	}
 	if (!jm_state_next(&rd) || jm_state_word(&rd, "model") < 0 || jm_state_tok(&rd, &fs->target) != 1 ||
 	    jm_state_tok(&rd, &fs->task) != 1 || jm_state_tok(&rd, &fs->missing) != 1 ||

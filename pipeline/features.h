@@ -38,6 +38,12 @@
  *   ordinal = size                        size := index of the sorted training
  *                                         category (unknown: -1)
  *   minmax = x                            x := (x - min) / (max - min)
+ *   plugin = rolling_zscore(window=7): x  x_<suffix> per suffix the operator
+ *                                         declares (a feature plugin,
+ *                                         plugin/plugin.h): fit on the
+ *                                         training rows (its state blob is
+ *                                         saved), apply to every part; runs
+ *                                         after rolling, before products
  *   standardize = x                       x := (x - mean) / std, std ddof=0
  *                                         (scikit-learn: a constant training
  *                                         column gives 0)
@@ -75,6 +81,7 @@ typedef enum jm_feat_kind {
 	JM_FEAT_ORDINAL,
 	JM_FEAT_MINMAX,
 	JM_FEAT_STANDARDIZE,
+	JM_FEAT_PLUGIN,     /* last: kinds are numbers in saved states */
 } jm_feat_kind;
 
 enum { /* rolling stats and date parts, as bit masks */
@@ -101,6 +108,11 @@ typedef struct jm_feat_step {
 	char *by, *order;
 	int nfit;
 	jm_feat_fit *fit;
+	/* JM_FEAT_PLUGIN: the operator call, canonical ("rolling_zscore(window=7)"),
+	 * and the state its fit returned (blob_size bytes, may be NULL) */
+	char *plugin;
+	unsigned char *blob;
+	size_t blob_size;
 } jm_feat_step;
 
 typedef struct jm_features {

@@ -191,6 +191,7 @@ static int build_model(runner *r, jm_err *err)
 		.norm = f->model.norm,
 		.layers = f->model.layers,
 		.batchnorm = f->model.batchnorm,
+		.act_plugin = !strncmp(f->model.act, "plugin:", 7) ? f->model.act : NULL,
 	};
 	const jm_dataset *d = r->train;
 	if (r->tabular && (!strcmp(f->model.type, "cnn") ||

@@ -27,6 +27,10 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"doctor", jm_cmd_doctor, "[--json]", "report the compute setup (BLAS core, threads, GFLOP/s)",
 	 "  --json         machine-readable output\n"},
+	{"plugins", jm_cmd_plugins, "[--json]", "list operator plugins: loaded, refused, where looked",
+	 "  --json         machine-readable output\n"
+	 "Plugins are looked for in $JIANMO_PLUGIN_PATH, $XDG_DATA_HOME/jianmo/plugins\n"
+	 "and the installed plugin directory; see jianmo-plugin(7).\n"},
 	{"help", jm_cmd_help, "[SUBCOMMAND]", "help for a subcommand", ""},
 	{NULL, NULL, NULL, NULL, NULL},
 };

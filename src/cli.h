@@ -46,6 +46,7 @@ int jm_cmd_compare(int argc, char **argv, const jm_cli *cli);   /* cli_runs.c */
 int jm_cmd_rm(int argc, char **argv, const jm_cli *cli);        /* cli_runs.c */
 int jm_cmd_export(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
 int jm_cmd_import(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
+int jm_cmd_plugins(int argc, char **argv, const jm_cli *cli);   /* cli_plugins.c */
 
 /* `jianmo show` of a search run: the best trial and the table of trials
  * (cli_search.c); json: a ",\n  \"search\": {...}" member to go inside the

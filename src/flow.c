@@ -40,6 +40,7 @@
 #include "pipeline/clean.h"
 #include "pipeline/features.h"
 #include "pipeline/search/space.h"
+#include "plugin/plugin.h"
 
 #define FLOW_MAX_FILE (1 << 20) /* a flow is a few hundred bytes */
 
@@ -58,7 +59,9 @@ typedef struct key {
 	char lo_b, hi_b;  /* '[' or '(' / ']' or ')'; 0: unbounded */
 	double lo, hi;
 	const char *choices; /* T_CHOICE: "a|b|c" (first match wins) */
-	/* T_STRING: extra rule; fills why with "expected ..." on failure */
+	/* T_STRING: extra rule; fills why with "expected ..." on failure.
+	 * T_CHOICE: a "plugin:..." value is taken as written when check
+	 * accepts it (a plugin layer in place of a built-in choice). */
 	int (*check)(const char *v, char *why, size_t n);
 	const char *help;
 } key;
@@ -68,6 +71,7 @@ static int check_device(const char *v, char *why, size_t n);
 static int check_url(const char *v, char *why, size_t n);
 static int check_sha256(const char *v, char *why, size_t n);
 static int check_char(const char *v, char *why, size_t n);
+static int check_plugin_layers(const char *v, char *why, size_t n);
 
 #define F(field) offsetof(jm_flow, field)
 #define GT(a) .lo_b = '(', .lo = (a)
@@ -131,6 +135,7 @@ static const key keys[] = {
 	     "numeric column"),
 	FEAT(drop, "columns that are not model inputs (ids, names)"),
 	FEAT(missing, "missing model inputs: error, zero, or drop the row"),
+	FEAT(plugin, "a feature plugin's operator: NAME(k=v, ...): columns (jianmo-plugin(7))"),
 #undef FEAT
 
 	{"split", "val", T_FLOAT, F(split.val), .def = "0.1", GE(0), LT(1),
@@ -145,14 +150,17 @@ static const key keys[] = {
 	 .help = "model family: linear, logistic, mlp (hidden layers) or cnn (layers)"},
 	{"model", "hidden", T_INTLIST, F(model.hidden), F(model.n_hidden), .def = "256,128",
 	 GE(1), LE(65536), .help = "mlp hidden layer sizes, first to last"},
-	{"model", "act", T_CHOICE, F(model.act), .def = "relu", .choices = "relu|gelu|tanh|sigmoid",
-	 .help = "activation after each hidden layer or convolution"},
+	{"model", "act", T_CHOICE, F(model.act), .def = "relu",
+	 .choices = "relu|gelu|tanh|sigmoid|silu", .check = check_plugin_layers,
+	 .help = "activation after each hidden layer or convolution, or a plugin layer: "
+		 "plugin:NAME(k=v)"},
 	{"model", "dropout", T_FLOAT, F(model.dropout), .def = "0", GE(0), LT(1),
 	 .help = "mlp: dropout probability after each hidden layer"},
 	{"model", "norm", T_CHOICE, F(model.norm), .def = "none", .choices = "none|batch|layer",
 	 .help = "mlp: normalisation after each hidden layer"},
-	{"model", "layers", T_STRING, F(model.layers), .def = "",
-	 .help = "cnn: the layer string, e.g. c32 p c64 p gap fc10"},
+	{"model", "layers", T_STRING, F(model.layers), .def = "", .check = check_plugin_layers,
+	 .help = "cnn: the layer string, e.g. c32 p c64 p gap fc10; plugin:NAME(k=v) for a "
+		 "plugin layer"},
 	{"model", "batchnorm", T_BOOL, F(model.batchnorm), .def = "true",
 	 .help = "cnn: batch normalisation after each convolution"},
 
@@ -589,6 +597,12 @@ static int parse_rule(jm_flow *f, const key *k, const char *v, char *why, size_t
 
 static int parse_choice(jm_flow *f, const key *k, const char *v, char *why, size_t n)
 {
+	if (k->check && !strncmp(v, "plugin:", 7)) {
+		if (k->check(v, why, n) < 0)
+			return -1;
+		set_string(f, k, v);
+		return 0;
+	}
 	const char *c = k->choices;
 	while (*c) {
 		size_t len = strcspn(c, "|");
@@ -789,6 +803,29 @@ static int check_char(const char *v, char *why, size_t n)
 int jm_flow_is_tabular(const jm_flow *f)
 {
 	return strcmp(f->data.source, "fashion-mnist") && strncmp(f->data.source, "idx:", 4);
+}
+
+/* The plugin:NAME(...) tokens of a layer string (or [model] act): each
+ * operator loaded, each argument declared and in range.  The rest of the
+ * string is the model builder's to check. */
+static int check_plugin_layers(const char *v, char *why, size_t n)
+{
+	if (!strstr(v, "plugin:"))
+		return 0;
+	char *copy = jm_xstrdup(v), *toks[256];
+	int nt = jm_plugin_split_layers(copy, toks, 256), rc = 0;
+	for (int i = 0; i < nt && rc == 0; i++) {
+		char inner[900];
+		if (jm_plugin_check_layer_token(toks[i], inner, sizeof inner) < 0) {
+			if (nt == 1) /* [model] act, or a one-token string */
+				snprintf(why, n, "%s", inner);
+			else
+				snprintf(why, n, "token %d \"%.60s\": %s", i + 1, toks[i], inner);
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
 }
 
 static int check_device(const char *v, char *why, size_t n)

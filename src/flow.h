@@ -61,7 +61,8 @@ typedef struct jm_flow {
 	} clean;
 	struct {
 		char *dates, *lag, *rolling, *products, *ratios, *poly2, *log1p, *bins,
-			*onehot, *ordinal, *minmax, *standardize, *drop, *missing;
+			*onehot, *ordinal, *minmax, *standardize, *drop, *missing,
+			*plugin; /* a feature plugin: "NAME(k=v): columns" */
 	} features;
 
 	struct {
@@ -75,7 +76,8 @@ typedef struct jm_flow {
 		char *type;       /* "linear" | "logistic" | "mlp" (default) | "cnn" */
 		int hidden[JM_FLOW_MAX_HIDDEN]; /* mlp hidden sizes: "256,128" */
 		int n_hidden;
-		char *act;        /* "relu" (default) | "gelu" | "tanh" | "sigmoid" */
+		char *act;        /* "relu" (default) | "gelu" | "tanh" | "sigmoid" | "silu"
+				     | "plugin:NAME(k=v)" (a plugin layer) */
 		double dropout;   /* mlp dropout after each hidden layer (0) */
 		char *norm;       /* mlp: "none" (default) | "batch" | "layer" */
 		char *layers;     /* cnn layer string */

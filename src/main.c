@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "plugin/plugin.h"
 #include "util/err.h"
 
 static void print_version(void)
@@ -39,12 +40,13 @@ static void print_help(void)
 	       "  --version    print the version\n"
 	       "\n"
 	       "Exit status: 0 ok, 1 a run failed, 2 usage or input error.\n"
-	       "See jianmo(1), jianmo-flow(5).\n");
+	       "See jianmo(1), jianmo-flow(5), jianmo-plugin(7).\n");
 }
 
 int main(int argc, char **argv)
 {
 	jm_cli cli = {.is_tty = isatty(STDOUT_FILENO)};
+	jm_plugins_warn_to(stderr); /* a refused plugin is a warning, never fatal */
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];

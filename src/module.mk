@@ -2,6 +2,7 @@
 libjm_cli_a_SOURCES += src/cli.c src/cli.h
 libjm_cli_a_SOURCES += src/cli_doctor.c src/cli_home.c
 libjm_cli_a_SOURCES += src/cli_batch.c
+libjm_cli_a_SOURCES += src/cli_plugins.c
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_cli

@@ -326,8 +326,8 @@ Test(cuda, elementwise_dropout_add)
 	float *in = randv(&r, n, -3, 3), *dout = randv(&r, n, -1, 1);
 	float *gin = up(in, n), *gdout = up(dout, n);
 	float *o = calloc(n, 4), *d = calloc(n, 4), *go = gpu->alloc(n * 4), *gd = gpu->alloc(n * 4);
-	static const char *names[] = {"none", "relu", "gelu", "tanh", "sigmoid"};
-	for (int act = JM_ACT_NONE; act <= JM_ACT_SIGMOID; act++) {
+	static const char *names[] = {"none", "relu", "gelu", "tanh", "sigmoid", "silu"};
+	for (int act = JM_ACT_NONE; act <= JM_ACT_LAST; act++) {
 		cpu->act_forward(act, o, in, n);
 		gpu->act_forward(act, go, gin, n);
 		char what[64];

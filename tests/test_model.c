@@ -255,7 +255,7 @@ Test(model, layer_string_errors)
 {
 	expect_layers_error("c32 p c64 x64 fc10", 1, 28, 28,
 			    "[model] layers: token 4 \"x64\": unknown layer "
-			    "(expected cN, p, a, gap, dX, fcN, rN)");
+			    "(expected cN, p, a, gap, dX, fcN, rN, plugin:NAME)");
 	expect_layers_error("c0", 1, 28, 28,
 			    "[model] layers: token 1 \"c0\": expected a channel "
 			    "count from 1 to 65536");
@@ -356,6 +356,7 @@ Test(model, act_names)
 	cr_assert_eq(jm_model_act_from_name("gelu"), JM_ACT_GELU);
 	cr_assert_eq(jm_model_act_from_name("tanh"), JM_ACT_TANH);
 	cr_assert_eq(jm_model_act_from_name("sigmoid"), JM_ACT_SIGMOID);
+	cr_assert_eq(jm_model_act_from_name("silu"), JM_ACT_SILU);
 	cr_assert_eq(jm_model_act_from_name("swish"), -1);
 	cr_assert_eq(jm_model_act_from_name(NULL), -1);
 }

@@ -714,6 +714,7 @@ static double act_ref(int act, double x)
 	case JM_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
 	case JM_ACT_TANH: return tanh(x);
 	case JM_ACT_SIGMOID: return 1 / (1 + exp(-x));
+	case JM_ACT_SILU: return x / (1 + exp(-x));
 	default: return x;
 	}
 }
@@ -721,7 +722,7 @@ static double act_ref(int act, double x)
 Test(ops, activations)
 {
 	static const int acts[] = { JM_ACT_NONE, JM_ACT_RELU, JM_ACT_GELU,
-				    JM_ACT_TANH, JM_ACT_SIGMOID };
+				    JM_ACT_TANH, JM_ACT_SIGMOID, JM_ACT_SILU };
 	jm_rng r;
 	jm_rng_seed(&r, 13);
 	for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {

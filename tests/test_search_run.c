@@ -166,7 +166,7 @@ Test(search_flow, errors_point_at_the_line)
 		 "integer in [1, 1048576], got \"big\""},
 		{"model.act = choice(relu, swish)",
 		 "fmnist.flow:3: [search] model.act: choice(relu, swish): option \"swish\": expected "
-		 "one of relu, gelu, tanh, sigmoid, got \"swish\""},
+		 "one of relu, gelu, tanh, sigmoid, silu, got \"swish\""},
 		{"train.lr = choice(0.1, 0.1)",
 		 "fmnist.flow:3: [search] train.lr: column 13: \"0.1\" is listed twice"},
 		{"train.lr = normal(0, 1)",

@@ -23,7 +23,7 @@
 
 #include "cuda/cuda_common.cuh"
 
-#define JM_CUDA_ABI 1
+#define JM_CUDA_ABI 2 /* 2: the table grew native_stream */
 
 jm_cuda_state jm_cuda = {-1};
 
@@ -164,6 +164,11 @@ static int cuda_sync(char *why, size_t n)
 	return -1;
 }
 
+static void *cuda_native_stream(void)
+{
+	return (void *)jm_cuda.stream;
+}
+
 static const jm_backend cuda_backend = {
 	.name = "cuda",
 	.alloc = cuda_alloc,
@@ -202,6 +207,7 @@ static const jm_backend cuda_backend = {
 	.sumsq = jm_cuda_sumsq,
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
+	.native_stream = cuda_native_stream,
 };
 
 /* ---- entry points ---- */

@@ -36,6 +36,7 @@ __device__ __forceinline__ float act_fwd(int act, float x)
 	case JM_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 	case JM_ACT_TANH: return tanhf(x);
 	case JM_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+	case JM_ACT_SILU: return x / (1.0f + expf(-x));
 	default: return x;
 	}
 }
@@ -51,6 +52,10 @@ __device__ __forceinline__ float act_bwd(int act, float g, float x, float y)
 	}
 	case JM_ACT_TANH: return g * (1.0f - y * y);
 	case JM_ACT_SIGMOID: return g * y * (1.0f - y);
+	case JM_ACT_SILU: {
+		float s = 1.0f / (1.0f + expf(-x));
+		return g * (s + x * s * (1.0f - s));
+	}
 	default: return g;
 	}
 }

@@ -30,15 +30,15 @@ EXTRA_DIST += fuzz/flow_fuzz.c fuzz/idx_fuzz.c
 CLEANFILES += fuzz/flow_fuzz fuzz/idx_fuzz
 FUZZ_CC = clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	-I$(top_srcdir) -I$(top_srcdir)/src
+	-I$(top_srcdir) -I$(top_srcdir)/src -I$(top_builddir)
 FLOW_FUZZ_SRC = $(srcdir)/fuzz/flow_fuzz.c $(srcdir)/src/flow.c $(srcdir)/src/data/idx.c \
 	$(srcdir)/src/data/dataset.c $(srcdir)/src/util/err.c \
 	$(srcdir)/pipeline/clean.c $(srcdir)/pipeline/features.c $(srcdir)/src/data/frame.c \
-	$(srcdir)/src/util/json.c $(srcdir)/src/util/strbuf.c
+	$(srcdir)/src/util/json.c $(srcdir)/src/util/strbuf.c $(srcdir)/src/plugin/registry.c
 IDX_FUZZ_SRC = $(srcdir)/fuzz/idx_fuzz.c $(srcdir)/src/data/idx.c $(srcdir)/src/util/err.c
 fuzz/flow_fuzz: $(FLOW_FUZZ_SRC)
 	$(MKDIR_P) fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(INIH_CFLAGS) $(FLOW_FUZZ_SRC) -o $@ $(INIH_LIBS) $(ZLIB_LIBS) -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(INIH_CFLAGS) $(FLOW_FUZZ_SRC) -o $@ $(INIH_LIBS) $(ZLIB_LIBS) -lm -lpthread -ldl
 fuzz/idx_fuzz: $(IDX_FUZZ_SRC)
 	$(MKDIR_P) fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(IDX_FUZZ_SRC) -o $@ $(ZLIB_LIBS)

@@ -103,7 +103,7 @@ typedef struct jm_backend {
 	/* Element-wise activations over n values.  Backward takes the layer's
 	 * input (in) and output (out); each uses what it needs.
 	 * act: JM_ACT_RELU, JM_ACT_GELU (exact, erf), JM_ACT_TANH,
-	 * JM_ACT_SIGMOID. */
+	 * JM_ACT_SIGMOID, JM_ACT_SILU. */
 	void (*act_forward)(int act, float *out, const float *in, size_t n);
 	void (*act_backward)(int act, float *din, const float *dout,
 			     const float *in, const float *out, size_t n);
@@ -173,9 +173,15 @@ typedef struct jm_backend {
 	 * any op met since the last sync in why (a device backend's ops
 	 * cannot return one themselves; the CPU's never fail). */
 	int (*sync)(char *why, size_t n);
+
+	/* The stream the ops are queued on (a cudaStream_t), for plugin
+	 * kernels to join; NULL (the member or its result) on the CPU. */
+	void *(*native_stream)(void);
 } jm_backend;
 
-enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID };
+/* JM_ACT_SILU: x * sigmoid(x) (PyTorch's SiLU). */
+enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID, JM_ACT_SILU };
+#define JM_ACT_LAST JM_ACT_SILU
 
 /* The CPU backend (always present). */
 extern const jm_backend jm_backend_cpu;

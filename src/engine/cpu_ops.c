@@ -99,6 +99,22 @@ JM_CPU_HOT static void act_sigmoid_bwd(float *din, const float *dout,
 		din[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
 
+/* SiLU: x s, s = sigmoid(x); d/dx = s (1 + x (1 - s)) */
+static void act_silu_fwd(float *out, const float *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = in[i] / (1.0f + expf(-in[i]));
+}
+
+static void act_silu_bwd(float *din, const float *dout, const float *in,
+			 const float *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float s = 1.0f / (1.0f + expf(-in[i]));
+		din[i] = dout[i] * (s + in[i] * s * (1.0f - s));
+	}
+}
+
 static const struct {
 	void (*fwd)(float *out, const float *in, size_t n);
 	void (*bwd)(float *din, const float *dout, const float *in,
@@ -109,6 +125,7 @@ static const struct {
 	[JM_ACT_GELU] = { act_gelu_fwd, act_gelu_bwd },
 	[JM_ACT_TANH] = { act_tanh_fwd, act_tanh_bwd },
 	[JM_ACT_SIGMOID] = { act_sigmoid_fwd, act_sigmoid_bwd },
+	[JM_ACT_SILU] = { act_silu_fwd, act_silu_bwd },
 };
 
 /* An unknown act is the identity (the callers validate names). */

@@ -27,14 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin/plugin.h"
 #include "util/rng.h"
 
 enum {
 	L_LINEAR, L_CONV, L_BN, L_LN, L_ACT, L_DROPOUT, L_MAXPOOL, L_AVGPOOL,
-	L_GAP, L_FLATTEN, L_ADD,
+	L_GAP, L_FLATTEN, L_ADD, L_PLUGIN,
 };
 
-enum { INIT_UNIFORM, INIT_ONE, INIT_ZERO };
+/* INIT_PLUGIN: the plugin's init fills the tensor (jm_model_init). */
+enum { INIT_UNIFORM, INIT_ONE, INIT_ZERO, INIT_PLUGIN };
 
 #define MAX_UNITS 65536    /* channels or units of one layer */
 #define MAX_TOKENS 256     /* tokens of a layer string */
@@ -57,6 +59,9 @@ typedef struct layer {
 	size_t stat_off;    /* floats into the stats region: mean, then rstd */
 	size_t argmax_off;  /* int32 elements into the argmax region */
 	uint64_t key;       /* dropout key of the last training forward */
+	int plug;           /* L_PLUGIN: index into plugs; its scratch is at
+			       stat_off, its tensors pt[0..npt) */
+	int pt[JM_PLUGIN_MAX_PARAMS], npt;
 } layer;
 
 typedef struct activation {
@@ -108,6 +113,12 @@ struct jm_model {
 	unsigned char *written; /* gradient of activation written this pass */
 	int fwd_B, fwd_training;
 	size_t bytes;
+
+	/* plugin layers: the operator and its arguments, one per L_PLUGIN
+	 * layer, and their CUDA kernels on a device backend */
+	jm_plugin_call *plugs;
+	const jm_plugin_layer_cuda **plug_cuda;
+	int n_plugs;
 };
 
 /* ---- names ---------------------------------------------------------- */
@@ -121,6 +132,7 @@ static const struct {
 	{"gelu", JM_ACT_GELU, "GELU"},
 	{"tanh", JM_ACT_TANH, "Tanh"},
 	{"sigmoid", JM_ACT_SIGMOID, "Sigmoid"},
+	{"silu", JM_ACT_SILU, "SiLU"},
 };
 
 int jm_model_act_from_name(const char *name)
@@ -152,6 +164,8 @@ typedef struct builder {
 	int cap_layers, cap_acts, cap_groups, cap_tensors;
 	int has_fanin;
 	int act;            /* cnn: the activation after convs and hidden fcs */
+	int act_is_plugin;  /* ... or this plugin layer ([model] act = plugin:) */
+	jm_plugin_call act_call;
 } builder;
 
 #define GROW(arr, n, cap)                                                   \
@@ -328,8 +342,12 @@ static int add_layernorm(builder *b, const char *name)
 	return finish_layer(b, L, b->c, b->h, b->w);
 }
 
+static int add_plugin(builder *b, const char *name, const jm_plugin_call *call);
+
 static int add_act(builder *b, const char *name, int act)
 {
+	if (b->act_is_plugin)
+		return add_plugin(b, name, &b->act_call);
 	layer *L = new_layer(b, L_ACT, name);
 	L->act = act;
 	return finish_layer(b, L, b->c, b->h, b->w);
@@ -359,6 +377,56 @@ static int add_flatten(builder *b, const char *name)
 	layer *L = new_layer(b, L_FLATTEN, name);
 	b->flat = 1;
 	return finish_layer(b, L, b->c * b->h * b->w, 1, 1);
+}
+
+/* A plugin layer: the operator infers its output shape and parameter
+ * tensors; parameters join the flat buffers like built-in ones; its scratch
+ * sits in the stats region (kept from a forward to its backward).  On a
+ * device backend the operator's CUDA kernels must be there. */
+static int add_plugin(builder *b, const char *name, const jm_plugin_call *call)
+{
+	jm_model *m = b->m;
+	const jm_plugin_op *op = call->op;
+	jm_plugin_layout lay = {JM_PLUGIN_HEADER(jm_plugin_layout), .args = call->args,
+				.in = {b->c, b->h, b->w}, .out = {b->c, b->h, b->w}};
+	const char *msg = op->layer.infer(&lay);
+	if (msg)
+		return jm_err_set(b->err, JM_EXIT_INPUT, "%s: plugin:%s: %s", b->where, op->name, msg);
+	if (lay.out.c < 1 || lay.out.h < 1 || lay.out.w < 1 || lay.n_params < 0 ||
+	    lay.n_params > JM_PLUGIN_MAX_PARAMS ||
+	    (int64_t)lay.out.c * lay.out.h * lay.out.w > (int64_t)MAX_UNITS * 64)
+		return jm_err_set(b->err, JM_EXIT_FAIL,
+				  "%s: plugin:%s: infer gave an output of %dx%dx%d and %d tensors",
+				  b->where, op->name, lay.out.c, lay.out.h, lay.out.w, lay.n_params);
+	const jm_plugin_layer_cuda *cuda = NULL;
+	if (strcmp(m->be->name, "cpu")) {
+		char why[1024];
+		cuda = jm_plugin_cuda_layer(op, why, sizeof why);
+		if (!cuda)
+			return jm_err_set(b->err, JM_EXIT_INPUT, "%s: %s, so it cannot run on %s "
+					  "(use --device cpu)", b->where, why, m->be->name);
+	}
+	m->plugs = jm_xrealloc(m->plugs, (size_t)(m->n_plugs + 1) * sizeof *m->plugs);
+	m->plug_cuda = jm_xrealloc(m->plug_cuda, (size_t)(m->n_plugs + 1) * sizeof *m->plug_cuda);
+	m->plugs[m->n_plugs] = *call;
+	m->plug_cuda[m->n_plugs] = cuda;
+	layer *L = new_layer(b, L_PLUGIN, name);
+	L->plug = m->n_plugs++;
+	for (int i = 0; i < lay.n_params; i++) {
+		jm_plugin_tensor *t = &lay.params[i];
+		t->name[sizeof t->name - 1] = 0;
+		int ok = t->name[0] && t->ndim >= 1 && t->ndim <= 4;
+		for (int d = 0; ok && d < t->ndim; d++)
+			ok = t->shape[d] >= 1 && t->shape[d] <= MAX_UNITS * 64;
+		if (!ok)
+			return jm_err_set(b->err, JM_EXIT_FAIL,
+					  "%s: plugin:%s: infer declared a bad tensor %d \"%s\"",
+					  b->where, op->name, i + 1, t->name);
+		L->pt[L->npt++] = new_tensor(b, name, t->name, 0, INIT_PLUGIN, 0, t->ndim, t->shape);
+	}
+	L->stat_off = m->stat_floats;
+	m->stat_floats += lay.scratch_per_sample * (size_t)m->max_batch;
+	return finish_layer(b, L, lay.out.c, lay.out.h, lay.out.w);
 }
 
 /* ---- top-level modules ---------------------------------------------- */
@@ -403,7 +471,10 @@ static int module_layernorm(builder *b)
 static int module_act(builder *b, int act)
 {
 	char name[48];
-	new_group(b, "%s()", act_module(act));
+	if (b->act_is_plugin)
+		new_group(b, "plugin:%.40s", b->act_call.text);
+	else
+		new_group(b, "%s()", act_module(act));
 	return add_act(b, group_name(b, name, sizeof name), act);
 }
 
@@ -436,6 +507,13 @@ static int module_gap(builder *b)
 	if (finish_layer(b, L, b->c, 1, 1) < 0)
 		return -1;
 	return module_flatten(b);
+}
+
+static int module_plugin(builder *b, const jm_plugin_call *call)
+{
+	char name[48];
+	new_group(b, "plugin:%.40s", call->text);
+	return add_plugin(b, group_name(b, name, sizeof name), call);
 }
 
 /* relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) */
@@ -598,7 +676,17 @@ static int tok_fc(builder *b, const token *t, int n_classes)
 	return t->last ? 0 : module_act(b, b->act);
 }
 
-enum { T_CONV, T_RES, T_POOL, T_AVG, T_GAP, T_FLAT, T_DROP, T_FC };
+/* plugin:NAME(k=v, ...): a layer from a plugin (plugin/plugin.h). */
+static int tok_plugin(builder *b, const token *t)
+{
+	jm_plugin_call call;
+	char why[1024];
+	if (jm_plugin_parse_call(t->arg, JM_PLUGIN_OP_LAYER, &call, why, sizeof why) < 0)
+		return jm_err_set(b->err, JM_EXIT_INPUT, "%s: %s", b->where, why);
+	return module_plugin(b, &call);
+}
+
+enum { T_CONV, T_RES, T_POOL, T_AVG, T_GAP, T_FLAT, T_DROP, T_FC, T_PLUGIN };
 
 /* Exact tokens first, then prefixes; "fc" before "f" is not an issue since
  * "f" is matched exactly. */
@@ -609,22 +697,20 @@ static const struct {
 } token_table[] = {
 	{"gap", 1, T_GAP}, {"p", 1, T_POOL}, {"a", 1, T_AVG}, {"f", 1, T_FLAT},
 	{"fc", 0, T_FC},   {"c", 0, T_CONV}, {"r", 0, T_RES}, {"d", 0, T_DROP},
+	{"plugin:", 0, T_PLUGIN},
 };
 
 static int build_cnn(builder *b, const char *layers, int bn, int n_classes)
 {
 	char *copy = jm_xstrdup(layers ? layers : "");
 	char *toks[MAX_TOKENS + 1];
-	int n = 0, rc = -1;
-	for (char *save, *s = strtok_r(copy, " \t\n,", &save); s;
-	     s = strtok_r(NULL, " \t\n,", &save)) {
-		if (n == MAX_TOKENS) {
-			jm_err_set(b->err, JM_EXIT_INPUT,
-				   "[model] layers: too many tokens (at most %d)",
-				   MAX_TOKENS);
-			goto out;
-		}
-		toks[n++] = s;
+	int rc = -1;
+	/* blanks and commas separate tokens, except inside plugin:x(a=1, b=2) */
+	int n = jm_plugin_split_layers(copy, toks, MAX_TOKENS);
+	if (n < 0) {
+		jm_err_set(b->err, JM_EXIT_INPUT,
+			   "[model] layers: too many tokens (at most %d)", MAX_TOKENS);
+		goto out;
 	}
 	if (n == 0) {
 		jm_err_set(b->err, JM_EXIT_INPUT,
@@ -656,9 +742,10 @@ static int build_cnn(builder *b, const char *layers, int bn, int n_classes)
 		case T_FLAT: r = tok_flatten(b, &t); break;
 		case T_DROP: r = tok_dropout(b, &t); break;
 		case T_FC: r = tok_fc(b, &t, n_classes); break;
+		case T_PLUGIN: r = tok_plugin(b, &t); break;
 		default:
 			r = jm_err_set(b->err, JM_EXIT_INPUT,
-				       "%s: unknown layer (expected cN, p, a, gap, dX, fcN, rN)",
+				       "%s: unknown layer (expected cN, p, a, gap, dX, fcN, rN, plugin:NAME)",
 				       b->where);
 		}
 		if (r < 0)
@@ -696,7 +783,7 @@ static int build_mlp(builder *b, const jm_model_spec *s, int n_classes)
 		return jm_err_set(b->err, JM_EXIT_INPUT,
 				  "[model] norm: unknown norm \"%s\" (expected none, batch, layer)",
 				  nn);
-	if (s->n_hidden > 0 && (s->act < JM_ACT_RELU || s->act > JM_ACT_SIGMOID))
+	if (s->n_hidden > 0 && !b->act_is_plugin && (s->act < JM_ACT_RELU || s->act > JM_ACT_LAST))
 		return jm_err_set(b->err, JM_EXIT_INPUT,
 				  "[model] act: unknown activation %d", s->act);
 	if (!(s->dropout >= 0.0f && s->dropout < 1.0f))
@@ -802,6 +889,17 @@ int jm_model_build(jm_model **out, const jm_backend *be,
 			   "[model] batch size must be at least 1, got %d", max_batch);
 		goto fail;
 	}
+	if (spec->act_plugin && spec->act_plugin[0]) {
+		char why[1024];
+		const char *text = spec->act_plugin;
+		if (!strncmp(text, "plugin:", 7))
+			text += 7;
+		if (jm_plugin_parse_call(text, JM_PLUGIN_OP_LAYER, &b.act_call, why, sizeof why) < 0) {
+			jm_err_set(err, JM_EXIT_INPUT, "[model] act: %s", why);
+			goto fail;
+		}
+		b.act_is_plugin = 1;
+	}
 	/* activation 0: the caller's input */
 	snprintf(b.where, sizeof b.where, "[model] input");
 	if (new_act(&b, in_c, in_h, in_w) < 0)
@@ -809,8 +907,8 @@ int jm_model_build(jm_model **out, const jm_backend *be,
 	m->act_floats = 0;
 
 	if (!strcmp(type, "cnn")) {
-		b.act = spec->act >= JM_ACT_RELU && spec->act <= JM_ACT_SIGMOID ? spec->act
-										: JM_ACT_RELU;
+		b.act = spec->act >= JM_ACT_RELU && spec->act <= JM_ACT_LAST ? spec->act
+									     : JM_ACT_RELU;
 		if (build_cnn(&b, spec->layers, spec->batchnorm, n_classes) < 0)
 			goto fail;
 	} else if (!strcmp(type, "mlp")) {
@@ -864,6 +962,8 @@ void jm_model_free(jm_model *m)
 	free(m->aptr);
 	free(m->gptr);
 	free(m->written);
+	free(m->plugs);
+	free(m->plug_cuda);
 	free(m);
 }
 
@@ -891,6 +991,29 @@ int jm_model_init(jm_model *m, uint64_t seed, jm_err *err)
 			default: dst[j] = 0.0f; break;
 			}
 		}
+	}
+	/* plugin tensors (zero above) from their own seed, so they draw
+	 * nothing from the stream the built-in tensors use */
+	for (int i = 0; i < m->n_layers; i++) {
+		const layer *L = &m->layers[i];
+		if (L->kind != L_PLUGIN || L->npt == 0 || !m->plugs[L->plug].op->layer.init)
+			continue;
+		const jm_plugin_call *c = &m->plugs[L->plug];
+		jm_plugin_tensor tens[JM_PLUGIN_MAX_PARAMS];
+		float *ptrs[JM_PLUGIN_MAX_PARAMS];
+		for (int k = 0; k < L->npt; k++) {
+			const jm_tensor_info *t = &m->tensors[L->pt[k]];
+			memset(&tens[k], 0, sizeof tens[k]);
+			snprintf(tens[k].name, sizeof tens[k].name, "%s", strrchr(t->name, '.') + 1);
+			tens[k].ndim = t->ndim;
+			memcpy(tens[k].shape, t->shape, sizeof t->shape);
+			ptrs[k] = host + t->offset;
+		}
+		jm_plugin_init_call ic = {JM_PLUGIN_HEADER(jm_plugin_init_call), .args = c->args,
+					  .in = {L->c, L->h, L->w}, .out = {L->oc, L->oh, L->ow},
+					  .n_params = L->npt, .tensors = tens, .params = ptrs,
+					  .seed = jm_hash64(seed, (uint64_t)i)};
+		c->op->layer.init(&ic);
 	}
 	if (m->n_params)
 		m->be->to_device(m->params, host, m->n_params * sizeof *host);
@@ -1081,6 +1204,47 @@ static void fwd_add(pass *p)
 	p->m->be->add(p->out, p->in, p->in2, numel_out(p->L, p->B));
 }
 
+/* The plugin's view of this pass: plain pointers and shapes. */
+static void plugin_pass(pass *p, jm_plugin_pass *pp, const float *params[], float *grads[])
+{
+	jm_model *m = p->m;
+	layer *L = p->L;
+	const jm_plugin_call *c = &m->plugs[L->plug];
+	for (int k = 0; k < L->npt; k++) {
+		params[k] = P(m, L->pt[k]);
+		grads[k] = G(m, L->pt[k]);
+	}
+	*pp = (jm_plugin_pass){JM_PLUGIN_HEADER(jm_plugin_pass), .args = c->args, .B = p->B,
+			       .in = {L->c, L->h, L->w}, .out = {L->oc, L->oh, L->ow},
+			       .training = p->training, .x = p->in, .n_params = L->npt,
+			       .params = params, .grads = grads, .scratch = STAT(m, L),
+			       .stream = m->be->native_stream ? m->be->native_stream() : NULL};
+}
+
+static void fwd_plugin(pass *p)
+{
+	const float *params[JM_PLUGIN_MAX_PARAMS];
+	float *grads[JM_PLUGIN_MAX_PARAMS];
+	jm_plugin_pass pp;
+	plugin_pass(p, &pp, params, grads);
+	pp.y = p->out;
+	const jm_plugin_layer_cuda *cu = p->m->plug_cuda[p->L->plug];
+	(cu ? cu->forward : p->m->plugs[p->L->plug].op->layer.forward)(&pp);
+}
+
+static void bwd_plugin(pass *p)
+{
+	const float *params[JM_PLUGIN_MAX_PARAMS];
+	float *grads[JM_PLUGIN_MAX_PARAMS];
+	jm_plugin_pass pp;
+	plugin_pass(p, &pp, params, grads);
+	pp.y = p->m->aptr[p->L->out];
+	pp.dy = p->dout;
+	pp.dx = p->din;
+	const jm_plugin_layer_cuda *cu = p->m->plug_cuda[p->L->plug];
+	(cu ? cu->backward : p->m->plugs[p->L->plug].op->layer.backward)(&pp);
+}
+
 static const struct {
 	const char *name;
 	void (*forward)(pass *);
@@ -1097,6 +1261,7 @@ static const struct {
 	[L_GAP] = {"gap", fwd_gap, bwd_gap},
 	[L_FLATTEN] = {"flatten", NULL, NULL},
 	[L_ADD] = {"add", fwd_add, NULL},
+	[L_PLUGIN] = {"plugin", fwd_plugin, bwd_plugin},
 };
 
 float *jm_model_forward(jm_model *m, const float *x, int B, int training,

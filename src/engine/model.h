@@ -68,6 +68,8 @@
  *   gap    global average pool (+ flatten) f     flatten
  *   dX     dropout with probability X      fcN   linear to N units
  *   rN     residual block to N channels (see above)
+ *   plugin:NAME(k=v, ...)  a layer from an operator plugin (plugin/plugin.h);
+ *          commas inside the parentheses do not separate tokens
  * A hidden fcN is followed by the activation; residual blocks use it too.  The last fc must produce n_classes
  * (the outputs: 1 for a regression);
  * when the string does not end with an fc, the classifier is appended.
@@ -87,11 +89,14 @@ typedef struct jm_model_spec {
 	const char *type;   /* "linear" | "logistic" | "mlp" | "cnn" */
 	const int *hidden;  /* mlp hidden sizes */
 	int n_hidden;
-	int act;            /* mlp: JM_ACT_RELU, _GELU, _TANH, _SIGMOID */
+	int act;            /* mlp: JM_ACT_RELU, _GELU, _TANH, _SIGMOID, _SILU */
 	float dropout;      /* mlp: after each hidden activation, [0, 1) */
 	const char *norm;   /* mlp: "none" (or NULL) | "batch" | "layer" */
 	const char *layers; /* cnn layer string */
 	int batchnorm;      /* cnn: batch norm after each conv */
+	/* "plugin:NAME(k=v)" (or NULL): this plugin layer wherever act would
+	 * go (mlp hidden layers, cnn convs and hidden fcs); act is ignored */
+	const char *act_plugin;
 } jm_model_spec;
 
 /* A named tensor of the model: the checkpoint's unit. */
@@ -105,7 +110,7 @@ typedef struct jm_tensor_info {
 	size_t numel;
 } jm_tensor_info;
 
-/* Activation name ("relu", "gelu", "tanh", "sigmoid") to JM_ACT_*; -1 if
+/* Activation name ("relu", "gelu", "tanh", "sigmoid", "silu") to JM_ACT_*; -1 if
  * unknown. */
 int jm_model_act_from_name(const char *name);
 
@@ -113,7 +118,7 @@ int jm_model_act_from_name(const char *name);
  * are zero until jm_model_init (or a checkpoint load).  Spec errors are
  * JM_EXIT_INPUT and named after the flow key:
  *   [model] layers: token 4 "x64": unknown layer (expected cN, p, a, gap,
- *   dX, fcN, rN)
+ *   dX, fcN, rN, plugin:NAME)
  * allocation failures are JM_EXIT_FAIL.  The model keeps `be` (a static
  * table) and copies what it needs from spec. */
 int jm_model_build(jm_model **out, const jm_backend *be,
