@@ -12,7 +12,8 @@
  *                     dw += dout^T in       one sgemm (beta 1: accumulate)
  *                     db += column sums of dout
  *
- * The other ops live in cpu_conv.c, cpu_norm.c and cpu_ops.c (cpu_ops.h).
+ * The other ops live in cpu_conv.c, cpu_norm.c, cpu_ops.c and cpu_augment.c
+ * (cpu_ops.h).
  */
 #include "engine/backend.h"
 
@@ -149,6 +150,9 @@ const jm_backend jm_backend_cpu = {
 	.sgd_step = jm_cpu_sgd_step,
 	.sumsq = jm_cpu_sumsq,
 	.scale = jm_cpu_scale,
+	.augment_geometry = jm_cpu_augment_geometry,
+	.augment_mix = jm_cpu_augment_mix,
+	.mix_targets = jm_cpu_mix_targets,
 };
 
 const char *jm_blas_corename(void)
