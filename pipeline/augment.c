@@ -13,6 +13,7 @@
 #include "pipeline/augment.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,39 @@ int jm_augment_mixing(const jm_augment_config *c)
 int jm_augment_geometry(const jm_augment_config *c)
 {
 	return c->hflip > 0 || c->crop_padding > 0 || c->erasing > 0;
+}
+
+void jm_augment_describe(const jm_augment_config *c, char *buf, size_t n)
+{
+	static const char *const modes[] = {"batch", "pair", "elem"};
+	static const char *const pads[] = {"zero", "reflect"};
+	static const char *const fills[] = {"const", "rand", "pixel"};
+	size_t len = 0;
+	buf[0] = '\0';
+#define ADD(...) \
+	(len += (size_t)snprintf(buf + len, len < n ? n - len : 0, __VA_ARGS__), len = len < n ? len : n)
+	if (jm_augment_mixing(c)) {
+		if (c->has_minmax)
+			ADD("cutmix %g-%g of the side", c->minmax[0], c->minmax[1]);
+		else if (c->cutmix > 0)
+			ADD("cutmix %g", c->cutmix);
+		if (c->mixup > 0)
+			ADD("%smixup %g", len ? " " : "", c->mixup);
+		if (c->mixup > 0 && c->cutmix > 0)
+			ADD(" switch %g", c->switch_prob);
+		if (c->prob < 1)
+			ADD(" prob %g", c->prob);
+		ADD(" (%s mode)", modes[c->mode]);
+		if (c->smoothing > 0)
+			ADD(" label smoothing %g", c->smoothing);
+	}
+	if (c->hflip > 0)
+		ADD("%shflip %g", len ? ", " : "", c->hflip);
+	if (c->crop_padding > 0)
+		ADD("%scrop padding %d (%s)", len ? ", " : "", c->crop_padding, pads[c->pad_mode]);
+	if (c->erasing > 0)
+		ADD("%serasing %g (%s)", len ? ", " : "", c->erasing, fills[c->erase_mode]);
+#undef ADD
 }
 
 int jm_augment_check(const jm_augment_config *c, int B, int H, int W, const char **key,

@@ -76,6 +76,11 @@ void jm_augment_config_from_flow(jm_augment_config *c, const jm_flow *f);
 int jm_augment_mixing(const jm_augment_config *c);
 int jm_augment_geometry(const jm_augment_config *c);
 
+/* One line for the run's log: "cutmix 1 mixup 1 switch 0.6 (batch mode),
+ * hflip 0.5, crop padding 2 (zero), erasing 0.25 (const)", the parts
+ * that are on; "" when nothing is. */
+void jm_augment_describe(const jm_augment_config *c, char *buf, size_t n);
+
 /* Rules that need the batch and image shape: pair and elem need an even
  * batch, reflect padding fewer pixels than each image side, cutmix_minmax
  * at least one box size.  The message names the [augment] key; the caller
