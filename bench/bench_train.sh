@@ -11,7 +11,8 @@
 #   mlp-acc  both at 5 epochs, test accuracy (the peer's full script is
 #            stopped once its MLP line is out)
 #   cnn      samples/s of the CNN (batch 256, AdamW) over 40 steps
-#   cnn-acc  jianmo's CNN example at its 15 epochs (long: ~20+ min on 2 cores)
+#   cnn-acc  jianmo's CNN example at its 15 epochs, CutMix/MixUp off (long:
+#            ~20+ min on 2 cores)
 #
 # Needs: a built jianmo and bench/bench_ops (JIANMO_BIN, default ./jianmo), /usr/bin/python3 with torch,
 # ../shared/peers/torch_fmnist.py, dataset-fashion-mnist.  Prints plain lines
@@ -24,6 +25,9 @@ data=/usr/share/datasets/fashion-mnist
 py=/usr/bin/python3
 jm=${JIANMO_BIN:-$top/jianmo}
 ops=$(dirname "$jm")/bench/bench_ops   # built beside jianmo
+# The example trains on CutMix/MixUp batches; the peer's CNN here does
+# not, so these comparisons turn it off (bench_augment.sh measures it).
+noaug="--set augment.cutmix=0 --set augment.mixup=0"
 [ $# -gt 0 ] || set -- mlp cnn
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -103,7 +107,7 @@ cnn)
 	for t in 1 2; do
 		# 40 steps of 256: 11520 images, less the 10% validation part
 		ours "$top/examples/fmnist-cnn.flow" --set train.epochs=1 --set data.limit=11378 \
-			--set train.threads=$t > "$tmp/cnn.json"
+			--set train.threads=$t $noaug > "$tmp/cnn.json"
 		s=$(field samples_per_s < "$tmp/cnn.json" | cut -d. -f1)
 		echo "jianmo  cnn, $t thread(s): $s samples/s ($(field step_cpu_ms < "$tmp/cnn.json") ms CPU per step)"
 		[ "$s" -gt "$ours_best" ] && ours_best=$s
@@ -113,7 +117,7 @@ cnn)
 	echo "{\"bench\":\"train-cnn\",\"jianmo_samples_per_s\":$ours_best,\"pytorch_samples_per_s\":$best,\"ratio\":$ratio}"
 	;;
 cnn-acc)
-	ours "$top/examples/fmnist-cnn.flow" > "$tmp/cnn15.json"
+	ours "$top/examples/fmnist-cnn.flow" $noaug > "$tmp/cnn15.json"
 	acc=$(field test_acc < "$tmp/cnn15.json")
 	s=$(field samples_per_s < "$tmp/cnn15.json" | cut -d. -f1)
 	echo "cnn 15 epochs: jianmo test_acc $acc ($s samples/s)"

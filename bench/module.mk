@@ -14,3 +14,9 @@ noinst_PROGRAMS += bench/bench_plugin
 bench_bench_plugin_SOURCES = bench/bench_plugin.c
 bench_bench_plugin_LDADD = libjm_engine.a libjm_util.a $(JM_DEP_LIBS)
 EXTRA_DIST += bench/bench_plugin.sh
+
+# CutMix/MixUp per batch beside PyTorch (bench/bench_augment.sh).
+noinst_PROGRAMS += bench/bench_augment
+bench_bench_augment_SOURCES = bench/bench_augment.c
+bench_bench_augment_LDADD = libjm_pipeline.a libjm_engine.a libjm_data.a libjm_util.a $(JM_DEP_LIBS)
+EXTRA_DIST += bench/bench_augment.sh bench/peer_augment.py

@@ -412,7 +412,25 @@ static int prepare_data(runner *r, jm_err *err)
 	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
 	    !t->labels || !t->dlogits)
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
-	return 0;
+	/* [augment] rules that need the image size, located at their key */
+	jm_augment_config ac;
+	const char *bad = NULL;
+	jm_augment_config_from_flow(&ac, f);
+	if (t->regression && (f->augment.mixup > 0 || f->augment.cutmix > 0)) {
+		const char *k = f->augment.mixup > 0 ? "augment.mixup" : "augment.cutmix";
+		int line = jm_flow_line(f, k);
+		jm_err_set(err, JM_EXIT_INPUT, "[augment] %s: mixing blends class targets; this "
+			   "is a regression (target %s)", k + 8, f->data.target);
+		return line > 0 ? jm_err_prefix(err, "%s:%d", f->name, line) : -1;
+	}
+	if (jm_augment_check(&ac, t->B, r->train->h, r->train->w, &bad, err) < 0) {
+		int line = jm_flow_line(f, bad);
+		if (line > 0)
+			return jm_err_prefix(err, "%s:%d", f->name, line);
+		return jm_err_prefix(err, line < 0 ? "--set %s" : "%s", line < 0 ? bad : f->name);
+	}
+	return jm_augmenter_new(&t->aug, be, &ac, t->B, r->train->c, r->train->h, r->train->w,
+				t->K, err);
 }
 
 static void free_data(runner *r)
@@ -438,6 +456,8 @@ static void free_data(runner *r)
 	be->free(t->x);
 	be->free(t->labels);
 	be->free(t->dlogits);
+	jm_augmenter_free(t->aug);
+	t->aug = NULL;
 }
 
 /* ---- the run record -------------------------------------------------- */
@@ -789,6 +809,11 @@ int jm_runner_batch(const jm_batch_opts *o)
 	jm_report_msg(&r->rep, "data: %lld train, %lld validation, %lld test; %lld steps of %d",
 		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
 		      (long long)t->total_steps, t->B);
+	if (t->aug) {
+		char what[256];
+		jm_augment_describe(&t->aug->c, what, sizeof what);
+		jm_report_msg(&r->rep, "augment: %s", what);
+	}
 	jm_model_describe(t->model, r->log);
 	if (r->tabular && tabular_artifacts(r, &err) < 0)
 		goto run_failed;

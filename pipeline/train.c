@@ -76,11 +76,18 @@ static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 	int B = t->B;
 	load_batch(t, t->train_set, t->train_pixels, t->train_x, t->perm + pos, t->perm_host + pos,
 		   B);
+	float *x = t->x;
+	const float *soft = NULL;
+	/* zero padding is a black pixel: byte 0 normalised is the shift */
+	if (t->aug)
+		x = jm_augmenter_apply(t->aug, x, t->labels, t->seed, t->st.micro, t->norm.shift,
+				       &soft);
 	uint64_t key = jm_hash64(t->seed ^ RNG_DROPOUT, (uint64_t)t->st.micro);
-	float *logits = jm_model_forward(t->model, t->x, B, 1, key);
+	float *logits = jm_model_forward(t->model, x, B, 1, key);
 	int32_t ok = 0;
-	double loss = batch_loss(t, t->dlogits, logits, B, &ok,
-				 (float)t->flow->train.label_smoothing);
+	double loss = soft ? t->be->xent(t->dlogits, NULL, &ok, logits, NULL, soft, B, t->K, 0.0f)
+			   : batch_loss(t, t->dlogits, logits, B, &ok,
+					(float)t->flow->train.label_smoothing);
 	jm_model_backward(t->model, t->dlogits, B);
 	*correct = ok;
 	return loss;

@@ -3,7 +3,7 @@
  * the runner has prepared.
  *
  *   per epoch: permutation(seed, epoch) ──▶ steps of `batch`:
- *       gather (device) ──▶ forward ──▶ xent (mse) ──▶ backward
+ *       gather (device) ──▶ [augment] ──▶ forward ──▶ xent (mse) ──▶ backward
  *       every `accumulate` steps: clip ──▶ lr(step) ──▶ optimizer step
  *   ──▶ validation ──▶ epoch metrics ──▶ checkpoint ──▶ early stopping
  *
@@ -21,6 +21,7 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "flow.h"
+#include "pipeline/augment.h"
 #include "pipeline/report.h"
 #include "store/metric_writer.h"
 #include "store/store.h"
@@ -83,6 +84,10 @@ typedef struct jm_trainer {
 	int32_t *labels_host;
 	float *dlogits;           /* backend: [B, K] */
 	float *logits_host;       /* host: [B, K] for confusion */
+	/* [augment]: NULL when the flow augments nothing, and then training is
+	 * exactly as without this stage; with mixing, the loss is the
+	 * soft-target cross-entropy on the mixed targets. */
+	jm_augmenter *aug;
 
 	int regression;           /* one output, mse on standardized targets */
 	double y_mean, y_std;     /* regression: the targets' scale (0, 1 otherwise) */

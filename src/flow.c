@@ -47,8 +47,8 @@
 /* ---- the key table ---------------------------------------------------- */
 
 /* T_RULE: a [clean] or [features] rule, checked by jm_clean_parse or
- * jm_features_parse under the key's name. */
-enum type { T_INT, T_FLOAT, T_BOOL, T_STRING, T_CHOICE, T_INTLIST, T_RULE, T_COUNT };
+ * jm_features_parse under the key's name.  T_RANGE: a pair of numbers. */
+enum type { T_INT, T_FLOAT, T_BOOL, T_STRING, T_CHOICE, T_INTLIST, T_RULE, T_RANGE, T_COUNT };
 
 typedef struct key {
 	const char *section, *name;
@@ -59,6 +59,9 @@ typedef struct key {
 	char lo_b, hi_b;  /* '[' or '(' / ']' or ')'; 0: unbounded */
 	double lo, hi;
 	const char *choices; /* T_CHOICE: "a|b|c" (first match wins) */
+	/* T_FLOAT: "" is allowed and reads as NaN ("unset"); T_RANGE: "" is
+	 * allowed and reads as 0,0 */
+	int empty_ok;
 	/* T_STRING: extra rule; fills why with "expected ..." on failure.
 	 * T_CHOICE: a "plugin:..." value is taken as written when check
 	 * accepts it (a plugin layer in place of a built-in choice). */
@@ -78,6 +81,11 @@ static int check_plugin_layers(const char *v, char *why, size_t n);
 #define GE(a) .lo_b = '[', .lo = (a)
 #define LT(b) .hi_b = ')', .hi = (b)
 #define LE(b) .hi_b = ']', .hi = (b)
+
+/* Defaults of [augment] erasing_area and erasing_aspect: timm's 1/3 and
+ * 1/0.3, written so they read back as exactly those doubles. */
+#define ONE_THIRD "0.3333333333333333"
+#define ONE_OVER_0_3 "3.3333333333333335"
 
 static const key keys[] = {
 	{"data", "source", T_STRING, F(data.source), .def = "fashion-mnist", .check = check_source,
@@ -137,6 +145,40 @@ static const key keys[] = {
 	FEAT(missing, "missing model inputs: error, zero, or drop the row"),
 	FEAT(plugin, "a feature plugin's operator: NAME(k=v, ...): columns (jianmo-plugin(7))"),
 #undef FEAT
+
+	{"augment", "cutmix", T_FLOAT, F(augment.cutmix), .def = "0", GE(0),
+	 .help = "CutMix: alpha of the Beta(alpha, alpha) lambda; 0 = off"},
+	{"augment", "mixup", T_FLOAT, F(augment.mixup), .def = "0", GE(0),
+	 .help = "MixUp: alpha of the Beta(alpha, alpha) lambda; 0 = off"},
+	{"augment", "cutmix_minmax", T_RANGE, F(augment.cutmix_minmax), .def = "", GT(0), LE(1),
+	 .empty_ok = 1,
+	 .help = "CutMix box sides drawn in [MIN, MAX) of the image sides instead of from lambda; turns CutMix on"},
+	{"augment", "prob", T_FLOAT, F(augment.prob), .def = "1", GE(0), LE(1),
+	 .help = "chance that a batch (pair, sample) is mixed at all"},
+	{"augment", "switch", T_FLOAT, F(augment.switch_prob), .def = "0.5", GE(0), LE(1),
+	 .help = "chance of CutMix rather than MixUp when both are on"},
+	{"augment", "mode", T_CHOICE, F(augment.mode), .def = "batch", .choices = "batch|pair|elem",
+	 .help = "one lambda per batch, per pair of samples, or per sample"},
+	{"augment", "correct_lam", T_BOOL, F(augment.correct_lam), .def = "true",
+	 .help = "CutMix: lambda from the area of the box after clipping to the image"},
+	{"augment", "label_smoothing", T_FLOAT, F(augment.label_smoothing), .def = "", GE(0), LT(1),
+	 .empty_ok = 1,
+	 .help = "label smoothing of the mixed targets; empty = [train] label_smoothing"},
+	{"augment", "hflip", T_FLOAT, F(augment.hflip), .def = "0", GE(0), LE(1),
+	 .help = "chance of a horizontal flip of each image"},
+	{"augment", "crop_padding", T_INT, F(augment.crop_padding), .def = "0", GE(0), LE(4096),
+	 .help = "random crop back to the image size after padding each side by N pixels; 0 = off"},
+	{"augment", "padding_mode", T_CHOICE, F(augment.padding_mode), .def = "zero",
+	 .choices = "zero|reflect", .help = "crop padding: black pixels, or the image mirrored"},
+	{"augment", "erasing", T_FLOAT, F(augment.erasing), .def = "0", GE(0), LE(1),
+	 .help = "chance of erasing a random rectangle of each image"},
+	{"augment", "erasing_area", T_RANGE, F(augment.erasing_area), .def = "0.02," ONE_THIRD,
+	 GT(0), LE(1), .help = "erasing: the rectangle's share of the image area, MIN,MAX"},
+	{"augment", "erasing_aspect", T_RANGE, F(augment.erasing_aspect),
+	 .def = "0.3," ONE_OVER_0_3, GT(0), .help = "erasing: the rectangle's aspect ratio, MIN,MAX"},
+	{"augment", "erasing_mode", T_CHOICE, F(augment.erasing_mode), .def = "const",
+	 .choices = "const|rand|pixel",
+	 .help = "erasing: fill with 0, one normal value per channel, or one per pixel"},
 
 	{"split", "val", T_FLOAT, F(split.val), .def = "0.1", GE(0), LT(1),
 	 .help = "fraction of the training set held out for validation"},
@@ -252,17 +294,12 @@ static const key keys[] = {
 #define NKEYS ((int)(sizeof keys / sizeof *keys))
 _Static_assert(sizeof keys / sizeof *keys <= JM_FLOW_MAX_KEYS, "raise JM_FLOW_MAX_KEYS");
 
-/* Sections in file order.  Those with `later` set are known but have no
- * keys in this version: an empty one is fine, a key in one is refused. */
+/* Sections in file order. */
 static const struct section {
 	const char *name;
-	const char *later; /* "augmentation is not available ..." */
 } sections[] = {
-	{"data", NULL},     {"clean", NULL},
-	{"features", NULL}, {"augment", "augmentation"},
-	{"split", NULL},    {"model", NULL},
-	{"train", NULL},    {"search", NULL},
-	{"notify", NULL},
+	{"data"},  {"clean"}, {"features"}, {"augment"}, {"split"},
+	{"model"}, {"train"}, {"search"},   {"notify"},
 };
 #define NSECTIONS ((int)(sizeof sections / sizeof *sections))
 
@@ -503,6 +540,10 @@ static int parse_float(jm_flow *f, const key *k, const char *v, char *why, size_
 {
 	char r[96], *end;
 	range_text(k, r, sizeof r);
+	if (!*v && k->empty_ok) {
+		*(double *)field(f, k) = NAN;
+		return 0;
+	}
 	errno = 0;
 	double x = *v && !isspace((unsigned char)*v) ? strtod_c(v, &end) : 0;
 	if (!*v || isspace((unsigned char)*v) || *end || !isfinite(x)) {
@@ -668,8 +709,55 @@ static char *format_int(const jm_flow *f, const key *k)
 static char *format_float(const jm_flow *f, const key *k)
 {
 	char buf[40];
-	fmt_double(buf, sizeof buf, *(const double *)field(f, k));
+	double v = *(const double *)field(f, k);
+	if (isnan(v))
+		return jm_xstrdup(""); /* only empty_ok keys hold NaN */
+	fmt_double(buf, sizeof buf, v);
 	return jm_xstrdup(buf);
+}
+
+/* "LO,HI" (blanks allowed around each), both in the key's range, LO <= HI;
+ * "" as 0,0 where the key allows it. */
+static int parse_range(jm_flow *f, const key *k, const char *v, char *why, size_t n)
+{
+	char r[96];
+	double x[2];
+	range_text(k, r, sizeof r);
+	if (!*v && k->empty_ok) {
+		memset(field(f, k), 0, sizeof x);
+		return 0;
+	}
+	const char *p = v;
+	int ok = 1;
+	for (int i = 0; i < 2 && ok; i++) {
+		char *end;
+		p += strspn(p, " \t");
+		ok = *p && !isspace((unsigned char)*p);
+		x[i] = ok ? strtod_c(p, &end) : 0;
+		ok = ok && end != p && isfinite(x[i]) && in_range(k, x[i]);
+		if (ok) {
+			p = end + strspn(end, " \t");
+			ok = i == 0 ? *p++ == ',' : !*p;
+		}
+	}
+	if (!ok || x[0] > x[1]) {
+		snprintf(why, n, "expected two numbers MIN,MAX%s with MIN <= MAX%s, got \"%s\"", r,
+			 k->empty_ok ? " (or nothing)" : "", v);
+		return -1;
+	}
+	memcpy(field(f, k), x, sizeof x);
+	return 0;
+}
+
+static char *format_range(const jm_flow *f, const key *k)
+{
+	const double *x = field(f, k);
+	char a[40], b[40];
+	if (k->empty_ok && x[0] == 0 && x[1] == 0)
+		return jm_xstrdup("");
+	fmt_double(a, sizeof a, x[0]);
+	fmt_double(b, sizeof b, x[1]);
+	return jm_xasprintf("%s,%s", a, b);
 }
 
 static char *format_bool(const jm_flow *f, const key *k)
@@ -720,6 +808,11 @@ static int equal_string(const jm_flow *a, const jm_flow *b, const key *k)
 	return !strcmp(x ? x : "", y ? y : "");
 }
 
+static int equal_range(const jm_flow *a, const jm_flow *b, const key *k)
+{
+	return equal_bytes(a, b, k, 2 * sizeof(double));
+}
+
 static int equal_intlist(const jm_flow *a, const jm_flow *b, const key *k)
 {
 	int na = *(const int *)((const char *)a + k->off_count);
@@ -741,6 +834,7 @@ static const struct type_ops {
 	[T_CHOICE] = {"choice", parse_choice, format_string, equal_string, 1},
 	[T_INTLIST] = {"integer list", parse_intlist, format_intlist, equal_intlist, 0},
 	[T_RULE] = {"rule", parse_rule, format_string, equal_string, 1},
+	[T_RANGE] = {"number pair", parse_range, format_range, equal_range, 0},
 };
 
 /* ---- string rules -------------------------------------------------------- */
@@ -958,6 +1052,15 @@ static int rule_target(const jm_flow *f, char *msg, size_t n)
 	return 1;
 }
 static int validate_search(const jm_flow *f, jm_err *err);
+static int rule_mix_pairs(const jm_flow *f, char *msg, size_t n)
+{
+	if (!(f->augment.cutmix > 0 || f->augment.mixup > 0 || f->augment.cutmix_minmax[1] > 0) ||
+	    !strcmp(f->augment.mode, "batch") || f->train.batch % 2 == 0)
+		return 0;
+	snprintf(msg, n, "[augment] mode = %s mixes samples in pairs: it needs an even [train] "
+		 "batch, got %lld", f->augment.mode, (long long)f->train.batch);
+	return 1;
+}
 
 static const rule rules[] = {
 	{"data.target", "data.source", rule_target},
@@ -967,6 +1070,7 @@ static const rule rules[] = {
 	{"train.patience", "split.val", rule_patience},
 	{"train.nesterov", "train.optimizer", rule_nesterov},
 	{"data.dir", "data.source", rule_idx_dir},
+	{"augment.mode", "train.batch", rule_mix_pairs},
 };
 
 /* Keys that only a CSV source uses, set for images: name the first.  The
@@ -990,9 +1094,38 @@ static int csv_only_keys(const jm_flow *f, jm_err *err)
 	return 0;
 }
 
+/* A CSV's rows are not images: of [augment], only MixUp applies to them
+ * (on the numeric features).  Name the first image-only key that is on. */
+static int image_only_augment(const jm_flow *f, jm_err *err)
+{
+	if (!jm_flow_is_tabular(f))
+		return 0;
+	const struct {
+		const char *key;
+		int on;
+	} image_only[] = {
+		{"augment.cutmix", f->augment.cutmix > 0},
+		{"augment.cutmix_minmax", f->augment.cutmix_minmax[1] > 0},
+		{"augment.hflip", f->augment.hflip > 0},
+		{"augment.crop_padding", f->augment.crop_padding > 0},
+		{"augment.erasing", f->augment.erasing > 0},
+	};
+	for (size_t i = 0; i < sizeof image_only / sizeof *image_only; i++) {
+		if (!image_only[i].on)
+			continue;
+		const key *k = key_lookup(image_only[i].key);
+		char loc[300];
+		key_location(f, k, loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [augment] %s: works on images; a CSV source takes only mixup "
+				  "(on its numeric features)", loc, k->name);
+	}
+	return 0;
+}
+
 int jm_flow_validate(const jm_flow *f, jm_err *err)
 {
-	if (csv_only_keys(f, err) < 0)
+	if (csv_only_keys(f, err) < 0 || image_only_augment(f, err) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
 		char msg[512], loc[300];
@@ -1189,10 +1322,6 @@ static int apply(jm_flow *f, int sec, const char *name, const char *raw, const c
 	const char *sname = sections[sec].name;
 	if (!strcmp(sname, "search") && strchr(name, '.'))
 		return apply_searched(f, name, raw, loc, origin, err);
-	if (sections[sec].later)
-		return jm_err_set(err, JM_EXIT_INPUT,
-				  "%s: [%s] %s: %s is not available in this version of jianmo", loc,
-				  sname, name, sections[sec].later);
 	const key *k = key_find(sname, name);
 	if (!k) {
 		const char *best = NULL, *elsewhere = NULL;

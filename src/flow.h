@@ -29,7 +29,7 @@
 #include "util/err.h"
 
 #define JM_FLOW_MAX_HIDDEN 16
-#define JM_FLOW_MAX_KEYS 160 /* room in key_line for every table key */
+#define JM_FLOW_MAX_KEYS 192 /* room in key_line for every table key */
 #define JM_FLOW_MAX_SEARCHED 32 /* searched keys in [search] */
 
 typedef struct jm_flow {
@@ -64,6 +64,24 @@ typedef struct jm_flow {
 			*onehot, *ordinal, *minmax, *standardize, *drop, *missing,
 			*plugin; /* a feature plugin: "NAME(k=v): columns" */
 	} features;
+
+	struct {
+		double cutmix;        /* CutMix Beta alpha; 0 = off */
+		double mixup;         /* MixUp Beta alpha; 0 = off */
+		double cutmix_minmax[2]; /* box side range (fractions); 0,0 = unset */
+		double prob;          /* chance a batch (pair, sample) is mixed (1) */
+		double switch_prob;   /* key "switch": chance of CutMix when both (0.5) */
+		char *mode;           /* "batch" (default) | "pair" | "elem" */
+		int correct_lam;      /* lambda from the clipped box area (1) */
+		double label_smoothing; /* of mixed targets; NaN = [train]'s */
+		double hflip;         /* horizontal flip probability (0) */
+		int64_t crop_padding; /* random crop after padding N pixels (0) */
+		char *padding_mode;   /* "zero" (default) | "reflect" */
+		double erasing;       /* random erasing probability (0) */
+		double erasing_area[2];   /* erased fraction of the area (0.02, 1/3) */
+		double erasing_aspect[2]; /* aspect ratio range (0.3, 1/0.3) */
+		char *erasing_mode;   /* "const" (default) | "rand" | "pixel" */
+	} augment;
 
 	struct {
 		double val;       /* validation fraction carved from train (0.1;
@@ -224,7 +242,7 @@ typedef struct jm_flow_keyinfo {
 	const char *section; /* "train" */
 	const char *key;     /* "lr" */
 	const char *type;    /* "integer", "number", "boolean", "string",
-				"choice", "integer list" */
+				"choice", "integer list", "number pair" */
 	const char *def;     /* default as text ("" when none or derived) */
 	const char *choices; /* "adamw|adam|sgd" for choices, else NULL */
 	char range[96];      /* "> 0", "[0, 1)", "" when unbounded */

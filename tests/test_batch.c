@@ -584,3 +584,118 @@ Test(batch, failed_notify_never_fails_the_run, .timeout = 60)
 	cr_expect(strstr(out, "notify: POST to"), "no warning in:\n%s", out);
 	free(out), free(err);
 }
+
+/* ---- [augment] in training ---- */
+
+/* flow followed by an [augment] section; malloc'd. */
+static char *with_augment(const char *flow, const char *keys)
+{
+	size_t n = strlen(flow) + strlen(keys) + 16;
+	char *s = malloc(n);
+	snprintf(s, n, "%s[augment]\n%s", flow, keys);
+	return s;
+}
+
+/* The line of `key` in text (1-based). */
+static int line_of(const char *text, const char *key)
+{
+	const char *at = strstr(text, key);
+	cr_assert(at, "no %s", key);
+	int line = 1;
+	for (const char *p = text; p < at; p++)
+		line += *p == '\n';
+	return line;
+}
+
+/* An [augment] section that neither mixes nor touches an image leaves
+ * training exactly as it was, to the bit. */
+Test(batch, augmentation_off_trains_exactly_as_before)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "plain.flow", small_flow));
+	char *aug = with_augment(small_flow, "mode = elem\nprob = 0.5\nlabel_smoothing = 0.2\n"
+					     "correct_lam = false\nerasing_mode = pixel\n");
+	free(jt_write(dir, "aug.flow", aug));
+	free(aug);
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch plain.flow --set train.epochs=1"), 0);
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch aug.flow --set train.epochs=1"), 0);
+	sqlite3 *db = open_db();
+	const char *keys[] = {"loss", "train_loss", "train_acc", "val_loss", "test_loss", "test_acc"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char *a = series(db, 1, keys[i]), *b = series(db, 2, keys[i]);
+		cr_expect(strlen(a) > 0, "no %s points", keys[i]);
+		cr_expect_str_eq(a, b, "%s changed by an [augment] that does nothing", keys[i]);
+		free(a), free(b);
+	}
+	sqlite3_close(db);
+}
+
+/* The recipe (CutMix 0.6 / MixUp 0.4) with crops, flips and erasing on
+ * the small CNN: a run stopped mid-epoch and resumed ends bit for bit
+ * where an uninterrupted one does, and the augmentation really changed
+ * training. */
+Test(batch, augmented_run_resumes_bit_for_bit, .timeout = 300)
+{
+	NEED_FMNIST();
+	char *aug = with_augment(cnn_flow, "cutmix = 1.0\nmixup = 1.0\nswitch = 0.6\nhflip = 0.5\n"
+					   "crop_padding = 2\nerasing = 0.25\nerasing_mode = pixel\n");
+	free(jt_write(dir, "aug.flow", aug));
+	free(aug);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch aug.flow");
+	cr_assert_eq(rc, 0, "uninterrupted run failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "augment: cutmix 1 mixup 1 switch 0.6 (batch mode), hflip 0.5, "
+			      "crop padding 2 (zero), erasing 0.25 (pixel)"),
+		  "no augment line in:\n%s", out);
+	free(out), free(err);
+
+	int st = run_and_signal("aug.flow", 120, "TERM");
+	cr_assert_eq(st, 143, "a stopped run exits 143, got %d", st);
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 2");
+	cr_assert_eq(rc, 0, "resume failed (%d): %s\n%s", rc, err, out);
+	cr_expect(strstr(out, "resuming in epoch 2 at step 120"), "not resumed mid-run:\n%s", out);
+	free(out), free(err);
+
+	free(jt_write(dir, "plain.flow", cnn_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch plain.flow"), 0);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	char *a = series(db, 1, "loss"), *p = series(db, 3, "loss");
+	cr_expect(strcmp(a, p), "augmentation did not change the training loss");
+	free(a), free(p);
+	sqlite3_close(db);
+}
+
+Test(batch, augment_bad_input_is_refused)
+{
+	char *reflect = with_augment(small_flow, "crop_padding = 28\npadding_mode = reflect\n");
+	char *pairs = with_augment(small_flow, "mixup = 1\nmode = pair\n");
+	char *minmax = with_augment(small_flow, "cutmix_minmax = 0.5,0.51\n");
+	char m1[256], m2[256], m3[256];
+	snprintf(m1, sizeof m1, "bad.flow:%d: [augment] crop_padding: reflect padding must be "
+		 "smaller than the image (28x28), got 28", line_of(reflect, "crop_padding"));
+	snprintf(m2, sizeof m2, "bad.flow:%d: [augment] mode = pair mixes samples in pairs: it "
+		 "needs an even [train] batch, got 63", line_of(pairs, "mode ="));
+	snprintf(m3, sizeof m3, "bad.flow:%d: [augment] cutmix_minmax: 0.5,0.51 leaves no box size "
+		 "on 28x28 images", line_of(minmax, "cutmix_minmax"));
+	const struct bad_case cases[] = {
+		{pairs, "bad.flow --set train.batch=63", m2},
+		{small_flow, "bad.flow --set augment.cutmix=-1",
+		 "--set augment.cutmix=-1: [augment] cutmix: expected a number >= 0, got -1"},
+		/* these need the images' size: checked once the data is read */
+		{reflect, "bad.flow", m1},
+		{minmax, "bad.flow", m3},
+		{small_flow, "bad.flow --set augment.padding_mode=reflect --set augment.crop_padding=40",
+		 "--set augment.crop_padding: [augment] crop_padding: reflect padding must be smaller "
+		 "than the image (28x28), got 40"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		if (!jt_fmnist_dir() && i >= 2)
+			continue;
+		expect_refused(&cases[i]);
+	}
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
+	cr_expect(access(path, F_OK) != 0, "a store was created by refused input");
+	free(reflect), free(pairs), free(minmax);
+}

@@ -324,11 +324,10 @@ Test(flow, duplicate_key)
 		   "fmnist.flow:6: [train] duplicate key \"lr\" (first set on line 2)");
 }
 
-Test(flow, later_sections_refuse_keys)
+Test(flow, misplaced_and_unknown_section_keys)
 {
-	assert_msg(parse_fail("[data]\n\n\n\n\n\n\n[augment]\ncutmix = 0.5\n"),
-		   "fmnist.flow:9: [augment] cutmix: augmentation is not available in this "
-		   "version of jianmo");
+	assert_msg(parse_fail("[data]\n\n\n\n\n\n\n[features]\nscale = x\n"),
+		   "fmnist.flow:9: [features] unknown key \"scale\" (see jianmo-flow(5))");
 	assert_msg(parse_fail("[clean]\ndrop = x\n"),
 		   "fmnist.flow:2: [clean] unknown key \"drop\" (it belongs in [features])");
 }
@@ -483,9 +482,8 @@ Test(flow, set_overrides_and_reports)
 		{"qqqq.lr=3", "--set qqqq.lr=3: unknown section [qqqq]"},
 		{"train.epoch=3",
 		 "--set train.epoch=3: [train] unknown key \"epoch\" (did you mean \"epochs\"?)"},
-		{"augment.cutmix=1",
-		 "--set augment.cutmix=1: [augment] cutmix: augmentation is not available in this "
-		 "version of jianmo"},
+		{"augment.cutmix=-1",
+		 "--set augment.cutmix=-1: [augment] cutmix: expected a number >= 0, got -1"},
 		{"split.val=1", "--set split.val=1: [split] val: expected a number in [0, 1), got 1"},
 	};
 	jm_flow *before = jm_flow_dup(f);
@@ -542,7 +540,11 @@ Test(flow, format_is_canonical_and_round_trips)
 		  "%s", text);
 	cr_assert(strstr(text, "hidden = 256,128\n"));
 	cr_assert(strstr(text, "eps = 1e-08\n"));
-	cr_assert_null(strstr(text, "[augment]"), "sections without keys are left out");
+	cr_assert(strstr(text, "\n[search]\ntrials = 0\n"), "%s", text);
+	cr_assert(strstr(text, "\n[augment]\ncutmix = 0\nmixup = 0\ncutmix_minmax = \nprob = 1\n"),
+		  "%s", text);
+	cr_assert(strstr(text, "label_smoothing = \n"), "unset is written empty:\n%s", text);
+	cr_assert(strstr(text, "erasing_area = 0.02,0.3333333333333333\n"), "%s", text);
 	/* every key once */
 	for (int i = 0; i < jm_flow_key_count(); i++) {
 		jm_flow_keyinfo ki;
@@ -797,4 +799,123 @@ Test(flow, man_page_covers_every_key)
 			  ki.key, pat);
 	}
 	free(man);
+}
+
+/* ---- [augment] ---- */
+
+Test(flow, augment_keys)
+{
+	jm_flow *d = jm_flow_new();
+	cr_assert_eq(d->augment.cutmix, 0.0);
+	cr_assert_eq(d->augment.mixup, 0.0);
+	cr_assert_eq(d->augment.prob, 1.0);
+	cr_assert_eq(d->augment.switch_prob, 0.5);
+	cr_assert_str_eq(d->augment.mode, "batch");
+	cr_assert(d->augment.correct_lam);
+	cr_assert(isnan(d->augment.label_smoothing), "unset: [train]'s applies");
+	cr_assert_eq(d->augment.cutmix_minmax[0], 0.0);
+	cr_assert_eq(d->augment.cutmix_minmax[1], 0.0);
+	cr_assert_eq(d->augment.erasing_area[0], 0.02);
+	cr_assert_eq(d->augment.erasing_area[1], 1.0 / 3.0, "timm's max_area, to the bit");
+	cr_assert_eq(d->augment.erasing_aspect[0], 0.3);
+	cr_assert_eq(d->augment.erasing_aspect[1], 1 / 0.3, "timm's 1/min_aspect, to the bit");
+	cr_assert_str_eq(d->augment.padding_mode, "zero");
+	cr_assert_str_eq(d->augment.erasing_mode, "const");
+	jm_flow_free(d);
+
+	jm_flow *f = parse_ok("[augment]\n"
+			      "cutmix = 1.0\n"
+			      "mixup = 0.8\n"
+			      "switch = 0.6\n"
+			      "prob = 0.9\n"
+			      "mode = pair\n"
+			      "correct_lam = false\n"
+			      "cutmix_minmax = 0.2 , 0.8\n"
+			      "label_smoothing = 0.1\n"
+			      "hflip = 0.5\n"
+			      "crop_padding = 4\n"
+			      "padding_mode = reflect\n"
+			      "erasing = 0.25\n"
+			      "erasing_area = 0.05,0.2\n"
+			      "erasing_aspect = 0.5,2\n"
+			      "erasing_mode = pixel\n");
+	cr_assert_eq(f->augment.cutmix, 1.0);
+	cr_assert_eq(f->augment.mixup, 0.8);
+	cr_assert_eq(f->augment.switch_prob, 0.6);
+	cr_assert_eq(f->augment.prob, 0.9);
+	cr_assert_str_eq(f->augment.mode, "pair");
+	cr_assert_not(f->augment.correct_lam);
+	cr_assert_eq(f->augment.cutmix_minmax[0], 0.2);
+	cr_assert_eq(f->augment.cutmix_minmax[1], 0.8);
+	cr_assert_eq(f->augment.label_smoothing, 0.1);
+	cr_assert_eq(f->augment.hflip, 0.5);
+	cr_assert_eq(f->augment.crop_padding, 4);
+	cr_assert_str_eq(f->augment.padding_mode, "reflect");
+	cr_assert_eq(f->augment.erasing, 0.25);
+	cr_assert_eq(f->augment.erasing_area[1], 0.2);
+	cr_assert_eq(f->augment.erasing_aspect[0], 0.5);
+	cr_assert_str_eq(f->augment.erasing_mode, "pixel");
+	char *v = jm_flow_get(f, "augment.cutmix_minmax");
+	cr_assert_str_eq(v, "0.2,0.8");
+	free(v);
+	assert_round_trip(f);
+	/* an empty value unsets the optional ones again */
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_set(f, "augment.cutmix_minmax=", &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_flow_set(f, "augment.label_smoothing=", &err), 0, "%s", err.msg);
+	cr_assert_eq(f->augment.cutmix_minmax[1], 0.0);
+	cr_assert(isnan(f->augment.label_smoothing));
+	assert_round_trip(f);
+	jm_flow_free(f);
+}
+
+Test(flow, augment_bad_values)
+{
+	assert_msg(parse_fail("[augment]\nmixup = 1\n\ncutmix_minmax = 0.8,0.2\n"),
+		   "fmnist.flow:4: [augment] cutmix_minmax: expected two numbers MIN,MAX in (0, 1] "
+		   "with MIN <= MAX (or nothing), got \"0.8,0.2\"");
+	assert_msg(parse_fail("[augment]\ncutmix_minmax = 0.3\n"),
+		   "fmnist.flow:2: [augment] cutmix_minmax: expected two numbers MIN,MAX in (0, 1] "
+		   "with MIN <= MAX (or nothing), got \"0.3\"");
+	assert_msg(parse_fail("[augment]\ncutmix_minmax = 0,0.5\n"),
+		   "fmnist.flow:2: [augment] cutmix_minmax: expected two numbers MIN,MAX in (0, 1] "
+		   "with MIN <= MAX (or nothing), got \"0,0.5\"");
+	assert_msg(parse_fail("[augment]\nerasing_area = 0.1,0.2,0.3\n"),
+		   "fmnist.flow:2: [augment] erasing_area: expected two numbers MIN,MAX in (0, 1] "
+		   "with MIN <= MAX, got \"0.1,0.2,0.3\"");
+	assert_msg(parse_fail("[augment]\nerasing_aspect =\n"),
+		   "fmnist.flow:2: [augment] erasing_aspect: expected two numbers MIN,MAX > 0 "
+		   "with MIN <= MAX, got \"\"");
+	assert_msg(parse_fail("[augment]\nswitch = 1.5\n"),
+		   "fmnist.flow:2: [augment] switch: expected a number in [0, 1], got 1.5");
+	assert_msg(parse_fail("[augment]\nmode = halves\n"),
+		   "fmnist.flow:2: [augment] mode: expected one of batch, pair, elem, got \"halves\"");
+	assert_msg(parse_fail("[augment]\nlabel_smoothing = 1\n"),
+		   "fmnist.flow:2: [augment] label_smoothing: expected a number in [0, 1), got 1");
+	assert_msg(parse_fail("[augment]\npadding_mode = edge\n"),
+		   "fmnist.flow:2: [augment] padding_mode: expected one of zero, reflect, got \"edge\"");
+	assert_msg(parse_fail("[augment]\ncrop_padding = -1\n"),
+		   "fmnist.flow:2: [augment] crop_padding: expected an integer in [0, 4096], got -1");
+	assert_msg(parse_fail("[augment]\ncutmx = 1\n"),
+		   "fmnist.flow:2: [augment] unknown key \"cutmx\" (did you mean \"cutmix\"?)");
+}
+
+/* Pair and elem modes mix samples i and B-1-i: an odd batch is refused
+ * when the flow is read, located at the mode (or the batch when only it
+ * was given). */
+Test(flow, augment_pairs_need_an_even_batch)
+{
+	assert_msg(parse_fail("[augment]\nmixup = 1\nmode = elem\n[train]\nbatch = 63\n"),
+		   "fmnist.flow:3: [augment] mode = elem mixes samples in pairs: it needs an even "
+		   "[train] batch, got 63");
+	jm_flow *f = parse_ok("[augment]\nmixup = 1\nmode = pair\n[train]\nbatch = 64\n");
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_set(f, "train.batch=33", &err), 0);
+	cr_assert_eq(jm_flow_validate(f, &err), -1);
+	assert_msg(err.msg, "fmnist.flow:3: [augment] mode = pair mixes samples in pairs: it needs "
+			    "an even [train] batch, got 33");
+	jm_flow_free(f);
+	/* batch mode, or no mixing at all, takes any batch */
+	jm_flow_free(parse_ok("[augment]\nmixup = 1\n[train]\nbatch = 63\n"));
+	jm_flow_free(parse_ok("[augment]\nmode = pair\nhflip = 0.5\n[train]\nbatch = 63\n"));
 }

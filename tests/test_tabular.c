@@ -116,6 +116,14 @@ Test(tabular_flow, csv_key_errors)
 		    "house.flow:5: [features] unknown key \"target\" (it belongs in [data])");
 	parse_fails("[clean]\nmissng = mean\n",
 		    "house.flow:2: [clean] unknown key \"missng\" (did you mean \"missing\"?)");
+	/* rows are not images: of [augment], only mixup */
+	parse_fails("[data]\nsource = h.csv\ntarget = y\n[augment]\nmixup = 0.4\nhflip = 0.5\n",
+		    "house.flow:6: [augment] hflip: works on images; a CSV source takes only mixup "
+		    "(on its numeric features)");
+	parse_fails("[data]\nsource = h.csv\ntarget = y\n[augment]\ncutmix = 1\n",
+		    "house.flow:5: [augment] cutmix: works on images; a CSV source takes only mixup "
+		    "(on its numeric features)");
+	jm_flow_free(parse_ok("[data]\nsource = h.csv\ntarget = y\n[augment]\nmixup = 0.4\n"));
 }
 
 /* The stages' own messages, located at the key's line. */

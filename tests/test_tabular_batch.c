@@ -512,3 +512,32 @@ Test(tabular_batch, url_source_is_cached_and_pinned)
 	free(out), free(err);
 	free(csv);
 }
+
+/* Tabular MixUp: a classification blends rows and their one-hot targets
+ * and trains; a regression has no classes to blend and is refused at the
+ * key's line. */
+Test(tabular_batch, mixup_on_rows)
+{
+	write_classes_csv("classes.csv");
+	char *flow = NULL;
+	cr_assert(asprintf(&flow, "%s[augment]\nmixup = 0.4\n", classes_flow) > 0);
+	free(jt_write(dir, "m.flow", flow));
+	free(flow);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch m.flow");
+	cr_assert_eq(rc, 0, "run failed (%d): %s\n%s", rc, err, out);
+	cr_expect(strstr(out, "augment: "), "the augmentation is reported:\n%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	cr_expect_gt(metric(db, 1, "test_acc"), 0.7, "mixed rows still learn the labels");
+	sqlite3_close(db);
+}
+
+Test(tabular_batch, mixup_refused_for_a_regression)
+{
+	write_values_csv("data.csv");
+	expect_refused("[data]\nsource = data.csv\ntarget = y\n[train]\nbatch = 16\n[augment]\n"
+		       "mixup = 0.2\n", NULL,
+		       "jianmo: bad.flow:7: [augment] mixup: mixing blends class targets; this is a "
+		       "regression (target y)");
+}

@@ -21,6 +21,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One sample's crop, flip and erasing (augment_geometry); the identity is
+ * all zeros with an empty erase rectangle. */
+typedef struct jm_aug_geom {
+	int32_t flip;                /* 1: mirror left-right after the crop */
+	int32_t dy, dx;              /* crop offset in [-pad, pad] */
+	int32_t ey0, ey1, ex0, ex1;  /* erased rectangle; empty: ey0 == ey1 */
+} jm_aug_geom;
+
+/* One sample's mixing (augment_mix, mix_targets).  a and b are the float
+ * weights of the sample and of its partner, in images (BLEND) and in the
+ * targets (every kind): lam and 1 - lam, lam corrected to the box area
+ * for BOX.  JM_MIX_NONE has a = 1, b = 0. */
+typedef struct jm_aug_mix {
+	int32_t kind;                /* JM_MIX_NONE | JM_MIX_BLEND | JM_MIX_BOX */
+	float a, b;
+	int32_t y0, y1, x0, x1;      /* BOX: the pasted rectangle */
+} jm_aug_mix;
+
+enum { JM_MIX_NONE = 0, JM_MIX_BLEND, JM_MIX_BOX };
+enum { JM_PAD_ZERO = 0, JM_PAD_REFLECT };
+enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
+
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
 
@@ -177,6 +199,42 @@ typedef struct jm_backend {
 	/* The stream the ops are queued on (a cudaStream_t), for plugin
 	 * kernels to join; NULL (the member or its result) on the CPU. */
 	void *(*native_stream)(void);
+
+	/* ---- augmentation (the plans come from pipeline/augment.h) ----
+	 * Every random choice is made on the host and handed over as a plan
+	 * of one record per sample (jm_aug_geom, jm_aug_mix below) in backend
+	 * memory, so the ops are deterministic and any backend gives the same
+	 * bits.  x is [B,C,H,W]; a flat [B,D] batch (tabular MixUp) is
+	 * C = H = 1, W = D. */
+
+	/* Per sample b: crop, flip, erase, out of place (out != in):
+	 *   out(c,y,x) = in(c, y+dy, xs+dx), xs = flip ? W-1-x : x
+	 * where a row or column outside the image reads the padding:
+	 * JM_PAD_ZERO gives `fill`, JM_PAD_REFLECT mirrors without repeating
+	 * the edge (-1 -> 1, H -> H-2; needs |dy| < H, |dx| < W).  Then the
+	 * rectangle rows [ey0,ey1) x cols [ex0,ex1) of every channel becomes
+	 * 0 (JM_ERASE_CONST), one normal value per channel (JM_ERASE_RAND:
+	 * jm_hash_normalf(key, b*C + c)) or one per pixel (JM_ERASE_PIXEL:
+	 * jm_hash_normalf(key, ((b*C + c)*H + y)*W + x)). */
+	void (*augment_geometry)(float *out, const float *in,
+				 const jm_aug_geom *g, int B, int C,
+				 int H, int W, int pad_mode, float fill,
+				 int erase_mode, uint64_t key);
+	/* MixUp and CutMix in place; sample i mixes with j = B-1-i (timm's
+	 * flipped batch), always from the batch as it was on entry:
+	 *   JM_MIX_BLEND  x_i = a_i * x_i + b_i * x_j
+	 *   JM_MIX_BOX    x_i(c, y, x) = x_j(c, y, x) inside rows [y0,y1) x
+	 *                 cols [x0,x1), unchanged outside
+	 *   JM_MIX_NONE   unchanged. */
+	void (*augment_mix)(float *x, const jm_aug_mix *m, int B,
+			    int C, int H, int W);
+	/* Soft targets [B,K] for the mixed batch:
+	 *   soft_i = a_i * onehot_s(y_i) + b_i * onehot_s(y_{B-1-i}),
+	 * onehot_s: 1 - s + s/K on the label, s/K elsewhere (s = smoothing).
+	 * A label outside [0, K) gives a zero row (no loss, as xent). */
+	void (*mix_targets)(float *soft, const int32_t *labels,
+			    const jm_aug_mix *m, int B, int K,
+			    float smoothing);
 } jm_backend;
 
 /* JM_ACT_SILU: x * sigmoid(x) (PyTorch's SiLU). */

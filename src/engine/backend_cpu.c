@@ -13,7 +13,8 @@
  *                     db += column sums of dout
  *   (each cut into one block per worker thread when there are several)
  *
- * The other ops live in cpu_conv.c, cpu_norm.c and cpu_ops.c (cpu_ops.h).
+ * The other ops live in cpu_conv.c, cpu_norm.c, cpu_ops.c and cpu_augment.c
+ * (cpu_ops.h).
  */
 #include "engine/backend.h"
 
@@ -224,6 +225,9 @@ const jm_backend jm_backend_cpu = {
 	.sumsq = jm_cpu_sumsq,
 	.scale = jm_cpu_scale,
 	.sync = cpu_sync,
+	.augment_geometry = jm_cpu_augment_geometry,
+	.augment_mix = jm_cpu_augment_mix,
+	.mix_targets = jm_cpu_mix_targets,
 };
 
 const char *jm_blas_corename(void)

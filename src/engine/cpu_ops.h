@@ -7,6 +7,7 @@
  *   cpu_norm.c     batch norm, layer norm
  *   cpu_ops.c      activations, dropout, add, cross-entropy, gathers,
  *                  optimizer passes, sumsq/scale
+ *   cpu_augment.c  crop/flip/erase, MixUp/CutMix, mixed soft targets
  *
  * Every function here has the signature of its jm_backend slot (see
  * backend.h for shapes and the accumulate/overwrite rules); nothing outside
@@ -17,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engine/backend.h"
 
 /*
  * Element-wise loops must vectorize whatever -O level the build uses: GCC's
@@ -149,5 +152,12 @@ void jm_cpu_sgd_step(float *p, float *buf, const float *g, size_t n, float lr,
 		     float momentum, float wd, int nesterov, int first);
 double jm_cpu_sumsq(const float *x, size_t n);
 void jm_cpu_scale(float *x, float a, size_t n);
+
+/* cpu_augment.c */
+void jm_cpu_augment_geometry(float *out, const float *in, const jm_aug_geom *g, int B, int C,
+			     int H, int W, int pad_mode, float fill, int erase_mode, uint64_t key);
+void jm_cpu_augment_mix(float *x, const jm_aug_mix *m, int B, int C, int H, int W);
+void jm_cpu_mix_targets(float *soft, const int32_t *labels, const jm_aug_mix *m, int B, int K,
+			float smoothing);
 
 #endif

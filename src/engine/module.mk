@@ -12,7 +12,8 @@ libjm_engine_a_SOURCES += \
 	src/engine/cpu_pool.c \
 	src/engine/cpu_norm.c \
 	src/engine/cpu_ops.c \
-	src/engine/cpu_workers.c
+	src/engine/cpu_workers.c \
+	src/engine/cpu_augment.c
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_ops

@@ -11,6 +11,7 @@
 #ifndef JM_RNG_H
 #define JM_RNG_H
 
+#include <math.h>
 #include <stdint.h>
 
 typedef struct jm_rng {
@@ -41,6 +42,16 @@ static inline uint64_t jm_hash64(uint64_t key, uint64_t counter)
 static inline float jm_hash_uniformf(uint64_t key, uint64_t counter)
 {
 	return (float)(jm_hash64(key, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Standard normal by Box-Muller over two counter-based uniforms, the
+ * first in (0, 1]: u1 from (key, 2*counter), u2 from (key, 2*counter+1);
+ * every backend computes it this way (augmentation noise). */
+static inline float jm_hash_normalf(uint64_t key, uint64_t counter)
+{
+	double u1 = (double)((jm_hash64(key, 2 * counter) >> 11) + 1) * 0x1p-53;
+	double u2 = (double)(jm_hash64(key, 2 * counter + 1) >> 11) * 0x1p-53;
+	return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
 #endif
