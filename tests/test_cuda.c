@@ -466,3 +466,56 @@ Test(cuda, device_names)
 	cr_expect_eq(jm_backend_for_device("cuda:99", &be, note, sizeof note, why, sizeof why), -1);
 	cr_expect_neq(strstr(why, "cuda:99"), NULL, "%s", why);
 }
+
+/* Augmentation: the same plans give the CPU's bits (geometry is a copy;
+ * blends are rounded as the CPU's; erase draws within float rounding). */
+Test(cuda, augmentation)
+{
+	need_gpu();
+	enum { B = 7, C = 3, H = 9, W = 8, K = 5 };
+	size_t n = (size_t)B * C * H * W;
+	jm_rng r;
+	jm_rng_seed(&r, 16);
+	float *in = randv(&r, n, -1, 1);
+	jm_aug_geom g[B];
+	jm_aug_mix m[B];
+	for (int b = 0; b < B; b++) {
+		g[b] = (jm_aug_geom){.flip = b & 1, .dy = (int)jm_rng_below(&r, 7) - 3,
+				     .dx = (int)jm_rng_below(&r, 7) - 3};
+		if (b % 3 == 0)
+			g[b].ey0 = 2, g[b].ey1 = 5, g[b].ex0 = 1, g[b].ex1 = 6;
+		int kind = b % 3; /* none, blend, box: elem-mode variety */
+		m[b] = (jm_aug_mix){.kind = kind, .a = kind ? 0.3f + 0.05f * b : 1.0f,
+				    .b = kind ? 0.7f - 0.05f * b : 0.0f, .y0 = 1, .y1 = 6, .x0 = 2,
+				    .x1 = 7};
+	}
+	int32_t lab[B];
+	for (int b = 0; b < B; b++)
+		lab[b] = (int32_t)jm_rng_below(&r, K);
+	jm_aug_geom *gg = gpu->alloc(sizeof g);
+	jm_aug_mix *gm = gpu->alloc(sizeof m);
+	int32_t *glab = gpu->alloc(sizeof lab);
+	gpu->to_device(gg, g, sizeof g);
+	gpu->to_device(gm, m, sizeof m);
+	gpu->to_device(glab, lab, sizeof lab);
+	float *gin = up(in, n), *out = calloc(n, 4), *gout = gpu->alloc(n * 4);
+	for (int pad = 0; pad < 2; pad++)
+		for (int er = 0; er < 3; er++) {
+			cpu->augment_geometry(out, in, g, B, C, H, W, pad, -0.5f, er, 99);
+			gpu->augment_geometry(gout, gin, gg, B, C, H, W, pad, -0.5f, er, 99);
+			char what[64];
+			snprintf(what, sizeof what, "geometry pad %d erase %d", pad, er);
+			expect_close(what, gout, out, n, er ? 1e-6 : 0, er ? 1e-6 : 0);
+		}
+	cpu->augment_mix(out, m, B, C, H, W);
+	gpu->augment_mix(gout, gm, B, C, H, W);
+	expect_close("mix", gout, out, n, 0, 0);
+	float *soft = calloc(B * K, 4), *gsoft = gpu->alloc(B * K * 4);
+	cpu->mix_targets(soft, lab, m, B, K, 0.1f);
+	gpu->mix_targets(gsoft, glab, gm, B, K, 0.1f);
+	expect_close("mix targets", gsoft, soft, B * K, 0, 0);
+	void *gp[] = {gg, gm, glab, gin, gout, gsoft};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	free(in), free(out), free(soft);
+}

@@ -23,7 +23,7 @@
 
 #include "cuda/cuda_common.cuh"
 
-#define JM_CUDA_ABI 2 /* 2: the table grew native_stream */
+#define JM_CUDA_ABI JM_BACKEND_ABI /* engine/backend.h */
 
 jm_cuda_state jm_cuda = {-1};
 
@@ -208,6 +208,9 @@ static const jm_backend cuda_backend = {
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
 	.native_stream = cuda_native_stream,
+	.augment_geometry = jm_cuda_augment_geometry,
+	.augment_mix = jm_cuda_augment_mix,
+	.mix_targets = jm_cuda_mix_targets,
 };
 
 /* ---- entry points ---- */

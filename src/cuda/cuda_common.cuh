@@ -167,6 +167,13 @@ void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const float *dout
 			     const float *in, const float *w, int B, int C, int H, int W, int OC,
 			     int K, int stride, int pad, float *scratch);
 
+/* cuda_augment.cu */
+void jm_cuda_augment_geometry(float *out, const float *in, const jm_aug_geom *g, int B, int C,
+			      int H, int W, int pad_mode, float fill, int erase_mode, uint64_t key);
+void jm_cuda_augment_mix(float *x, const jm_aug_mix *m, int B, int C, int H, int W);
+void jm_cuda_mix_targets(float *soft, const int32_t *labels, const jm_aug_mix *m, int B, int K,
+			 float smoothing);
+
 /* backend_cuda.cu */
 void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 		   const float *B, float beta, float *C);

@@ -43,6 +43,11 @@ enum { JM_MIX_NONE = 0, JM_MIX_BLEND, JM_MIX_BOX };
 enum { JM_PAD_ZERO = 0, JM_PAD_REFLECT };
 enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 
+/* The table's layout version: the CUDA module is built against it and the
+ * loader refuses a module built for another.  Bump it whenever a slot is
+ * added, removed or changed. */
+#define JM_BACKEND_ABI 3 /* 3: augmentation ops, native_stream, sync */
+
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
 

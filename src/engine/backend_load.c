@@ -29,7 +29,7 @@
 #define JM_PKGLIBDIR "/usr/local/lib/jianmo"
 #endif
 
-#define JM_CUDA_ABI 2 /* must match src/cuda/backend_cuda.cu */
+#define JM_CUDA_ABI JM_BACKEND_ABI /* engine/backend.h */
 #define MODULE_NAME "jianmo-cuda.so"
 
 typedef int (*abi_fn)(void);
