@@ -62,7 +62,7 @@ int jm_cmd_help(int argc, char **argv, const jm_cli *cli)
 	}
 	if (!strcmp(argv[1], "batch")) {
 		printf("usage: jianmo --batch FLOW [--set SECTION.KEY=VALUE...] [--seed N]\n"
-		       "              [--device cpu|cuda|auto] [--json]\n"
+		       "              [--device cpu|cuda[:N]|auto] [--json]\n"
 		       "       jianmo --batch --rerun RUN\n"
 		       "       jianmo --batch --resume RUN\n\n"
 		       "Run a workflow file headless.  A flow with [search] trials > 0 is a\n"

@@ -15,7 +15,7 @@ static int usage(const char *why, const char *what)
 	fprintf(stderr, "jianmo: --batch: %s%s%s%s\n", why, what ? " \"" : "",
 		what ? what : "", what ? "\"" : "");
 	fprintf(stderr, "usage: jianmo --batch FLOW [--set SECTION.KEY=VALUE...] [--seed N]\n"
-			"                [--device cpu|cuda|auto] [--json]\n"
+			"                [--device cpu|cuda[:N]|auto] [--json]\n"
 			"       jianmo --batch --rerun RUN | --resume RUN\n");
 	return JM_EXIT_INPUT;
 }

@@ -23,7 +23,7 @@ static void print_help(void)
 {
 	printf("usage: jianmo [--home DIR] [--json] SUBCOMMAND [ARGS...]\n"
 	       "       jianmo [--home DIR] --batch FLOW [--set SECTION.KEY=VALUE...]\n"
-	       "              [--seed N] [--device cpu|cuda|auto] [--json]\n"
+	       "              [--seed N] [--device cpu|cuda[:N]|auto] [--json]\n"
 	       "       jianmo [--home DIR] --batch --rerun RUN | --resume RUN\n"
 	       "\n"
 	       "jianmo (建模) is a terminal workbench for modeling workflows: data,\n"
