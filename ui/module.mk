@@ -19,10 +19,13 @@ UI_TEST_LIBS = libjm_ui.a libjm_pipeline.a libjm_search.a libjm_engine.a \
 	libjm_data.a libjm_store.a libjm_util.a
 
 if ENABLE_TESTS
-check_PROGRAMS += tests/test_ui
-TESTS += tests/test_ui
+check_PROGRAMS += tests/test_ui tests/test_tui_e2e
+TESTS += tests/test_ui tests/test_tui_e2e
 tests_test_ui_SOURCES = tests/test_ui.c
 tests_test_ui_CFLAGS = $(TEST_CFLAGS)
 tests_test_ui_LDADD = tests/libjm_testutil.a $(UI_TEST_LIBS) $(TEST_LIBS) $(JM_DEP_LIBS)
+tests_test_tui_e2e_SOURCES = tests/test_tui_e2e.c
+tests_test_tui_e2e_CFLAGS = $(TEST_CFLAGS)
+tests_test_tui_e2e_LDADD = tests/libjm_testutil.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif
 
