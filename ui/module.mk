@@ -29,3 +29,9 @@ tests_test_tui_e2e_CFLAGS = $(TEST_CFLAGS)
 tests_test_tui_e2e_LDADD = tests/libjm_testutil.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif
 
+
+# The TUI's benchmark (bench/bench_tui.sh runs it; figures in docs/BENCHMARKS.md).
+noinst_PROGRAMS += bench/bench_tui
+bench_bench_tui_SOURCES = bench/bench_tui.c
+bench_bench_tui_LDADD = $(UI_TEST_LIBS) $(JM_DEP_LIBS)
+EXTRA_DIST += bench/bench_tui.sh
