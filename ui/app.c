@@ -615,8 +615,13 @@ static void draw_help(jm_app *app, jm_canvas *c)
 	jm_canvas_fill(c, x0, y0, w, h, " ", 0, JM_COL_NONE);
 	jm_canvas_hline(c, x0, y0, w, JM_A_BOLD);
 	jm_canvas_hline(c, x0, y0 + h - 1, w, JM_A_BOLD);
-	jm_canvas_vline(c, x0, y0, h, JM_A_BOLD);
-	jm_canvas_vline(c, x0 + w - 1, y0, h, JM_A_BOLD);
+	jm_canvas_vline(c, x0, y0 + 1, h - 2, JM_A_BOLD);
+	jm_canvas_vline(c, x0 + w - 1, y0 + 1, h - 2, JM_A_BOLD);
+	const jm_glyphs *g = jm_canvas_glyphs(c);
+	jm_canvas_put(c, x0, y0, g->corner[0], JM_A_BOLD, 0);
+	jm_canvas_put(c, x0 + w - 1, y0, g->corner[1], JM_A_BOLD, 0);
+	jm_canvas_put(c, x0, y0 + h - 1, g->corner[2], JM_A_BOLD, 0);
+	jm_canvas_put(c, x0 + w - 1, y0 + h - 1, g->corner[3], JM_A_BOLD, 0);
 	jm_canvas_text(c, x0 + 2, y0, w - 4, " Help ", JM_A_BOLD | JM_A_REVERSE, JM_COL_NONE);
 	jm_canvas_text(c, x0 + 2, y0 + h - 1, w - 4, " j/k scroll  Esc close ", JM_A_DIM,
 		       JM_COL_NONE);

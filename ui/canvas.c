@@ -15,13 +15,13 @@
 static const jm_glyphs glyphs_utf8 = {
 	.hline = "─", .vline = "│", .cross = "┼", .bar_full = "█", .bar_empty = "░",
 	.mark = "●", .cursor = "▶", .up = "▲", .down = "▼", .ellipsis = "…", .dot = "·",
-	.tee_down = "┬", .shades = {" ", "░", "▒", "▓", "█"},
+	.tee_down = "┬", .corner = {"┌", "┐", "└", "┘"}, .shades = {" ", "░", "▒", "▓", "█"},
 };
 
 static const jm_glyphs glyphs_ascii = {
 	.hline = "-", .vline = "|", .cross = "+", .bar_full = "#", .bar_empty = ".",
 	.mark = "*", .cursor = ">", .up = "^", .down = "v", .ellipsis = "~", .dot = "-",
-	.tee_down = "+", .shades = {" ", ".", ":", "+", "#"},
+	.tee_down = "+", .corner = {"+", "+", "+", "+"}, .shades = {" ", ".", ":", "+", "#"},
 };
 
 const jm_glyphs *jm_canvas_glyphs(const jm_canvas *c)

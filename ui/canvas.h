@@ -60,6 +60,7 @@ typedef struct jm_canvas {
 typedef struct jm_glyphs {
 	const char *hline, *vline, *cross, *bar_full, *bar_empty, *mark, *cursor,
 		*up, *down, *ellipsis, *dot, *tee_down;
+	const char *corner[4]; /* top-left, top-right, bottom-left, bottom-right */
 	const char *shades[5]; /* lightest to darkest */
 } jm_glyphs;
 

@@ -663,8 +663,16 @@ static void act_chart(jm_screen *s, jm_app *app)
 		jm_app_message(app, 1, "no metrics to chart");
 		return;
 	}
-	if (c->ncols && c->cols[c->ccol].kind != COL_PARAM)
+	if (c->ncols && c->cols[c->ccol].kind != COL_PARAM) {
 		c->chart_metric = c->cols[c->ccol].index;
+	} else { /* a curve people follow: val_acc, else loss, else the first */
+		static const char *const pref[] = {"val_acc", "loss", "val_loss"};
+		c->chart_metric = 0;
+		for (int p = 2; p >= 0; p--)
+			for (int k = 0; k < c->nm; k++)
+				if (!strcmp(c->keys.v[c->mkey[k]].s, pref[p]))
+					c->chart_metric = k;
+	}
 	c->chart = 1;
 	chart_load(c, app);
 }
@@ -721,7 +729,7 @@ static void diff_lines(char **a, int na, char **b, int nb, jm_buf *out)
 	while (i < na || j < nb) {
 		if (i < na && j < nb && !strcmp(a[i], b[j]))
 			jm_buf_printf(out, "  %s\n", a[i]), i++, j++;
-		else if (j < nb && (i == na || AT(i, j + 1) >= AT(i + 1, j)))
+		else if (j < nb && (i == na || AT(i, j + 1) > AT(i + 1, j)))
 			jm_buf_printf(out, "+ %s\n", b[j++]);
 		else
 			jm_buf_printf(out, "- %s\n", a[i++]);
@@ -748,9 +756,22 @@ static void act_diff(jm_screen *s, jm_app *app)
 	}
 	char **la, **lb;
 	int na = split_lines(ta, &la), nb = split_lines(tb, &lb);
-	jm_buf out = JM_BUF_INIT;
-	jm_buf_printf(&out, "@- run %lld\n@+ run %lld\n\n", (long long)a, (long long)b);
-	diff_lines(la, na, lb, nb, &out);
+	jm_buf full = JM_BUF_INIT, out = JM_BUF_INIT;
+	diff_lines(la, na, lb, nb, &full);
+	/* what changed first, then the whole diff */
+	jm_buf_printf(&out, "@Changed lines (- run %lld, + run %lld)\n", (long long)a, (long long)b);
+	int changes = 0;
+	for (const char *p = jm_buf_str(&full); *p;) {
+		size_t len = strcspn(p, "\n");
+		if (*p == '-' || *p == '+')
+			jm_buf_printf(&out, "%.*s\n", (int)len, p), changes++;
+		p += len + (p[len] == '\n');
+	}
+	if (!changes)
+		jm_buf_addstr(&out, "  (none: the flows are the same)\n");
+	jm_buf_printf(&out, "\n@The flows side by side (- run %lld, + run %lld)\n%s", (long long)a,
+		      (long long)b, jm_buf_str(&full));
+	jm_buf_release(&full);
 	free(la), free(lb), free(ta), free(tb);
 	jm_app_push(app, jm_text_new(app, jm_xasprintf("Diff %lld %lld", (long long)a, (long long)b),
 				     jm_buf_detach(&out, NULL)));
