@@ -34,4 +34,4 @@ endif
 noinst_PROGRAMS += bench/bench_tui
 bench_bench_tui_SOURCES = bench/bench_tui.c
 bench_bench_tui_LDADD = $(UI_TEST_LIBS) $(JM_DEP_LIBS)
-EXTRA_DIST += bench/bench_tui.sh
+EXTRA_DIST += bench/bench_tui.sh docs/SCREENS.md
