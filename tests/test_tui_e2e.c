@@ -275,3 +275,18 @@ Test(tui_e2e, wizard_on_fashion_mnist_saves_a_flow_batch_reads)
 	cr_assert(strstr(err, "lr: expected a number > 0"), "%s", err);
 	free(err);
 }
+
+Test(tui_e2e, a_dumb_terminal_gets_the_text_summary_not_the_workbench)
+{
+	NEED_TMUX();
+	int rc = jt_sh(dir, NULL, NULL,
+		       "tmux -L %s -f /dev/null new-session -d -x 80 -y 24 "
+		       "\"env TERM=dumb '%s' --home '%s/.jianmo'; echo exit=\\$?; sleep 30\"",
+		       sock, jt_bin(), dir);
+	cr_assert_eq(rc, 0);
+	server = 1;
+	char *s = wait_for("exit=0", 10);
+	cr_assert(strstr(s, "Recent runs:") && strstr(s, "Next:"), "%s", s);
+	cr_assert(!strstr(s, "Flows ("), "no workbench on a dumb terminal:\n%s", s);
+	free(s);
+}
