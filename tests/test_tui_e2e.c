@@ -46,16 +46,17 @@ TestSuite(tui_e2e, .init = setup, .fini = teardown, .timeout = 60);
 			cr_skip_test("SKIPPED: tmux is not installed (apt-get install tmux)"); \
 	} while (0)
 
-/* Start the workbench in dir at w x h; the pane stays after it exits. */
+/* Start the workbench in dir at w x h; when it exits, the shell around it
+ * prints its exit status on the screen it gets back. */
 static void start_tui(int w, int h)
 {
 	if (server) /* a second start: a fresh server, as a new SSH session would be */
 		jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server 2>/dev/null", sock);
 	int rc = jt_sh(dir, NULL, NULL,
 		       "tmux -L %s -f /dev/null new-session -d -x %d -y %d "
-		       "\"env LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' --home '%s/.jianmo'\" && "
-		       "tmux -L %s set-option -g remain-on-exit on",
-		       sock, w, h, jt_bin(), dir, sock);
+		       "\"env LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' --home '%s/.jianmo'; "
+		       "echo status=\\$?; sleep 30\"",
+		       sock, w, h, jt_bin(), dir);
 	cr_assert_eq(rc, 0, "tmux new-session failed");
 	server = 1;
 }
@@ -220,16 +221,8 @@ Test(tui_e2e, compare_marked_runs_sort_filter_help_resize_quit)
 		  first ? first : "");
 	free(s);
 	send("q q");
-	s = NULL;
-	for (int i = 0; i < 50; i++) {
-		free(s);
-		jt_sh(NULL, &s, NULL, "tmux -L %s display-message -p '#{pane_dead} #{pane_dead_status}'",
-		      sock);
-		if (s && s[0] == '1')
-			break;
-		usleep(100000);
-	}
-	cr_assert(s && !strncmp(s, "1 0", 3), "the TUI quit with status 0: %s", s ? s : "");
+	s = wait_for("status=0", 10);
+	cr_assert(!strstr(s, "Compare"), "the screen is restored:\n%s", s);
 	free(s);
 }
 
@@ -289,4 +282,41 @@ Test(tui_e2e, a_dumb_terminal_gets_the_text_summary_not_the_workbench)
 	cr_assert(strstr(s, "Recent runs:") && strstr(s, "Next:"), "%s", s);
 	cr_assert(!strstr(s, "Flows ("), "no workbench on a dumb terminal:\n%s", s);
 	free(s);
+}
+
+Test(tui_e2e, a_crash_signal_or_hangup_restores_the_terminal)
+{
+	NEED_TMUX();
+	static const struct {
+		const char *sig;
+		int num;
+	} sigs[] = {{"SEGV", 11}, {"HUP", 1}};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		if (server)
+			jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server 2>/dev/null", sock);
+		/* a shell around the TUI prints its exit status on the screen it
+		 * gets back */
+		int rc = jt_sh(dir, NULL, NULL,
+			       "tmux -L %s -f /dev/null new-session -d -x 80 -y 24 "
+			       "\"env LANG=C.UTF-8 '%s' --home '%s/.jianmo'; echo status=\\$?; "
+			       "sleep 30\"", sock, jt_bin(), dir);
+		cr_assert_eq(rc, 0);
+		server = 1;
+		expect("Runs (0)", 10);
+		char *on = NULL;
+		jt_sh(NULL, &on, NULL, "tmux -L %s display-message -p '#{alternate_on}'", sock);
+		cr_assert(on && on[0] == '1', "the workbench uses the alternate screen: %s", on);
+		free(on);
+		cr_assert_eq(jt_sh(NULL, NULL, NULL,
+				   "kill -%s $(pgrep -P $(tmux -L %s display-message -p '#{pane_pid}'))",
+				   sigs[i].sig, sock), 0);
+		char want[32];
+		snprintf(want, sizeof want, "status=%d", 128 + sigs[i].num);
+		char *s = wait_for(want, 10);
+		cr_assert(!strstr(s, "Runs ("), "the workbench is off the screen:\n%s", s);
+		free(s);
+		jt_sh(NULL, &on, NULL, "tmux -L %s display-message -p '#{alternate_on}'", sock);
+		cr_assert(on && on[0] == '0', "the normal screen is back: %s", on);
+		free(on);
+	}
 }
