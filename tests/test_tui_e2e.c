@@ -38,7 +38,7 @@ static void teardown(void)
 	free(dir);
 }
 
-TestSuite(tui_e2e, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(tui_e2e, .init = setup, .fini = teardown, .timeout = 90);
 
 #define NEED_TMUX()                                                                     \
 	do {                                                                            \
@@ -149,7 +149,7 @@ Test(tui_e2e, runs_from_the_tui_outlive_it_and_show_live_when_reopened)
 {
 	NEED_TMUX();
 	write_idx();
-	write_flow("long.flow", "0.001", 3000); /* a few seconds */
+	write_flow("long.flow", "0.001", 1500); /* a few seconds */
 	start_tui(80, 24);
 	expect("long.flow", 10);
 	send("r");
