@@ -1,8 +1,10 @@
 /*
  * cli_home.c: `jianmo` with no subcommand, on its embedded default: the
  * store in the current directory and Fashion-MNIST from Debian's package.
- * Opens (creating) the store, says what is there, lists recent runs and
- * what to do next.
+ * On a terminal it opens the workbench (ui/ui.h); otherwise (a pipe, CI,
+ * TERM=dumb, --json) it opens (creating) the store, says what is there,
+ * lists recent runs and what to do next, so `jianmo` in a script never
+ * waits for keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "cli.h"
 #include "store/store.h"
+#include "ui/ui.h"
 #include "util/err.h"
 
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -18,6 +21,12 @@ int jm_cmd_home(int argc, char **argv, const jm_cli *cli)
 {
 	(void)argc, (void)argv;
 	jm_err err = {0};
+	if (!cli->json && jm_ui_available()) {
+		int rc = jm_ui_run(cli->home, &err);
+		if (rc != JM_EXIT_OK && err.msg[0])
+			jm_err_print(&err);
+		return rc;
+	}
 	char *home = jm_store_home_resolve(cli->home);
 	jm_store *s = NULL;
 	if (jm_store_open(&s, home, 0, &err) < 0) {

@@ -28,6 +28,8 @@ static void print_help(void)
 	       "\n"
 	       "jianmo (建模) is a terminal workbench for modeling workflows: data,\n"
 	       "training, search and comparison of runs, kept in a SQLite store.\n"
+	       "With no subcommand on a terminal it opens the workbench (keys: ? on\n"
+	       "every screen, and jianmo(1) WORKBENCH); elsewhere it prints a summary.\n"
 	       "\n"
 	       "Subcommands:\n");
 	for (const jm_cmd *c = jm_commands; c->name; c++)
