@@ -179,10 +179,9 @@ static void read_fault(jm_trainer *t)
 		}
 }
 
-static int build_model(runner *r, jm_err *err)
+jm_model_spec jm_runner_model_spec(const jm_flow *f)
 {
-	const jm_flow *f = r->flow;
-	jm_model_spec spec = {
+	return (jm_model_spec){
 		.type = f->model.type,
 		.hidden = f->model.hidden,
 		.n_hidden = f->model.n_hidden,
@@ -193,6 +192,12 @@ static int build_model(runner *r, jm_err *err)
 		.batchnorm = f->model.batchnorm,
 		.act_plugin = !strncmp(f->model.act, "plugin:", 7) ? f->model.act : NULL,
 	};
+}
+
+static int build_model(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_model_spec spec = jm_runner_model_spec(f);
 	const jm_dataset *d = r->train;
 	if (r->tabular && (!strcmp(f->model.type, "cnn") ||
 			   (r->tab.regression && !strcmp(f->model.type, "logistic")))) {

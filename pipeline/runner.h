@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "engine/model.h"
+#include "flow.h"
 #include "util/err.h"
 
 typedef struct jm_batch_opts {
@@ -34,5 +36,9 @@ typedef struct jm_batch_opts {
  * when stopped by a signal (the run is then `stopped` and resumable).
  * Messages for failures have been printed ("jianmo: ..."). */
 int jm_runner_batch(const jm_batch_opts *o);
+
+/* The model spec a flow's [model] section describes (pointers into f),
+ * for the runner and for anything that previews the model (the TUI). */
+jm_model_spec jm_runner_model_spec(const jm_flow *f);
 
 #endif

@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "engine/backend.h"
 #include "engine/model.h"
+#include "pipeline/runner.h"
 #include "ui/chart.h"
 #include "ui/doc.h"
 #include "util/strbuf.h"
@@ -177,16 +178,7 @@ static void preview_data(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int 
 
 static void model_describe(jm_preview_ctx *p, const jm_flow *f, int ic, int ih, int iw, int k)
 {
-	jm_model_spec spec = {
-		.type = f->model.type,
-		.hidden = f->model.hidden,
-		.n_hidden = f->model.n_hidden,
-		.act = jm_model_act_from_name(f->model.act),
-		.dropout = (float)f->model.dropout,
-		.norm = f->model.norm,
-		.layers = f->model.layers,
-		.batchnorm = f->model.batchnorm,
-	};
+	jm_model_spec spec = jm_runner_model_spec(f);
 	jm_model *m = NULL;
 	jm_err err = {0};
 	free(p->model_text);
