@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipeline/clean.h"
 #include "plugin/plugin.h"
@@ -1124,7 +1125,16 @@ typedef struct group_state {
 	double *ring;     /* ngroups * w */
 	int64_t *seen;    /* rows seen per group */
 	int64_t *nan_at;  /* position of the last missing value per group (-1) */
+	int32_t *slot;    /* seen % w per group, kept without a division */
 } group_state;
+
+/* The ring slot of a group's next value (its position modulo w), advanced. */
+static inline int next_slot(group_state *gs, int32_t g, int w)
+{
+	int slot = gs->slot[g];
+	gs->slot[g] = slot + 1 == w ? 0 : slot + 1;
+	return slot;
+}
 
 static inline void group_row(const jm_feat_step *s, group_state *gs, int32_t g, double v,
 			     double *const out[4], int64_t row)
@@ -1132,7 +1142,7 @@ static inline void group_row(const jm_feat_step *s, group_state *gs, int32_t g, 
 	int w = s->window;
 	double *ring = gs->ring + (size_t)g * (size_t)w;
 	int64_t p = gs->seen[g]++;
-	int slot = (int)(p % w);
+	int slot = next_slot(gs, g, w);
 	if (s->kind == JM_FEAT_LAG) { /* the slot holds the value w rows back */
 		out[0][row] = p >= w ? ring[slot] : NAN;
 		ring[slot] = v;
@@ -1147,6 +1157,68 @@ static inline void group_row(const jm_feat_step *s, group_state *gs, int32_t g, 
 	for (int k = 0; k < 4; k++)
 		if (out[k])
 			out[k][row] = st[k];
+}
+
+/* The state group_row leaves after a row, without its outputs: used to
+ * bring a later range's state up to where that range starts. */
+static inline void group_skip(const jm_feat_step *s, group_state *gs, int32_t g, double v)
+{
+	double *ring = gs->ring + (size_t)g * (size_t)s->window;
+	int64_t p = gs->seen[g]++;
+	ring[next_slot(gs, g, s->window)] = v;
+	if (isnan(v))
+		gs->nan_at[g] = p;
+}
+
+static void group_state_free(group_state *gs)
+{
+	free(gs->ring);
+	free(gs->seen);
+	free(gs->nan_at);
+	free(gs->slot);
+}
+
+static int group_state_init(group_state *gs, int32_t ng, int w)
+{
+	gs->ring = malloc((size_t)ng * (size_t)w * sizeof *gs->ring);
+	gs->seen = calloc((size_t)ng, sizeof *gs->seen);
+	gs->nan_at = malloc((size_t)ng * sizeof *gs->nan_at);
+	gs->slot = calloc((size_t)ng, sizeof *gs->slot);
+	if (!gs->ring || !gs->seen || !gs->nan_at || !gs->slot)
+		return -1;
+	for (int32_t k = 0; k < ng; k++)
+		gs->nan_at[k] = -1;
+	return 0;
+}
+
+/* File-order windows split in row ranges, one per task: task k replays
+ * rows [0, from) through group_skip (cheap: no statistics), then computes
+ * [from, to) exactly as one pass would, so the outputs do not depend on
+ * the split. */
+typedef struct roll_task {
+	const jm_feat_step *s;
+	const int32_t *g;
+	const double *x;
+	double *out[4];
+	int32_t ng;
+	int64_t cut[3];
+	int rc[2];        /* per task: -1 out of memory */
+} roll_task;
+
+static void roll_range(void *arg, int k)
+{
+	roll_task *t = arg;
+	group_state gs = {0};
+	if (group_state_init(&gs, t->ng, t->s->window) < 0) {
+		t->rc[k] = -1;
+		group_state_free(&gs);
+		return;
+	}
+	for (int64_t i = 0; i < t->cut[k]; i++)
+		group_skip(t->s, &gs, t->g[i], t->x[i]);
+	for (int64_t i = t->cut[k]; i < t->cut[k + 1]; i++)
+		group_row(t->s, &gs, t->g[i], t->x[i], t->out, i);
+	group_state_free(&gs);
 }
 
 static int apply_grouped(const jm_feat_step *s, const char *name, jm_frame *f, jm_err *err)
@@ -1183,19 +1255,24 @@ static int apply_grouped(const jm_feat_step *s, const char *name, jm_frame *f, j
 	} else if (!(g = group_ids(f, s->by, &ng, err))) {
 		goto out;
 	}
-	gs.ring = malloc((size_t)ng * (size_t)w * sizeof *gs.ring);
-	gs.seen = calloc((size_t)ng, sizeof *gs.seen);
-	gs.nan_at = malloc((size_t)ng * sizeof *gs.nan_at);
-	if (!gs.ring || !gs.seen || !gs.nan_at) {
-		jm_err_set(err, JM_EXIT_FAIL, "out of memory");
-		goto out;
-	}
-	for (int32_t k = 0; k < ng; k++)
-		gs.nan_at[k] = -1;
-	if (g) { /* file order: one pass, each group's last values kept in a ring */
-		for (int64_t i = 0; i < n; i++)
-			group_row(s, &gs, g[i], x[i], out, i);
+	if (g) { /* file order: each group's last values kept in a ring; two
+		  * row ranges on two cores, the second a little shorter as it
+		  * replays the first's rows before its own */
+		roll_task t = {.s = s, .g = g, .x = x, .ng = ng, .cut = {0, n * 11 / 20, n}};
+		memcpy(t.out, out, sizeof out);
+		int parts = n >= 200000 && sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+		if (parts == 1)
+			t.cut[1] = n;
+		jm_parallel_for(parts, roll_range, &t, n); /* each task: its own rows of out */
+		if (t.rc[0] < 0 || t.rc[1] < 0) {
+			jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+			goto out;
+		}
 	} else {
+		if (group_state_init(&gs, ng, w) < 0) {
+			jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+			goto out;
+		}
 		for (int32_t k = 0; k < ng; k++)
 			for (int64_t p = start[k]; p < start[k + 1]; p++)
 				group_row(s, &gs, k, x[perm[p]], out, perm[p]);
@@ -1207,9 +1284,7 @@ static int apply_grouped(const jm_feat_step *s, const char *name, jm_frame *f, j
 out:
 	for (int st = 0; st < 4; st++)
 		free(names[st]);
-	free(gs.ring);
-	free(gs.seen);
-	free(gs.nan_at);
+	group_state_free(&gs);
 	free(own);
 	free(g);
 	free(perm);

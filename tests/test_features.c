@@ -102,6 +102,64 @@ Test(features, rolling_and_lag_per_group_in_row_order)
 	jm_frame_free(f);
 }
 
+/* Enough rows that the file-order windows run as two row ranges (the
+ * second replays the first's rows): every value must be what one pass over
+ * each group's values gives. */
+Test(features, rolling_and_lag_split_in_two_ranges_match_one_pass)
+{
+	enum { N = 300000, G = 997, W = 3 };
+	jm_err err = {0};
+	jm_frame *f = jm_frame_new(N);
+	jm_col *g = jm_frame_add(f, "g", JM_COL_I64, &err);
+	jm_col *x = jm_frame_add(f, "x", JM_COL_F64, &err);
+	cr_assert(g && x, "%s", err.msg);
+	for (int64_t i = 0; i < N; i++) {
+		g->v.i64[i] = (i * 7919) % G;
+		x->v.f64[i] = i % 1013 == 5 ? NAN : (double)((i * 31) % 1000) / 8 - 40;
+	}
+	jm_col_sync_na(x, N);
+	jm_features fs;
+	jm_features_init(&fs);
+	spec(&fs, "rolling", "x window=3 by=g stats=mean,std,min,max");
+	spec(&fs, "lag", "x k=2 by=g");
+	fit(&fs, f);
+	const jm_col *mean = jm_frame_col(f, "x_roll3_mean"), *sd = jm_frame_col(f, "x_roll3_std"),
+		     *lo = jm_frame_col(f, "x_roll3_min"), *hi = jm_frame_col(f, "x_roll3_max"),
+		     *lag = jm_frame_col(f, "x_lag2");
+	cr_assert(mean && sd && lo && hi && lag);
+	/* each group's last W values in a ring (value p at slot p % W, summed
+	 * in slot order as jianmo does: the results must be equal, not close) */
+	double *ring = calloc((size_t)G * W, sizeof *ring);
+	int64_t *seen = calloc(G, sizeof *seen);
+	int64_t bad = 0;
+	for (int64_t i = 0; i < N; i++) {
+		int64_t k = g->v.i64[i], p = seen[k]++;
+		double *r = ring + k * W;
+		double want_lag = p >= 2 ? r[(p - 2) % W] : NAN;
+		r[p % W] = x->v.f64[i];
+		double s = 0, ss = 0, mn = r[0], mx = r[0];
+		for (int q = 0; q < W; q++) {
+			s += r[q];
+			mn = r[q] < mn ? r[q] : mn;
+			mx = r[q] > mx ? r[q] : mx;
+		}
+		int full = p + 1 >= W && !isnan(s);
+		double m = s / W;
+		for (int q = 0; q < W; q++)
+			ss += (r[q] - m) * (r[q] - m);
+		const jm_col *c[] = {mean, sd, lo, hi};
+		double want[] = {m, sqrt(ss / (W - 1)), mn, mx};
+		for (int q = 0; q < 4; q++)
+			bad += full ? c[q]->v.f64[i] != want[q] : !isnan(c[q]->v.f64[i]);
+		bad += isnan(want_lag) ? !isnan(lag->v.f64[i]) : lag->v.f64[i] != want_lag;
+	}
+	cr_assert_eq(bad, 0, "%lld values differ from one pass", (long long)bad);
+	free(ring);
+	free(seen);
+	jm_features_free(&fs);
+	jm_frame_free(f);
+}
+
 Test(features, rolling_in_time_order)
 {
 	/* rows out of time order: sorted by t the values are 1 2 3 */
