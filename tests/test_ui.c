@@ -1052,7 +1052,7 @@ static void check_augment(int w, int h)
 	cr_assert(has(c, a) || has(c, b), "CutMix label line \"%s\"", a);
 	/* MixUp on 80x24 is reached with z when it does not fit beside the form */
 	if (!has(c, "MixUp  lambda")) {
-		ASSERT_HAS(c, "z: the preview over the whole width");
+		ASSERT_HAS(c, "z: all of it, full width");
 		keys(app, "z");
 		jm_canvas_free(c);
 		c = frame(app, w, h);

@@ -349,7 +349,7 @@ static void preview_table(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int
 		nw = l > nw ? l : nw;
 	}
 	nw = nw > 18 ? 18 : nw;
-	const int width[] = {nw, 6, 7, 10, 10, 10};
+	const int width[] = {nw, 7, 7, 10, 10, 10};
 	const char *head[] = {"column", "type", "missing", "mean", "min", "max"};
 	draw_cells(c, x, y + row++, w, head, width, 6, JM_A_BOLD);
 	for (int j = 0; j < q->ncols && row < h; j++, row++) {
@@ -362,7 +362,7 @@ static void preview_table(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int
 		const char *cell[] = {s->name, jm_coltype_name(s->type), miss, mean, mn, mx};
 		draw_cells(c, x, y + row, w, cell, width, 6, 0);
 		if (s->missing)
-			jm_canvas_attr(c, x + nw + 8, y + row, 7, JM_A_BOLD, JM_COL_WARN);
+			jm_canvas_attr(c, x + nw + 9, y + row, 7, JM_A_BOLD, JM_COL_WARN);
 	}
 out:
 	pthread_mutex_unlock(&p->mu);
@@ -826,7 +826,7 @@ static void preview_augment(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, i
 		px += pw + 2;
 	}
 	if (drawn < 3 && h - 1 > row)
-		jm_canvas_text(c, x, y + h - 1, w, "z: the preview over the whole width", JM_A_DIM, 0);
+		jm_canvas_text(c, x, y + h - 1, w, "z: all of it, full width", JM_A_DIM, 0);
 	for (int k = 0; k < 2; k++)
 		free(mixes[k].img[0]), free(mixes[k].img[1]);
 out:
