@@ -523,3 +523,52 @@ void jm_tabular_free(jm_tabular *tb)
 	free(tb->source);
 	memset(tb, 0, sizeof *tb);
 }
+
+/* ---- a look at a source (the workbench's previews) ------------------------- */
+
+int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err)
+{
+	jm_tabular tb;
+	jm_source src = {0};
+	jm_frame *all = NULL;
+	jm_err cerr = {0};
+	int rc = -1;
+
+	memset(pk, 0, sizeof *pk);
+	memset(&tb, 0, sizeof tb);
+	jm_clean_init(&tb.clean);
+	jm_features_init(&tb.features);
+	if (read_frame(&tb, f, &src, &all, NULL, NULL, err) < 0 ||
+	    jm_quality_compute(all, &pk->quality, err) < 0)
+		goto out;
+	pk->rows = tb.rows;
+	if (rules_from_flow(f, "clean", &tb.clean, clean_parse, &cerr) < 0 ||
+	    (tb.clean.n && jm_clean_fit_apply(&tb.clean, all, &pk->report, &cerr) < 0)) {
+		jm_clean_report_clear(&pk->report);
+		memset(&pk->report, 0, sizeof pk->report);
+		pk->clean_error = jm_xstrdup(cerr.msg);
+	}
+	pk->nrules = tb.clean.n;
+	rc = 0;
+out:
+	pk->info = tb.info;
+	pk->source = tb.source;
+	memset(&tb.info, 0, sizeof tb.info);
+	tb.source = NULL;
+	jm_tabular_free(&tb);
+	jm_frame_free(all);
+	jm_source_close(&src);
+	return rc;
+}
+
+void jm_tabular_peek_free(jm_tabular_peek *pk)
+{
+	if (!pk)
+		return;
+	jm_csv_info_clear(&pk->info);
+	free(pk->source);
+	jm_quality_clear(&pk->quality);
+	jm_clean_report_clear(&pk->report);
+	free(pk->clean_error);
+	memset(pk, 0, sizeof *pk);
+}

@@ -66,4 +66,27 @@ extern const char *const jm_tabular_files[];
 
 void jm_tabular_free(jm_tabular *tb); /* accepts NULL or a zeroed one */
 
+/* ---- a look at a CSV source, for the workbench's previews --------------- */
+
+/* What the wizard's Data and Clean previews show: the frame as read (after
+ * [data] limit) and its quality report, then [clean]'s rules fitted and
+ * applied on every row read (a run fits them on the training part only),
+ * with their report: the quality before and after, one step per rule. */
+typedef struct jm_tabular_peek {
+	jm_csv_info info;
+	char *source;              /* the source's display name */
+	int64_t rows;              /* data rows read */
+	jm_quality quality;        /* of the frame as read */
+	int nrules;                /* [clean] rules (0: report is empty) */
+	jm_clean_report report;    /* [clean] on every row read */
+	char *clean_error;         /* a rule that does not parse or fit, located as
+				    * jm_tabular_load locates it; NULL: none */
+} jm_tabular_peek;
+
+/* Read f's source and compute the above.  Fails (with err, located as
+ * jm_tabular_load does) only when the source cannot be read; a bad
+ * [clean] rule is returned in pk->clean_error. */
+int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err);
+void jm_tabular_peek_free(jm_tabular_peek *pk); /* accepts NULL or a zeroed one */
+
 #endif

@@ -947,3 +947,335 @@ Test(ui, wizard_data_preview_draws_the_samples_and_labels)
 	jm_app_free(app);
 	free(idx);
 }
+
+/* Draw frames until text shows (the previews load on their own thread). */
+static jm_canvas *frame_until(jm_app *app, int w, int h, const char *text)
+{
+	jm_canvas *c = NULL;
+	for (int i = 0; i < 300; i++) {
+		jm_canvas_free(c);
+		c = frame(app, w, h);
+		if (has(c, text))
+			break;
+		usleep(10000);
+	}
+	return c;
+}
+
+/* Set section.key through the wizard's `:`-less path: step, row, Enter. */
+static void wizard_set(jm_app *app, int step, int row, const char *value)
+{
+	goto_step(app, step);
+	keys(app, "g");
+	for (int i = 0; i < row; i++)
+		keys(app, "j");
+	keys(app, "\n");
+	jm_app_key(app, JM_CTRL('u'));
+	char *v = jm_xasprintf("%s\n", value);
+	keys(app, v);
+	free(v);
+}
+
+/* The row of key `key` in the form of section (table order). */
+static int key_row(const char *section, const char *key)
+{
+	int row = 0;
+	for (int i = 0; i < jm_flow_key_count(); i++) {
+		jm_flow_keyinfo ki;
+		jm_flow_key_info(i, &ki);
+		if (strcmp(ki.section, section))
+			continue;
+		if (!strcmp(ki.key, key))
+			return row;
+		row++;
+	}
+	cr_assert_fail("no key %s.%s", section, key);
+	return -1;
+}
+
+/* ---- Augment preview ------------------------------------------------------------- */
+
+/* The wizard on the tiny IDX set, on the Augment step. */
+static jm_app *augment_app(void)
+{
+	char *idx = jm_xasprintf("%s/tiny", dir);
+	write_idx(idx);
+	jm_app *app = wizard_app();
+	char *v = jm_xasprintf("idx:%s", idx);
+	wizard_set(app, 0, key_row("data", "source"), v);
+	free(v);
+	free(idx);
+	goto_step(app, 3);
+	return app;
+}
+
+/* "Kind  lambda L": L, and the label line "a 0 + b 1" under the pair. */
+static double shown_lambda(const jm_canvas *c, const char *kind)
+{
+	char pat[32];
+	snprintf(pat, sizeof pat, "%s  lambda ", kind);
+	int x = 0, y = 0;
+	cr_assert(jm_canvas_find(c, pat, &x, &y), "no \"%s\"", pat);
+	char *row = jm_canvas_row(c, y);
+	char *at = strstr(row, pat);
+	double lam = strtod(at + strlen(pat), NULL);
+	free(row);
+	return lam;
+}
+
+static void check_augment(int w, int h)
+{
+	jm_app *app = augment_app();
+	jm_canvas *c = frame_until(app, w, h, "CutMix  lambda");
+	if (getenv("JT_DUMP"))
+		jm_canvas_dump(c, stderr);
+	ASSERT_HAS(c, "[augment]");
+	ASSERT_HAS(c, "mixing is off in this flow");
+	ASSERT_HAS(c, "per image: off");
+	ASSERT_HAS(c, "training samples 0 and 1, seed 1");
+	/* CutMix: lambda is the box's share of the image (correct_lam), and
+	 * the first image's label is lambda of its class, 1 - lambda of the
+	 * other's */
+	double lam = shown_lambda(c, "CutMix");
+	cr_assert(lam > 0 && lam < 1, "lambda %g", lam);
+	int x = 0, y = 0;
+	cr_assert(jm_canvas_find(c, "box ", &x, &y));
+	char *row = jm_canvas_row(c, y);
+	int bh = 0, bw = 0;
+	cr_assert_eq(sscanf(strstr(row, "box ") + 4, "%dx%d", &bh, &bw), 2, "%s", row);
+	free(row);
+	cr_assert(fabs(lam - (1.0 - bh * bw / 64.0)) < 0.006, "lambda %g, box %dx%d", lam, bh, bw);
+	cr_assert(cell_attr(c, x, y) & JM_A_BOLD, "panel titles are bold");
+	char a[48], b[48];
+	snprintf(a, sizeof a, "%.2f 0 + %.2f 1", lam, 1 - lam);
+	snprintf(b, sizeof b, "%.2f 1 + %.2f 0", 1 - lam, lam);
+	cr_assert(has(c, a) || has(c, b), "CutMix label line \"%s\"", a);
+	/* MixUp on 80x24 is reached with z when it does not fit beside the form */
+	if (!has(c, "MixUp  lambda")) {
+		ASSERT_HAS(c, "z: all of it, full width");
+		keys(app, "z");
+		jm_canvas_free(c);
+		c = frame(app, w, h);
+	}
+	double mix = shown_lambda(c, "MixUp");
+	cr_assert(mix > 0 && mix < 1, "lambda %g", mix);
+	snprintf(a, sizeof a, "%.2f 0 + %.2f 1", mix, 1 - mix);
+	snprintf(b, sizeof b, "%.2f 1 + %.2f 0", 1 - mix, mix);
+	cr_assert(has(c, a) || has(c, b), "MixUp label line \"%s\"", a);
+	/* the same seed draws the same preview */
+	double again = shown_lambda(c, "CutMix");
+	cr_assert_eq(again, lam);
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+Test(ui, wizard_augment_preview_mixes_two_samples_80x24) { check_augment(80, 24); }
+Test(ui, wizard_augment_preview_mixes_two_samples_200x50) { check_augment(200, 50); }
+
+Test(ui, wizard_augment_preview_follows_the_flow)
+{
+	jm_app *app = augment_app();
+	wizard_set(app, 3, key_row("augment", "cutmix"), "0.5");
+	wizard_set(app, 3, key_row("augment", "hflip"), "0.5");
+	wizard_set(app, 3, key_row("augment", "crop_padding"), "2");
+	jm_canvas *c = frame_until(app, 200, 50, "CutMix  lambda");
+	ASSERT_HAS(c, "cutmix 0.5");
+	ASSERT_LACKS(c, "mixing is off");
+	ASSERT_HAS(c, "per image: hflip 0.5, crop padding 2 (zero), erasing 0 (const)");
+	/* the sources are drawn: image 1 has one light pixel row */
+	int x = 0, y = 0;
+	cr_assert(jm_canvas_find(c, "the two samples", &x, &y));
+	int bits = braille_bits(jm_canvas_cell(c, x + 4 + 1, y + 1)->g);
+	cr_assert_eq(bits, 0x09, "image 1's top row (got %x)", bits);
+	cr_assert_eq(braille_bits(jm_canvas_cell(c, x, y + 1)->g), 0, "image 0 is black");
+	double lam = shown_lambda(c, "CutMix");
+	jm_canvas_free(c);
+	/* another seed, another draw */
+	wizard_set(app, 7, key_row("train", "seed"), "7");
+	goto_step(app, 3);
+	c = frame_until(app, 200, 50, "seed 7");
+	cr_assert_neq(shown_lambda(c, "CutMix"), lam);
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* ---- Data and Clean previews of a CSV source ---------------------------------------- */
+
+static char *write_csv(void)
+{
+	char *path = jm_xasprintf("%s/small.csv", dir);
+	FILE *fp = fopen(path, "w");
+	cr_assert_not_null(fp);
+	fputs("a,b,city,y\n1,2.5,x,0\n,3.5,y,1\n3,,x,0\n100,4.5,,1\n", fp);
+	fclose(fp);
+	return path;
+}
+
+static jm_app *csv_app(const char *source)
+{
+	jm_app *app = wizard_app();
+	wizard_set(app, 0, key_row("data", "source"), source);
+	goto_step(app, 0);
+	return app;
+}
+
+static void check_csv_data(int w, int h)
+{
+	char *csv = write_csv();
+	jm_app *app = csv_app(csv);
+	keys(app, "z"); /* the whole width: every statistic fits at 80 */
+	jm_canvas *c = frame_until(app, w, h, "4 rows, 4 columns");
+	ASSERT_HAS(c, "small.csv: 4 rows, 4 columns");
+	int y = row_of(c, "missing");
+	cr_assert_gt(y, 0);
+	char *head = jm_canvas_row(c, y);
+	cr_assert(strstr(head, "type") && strstr(head, "mean") && strstr(head, "min") &&
+		  strstr(head, "max"), "%s", head);
+	free(head);
+	cr_assert(cell_attr(c, 1, y) & JM_A_BOLD, "the heading is bold");
+	/* a: 1, -, 3, 100 */
+	int ya = -1;
+	for (int r = y + 1; r < h && ya < 0; r++) {
+		char *row = jm_canvas_row(c, r);
+		if (!strncmp(row + 1, "a ", 2))
+			ya = r;
+		free(row);
+	}
+	cr_assert_gt(ya, 0);
+	char *row = jm_canvas_row(c, ya);
+	cr_assert(strstr(row, " 1 ") && strstr(row, "34.67") && strstr(row, " 100"), "%s", row);
+	free(row);
+	ASSERT_HAS(c, "city");
+	jm_canvas_free(c);
+	jm_app_free(app);
+	free(csv);
+}
+
+Test(ui, wizard_data_preview_of_a_csv_shows_column_statistics_80x24) { check_csv_data(80, 24); }
+Test(ui, wizard_data_preview_of_a_csv_shows_column_statistics_200x50) { check_csv_data(200, 50); }
+
+static void check_clean(int w, int h)
+{
+	char *csv = write_csv();
+	jm_app *app = csv_app(csv);
+	goto_step(app, 1);
+	jm_canvas *c = frame_until(app, w, h, "no [clean] rules");
+	ASSERT_HAS(c, "no [clean] rules: the data goes");
+	jm_canvas_free(c);
+	wizard_set(app, 1, key_row("clean", "missing"), "median");
+	keys(app, "z");
+	c = frame_until(app, w, h, "changed,");
+	if (getenv("JT_DUMP"))
+		jm_canvas_dump(c, stderr);
+	ASSERT_HAS(c, "4 rows → 4, 4 columns → 4");
+	ASSERT_HAS(c, "missing median: 2 changed, 0 rows dropped");
+	/* a: the median 3 fills row 2, so the mean goes 34.67 → 26.75 */
+	ASSERT_HAS(c, "1→0");
+	ASSERT_HAS(c, "34.67→26.75");
+	int x = 0, y = 0;
+	cr_assert(jm_canvas_find(c, "34.67→26.75", &x, &y));
+	cr_assert(cell_attr(c, 1, y) & JM_A_BOLD, "a changed column is bold");
+	jm_canvas_free(c);
+	/* drop the rows instead */
+	wizard_set(app, 1, key_row("clean", "missing"), "drop"); /* still zoomed */
+	c = frame_until(app, w, h, "4 rows → 1");
+	ASSERT_HAS(c, "4 rows → 1");
+	ASSERT_HAS(c, "3 rows dropped");
+	jm_canvas_free(c);
+	jm_app_free(app);
+	free(csv);
+}
+
+Test(ui, wizard_clean_preview_shows_before_and_after_80x24) { check_clean(80, 24); }
+Test(ui, wizard_clean_preview_shows_before_and_after_200x50) { check_clean(200, 50); }
+
+Test(ui, wizard_csv_previews_show_errors_as_messages)
+{
+	/* a missing file: the source module's message, located at the key */
+	jm_app *app = csv_app("nosuch.csv");
+	jm_canvas *c = frame_until(app, 200, 50, "No data");
+	ASSERT_HAS(c, "No data");
+	ASSERT_HAS(c, "[data] source");
+	ASSERT_HAS(c, "nosuch.csv");
+	jm_canvas_free(c);
+	jm_app_free(app);
+
+	/* a rule on a column the file lacks */
+	char *csv = write_csv();
+	app = csv_app(csv);
+	wizard_set(app, 1, key_row("clean", "missing"), "median: nosuch");
+	c = frame_until(app, 200, 50, "do not apply");
+	ASSERT_HAS(c, "The rules do not apply");
+	ASSERT_HAS(c, "[clean]");
+	ASSERT_HAS(c, "nosuch");
+	jm_canvas_free(c);
+	/* a rule the flow module refuses never reaches the preview */
+	wizard_set(app, 1, key_row("clean", "missing"), "avg");
+	c = frame(app, 200, 50);
+	ASSERT_HAS(c, "[clean] missing");
+	ASSERT_HAS(c, "avg");
+	jm_canvas_free(c);
+	jm_app_key(app, JM_KEY_ESC);
+	/* an image source: Clean says where it applies */
+	jm_app_free(app);
+	app = wizard_app();
+	goto_step(app, 1);
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "Cleaning works on a CSV source");
+	jm_canvas_free(c);
+	jm_app_free(app);
+	free(csv);
+}
+
+/* ---- Compare: every column sorts -------------------------------------------------- */
+
+static void check_compare_fixed_sort(int w, int h)
+{
+	jm_app *app = compare_marked();
+	int ids[3];
+	/* the cursor starts on the first param; h goes left over NAME, STATUS, ID */
+	keys(app, "h");
+	jm_canvas *c = frame(app, w, h);
+	int x = 0, y = 0;
+	cr_assert(jm_canvas_find(c, "NAME", &x, &y));
+	cr_assert(cell_attr(c, x, y) & JM_A_REVERSE, "the cursor on NAME");
+	jm_canvas_free(c);
+	keys(app, "s");
+	c = frame(app, w, h);
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 1 && ids[1] == 2 && ids[2] == 3, "by name: %d %d %d", ids[0], ids[1],
+		  ids[2]);
+	ASSERT_HAS(c, "NAME▲");
+	ASSERT_HAS(c, "sorted by name, ascending");
+	jm_canvas_free(c);
+	keys(app, "s");
+	c = frame(app, w, h);
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 3 && ids[2] == 1, "by name, reversed: %d %d %d", ids[0], ids[1], ids[2]);
+	ASSERT_HAS(c, "NAME▼");
+	jm_canvas_free(c);
+	keys(app, "hs"); /* STATUS: done before failed; ties newest first */
+	c = frame(app, w, h);
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 3 && ids[1] == 1 && ids[2] == 2, "by status: %d %d %d", ids[0], ids[1],
+		  ids[2]);
+	ASSERT_HAS(c, "STATUS▲");
+	cr_assert(jm_canvas_find(c, "STATUS", &x, &y));
+	cr_assert(cell_attr(c, x, y) & JM_A_REVERSE, "the cursor on STATUS");
+	jm_canvas_free(c);
+	keys(app, "hhs"); /* ID (the leftmost; h stays): newest first */
+	c = frame(app, w, h);
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 3 && ids[1] == 2 && ids[2] == 1, "by id: %d %d %d", ids[0], ids[1], ids[2]);
+	ASSERT_HAS(c, "ID▼");
+	jm_canvas_free(c);
+	keys(app, "llls"); /* back to the params: lr */
+	c = frame(app, w, h);
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 1 && ids[1] == 3 && ids[2] == 2, "by lr: %d %d %d", ids[0], ids[1], ids[2]);
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+Test(ui, compare_sorts_by_status_and_name_80x24) { check_compare_fixed_sort(80, 24); }
+Test(ui, compare_sorts_by_status_and_name_200x50) { check_compare_fixed_sort(200, 50); }

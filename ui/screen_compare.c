@@ -100,6 +100,9 @@ static void intern_free(intern *t)
 
 enum col_kind { COL_PARAM, COL_LAST, COL_BEST };
 
+/* The fixed columns, left of cols[0], as the cursor reaches them. */
+enum { SORT_ID = -3, SORT_STATUS = -2, SORT_NAME = -1 };
+
 typedef struct column {
 	enum col_kind kind;
 	int index;      /* param key or metric key */
@@ -126,9 +129,10 @@ typedef struct compare {
 	column *cols;
 	int ncols;
 	jm_list rows;
-	int ccol, cleft;          /* column cursor and first scrolled column shown */
+	int ccol, cleft;          /* column cursor (a SORT_* fixed column, or an
+				   * index into cols) and first scrolled column shown */
 	int show_equal;
-	int sort_col;             /* -1: id; -2 status; -3 name; else index into cols */
+	int sort_col;             /* as ccol */
 	int sort_desc;
 	char sort_name[96];       /* the sorted column, kept across re-layouts */
 
@@ -405,8 +409,8 @@ static void layout_columns(compare *c)
 	}
 	if (c->ccol >= c->ncols)
 		c->ccol = c->ncols - 1;
-	if (c->ccol < 0)
-		c->ccol = 0;
+	if (c->ccol < SORT_ID)
+		c->ccol = SORT_ID;
 }
 
 static const char *col_title(const compare *c, const column *col, int line)
@@ -426,9 +430,9 @@ static const char *col_title(const compare *c, const column *col, int line)
 
 static void col_name(const compare *c, int sc, char *out, size_t n)
 {
-	if (sc == -1) snprintf(out, n, "id");
-	else if (sc == -2) snprintf(out, n, "status");
-	else if (sc == -3) snprintf(out, n, "name");
+	if (sc == SORT_ID) snprintf(out, n, "id");
+	else if (sc == SORT_STATUS) snprintf(out, n, "status");
+	else if (sc == SORT_NAME) snprintf(out, n, "name");
 	else if (c->cols[sc].kind == COL_PARAM)
 		snprintf(out, n, "%s", c->keys.v[c->pkey[c->cols[sc].index]].s);
 	else
@@ -443,10 +447,10 @@ static int cmp_rows(const void *a, const void *b)
 	const compare *c = sort_ctx;
 	int x = *(const int *)a, y = *(const int *)b, r = 0;
 	int sc = c->sort_col;
-	if (sc == -1) {
+	if (sc == SORT_ID) {
 		r = c->ids[x] < c->ids[y] ? -1 : c->ids[x] > c->ids[y];
-	} else if (sc == -2 || sc == -3) {
-		const int *f = sc == -2 ? c->status : c->name;
+	} else if (sc == SORT_STATUS || sc == SORT_NAME) {
+		const int *f = sc == SORT_STATUS ? c->status : c->name;
 		r = strcmp(c->vals.v[f[x]].s, c->vals.v[f[y]].s);
 	} else if (c->cols[sc].kind == COL_PARAM) {
 		size_t k = (size_t)c->cols[sc].index, np = (size_t)c->np;
@@ -547,21 +551,24 @@ static void act_col_left(jm_screen *s, jm_app *app)
 {
 	(void)app;
 	compare *c = (compare *)s;
-	if (c->ccol > 0)
+	if (c->ccol > SORT_ID)
 		c->ccol--;
 }
 
 static void act_sort(jm_screen *s, jm_app *app)
 {
 	compare *c = (compare *)s;
-	if (!c->ncols)
+	int sc = c->ccol;
+	if (sc >= c->ncols)
 		return;
-	if (c->sort_col == c->ccol)
+	if (c->sort_col == sc)
 		c->sort_desc = !c->sort_desc;
+	else if (sc < 0) /* id: newest first; status and name: A to Z */
+		c->sort_col = sc, c->sort_desc = sc == SORT_ID;
 	else
-		c->sort_col = c->ccol, c->sort_desc = c->cols[c->ccol].kind != COL_PARAM &&
-						      jm_query_metric_maximize(
-							      c->keys.v[c->mkey[c->cols[c->ccol].index]].s);
+		c->sort_col = sc, c->sort_desc = c->cols[sc].kind != COL_PARAM &&
+						 jm_query_metric_maximize(
+							 c->keys.v[c->mkey[c->cols[sc].index]].s);
 	col_name(c, c->sort_col, c->sort_name, sizeof c->sort_name);
 	apply_sort(c);
 	jm_app_message(app, 0, "sorted by %s, %s", c->sort_name,
@@ -572,8 +579,8 @@ static void act_sort_id(jm_screen *s, jm_app *app)
 {
 	(void)app;
 	compare *c = (compare *)s;
-	c->sort_desc = c->sort_col == -1 ? !c->sort_desc : 1;
-	c->sort_col = -1;
+	c->sort_desc = c->sort_col == SORT_ID ? !c->sort_desc : 1;
+	c->sort_col = SORT_ID;
 	apply_sort(c);
 }
 
@@ -663,7 +670,7 @@ static void act_chart(jm_screen *s, jm_app *app)
 		jm_app_message(app, 1, "no metrics to chart");
 		return;
 	}
-	if (c->ncols && c->cols[c->ccol].kind != COL_PARAM) {
+	if (c->ncols && c->ccol >= 0 && c->cols[c->ccol].kind != COL_PARAM) {
 		c->chart_metric = c->cols[c->ccol].index;
 	} else { /* a curve people follow: val_acc, else loss, else the first */
 		static const char *const pref[] = {"val_acc", "loss", "val_loss"};
@@ -853,7 +860,7 @@ static void act_open(jm_screen *s, jm_app *app)
 }
 
 static const jm_binding compare_bindings[] = {
-	{{'s'}, "s", "sort by the column under the cursor (again: reverse)", act_sort, "sort"},
+	{{'s'}, "s", "sort by the column under the cursor: id, status, name, a param or a metric (again: reverse)", act_sort, "sort"},
 	{{'S'}, "S", "sort by run id", act_sort_id, NULL},
 	{{'h', JM_KEY_LEFT}, "h/Left", "column cursor left", act_col_left, NULL},
 	{{'l', JM_KEY_RIGHT}, "l/Right", "column cursor right", act_col_right, NULL},
@@ -878,7 +885,7 @@ static void draw_table(compare *c, jm_canvas *cv, int y0, int h)
 	int name_w = cv->w >= 160 ? 28 : cv->w >= 100 ? 20 : 12;
 	int x_scroll = FIX_ID + 16 + name_w + 1;
 	/* keep the column cursor visible */
-	if (c->ccol < c->cleft)
+	if (c->ccol >= 0 && c->ccol < c->cleft)
 		c->cleft = c->ccol;
 	for (;;) {
 		int x = x_scroll;
@@ -893,12 +900,23 @@ static void draw_table(compare *c, jm_canvas *cv, int y0, int h)
 	jm_canvas_textf(cv, 0, y0, cv->w, JM_A_DIM, 0, "%d of %zu runs  %d params differ%s", c->nvis,
 			c->n, c->ndiffer, c->show_equal ? "" : " (= shows the equal ones)");
 	const char *arrow = c->sort_desc ? g->down : g->up;
-	jm_canvas_text(cv, FIX_ID, hy + 1, 6, "ID", JM_A_BOLD, 0);
-	jm_canvas_text(cv, FIX_ID + 7, hy + 1, 8, "STATUS", JM_A_BOLD, 0);
-	jm_canvas_text(cv, FIX_ID + 16, hy + 1, name_w, "NAME", JM_A_BOLD, 0);
-	if (c->sort_col < 0)
-		jm_canvas_put(cv, FIX_ID + (c->sort_col == -1 ? 2 : c->sort_col == -2 ? 13 : 20), hy + 1,
-			      arrow, JM_A_BOLD, 0);
+	static const struct {
+		int col, x, w, arrow_x;
+		const char *title;
+	} fixed[] = {
+		{SORT_ID, FIX_ID, 6, 2, "ID"},
+		{SORT_STATUS, FIX_ID + 7, 8, 6, "STATUS"},
+		{SORT_NAME, FIX_ID + 16, 0, 4, "NAME"},
+	};
+	for (int i = 0; i < 3; i++) {
+		int fw = fixed[i].w ? fixed[i].w : name_w;
+		int cur = c->ccol == fixed[i].col;
+		jm_canvas_text(cv, fixed[i].x, hy + 1, fw, fixed[i].title,
+			       JM_A_BOLD | (cur ? JM_A_REVERSE : 0), 0);
+		if (c->sort_col == fixed[i].col)
+			jm_canvas_put(cv, fixed[i].x + fixed[i].arrow_x, hy + 1, arrow,
+				      JM_A_BOLD | (cur ? JM_A_REVERSE : 0), 0);
+	}
 	int x = x_scroll, last_col = c->cleft;
 	for (int i = c->cleft; i < c->ncols && x < cv->w; i++) {
 		const column *col = &c->cols[i];
@@ -1002,7 +1020,7 @@ jm_screen *jm_compare_new(jm_app *app, const int64_t *ids, size_t n)
 {
 	compare *c = jm_xcalloc(1, sizeof *c);
 	c->base.cls = &compare_class;
-	c->sort_col = -1;
+	c->sort_col = SORT_ID;
 	c->sort_desc = 1;
 	jm_err err = {0};
 	double t0 = now_ms();

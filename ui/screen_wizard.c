@@ -484,9 +484,6 @@ static void wizard_draw(jm_screen *s, jm_app *app, jm_canvas *c, int y0, int h)
 	if (has) {
 		jm_canvas_vline(c, fw + 2, top, body, JM_A_DIM);
 		jm_preview_draw(w->preview, stage, w->flow, c, fw + 4, top, c->w - fw - 5, body);
-	} else if (!strcmp(stage, "augment") || !strcmp(stage, "clean")) {
-		jm_canvas_text(c, 1, top + body - 1, c->w - 2,
-			       "(the live preview of this stage comes with its module)", JM_A_DIM, 0);
 	}
 }
 
