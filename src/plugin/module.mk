@@ -67,7 +67,7 @@ endif
 # man 7 jianmo-plugin, whose tutorial tests/test_plugin_tutorial.sh follows
 dist_man_MANS += man/jianmo-plugin.7
 TESTS += tests/test_plugin_tutorial.sh
-EXTRA_DIST += tests/test_plugin_tutorial.sh
+EXTRA_DIST += tests/test_plugin_tutorial.sh examples/swish.flow examples/penguins-zscore.flow
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_plugin
