@@ -46,12 +46,26 @@ TestSuite(tui_e2e, .init = setup, .fini = teardown, .timeout = 90);
 			cr_skip_test("SKIPPED: tmux is not installed (apt-get install tmux)"); \
 	} while (0)
 
+/* Kill the test's tmux server, if any, and move to a new socket: the old
+ * server may take a moment to go away after kill-server returns, and a
+ * new-session on its socket then fails. */
+static void fresh_server(void)
+{
+	if (!server)
+		return;
+	jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server 2>/dev/null", sock);
+	server = 0;
+	size_t n = strlen(sock);
+	if (n + 1 < sizeof sock)
+		snprintf(sock + n, sizeof sock - n, "b");
+}
+
 /* Start the workbench in dir at w x h; when it exits, the shell around it
  * prints its exit status on the screen it gets back. */
 static void start_tui(int w, int h)
 {
-	if (server) /* a second start: a fresh server, as a new SSH session would be */
-		jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server 2>/dev/null", sock);
+	/* a second start: a fresh server, as a new SSH session would be */
+	fresh_server();
 	int rc = jt_sh(dir, NULL, NULL,
 		       "tmux -L %s -f /dev/null new-session -d -x %d -y %d "
 		       "\"env LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' --home '%s/.jianmo'; "
@@ -93,6 +107,22 @@ static char *wait_for(const char *text, double secs)
 		usleep(100000);
 	}
 	cr_assert_fail("waited %.0f s for \"%s\"; the screen:\n%s", secs, text, s);
+	return s;
+}
+
+/* The same for either of two texts (the screen may be mid-draw when the
+ * first appears). */
+static char *wait_for_either(const char *a, const char *b, double secs)
+{
+	char *s = NULL;
+	for (int i = 0; i < (int)(secs * 10); i++) {
+		free(s);
+		s = capture();
+		if (strstr(s, a) || strstr(s, b))
+			return s;
+		usleep(100000);
+	}
+	cr_assert_fail("waited %.0f s for \"%s\" or \"%s\"; the screen:\n%s", secs, a, b, s);
 	return s;
 }
 
@@ -158,11 +188,10 @@ Test(tui_e2e, runs_from_the_tui_outlive_it_and_show_live_when_reopened)
 	cr_assert(strstr(s, "samples/s") && strstr(s, "Log"), "%s", s);
 	free(s);
 	/* the SSH connection drops: the TUI dies with its terminal */
-	jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server", sock);
-	server = 0;
+	fresh_server();
 	start_tui(80, 24);
-	s = wait_for("long.flow", 10);
-	cr_assert(strstr(s, "running") || strstr(s, "done"), "the run outlived the TUI:\n%s", s);
+	s = wait_for_either("running", "done", 10); /* the run's row, not just the flow's */
+	cr_assert(strstr(s, "long.flow"), "the run outlived the TUI:\n%s", s);
 	free(s);
 	send("Enter");
 	s = wait_for("done", 60);
@@ -292,8 +321,7 @@ Test(tui_e2e, a_crash_signal_or_hangup_restores_the_terminal)
 		int num;
 	} sigs[] = {{"SEGV", 11}, {"HUP", 1}};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-		if (server)
-			jt_sh(NULL, NULL, NULL, "tmux -L %s kill-server 2>/dev/null", sock);
+		fresh_server();
 		/* a shell around the TUI prints its exit status on the screen it
 		 * gets back */
 		int rc = jt_sh(dir, NULL, NULL,
