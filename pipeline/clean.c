@@ -560,7 +560,7 @@ void jm_clean_init(jm_clean *c)
 	memset(c, 0, sizeof *c);
 }
 
-static void strv_free(char **v, int n)
+void jm_strv_free(char **v, int n)
 {
 	if (!v)
 		return;
@@ -571,8 +571,8 @@ static void strv_free(char **v, int n)
 
 static void rule_clear_fit(jm_clean_rule *r)
 {
-	strv_free(r->fit_col, r->nfit);
-	strv_free(r->fit_text, r->nfit);
+	jm_strv_free(r->fit_col, r->nfit);
+	jm_strv_free(r->fit_text, r->nfit);
 	free(r->fit_a);
 	free(r->fit_b);
 	r->fit_col = r->fit_text = NULL;
@@ -586,7 +586,7 @@ void jm_clean_free(jm_clean *c)
 		return;
 	for (int i = 0; i < c->n; i++) {
 		jm_clean_rule *r = &c->rules[i];
-		strv_free(r->cols, r->ncols);
+		jm_strv_free(r->cols, r->ncols);
 		free(r->value);
 		rule_clear_fit(r);
 	}
@@ -629,7 +629,7 @@ static int split_cols(const char *key, char *list, char ***out, int *n, jm_err *
 			*next++ = '\0';
 		t = trim(t);
 		if (!*t) {
-			strv_free(*out, *n);
+			jm_strv_free(*out, *n);
 			*out = NULL;
 			*n = 0;
 			return jm_err_set(err, JM_EXIT_INPUT, "%s: empty column name in the list", key);
@@ -763,7 +763,7 @@ int jm_clean_parse(jm_clean *c, const char *key, const char *value, jm_err *err)
 		if (bad || r->ncols == 0) {
 			if (!bad)
 				jm_err_set(err, JM_EXIT_INPUT, "%s: expected column names", key);
-			strv_free(r->cols, r->ncols);
+			jm_strv_free(r->cols, r->ncols);
 			free(r->value);
 			c->n--;
 			goto out;

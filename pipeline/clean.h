@@ -169,6 +169,8 @@ double jm_stat_mean(const double *x, int64_t n, int64_t *count);
 double jm_stat_var(const double *x, int64_t n, int ddof);
 /* Order statistics of the non-NaN values: q in [0, 1], numpy 'linear'.
  * qs[0..nq) in, out[0..nq) out; NaN when there are no values. */
+/* Free n strings and the array holding them (NULL is fine). */
+void jm_strv_free(char **v, int n);
 int jm_stat_quantiles(const double *x, int64_t n, const double *qs, int nq, double *out,
 		      jm_err *err);
 

@@ -78,21 +78,12 @@ void jm_features_init(jm_features *fs)
 	memset(fs, 0, sizeof *fs);
 }
 
-static void strv_free(char **v, int n)
-{
-	if (!v)
-		return;
-	for (int i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void step_clear_fit(jm_feat_step *s)
 {
 	for (int i = 0; i < s->nfit; i++) {
 		free(s->fit[i].col);
 		free(s->fit[i].num);
-		strv_free(s->fit[i].text, s->fit[i].ntext);
+		jm_strv_free(s->fit[i].text, s->fit[i].ntext);
 	}
 	free(s->fit);
 	s->fit = NULL;
@@ -101,9 +92,9 @@ static void step_clear_fit(jm_feat_step *s)
 
 static void clear_fitted(jm_features *fs)
 {
-	strv_free(fs->inputs, fs->ninputs);
-	strv_free(fs->classes, fs->nclasses);
-	strv_free(fs->notes, fs->nnotes);
+	jm_strv_free(fs->inputs, fs->ninputs);
+	jm_strv_free(fs->classes, fs->nclasses);
+	jm_strv_free(fs->notes, fs->nnotes);
 	fs->inputs = fs->classes = fs->notes = NULL;
 	fs->ninputs = fs->nclasses = fs->nnotes = 0;
 	fs->fitted = 0;
@@ -115,7 +106,7 @@ void jm_features_free(jm_features *fs)
 		return;
 	for (int i = 0; i < fs->n; i++) {
 		jm_feat_step *s = &fs->steps[i];
-		strv_free(s->cols, s->ncols);
+		jm_strv_free(s->cols, s->ncols);
 		free(s->by);
 		free(s->order);
 		free(s->plugin);
@@ -126,7 +117,7 @@ void jm_features_free(jm_features *fs)
 	free(fs->target);
 	free(fs->task);
 	free(fs->missing);
-	strv_free(fs->drop, fs->ndrop);
+	jm_strv_free(fs->drop, fs->ndrop);
 	clear_fitted(fs);
 	memset(fs, 0, sizeof *fs);
 }
@@ -170,7 +161,7 @@ static int split_list(const char *key, char *list, char ***out, int *n, jm_err *
 			*next++ = '\0';
 		t = trim(t);
 		if (!*t) {
-			strv_free(*out, *n);
+			jm_strv_free(*out, *n);
 			*out = NULL;
 			*n = 0;
 			return jm_err_set(err, JM_EXIT_INPUT, "%s: empty column name in the list", key);
@@ -258,7 +249,7 @@ static int parse_step(jm_features *fs, jm_feat_kind kind, const char *key, char 
 	if ((kind == JM_FEAT_PRODUCTS || kind == JM_FEAT_RATIOS) && st.ncols < 2 &&
 	    strcmp(st.cols[0], "*")) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: expected at least two columns", key);
-		strv_free(st.cols, st.ncols);
+		jm_strv_free(st.cols, st.ncols);
 		goto out;
 	}
 	st.by = by;

@@ -425,21 +425,6 @@ static int keys_of(sqlite3 *db, const char *table, const int64_t *ids, size_t n,
 	return 0;
 }
 
-/* One param's value (malloc'd), or NULL. */
-static char *param_get(sqlite3 *db, int64_t run, const char *key)
-{
-	sqlite3_stmt *st = NULL;
-	char *v = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = ? AND key = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = col_dup(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 typedef struct summary {
 	int present;
@@ -720,7 +705,7 @@ static int runs_csv(sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
 		csv_num(d, has_d);
 		csv_field(r.error, 0);
 		for (size_t k = 0; k < params.n; k++) {
-			char *v = param_get(db, r.id, params.v[k]);
+			char *v = jm_store_param_read(db, r.id, params.v[k]);
 			csv_field(v ? v : "", 0);
 			free(v);
 		}
@@ -1089,7 +1074,7 @@ static int param_row(compare_ctx *c, const char *key, char **values)
 {
 	int differs = 0;
 	for (size_t i = 0; i < c->n; i++) {
-		values[i] = param_get(c->db, c->ids[i], key);
+		values[i] = jm_store_param_read(c->db, c->ids[i], key);
 		if (i && ((!values[i]) != (!values[0]) ||
 			  (values[i] && values[0] && strcmp(values[i], values[0]))))
 			differs = 1;

@@ -900,6 +900,21 @@ int jm_store_run_lookup(jm_store *s, const char *ref, int64_t *run, jm_err *err)
 
 /* ---- params, tags, artifacts --------------------------------------------- */
 
+char *jm_store_param_read(sqlite3 *db, int64_t run, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	char *v = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = ? AND key = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = jm_xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
 int jm_store_param_set(jm_store *s, int64_t run, const char *key, const char *value,
 		       jm_err *err)
 {

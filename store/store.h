@@ -91,6 +91,9 @@ char *jm_store_run_dir(jm_store *s, int64_t run, jm_err *err);
 
 int jm_store_param_set(jm_store *s, int64_t run, const char *key,
 		       const char *value, jm_err *err);
+/* One param's value on any connection to the store (malloc'd), or NULL
+ * when the run has no such param. */
+char *jm_store_param_read(sqlite3 *db, int64_t run, const char *key);
 int jm_store_tag_add(jm_store *s, int64_t run, const char *tag, jm_err *err);
 /* Record a file under the run folder as an artifact (size and SHA-256 are
  * computed here); path is relative to HOME or absolute inside HOME. */

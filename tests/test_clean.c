@@ -11,17 +11,7 @@
 
 #include "data/csv.h"
 #include "pipeline/clean.h"
-
-static jm_frame *table(const char *csv)
-{
-	jm_frame *f = NULL;
-	jm_err err = {0};
-	jm_csv_opts o;
-	jm_csv_opts_init(&o);
-	o.delim = ',';
-	cr_assert_eq(jm_csv_parse(csv, strlen(csv), &o, &f, NULL, &err), 0, "%s", err.msg);
-	return f;
-}
+#include "frametest.h"
 
 static void rules(jm_clean *c, const char *key, const char *value)
 {
@@ -33,13 +23,6 @@ static void fit(jm_clean *c, jm_frame *f, jm_clean_report *rep)
 {
 	jm_err err = {0};
 	cr_assert_eq(jm_clean_fit_apply(c, f, rep, &err), 0, "%s", err.msg);
-}
-
-static double num(const jm_frame *f, const char *col, int64_t i)
-{
-	jm_col *c = jm_frame_col(f, col);
-	cr_assert_not_null(c, "no column %s", col);
-	return jm_col_num(c, i);
 }
 
 static const char *txt(const jm_frame *f, const char *col, int64_t i)

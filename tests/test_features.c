@@ -13,17 +13,7 @@
 #include "data/split.h"
 #include "pipeline/clean.h"
 #include "pipeline/features.h"
-
-static jm_frame *table(const char *csv)
-{
-	jm_frame *f = NULL;
-	jm_err err = {0};
-	jm_csv_opts o;
-	jm_csv_opts_init(&o);
-	o.delim = ',';
-	cr_assert_eq(jm_csv_parse(csv, strlen(csv), &o, &f, NULL, &err), 0, "%s", err.msg);
-	return f;
-}
+#include "frametest.h"
 
 static void spec(jm_features *fs, const char *key, const char *value)
 {
@@ -41,13 +31,6 @@ static void apply(const jm_features *fs, jm_frame *f)
 {
 	jm_err err = {0};
 	cr_assert_eq(jm_features_apply(fs, f, &err), 0, "%s", err.msg);
-}
-
-static double num(const jm_frame *f, const char *col, int64_t i)
-{
-	jm_col *c = jm_frame_col(f, col);
-	cr_assert_not_null(c, "no column %s", col);
-	return jm_col_num(c, i);
 }
 
 #define assert_nan(f, col, i) cr_assert(isnan(num(f, col, i)), "%s[%d] = %g", col, (int)(i), num(f, col, i))

@@ -23,6 +23,7 @@
 #include "plugin/plugin.h"
 #include "testutil.h"
 #include "util/rng.h"
+#include "frametest.h"
 
 static char *tmp;
 
@@ -534,24 +535,6 @@ Test(plugin, swish_cuda_parity)
 }
 
 /* ---- features ------------------------------------------------------------------ */
-
-static jm_frame *table(const char *csv)
-{
-	jm_frame *f = NULL;
-	jm_err err = {0};
-	jm_csv_opts o;
-	jm_csv_opts_init(&o);
-	o.delim = ',';
-	cr_assert_eq(jm_csv_parse(csv, strlen(csv), &o, &f, NULL, &err), 0, "%s", err.msg);
-	return f;
-}
-
-static double num(const jm_frame *f, const char *col, int64_t i)
-{
-	jm_col *c = jm_frame_col(f, col);
-	cr_assert_not_null(c, "no column %s", col);
-	return jm_col_num(c, i);
-}
 
 Test(plugin, rolling_zscore_fits_on_train_and_replays)
 {

@@ -227,20 +227,6 @@ int jm_rundata_params(sqlite3 *db, int64_t run, jm_kv *out, jm_err *err)
 	return 0;
 }
 
-char *jm_rundata_param(sqlite3 *db, int64_t run, const char *key)
-{
-	sqlite3_stmt *st = NULL;
-	char *v = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = ? AND key = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = col_dup(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 static void summary_fill(sqlite3_stmt *st, jm_summary_row *s)
 {

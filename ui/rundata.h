@@ -53,8 +53,7 @@ typedef struct jm_kv {
 } jm_kv;
 void jm_kv_free(jm_kv *kv);
 int jm_rundata_params(sqlite3 *db, int64_t run, jm_kv *out, jm_err *err);
-/* The value of one param, malloc'd, or NULL. */
-char *jm_rundata_param(sqlite3 *db, int64_t run, const char *key);
+/* One param's value: jm_store_param_read (store/store.h). */
 
 typedef struct jm_summary_row {
 	char key[64];

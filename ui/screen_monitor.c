@@ -82,7 +82,7 @@ static void pick_objective(monitor *m, sqlite3 *db)
 {
 	static const char *const keys[] = {"search.metric", "search.objective", "train.monitor"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-		char *v = jm_rundata_param(db, m->id, keys[i]);
+		char *v = jm_store_param_read(db, m->id, keys[i]);
 		if (v && *v) {
 			snprintf(m->objective, sizeof m->objective, "%s", v);
 			free(v);
@@ -237,7 +237,7 @@ static void monitor_poll(jm_screen *s, jm_app *app)
 	}
 	free(sum);
 	if (!m->epochs) {
-		char *e = jm_rundata_param(db, m->id, "train.epochs");
+		char *e = jm_store_param_read(db, m->id, "train.epochs");
 		m->epochs = e ? atoll(e) : 0;
 		free(e);
 	}

@@ -80,8 +80,8 @@ typedef struct search {
 
 	trial *trials;       /* every trial record, in order */
 	int ntrials, cap;
-	int *todo;           /* indices of trials to (re)start, oldest first */
-	int ntodo;
+	int *queue;          /* indices of trials to (re)start, oldest first */
+	int nqueue;
 	int running;
 	int exhausted;       /* a finite space has no point left */
 
@@ -206,7 +206,7 @@ static trial *trial_add(search *s, int64_t run, const double *x)
 	if (s->ntrials == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 16;
 		s->trials = jm_xrealloc(s->trials, (size_t)s->cap * sizeof *s->trials);
-		s->todo = jm_xrealloc(s->todo, (size_t)s->cap * sizeof *s->todo);
+		s->queue = jm_xrealloc(s->queue, (size_t)s->cap * sizeof *s->queue);
 	}
 	trial *t = &s->trials[s->ntrials++];
 	memset(t, 0, sizeof *t);
@@ -474,9 +474,9 @@ static int trial_reap(search *s, trial *t, int wstatus, jm_err *err)
 static int start_next(search *s, jm_err *err)
 {
 	trial *t;
-	if (s->ntodo > 0) {
-		t = &s->trials[s->todo[0]];
-		memmove(s->todo, s->todo + 1, (size_t)--s->ntodo * sizeof *s->todo);
+	if (s->nqueue > 0) {
+		t = &s->trials[s->queue[0]];
+		memmove(s->queue, s->queue + 1, (size_t)--s->nqueue * sizeof *s->queue);
 	} else {
 		int n = s->space->n, np = 0;
 		double *pending = jm_xmalloc((size_t)(s->running ? s->running : 1) * (size_t)n *
@@ -535,7 +535,7 @@ static int search_loop(search *s, jm_err *err)
 					kill(s->trials[i].pid, SIGTERM);
 		}
 		while (!s->stopping && s->running < workers &&
-		       (s->ntodo > 0 || (!s->exhausted && s->ntrials < budget)))
+		       (s->nqueue > 0 || (!s->exhausted && s->ntrials < budget)))
 			if (start_next(s, err) < 0)
 				return -1;
 		if (s->running == 0)
@@ -689,7 +689,7 @@ static int search_resume(search *s, int64_t run, jm_err *err)
 		if (!t->resume && strcmp(status, JM_RUN_QUEUED))
 			rc = jm_store_metrics_truncate(s->store, id, -1, err) < 0 ? -1 :
 			     jm_store_run_set_status(s->store, id, JM_RUN_QUEUED, NULL, err);
-		s->todo[s->ntodo++] = s->ntrials - 1;
+		s->queue[s->nqueue++] = s->ntrials - 1;
 		again++;
 	}
 	sqlite3_finalize(st);
@@ -895,7 +895,7 @@ out:
 	for (int i = 0; i < s->ntrials; i++)
 		free(s->trials[i].x);
 	free(s->trials);
-	free(s->todo);
+	free(s->queue);
 	free(s->name);
 	jm_search_free(s->sampler);
 	jm_space_free(s->space);

@@ -31,11 +31,11 @@ tests_test_frame_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST
 tests_test_source_SOURCES = tests/test_source.c
 tests_test_source_CFLAGS = $(TEST_CFLAGS)
 tests_test_source_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
-tests_test_clean_SOURCES = tests/test_clean.c
+tests_test_clean_SOURCES = tests/test_clean.c tests/frametest.h
 tests_test_clean_CFLAGS = $(TEST_CFLAGS)
 tests_test_clean_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)
-tests_test_features_SOURCES = tests/test_features.c
+tests_test_features_SOURCES = tests/test_features.c tests/frametest.h
 tests_test_features_CFLAGS = $(TEST_CFLAGS)
 tests_test_features_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)

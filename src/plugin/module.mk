@@ -72,7 +72,7 @@ EXTRA_DIST += tests/test_plugin_tutorial.sh examples/swish.flow examples/penguin
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_plugin
 TESTS += tests/test_plugin
-tests_test_plugin_SOURCES = tests/test_plugin.c tests/gradcheck.c tests/gradcheck.h
+tests_test_plugin_SOURCES = tests/test_plugin.c tests/gradcheck.c tests/gradcheck.h tests/frametest.h
 tests_test_plugin_CFLAGS = $(TEST_CFLAGS)
 tests_test_plugin_LDADD = tests/libjm_testutil.a libjm_pipeline.a libjm_engine.a libjm_data.a \
 	libjm_store.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
