@@ -13,6 +13,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,56 @@ Test(optim, adam_and_adamw)
 			cr_assert_null(jm_optim_state(o, 2, NULL));
 			jm_optim_free(o);
 		}
+}
+
+/*
+ * The backend's Adam and AdamW in float, bit for bit against the same
+ * steps written in torch's order of operations with real divisions (the
+ * backend replaces the division by sqrt(bc2) with FMAs where the CPU has
+ * them).  Gradients span zero, subnormals and 1e-30 to 1e18; enough
+ * elements for the vector loops and their tails.
+ */
+Test(optim, adam_bits_as_torch_order)
+{
+	enum { M = 4099, STEPS = 40 };
+	static float p[M], m[M], v[M], g[M], rp[M], rm[M], rv[M];
+	uint64_t x = 0x243f6a8885a308d3u;
+	for (int decoupled = 0; decoupled < 2; decoupled++) {
+		double b1 = 0.9, b2 = decoupled ? 0.999 : 0.95, eps = 1e-8, wd = 0.01;
+		for (int i = 0; i < M; i++) {
+			p[i] = rp[i] = (float)(i % 17) * 0.125f - 1.0f;
+			m[i] = v[i] = rm[i] = rv[i] = 0.0f;
+		}
+		for (int t = 0; t < STEPS; t++) {
+			for (int i = 0; i < M; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				int e = (int)(x % 160) - 100; /* 2^-100 .. 2^59 */
+				float mag = ldexpf(1.0f + (float)(x >> 40) * 0x1p-24f, e);
+				g[i] = i % 97 == 0 ? 0.0f : i % 101 == 0 ? 0x1p-140f
+				     : (x >> 20) & 1 ? -mag : mag;
+			}
+			double lr = 1e-3 * (1 + t % 5), bc1 = 1.0 - pow(b1, t + 1);
+			double bc2 = 1.0 - pow(b2, t + 1);
+			be->adam_step(p, m, v, g, M, lr, b1, b2, eps, wd, bc1, bc2, decoupled);
+			float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+			float fb1 = (float)b1, fb2 = (float)b2, c1 = (float)(1.0 - b1);
+			float c2 = (float)(1.0 - b2), feps = (float)eps, fwd = (float)wd;
+			float decay = (float)(1.0 - lr * wd);
+			for (int i = 0; i < M; i++) {
+				float gi = decoupled ? g[i] : g[i] + fwd * rp[i];
+				float pi = decoupled ? rp[i] * decay : rp[i];
+				rm[i] = fb1 * rm[i] + c1 * gi;
+				rv[i] = fb2 * rv[i] + c2 * gi * gi;
+				rp[i] = pi - step * (rm[i] / (sqrtf(rv[i]) / bc2s + feps));
+			}
+			cr_assert_arr_eq(m, rm, sizeof m, "%s step %d: m", decoupled ? "adamw" : "adam",
+					 t + 1);
+			cr_assert_arr_eq(v, rv, sizeof v, "%s step %d: v", decoupled ? "adamw" : "adam",
+					 t + 1);
+			cr_assert_arr_eq(p, rp, sizeof p, "%s step %d: p", decoupled ? "adamw" : "adam",
+					 t + 1);
+		}
+	}
 }
 
 Test(optim, adam_first_step_by_hand)

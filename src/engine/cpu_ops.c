@@ -403,26 +403,32 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
  * AdamW: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *        p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
  * Adam:  the same with g += wd*p first and no decay of p.
+ *
+ * The pass is bound by its two divisions and square root, not by memory
+ * (bench/adam_order).  With FMA the division by the constant sqrt(bc2)
+ * is jm_cpu_div_by_const (cpu_ops.h): the same bits, no division.  The
+ * division by the per-element denominator stays a division: replacing it
+ * would need a reciprocal rounded to nearest, which costs as much.
  */
-JM_CPU_CLONES JM_CPU_HOT static void adam_kernel(float *restrict p, float *restrict m,
-						 float *restrict v, const float *restrict g,
-						 size_t n, double lr, double b1d, double b2d,
-						 double epsd, double wdd, double bc1, double bc2,
-						 int decoupled)
+typedef struct adam_consts {
+	float step, bc2s, rbc2s, b1, b2, c1, c2, eps, wd, decay;
+	int decoupled;
+} adam_consts;
+
+JM_CPU_INLINE static void adam_body(float *restrict p, float *restrict m, float *restrict v,
+				    const float *restrict g, size_t n, const adam_consts *k,
+				    int fma)
 {
-	/* the constants as torch.optim forms them: in double, then rounded */
-	const float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
-	const float b1 = (float)b1d, b2 = (float)b2d, eps = (float)epsd, wd = (float)wdd;
-	const float c1 = (float)(1.0 - b1d), c2 = (float)(1.0 - b2d);
-	if (decoupled) {
-		const float decay = (float)(1.0 - lr * wdd);
+	const float step = k->step, bc2s = k->bc2s, r = k->rbc2s, b1 = k->b1, b2 = k->b2;
+	const float c1 = k->c1, c2 = k->c2, eps = k->eps, wd = k->wd, decay = k->decay;
+	if (k->decoupled) {
 		for (size_t i = 0; i < n; i++) {
 			float gi = g[i], pi = p[i] * decay;
 			float mi = b1 * m[i] + c1 * gi;
 			float vi = b2 * v[i] + c2 * gi * gi;
 			m[i] = mi;
 			v[i] = vi;
-			p[i] = pi - step * (mi / (sqrtf(vi) / bc2s + eps));
+			p[i] = pi - step * (mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps));
 		}
 	} else {
 		for (size_t i = 0; i < n; i++) {
@@ -431,9 +437,47 @@ JM_CPU_CLONES JM_CPU_HOT static void adam_kernel(float *restrict p, float *restr
 			float vi = b2 * v[i] + c2 * gi * gi;
 			m[i] = mi;
 			v[i] = vi;
-			p[i] = p[i] - step * (mi / (sqrtf(vi) / bc2s + eps));
+			p[i] = p[i] - step * (mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps));
 		}
 	}
+}
+
+#if JM_CPU_DISPATCH
+JM_CPU_HOT __attribute__((target("arch=x86-64-v4"))) static void
+adam_avx512(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
+	    size_t n, const adam_consts *k)
+{
+	adam_body(p, m, v, g, n, k, 1);
+}
+
+JM_CPU_HOT __attribute__((target("arch=x86-64-v3"))) static void
+adam_avx2(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
+	  size_t n, const adam_consts *k)
+{
+	adam_body(p, m, v, g, n, k, 1);
+}
+#endif
+
+JM_CPU_HOT static void adam_generic(float *restrict p, float *restrict m, float *restrict v,
+				    const float *restrict g, size_t n, const adam_consts *k)
+{
+	adam_body(p, m, v, g, n, k, 0);
+}
+
+static void adam_kernel(float *p, float *m, float *v, const float *g, size_t n,
+			const adam_consts *k)
+{
+#if JM_CPU_DISPATCH
+	if (__builtin_cpu_supports("x86-64-v4")) {
+		adam_avx512(p, m, v, g, n, k);
+		return;
+	}
+	if (__builtin_cpu_supports("x86-64-v3")) {
+		adam_avx2(p, m, v, g, n, k);
+		return;
+	}
+#endif
+	adam_generic(p, m, v, g, n, k);
 }
 
 /*
@@ -468,8 +512,9 @@ typedef struct optim_job {
 	float *p, *m, *v;
 	const float *g;
 	size_t n;
-	double lr, b1, b2, eps, wd, bc1, bc2;
-	int flag, nesterov, first;
+	adam_consts adam;
+	double lr, b1, wd;
+	int nesterov, first;
 } optim_job;
 
 static void adam_part(void *ctx, int part, int nparts)
@@ -477,16 +522,20 @@ static void adam_part(void *ctx, int part, int nparts)
 	const optim_job *j = ctx;
 	size_t lo, hi;
 	jm_cpu_part_range(j->n, part, nparts, 16, &lo, &hi);
-	adam_kernel(j->p + lo, j->m + lo, j->v + lo, j->g + lo, hi - lo, j->lr, j->b1, j->b2,
-		    j->eps, j->wd, j->bc1, j->bc2, j->flag);
+	adam_kernel(j->p + lo, j->m + lo, j->v + lo, j->g + lo, hi - lo, &j->adam);
 }
 
 void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n, double lr,
 		      double b1, double b2, double eps, double wd, double bc1, double bc2,
 		      int decoupled)
 {
-	optim_job j = {.p = p, .m = m, .v = v, .g = g, .n = n, .lr = lr, .b1 = b1, .b2 = b2,
-		       .eps = eps, .wd = wd, .bc1 = bc1, .bc2 = bc2, .flag = decoupled};
+	/* the constants as torch.optim forms them: in double, then rounded */
+	float bc2s = (float)sqrt(bc2);
+	optim_job j = {.p = p, .m = m, .v = v, .g = g, .n = n,
+		       .adam = {.step = (float)(lr / bc1), .bc2s = bc2s, .rbc2s = 1.0f / bc2s,
+				.b1 = (float)b1, .b2 = (float)b2, .c1 = (float)(1.0 - b1),
+				.c2 = (float)(1.0 - b2), .eps = (float)eps, .wd = (float)wd,
+				.decay = (float)(1.0 - lr * wd), .decoupled = decoupled}};
 	jm_cpu_parallel(jm_cpu_parts_for(4 * n), adam_part, &j);
 }
 

@@ -17,6 +17,7 @@
 #define JM_CPU_OPS_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "engine/backend.h"
@@ -46,6 +47,46 @@
 #else
 #define JM_CPU_CLONES
 #endif
+
+/*
+ * Kernels whose best code differs per instruction set beyond what the
+ * compiler can vectorize (FMA in place of a division) are written once as
+ * a JM_CPU_INLINE body and stamped out per target, then picked with
+ * __builtin_cpu_supports where JM_CPU_DISPATCH is 1.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	defined(__linux__)
+#define JM_CPU_DISPATCH 1
+#else
+#define JM_CPU_DISPATCH 0
+#endif
+#if defined(__GNUC__)
+#define JM_CPU_INLINE inline __attribute__((always_inline))
+#else
+#define JM_CPU_INLINE inline
+#endif
+
+/*
+ * s / d rounded to nearest, for a d fixed over a loop, given r = RN(1/d).
+ * With fma (the caller's target has FMA, so fmaf is one instruction) there
+ * is no division: q = RN(s r) is within two ulps of s/d, one correction
+ * q += (s - q d) r makes it faithful, and by Markstein's theorem (r within
+ * half an ulp of 1/d and q faithful, so the remainder s - q d is exact) a
+ * second gives RN(s/d) itself.  Valid while s d^-1 and the remainders stay
+ * normal: the AdamW pass divides s = sqrt(v) (0 or >= 2^-75) by
+ * sqrt(bc2) in (0, 1].  An infinite or NaN s comes back as it is, as the
+ * division gives it.  bench/adam_order --check compares it with the
+ * division for every non-negative float s and a range of d.
+ */
+JM_CPU_INLINE static float jm_cpu_div_by_const(float s, float d, float r, int fma)
+{
+	if (!fma)
+		return s / d;
+	float q = s * r;
+	q = fmaf(fmaf(-q, d, s), r, q);
+	q = fmaf(fmaf(-q, d, s), r, q);
+	return s < INFINITY ? q : s; /* inf and NaN pass as the division passes them */
+}
 
 /* sgemm through cblas, row-major (the jm_backend.sgemm slot), and the same
  * with explicit leading dimensions for sub-matrices. */
