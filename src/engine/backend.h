@@ -151,7 +151,8 @@ typedef struct jm_backend {
 	 * Targets: labels [B] (hard, may be NULL) or soft [B,K] (rows sum to
 	 * 1; used when labels is NULL).  Label smoothing s (0 for none)
 	 * applies to hard labels as PyTorch: (1-s)*onehot + s/K.
-	 * Writes dlogits [B,K] = (softmax - target) / B (may be NULL), and
+	 * Writes dlogits [B,K] = (softmax - target) / B (may be NULL; not
+	 * overlapping logits or soft), and
 	 * per-sample losses to sample_loss [B] (may be NULL); returns the mean
 	 * loss (double accumulation).  correct (may be NULL) receives the
 	 * number of rows whose argmax equals the label (or the soft target's

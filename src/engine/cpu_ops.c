@@ -16,6 +16,12 @@
 
 JM_CPU_HOT void jm_cpu_fill(float *restrict x, float v, size_t n)
 {
+	/* zeroing (the gradients, each step) is libc's: wider stores than
+	 * this loop gets: 17 to 10 us for the MLP's 235k (bench_ops) */
+	if (v == 0.0f && !signbit(v)) {
+		memset(x, 0, n * sizeof *x);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		x[i] = v;
 }
@@ -265,9 +271,15 @@ double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
 		int am = xent_argmax(z, K);
 		float mx = z[am];
 		double se = 0.0;
-		for (int k = 0; k < K; k++)
-			se += expf(z[k] - mx);
+		/* exp(z - max) once: into dz, where the softmax e / se ends up */
+		if (dz)
+			for (int k = 0; k < K; k++)
+				se += dz[k] = expf(z[k] - mx);
+		else
+			for (int k = 0; k < K; k++)
+				se += expf(z[k] - mx);
 		double lse = mx + log(se);
+		float inv_se = (float)(1.0 / se);
 		double loss = 0.0;
 		if (labels) {
 			int y = labels[r];
@@ -286,10 +298,8 @@ double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
 			if (dz) {
 				float on = 1.0f - smoothing + smoothing / (float)K;
 				float off = smoothing / (float)K;
-				for (int k = 0; k < K; k++) {
-					float sm = (float)exp(z[k] - lse);
-					dz[k] = (sm - (k == y ? on : off)) * invB;
-				}
+				for (int k = 0; k < K; k++)
+					dz[k] = (dz[k] * inv_se - (k == y ? on : off)) * invB;
 			}
 		} else {
 			const float *t = soft + (size_t)r * K;
@@ -301,7 +311,7 @@ double jm_cpu_xent(float *dlogits, float *sample_loss, int32_t *correct,
 			ncorrect += am == xent_argmax(t, K);
 			if (dz)
 				for (int k = 0; k < K; k++) {
-					double sm = exp(z[k] - lse);
+					double sm = dz[k] * inv_se;
 					dz[k] = (float)((tsum * sm - t[k]) * invB);
 				}
 		}
