@@ -5,8 +5,9 @@
  * Timing (no arguments): the same loop four ways, fastest of 2000 passes
  * taken in turn, thread CPU time:
  *
- *   torch order    p = p*decay - step * (m / (sqrt(v) / bc2s + eps)):
- *                  two divisions and a square root per element
+ *   torch order    p = p*decay + (-step * m) / (sqrt(v) / bc2s + eps):
+ *                  two divisions and a square root per element, rounded
+ *                  as PyTorch's CPU kernels round them (FMAs in m and v)
  *   jianmo         the same bits with sqrt(v) / bc2s done by
  *                  jm_cpu_div_by_const (multiplications and FMAs), as
  *                  src/engine/cpu_ops.c does where the CPU has FMA
@@ -42,36 +43,40 @@ static double now(void)
 
 enum { TORCH, JIANMO, NO_DIV, MEMORY, NMODES };
 
+JM_CPU_INLINE static float madd(float a, float b, float c, int fma)
+{
+	return fma ? fmaf(a, b, c) : a * b + c;
+}
+
 JM_CPU_INLINE static void adam_loop(float *restrict p, float *restrict m, float *restrict v,
-				    const float *restrict g, size_t n, float step, float bc2s,
+				    const float *restrict g, size_t n, float nstep, float bc2s,
 				    float b1, float b2, float c1, float c2, float eps,
 				    float decay, int mode, int fma)
 {
 	float r = 1.0f / bc2s;
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i], pi = p[i] * decay;
-		float mi = b1 * m[i] + c1 * gi, vi = b2 * v[i] + c2 * gi * gi;
+		float mi = madd(c1, gi, m[i] * b1, fma), vi = madd(c2 * gi, gi, v[i] * b2, fma);
 		m[i] = mi, v[i] = vi;
 		if (mode == TORCH)
-			p[i] = pi - step * (mi / (sqrtf(vi) / bc2s + eps));
+			p[i] = pi + nstep * mi / (sqrtf(vi) / bc2s + eps);
 		else if (mode == JIANMO)
-			p[i] = pi - step * (mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) +
-						  eps));
+			p[i] = pi + nstep * mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps);
 		else if (mode == NO_DIV)
-			p[i] = pi - step * (mi / (sqrtf(vi) * r + eps));
+			p[i] = pi + nstep * mi / (sqrtf(vi) * r + eps);
 		else
-			p[i] = pi - step * (mi + vi + eps);
+			p[i] = pi + nstep * (mi + vi + eps);
 	}
 }
 
 /* One loop per mode, each with its mode a constant (a branch inside the
  * loop would keep it from vectorizing). */
 JM_CPU_INLINE static void adam_body(float *restrict p, float *restrict m, float *restrict v,
-				    const float *restrict g, size_t n, float step, float bc2s,
+				    const float *restrict g, size_t n, float nstep, float bc2s,
 				    float b1, float b2, float c1, float c2, float eps,
 				    float decay, int mode, int fma)
 {
-#define LOOP(M) adam_loop(p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, decay, M, fma)
+#define LOOP(M) adam_loop(p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, decay, M, fma)
 	switch (mode) {
 	case TORCH: LOOP(TORCH); break;
 	case JIANMO: LOOP(JIANMO); break;
@@ -116,10 +121,10 @@ JM_CPU_INLINE static int64_t check_body(uint32_t e, float d, int fma)
 #define TARGET(name, arch, fma)                                                              \
 	JM_CPU_HOT __attribute__((target(arch))) static void adam_##name(                    \
 		float *restrict p, float *restrict m, float *restrict v,                     \
-		const float *restrict g, size_t n, float step, float bc2s, float b1,         \
+		const float *restrict g, size_t n, float nstep, float bc2s, float b1,         \
 		float b2, float c1, float c2, float eps, float decay, int mode)              \
 	{                                                                                    \
-		adam_body(p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, decay, mode, fma); \
+		adam_body(p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, decay, mode, fma); \
 	}                                                                                    \
 	JM_CPU_HOT __attribute__((target(arch))) static int64_t check_##name(uint32_t e,     \
 									     float d)        \
@@ -131,11 +136,11 @@ TARGET(avx2, "arch=x86-64-v3", 1)
 #endif
 
 JM_CPU_HOT static void adam_generic(float *restrict p, float *restrict m, float *restrict v,
-				    const float *restrict g, size_t n, float step, float bc2s,
+				    const float *restrict g, size_t n, float nstep, float bc2s,
 				    float b1, float b2, float c1, float c2, float eps,
 				    float decay, int mode)
 {
-	adam_body(p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, decay, mode, 0);
+	adam_body(p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, decay, mode, 0);
 }
 
 JM_CPU_HOT static int64_t check_generic(uint32_t e, float d)
@@ -226,7 +231,7 @@ int main(int argc, char **argv)
 	for (int r = 0; r < 2000; r++)
 		for (int mode = 0; mode < NMODES; mode++) {
 			double t0 = now();
-			adam(p, m, v, g, n, 1e-3f, 0.9995f, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f,
+			adam(p, m, v, g, n, -1e-3f, 0.9995f, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f,
 			     0.99999f, mode);
 			double t = now() - t0;
 			if (t < best[mode])

@@ -20,3 +20,9 @@ noinst_PROGRAMS += bench/bench_augment
 bench_bench_augment_SOURCES = bench/bench_augment.c
 bench_bench_augment_LDADD = libjm_pipeline.a libjm_engine.a libjm_data.a libjm_util.a $(JM_DEP_LIBS)
 EXTRA_DIST += bench/bench_augment.sh bench/peer_augment.py
+
+# Adam and AdamW state against PyTorch's, bit for bit (bench/optim_parity.sh).
+noinst_PROGRAMS += bench/optim_parity
+bench_optim_parity_SOURCES = bench/optim_parity.c
+bench_optim_parity_LDADD = libjm_engine.a libjm_util.a $(JM_DEP_LIBS)
+EXTRA_DIST += bench/optim_parity.sh

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
+#include "engine/cpu_ops.h"
 #include "engine/optim.h"
 
 static const jm_backend *be = &jm_backend_cpu;
@@ -159,14 +160,32 @@ Test(optim, adam_and_adamw)
 		}
 }
 
+/* a*b + c rounded as the backend's optimizer kernels round it */
+static float madd(float a, float b, float c)
+{
+	return jm_cpu_fma() ? fmaf(a, b, c) : a * b + c;
+}
+
+/* Gradients spanning zero, subnormals and 1e-30 to 1e18. */
+static void wild_grads(float *g, int n, uint64_t *x)
+{
+	for (int i = 0; i < n; i++) {
+		*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+		int e = (int)(*x % 160) - 100; /* 2^-100 .. 2^59 */
+		float mag = ldexpf(1.0f + (float)(*x >> 40) * 0x1p-24f, e);
+		g[i] = i % 97 == 0 ? 0.0f : i % 101 == 0 ? 0x1p-140f : (*x >> 20) & 1 ? -mag : mag;
+	}
+}
+
 /*
  * The backend's Adam and AdamW in float, bit for bit against the same
- * steps written in torch's order of operations with real divisions (the
- * backend replaces the division by sqrt(bc2) with FMAs where the CPU has
- * them).  Gradients span zero, subnormals and 1e-30 to 1e18; enough
- * elements for the vector loops and their tails.
+ * steps written out as PyTorch's CPU kernels round them (torch.optim's
+ * single-tensor path, with FMA where the CPU has it; bench/optim_parity.sh
+ * checks against torch itself).  The backend also replaces the division by
+ * sqrt(bc2) with FMAs: the bits must not move.  Enough elements for the
+ * vector loops and their tails.
  */
-Test(optim, adam_bits_as_torch_order)
+Test(optim, adam_bits_as_torch_rounds)
 {
 	enum { M = 4099, STEPS = 40 };
 	static float p[M], m[M], v[M], g[M], rp[M], rm[M], rv[M];
@@ -178,33 +197,57 @@ Test(optim, adam_bits_as_torch_order)
 			m[i] = v[i] = rm[i] = rv[i] = 0.0f;
 		}
 		for (int t = 0; t < STEPS; t++) {
-			for (int i = 0; i < M; i++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				int e = (int)(x % 160) - 100; /* 2^-100 .. 2^59 */
-				float mag = ldexpf(1.0f + (float)(x >> 40) * 0x1p-24f, e);
-				g[i] = i % 97 == 0 ? 0.0f : i % 101 == 0 ? 0x1p-140f
-				     : (x >> 20) & 1 ? -mag : mag;
-			}
+			wild_grads(g, M, &x);
 			double lr = 1e-3 * (1 + t % 5), bc1 = 1.0 - pow(b1, t + 1);
 			double bc2 = 1.0 - pow(b2, t + 1);
 			be->adam_step(p, m, v, g, M, lr, b1, b2, eps, wd, bc1, bc2, decoupled);
-			float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+			float nstep = -(float)(lr / bc1), bc2s = (float)sqrt(bc2);
 			float fb1 = (float)b1, fb2 = (float)b2, c1 = (float)(1.0 - b1);
 			float c2 = (float)(1.0 - b2), feps = (float)eps, fwd = (float)wd;
 			float decay = (float)(1.0 - lr * wd);
 			for (int i = 0; i < M; i++) {
-				float gi = decoupled ? g[i] : g[i] + fwd * rp[i];
+				float gi = decoupled ? g[i] : madd(fwd, rp[i], g[i]);
 				float pi = decoupled ? rp[i] * decay : rp[i];
-				rm[i] = fb1 * rm[i] + c1 * gi;
-				rv[i] = fb2 * rv[i] + c2 * gi * gi;
-				rp[i] = pi - step * (rm[i] / (sqrtf(rv[i]) / bc2s + feps));
+				rm[i] = madd(c1, gi, rm[i] * fb1);
+				rv[i] = madd(c2 * gi, gi, rv[i] * fb2);
+				rp[i] = pi + nstep * rm[i] / (sqrtf(rv[i]) / bc2s + feps);
 			}
-			cr_assert_arr_eq(m, rm, sizeof m, "%s step %d: m", decoupled ? "adamw" : "adam",
-					 t + 1);
-			cr_assert_arr_eq(v, rv, sizeof v, "%s step %d: v", decoupled ? "adamw" : "adam",
-					 t + 1);
-			cr_assert_arr_eq(p, rp, sizeof p, "%s step %d: p", decoupled ? "adamw" : "adam",
-					 t + 1);
+			const char *what = decoupled ? "adamw" : "adam";
+			cr_assert_arr_eq(m, rm, sizeof m, "%s step %d: m", what, t + 1);
+			cr_assert_arr_eq(v, rv, sizeof v, "%s step %d: v", what, t + 1);
+			cr_assert_arr_eq(p, rp, sizeof p, "%s step %d: p", what, t + 1);
+		}
+	}
+}
+
+/* SGD the same way: plain, momentum, Nesterov, each with L2 decay. */
+Test(optim, sgd_bits_as_torch_rounds)
+{
+	enum { M = 1031, STEPS = 12 };
+	static float p[M], buf[M], g[M], rp[M], rbuf[M];
+	uint64_t x = 0x13198a2e03707344u;
+	for (int c = 0; c < 3; c++) {
+		float mu = c ? 0.9f : 0.0f, wd = 1e-3f, lr = 0.01f;
+		int nesterov = c == 2;
+		for (int i = 0; i < M; i++) {
+			p[i] = rp[i] = (float)(i % 11) * 0.25f - 1.0f;
+			buf[i] = rbuf[i] = 0.0f;
+		}
+		for (int t = 0; t < STEPS; t++) {
+			wild_grads(g, M, &x);
+			be->sgd_step(p, mu > 0 ? buf : NULL, g, M, lr, mu, wd, nesterov, t == 0);
+			for (int i = 0; i < M; i++) {
+				float d = madd(wd, rp[i], g[i]);
+				if (mu > 0) {
+					rbuf[i] = t == 0 ? d : rbuf[i] * mu + d;
+					d = nesterov ? madd(mu, rbuf[i], d) : rbuf[i];
+				}
+				rp[i] = madd(-lr, d, rp[i]);
+			}
+			cr_assert_arr_eq(p, rp, sizeof p, "sgd case %d step %d: p", c, t + 1);
+			if (mu > 0)
+				cr_assert_arr_eq(buf, rbuf, sizeof buf, "sgd case %d step %d: buf",
+						 c, t + 1);
 		}
 	}
 }

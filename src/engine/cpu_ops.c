@@ -407,6 +407,24 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 		       (size_t)D * sizeof *out);
 }
 
+/* The instruction set the dispatched kernels run: 2 AVX-512, 1 AVX2 and
+ * FMA, 0 generic code. */
+static int cpu_isa(void)
+{
+#if JM_CPU_DISPATCH
+	if (__builtin_cpu_supports("x86-64-v4"))
+		return 2;
+	if (__builtin_cpu_supports("x86-64-v3"))
+		return 1;
+#endif
+	return 0;
+}
+
+int jm_cpu_fma(void)
+{
+	return cpu_isa() > 0;
+}
+
 /* ---- optimizers, as torch.optim (single-tensor path) ---- */
 
 /*
@@ -414,42 +432,56 @@ void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
  *        p += -(lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
  * Adam:  the same with g += wd*p first and no decay of p.
  *
- * The pass is bound by its two divisions and square root, not by memory
+ * Rounded as PyTorch's CPU kernels round them (torch.optim's single-tensor
+ * path: mul_ then add_ with alpha, addcmul_, addcdiv_), which contract
+ * a*b + c to one FMA where the CPU has it: m = fma(1-b1, g, m*b1),
+ * v = fma((1-b2)*g, g, v*b2), p += (-step*m) / denom.  On such a CPU the
+ * state matches PyTorch's to the last bit (bench/optim_parity.sh); the
+ * generic code (no FMA) rounds each product.
+ *
+ * The pass is bound by its division and square root, not by memory
  * (bench/adam_order).  With FMA the division by the constant sqrt(bc2)
  * is jm_cpu_div_by_const (cpu_ops.h): the same bits, no division.  The
  * division by the per-element denominator stays a division: replacing it
  * would need a reciprocal rounded to nearest, which costs as much.
  */
 typedef struct adam_consts {
-	float step, bc2s, rbc2s, b1, b2, c1, c2, eps, wd, decay;
+	float nstep, bc2s, rbc2s, b1, b2, c1, c2, eps, wd, decay;
 	int decoupled;
 } adam_consts;
+
+/* a*b + c, rounded once where the CPU has FMA */
+JM_CPU_INLINE static float madd(float a, float b, float c, int fma)
+{
+	return fma ? fmaf(a, b, c) : a * b + c;
+}
 
 JM_CPU_INLINE static void adam_body(float *restrict p, float *restrict m, float *restrict v,
 				    const float *restrict g, size_t n, const adam_consts *k,
 				    int fma)
 {
-	const float step = k->step, bc2s = k->bc2s, r = k->rbc2s, b1 = k->b1, b2 = k->b2;
+	const float nstep = k->nstep, bc2s = k->bc2s, r = k->rbc2s, b1 = k->b1, b2 = k->b2;
 	const float c1 = k->c1, c2 = k->c2, eps = k->eps, wd = k->wd, decay = k->decay;
-	if (k->decoupled) {
+#define ADAM_UPDATE(gi, pi)                                                                \
+	do {                                                                               \
+		float mi = madd(c1, gi, m[i] * b1, fma);                                   \
+		float vi = madd(c2 * gi, gi, v[i] * b2, fma);                              \
+		m[i] = mi;                                                                 \
+		v[i] = vi;                                                                 \
+		float den = jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps;            \
+		p[i] = pi + nstep * mi / den;                                              \
+	} while (0)
+	if (k->decoupled)
 		for (size_t i = 0; i < n; i++) {
 			float gi = g[i], pi = p[i] * decay;
-			float mi = b1 * m[i] + c1 * gi;
-			float vi = b2 * v[i] + c2 * gi * gi;
-			m[i] = mi;
-			v[i] = vi;
-			p[i] = pi - step * (mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps));
+			ADAM_UPDATE(gi, pi);
 		}
-	} else {
+	else
 		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] + wd * p[i];
-			float mi = b1 * m[i] + c1 * gi;
-			float vi = b2 * v[i] + c2 * gi * gi;
-			m[i] = mi;
-			v[i] = vi;
-			p[i] = p[i] - step * (mi / (jm_cpu_div_by_const(sqrtf(vi), bc2s, r, fma) + eps));
+			float gi = madd(wd, p[i], g[i], fma), pi = p[i];
+			ADAM_UPDATE(gi, pi);
 		}
-	}
+#undef ADAM_UPDATE
 }
 
 #if JM_CPU_DISPATCH
@@ -478,42 +510,78 @@ static void adam_kernel(float *p, float *m, float *v, const float *g, size_t n,
 			const adam_consts *k)
 {
 #if JM_CPU_DISPATCH
-	if (__builtin_cpu_supports("x86-64-v4")) {
+	int isa = cpu_isa();
+	if (isa == 2)
 		adam_avx512(p, m, v, g, n, k);
-		return;
-	}
-	if (__builtin_cpu_supports("x86-64-v3")) {
+	else if (isa == 1)
 		adam_avx2(p, m, v, g, n, k);
-		return;
-	}
+	else
 #endif
-	adam_generic(p, m, v, g, n, k);
+		adam_generic(p, m, v, g, n, k);
 }
 
 /*
  * SGD: d = g + wd*p; with momentum mu: buf = first ? d : mu*buf + d, and
  * d = nesterov ? d + mu*buf : buf; p -= lr*d.  buf may be NULL when
- * momentum is 0.
+ * momentum is 0.  Rounded as PyTorch's kernels round them (add with alpha
+ * is one FMA where the CPU has it): d = fma(wd, p, g), buf = RN(buf*mu) +
+ * d, d = fma(mu, buf, d), p = fma(-lr, d, p).
  */
-JM_CPU_CLONES JM_CPU_HOT static void sgd_kernel(float *restrict p, float *restrict buf,
-						const float *restrict g, size_t n, float lr,
-						float momentum, float wd, int nesterov,
-						int first)
+JM_CPU_INLINE static void sgd_body(float *restrict p, float *restrict buf,
+				   const float *restrict g, size_t n, float lr, float momentum,
+				   float wd, int nesterov, int first, int fma)
 {
 	if (momentum == 0.0f || !buf) {
 		for (size_t i = 0; i < n; i++)
-			p[i] -= lr * (g[i] + wd * p[i]);
+			p[i] = madd(-lr, madd(wd, p[i], g[i], fma), p[i], fma);
 		return;
 	}
 	/* the first step copies d into buf, whatever buf held */
 	float keep = first ? 0.0f : 1.0f;
 	float nest = nesterov ? momentum : 0.0f, mu = momentum;
 	for (size_t i = 0; i < n; i++) {
-		float d = g[i] + wd * p[i];
-		float b = keep != 0.0f ? mu * buf[i] + d : d;
+		float d = madd(wd, p[i], g[i], fma);
+		float b = keep != 0.0f ? buf[i] * mu + d : d;
 		buf[i] = b;
-		p[i] -= lr * (nesterov ? d + nest * b : b);
+		p[i] = madd(-lr, nesterov ? madd(nest, b, d, fma) : b, p[i], fma);
 	}
+}
+
+#if JM_CPU_DISPATCH
+JM_CPU_HOT __attribute__((target("arch=x86-64-v4"))) static void
+sgd_avx512(float *restrict p, float *restrict buf, const float *restrict g, size_t n, float lr,
+	   float momentum, float wd, int nesterov, int first)
+{
+	sgd_body(p, buf, g, n, lr, momentum, wd, nesterov, first, 1);
+}
+
+JM_CPU_HOT __attribute__((target("arch=x86-64-v3"))) static void
+sgd_avx2(float *restrict p, float *restrict buf, const float *restrict g, size_t n, float lr,
+	 float momentum, float wd, int nesterov, int first)
+{
+	sgd_body(p, buf, g, n, lr, momentum, wd, nesterov, first, 1);
+}
+#endif
+
+JM_CPU_HOT static void sgd_generic(float *restrict p, float *restrict buf,
+				   const float *restrict g, size_t n, float lr, float momentum,
+				   float wd, int nesterov, int first)
+{
+	sgd_body(p, buf, g, n, lr, momentum, wd, nesterov, first, 0);
+}
+
+static void sgd_kernel(float *p, float *buf, const float *g, size_t n, float lr,
+		       float momentum, float wd, int nesterov, int first)
+{
+#if JM_CPU_DISPATCH
+	int isa = cpu_isa();
+	if (isa == 2)
+		sgd_avx512(p, buf, g, n, lr, momentum, wd, nesterov, first);
+	else if (isa == 1)
+		sgd_avx2(p, buf, g, n, lr, momentum, wd, nesterov, first);
+	else
+#endif
+		sgd_generic(p, buf, g, n, lr, momentum, wd, nesterov, first);
 }
 
 /* The optimizer passes split the parameters across the workers (each
@@ -542,7 +610,7 @@ void jm_cpu_adam_step(float *p, float *m, float *v, const float *g, size_t n, do
 	/* the constants as torch.optim forms them: in double, then rounded */
 	float bc2s = (float)sqrt(bc2);
 	optim_job j = {.p = p, .m = m, .v = v, .g = g, .n = n,
-		       .adam = {.step = (float)(lr / bc1), .bc2s = bc2s, .rbc2s = 1.0f / bc2s,
+		       .adam = {.nstep = -(float)(lr / bc1), .bc2s = bc2s, .rbc2s = 1.0f / bc2s,
 				.b1 = (float)b1, .b2 = (float)b2, .c1 = (float)(1.0 - b1),
 				.c2 = (float)(1.0 - b2), .eps = (float)eps, .wd = (float)wd,
 				.decay = (float)(1.0 - lr * wd), .decoupled = decoupled}};

@@ -155,6 +155,9 @@ double jm_cpu_mse(float *dpred, float *sample_loss, const float *pred,
 		  const float *target, int B, int K);
 void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 		      int B, int D, float scale, float shift);
+/* 1 where the optimizer kernels round a*b + c once (FMA: as PyTorch's CPU
+ * kernels do on such a CPU), 0 where they round twice (generic code). */
+int jm_cpu_fma(void);
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 		       int B, int D);
 /* Run fn(ctx, part, nparts) for part = 0..n-1, part 0 on this thread
