@@ -358,36 +358,35 @@ extern "C" void jm_cuda_gather_f32(float *out, const float *src, const int32_t *
 	JM_CUDA_LAUNCHED("gather");
 }
 
-/* ---- optimizers: one fused pass each, no contracted multiply-adds ---- */
+/* ---- optimizers: one fused pass each, rounded as the CPU backend's FMA
+ * kernels (and PyTorch's CPU kernels) round them: explicit _rn intrinsics,
+ * so nvcc contracts nothing else ---- */
 
-__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, float step,
+__device__ static void adam_update(float *p, float *m, float *v, size_t i, float gi, float pi,
+				   float nstep, float bc2s, float b1, float b2, float c1, float c2,
+				   float eps)
+{
+	float mi = __fmaf_rn(c1, gi, __fmul_rn(m[i], b1));
+	float vi = __fmaf_rn(__fmul_rn(c2, gi), gi, __fmul_rn(v[i], b2));
+	m[i] = mi;
+	v[i] = vi;
+	float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2s), eps);
+	p[i] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(nstep, mi), den));
+}
+
+__global__ void k_adamw(float *p, float *m, float *v, const float *g, size_t n, float nstep,
 			float bc2s, float b1, float b2, float c1, float c2, float eps, float decay)
 {
 	JM_CUDA_FOR(i, n)
-	{
-		float gi = g[i], pi = __fmul_rn(p[i], decay);
-		float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(c1, gi));
-		float vi = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(c2, gi), gi));
-		m[i] = mi;
-		v[i] = vi;
-		float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2s), eps);
-		p[i] = __fsub_rn(pi, __fmul_rn(step, __fdiv_rn(mi, den)));
-	}
+	adam_update(p, m, v, i, g[i], __fmul_rn(p[i], decay), nstep, bc2s, b1, b2, c1, c2, eps);
 }
 
-__global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, float step,
+__global__ void k_adam(float *p, float *m, float *v, const float *g, size_t n, float nstep,
 		       float bc2s, float b1, float b2, float c1, float c2, float eps, float wd)
 {
 	JM_CUDA_FOR(i, n)
-	{
-		float gi = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
-		float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(c1, gi));
-		float vi = __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(c2, gi), gi));
-		m[i] = mi;
-		v[i] = vi;
-		float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2s), eps);
-		p[i] = __fsub_rn(p[i], __fmul_rn(step, __fdiv_rn(mi, den)));
-	}
+	adam_update(p, m, v, i, __fmaf_rn(wd, p[i], g[i]), p[i], nstep, bc2s, b1, b2, c1, c2,
+		    eps);
 }
 
 extern "C" void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, size_t n,
@@ -397,15 +396,15 @@ extern "C" void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, 
 	if (!n)
 		return;
 	/* the constants as torch.optim forms them: in double, then rounded */
-	const float step = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+	const float nstep = -(float)(lr / bc1), bc2s = (float)sqrt(bc2);
 	const float b1 = (float)b1d, b2 = (float)b2d, eps = (float)epsd, wd = (float)wdd;
 	const float c1 = (float)(1.0 - b1d), c2 = (float)(1.0 - b2d);
 	if (decoupled)
 		k_adamw<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, (float)(1.0 - lr * wdd));
+			p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, (float)(1.0 - lr * wdd));
 	else
 		k_adam<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			p, m, v, g, n, step, bc2s, b1, b2, c1, c2, eps, wd);
+			p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, wd);
 	JM_CUDA_LAUNCHED("adam step");
 }
 
@@ -414,15 +413,15 @@ __global__ void k_sgd(float *p, float *buf, const float *g, size_t n, float lr, 
 {
 	JM_CUDA_FOR(i, n)
 	{
-		float d = __fadd_rn(g[i], __fmul_rn(wd, p[i]));
+		float d = __fmaf_rn(wd, p[i], g[i]);
 		if (!buf) {
-			p[i] = __fsub_rn(p[i], __fmul_rn(lr, d));
+			p[i] = __fmaf_rn(-lr, d, p[i]);
 			continue;
 		}
-		float b = keep != 0.0f ? __fadd_rn(__fmul_rn(mu, buf[i]), d) : d;
+		float b = keep != 0.0f ? __fadd_rn(__fmul_rn(buf[i], mu), d) : d;
 		buf[i] = b;
-		float u = nesterov ? __fadd_rn(d, __fmul_rn(mu, b)) : b;
-		p[i] = __fsub_rn(p[i], __fmul_rn(lr, u));
+		float u = nesterov ? __fmaf_rn(mu, b, d) : b;
+		p[i] = __fmaf_rn(-lr, u, p[i]);
 	}
 }
 
