@@ -76,6 +76,14 @@ static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 	int B = t->B;
 	load_batch(t, t->train_set, t->train_pixels, t->train_x, t->perm + pos, t->perm_host + pos,
 		   B);
+	/* the next batch's rows, on their way while this step computes */
+	if (t->be->prefetch_rows && t->st.batch_in_epoch + 1 < t->batches_per_epoch) {
+		if (t->train_x)
+			t->be->prefetch_rows(t->train_x, t->perm + pos + B, B,
+					     (size_t)t->D * sizeof *t->train_x);
+		else
+			t->be->prefetch_rows(t->train_pixels, t->perm + pos + B, B, (size_t)t->D);
+	}
 	float *x = t->x;
 	const float *soft = NULL;
 	/* zero padding is a black pixel: byte 0 normalised is the shift */

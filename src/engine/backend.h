@@ -46,7 +46,7 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 3 /* 3: augmentation ops, native_stream, sync */
+#define JM_BACKEND_ABI 4 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows */
 
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
@@ -176,6 +176,10 @@ typedef struct jm_backend {
 			  int B, int D, float scale, float shift);
 	void (*gather_f32)(float *out, const float *src, const int32_t *idx,
 			   int B, int D);
+	/* A hint, and may be NULL: rows idx[0..B) of src, row_bytes each,
+	 * are gathered next (the following batch), so the CPU asks its caches
+	 * for them while the current step runs. */
+	void (*prefetch_rows)(const void *src, const int32_t *idx, int B, size_t row_bytes);
 
 	/* Optimizer passes, each one fused loop over the flat buffers of n
 	 * parameters.  Adam: m, v are the moment buffers; bc1 = 1 - b1^t,

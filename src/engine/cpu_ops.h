@@ -158,6 +158,7 @@ void jm_cpu_gather_u8(float *out, const uint8_t *src, const int32_t *idx,
 /* 1 where the optimizer kernels round a*b + c once (FMA: as PyTorch's CPU
  * kernels do on such a CPU), 0 where they round twice (generic code). */
 int jm_cpu_fma(void);
+void jm_cpu_prefetch_rows(const void *src, const int32_t *idx, int B, size_t row_bytes);
 void jm_cpu_gather_f32(float *out, const float *src, const int32_t *idx,
 		       int B, int D);
 /* Run fn(ctx, part, nparts) for part = 0..n-1, part 0 on this thread
