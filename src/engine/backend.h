@@ -189,7 +189,9 @@ typedef struct jm_backend {
 	 * buf = g when first != 0; nesterov uses g + mu*buf).  Adam takes its
 	 * scalars in double and derives the float constants the way torch
 	 * does (lr/bc1, sqrt(bc2), 1-b1, 1-b2, 1-lr*wd computed in double,
-	 * then rounded), so m and v match torch's to the last bit. */
+	 * then rounded), and both round each element's update as PyTorch's
+	 * CPU kernels do (src/engine/cpu_ops.c), so on a CPU with FMA p, m, v
+	 * and buf match torch's to the last bit. */
 	void (*adam_step)(float *p, float *m, float *v, const float *g,
 			  size_t n, double lr, double b1, double b2, double eps,
 			  double wd, double bc1, double bc2, int decoupled);
