@@ -408,6 +408,11 @@ static int prepare_data(runner *r, jm_err *err)
 	     !(t->targets = be->alloc((size_t)maxb * sizeof *t->targets))))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
 	t->perm_host = malloc((size_t)t->n_train * sizeof *t->perm_host);
+	t->epoch_host = malloc((size_t)t->n_train * 4);
+	if (t->regression)
+		t->epoch_targets = be->alloc((size_t)t->n_train * sizeof *t->epoch_targets);
+	else
+		t->epoch_labels = be->alloc((size_t)t->n_train * sizeof *t->epoch_labels);
 	t->labels_host = malloc((size_t)maxb * sizeof *t->labels_host);
 	t->logits_host = malloc((size_t)maxb * (size_t)t->K * sizeof *t->logits_host);
 	t->perm = be->alloc((size_t)t->n_train * sizeof *t->perm);
@@ -415,7 +420,8 @@ static int prepare_data(runner *r, jm_err *err)
 	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
 	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
 	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
-	    !t->labels || !t->dlogits)
+	    !t->labels || !t->dlogits || !t->epoch_host ||
+	    !(t->regression ? (void *)t->epoch_targets : (void *)t->epoch_labels))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
 	/* [augment] rules that need the image size, located at their key */
 	jm_augment_config ac;
@@ -455,6 +461,9 @@ static void free_data(runner *r)
 	free(t->val.idx_host);
 	free(t->test.idx_host);
 	free(t->perm_host);
+	free(t->epoch_host);
+	be->free(t->epoch_labels);
+	be->free(t->epoch_targets);
 	free(t->labels_host);
 	free(t->logits_host);
 	be->free(t->perm);

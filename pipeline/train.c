@@ -29,6 +29,18 @@ static void epoch_permutation(jm_trainer *t, int64_t epoch)
 	memcpy(t->perm_host, t->train_idx, (size_t)t->n_train * sizeof *t->perm_host);
 	jm_rng_shuffle(&r, t->perm_host, t->n_train);
 	t->be->to_device(t->perm, t->perm_host, (size_t)t->n_train * sizeof *t->perm);
+	const jm_dataset *set = t->train_set;
+	if (t->regression) {
+		float *y = t->epoch_host;
+		for (int64_t i = 0; i < t->n_train; i++)
+			y[i] = (float)((set->y[t->perm_host[i]] - t->y_mean) / t->y_std);
+		t->be->to_device(t->epoch_targets, y, (size_t)t->n_train * sizeof *y);
+	} else {
+		int32_t *l = t->epoch_host;
+		for (int64_t i = 0; i < t->n_train; i++)
+			l[i] = set->labels[t->perm_host[i]];
+		t->be->to_device(t->epoch_labels, l, (size_t)t->n_train * sizeof *l);
+	}
 }
 
 static int log_metric(jm_trainer *t, const char *key, int64_t step, double v)
@@ -36,9 +48,20 @@ static int log_metric(jm_trainer *t, const char *key, int64_t step, double v)
 	return jm_metric_log(t->mw, t->run, key, step, v);
 }
 
-/* The targets of rows idx_host[0..B) of set to the device (labels, or
- * standardized values), then their inputs gathered into t->x on the
- * device from pixels or float rows xs (device indices idx). */
+/* The inputs of rows idx[0..B) (device indices) gathered into t->x from
+ * pixels or float rows xs. */
+static void gather_inputs(jm_trainer *t, const uint8_t *pixels, const float *xs,
+			  const int32_t *idx, int B)
+{
+	if (xs)
+		t->be->gather_f32(t->x, xs, idx, B, t->D);
+	else
+		t->be->gather_u8(t->x, pixels, idx, B, t->D, t->norm.scale, t->norm.shift);
+}
+
+/* For evaluation: the targets of rows idx_host[0..B) of set to the device
+ * (labels, or standardized values; labels_host keeps the labels for the
+ * confusion matrix), then their inputs. */
 static void load_batch(jm_trainer *t, const jm_dataset *set, const uint8_t *pixels,
 		       const float *xs, const int32_t *idx, const int32_t *idx_host, int B)
 {
@@ -52,21 +75,20 @@ static void load_batch(jm_trainer *t, const jm_dataset *set, const uint8_t *pixe
 			t->labels_host[i] = set->labels[idx_host[i]];
 		be->to_device(t->labels, t->labels_host, (size_t)B * sizeof *t->labels);
 	}
-	if (xs)
-		be->gather_f32(t->x, xs, idx, B, t->D);
-	else
-		be->gather_u8(t->x, pixels, idx, B, t->D, t->norm.scale, t->norm.shift);
+	gather_inputs(t, pixels, xs, idx, B);
 }
 
-/* The batch's mean loss; dlogits (may be NULL) receives its gradient. */
-static double batch_loss(jm_trainer *t, float *dlogits, const float *logits, int B,
-			 int32_t *correct, float smoothing)
+/* The batch's mean loss against labels or targets (backend memory, as
+ * the task has them); dlogits (may be NULL) receives its gradient. */
+static double batch_loss(jm_trainer *t, float *dlogits, const float *logits,
+			 const int32_t *labels, const float *targets, int B, int32_t *correct,
+			 float smoothing)
 {
 	if (t->regression) {
 		*correct = 0;
-		return t->be->mse(dlogits, NULL, logits, t->targets, B, 1);
+		return t->be->mse(dlogits, NULL, logits, targets, B, 1);
 	}
-	return t->be->xent(dlogits, NULL, correct, logits, t->labels, NULL, B, t->K, smoothing);
+	return t->be->xent(dlogits, NULL, correct, logits, labels, NULL, B, t->K, smoothing);
 }
 
 /* One batch of B samples starting at position pos of the permutation:
@@ -74,8 +96,9 @@ static double batch_loss(jm_trainer *t, float *dlogits, const float *logits, int
 static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 {
 	int B = t->B;
-	load_batch(t, t->train_set, t->train_pixels, t->train_x, t->perm + pos, t->perm_host + pos,
-		   B);
+	gather_inputs(t, t->train_pixels, t->train_x, t->perm + pos, B);
+	const int32_t *labels = t->regression ? NULL : t->epoch_labels + pos;
+	const float *targets = t->regression ? t->epoch_targets + pos : NULL;
 	/* the next batch's rows, on their way while this step computes */
 	if (t->be->prefetch_rows && t->st.batch_in_epoch + 1 < t->batches_per_epoch) {
 		if (t->train_x)
@@ -88,13 +111,13 @@ static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 	const float *soft = NULL;
 	/* zero padding is a black pixel: byte 0 normalised is the shift */
 	if (t->aug)
-		x = jm_augmenter_apply(t->aug, x, t->labels, t->seed, t->st.micro, t->norm.shift,
+		x = jm_augmenter_apply(t->aug, x, labels, t->seed, t->st.micro, t->norm.shift,
 				       &soft);
 	uint64_t key = jm_hash64(t->seed ^ RNG_DROPOUT, (uint64_t)t->st.micro);
 	float *logits = jm_model_forward(t->model, x, B, 1, key);
 	int32_t ok = 0;
 	double loss = soft ? t->be->xent(t->dlogits, NULL, &ok, logits, NULL, soft, B, t->K, 0.0f)
-			   : batch_loss(t, t->dlogits, logits, B, &ok,
+			   : batch_loss(t, t->dlogits, logits, labels, targets, B, &ok,
 					(float)t->flow->train.label_smoothing);
 	jm_model_backward(t->model, t->dlogits, B);
 	*correct = ok;
@@ -205,7 +228,7 @@ int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *co
 			return jm_err_set(err, JM_EXIT_FAIL, "evaluation: batch of %d rejected", B);
 		}
 		int32_t ok = 0;
-		double l = batch_loss(t, NULL, logits, B, &ok, 0.0f);
+		double l = batch_loss(t, NULL, logits, t->labels, t->targets, B, &ok, 0.0f);
 		loss_sum += l * B;
 		correct += ok;
 		if (!need_logits)

@@ -77,6 +77,12 @@ typedef struct jm_trainer {
 	int64_t n_train;
 	int32_t *perm_host;       /* host: this epoch's order */
 	int32_t *perm;            /* backend memory */
+	/* This epoch's training targets in its order, uploaded once an epoch:
+	 * a batch's are a pointer into them, so a step copies nothing to the
+	 * device (on CUDA a copy from the host waits for the stream). */
+	int32_t *epoch_labels;    /* backend: [n_train] (classification) */
+	float *epoch_targets;     /* backend: [n_train] (regression) */
+	void *epoch_host;         /* host staging for either */
 	jm_data_dev val, test;
 
 	float *x;                 /* backend: [B, D] batch */
