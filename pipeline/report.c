@@ -1,6 +1,7 @@
 /* report.c: progress bar, plain lines and JSON lines for a run. */
 #include "pipeline/report.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -106,16 +107,19 @@ void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t ste
 			int64_t steps, double loss, double samples_per_s, double eta_s)
 {
 	double now = jm_now();
-	char eta[32];
+	char eta[32], lj[32], lt[32];
 	fmt_duration(eta, sizeof eta, eta_s);
+	/* no loss yet (a device read every few batches): null, "-" */
+	snprintf(lj, sizeof lj, isfinite(loss) ? "%.6g" : "null", loss);
+	snprintf(lt, sizeof lt, isfinite(loss) ? "%.4f" : "-", loss);
 	if (r->json) {
 		if (now - r->last_json < 1.0 && step != steps)
 			return;
 		r->last_json = now;
 		printf("{\"event\":\"progress\",\"epoch\":%lld,\"epochs\":%lld,\"step\":%lld,"
-		       "\"steps\":%lld,\"loss\":%.6g,\"samples_per_s\":%.1f,\"eta_s\":%.1f}\n",
+		       "\"steps\":%lld,\"loss\":%s,\"samples_per_s\":%.1f,\"eta_s\":%.1f}\n",
 		       (long long)epoch, (long long)epochs, (long long)step, (long long)steps,
-		       loss, samples_per_s, eta_s);
+		       lj, samples_per_s, eta_s);
 		fflush(stdout);
 		return;
 	}
@@ -128,9 +132,9 @@ void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t ste
 		for (int i = 0; i < width; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[width] = '\0';
-		printf("\r\033[Kepoch %lld/%lld [%s] %3d%% loss %.4f  %.0f samples/s  ETA %s",
+		printf("\r\033[Kepoch %lld/%lld [%s] %3d%% loss %s  %.0f samples/s  ETA %s",
 		       (long long)epoch, (long long)epochs, bar,
-		       steps ? (int)(100 * step / steps) : 0, loss, samples_per_s, eta);
+		       steps ? (int)(100 * step / steps) : 0, lt, samples_per_s, eta);
 		fflush(stdout);
 		r->bar_shown = 1;
 		return;
@@ -138,9 +142,9 @@ void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t ste
 	if (now - r->last_plain >= 10.0) {
 		r->last_plain = now;
 		char text[256];
-		snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %.4f %.0f samples/s ETA %s",
+		snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %s %.0f samples/s ETA %s",
 			 (long long)epoch, (long long)epochs, (long long)step, (long long)steps,
-			 loss, samples_per_s, eta);
+			 lt, samples_per_s, eta);
 		printf("%s\n", text);
 		fflush(stdout);
 		log_line(r, text);

@@ -160,6 +160,19 @@ static void pick_threads(runner *r)
 }
 
 /* JIANMO_FAULT_SIGNAL=STEP:TERM|INT|KILL (tests only; see train.h). */
+/* JIANMO_METRICS_EVERY=N (tests): read the training metrics every N
+ * batches whatever the backend says, so the CPU runs the path a GPU
+ * takes. */
+static void read_metrics_every(jm_trainer *t)
+{
+	const char *v = getenv("JIANMO_METRICS_EVERY");
+	char *end;
+	long n = v && *v ? strtol(v, &end, 10) : 0;
+	t->metrics_every = n > 0 && n < 1000000 && !*end ? (int)n
+			   : t->be->metrics_every > 0 ? t->be->metrics_every : 1;
+	t->last_loss = NAN;
+}
+
 static void read_fault(jm_trainer *t)
 {
 	const char *v = getenv("JIANMO_FAULT_SIGNAL");
@@ -419,8 +432,9 @@ static int prepare_data(runner *r, jm_err *err)
 	t->x = be->alloc((size_t)maxb * (size_t)t->D * sizeof *t->x);
 	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
 	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
+	t->acc = be->alloc(5 * sizeof *t->acc);
 	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
-	    !t->labels || !t->dlogits || !t->epoch_host ||
+	    !t->labels || !t->dlogits || !t->epoch_host || !t->acc ||
 	    !(t->regression ? (void *)t->epoch_targets : (void *)t->epoch_labels))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
 	/* [augment] rules that need the image size, located at their key */
@@ -462,6 +476,7 @@ static void free_data(runner *r)
 	free(t->test.idx_host);
 	free(t->perm_host);
 	free(t->epoch_host);
+	be->free(t->acc);
 	be->free(t->epoch_labels);
 	be->free(t->epoch_targets);
 	free(t->labels_host);
@@ -790,6 +805,7 @@ int jm_runner_batch(const jm_batch_opts *o)
 	t->be = r->be;
 	t->seed = (uint64_t)r->flow->train.seed;
 	read_fault(t);
+	read_metrics_every(t);
 	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
 	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
 		goto run_failed;

@@ -92,8 +92,8 @@ static double batch_loss(jm_trainer *t, float *dlogits, const float *logits,
 }
 
 /* One batch of B samples starting at position pos of the permutation:
- * forward, loss, backward (gradients accumulate).  Returns the loss. */
-static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
+ * forward, loss (added to t->acc), backward (gradients accumulate). */
+static void train_batch(jm_trainer *t, int64_t pos)
 {
 	int B = t->B;
 	gather_inputs(t, t->train_pixels, t->train_x, t->perm + pos, B);
@@ -115,13 +115,58 @@ static double train_batch(jm_trainer *t, int64_t pos, int64_t *correct)
 				       &soft);
 	uint64_t key = jm_hash64(t->seed ^ RNG_DROPOUT, (uint64_t)t->st.micro);
 	float *logits = jm_model_forward(t->model, x, B, 1, key);
-	int32_t ok = 0;
-	double loss = soft ? t->be->xent(t->dlogits, NULL, &ok, logits, NULL, soft, B, t->K, 0.0f)
-			   : batch_loss(t, t->dlogits, logits, labels, targets, B, &ok,
-					(float)t->flow->train.label_smoothing);
+	if (t->regression)
+		t->be->mse_acc(t->dlogits, t->acc, logits, targets, B, 1);
+	else if (soft)
+		t->be->xent_acc(t->dlogits, t->acc, logits, NULL, soft, B, t->K, 0.0f);
+	else
+		t->be->xent_acc(t->dlogits, t->acc, logits, labels, NULL, B, t->K,
+				(float)t->flow->train.label_smoothing);
 	jm_model_backward(t->model, t->dlogits, B);
-	*correct = ok;
-	return loss;
+}
+
+/* The state's sums to the backend, where the next batches add to them
+ * (before the first batch after a read). */
+static void push_metrics(jm_trainer *t)
+{
+	const jm_train_state *st = &t->st;
+	double a[5] = {st->loss_sum, (double)st->correct, (double)st->batches, st->log_loss_sum,
+		       (double)st->log_n};
+	t->be->to_device(t->acc, a, sizeof a);
+}
+
+/* The sums back from the backend into the state.  Fails (diverged) when
+ * the loss is not finite: at this step when each batch is read, else
+ * somewhere in the batches since the last read. */
+static int read_metrics(jm_trainer *t, jm_err *err)
+{
+	jm_train_state *st = &t->st;
+	double a[5];
+	if (!t->unread)
+		return 0;
+	t->be->to_host(a, t->acc, sizeof a);
+	int64_t n = (int64_t)a[2] - st->batches;
+	if (!isfinite(a[0])) {
+		jm_report_clear(t->rep);
+		const char *what = isnan(a[0]) ? "nan" : "inf";
+		if (n <= 1)
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "diverged: loss is %s at step %lld (epoch %lld)", what,
+					  (long long)st->step + 1, (long long)st->epoch + 1);
+		return jm_err_set(err, JM_EXIT_FAIL,
+				  "diverged: loss is %s within the %lld batches up to step %lld "
+				  "(epoch %lld)",
+				  what, (long long)n, (long long)st->step + 1, (long long)st->epoch + 1);
+	}
+	t->last_loss = n > 0 ? (a[3] - st->log_loss_sum) / (double)(a[4] - st->log_n) : NAN;
+	st->loss_sum = a[0];
+	st->correct = (int64_t)a[1];
+	st->batches = (int64_t)a[2];
+	st->seen = st->batches * t->B;
+	st->log_loss_sum = a[3];
+	st->log_n = (int64_t)a[4];
+	t->unread = 0;
+	return 0;
 }
 
 /* After `batches` accumulated batches: average them, clip, one optimizer
@@ -426,25 +471,21 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 		int64_t first_batch = st->batch_in_epoch;
 		while (st->batch_in_epoch < batches) {
 			double t0 = jm_now();
-			int64_t ok = 0;
-			double loss = train_batch(t, st->batch_in_epoch * t->B, &ok);
+			if (!t->unread)
+				push_metrics(t);
+			train_batch(t, st->batch_in_epoch * t->B);
 			st->micro++;
 			st->batch_in_epoch++;
-			if (!isfinite(loss)) {
-				jm_report_clear(t->rep);
-				return jm_err_set(err, JM_EXIT_FAIL,
-						  "diverged: loss is %s at step %lld (epoch %lld)",
-						  isnan(loss) ? "nan" : "inf", (long long)st->step + 1,
-						  (long long)st->epoch + 1),
-				       JM_TRAIN_DIVERGED;
-			}
-			st->loss_sum += loss;
-			st->correct += ok;
-			st->seen += t->B;
-			st->batches++;
-			st->log_loss_sum += loss;
-			st->log_n++;
-			if (++pending == accum || st->batch_in_epoch == batches) {
+			t->unread++;
+			int steps = ++pending == accum || st->batch_in_epoch == batches;
+			/* read before the step when it logs the loss, before a stop's
+			 * checkpoint, at the epoch's end, and every metrics_every */
+			if ((t->unread >= t->metrics_every || st->batch_in_epoch == batches ||
+			     (steps && ((st->step + 1) % f->train.log_every == 0 ||
+					jm_signals_stop_requested()))) &&
+			    read_metrics(t, err) < 0)
+				return JM_TRAIN_DIVERGED;
+			if (steps) {
 				if (step_and_log(t, pending, err) < 0)
 					return JM_TRAIN_DIVERGED;
 				pending = 0;
@@ -460,8 +501,10 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 				     : 0;
 			double left = (double)((f->train.epochs - st->epoch) * batches - st->batch_in_epoch);
 			jm_report_progress(t->rep, st->epoch + 1, f->train.epochs, st->batch_in_epoch,
-					   batches, loss, sps, sps > 0 ? left * t->B / sps : -1);
+					   batches, t->last_loss, sps, sps > 0 ? left * t->B / sps : -1);
 			if (jm_signals_stop_requested() && pending == 0) {
+				if (read_metrics(t, err) < 0)
+					return JM_TRAIN_DIVERGED;
 				if (save_checkpoint(t, err) < 0)
 					return JM_TRAIN_ERROR;
 				return JM_TRAIN_STOPPED;

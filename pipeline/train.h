@@ -83,6 +83,16 @@ typedef struct jm_trainer {
 	int32_t *epoch_labels;    /* backend: [n_train] (classification) */
 	float *epoch_targets;     /* backend: [n_train] (regression) */
 	void *epoch_host;         /* host staging for either */
+	/* The state's loss sums and counts run on the backend (xent_acc:
+	 * loss_sum, correct, batches, log_loss_sum, log_n), written there
+	 * before a run of batches and read back every metrics_every batches
+	 * (the backend's, or JIANMO_METRICS_EVERY for the tests), at each log
+	 * step, before a checkpoint and at an epoch's end.  The sums add in
+	 * batch order whatever the reads, so a resumed run's are the same. */
+	double *acc;              /* backend: [5] */
+	int metrics_every;
+	int64_t unread;           /* batches since the last read */
+	double last_loss;         /* the last read's mean batch loss */
 	jm_data_dev val, test;
 
 	float *x;                 /* backend: [B, D] batch */

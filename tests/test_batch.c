@@ -301,6 +301,45 @@ Test(batch, sigterm_then_resume_matches_uninterrupted, .timeout = 300)
 	free(out), free(err);
 }
 
+/* Training metrics read from the backend every 7 batches (as a GPU reads
+ * them: JIANMO_METRICS_EVERY stands in for its metrics_every) add in the
+ * same order as read every batch: the same bits, and a run stopped
+ * between two reads resumes to them too (89 batches an epoch: the stop
+ * at step 120 falls inside a read window). */
+Test(batch, metrics_read_every_few_batches_match, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "cnn.flow", cnn_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch cnn.flow");
+	cr_assert_eq(rc, 0, "run failed (%d): %s", rc, err);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "JIANMO_METRICS_EVERY=7 '%s' --batch cnn.flow", jt_bin());
+	cr_assert_eq(rc, 0, "run with reads every 7 batches failed (%d): %s", rc, err);
+	free(out), free(err);
+	cr_assert_eq(jt_sh(dir, &out, &err,
+			   "JIANMO_METRICS_EVERY=7 JIANMO_FAULT_SIGNAL=120:TERM '%s' --batch cnn.flow;"
+			   " JIANMO_METRICS_EVERY=7 '%s' --batch --resume 3",
+			   jt_bin(), jt_bin()),
+		     0, "stop and resume failed: %s\n%s", err, out);
+	cr_expect(strstr(out, "resuming in epoch 2 at step 120"), "not resumed mid-run:\n%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	expect_same_final(db, 1, 3);
+	sqlite3_close(db);
+
+	/* a divergence is still caught, somewhere in the window */
+	free(jt_write(dir, "small.flow", small_flow));
+	rc = jt_sh(dir, &out, &err,
+		   "JIANMO_METRICS_EVERY=7 '%s' --batch small.flow --set train.optimizer=sgd "
+		   "--set train.lr=1e30 --set train.momentum=0.9; echo \"exit=$?\"",
+		   jt_bin());
+	cr_expect(strstr(out, "exit=1"), "exit: %s", out);
+	cr_expect(strstr(err, "diverged: loss is"), "stderr: %s", err);
+	free(out), free(err);
+}
+
 Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
 {
 	NEED_FMNIST();

@@ -392,6 +392,24 @@ Test(cuda, losses_and_gathers)
 	cr_expect(fabs(m1 - m2) <= 1e-9 * fabs(m1), "mse: gpu %.12g, cpu %.12g", m2, m1);
 	expect_close("mse dpred", gdz, dz, B * K, 0, 0);
 	expect_close("mse sample loss", gsl, sl, B, 1e-7, 1e-6);
+	/* the training forms: the same sums, nothing read until asked */
+	double acc[5] = {0}, gacc_host[5];
+	double *gacc = gpu->alloc(sizeof acc);
+	gpu->to_device(gacc, acc, sizeof acc);
+	cpu->xent_acc(dz, acc, z, lab, NULL, B, K, 0.1f);
+	gpu->xent_acc(gdz, gacc, gz, glab, NULL, B, K, 0.1f);
+	expect_close("xent_acc dlogits", gdz, dz, B * K, 1e-7, 1e-5);
+	cpu->xent_acc(dz, acc, z, NULL, soft, B, K, 0.0f);
+	gpu->xent_acc(gdz, gacc, gz, NULL, gsoft, B, K, 0.0f);
+	cpu->mse_acc(dz, acc, z, tgt, B, K);
+	gpu->mse_acc(gdz, gacc, gz, gtgt, B, K);
+	expect_close("mse_acc dpred", gdz, dz, B * K, 0, 0);
+	gpu->to_host(gacc_host, gacc, sizeof gacc_host);
+	synced();
+	for (int i = 0; i < 5; i++)
+		cr_expect(fabs(gacc_host[i] - acc[i]) <= 1e-6 * fabs(acc[i]) + 1e-9,
+			  "loss sums [%d]: gpu %.12g, cpu %.12g", i, gacc_host[i], acc[i]);
+	gpu->free(gacc);
 	gpu->free(gtgt), free(tgt);
 	uint8_t *src = malloc(ROWS * D);
 	for (int i = 0; i < ROWS * D; i++)

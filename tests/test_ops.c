@@ -882,6 +882,32 @@ Test(ops, xent_hand_values)
 	cr_assert_eq(correct, 1);
 }
 
+/* The training forms add to running sums what xent and mse return, and
+ * write the same gradients. */
+Test(ops, loss_acc_adds_what_the_loss_returns)
+{
+	float logits[6] = { 1, 2, 3, 0.5f, -1, 0.25f }, soft[6] = { 0.2f, 0.3f, 0.5f, 0.1f, 0.6f, 0.3f };
+	float target[6] = { 0.5f, 2, -1, 0, 0.25f, 4 };
+	int32_t labels[2] = { 2, 1 }, correct = -1;
+	float dz[6], dz_acc[6];
+	double acc[5] = { 10, 3, 4, 0.5, 1 };
+	double l1 = be->xent(dz, NULL, &correct, logits, labels, NULL, 2, 3, 0.1f);
+	be->xent_acc(dz_acc, acc, logits, labels, NULL, 2, 3, 0.1f);
+	cr_assert_arr_eq(dz, dz_acc, sizeof dz);
+	double want[5] = { 10 + l1, 3 + correct, 5, 0.5 + l1, 2 };
+	cr_assert_arr_eq(acc, want, sizeof acc);
+	double l2 = be->xent(dz, NULL, &correct, logits, NULL, soft, 2, 3, 0);
+	be->xent_acc(dz_acc, acc, logits, NULL, soft, 2, 3, 0);
+	cr_assert_arr_eq(dz, dz_acc, sizeof dz);
+	want[0] += l2, want[1] += correct, want[2] += 1, want[3] += l2, want[4] += 1;
+	cr_assert_arr_eq(acc, want, sizeof acc);
+	double l3 = be->mse(dz, NULL, logits, target, 2, 3);
+	be->mse_acc(dz_acc, acc, logits, target, 2, 3);
+	cr_assert_arr_eq(dz, dz_acc, sizeof dz);
+	want[0] += l3, want[2] += 1, want[3] += l3, want[4] += 1;
+	cr_assert_arr_eq(acc, want, sizeof acc);
+}
+
 /* F.cross_entropy(torch.tensor([[1.,2.,3.],[.5,-1.,.25]]),
  *                 torch.tensor([2,0]), label_smoothing=0.1) in PyTorch 1.13 */
 Test(ops, xent_matches_pytorch)

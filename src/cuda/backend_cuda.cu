@@ -200,6 +200,11 @@ static const jm_backend cuda_backend = {
 	.accumulate = jm_cuda_accumulate,
 	.xent = jm_cuda_xent,
 	.mse = jm_cuda_mse,
+	.xent_acc = jm_cuda_xent_acc,
+	.mse_acc = jm_cuda_mse_acc,
+	/* a read waits for the stream: every 32 batches, and at each log
+	 * step, checkpoint and epoch end */
+	.metrics_every = 32,
 	.gather_u8 = jm_cuda_gather_u8,
 	.gather_f32 = jm_cuda_gather_f32,
 	.adam_step = jm_cuda_adam_step,

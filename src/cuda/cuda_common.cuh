@@ -118,6 +118,10 @@ double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *correct, const 
 		    const int32_t *labels, const float *soft, int B, int K, float smoothing);
 double jm_cuda_mse(float *dpred, float *sample_loss, const float *pred, const float *target,
 		   int B, int K);
+void jm_cuda_xent_acc(float *dlogits, double *acc, const float *logits, const int32_t *labels,
+		      const float *soft, int B, int K, float smoothing);
+void jm_cuda_mse_acc(float *dpred, double *acc, const float *pred, const float *target, int B,
+		     int K);
 void jm_cuda_gather_u8(float *out, const uint8_t *src, const int32_t *idx, int B, int D,
 		       float scale, float shift);
 void jm_cuda_gather_f32(float *out, const float *src, const int32_t *idx, int B, int D);

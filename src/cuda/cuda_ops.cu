@@ -284,26 +284,40 @@ __global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t
 	*hits = c;
 }
 
-extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *correct,
-			       const float *logits, const int32_t *labels, const float *soft,
-			       int B, int K, float smoothing)
+/* The batch's row losses into rl[0..B) and their total into rl[B], hits
+ * per row and their count into *hits: queued, nothing read.  0, or -1 when
+ * a launch failed. */
+static int xent_queue(double **rl_out, int32_t **hits_out, float *dlogits, float *sample_loss,
+		      const float *logits, const int32_t *labels, const float *soft, int B,
+		      int K, float smoothing)
 {
-	if (B <= 0)
-		return 0.0;
 	double *rl = jm_cuda_dscratch((size_t)B + 1 + ((size_t)B + 1) / 2 + 1);
 	if (!rl)
-		return NAN;
+		return -1;
 	int32_t *hit = (int32_t *)(rl + B + 1);
 	int32_t *hits = hit + B;
 	unsigned blocks = (unsigned)(((size_t)B * 32 + 255) / 256);
 	k_xent<<<blocks, 256, 0, jm_cuda.stream>>>(dlogits, sample_loss, rl, hit, logits, labels,
 						   soft, B, K, smoothing);
 	if (JM_CUDA_LAUNCHED("cross-entropy") < 0)
-		return NAN;
+		return -1;
 	k_xent_total<<<1, 1, 0, jm_cuda.stream>>>(rl, hit, B, hits);
-	double total = NAN;
-	int32_t c = 0;
-	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0 ||
+	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0)
+		return -1;
+	*rl_out = rl;
+	*hits_out = hits;
+	return 0;
+}
+
+extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *correct,
+			       const float *logits, const int32_t *labels, const float *soft,
+			       int B, int K, float smoothing)
+{
+	if (B <= 0)
+		return 0.0;
+	double *rl, total = NAN;
+	int32_t *hits, c = 0;
+	if (xent_queue(&rl, &hits, dlogits, sample_loss, logits, labels, soft, B, K, smoothing) < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "cross-entropy read") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&c, hits, sizeof c, cudaMemcpyDeviceToHost,
@@ -313,6 +327,31 @@ extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *corr
 	if (correct)
 		*correct = c;
 	return total / B;
+}
+
+/* the batch's mean loss into the trainer's sums (backend.h, xent_acc) */
+__global__ void k_acc_add(double *acc, const double *total, double count, const int32_t *hits)
+{
+	double loss = *total / count;
+	acc[0] += loss;
+	if (hits)
+		acc[1] += *hits;
+	acc[2] += 1.0;
+	acc[3] += loss;
+	acc[4] += 1.0;
+}
+
+extern "C" void jm_cuda_xent_acc(float *dlogits, double *acc, const float *logits,
+				 const int32_t *labels, const float *soft, int B, int K,
+				 float smoothing)
+{
+	double *rl;
+	int32_t *hits;
+	if (B <= 0 ||
+	    xent_queue(&rl, &hits, dlogits, NULL, logits, labels, soft, B, K, smoothing) < 0)
+		return;
+	k_acc_add<<<1, 1, 0, jm_cuda.stream>>>(acc, rl + B, (double)B, hits);
+	JM_CUDA_LAUNCHED("cross-entropy sum");
 }
 
 /* ---- gathers ---- */
@@ -574,4 +613,20 @@ extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pre
 	    jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "mse") < 0)
 		return NAN;
 	return total / (double)n;
+}
+
+extern "C" void jm_cuda_mse_acc(float *dpred, double *acc, const float *pred,
+				const float *target, int B, int K)
+{
+	size_t n = (size_t)B * K;
+	double *rl = n ? jm_cuda_dscratch((size_t)B + 1) : NULL;
+	if (!rl)
+		return;
+	k_mse<<<(B + 255) / 256, 256, 0, jm_cuda.stream>>>(dpred, NULL, rl, pred, target, B, K,
+							   2.0f / (float)n);
+	k_rows_total<<<1, 1, 0, jm_cuda.stream>>>(rl, B);
+	if (JM_CUDA_LAUNCHED("mean squared error") < 0)
+		return;
+	k_acc_add<<<1, 1, 0, jm_cuda.stream>>>(acc, rl + B, (double)n, NULL);
+	JM_CUDA_LAUNCHED("mean squared error sum");
 }

@@ -46,7 +46,8 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 4 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows */
+#define JM_BACKEND_ABI 5 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
+			   * 5: xent_acc, mse_acc, metrics_every */
 
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
@@ -169,6 +170,20 @@ typedef struct jm_backend {
 	 * accumulation). */
 	double (*mse)(float *dpred, float *sample_loss, const float *pred,
 		      const float *target, int B, int K);
+
+	/* xent and mse for training, without a read to the host: each adds
+	 * the batch's mean loss to acc[0] and acc[3], its correct rows to
+	 * acc[1] and 1 to acc[2] and acc[4] (acc: 5 doubles of backend memory,
+	 * the trainer's running sums for the epoch and for its loss log).
+	 * The trainer reads acc every metrics_every batches (and at each log
+	 * step, checkpoint and epoch end), so a device step need not wait for
+	 * the host; the sums run on across reads, in batch order. */
+	void (*xent_acc)(float *dlogits, double *acc, const float *logits,
+			 const int32_t *labels, const float *soft, int B, int K,
+			 float smoothing);
+	void (*mse_acc)(float *dpred, double *acc, const float *pred, const float *target,
+			int B, int K);
+	int metrics_every; /* 1 where a read costs nothing (host memory) */
 
 	/* Gather rows: out[i,:] = src[idx[i],:] for i < B, rows of D floats;
 	 * src may be uint8 (scaled by `scale`, then `shift` added) or float. */

@@ -202,6 +202,28 @@ static void cpu_linear_backward(float *din, float *dw, float *db,
 		jm_cpu_parallel(linear_parts(B, IN, OUT, OUT), linear_dw_part, &j);
 }
 
+static void cpu_xent_acc(float *dlogits, double *acc, const float *logits,
+			 const int32_t *labels, const float *soft, int B, int K, float smoothing)
+{
+	int32_t correct = 0;
+	double loss = jm_cpu_xent(dlogits, NULL, &correct, logits, labels, soft, B, K, smoothing);
+	acc[0] += loss;
+	acc[1] += correct;
+	acc[2] += 1;
+	acc[3] += loss;
+	acc[4] += 1;
+}
+
+static void cpu_mse_acc(float *dpred, double *acc, const float *pred, const float *target,
+			int B, int K)
+{
+	double loss = jm_cpu_mse(dpred, NULL, pred, target, B, K);
+	acc[0] += loss;
+	acc[2] += 1;
+	acc[3] += loss;
+	acc[4] += 1;
+}
+
 static int cpu_sync(char *why, size_t n)
 {
 	(void)why, (void)n;
@@ -239,6 +261,9 @@ const jm_backend jm_backend_cpu = {
 	.accumulate = jm_cpu_accumulate,
 	.xent = jm_cpu_xent,
 	.mse = jm_cpu_mse,
+	.xent_acc = cpu_xent_acc,
+	.mse_acc = cpu_mse_acc,
+	.metrics_every = 1,
 	.gather_u8 = jm_cpu_gather_u8,
 	.gather_f32 = jm_cpu_gather_f32,
 	.prefetch_rows = jm_cpu_prefetch_rows,
