@@ -94,11 +94,60 @@ static void cuda_free(void *p)
 		cudaFree(p);
 }
 
+/* Small copies to the device (a batch's augmentation plan, the trainer's
+ * loss sums) queue without waiting for the stream: the bytes go into a
+ * slot of a pinned ring at once, so the caller's buffer is free on
+ * return, and a slot is reused only once the event recorded behind its
+ * copy has fired (RING_SLOTS copies later: in practice long done).  A copy
+ * from pageable memory would wait for the stream to drain first. */
+enum { RING_SLOTS = 64, RING_SLOT_BYTES = 16384 };
+static struct {
+	char *buf; /* pinned, RING_SLOTS * RING_SLOT_BYTES; NULL: not to be had */
+	cudaEvent_t done[RING_SLOTS];
+	int next, tried;
+} ring;
+
+static int ring_ready(void)
+{
+	if (ring.tried)
+		return ring.buf != NULL;
+	ring.tried = 1;
+	if (cudaHostAlloc((void **)&ring.buf, (size_t)RING_SLOTS * RING_SLOT_BYTES,
+			  cudaHostAllocDefault) != cudaSuccess) {
+		cudaGetLastError(); /* then every copy takes the waiting path */
+		ring.buf = NULL;
+		return 0;
+	}
+	for (int i = 0; i < RING_SLOTS; i++)
+		if (cudaEventCreateWithFlags(&ring.done[i], cudaEventDisableTiming) != cudaSuccess) {
+			cudaGetLastError();
+			while (i-- > 0)
+				cudaEventDestroy(ring.done[i]);
+			cudaFreeHost(ring.buf);
+			ring.buf = NULL;
+			return 0;
+		}
+	return 1;
+}
+
 static void cuda_to_device(void *dst, const void *src, size_t bytes)
 {
-	if (bytes)
-		jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+	if (!bytes)
+		return;
+	if (bytes <= RING_SLOT_BYTES && ring_ready()) {
+		int k = ring.next;
+		ring.next = (k + 1) % RING_SLOTS;
+		char *slot = ring.buf + (size_t)k * RING_SLOT_BYTES;
+		/* an event never recorded counts as fired */
+		jm_cuda_check(cudaEventSynchronize(ring.done[k]), "copy to device");
+		memcpy(slot, src, bytes);
+		jm_cuda_check(cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice,
 					      jm_cuda.stream), "copy to device");
+		jm_cuda_check(cudaEventRecord(ring.done[k], jm_cuda.stream), "copy to device");
+		return;
+	}
+	jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, jm_cuda.stream),
+		      "copy to device");
 	/* the host buffer may be reused as soon as this returns */
 	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "copy to device");
 }
