@@ -526,6 +526,44 @@ void jm_tabular_free(jm_tabular *tb)
 
 /* ---- a look at a source (the workbench's previews) ------------------------- */
 
+static char **strv_dup(char *const *v, int n)
+{
+	char **d = jm_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+	for (int i = 0; i < n; i++)
+		d[i] = jm_xstrdup(v[i]);
+	return d;
+}
+
+/* [features] on every row after [clean], as a run does on its training
+ * part: the steps, the target and the task; what fails, into
+ * pk->features_error. */
+static void peek_features(jm_tabular_peek *pk, jm_tabular *tb, const jm_flow *f,
+			  const jm_source *src, jm_frame *all)
+{
+	jm_err e = {0};
+	int regression = 0;
+	if (rules_from_flow(f, "features", &tb->features, features_parse, &e) < 0 ||
+	    jm_features_parse(&tb->features, "target", f->data.target, &e) < 0 ||
+	    check_target(tb, f, all, src, &e) < 0 || decide_task(f, all, &regression, &e) < 0 ||
+	    jm_features_parse(&tb->features, "task", regression ? "regression" : "classification",
+			      &e) < 0 ||
+	    jm_features_fit_apply(&tb->features, all, &e) < 0 ||
+	    jm_quality_compute(all, &pk->features_quality, &e) < 0) {
+		jm_quality_clear(&pk->features_quality);
+		memset(&pk->features_quality, 0, sizeof pk->features_quality);
+		pk->features_error = jm_xstrdup(e.msg);
+		return;
+	}
+	const jm_features *fs = &tb->features;
+	pk->nsteps = fs->n;
+	pk->ninputs = fs->ninputs;
+	pk->inputs = strv_dup(fs->inputs, fs->ninputs);
+	pk->classification = fs->classification;
+	pk->nclasses = fs->nclasses;
+	pk->nnotes = fs->nnotes;
+	pk->notes = strv_dup(fs->notes, fs->nnotes);
+}
+
 int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err)
 {
 	jm_tabular tb;
@@ -549,6 +587,8 @@ int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err)
 		pk->clean_error = jm_xstrdup(cerr.msg);
 	}
 	pk->nrules = tb.clean.n;
+	if (!pk->clean_error)
+		peek_features(pk, &tb, f, &src, all);
 	rc = 0;
 out:
 	pk->info = tb.info;
@@ -570,5 +610,9 @@ void jm_tabular_peek_free(jm_tabular_peek *pk)
 	jm_quality_clear(&pk->quality);
 	jm_clean_report_clear(&pk->report);
 	free(pk->clean_error);
+	jm_strv_free(pk->inputs, pk->ninputs);
+	jm_strv_free(pk->notes, pk->nnotes);
+	jm_quality_clear(&pk->features_quality);
+	free(pk->features_error);
 	memset(pk, 0, sizeof *pk);
 }

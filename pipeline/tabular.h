@@ -68,10 +68,11 @@ void jm_tabular_free(jm_tabular *tb); /* accepts NULL or a zeroed one */
 
 /* ---- a look at a CSV source, for the workbench's previews --------------- */
 
-/* What the wizard's Data and Clean previews show: the frame as read (after
- * [data] limit) and its quality report, then [clean]'s rules fitted and
- * applied on every row read (a run fits them on the training part only),
- * with their report: the quality before and after, one step per rule. */
+/* What the wizard's Data, Clean and Features previews show: the frame as
+ * read (after [data] limit) and its quality report, then [clean]'s rules
+ * fitted and applied on every row read (a run fits them on the training
+ * part only), with their report: the quality before and after, one step
+ * per rule; then [features] fitted and applied the same way. */
 typedef struct jm_tabular_peek {
 	jm_csv_info info;
 	char *source;              /* the source's display name */
@@ -81,6 +82,16 @@ typedef struct jm_tabular_peek {
 	jm_clean_report report;    /* [clean] on every row read */
 	char *clean_error;         /* a rule that does not parse or fit, located as
 				    * jm_tabular_load locates it; NULL: none */
+	/* [features] fitted and applied on those rows after [clean] (when it
+	 * applied): the steps, what a model gets, the columns' quality after */
+	int nsteps;                /* [features] steps (0: none, the columns as they are) */
+	int ninputs;
+	char **inputs;             /* the model's input columns, in order */
+	int classification, nclasses;
+	int nnotes;
+	char **notes;              /* e.g. text columns left out */
+	jm_quality features_quality;
+	char *features_error;      /* a step, the target or the task that fails; NULL: none */
 } jm_tabular_peek;
 
 /* Read f's source and compute the above.  Fails (with err, located as

@@ -1189,6 +1189,72 @@ static void check_clean(int w, int h)
 Test(ui, wizard_clean_preview_shows_before_and_after_80x24) { check_clean(80, 24); }
 Test(ui, wizard_clean_preview_shows_before_and_after_200x50) { check_clean(200, 50); }
 
+static void check_features(int w, int h)
+{
+	char *csv = write_csv();
+	jm_app *app = csv_app(csv);
+	wizard_set(app, 0, key_row("data", "target"), "y");
+	goto_step(app, 2);
+	keys(app, "z");
+	/* no steps: a and b go in; the text column city is left out, noted */
+	jm_canvas *c = frame_until(app, w, h, "2 inputs");
+	if (getenv("JT_DUMP"))
+		jm_canvas_dump(c, stderr);
+	ASSERT_HAS(c, "2 inputs, y: 2 classes");
+	ASSERT_HAS(c, "no [features] steps");
+	ASSERT_HAS(c, "city");
+	int y = row_of(c, "input  missing");
+	cr_assert_gt(y, 0);
+	char *head = jm_canvas_row(c, y);
+	cr_assert(strstr(head, "missing") && strstr(head, "mean") && strstr(head, "max"), "%s",
+		  head);
+	free(head);
+	jm_canvas_free(c);
+	/* one-hot city: two new inputs, marked; b standardized */
+	wizard_set(app, 2, key_row("features", "onehot"), "city");
+	wizard_set(app, 2, key_row("features", "standardize"), "b");
+	c = frame_until(app, w, h, "4 inputs");
+	if (getenv("JT_DUMP"))
+		jm_canvas_dump(c, stderr);
+	ASSERT_HAS(c, "4 inputs, y: 2 classes");
+	ASSERT_HAS(c, "fitted on all rows read");
+	int x = 0;
+	cr_assert(jm_canvas_find(c, "city_x", &x, &y));
+	cr_assert(cell_attr(c, x, y) & JM_A_BOLD, "a column the steps made is bold");
+	cr_assert(jm_canvas_find(c, "a ", &x, &y));
+	/* b: 2.5, -, 3.5, 4.5 standardized: mean 0 (printed to 4 digits) */
+	int yb = -1;
+	for (int r = 0; r < h && yb < 0; r++) {
+		char *row = jm_canvas_row(c, r);
+		if (!strncmp(row + 1, "b ", 2))
+			yb = r;
+		free(row);
+	}
+	cr_assert_gt(yb, 0);
+	char *row = jm_canvas_row(c, yb);
+	cr_assert(strstr(row, " 0 ") || strstr(row, "e-"), "b standardized: %s", row);
+	free(row);
+	jm_canvas_free(c);
+	/* a step on a column the file lacks */
+	wizard_set(app, 2, key_row("features", "standardize"), "nosuch");
+	c = frame_until(app, w, h, "do not apply");
+	ASSERT_HAS(c, "The features do not apply");
+	ASSERT_HAS(c, "nosuch");
+	jm_canvas_free(c);
+	jm_app_free(app);
+	free(csv);
+	/* an image source: Features says where they apply */
+	app = wizard_app();
+	goto_step(app, 2);
+	c = frame(app, w, h);
+	ASSERT_HAS(c, "Features work on a CSV source");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+Test(ui, wizard_features_preview_shows_the_inputs_80x24) { check_features(80, 24); }
+Test(ui, wizard_features_preview_shows_the_inputs_200x50) { check_features(200, 50); }
+
 Test(ui, wizard_csv_previews_show_errors_as_messages)
 {
 	/* a missing file: the source module's message, located at the key */

@@ -4,12 +4,15 @@
  *   data:   [data] dir changes ──▶ worker thread: the first samples of the
  *           training set (jm_dataset_load_idx) ──mutex──▶ ctx->samples
  *           draw: a grid of braille images with class names under them
- *           a CSV source instead: [data] or [clean] text changes ──▶ worker
- *           thread: jm_tabular_peek_load (the frame's quality report, and
- *           [clean] fitted on it) ──mutex──▶ ctx->table
+ *           a CSV source instead: [data], [clean] or [features] text
+ *           changes ──▶ worker thread: jm_tabular_peek_load (the frame's
+ *           quality report, [clean] then [features] fitted on it)
+ *           ──mutex──▶ ctx->table
  *           draw: a column table (type, missing, mean, min, max)
  *   clean:  the same ctx->table: the rules' steps, then each column's
  *           statistics before ──▶ after
+ *   features: the same ctx->table: the task, the model's inputs with
+ *           their statistics after the steps (new columns marked), notes
  *   augment: two samples of ctx->samples ──jm_mix_draw_one (seeded from
  *           [train] seed) ──jm_mix_from_draw──▶ jm_aug_mix plans ──CPU
  *           backend augment_mix, mix_targets──▶ the CutMix and MixUp pairs,
@@ -241,13 +244,14 @@ static char *section_of(const char *text, const char *name)
 }
 
 /* Load the table of f's CSV source unless it is (being) loaded for the
- * same [data] and [clean]. */
+ * same [data], [clean] and [features]. */
 static void want_table(jm_preview_ctx *p, const jm_flow *f)
 {
 	char *text = jm_flow_format(f);
 	char *data = section_of(text, "[data]"), *clean = section_of(text, "[clean]");
-	char *key = jm_xasprintf("%s\n%s", data, clean);
-	free(text), free(data), free(clean);
+	char *feat = section_of(text, "[features]");
+	char *key = jm_xasprintf("%s\n%s\n%s", data, clean, feat);
+	free(text), free(data), free(clean), free(feat);
 	pthread_mutex_lock(&p->mu);
 	int busy = p->tloading;
 	pthread_mutex_unlock(&p->mu);
@@ -825,6 +829,84 @@ out:
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* ---- features --------------------------------------------------------------------- */
+
+static void preview_features(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y,
+			     int w, int h)
+{
+	if (!jm_flow_is_tabular(f)) {
+		jm_canvas_text(c, x, y, w, "Features work on a CSV source", JM_A_BOLD, 0);
+		draw_wrapped(c, x, y + 2, w, h - 2,
+			     "[data] source is a set of images: the model takes the pixels as "
+			     "they are (normalised by [data] normalize)",
+			     JM_A_DIM, 0);
+		return;
+	}
+	want_table(p, f);
+	pthread_mutex_lock(&p->mu);
+	if (table_state(p, f, c, x, y, w, h))
+		goto out;
+	const jm_tabular_peek *pk = p->table;
+	if (pk->clean_error) {
+		jm_canvas_text(c, x, y, w, "[clean] does not apply, so neither do these", JM_A_BOLD,
+			       JM_COL_BAD);
+		draw_wrapped(c, x, y + 1, w, h - 1, pk->clean_error, 0, JM_COL_BAD);
+		goto out;
+	}
+	if (pk->features_error) {
+		jm_canvas_text(c, x, y, w, "The features do not apply", JM_A_BOLD, JM_COL_BAD);
+		draw_wrapped(c, x, y + 1, w, h - 1, pk->features_error, 0, JM_COL_BAD);
+		goto out;
+	}
+	if (pk->classification)
+		jm_canvas_textf(c, x, y, w, JM_A_BOLD, 0, "%d inputs, %s: %d classes", pk->ninputs,
+				f->data.target, pk->nclasses);
+	else
+		jm_canvas_textf(c, x, y, w, JM_A_BOLD, 0, "%d inputs, %s: regression", pk->ninputs,
+				f->data.target);
+	int row = 1;
+	row += draw_wrapped(c, x, y + row, w, 2,
+			    pk->nsteps ? "fitted on all rows read; a run fits on its training part"
+				       : "no [features] steps: the columns go in as they are",
+			    JM_A_DIM, 0);
+	for (int i = 0; i < pk->nnotes && row < h; i++)
+		row += draw_wrapped(c, x, y + row, w, h - row, pk->notes[i], 0, JM_COL_WARN);
+	const jm_quality *q = &pk->features_quality;
+	int nw = 6;
+	for (int i = 0; i < pk->ninputs; i++) {
+		int l = (int)strlen(pk->inputs[i]);
+		nw = l > nw ? l : nw;
+	}
+	nw = nw > 24 ? 24 : nw;
+	const int width[] = {nw, 7, 10, 10, 10};
+	const char *head[] = {"input", "missing", "mean", "min", "max"};
+	if (row < h)
+		draw_cells(c, x, y + row++, w, head, width, 5, JM_A_BOLD);
+	/* the last line says how many there are when they do not all fit */
+	int end = pk->ninputs > h - row ? h - 1 : h;
+	for (int i = 0; i < pk->ninputs && row < end; i++, row++) {
+		const jm_colstats *s = col_named(q, pk->inputs[i]);
+		char miss[24] = "-", mean[24] = "-", mn[24] = "-", mx[24] = "-";
+		if (s) {
+			snprintf(miss, sizeof miss, "%lld", (long long)s->missing);
+			fmt_stat(mean, sizeof mean, s->mean, s->type);
+			fmt_stat(mn, sizeof mn, s->min, s->type);
+			fmt_stat(mx, sizeof mx, s->max, s->type);
+		}
+		const char *cell[] = {pk->inputs[i], miss, mean, mn, mx};
+		draw_cells(c, x, y + row, w, cell, width, 5, 0);
+		/* a column the steps made, not one of the source's */
+		if (!col_named(&pk->quality, pk->inputs[i]))
+			jm_canvas_attr(c, x, y + row, nw, JM_A_BOLD, JM_COL_ACCENT);
+		if (s && s->missing)
+			jm_canvas_attr(c, x + nw + 1, y + row, 7, JM_A_BOLD, JM_COL_WARN);
+	}
+	if (end < h && row < h)
+		jm_canvas_textf(c, x, y + row, w, JM_A_DIM, 0, "... %d inputs in all", pk->ninputs);
+out:
+	pthread_mutex_unlock(&p->mu);
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 typedef void (*preview_fn)(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y,
@@ -836,7 +918,7 @@ static const struct preview {
 } previews[] = {
 	{"data", preview_data},
 	{"clean", preview_clean},
-	{"features", NULL},
+	{"features", preview_features},
 	{"augment", preview_augment},
 	{"model", preview_model},
 	{"review", preview_review},
