@@ -491,6 +491,18 @@ static void free_data(runner *r)
 
 /* ---- the run record -------------------------------------------------- */
 
+/* Where the run trains, as runs.device records it: cpu, or cuda:N. */
+static void device_label(const runner *r, char *buf, size_t n)
+{
+	const char *d = r->flow->train.device;
+	if (r->be == &jm_backend_cpu)
+		snprintf(buf, n, "cpu");
+	else if (!strncmp(d, "cuda:", 5))
+		snprintf(buf, n, "%s", d);
+	else
+		snprintf(buf, n, "cuda:0");
+}
+
 /* Params are what tells runs apart in `show` and `compare`: every key with
  * a value, except a plain run's [search] settings (it is not a search).
  * The whole flow, empty keys included, is stored with the run anyway. */
@@ -525,12 +537,14 @@ static int create_run(runner *r, jm_err *err)
 	free(text);
 	if (rc < 0)
 		return -1;
+	char device[64];
+	device_label(r, device, sizeof device);
 	jm_run_spec spec = {
 		.kind = "run",
 		.flow_id = flow_id,
 		.name = base ? base + 1 : name,
 		.seed = (uint64_t)r->flow->train.seed,
-		.device = r->be->name,
+		.device = device,
 	};
 	if (jm_store_run_create(r->store, &spec, &r->t.run, err) < 0)
 		return -1;
@@ -774,14 +788,22 @@ int jm_runner_batch(const jm_batch_opts *o)
 	/* Input first: nothing is stored for a flow that cannot run. */
 	if (!o->flow_path && jm_store_open(&r->store, home, JM_STORE_NOCREATE, &err) < 0)
 		goto input_error;
-	if (load_flow(r, &err) < 0 || apply_overrides(r, &err) < 0 || pick_device(r, &err) < 0)
+	if (load_flow(r, &err) < 0 || apply_overrides(r, &err) < 0)
 		goto input_error;
 	if (r->flow->search.trials > 0) {
-		/* a search: this process runs its trials as child processes */
+		/* a search: this process runs its trials as child processes, and
+		 * opens no GPU itself (its context would sit beside the trials) */
+		char why[1024];
+		if (jm_backend_check_device(r->flow->train.device, why, sizeof why) < 0) {
+			jm_err_set(&err, JM_EXIT_INPUT, "%s (use --device cpu or auto)", why);
+			goto input_error;
+		}
 		jm_report_clear(&r->rep);
 		rc = jm_search_batch(o, r->flow, &r->store, r->resume_run, home);
 		goto out;
 	}
+	if (pick_device(r, &err) < 0)
+		goto input_error;
 	pick_threads(r);
 	if (load_data(r, &err) < 0)
 		goto input_error;
@@ -795,7 +817,9 @@ int jm_runner_batch(const jm_batch_opts *o)
 		goto input_error;
 	if (r->resume_run || r->trial_run) {
 		t->run = r->resume_run ? r->resume_run : r->trial_run;
-		if (jm_store_run_reopen(r->store, t->run, &err) < 0)
+		char device[64];
+		device_label(r, device, sizeof device);
+		if (jm_store_run_reopen(r->store, t->run, device, &err) < 0)
 			goto input_error;
 	} else if (create_run(r, &err) < 0) {
 		goto input_error;

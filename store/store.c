@@ -73,7 +73,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RUN_OWNER] = "SELECT status, pid, host, proc_start, boot_id FROM runs WHERE id = ?1",
 	[ST_RUN_REOPEN] = "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
 			  "proc_start = ?4, boot_id = ?5, started = ?6, ended = NULL, "
-			  "error = NULL WHERE id = ?1",
+			  "error = NULL, device = IFNULL(?7, device) WHERE id = ?1",
 	[ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
 	[ST_PARAM_SET] = "INSERT INTO params(run, key, value) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(run, key) DO UPDATE SET value = excluded.value",
@@ -839,7 +839,7 @@ static int run_check_owner(jm_store *s, int64_t run, jm_err *err)
 	return ret;
 }
 
-int jm_store_run_reopen(jm_store *s, int64_t run, jm_err *err)
+int jm_store_run_reopen(jm_store *s, int64_t run, const char *device, jm_err *err)
 {
 	if (store_writable(s, err) < 0)
 		return -1;
@@ -854,6 +854,7 @@ int jm_store_run_reopen(jm_store *s, int64_t run, jm_err *err)
 	sqlite3_bind_int64(st, 1, run);
 	bind_owner(st, 2, &s->self);
 	sqlite3_bind_double(st, 6, store_now());
+	bind_text_or_null(st, 7, device);
 	if (stmt_done(s, st, err) < 0)
 		goto out;
 	char *dir = run_dir_path(s, run);

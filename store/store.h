@@ -84,8 +84,9 @@ int jm_store_run_create(jm_store *s, const jm_run_spec *spec, int64_t *run_id,
 /* Set status (and ended time for terminal states, error text if not NULL). */
 int jm_store_run_set_status(jm_store *s, int64_t run, const char *status,
 			    const char *error, jm_err *err);
-/* Take over an existing run for --resume: status running, this pid. */
-int jm_store_run_reopen(jm_store *s, int64_t run, jm_err *err);
+/* Take over an existing run for --resume (or a queued trial): status
+ * running, this pid; device, when not NULL, is where it now runs. */
+int jm_store_run_reopen(jm_store *s, int64_t run, const char *device, jm_err *err);
 /* HOME/runs/<id>, malloc'd; created if missing. */
 char *jm_store_run_dir(jm_store *s, int64_t run, jm_err *err);
 

@@ -616,6 +616,64 @@ Test(search_run, resume_after_the_search_is_killed_mid_trial)
 	free(out), free(err);
 }
 
+/* The stand-in CUDA module built beside the binary under test. */
+static void use_fake_cuda(const char *gpus)
+{
+	char module[4096];
+	snprintf(module, sizeof module, "%s", jt_bin());
+	char *slash = strrchr(module, '/');
+	cr_assert_not_null(slash);
+	snprintf(slash + 1, sizeof module - (size_t)(slash + 1 - module), "tests/cuda/fake-cuda.so");
+	setenv("JIANMO_CUDA_MODULE", module, 1);
+	setenv("JIANMO_FAKE_GPUS", gpus, 1);
+}
+
+/* On two GPUs, two workers put one trial on each: every trial starts on
+ * the GPU with fewer trials running, so the first two take cuda:0 and
+ * cuda:1.  The stand-in module opens neither, so each trial fails at once
+ * saying where it was sent (the search records the trial's own message),
+ * and the search goes on to the end. */
+Test(search_run, trials_share_out_the_gpus)
+{
+	use_fake_cuda("2");
+	write_search("s.flow", 1, "trials = 4\nworkers = 2\ntrain.lr = loguniform(1e-4, 1e-1)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_assert_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "search 1 failed: 4 trials (0 done, 0 pruned, 4 failed)"), "%s", out);
+	cr_expect(strstr(out, "exited with status 2: device \"cuda:1\": fake GPU cuda:1"), "%s",
+		  out);
+	sqlite3 *db = open_db();
+	int on[2] = {0, 0};
+	for (int run = 2; run <= 5; run++) {
+		char *e = sql_text(db, "SELECT error FROM runs WHERE id = %d", run);
+		on[0] += strstr(e, "fake GPU cuda:0") != NULL;
+		on[1] += strstr(e, "fake GPU cuda:1") != NULL;
+		free(e);
+	}
+	cr_expect_eq(on[0] + on[1], 4, "each trial names its GPU");
+	cr_expect(on[0] >= 1 && on[1] >= 1, "both GPUs used: cuda:0 %d, cuda:1 %d", on[0], on[1]);
+	char *first = sql_text(db, "SELECT error FROM runs WHERE id = 2");
+	char *second = sql_text(db, "SELECT error FROM runs WHERE id = 3");
+	cr_expect(strstr(first, "cuda:0") && strstr(second, "cuda:1"), "%s / %s", first, second);
+	free(first), free(second);
+	sqlite3_close(db);
+	free(out), free(err);
+
+	/* one GPU: the trials keep the flow's device; none: a search on cuda
+	 * is refused before it starts, and the parent opens no GPU itself */
+	setenv("JIANMO_FAKE_GPUS", "0", 1);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "no usable GPU") && strstr(err, "use --device cpu or auto"), "%s", err);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda:3");
+	unsetenv("JIANMO_FAKE_GPUS");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	free(out), free(err);
+	unsetenv("JIANMO_CUDA_MODULE");
+}
+
 Test(search_run, trial_option_refuses_a_run_that_is_not_queued)
 {
 	write_search("s.flow", 1, "trials = 2\ntrain.lr = loguniform(1e-4, 1e-1)\n");

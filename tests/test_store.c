@@ -461,13 +461,21 @@ Test(store, run_create_status_reopen)
 	free(v);
 	cr_assert_eq(q_int(db, "SELECT ended IS NOT NULL FROM runs WHERE id = %lld", (long long)run), 1);
 
-	cr_assert_eq(jm_store_run_reopen(s, run, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_reopen(s, run, NULL, &err), 0, "%s", err.msg);
 	cr_assert_str_eq((v = q_text(db, "SELECT status FROM runs WHERE id = %lld", (long long)run)),
 			 "running");
 	free(v);
 	cr_assert_eq(q_int(db, "SELECT ended IS NULL AND error IS NULL FROM runs WHERE id = %lld",
 			   (long long)run),
 		     1);
+	char *dev0 = q_text(db, "SELECT device FROM runs WHERE id = %lld", (long long)run);
+	/* a trial started on another device records where it runs */
+	cr_assert_eq(jm_store_run_reopen(s, run, "cuda:1", &err), 0, "%s", err.msg);
+	cr_assert_str_eq((v = q_text(db, "SELECT device FROM runs WHERE id = %lld", (long long)run)),
+			 "cuda:1");
+	free(v);
+	cr_assert(strcmp(dev0, "cuda:1"), "the device changed from %s", dev0);
+	free(dev0);
 	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &err), 0);
 	cr_assert_str_eq((v = q_text(db, "SELECT status FROM runs WHERE id = %lld", (long long)run)),
 			 "done");
@@ -502,7 +510,7 @@ Test(store, run_bad_inputs)
 	want = jm_xasprintf("no run \"99\" in %s", home);
 	cr_assert_eq(jm_store_run_set_status(s, 99, JM_RUN_DONE, NULL, &err), -1);
 	cr_assert_str_eq(err.msg, want);
-	cr_assert_eq(jm_store_run_reopen(s, 99, &err), -1);
+	cr_assert_eq(jm_store_run_reopen(s, 99, NULL, &err), -1);
 	cr_assert_str_eq(err.msg, want);
 	cr_assert_null(jm_store_run_dir(s, 99, &err));
 	cr_assert_str_eq(err.msg, want);
@@ -1159,12 +1167,12 @@ Test(store, crash_check_compares_host_pid_start_and_boot)
 	jm_err err = {0};
 	char *refusal = jm_xasprintf("run %lld is still running (process %d on %s)", (long long)alive,
 				     (int)parent, host);
-	cr_assert_eq(jm_store_run_reopen(s, alive, &err), -1);
+	cr_assert_eq(jm_store_run_reopen(s, alive, NULL, &err), -1);
 	cr_assert_str_eq(err.msg, refusal);
 	cr_assert_eq(err.code, JM_EXIT_INPUT);
 	free(refusal);
 	/* A crashed one is taken over. */
-	cr_assert_eq(jm_store_run_reopen(s, reused, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_reopen(s, reused, NULL, &err), 0, "%s", err.msg);
 	cr_assert_eq(q_int(db, "SELECT pid FROM runs WHERE id = %lld", (long long)reused), getpid());
 	jm_store_close(again);
 	jm_store_close(s);

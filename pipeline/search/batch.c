@@ -28,6 +28,11 @@
  * trials from their checkpoints (starts them again without one) and goes
  * on to `trials`.
  *
+ * On a machine with several GPUs, a search whose [train] device is cuda or
+ * auto starts each trial with --device cuda:K, K the GPU with the fewest of
+ * its trials running (the lowest such K): with workers = the GPU count,
+ * one trial on each.
+ *
  * Tests stop the parent at a known point with JIANMO_FAULT_SEARCH=N:SIG
  * (TERM, INT or KILL): it sends itself SIG once it has recorded N trials.
  */
@@ -37,6 +42,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/backend.h"
 #include "pipeline/notify.h"
 #include "pipeline/report.h"
 #include "pipeline/search/prune.h"
@@ -60,6 +67,7 @@ typedef struct trial {
 	int64_t run;
 	int number;        /* 1-based, in order of creation */
 	pid_t pid;         /* the child while it runs, else 0 */
+	int gpu;           /* the GPU it was started on, -1: its flow's device */
 	int resume;        /* start it with --resume (it has a checkpoint) */
 	double *x;         /* its point, space->n values */
 } trial;
@@ -76,6 +84,7 @@ typedef struct search {
 	int64_t run;         /* the search run */
 	char *name;          /* its flow's name, for the trials' records */
 	char exe[4096];      /* this jianmo, for the children */
+	int ngpu;            /* GPUs to share out (0: trials take the flow's device) */
 	int maximize;
 
 	trial *trials;       /* every trial record, in order */
@@ -293,17 +302,37 @@ static int trial_create(search *s, const double *x, int64_t *run, char *why, siz
 
 /* fork + exec `jianmo --home HOME --batch --trial|--resume ID`, its output
  * to runs/ID/output.txt. */
+/* The GPU with the fewest trials running on it (the lowest such), or -1
+ * when there are no GPUs to share out. */
+static int pick_gpu(const search *s)
+{
+	if (s->ngpu < 2)
+		return -1;
+	int best = 0, best_n = INT32_MAX;
+	for (int k = 0; k < s->ngpu; k++) {
+		int n = 0;
+		for (int i = 0; i < s->ntrials; i++)
+			n += s->trials[i].pid > 0 && s->trials[i].gpu == k;
+		if (n < best_n)
+			best = k, best_n = n;
+	}
+	return best;
+}
+
 static int trial_spawn(search *s, trial *t, jm_err *err)
 {
-	char id[32], out[4096];
+	char id[32], out[4096], device[32];
 	snprintf(id, sizeof id, "%lld", (long long)t->run);
 	char *dir = jm_store_run_dir(s->store, t->run, err);
 	if (!dir)
 		return -1;
 	snprintf(out, sizeof out, "%s/output.txt", dir);
 	free(dir);
+	t->gpu = pick_gpu(s);
+	snprintf(device, sizeof device, "cuda:%d", t->gpu);
 	char *argv[] = {s->exe, "--home", (char *)jm_store_home(s->store), "--batch",
-			t->resume ? "--resume" : "--trial", id, NULL};
+			t->resume ? "--resume" : "--trial", id,
+			t->gpu >= 0 ? "--device" : NULL, device, NULL};
 	pid_t parent = getpid();
 	fflush(NULL);
 	pid_t pid = fork();
@@ -434,6 +463,36 @@ static int trial_finished(search *s, trial *t, const outcome *oc, jm_err *err)
 	return 0;
 }
 
+/* The last "jianmo: ..." line the trial's process wrote (its error, when
+ * it failed before the run was its own: a bad device, say) into buf,
+ * without the prefix; "" when there is none. */
+static void last_error_line(search *s, int64_t run, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	char *dir = jm_store_run_dir(s->store, run, NULL);
+	if (!dir)
+		return;
+	char path[4096], tail[4096];
+	snprintf(path, sizeof path, "%s/output.txt", dir);
+	free(dir);
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return;
+	long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+	long from = size > (long)sizeof tail - 1 ? size - (long)sizeof tail + 1 : 0;
+	size_t got = size >= 0 && fseek(fp, from, SEEK_SET) == 0
+			     ? fread(tail, 1, sizeof tail - 1, fp) : 0;
+	fclose(fp);
+	tail[got] = '\0';
+	for (char *line = tail, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(line, "jianmo: ", 8))
+			snprintf(buf, n, "%s", line + 8);
+	}
+}
+
 /* A child has ended: see what it left in the store. */
 static int trial_reap(search *s, trial *t, int wstatus, jm_err *err)
 {
@@ -452,12 +511,15 @@ static int trial_reap(search *s, trial *t, int wstatus, jm_err *err)
 		return 0;
 	}
 	if (alive_status || !strcmp(oc.status, JM_RUN_STOPPED)) {
-		char why[256];
+		char why[sizeof oc.error], said[512];
 		if (WIFSIGNALED(wstatus))
 			snprintf(why, sizeof why, "the trial's process was killed by signal %d (%s)",
 				 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
 		else if (!strcmp(oc.status, JM_RUN_STOPPED))
 			snprintf(why, sizeof why, "stopped outside its search");
+		else if (last_error_line(s, t->run, said, sizeof said), said[0])
+			snprintf(why, sizeof why, "the trial's process exited with status %d: %s",
+				 WEXITSTATUS(wstatus), said);
 		else
 			snprintf(why, sizeof why, "the trial's process exited with status %d (see "
 				 "runs/%lld/output.txt)", WEXITSTATUS(wstatus), (long long)t->run);
@@ -633,7 +695,7 @@ static int search_resume(search *s, int64_t run, jm_err *err)
 	s->name = jm_xstrdup(sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
 							   : "");
 	sqlite3_finalize(st);
-	if (jm_store_run_reopen(s->store, run, err) < 0 || wait_orphans(s, err) < 0)
+	if (jm_store_run_reopen(s->store, run, NULL, err) < 0 || wait_orphans(s, err) < 0)
 		return -1;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, status FROM runs WHERE parent = ? ORDER BY id", -1,
@@ -826,6 +888,8 @@ int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 	s->exe[len] = '\0';
 	if (build_sampler(s, &err) < 0)
 		goto input_error;
+	if (!strcmp(flow->train.device, "cuda") || !strcmp(flow->train.device, "auto"))
+		s->ngpu = jm_backend_cuda_count();
 	jm_signals_install();
 	if (!*store && jm_store_open(store, home, 0, &err) < 0)
 		goto input_error;

@@ -42,7 +42,15 @@ tests_test_search_run_SOURCES = tests/test_search_run.c
 tests_test_search_run_CFLAGS = $(TEST_CFLAGS)
 tests_test_search_run_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS) -lm
+EXTRA_tests_test_search_run_DEPENDENCIES = tests/cuda/fake-cuda.so jianmo
 endif
+
+# A stand-in CUDA module that reports GPUs and opens none (tests/cuda).
+tests/cuda/fake-cuda.so: tests/cuda/fake_cuda.c src/engine/backend.h
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(CC) -std=c11 -O2 -fPIC -shared $(WARN_CFLAGS) \
+		-I$(top_srcdir)/src -o $@ $(srcdir)/tests/cuda/fake_cuda.c
+CLEANFILES += tests/cuda/fake-cuda.so
+EXTRA_DIST += tests/cuda/fake_cuda.c
 
 # Benchmark beside Optuna: bench/bench_search.sh runs both (docs/BENCHMARKS.md).
 noinst_PROGRAMS += bench/bench_search

@@ -280,6 +280,12 @@ extern const jm_backend jm_backend_cpu;
  * process. */
 int jm_backend_for_device(const char *device, const jm_backend **out, char *note,
 			  size_t note_n, char *why, size_t why_n);
+/* How many GPUs the CUDA module sees (0 without the module, a driver or
+ * a GPU): a search puts its trials on them in turn. */
+int jm_backend_cuda_count(void);
+/* Whether a device name could be had, without opening it (no GPU context
+ * in a process that trains nothing): 0, or -1 with why. */
+int jm_backend_check_device(const char *device, char *why, size_t why_n);
 /* What `jianmo doctor` says about CUDA: driver, devices, or why not. */
 void jm_backend_cuda_describe(char *buf, size_t n);
 

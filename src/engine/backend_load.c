@@ -191,6 +191,43 @@ int jm_backend_for_device(const char *device, const jm_backend **out, char *note
 	return -1;
 }
 
+int jm_backend_check_device(const char *device, char *why, size_t why_n)
+{
+	if (!device || !strcmp(device, "cpu") || !strcmp(device, "auto"))
+		return 0;
+	int idx = cuda_index(device);
+	if (idx < 0) {
+		snprintf(why, why_n, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
+			 device);
+		return -1;
+	}
+	if (load_module() < 0) {
+		snprintf(why, why_n, "device \"%s\": %s", device, mod.why);
+		return -1;
+	}
+	char info[1024];
+	int count = mod.probe(info, sizeof info);
+	if (count <= 0) {
+		snprintf(why, why_n, "device \"%s\": %s", device, info);
+		return -1;
+	}
+	if (idx >= count) {
+		snprintf(why, why_n, "device \"%s\": cuda:%d does not exist (%d device%s: cuda:0..cuda:%d)",
+			 device, idx, count, count == 1 ? "" : "s", count - 1);
+		return -1;
+	}
+	return 0;
+}
+
+int jm_backend_cuda_count(void)
+{
+	if (load_module() < 0)
+		return 0;
+	char info[1024];
+	int n = mod.probe(info, sizeof info);
+	return n > 0 ? n : 0;
+}
+
 void jm_backend_cuda_describe(char *buf, size_t n)
 {
 	if (load_module() < 0) {
