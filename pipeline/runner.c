@@ -419,7 +419,9 @@ static int prepare_data(runner *r, jm_err *err)
 	if (t->regression &&
 	    (!(t->targets_host = malloc((size_t)maxb * sizeof *t->targets_host)) ||
 	     !(t->targets = be->alloc((size_t)maxb * sizeof *t->targets))))
-		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
+		return jm_err_set(err, JM_EXIT_FAIL,
+				  "out of %s memory for training buffers of batch %d: lower [train] batch",
+				  be->name, maxb);
 	t->perm_host = malloc((size_t)t->n_train * sizeof *t->perm_host);
 	t->epoch_host = malloc((size_t)t->n_train * 4);
 	if (t->regression)
@@ -436,7 +438,9 @@ static int prepare_data(runner *r, jm_err *err)
 	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
 	    !t->labels || !t->dlogits || !t->epoch_host || !t->acc ||
 	    !(t->regression ? (void *)t->epoch_targets : (void *)t->epoch_labels))
-		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for training buffers");
+		return jm_err_set(err, JM_EXIT_FAIL,
+				  "out of %s memory for training buffers of batch %d: lower [train] batch",
+				  be->name, maxb);
 	/* [augment] rules that need the image size, located at their key */
 	jm_augment_config ac;
 	const char *bad = NULL;

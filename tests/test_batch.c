@@ -389,6 +389,38 @@ Test(batch, divergence_fails_the_run)
 	free(status), free(out), free(err);
 }
 
+/* A batch too large for the memory there is: the message names the batch
+ * and what to change (address space capped with ulimit -v, so the
+ * allocation fails rather than the machine). */
+Test(batch, out_of_memory_names_the_batch)
+{
+	NEED_FMNIST();
+#if defined(__SANITIZE_ADDRESS__)
+	/* the sanitizer's shadow memory alone needs more address space */
+	cr_skip_test("SKIPPED: ulimit -v cannot cap an AddressSanitizer build");
+#endif
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	/* activations for 3000 rows of 65536 hidden units: 2.2 GiB, in 1.5 GB */
+	int rc = jt_sh(dir, &out, &err,
+		       "ulimit -v 1500000; '%s' --batch small.flow --set train.batch=3000 "
+		       "--set model.hidden=65536",
+		       jt_bin());
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "[model] cannot allocate") &&
+		  strstr(err, "activations for batches of 3000 on cpu: lower [train] batch"),
+		  "stderr: %s", err);
+	free(out), free(err);
+	/* weights too large: the batch is not the cause */
+	rc = jt_sh(dir, &out, &err,
+		   "ulimit -v 1000000; '%s' --batch small.flow --set model.hidden=65536,65536",
+		   jt_bin());
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "MiB of parameters on cpu: the model is too large for it"),
+		  "stderr: %s", err);
+	free(out), free(err);
+}
+
 /* PyTorch loads model.safetensors into the twin network and gets the
  * same test accuracy (needs Debian's python3-torch; skipped without). */
 static void expect_torch_twin(const char *arch)

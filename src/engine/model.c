@@ -822,25 +822,33 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 		void **p;
 		size_t bytes;
 		const char *what;
+		int per_batch; /* grows with the batch */
 	} tab[] = {
-		{(void **)&m->params, m->n_params * sizeof(float), "parameters"},
-		{(void **)&m->grads, m->n_params * sizeof(float), "gradients"},
-		{(void **)&m->buffers, m->n_buffers * sizeof(float), "buffers"},
+		{(void **)&m->params, m->n_params * sizeof(float), "parameters", 0},
+		{(void **)&m->grads, m->n_params * sizeof(float), "gradients", 0},
+		{(void **)&m->buffers, m->n_buffers * sizeof(float), "buffers", 0},
 		{(void **)&m->acts, (m->act_floats + m->stat_floats) * sizeof(float),
-		 "activations"},
-		{(void **)&m->argmax, m->argmax_ints * sizeof(int32_t), "pooling indices"},
-		{(void **)&m->dacts, m->act_floats * sizeof(float), "activation gradients"},
+		 "activations", 1},
+		{(void **)&m->argmax, m->argmax_ints * sizeof(int32_t), "pooling indices", 1},
+		{(void **)&m->dacts, m->act_floats * sizeof(float), "activation gradients", 1},
 		{(void **)&m->scratch, (m->conv_scratch + m->fanin_scratch) * sizeof(float),
-		 "scratch"},
+		 "scratch", 1},
 	};
 	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
 		if (tab[i].bytes == 0)
 			continue;
 		*tab[i].p = be->alloc(tab[i].bytes);
+		if (!*tab[i].p && tab[i].per_batch)
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "[model] cannot allocate %.1f MiB of %s for batches of %d "
+					  "on %s: lower [train] batch",
+					  (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
+					  be->name);
 		if (!*tab[i].p)
 			return jm_err_set(err, JM_EXIT_FAIL,
-					  "[model] cannot allocate %zu bytes of %s on %s",
-					  tab[i].bytes, tab[i].what, be->name);
+					  "[model] cannot allocate %.1f MiB of %s on %s: the model is "
+					  "too large for it",
+					  (double)tab[i].bytes / (1 << 20), tab[i].what, be->name);
 		m->bytes += tab[i].bytes;
 	}
 	return 0;
