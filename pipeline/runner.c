@@ -480,6 +480,7 @@ static void free_data(runner *r)
 	free(t->test.idx_host);
 	free(t->perm_host);
 	free(t->epoch_host);
+	free(t->step_cpu);
 	be->free(t->acc);
 	be->free(t->epoch_labels);
 	be->free(t->epoch_targets);

@@ -348,6 +348,24 @@ static int monitor_loss(const jm_trainer *t)
 	return t->regression || !strcmp(t->flow->train.monitor, "val_loss");
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median batch's CPU time this epoch (s; NaN: none timed).  The mean
+ * (step_cpu_ms) carries every pause the machine's other work caused; the
+ * median is the typical step, what bench_train.sh sets beside the GEMMs. */
+static double median_step_cpu(jm_trainer *t)
+{
+	int64_t n = t->n_step_cpu;
+	if (n <= 0)
+		return NAN;
+	qsort(t->step_cpu, (size_t)n, sizeof *t->step_cpu, cmp_double);
+	return n % 2 ? t->step_cpu[n / 2] : 0.5 * (t->step_cpu[n / 2 - 1] + t->step_cpu[n / 2]);
+}
+
 /* The monitored value improved?  val_acc: higher is better. */
 static int improved(const jm_trainer *t, double v)
 {
@@ -385,6 +403,7 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 			{"train_loss", train_loss}, {"train_acc", train_acc},
 			{"val_loss", val_loss}, {"val_acc", val_acc}, {"samples_per_s", sps},
 			{"step_cpu_ms", st->batches ? 1e3 * t->epoch_cpu_s / (double)st->batches : NAN},
+			{"step_cpu_median_ms", 1e3 * median_step_cpu(t)},
 		};
 		jm_buf f = JM_BUF_INIT;
 		jm_buf_printf(&f, "\"run\":%lld,\"epoch\":%lld,\"step\":%lld", (long long)t->run,
@@ -469,8 +488,11 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 		epoch_permutation(t, st->epoch);
 		double t_epoch = jm_now(), epoch_train_s = 0.0, cpu0 = jm_cpu_now();
 		int64_t first_batch = st->batch_in_epoch;
+		if (!t->step_cpu) /* without it, no median: nothing else is lost */
+			t->step_cpu = malloc((size_t)(batches > 0 ? batches : 1) * sizeof *t->step_cpu);
+		t->n_step_cpu = 0;
 		while (st->batch_in_epoch < batches) {
-			double t0 = jm_now();
+			double t0 = jm_now(), c0 = jm_cpu_now();
 			if (!t->unread)
 				push_metrics(t);
 			train_batch(t, st->batch_in_epoch * t->B);
@@ -492,6 +514,8 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 				if (t->fault_signal && st->step == t->fault_step)
 					raise(t->fault_signal);
 			}
+			if (t->step_cpu && t->n_step_cpu < batches)
+				t->step_cpu[t->n_step_cpu++] = jm_cpu_now() - c0;
 			double dt = jm_now() - t0;
 			epoch_train_s += dt;
 			st->train_seconds += dt;

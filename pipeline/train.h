@@ -124,6 +124,8 @@ typedef struct jm_trainer {
 	int fault_signal;
 
 	double epoch_cpu_s;       /* CPU time of this epoch's steps */
+	double *step_cpu;         /* each batch's CPU time this epoch (s) */
+	int64_t n_step_cpu;
 
 	/* Asked after every epoch but the last, once its metrics are logged
 	 * and its checkpoint taken (a search's trial: should it be pruned?
