@@ -164,6 +164,20 @@ static int row_of(const jm_canvas *c, const char *text)
 	return jm_canvas_find(c, text, NULL, &y) ? y : -1;
 }
 
+/* The first row from y0 whose text starts (after the margin column) with
+ * prefix, or -1. */
+static int row_starting(const jm_canvas *c, int y0, int h, const char *prefix)
+{
+	int found = -1;
+	for (int r = y0; r < h && found < 0; r++) {
+		char *row = jm_canvas_row(c, r);
+		if (!strncmp(row + 1, prefix, strlen(prefix)))
+			found = r;
+		free(row);
+	}
+	return found;
+}
+
 static int cell_attr(const jm_canvas *c, int x, int y)
 {
 	const jm_cell *cell = jm_canvas_cell(c, x, y);
@@ -1134,13 +1148,7 @@ static void check_csv_data(int w, int h)
 	free(head);
 	cr_assert(cell_attr(c, 1, y) & JM_A_BOLD, "the heading is bold");
 	/* a: 1, -, 3, 100 */
-	int ya = -1;
-	for (int r = y + 1; r < h && ya < 0; r++) {
-		char *row = jm_canvas_row(c, r);
-		if (!strncmp(row + 1, "a ", 2))
-			ya = r;
-		free(row);
-	}
+	int ya = row_starting(c, y + 1, h, "a ");
 	cr_assert_gt(ya, 0);
 	char *row = jm_canvas_row(c, ya);
 	cr_assert(strstr(row, " 1 ") && strstr(row, "34.67") && strstr(row, " 100"), "%s", row);
@@ -1223,13 +1231,7 @@ static void check_features(int w, int h)
 	cr_assert(cell_attr(c, x, y) & JM_A_BOLD, "a column the steps made is bold");
 	cr_assert(jm_canvas_find(c, "a ", &x, &y));
 	/* b: 2.5, -, 3.5, 4.5 standardized: mean 0 (printed to 4 digits) */
-	int yb = -1;
-	for (int r = 0; r < h && yb < 0; r++) {
-		char *row = jm_canvas_row(c, r);
-		if (!strncmp(row + 1, "b ", 2))
-			yb = r;
-		free(row);
-	}
+	int yb = row_starting(c, 0, h, "b ");
 	cr_assert_gt(yb, 0);
 	char *row = jm_canvas_row(c, yb);
 	cr_assert(strstr(row, " 0 ") || strstr(row, "e-"), "b standardized: %s", row);

@@ -334,6 +334,26 @@ static int table_state(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x,
 	return 0;
 }
 
+/* The CSV source's table with p->mu held, or NULL with the mutex free
+ * after drawing why not: an image source (title, and hint on what to do),
+ * the table loading, or its error. */
+static const jm_tabular_peek *csv_table(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x,
+					int y, int w, int h, const char *title, const char *hint)
+{
+	if (!jm_flow_is_tabular(f)) {
+		jm_canvas_text(c, x, y, w, title, JM_A_BOLD, 0);
+		draw_wrapped(c, x, y + 2, w, h - 2, hint, JM_A_DIM, 0);
+		return NULL;
+	}
+	want_table(p, f);
+	pthread_mutex_lock(&p->mu);
+	if (table_state(p, f, c, x, y, w, h)) {
+		pthread_mutex_unlock(&p->mu);
+		return NULL;
+	}
+	return p->table;
+}
+
 static void preview_table(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y, int w,
 			  int h)
 {
@@ -395,19 +415,12 @@ static void before_after(char *buf, size_t n, const char *a, const char *b, cons
 static void preview_clean(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y, int w,
 			  int h)
 {
-	if (!jm_flow_is_tabular(f)) {
-		jm_canvas_text(c, x, y, w, "Cleaning works on a CSV source", JM_A_BOLD, 0);
-		draw_wrapped(c, x, y + 2, w, h - 2,
-			     "[data] source is a set of images: set it to a CSV file (a path, "
-			     "archive.zip:member.csv, a .gz or a URL) to see these rules at work",
-			     JM_A_DIM, 0);
+	const jm_tabular_peek *pk = csv_table(
+		p, f, c, x, y, w, h, "Cleaning works on a CSV source",
+		"[data] source is a set of images: set it to a CSV file (a path, "
+		"archive.zip:member.csv, a .gz or a URL) to see these rules at work");
+	if (!pk)
 		return;
-	}
-	want_table(p, f);
-	pthread_mutex_lock(&p->mu);
-	if (table_state(p, f, c, x, y, w, h))
-		goto out;
-	const jm_tabular_peek *pk = p->table;
 	if (pk->clean_error) {
 		jm_canvas_text(c, x, y, w, "The rules do not apply", JM_A_BOLD, JM_COL_BAD);
 		draw_wrapped(c, x, y + 1, w, h - 1, pk->clean_error, 0, JM_COL_BAD);
@@ -834,19 +847,12 @@ out:
 static void preview_features(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y,
 			     int w, int h)
 {
-	if (!jm_flow_is_tabular(f)) {
-		jm_canvas_text(c, x, y, w, "Features work on a CSV source", JM_A_BOLD, 0);
-		draw_wrapped(c, x, y + 2, w, h - 2,
-			     "[data] source is a set of images: the model takes the pixels as "
-			     "they are (normalised by [data] normalize)",
-			     JM_A_DIM, 0);
+	const jm_tabular_peek *pk = csv_table(
+		p, f, c, x, y, w, h, "Features work on a CSV source",
+		"[data] source is a set of images: the model takes the pixels as they are "
+		"(normalised by [data] normalize)");
+	if (!pk)
 		return;
-	}
-	want_table(p, f);
-	pthread_mutex_lock(&p->mu);
-	if (table_state(p, f, c, x, y, w, h))
-		goto out;
-	const jm_tabular_peek *pk = p->table;
 	if (pk->clean_error) {
 		jm_canvas_text(c, x, y, w, "[clean] does not apply, so neither do these", JM_A_BOLD,
 			       JM_COL_BAD);
