@@ -13,7 +13,7 @@
 #            an epoch has steps (like for like: a typical step, typical
 #            GEMMs), and the mean step (step_cpu_ms) against the GEMMs'
 #            fastest repetition (the strictest pairing); each the median of
-#            the three runs
+#            three runs, the GEMMs timed after each epoch
 #   mlp-acc  both at 5 epochs, test accuracy (the peer's full script is
 #            stopped once its MLP line is out)
 #   cnn      samples/s of the CNN (batch 256, AdamW) over 40 steps
@@ -80,23 +80,32 @@ mlp)
 	s=$ours_best
 	ratio=$($py -c "print(round($s / $best, 3))")
 	echo "ratio (jianmo best / pytorch best): $ratio"
-	# the one-thread step against its GEMMs: two more epochs for a median
+	# the one-thread step against its GEMMs: two more epochs for a median,
+	# each epoch followed by the GEMMs alone, so both sample the same spells
+	# of the host's load
+	gemm_once() {
+		OPENBLAS_NUM_THREADS=1 "$ops" mlp-gemm 2>/dev/null > "$tmp/gemm.json"
+		gfast="$gfast $(field step_ms < "$tmp/gemm.json")"
+		gmeds="$gmeds $(field median_ms < "$tmp/gemm.json")"
+	}
+	gfast= gmeds=
+	gemm_once
 	for k in 2 3; do
 		ours "$top/examples/fmnist-mlp.flow" --set train.epochs=1 --set train.threads=1 \
 			> "$tmp/mlp.json"
 		cpus="$cpus $(field step_cpu_ms < "$tmp/mlp.json")"
 		meds="$meds $(field step_cpu_median_ms < "$tmp/mlp.json")"
+		gemm_once
 	done
 	mid() { $py -c "import sys; v = sorted(map(float, sys.argv[1:])); print(round(v[1], 4))" "$@"; }
 	cpu=$(mid $cpus)
 	med=$(mid $meds)
-	OPENBLAS_NUM_THREADS=1 "$ops" mlp-gemm 2>/dev/null > "$tmp/gemm.json"
-	gemm=$(field step_ms < "$tmp/gemm.json")
-	gemm_med=$(field median_ms < "$tmp/gemm.json")
+	gemm=$(mid $gfast)
+	gemm_med=$(mid $gmeds)
 	sg=$($py -c "print(round($med / $gemm_med, 3))")
 	sgf=$($py -c "print(round($cpu / $gemm, 3))")
 	echo "jianmo mlp one-thread step: median $med ms CPU (runs: $meds), mean $cpu ms (runs: $cpus)"
-	echo "jianmo mlp GEMMs alone: median $gemm_med ms, fastest $gemm ms"
+	echo "jianmo mlp GEMMs alone: median $gemm_med ms (runs: $gmeds), fastest $gemm ms (runs: $gfast)"
 	echo "step / GEMMs: $sg (median step / median GEMMs), $sgf (mean step / fastest GEMMs)"
 	# two threads: the wall-clock step against the same GEMMs split the same way
 	gemm2=$(JIANMO_WORKERS=2 "$ops" mlp-gemm 2>/dev/null | field median_ms)
