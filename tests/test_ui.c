@@ -1103,7 +1103,20 @@ Test(ui, wizard_augment_preview_follows_the_flow)
 	cr_assert_eq(bits, 0x09, "image 1's top row (got %x)", bits);
 	cr_assert_eq(braille_bits(jm_canvas_cell(c, x, y + 1)->g), 0, "image 0 is black");
 	double lam = shown_lambda(c, "CutMix");
+	/* the per-image settings drawn on the same two samples, with what
+	 * each plan did to them */
+	if (getenv("JT_DUMP"))
+		jm_canvas_dump(c, stderr);
+	cr_assert(jm_canvas_find(c, "per image  step ", &x, &y));
+	cr_assert(cell_attr(c, x, y) & JM_A_BOLD, "panel titles are bold");
+	cr_assert(has(c, "flipped") || has(c, "shifted"), "a plan that changes something");
 	jm_canvas_free(c);
+	wizard_set(app, 3, key_row("augment", "erasing"), "1");
+	c = frame_until(app, 200, 50, "erased");
+	ASSERT_HAS(c, "per image: hflip 0.5, crop padding 2 (zero), erasing 1 (const)");
+	ASSERT_HAS(c, "erased");
+	jm_canvas_free(c);
+	wizard_set(app, 3, key_row("augment", "erasing"), "0");
 	/* another seed, another draw */
 	wizard_set(app, 7, key_row("train", "seed"), "7");
 	goto_step(app, 3);

@@ -16,7 +16,9 @@
  *   augment: two samples of ctx->samples ──jm_mix_draw_one (seeded from
  *           [train] seed) ──jm_mix_from_draw──▶ jm_aug_mix plans ──CPU
  *           backend augment_mix, mix_targets──▶ the CutMix and MixUp pairs,
- *           their lambda and soft labels; [augment]'s per-image settings
+ *           their lambda and soft labels; [augment]'s per-image settings,
+ *           and when the flow has any, the same two samples through them
+ *           (jm_augment_plan, CPU backend augment_geometry)
  *   model:  [model] text or input shape changes ──▶ jm_model_build on the
  *           CPU backend (batch 1) ──jm_model_describe──▶ cached lines
  *   review: jm_flow_format, and jm_flow_validate's verdict
@@ -709,6 +711,60 @@ static void mix_pair(const jm_dataset *d, const jm_augment_config *flow_cfg, int
 	free(x);
 }
 
+/* What a sample's per-image plan does: "flipped, shifted 1,-2, erased
+ * 3x5", or "unchanged". */
+static void geom_line(const jm_aug_geom *g, char *buf, size_t n)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	if (g->flip)
+		at += (size_t)snprintf(buf + at, n - at, "flipped");
+	if ((g->dy || g->dx) && at < n)
+		at += (size_t)snprintf(buf + at, n - at, "%sshifted %d,%d", at ? ", " : "", g->dy,
+				       g->dx);
+	if (g->ey1 > g->ey0 && at < n)
+		at += (size_t)snprintf(buf + at, n - at, "%serased %dx%d", at ? ", " : "",
+				       g->ey1 - g->ey0, g->ex1 - g->ex0);
+	if (!at)
+		snprintf(buf, n, "unchanged");
+}
+
+/* The two samples through the flow's per-image settings (crop, flip,
+ * erasing) as training's plan for micro-batch *step would apply them: the
+ * first step from 0 that changes either, so the panel shows something.
+ * out[b] is malloc'd, lines[b] says what changed. */
+static void geom_pair(const jm_dataset *d, const jm_augment_config *cfg, uint64_t seed, int i,
+		      int j, uint8_t *out[2], char lines[2][96], int64_t *step)
+{
+	int H = d->h, W = d->w, D = d->c * H * W;
+	jm_aug_geom g[2];
+	for (*step = 0; *step < 64; ++*step) {
+		jm_augment_plan(cfg, seed, *step, 2, H, W, NULL, g);
+		if (g[0].flip || g[0].dy || g[0].dx || g[0].ey1 > g[0].ey0 || g[1].flip ||
+		    g[1].dy || g[1].dx || g[1].ey1 > g[1].ey0)
+			break;
+	}
+	if (*step == 64)
+		*step = 0, jm_augment_plan(cfg, seed, 0, 2, H, W, NULL, g);
+	float *x = jm_xmalloc(4 * (size_t)D * sizeof *x), *y = x + 2 * (size_t)D;
+	for (int k = 0; k < D; k++) {
+		x[k] = d->pixels[(size_t)i * D + k] / 255.0f;
+		x[D + k] = d->pixels[(size_t)j * D + k] / 255.0f;
+	}
+	/* zero padding is black: 0 before normalising */
+	jm_backend_cpu.augment_geometry(y, x, g, 2, d->c, H, W, cfg->pad_mode, 0.0f,
+					cfg->erase_mode, jm_augment_noise_key(seed, *step));
+	for (int b = 0; b < 2; b++) {
+		out[b] = jm_xmalloc((size_t)D);
+		for (int k = 0; k < D; k++) {
+			float v = y[(size_t)b * D + k] * 255.0f + 0.5f;
+			out[b][k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+		geom_line(&g[b], lines[b], sizeof lines[b]);
+	}
+	free(x);
+}
+
 /* A panel: title, the two images side by side, a label line under each
  * (stacked when the panel is narrow).  Returns its height, 0 when it did
  * not fit in h rows. */
@@ -793,19 +849,34 @@ static void preview_augment(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, i
 	jm_canvas_textf(c, x, y + row, w, JM_A_DIM, 0, "training samples %d and %d, seed %llu", i, j,
 			(unsigned long long)seed);
 	row++;
-	/* panels: CutMix, MixUp, then the sources, left to right while they fit */
+	/* the per-image settings on the same two, when the flow has any */
+	uint8_t *geo_img[2] = {NULL, NULL};
+	char geo_lines[2][96];
+	int64_t geo_step = 0;
+	int npanels = 3;
+	if (jm_augment_geometry(&cfg)) {
+		geom_pair(d, &cfg, seed, i, j, geo_img, geo_lines, &geo_step);
+		npanels = 4;
+	}
+	/* panels: CutMix, MixUp, the per-image settings, then the sources, left
+	 * to right while they fit */
 	int cw, ch;
 	jm_image_cells(d->w, d->h, &cw, &ch);
 	int pw = 2 * cw + 1 < 36 ? 36 : 2 * cw + 1;
 	if (pw > w)
 		pw = w;
 	int px = 0, band = 0, drawn = 0;
-	for (int k = 0; k < 3; k++) {
+	for (int panel = 0; panel < npanels; panel++) {
+		/* k: 0 CutMix, 1 MixUp, 2 per image, 3 the sources */
+		int k = npanels == 4 || panel < 2 ? panel : 3;
 		char title[96], lines[2][96];
 		uint8_t *src[2] = {d->pixels + (size_t)i * d->c * d->h * d->w,
 				   d->pixels + (size_t)j * d->c * d->h * d->w};
-		uint8_t *const *img = k < 2 ? mixes[k].img : src;
-		if (k < 2) {
+		uint8_t *const *img = k < 2 ? mixes[k].img : k == 2 ? geo_img : src;
+		if (k == 2) {
+			snprintf(title, sizeof title, "per image  step %lld", (long long)geo_step);
+			memcpy(lines, geo_lines, sizeof lines);
+		} else if (k < 2) {
 			const mix_shown *m = &mixes[k];
 			snprintf(title, sizeof title, "%s  lambda %.2f", m->title, m->m[0].a);
 			if (m->m[0].kind == JM_MIX_BOX) {
@@ -834,10 +905,11 @@ static void preview_augment(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, i
 		band = used > band ? used : band;
 		px += pw + 2;
 	}
-	if (drawn < 3 && h - 1 > row)
+	if (drawn < npanels && h - 1 > row)
 		jm_canvas_text(c, x, y + h - 1, w, "z: all of it, full width", JM_A_DIM, 0);
 	for (int k = 0; k < 2; k++)
 		free(mixes[k].img[0]), free(mixes[k].img[1]);
+	free(geo_img[0]), free(geo_img[1]);
 out:
 	pthread_mutex_unlock(&p->mu);
 }
