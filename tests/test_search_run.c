@@ -592,9 +592,12 @@ Test(search_run, resume_after_the_search_is_killed_mid_trial)
 {
 	/* two trials at once, one short, one long: the searching process dies
 	 * when the short one ends, the kernel stops the long one (SIGTERM, it
-	 * checkpoints), and --resume continues it from its checkpoint */
+	 * checkpoints), and --resume continues it from its checkpoint.  The
+	 * short one trains long enough (40 epochs) for the long one to be
+	 * training by then even on a loaded machine: stopped before its first
+	 * step, it would have no checkpoint and start again */
 	write_search("s.flow", 1, "trials = 2\nworkers = 2\nmethod = grid\n"
-				  "train.epochs = choice(5, 800)\n");
+				  "train.epochs = choice(40, 800)\n");
 	char *out, *err;
 	int rc = jt_sh(dir, &out, &err, "JIANMO_FAULT_SEARCH=1:KILL %s --batch s.flow; exit $?",
 		       jt_bin());
