@@ -1,0 +1,65 @@
+#!/bin/sh
+# bench/bench_cuda.sh: jianmo on the GPU beside PyTorch's strongest
+# configuration (../shared/peers/torch_fmnist_strong.py: the whole step in
+# one CUDA graph, fp32 and bf16), same machine, same sitting (issue 8).
+#
+#   bench/bench_cuda.sh [mlp] [cnn]     (default: both)
+#
+#   mlp   examples/fmnist-mlp.flow (784-256-128-10, batch 128, 5 epochs)
+#   cnn   examples/fmnist-cnn.flow with CutMix/MixUp off (the peer's CNN
+#         trains without them), 15 epochs
+#
+# Prints, per model, each side's training samples/s and test accuracy, and
+# the ratio of jianmo to each peer figure; then a JSON line.  Needs a GPU,
+# python3 with torch, and Fashion-MNIST in /usr/share/datasets/fashion-mnist
+# (on the device machine tools/gpu-pack's run.sh puts it there).  Set
+# JIANMO_BIN (default ./jianmo) and JIANMO_PEERS (default ../shared/peers,
+# or .gpu/peers when packed).
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+jm=${JIANMO_BIN:-./jianmo}
+peers=${JIANMO_PEERS:-$top/../shared/peers}
+data=/usr/share/datasets/fashion-mnist
+py=${PYTHON:-python3}
+[ $# -gt 0 ] || set -- mlp cnn
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+field() { # field NAME: the last value of NAME in the JSON lines on stdin
+	$py -c 'import json,sys
+v=None
+for l in sys.stdin:
+    l=l.strip()
+    if l.startswith("{"):
+        d=json.loads(l)
+        if sys.argv[1] in d: v=d[sys.argv[1]]
+print(v)' "$1"
+}
+
+if ! $py "$peers/torch_fmnist_strong.py" "$data" > "$tmp/peer.json" 2> "$tmp/peer.err"; then
+	echo "bench_cuda.sh: the peer failed:" >&2
+	tail -n 3 "$tmp/peer.err" >&2
+	exit 1
+fi
+echo "gpu: $(field gpu < "$tmp/peer.json")"
+for what in "$@"; do
+	case $what in
+	mlp) model=mlp-784-256-128-10 flow=fmnist-mlp extra= ;;
+	cnn) model=cnn5-bn flow=fmnist-cnn extra="--set augment.cutmix=0 --set augment.mixup=0" ;;
+	*) echo "bench_cuda.sh: unknown benchmark \"$what\" (mlp, cnn)" >&2; exit 2 ;;
+	esac
+	grep "\"model\": \"$model\"" "$tmp/peer.json" > "$tmp/peer-$what.json"
+	p32=$(grep '"bf16": false' "$tmp/peer-$what.json" | field samples_per_s)
+	a32=$(grep '"bf16": false' "$tmp/peer-$what.json" | field test_acc)
+	p16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field samples_per_s)
+	a16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field test_acc)
+	rm -rf "$tmp/home"
+	# shellcheck disable=SC2086
+	"$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" --device cuda --json \
+		$extra > "$tmp/ours-$what.json"
+	s=$(field samples_per_s < "$tmp/ours-$what.json")
+	acc=$(field test_acc < "$tmp/ours-$what.json")
+	echo "$what: jianmo $s samples/s (test acc $acc); pytorch CUDA graph fp32 $p32 ($a32), bf16 $p16 ($a16)"
+	echo "$what: jianmo / fp32 graph $($py -c "print(round($s / $p32, 3))"), jianmo / bf16 graph $($py -c "print(round($s / $p16, 3))")"
+	echo "{\"bench\":\"cuda-$what\",\"jianmo_samples_per_s\":$s,\"jianmo_test_acc\":$acc,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
+done
