@@ -25,16 +25,7 @@ py=${PYTHON:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-field() { # field NAME: the last value of NAME in the JSON lines on stdin
-	$py -c 'import json,sys
-v=None
-for l in sys.stdin:
-    l=l.strip()
-    if l.startswith("{"):
-        d=json.loads(l)
-        if sys.argv[1] in d: v=d[sys.argv[1]]
-print(v)' "$1"
-}
+. "$top/bench/json_field.sh"
 
 if ! $py "$peers/torch_fmnist_strong.py" "$data" > "$tmp/peer.json" 2> "$tmp/peer.err"; then
 	echo "bench_cuda.sh: the peer failed:" >&2

@@ -38,16 +38,7 @@ noaug="--set augment.cutmix=0 --set augment.mixup=0"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-field() { # field NAME < json-lines: the last value of NAME
-	$py -c 'import json,sys
-v=None
-for l in sys.stdin:
-    l=l.strip()
-    if l.startswith("{"):
-        d=json.loads(l)
-        if sys.argv[1] in d: v=d[sys.argv[1]]
-print(v)' "$1"
-}
+. "$top/bench/json_field.sh"
 
 ours() { # ours FLOW ARGS...: run jianmo --json, print its JSON lines
 	flow=$1; shift

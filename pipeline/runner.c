@@ -253,6 +253,11 @@ static int build_optimizer(runner *r, jm_err *err)
 	if (jm_optim_new(&t->opt, r->be, &os, jm_model_n_params(t->model), err) < 0)
 		return jm_err_prefix(err, "%s", f->name);
 	t->batches_per_epoch = t->n_train / t->B;
+	t->step_cpu = malloc((size_t)(t->batches_per_epoch > 0 ? t->batches_per_epoch : 1) *
+			     sizeof *t->step_cpu);
+	if (!t->step_cpu)
+		return jm_err_set(err, JM_EXIT_FAIL, "out of memory for %lld step times",
+				  (long long)t->batches_per_epoch);
 	int64_t per_epoch = (t->batches_per_epoch + f->train.accumulate - 1) / f->train.accumulate;
 	t->total_steps = per_epoch * f->train.epochs;
 	t->sched = (jm_schedule){

@@ -78,17 +78,15 @@ static void load_batch(jm_trainer *t, const jm_dataset *set, const uint8_t *pixe
 	gather_inputs(t, pixels, xs, idx, B);
 }
 
-/* The batch's mean loss against labels or targets (backend memory, as
- * the task has them); dlogits (may be NULL) receives its gradient. */
-static double batch_loss(jm_trainer *t, float *dlogits, const float *logits,
-			 const int32_t *labels, const float *targets, int B, int32_t *correct,
-			 float smoothing)
+/* An evaluation batch's mean loss against the targets load_batch put on
+ * the device. */
+static double eval_loss(jm_trainer *t, const float *logits, int B, int32_t *correct)
 {
 	if (t->regression) {
 		*correct = 0;
-		return t->be->mse(dlogits, NULL, logits, targets, B, 1);
+		return t->be->mse(NULL, NULL, logits, t->targets, B, 1);
 	}
-	return t->be->xent(dlogits, NULL, correct, logits, labels, NULL, B, t->K, smoothing);
+	return t->be->xent(NULL, NULL, correct, logits, t->labels, NULL, B, t->K, 0.0f);
 }
 
 /* One batch of B samples starting at position pos of the permutation:
@@ -273,7 +271,7 @@ int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *co
 			return jm_err_set(err, JM_EXIT_FAIL, "evaluation: batch of %d rejected", B);
 		}
 		int32_t ok = 0;
-		double l = batch_loss(t, NULL, logits, t->labels, t->targets, B, &ok, 0.0f);
+		double l = eval_loss(t, logits, B, &ok);
 		loss_sum += l * B;
 		correct += ok;
 		if (!need_logits)
@@ -488,8 +486,6 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 		epoch_permutation(t, st->epoch);
 		double t_epoch = jm_now(), epoch_train_s = 0.0, cpu0 = jm_cpu_now();
 		int64_t first_batch = st->batch_in_epoch;
-		if (!t->step_cpu) /* without it, no median: nothing else is lost */
-			t->step_cpu = malloc((size_t)(batches > 0 ? batches : 1) * sizeof *t->step_cpu);
 		t->n_step_cpu = 0;
 		while (st->batch_in_epoch < batches) {
 			double t0 = jm_now(), c0 = jm_cpu_now();
@@ -514,7 +510,7 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 				if (t->fault_signal && st->step == t->fault_step)
 					raise(t->fault_signal);
 			}
-			if (t->step_cpu && t->n_step_cpu < batches)
+			if (t->n_step_cpu < batches)
 				t->step_cpu[t->n_step_cpu++] = jm_cpu_now() - c0;
 			double dt = jm_now() - t0;
 			epoch_train_s += dt;

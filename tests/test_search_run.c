@@ -670,9 +670,12 @@ Test(search_run, trials_share_out_the_gpus)
 	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
 	cr_expect(strstr(err, "no usable GPU") && strstr(err, "use --device cpu or auto"), "%s", err);
 	free(out), free(err);
+	setenv("JIANMO_FAKE_GPUS", "2", 1);
 	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda:3");
 	unsetenv("JIANMO_FAKE_GPUS");
 	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "device \"cuda:3\": cuda:3 does not exist (2 devices: "
+			      "cuda:0..cuda:1)"), "%s", err);
 	free(out), free(err);
 	unsetenv("JIANMO_CUDA_MODULE");
 }

@@ -198,10 +198,17 @@ static int draw_wrapped(jm_canvas *c, int x, int y, int w, int h, const char *ms
 	return row;
 }
 
+/* A failure: its title in bold red, then why, wrapped (in msg_color). */
+static void draw_failure(jm_canvas *c, int x, int y, int w, int h, const char *title,
+			 const char *msg, int msg_color)
+{
+	jm_canvas_text(c, x, y, w, title, JM_A_BOLD, JM_COL_BAD);
+	draw_wrapped(c, x, y + 1, w, h - 1, msg, 0, msg_color);
+}
+
 static void no_data(jm_canvas *c, int x, int y, int w, int h, const char *msg)
 {
-	jm_canvas_text(c, x, y, w, "No data", JM_A_BOLD, JM_COL_BAD);
-	draw_wrapped(c, x, y + 1, w, h - 1, msg, 0, 0);
+	draw_failure(c, x, y, w, h, "No data", msg, 0);
 }
 
 /* ---- a CSV source: the table loader ------------------------------------------- */
@@ -424,8 +431,7 @@ static void preview_clean(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int
 	if (!pk)
 		return;
 	if (pk->clean_error) {
-		jm_canvas_text(c, x, y, w, "The rules do not apply", JM_A_BOLD, JM_COL_BAD);
-		draw_wrapped(c, x, y + 1, w, h - 1, pk->clean_error, 0, JM_COL_BAD);
+		draw_failure(c, x, y, w, h, "The rules do not apply", pk->clean_error, JM_COL_BAD);
 		goto out;
 	}
 	if (!pk->nrules) {
@@ -926,14 +932,13 @@ static void preview_features(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, 
 	if (!pk)
 		return;
 	if (pk->clean_error) {
-		jm_canvas_text(c, x, y, w, "[clean] does not apply, so neither do these", JM_A_BOLD,
-			       JM_COL_BAD);
-		draw_wrapped(c, x, y + 1, w, h - 1, pk->clean_error, 0, JM_COL_BAD);
+		draw_failure(c, x, y, w, h, "[clean] does not apply, so neither do these",
+			     pk->clean_error, JM_COL_BAD);
 		goto out;
 	}
 	if (pk->features_error) {
-		jm_canvas_text(c, x, y, w, "The features do not apply", JM_A_BOLD, JM_COL_BAD);
-		draw_wrapped(c, x, y + 1, w, h - 1, pk->features_error, 0, JM_COL_BAD);
+		draw_failure(c, x, y, w, h, "The features do not apply", pk->features_error,
+			     JM_COL_BAD);
 		goto out;
 	}
 	if (pk->classification)

@@ -154,21 +154,42 @@ static int cuda_index(const char *device)
 	return *end || v < 0 || v > 1024 ? -1 : (int)v;
 }
 
+/* cpu: 0 with *idx -1; auto, cuda, cuda:N: 0 with the CUDA index (auto and
+ * cuda: 0); anything else: -1 with why. */
+static int parse_device(const char *device, int *idx, char *why, size_t why_n)
+{
+	*idx = -1;
+	if (!device || !strcmp(device, "cpu"))
+		return 0;
+	*idx = !strcmp(device, "auto") ? 0 : cuda_index(device);
+	if (*idx >= 0)
+		return 0;
+	snprintf(why, why_n, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)", device);
+	return -1;
+}
+
+/* The GPUs the module sees (0: none), or why there are none in info. */
+static int probe_count(char *info, size_t n)
+{
+	if (load_module() < 0) {
+		snprintf(info, n, "%s", mod.why);
+		return 0;
+	}
+	int count = mod.probe(info, n);
+	return count > 0 ? count : 0;
+}
+
 int jm_backend_for_device(const char *device, const jm_backend **out, char *note, size_t note_n,
 			  char *why, size_t why_n)
 {
 	if (note && note_n)
 		note[0] = '\0';
-	if (!device || !strcmp(device, "cpu")) {
+	int idx;
+	if (parse_device(device, &idx, why, why_n) < 0)
+		return -1;
+	if (idx < 0) {
 		*out = &jm_backend_cpu;
 		return 0;
-	}
-	int is_auto = !strcmp(device, "auto");
-	int idx = is_auto ? 0 : cuda_index(device);
-	if (idx < 0) {
-		snprintf(why, why_n, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
-			 device);
-		return -1;
 	}
 	char reason[PATH_MAX + 600];
 	const jm_backend *be = NULL;
@@ -181,7 +202,7 @@ int jm_backend_for_device(const char *device, const jm_backend **out, char *note
 		*out = be;
 		return 0;
 	}
-	if (is_auto) {
+	if (!strcmp(device, "auto")) {
 		*out = &jm_backend_cpu;
 		if (note && note_n)
 			snprintf(note, note_n, "%s", reason);
@@ -193,21 +214,14 @@ int jm_backend_for_device(const char *device, const jm_backend **out, char *note
 
 int jm_backend_check_device(const char *device, char *why, size_t why_n)
 {
-	if (!device || !strcmp(device, "cpu") || !strcmp(device, "auto"))
+	int idx;
+	if (parse_device(device, &idx, why, why_n) < 0)
+		return -1;
+	if (idx < 0 || !strcmp(device, "auto"))
 		return 0;
-	int idx = cuda_index(device);
-	if (idx < 0) {
-		snprintf(why, why_n, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
-			 device);
-		return -1;
-	}
-	if (load_module() < 0) {
-		snprintf(why, why_n, "device \"%s\": %s", device, mod.why);
-		return -1;
-	}
-	char info[1024];
-	int count = mod.probe(info, sizeof info);
-	if (count <= 0) {
+	char info[PATH_MAX + 512];
+	int count = probe_count(info, sizeof info);
+	if (count == 0) {
 		snprintf(why, why_n, "device \"%s\": %s", device, info);
 		return -1;
 	}
@@ -221,11 +235,8 @@ int jm_backend_check_device(const char *device, char *why, size_t why_n)
 
 int jm_backend_cuda_count(void)
 {
-	if (load_module() < 0)
-		return 0;
-	char info[1024];
-	int n = mod.probe(info, sizeof info);
-	return n > 0 ? n : 0;
+	char info[PATH_MAX + 512];
+	return probe_count(info, sizeof info);
 }
 
 void jm_backend_cuda_describe(char *buf, size_t n)
