@@ -38,7 +38,7 @@ tests_test_search_LDADD = tests/libjm_testutil.a libjm_search.a libjm_data.a lib
 # A search from the flow to the store, through the real binary.
 check_PROGRAMS += tests/test_search_run
 TESTS += tests/test_search_run
-tests_test_search_run_SOURCES = tests/test_search_run.c
+tests_test_search_run_SOURCES = tests/test_search_run.c tests/flowtest.h
 tests_test_search_run_CFLAGS = $(TEST_CFLAGS)
 tests_test_search_run_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS) -lm

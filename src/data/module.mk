@@ -13,7 +13,7 @@ EXTRA_DIST += examples/fmnist-mlp.flow examples/fmnist-cnn.flow \
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_flow tests/test_idx tests/test_split
 TESTS += tests/test_flow tests/test_idx tests/test_split
-tests_test_flow_SOURCES = tests/test_flow.c
+tests_test_flow_SOURCES = tests/test_flow.c tests/flowtest.h
 tests_test_flow_CFLAGS = $(TEST_CFLAGS)
 tests_test_flow_LDADD = tests/libjm_testutil.a libjm_data.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 tests_test_idx_SOURCES = tests/test_idx.c
