@@ -29,6 +29,7 @@
 #include "store/query.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/fmt.h"
 #include "util/json.h"
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -197,38 +198,6 @@ static void fmt_metric(char *out, size_t cap, double v, int present)
 		snprintf(out, cap, "%.1f", v);
 	else
 		snprintf(out, cap, "%.3e", v);
-}
-
-/* 45s, 3m05s, 2h03m, 3d04h */
-static void fmt_duration(char *out, size_t cap, double secs)
-{
-	long s = secs < 0 ? 0 : (long)(secs + 0.5);
-	if (s < 60)
-		snprintf(out, cap, "%lds", s);
-	else if (s < 3600)
-		snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(out, cap, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(out, cap, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
-}
-
-/* 5s 12m 3h 2d 5w: how long ago */
-static void fmt_age(char *out, size_t cap, double secs)
-{
-	static const struct {
-		double unit;
-		const char *suffix;
-		double below;
-	} steps[] = {{1, "s", 60}, {60, "m", 3600}, {3600, "h", 86400}, {86400, "d", 86400 * 14},
-		     {86400 * 7, "w", INFINITY}};
-	if (secs < 0)
-		secs = 0;
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-		if (secs < steps[i].below) {
-			snprintf(out, cap, "%.0f%s", floor(secs / steps[i].unit), steps[i].suffix);
-			return;
-		}
 }
 
 static void fmt_time(char *out, size_t cap, double t)
@@ -628,11 +597,11 @@ static void runs_table(sqlite3 *db, const jm_cli *cli, const int64_t *ids, size_
 		}
 		double d;
 		if (run_duration(r, &d))
-			fmt_duration(b, sizeof b, d);
+			jm_fmt_duration(b, sizeof b, d);
 		else
 			snprintf(b, sizeof b, "-");
 		printf(" %8s", b);
-		fmt_age(b, sizeof b, now - r->created);
+		jm_fmt_age(b, sizeof b, now - r->created);
 		printf(" %5s\n", b);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -890,7 +859,7 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 	show_field("host", r->host);
 	char age[32];
 	fmt_time(t, sizeof t, r->created);
-	fmt_age(age, sizeof age, now - r->created);
+	jm_fmt_age(age, sizeof age, now - r->created);
 	snprintf(b, sizeof b, "%s (%s ago)", t, age);
 	show_field("created", b);
 	if (r->has_started) {
@@ -899,7 +868,7 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 	}
 	double d;
 	if (run_duration(r, &d)) {
-		fmt_duration(t, sizeof t, d);
+		jm_fmt_duration(t, sizeof t, d);
 		if (r->has_ended) {
 			char e[64];
 			fmt_time(e, sizeof e, r->ended);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/fmt.h" /* jm_fmt_duration, jm_fmt_age */
 
 typedef struct jm_run_row {
 	int64_t id, parent, pid;
@@ -84,8 +85,6 @@ void jm_rundata_begin(sqlite3 *db);
 void jm_rundata_end(sqlite3 *db);
 
 /* Formatting. */
-void jm_fmt_duration(char *out, size_t cap, double secs); /* 45s 3m05s 2h03m 3d04h */
-void jm_fmt_age(char *out, size_t cap, double secs);      /* 5s 12m 3h 2d 5w */
 void jm_fmt_metric(char *out, size_t cap, double v);      /* 0.8712 1234.5 1.2e-05 nan */
 /* Duration of a run so far (ended or now - started); 0 if not started. */
 int jm_run_duration(const jm_run_row *r, double now, double *secs);
