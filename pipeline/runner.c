@@ -46,6 +46,8 @@ typedef struct runner {
 	jm_trial_pruner *pruner;
 	const jm_backend *be;
 	char device_note[1024];  /* device = auto on the CPU: why not a GPU */
+	char batch_note[1024];   /* batch = auto: what was tried, what fits */
+	int batch_auto;          /* the batch was chosen here (batch = auto) */
 	jm_dataset *train, *test;
 	jm_split split;
 	jm_trainer t;
@@ -207,7 +209,8 @@ jm_model_spec jm_runner_model_spec(const jm_flow *f)
 	};
 }
 
-static int build_model(runner *r, jm_err *err)
+/* The model for batches of at most maxb samples. */
+static int build_model(runner *r, int maxb, jm_err *err)
 {
 	const jm_flow *f = r->flow;
 	jm_model_spec spec = jm_runner_model_spec(f);
@@ -222,9 +225,6 @@ static int build_model(runner *r, jm_err *err)
 						 : "is a classifier, and the task is regression",
 				  r->tab.regression ? "linear or mlp" : "linear, logistic or mlp");
 	}
-	int maxb = (int)f->train.batch;
-	if (maxb < 256)
-		maxb = 256; /* evaluation batches */
 	if (jm_model_build(&r->t.model, r->be, &spec, d->c, d->h, d->w, d->n_classes, maxb,
 			   err) < 0) {
 		int line = jm_flow_line(f, !strcmp(f->model.type, "cnn") ? "model.layers" : "model.type");
@@ -405,12 +405,6 @@ static int prepare_data(runner *r, jm_err *err)
 	t->n_train = r->split.n_train;
 	t->D = r->train->c * r->train->h * r->train->w;
 	t->K = r->train->n_classes;
-	t->B = (int)f->train.batch;
-	if (t->n_train < t->B)
-		return jm_err_set(err, JM_EXIT_INPUT,
-				  "%s: [train] batch: %d is more than the %lld training samples",
-				  f->name, t->B, (long long)t->n_train);
-	int maxb = jm_model_max_batch(t->model);
 	uint8_t *test_pixels = NULL;
 	if (!r->tabular) {
 		t->train_pixels = upload_pixels(r, r->train, err);
@@ -421,35 +415,18 @@ static int prepare_data(runner *r, jm_err *err)
 	if (upload_part(r, &t->val, r->train, t->train_pixels, r->split.val, r->split.n_val, err) < 0 ||
 	    upload_part(r, &t->test, r->test, test_pixels, NULL, r->test->n, err) < 0)
 		return -1;
-	if (t->regression &&
-	    (!(t->targets_host = malloc((size_t)maxb * sizeof *t->targets_host)) ||
-	     !(t->targets = be->alloc((size_t)maxb * sizeof *t->targets))))
-		return jm_err_set(err, JM_EXIT_FAIL,
-				  "out of %s memory for training buffers of batch %d: lower [train] batch",
-				  be->name, maxb);
 	t->perm_host = malloc((size_t)t->n_train * sizeof *t->perm_host);
 	t->epoch_host = malloc((size_t)t->n_train * 4);
 	if (t->regression)
 		t->epoch_targets = be->alloc((size_t)t->n_train * sizeof *t->epoch_targets);
 	else
 		t->epoch_labels = be->alloc((size_t)t->n_train * sizeof *t->epoch_labels);
-	t->labels_host = malloc((size_t)maxb * sizeof *t->labels_host);
-	t->logits_host = malloc((size_t)maxb * (size_t)t->K * sizeof *t->logits_host);
 	t->perm = be->alloc((size_t)t->n_train * sizeof *t->perm);
-	t->x = be->alloc((size_t)maxb * (size_t)t->D * sizeof *t->x);
-	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
-	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
 	t->acc = be->alloc(5 * sizeof *t->acc);
-	if (!t->perm_host || !t->labels_host || !t->logits_host || !t->perm || !t->x ||
-	    !t->labels || !t->dlogits || !t->epoch_host || !t->acc ||
+	if (!t->perm_host || !t->epoch_host || !t->perm || !t->acc ||
 	    !(t->regression ? (void *)t->epoch_targets : (void *)t->epoch_labels))
-		return jm_err_set(err, JM_EXIT_FAIL,
-				  "out of %s memory for training buffers of batch %d: lower [train] batch",
-				  be->name, maxb);
-	/* [augment] rules that need the image size, located at their key */
-	jm_augment_config ac;
-	const char *bad = NULL;
-	jm_augment_config_from_flow(&ac, f);
+		return jm_err_set(err, JM_EXIT_FAIL, "out of %s memory for the order of %lld samples",
+				  be->name, (long long)t->n_train);
 	if (t->regression && (f->augment.mixup > 0 || f->augment.cutmix > 0)) {
 		const char *k = f->augment.mixup > 0 ? "augment.mixup" : "augment.cutmix";
 		int line = jm_flow_line(f, k);
@@ -457,6 +434,46 @@ static int prepare_data(runner *r, jm_err *err)
 			   "is a regression (target %s)", k + 8, f->data.target);
 		return line > 0 ? jm_err_prefix(err, "%s:%d", f->name, line) : -1;
 	}
+	return 0;
+}
+
+/* ---- the batch --------------------------------------------------------- */
+
+/* What grows with the batch besides the model: t->B's input, target and
+ * logit buffers (for the model's max batch, which evaluation uses too),
+ * and the augmenter.  A failed allocation sets err->batch_too_big. */
+static int batch_buffers(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_trainer *t = &r->t;
+	const jm_backend *be = r->be;
+	if (t->n_train < t->B)
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [train] batch: %d is more than the %lld training samples",
+				  f->name, t->B, (long long)t->n_train);
+	int maxb = jm_model_max_batch(t->model);
+	if (t->regression) {
+		t->targets_host = malloc((size_t)maxb * sizeof *t->targets_host);
+		t->targets = be->alloc((size_t)maxb * sizeof *t->targets);
+	}
+	t->labels_host = malloc((size_t)maxb * sizeof *t->labels_host);
+	t->logits_host = malloc((size_t)maxb * (size_t)t->K * sizeof *t->logits_host);
+	t->x = be->alloc((size_t)maxb * (size_t)t->D * sizeof *t->x);
+	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
+	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
+	if (!t->labels_host || !t->logits_host || !t->x || !t->labels || !t->dlogits ||
+	    (t->regression && (!t->targets_host || !t->targets))) {
+		jm_err_set(err, JM_EXIT_FAIL,
+			   "out of %s memory for training buffers of batch %d: lower [train] batch",
+			   be->name, maxb);
+		if (err)
+			err->batch_too_big = 1;
+		return -1;
+	}
+	/* [augment] rules that need the image size, located at their key */
+	jm_augment_config ac;
+	const char *bad = NULL;
+	jm_augment_config_from_flow(&ac, f);
 	if (jm_augment_check(&ac, t->B, r->train->h, r->train->w, &bad, err) < 0) {
 		int line = jm_flow_line(f, bad);
 		if (line > 0)
@@ -467,18 +484,104 @@ static int prepare_data(runner *r, jm_err *err)
 				t->K, err);
 }
 
+static void free_batch(runner *r)
+{
+	jm_trainer *t = &r->t;
+	const jm_backend *be = r->be;
+	if (!be)
+		return;
+	be->free(t->targets);
+	free(t->targets_host);
+	free(t->labels_host);
+	free(t->logits_host);
+	be->free(t->x);
+	be->free(t->labels);
+	be->free(t->dlogits);
+	jm_augmenter_free(t->aug);
+	jm_model_free(t->model);
+	t->targets = NULL;
+	t->targets_host = NULL;
+	t->labels_host = NULL;
+	t->logits_host = NULL;
+	t->x = NULL;
+	t->labels = NULL;
+	t->dlogits = NULL;
+	t->aug = NULL;
+	t->model = NULL;
+}
+
+/* A batch of B: the model and the buffers (evaluation batches are at least
+ * 256 when the batch was given, and the batch itself when it was chosen). */
+static int try_batch(runner *r, int B, int eval_256, jm_err *err)
+{
+	r->t.B = B;
+	return build_model(r, eval_256 && B < 256 ? 256 : B, err) < 0 || batch_buffers(r, err) < 0
+		       ? -1 : 0;
+}
+
+/* A resumed run or a trial whose flow says batch = auto: the batch its
+ * first start chose, kept in its params (0 if it has none yet). */
+static int64_t chosen_batch(runner *r)
+{
+	int64_t run = r->resume_run ? r->resume_run : r->trial_run;
+	if (!run || !r->store)
+		return 0;
+	char *v = jm_store_param_read(jm_store_db(r->store), run, "train.batch"), *end = NULL;
+	long long b = v ? strtoll(v, &end, 10) : 0;
+	int ok = v && end != v && !*end && b >= 1 && b <= JM_FLOW_BATCH_AUTO_MAX;
+	free(v);
+	return ok ? b : 0;
+}
+
+/* [train] batch as given, or for auto the largest power of two up to
+ * JM_FLOW_BATCH_AUTO_MAX (and the training set) whose model and buffers
+ * fit, halving after each allocation that fails.  The flow then holds the
+ * number, so the run's record and a --rerun or --resume use it. */
+static int fit_batch(runner *r, jm_err *err)
+{
+	jm_flow *f = r->flow;
+	if (f->train.batch == 0 && (f->train.batch = chosen_batch(r)) > 0)
+		r->batch_auto = 1; /* chosen at the first start: not probed again */
+	if (f->train.batch > 0)
+		return try_batch(r, (int)f->train.batch, !r->batch_auto, err);
+	int least = jm_flow_mixes_pairs(f) ? 2 : 1, B = JM_FLOW_BATCH_AUTO_MAX;
+	while (B > least && B > r->t.n_train)
+		B /= 2;
+	jm_buf tried = JM_BUF_INIT;
+	for (;; B /= 2) {
+		if (try_batch(r, B, 0, err) == 0)
+			break;
+		free_batch(r);
+		if (!err->batch_too_big || B / 2 < least) {
+			if (err->batch_too_big)
+				jm_err_prefix(err, "[train] batch = auto: not even a batch of %d fits", B);
+			jm_buf_release(&tried);
+			return -1;
+		}
+		jm_buf_printf(&tried, "%s%d (%s)", tried.len ? ", " : "", B, err->msg);
+	}
+	f->train.batch = B;
+	r->batch_auto = 1;
+	if (tried.len)
+		snprintf(r->batch_note, sizeof r->batch_note, "batch auto: %d; too large: %s", B,
+			 jm_buf_str(&tried));
+	else
+		snprintf(r->batch_note, sizeof r->batch_note, "batch auto: %d, the largest tried", B);
+	jm_buf_release(&tried);
+	return 0;
+}
+
 static void free_data(runner *r)
 {
 	jm_trainer *t = &r->t;
 	const jm_backend *be = r->be;
 	if (!be)
 		return;
+	free_batch(r);
 	be->free(t->train_pixels);
 	be->free(t->test.pixels);
 	be->free(t->train_x);
 	be->free(t->test.x);
-	be->free(t->targets);
-	free(t->targets_host);
 	be->free(t->val.idx);
 	be->free(t->test.idx);
 	free(t->val.idx_host);
@@ -489,14 +592,7 @@ static void free_data(runner *r)
 	be->free(t->acc);
 	be->free(t->epoch_labels);
 	be->free(t->epoch_targets);
-	free(t->labels_host);
-	free(t->logits_host);
 	be->free(t->perm);
-	be->free(t->x);
-	be->free(t->labels);
-	be->free(t->dlogits);
-	jm_augmenter_free(t->aug);
-	t->aug = NULL;
 }
 
 /* ---- the run record -------------------------------------------------- */
@@ -815,11 +911,13 @@ int jm_runner_batch(const jm_batch_opts *o)
 	if (pick_device(r, &err) < 0)
 		goto input_error;
 	pick_threads(r);
+	if (r->be == &jm_backend_cpu && jm_blas_reserve(err.msg, sizeof err.msg) < 0) {
+		err.code = JM_EXIT_FAIL;
+		goto input_error;
+	}
 	if (load_data(r, &err) < 0)
 		goto input_error;
-	if (build_model(r, &err) < 0)
-		goto input_error;
-	if (prepare_data(r, &err) < 0 || build_optimizer(r, &err) < 0)
+	if (prepare_data(r, &err) < 0 || fit_batch(r, &err) < 0 || build_optimizer(r, &err) < 0)
 		goto input_error;
 
 	jm_signals_install(); /* from here a stop is orderly */
@@ -833,6 +931,13 @@ int jm_runner_batch(const jm_batch_opts *o)
 			goto input_error;
 	} else if (create_run(r, &err) < 0) {
 		goto input_error;
+	}
+	if (r->batch_auto) {
+		/* a trial's params say auto until its batch is chosen; a resume
+		 * takes the batch from here (chosen_batch) */
+		char b[32];
+		snprintf(b, sizeof b, "%lld", (long long)r->flow->train.batch);
+		jm_store_param_set(r->store, t->run, "train.batch", b, NULL);
 	}
 	t->store = r->store;
 	t->flow = r->flow;
@@ -870,6 +975,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 		      jm_blas_threads() == 1 ? "" : "s");
 	if (r->device_note[0] && r->log)
 		fprintf(r->log, "device auto: the CPU, because %s\n", r->device_note);
+	if (r->batch_note[0])
+		jm_report_msg(&r->rep, "%s", r->batch_note);
 	jm_report_msg(&r->rep, "data: %lld train, %lld validation, %lld test; %lld steps of %d",
 		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
 		      (long long)t->total_steps, t->B);

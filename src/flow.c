@@ -62,6 +62,8 @@ typedef struct key {
 	/* T_FLOAT: "" is allowed and reads as NaN ("unset"); T_RANGE: "" is
 	 * allowed and reads as 0,0 */
 	int empty_ok;
+	/* T_INT: "auto" is allowed and reads as 0 (outside the key's range) */
+	int auto_ok;
 	/* T_STRING: extra rule; fills why with "expected ..." on failure.
 	 * T_CHOICE: a "plugin:..." value is taken as written when check
 	 * accepts it (a plugin layer in place of a built-in choice). */
@@ -208,8 +210,9 @@ static const key keys[] = {
 
 	{"train", "epochs", T_INT, F(train.epochs), .def = "5", GE(1), LE(1000000),
 	 .help = "passes over the training set"},
-	{"train", "batch", T_INT, F(train.batch), .def = "128", GE(1), LE(1048576),
-	 .help = "samples per micro-batch"},
+	{"train", "batch", T_INT, F(train.batch), .def = "128", GE(1), LE(1048576), .auto_ok = 1,
+	 .help = "samples per micro-batch; auto: the largest power of two up to 1024 "
+		 "whose buffers fit in the device's memory"},
 	{"train", "optimizer", T_CHOICE, F(train.optimizer), .def = "adamw",
 	 .choices = "adamw|adam|sgd", .help = "update rule"},
 	{"train", "lr", T_FLOAT, F(train.lr), .def = "0.001", GT(0),
@@ -524,12 +527,17 @@ static int parse_int(jm_flow *f, const key *k, const char *v, char *why, size_t 
 	long long x;
 	char r[96];
 	range_text(k, r, sizeof r);
+	if (k->auto_ok && !strcasecmp(v, "auto")) {
+		*(int64_t *)field(f, k) = 0;
+		return 0;
+	}
 	if (read_int(v, &x) < 0) {
-		snprintf(why, n, "expected an integer%s, got \"%s\"", r, v);
+		snprintf(why, n, "expected an integer%s%s, got \"%s\"", r, k->auto_ok ? " or auto" : "",
+			 v);
 		return -1;
 	}
 	if (!in_range(k, (double)x)) {
-		snprintf(why, n, "expected an integer%s, got %s", r, v);
+		snprintf(why, n, "expected an integer%s%s, got %s", r, k->auto_ok ? " or auto" : "", v);
 		return -1;
 	}
 	*(int64_t *)field(f, k) = x;
@@ -703,7 +711,10 @@ static int parse_intlist(jm_flow *f, const key *k, const char *v, char *why, siz
 
 static char *format_int(const jm_flow *f, const key *k)
 {
-	return jm_xasprintf("%lld", (long long)*(const int64_t *)field(f, k));
+	int64_t v = *(const int64_t *)field(f, k);
+	if (k->auto_ok && v == 0)
+		return jm_xstrdup("auto");
+	return jm_xasprintf("%lld", (long long)v);
 }
 
 static char *format_float(const jm_flow *f, const key *k)
@@ -1052,10 +1063,15 @@ static int rule_target(const jm_flow *f, char *msg, size_t n)
 	return 1;
 }
 static int validate_search(const jm_flow *f, jm_err *err);
+int jm_flow_mixes_pairs(const jm_flow *f)
+{
+	return (f->augment.cutmix > 0 || f->augment.mixup > 0 || f->augment.cutmix_minmax[1] > 0) &&
+	       strcmp(f->augment.mode, "batch");
+}
+
 static int rule_mix_pairs(const jm_flow *f, char *msg, size_t n)
 {
-	if (!(f->augment.cutmix > 0 || f->augment.mixup > 0 || f->augment.cutmix_minmax[1] > 0) ||
-	    !strcmp(f->augment.mode, "batch") || f->train.batch % 2 == 0)
+	if (!jm_flow_mixes_pairs(f) || f->train.batch % 2 == 0)
 		return 0;
 	snprintf(msg, n, "[augment] mode = %s mixes samples in pairs: it needs an even [train] "
 		 "batch, got %lld", f->augment.mode, (long long)f->train.batch);

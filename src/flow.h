@@ -31,6 +31,9 @@
 #define JM_FLOW_MAX_HIDDEN 16
 #define JM_FLOW_MAX_KEYS 192 /* room in key_line for every table key */
 #define JM_FLOW_MAX_SEARCHED 32 /* searched keys in [search] */
+/* [train] batch = auto tries this batch first, then halves it until the
+ * buffers fit (pipeline/runner.c; the key's help and jianmo(1) say 1024) */
+#define JM_FLOW_BATCH_AUTO_MAX 1024
 
 typedef struct jm_flow {
 	char *path; /* file it came from, or NULL */
@@ -104,7 +107,7 @@ typedef struct jm_flow {
 
 	struct {
 		int64_t epochs;       /* 5 */
-		int64_t batch;        /* 128 */
+		int64_t batch;        /* 128; 0: auto (JM_FLOW_BATCH_AUTO_MAX and halves) */
 		char *optimizer;      /* "adamw" (default) | "adam" | "sgd" */
 		double lr;            /* 1e-3 */
 		double momentum;      /* sgd (0.9) */
@@ -231,6 +234,10 @@ int jm_flow_equal(const jm_flow *a, const jm_flow *b);
 /* 1 when [data] source names a CSV (anything but fashion-mnist and
  * idx:DIR): a path, archive.zip:member.csv, a .gz, or an http(s) URL. */
 int jm_flow_is_tabular(const jm_flow *f);
+
+/* 1 when [augment] mixes samples in pairs (CutMix or MixUp on, mode pair
+ * or elem), which needs an even [train] batch. */
+int jm_flow_mixes_pairs(const jm_flow *f);
 
 /* [data] delimiter or comment as a byte: 0 for "", the character itself,
  * or the byte a name stands for (comma, semicolon, tab, pipe, space,

@@ -421,6 +421,61 @@ Test(batch, out_of_memory_names_the_batch)
 	free(out), free(err);
 }
 
+/* batch = auto: 512 (the largest power of two in the 538 training images)
+ * cannot fit in the capped address space; the run halves it until the
+ * model's buffers fit, says what it tried, records the batch it chose
+ * (flow and params), and a resume without the cap keeps that batch. */
+Test(batch, auto_batch_halves_until_it_fits)
+{
+	NEED_FMNIST();
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("SKIPPED: ulimit -v cannot cap an AddressSanitizer build");
+#endif
+	free(jt_write(dir, "wide.flow",
+		      "[data]\nlimit = 600\ntest_limit = 200\n"
+		      "[model]\ntype = cnn\nlayers = c64 c64 gap fc10\n"
+		      "[train]\nepochs = 2\nbatch = auto\nlog_every = 1\n"));
+	char *out, *err;
+	/* 512 needs 588 MiB of activations and as much again of gradients */
+	int rc = jt_sh(dir, &out, &err,
+		       "ulimit -v 1000000; JIANMO_FAULT_SIGNAL=1:TERM '%s' --batch wide.flow; "
+		       "echo \"exit=$?\"", jt_bin());
+	cr_assert_eq(rc, 0, "shell failed: %s", err);
+	cr_assert(strstr(out, "exit=143"), "not stopped by the fault:\n%s\n%s", out, err);
+	const char *note = strstr(out, "batch auto: ");
+	cr_assert(note, "no batch note:\n%s\n%s", out, err);
+	int B = atoi(note + 12);
+	cr_expect(B >= 2 && B <= 256 && (B & (B - 1)) == 0, "batch %d\n%s", B, out);
+	cr_expect(strstr(note, "; too large: 512 ([model] cannot allocate "), "%s", out);
+	char want[64];
+	snprintf(want, sizeof want, "steps of %d\n", B);
+	cr_expect(strstr(out, want), "no \"%s\" in:\n%s", want, out);
+	free(out), free(err);
+
+	sqlite3 *db = open_db();
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = 1 AND key = 'train.batch'",
+			   -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_eq(atoi((const char *)sqlite3_column_text(st, 0)), B);
+	sqlite3_finalize(st);
+	sqlite3_prepare_v2(db, "SELECT text FROM flows JOIN runs ON runs.flow_id = flows.id "
+			   "WHERE runs.id = 1", -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	snprintf(want, sizeof want, "\nbatch = %d\n", B);
+	cr_expect(strstr((const char *)sqlite3_column_text(st, 0), want), "%s",
+		  (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* the resume has room for 512 and still trains in batches of B */
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_assert_eq(rc, 0, "resume failed (%d): %s\n%s", rc, err, out);
+	snprintf(want, sizeof want, "steps of %d\n", B);
+	cr_expect(strstr(out, want) && !strstr(out, "batch auto"), "%s", out);
+	free(out), free(err);
+}
+
 /* PyTorch loads model.safetensors into the twin network and gets the
  * same test accuracy (needs Debian's python3-torch; skipped without). */
 static void expect_torch_twin(const char *arch)

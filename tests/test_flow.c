@@ -262,7 +262,13 @@ Test(flow, out_of_range)
 	assert_msg(parse_fail("[train]\nlr = 0\n"),
 		   "fmnist.flow:2: [train] lr: expected a number > 0, got 0");
 	assert_msg(parse_fail("[train]\nbatch = 0\n"),
-		   "fmnist.flow:2: [train] batch: expected an integer in [1, 1048576], got 0");
+		   "fmnist.flow:2: [train] batch: expected an integer in [1, 1048576] or auto, got 0");
+	assert_msg(parse_fail("[train]\nbatch = big\n"),
+		   "fmnist.flow:2: [train] batch: expected an integer in [1, 1048576] or auto, got "
+		   "\"big\"");
+	/* auto belongs to batch alone */
+	assert_msg(parse_fail("[train]\nepochs = auto\n"),
+		   "fmnist.flow:2: [train] epochs: expected an integer in [1, 1000000], got \"auto\"");
 	assert_msg(parse_fail("[data]\nlimit = -1\n"),
 		   "fmnist.flow:2: [data] limit: expected an integer >= 0, got -1");
 	assert_msg(parse_fail("[train]\ngamma = 1.01\n"),
@@ -893,4 +899,24 @@ Test(flow, augment_pairs_need_an_even_batch)
 	/* batch mode, or no mixing at all, takes any batch */
 	jm_flow_free(parse_ok("[augment]\nmixup = 1\n[train]\nbatch = 63\n"));
 	jm_flow_free(parse_ok("[augment]\nmode = pair\nhflip = 0.5\n[train]\nbatch = 63\n"));
+}
+
+/* batch = auto reads as 0, writes back as auto, and passes the rule on
+ * pairs (the runner halves it in powers of two, never below 2 there). */
+Test(flow, batch_auto_round_trips)
+{
+	jm_flow *f = parse_ok("[augment]\nmixup = 1\nmode = pair\n[train]\nbatch = AUTO\n");
+	cr_assert_eq(f->train.batch, 0);
+	char *text = jm_flow_format(f);
+	cr_assert(strstr(text, "\nbatch = auto\n"), "%s", text);
+	jm_flow *g = parse_ok(text);
+	cr_assert(jm_flow_equal(f, g));
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_set(g, "train.batch=96", &err), 0, "%s", err.msg);
+	cr_assert_eq(g->train.batch, 96);
+	cr_assert_eq(jm_flow_set(g, "train.batch=auto", &err), 0, "%s", err.msg);
+	cr_assert_eq(g->train.batch, 0);
+	free(text);
+	jm_flow_free(f);
+	jm_flow_free(g);
 }

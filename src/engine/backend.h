@@ -300,5 +300,10 @@ int jm_cpu_workers(void);
 const char *jm_blas_corename(void);
 int jm_blas_threads(void);
 void jm_blas_set_threads(int n);
+/* OpenBLAS's GEMM buffers taken now, on every worker, while there is
+ * memory: a GEMM that cannot get one later would hang (backend_cpu.c).
+ * Call after jm_cpu_set_workers, before sizing buffers to the memory.
+ * -1 with why when there is no room for them. */
+int jm_blas_reserve(char *why, size_t n);
 
 #endif

@@ -20,6 +20,7 @@
 #include "engine/backend.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -292,4 +293,64 @@ void jm_blas_set_threads(int n)
 {
 	if (n >= 1)
 		openblas_set_num_threads(n);
+}
+
+/* OpenBLAS (0.3.21, Debian 12's) keeps a pool of GEMM work buffers (128
+ * MiB each on AVX-512 cores): a GEMM takes a free one or maps a new one,
+ * and when that mapping fails it retries forever (OpenBLAS issue 5289,
+ * fixed in 2025), so a run that sized its buffers to the memory there is
+ * would hang in its first step instead of failing.  Worse, each of
+ * OpenBLAS's own threads takes a buffer for good when it first runs, which
+ * may be long after the library loaded: a free buffer we reserved would be
+ * taken from under us.  So, at the start, while memory is there:
+ *   1. make sure there is room (an mmap of a little more, given back);
+ *   2. run one GEMM on all the threads OpenBLAS started with, so every one
+ *      of its threads has run and holds its own buffer;
+ *   3. one GEMM on each of our workers, all started together, so each
+ *      thread of ours that calls BLAS finds a buffer free.
+ * GEMMs below OpenBLAS's small-matrix bound (100^3) take no buffer. */
+#define BLAS_BUFFER_ROOM ((size_t)136 << 20)
+
+static int blas_threads_at_load; /* OpenBLAS's threads before we set them */
+
+__attribute__((constructor)) static void note_blas_threads(void)
+{
+	blas_threads_at_load = openblas_get_num_threads();
+}
+
+static void blas_gemm_zeros(int M, int N, int K)
+{
+	float *a = calloc((size_t)M * K + (size_t)K * N + (size_t)M * N, sizeof *a);
+	if (a)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K,
+			    a + (size_t)M * K, N, 0.0f, a + (size_t)M * K + (size_t)K * N, N);
+	free(a);
+}
+
+static void reserve_part(void *ctx, int part, int nparts)
+{
+	(void)ctx, (void)part, (void)nparts;
+	blas_gemm_zeros(128, 128, 128);
+}
+
+int jm_blas_reserve(char *why, size_t n)
+{
+	int w = jm_cpu_workers();
+	size_t room = BLAS_BUFFER_ROOM * (size_t)w;
+	void *p = mmap(NULL, room, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		snprintf(why, n, "no memory left for OpenBLAS's GEMM buffers (%zu MiB for %d thread%s)",
+			 room >> 20, w, w == 1 ? "" : "s");
+		return -1;
+	}
+	munmap(p, room);
+	int now = openblas_get_num_threads(), all = blas_threads_at_load;
+	if (all > 1) {
+		/* M split across every thread: each one runs a part */
+		openblas_set_num_threads(all);
+		blas_gemm_zeros(256 * all, 256, 256);
+		openblas_set_num_threads(now);
+	}
+	jm_cpu_parallel(w, reserve_part, NULL);
+	return 0;
 }

@@ -9,7 +9,8 @@
  *
  * The module (jianmo-cuda.so) is $JIANMO_CUDA_MODULE when that is set;
  * otherwise it is looked for beside the running binary (a build tree),
- * then in the installed package library directory.  The jianmo binary itself never
+ * then in the installed package library directory; it is not loaded where
+ * no NVIDIA driver is (have_driver).  The jianmo binary itself never
  * links cudart or cuBLAS: a machine without them runs on the CPU.  The
  * module is loaded once and stays loaded (its table lives as long as the
  * process).
@@ -78,6 +79,20 @@ static int candidate(int i, char *buf, size_t n)
 	return -1;
 }
 
+/* Whether an NVIDIA driver is there to answer: its device node, its /proc
+ * entry, or WSL's GPU device.  Without one the module is not loaded at
+ * all: cudart and cuBLAS would map some 700 MB of address space into every
+ * run (the CPU's too) only to learn that there is no GPU. */
+static int have_driver(void)
+{
+	static const char *const nodes[] = {"/dev/nvidiactl", "/proc/driver/nvidia/version",
+					    "/dev/dxg"};
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+		if (access(nodes[i], F_OK) == 0)
+			return 1;
+	return 0;
+}
+
 static void load_locked(void)
 {
 	if (mod.tried)
@@ -85,6 +100,11 @@ static void load_locked(void)
 	mod.tried = 1;
 	char path[PATH_MAX + 32], first_err[PATH_MAX + 256] = "";
 	int explicit_env = getenv("JIANMO_CUDA_MODULE") && *getenv("JIANMO_CUDA_MODULE");
+	if (!explicit_env && !have_driver()) {
+		snprintf(mod.why, sizeof mod.why, "no NVIDIA driver on this machine (no "
+			 "/dev/nvidiactl, /proc/driver/nvidia or /dev/dxg)");
+		return;
+	}
 	for (int i = 0; i < 3; i++) {
 		if (candidate(i, path, sizeof path) < 0)
 			continue;

@@ -180,10 +180,14 @@ static int new_act(builder *b, int c, int h, int w)
 {
 	jm_model *m = b->m;
 	size_t size = (size_t)c * h * w;
-	if (size * (size_t)m->max_batch > (size_t)INT_MAX)
-		return jm_err_set(b->err, JM_EXIT_INPUT,
-				  "%s: an output of %dx%dx%d for a batch of %d exceeds 2^31 values",
-				  b->where, c, h, w, m->max_batch);
+	if (size * (size_t)m->max_batch > (size_t)INT_MAX) {
+		jm_err_set(b->err, JM_EXIT_INPUT,
+			   "%s: an output of %dx%dx%d for a batch of %d exceeds 2^31 values",
+			   b->where, c, h, w, m->max_batch);
+		if (b->err)
+			b->err->batch_too_big = size <= (size_t)INT_MAX; /* batch 1 would do */
+		return -1;
+	}
 	GROW(m->acts_tab, m->n_acts, b->cap_acts);
 	m->acts_tab[m->n_acts] = (activation){.off = m->act_floats, .size = size};
 	m->act_floats += size * (size_t)m->max_batch;
@@ -838,12 +842,16 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 		if (tab[i].bytes == 0)
 			continue;
 		*tab[i].p = be->alloc(tab[i].bytes);
-		if (!*tab[i].p && tab[i].per_batch)
-			return jm_err_set(err, JM_EXIT_FAIL,
-					  "[model] cannot allocate %.1f MiB of %s for batches of %d "
-					  "on %s: lower [train] batch",
-					  (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
-					  be->name);
+		if (!*tab[i].p && tab[i].per_batch) {
+			jm_err_set(err, JM_EXIT_FAIL,
+				   "[model] cannot allocate %.1f MiB of %s for batches of %d on %s: "
+				   "lower [train] batch",
+				   (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
+				   be->name);
+			if (err)
+				err->batch_too_big = 1;
+			return -1;
+		}
 		if (!*tab[i].p)
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "[model] cannot allocate %.1f MiB of %s on %s: the model is "

@@ -15,6 +15,7 @@ int jm_err_set(jm_err *err, int code, const char *fmt, ...)
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 	va_end(ap);
 	err->code = code;
+	err->batch_too_big = 0;
 	return -1;
 }
 

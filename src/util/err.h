@@ -29,6 +29,10 @@ enum {
 
 typedef struct jm_err {
 	int code;       /* JM_EXIT_FAIL or JM_EXIT_INPUT once set */
+	/* 1 when what failed was memory that grows with the batch size, so a
+	 * smaller batch may fit ([train] batch = auto); jm_err_set clears it,
+	 * the allocation that fails sets it after */
+	int batch_too_big;
 	char msg[1024];
 } jm_err;
 
