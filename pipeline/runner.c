@@ -519,11 +519,12 @@ static int try_batch(runner *r, int B, int eval_256, jm_err *err)
 		       ? -1 : 0;
 }
 
-/* A resumed run or a trial whose flow says batch = auto: the batch its
- * first start chose, kept in its params (0 if it has none yet). */
+/* A trial, or a trial resumed or rerun, whose flow says batch = auto: the
+ * batch its first start chose, kept in its params (0 if it has none yet).
+ * A plain run's stored flow holds the number itself. */
 static int64_t chosen_batch(runner *r)
 {
-	int64_t run = r->resume_run ? r->resume_run : r->trial_run;
+	int64_t run = r->trial_run ? r->trial_run : r->source_run;
 	if (!run || !r->store)
 		return 0;
 	char *v = jm_store_param_read(jm_store_db(r->store), run, "train.batch"), *end = NULL;

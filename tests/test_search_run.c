@@ -141,7 +141,7 @@ Test(search_flow, errors_point_at_the_line)
 		 "not a range"},
 		{"train.batch = choice(32, big)",
 		 "fmnist.flow:3: [search] train.batch: choice(32, big): option \"big\": expected an "
-		 "integer in [1, 1048576], got \"big\""},
+		 "integer in [1, 1048576] or auto, got \"big\""},
 		{"model.act = choice(relu, swish)",
 		 "fmnist.flow:3: [search] model.act: choice(relu, swish): option \"swish\": expected "
 		 "one of relu, gelu, tanh, sigmoid, silu, got \"swish\""},
@@ -396,6 +396,33 @@ Test(search_run, trials_land_in_the_store_as_children)
 	cr_expect_eq(sql_num(db, "SELECT max FROM metric_summary WHERE run = 7 AND key = 'val_acc'"),
 		     sql_num(db, "SELECT max FROM metric_summary WHERE run = 3 AND key = 'val_acc'"));
 	sqlite3_close(db);
+	free(out), free(err);
+}
+
+/* batch = auto in a search: each trial picks its batch when it starts
+ * (512: the 540 training images' largest power of two), records it in its
+ * params, and a rerun of the trial takes it from there. */
+Test(search_run, trials_choose_and_keep_an_auto_batch)
+{
+	write_search("s.flow", 1, "trials = 2\ntrain.lr = loguniform(1e-3, 1e-2)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow --set train.batch=auto");
+	cr_assert_eq(rc, 0, "exit %d\nstdout:\n%s\nstderr:\n%s", rc, out, err);
+	sqlite3 *db = open_db();
+	for (int run = 2; run <= 3; run++) {
+		char *b = sql_text(db, "SELECT value FROM params WHERE run = %d AND key = "
+				       "'train.batch'", run);
+		cr_expect_str_eq(b, "512", "run %d", run);
+		free(b);
+	}
+	char *b = sql_text(db, "SELECT value FROM params WHERE run = 1 AND key = 'train.batch'");
+	cr_expect_str_eq(b, "auto");
+	free(b);
+	sqlite3_close(db);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch --rerun 2");
+	cr_assert_eq(rc, 0, "rerun: exit %d\n%s", rc, err);
+	cr_expect(strstr(out, "steps of 512\n") && !strstr(out, "batch auto"), "%s", out);
 	free(out), free(err);
 }
 
