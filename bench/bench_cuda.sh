@@ -9,8 +9,10 @@
 #   cnn   examples/fmnist-cnn.flow with CutMix/MixUp off (the peer's CNN
 #         trains without them), 15 epochs
 #
-# Prints, per model, each side's training samples/s and test accuracy, and
-# the ratio of jianmo to each peer figure; then a JSON line.  Needs a GPU,
+# Prints, per model and precision (jianmo's [train] precision = fp32
+# beside the peer's fp32 graph, bf16 beside its bf16 autocast graph), each
+# side's training samples/s and test accuracy and the ratio; then a JSON
+# line.  Needs a GPU,
 # python3 with torch, and Fashion-MNIST in /usr/share/datasets/fashion-mnist
 # (on the device machine tools/gpu-pack's run.sh puts it there).  Set
 # JIANMO_BIN (default ./jianmo) and JIANMO_PEERS (default ../shared/peers,
@@ -44,13 +46,17 @@ for what in "$@"; do
 	a32=$(grep '"bf16": false' "$tmp/peer-$what.json" | field test_acc)
 	p16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field samples_per_s)
 	a16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field test_acc)
-	rm -rf "$tmp/home"
-	# shellcheck disable=SC2086
-	"$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" --device cuda --json \
-		$extra > "$tmp/ours-$what.json"
-	s=$(field samples_per_s < "$tmp/ours-$what.json")
-	acc=$(field test_acc < "$tmp/ours-$what.json")
-	echo "$what: jianmo $s samples/s (test acc $acc); pytorch CUDA graph fp32 $p32 ($a32), bf16 $p16 ($a16)"
-	echo "$what: jianmo / fp32 graph $($py -c "print(round($s / $p32, 3))"), jianmo / bf16 graph $($py -c "print(round($s / $p16, 3))")"
-	echo "{\"bench\":\"cuda-$what\",\"jianmo_samples_per_s\":$s,\"jianmo_test_acc\":$acc,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
+	for prec in fp32 bf16; do
+		rm -rf "$tmp/home"
+		# shellcheck disable=SC2086
+		"$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" --device cuda --json \
+			--set train.precision=$prec $extra > "$tmp/ours-$what-$prec.json"
+	done
+	s32=$(field samples_per_s < "$tmp/ours-$what-fp32.json")
+	b32=$(field test_acc < "$tmp/ours-$what-fp32.json")
+	s16=$(field samples_per_s < "$tmp/ours-$what-bf16.json")
+	b16=$(field test_acc < "$tmp/ours-$what-bf16.json")
+	echo "$what fp32: jianmo $s32 samples/s (test acc $b32); pytorch CUDA graph fp32 $p32 ($a32): ratio $($py -c "print(round($s32 / $p32, 3))")"
+	echo "$what bf16: jianmo $s16 samples/s (test acc $b16); pytorch CUDA graph bf16 $p16 ($a16): ratio $($py -c "print(round($s16 / $p16, 3))")"
+	echo "{\"bench\":\"cuda-$what\",\"jianmo_fp32_samples_per_s\":$s32,\"jianmo_fp32_test_acc\":$b32,\"jianmo_bf16_samples_per_s\":$s16,\"jianmo_bf16_test_acc\":$b16,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
 done

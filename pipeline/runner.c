@@ -146,6 +146,40 @@ static int pick_device(runner *r, jm_err *err)
 	return 0;
 }
 
+/* [train] precision: auto is bf16 where the device has it, else fp32; a
+ * 16-bit or tf32 precision the device cannot run is bad input.  The flow
+ * then holds what runs, as the run's record. */
+static int pick_precision(runner *r, jm_err *err)
+{
+	static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
+	jm_flow *f = r->flow;
+	const jm_backend *be = r->be;
+	int p = -1;
+	char why[512] = "", loc[300];
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(f->train.precision, names[i]))
+			p = i;
+	jm_flow_locate(f, "train.precision", loc, sizeof loc);
+	if (p < 0) {
+		p = be->set_precision && be->set_precision(JM_PREC_BF16, why, sizeof why) == 0
+			    ? JM_PREC_BF16
+			    : JM_PREC_FP32;
+	} else if (p != JM_PREC_FP32 && !be->set_precision) {
+		return jm_err_set(err, JM_EXIT_INPUT,
+				  "%s: [train] precision = %s runs on a GPU, and this run is on the "
+				  "%s (use auto or fp32)", loc, names[p], be->name);
+	} else if (be->set_precision && be->set_precision(p, why, sizeof why) < 0) {
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [train] precision = %s: %s", loc, names[p],
+				  why);
+	}
+	if (p == JM_PREC_FP32 && be->set_precision && be->set_precision(p, why, sizeof why) < 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "precision fp32: %s", why);
+	free(f->train.precision);
+	f->train.precision = jm_xstrdup(names[p]);
+	r->t.precision = p;
+	return 0;
+}
+
 /* Threads: [train] threads, when the flow sets it, is the number of CPU
  * workers a convolution's batch is split across, each calling BLAS with
  * one thread (OpenBLAS's own threading was slower at these sizes: the CNN
@@ -173,6 +207,20 @@ static void read_metrics_every(jm_trainer *t)
 	t->metrics_every = n > 0 && n < 1000000 && !*end ? (int)n
 			   : t->be->metrics_every > 0 ? t->be->metrics_every : 1;
 	t->last_loss = NAN;
+}
+
+/* fp16 trains with dynamic loss scaling from 2^16 (GradScaler's start).
+ * JIANMO_LOSS_SCALE=S (tests): scaling from S whatever the precision, so
+ * the CPU runs the path fp16 takes on a GPU. */
+static void read_loss_scale(jm_trainer *t)
+{
+	const char *v = getenv("JIANMO_LOSS_SCALE");
+	char *end;
+	double s = v && *v ? strtod(v, &end) : 0;
+	if (s > 0 && isfinite(s) && !*end)
+		t->loss_scale = s;
+	else
+		t->loss_scale = t->precision == JM_PREC_FP16 ? 65536.0 : 0;
 }
 
 static void read_fault(jm_trainer *t)
@@ -909,7 +957,7 @@ int jm_runner_batch(const jm_batch_opts *o)
 		rc = jm_search_batch(o, r->flow, &r->store, r->resume_run, home);
 		goto out;
 	}
-	if (pick_device(r, &err) < 0)
+	if (pick_device(r, &err) < 0 || pick_precision(r, &err) < 0)
 		goto input_error;
 	pick_threads(r);
 	if (r->be == &jm_backend_cpu && jm_blas_reserve(err.msg, sizeof err.msg) < 0) {
@@ -940,12 +988,14 @@ int jm_runner_batch(const jm_batch_opts *o)
 		snprintf(b, sizeof b, "%lld", (long long)r->flow->train.batch);
 		jm_store_param_set(r->store, t->run, "train.batch", b, NULL);
 	}
+	jm_store_param_set(r->store, t->run, "train.precision", r->flow->train.precision, NULL);
 	t->store = r->store;
 	t->flow = r->flow;
 	t->be = r->be;
 	t->seed = (uint64_t)r->flow->train.seed;
 	read_fault(t);
 	read_metrics_every(t);
+	read_loss_scale(t);
 	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
 	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
 		goto run_failed;
@@ -1000,6 +1050,10 @@ int jm_runner_batch(const jm_batch_opts *o)
 	if (jm_trial_pruner_attach(t, &r->pruner, &err) < 0)
 		goto run_failed;
 	int outcome = jm_train_run(t, &err);
+	if (t->loss_scale > 0)
+		jm_report_msg(&r->rep, "loss scale %g at the end; %lld step%s skipped for gradients "
+			      "that were not finite", t->loss_scale, (long long)t->scale_skipped,
+			      t->scale_skipped == 1 ? "" : "s");
 	double test_acc = NAN;
 	const char *status = JM_RUN_FAILED;
 	jm_err fin = {0};

@@ -120,7 +120,38 @@ static void train_batch(jm_trainer *t, int64_t pos)
 	else
 		t->be->xent_acc(t->dlogits, t->acc, logits, labels, NULL, B, t->K,
 				(float)t->flow->train.label_smoothing);
+	if (t->loss_scale > 0)
+		t->be->scale(t->dlogits, (float)t->loss_scale, (size_t)B * (t->regression ? 1 : t->K));
 	jm_model_backward(t->model, t->dlogits, B);
+}
+
+/* Loss scaling (fp16): 1 when this step's gradients are finite, and then
+ * unscaled in place; 0 when they are not (the step is skipped and the
+ * scale halved); -1 with err when they are not even at a vanishing scale. */
+#define SCALE_GROWTH_STEPS 2000
+
+static int unscale_grads(jm_trainer *t, float *g, size_t n, jm_err *err)
+{
+	double ss = t->be->sumsq(g, n);
+	if (!isfinite(ss)) {
+		t->scale_skipped++;
+		t->scale_good = 0;
+		t->loss_scale *= 0.5;
+		if (t->loss_scale < 0x1p-24) {
+			jm_report_clear(t->rep);
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "diverged: gradients are not finite even with the loss scale "
+					  "at %g (step %lld, epoch %lld)", t->loss_scale,
+					  (long long)t->st.step + 1, (long long)t->st.epoch + 1);
+		}
+		return 0;
+	}
+	t->be->scale(g, (float)(1.0 / t->loss_scale), n);
+	if (++t->scale_good == SCALE_GROWTH_STEPS) {
+		t->loss_scale *= 2;
+		t->scale_good = 0;
+	}
+	return 1;
 }
 
 /* The state's sums to the backend, where the next batches add to them
@@ -178,7 +209,10 @@ static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
 	if (batches > 1)
 		jm_model_scale_grads(t->model, 1.0f / (float)batches);
 	double norm = NAN;
-	if (t->clip.mode != JM_CLIP_OFF) {
+	int finite = t->loss_scale > 0 ? unscale_grads(t, g, n, err) : 1;
+	if (finite < 0)
+		return -1;
+	if (finite && t->clip.mode != JM_CLIP_OFF) {
 		norm = jm_clip_apply(&t->clip, t->be, g, n);
 		if (!isfinite(norm)) {
 			jm_report_clear(t->rep);
@@ -190,14 +224,17 @@ static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
 	}
 	double lr = jm_lr_at(&t->sched, st->step, t->total_steps);
 	double mom = jm_momentum_at(&t->sched, st->step, t->total_steps, t->opt);
-	jm_optim_step(t->opt, p, g, lr, mom);
+	if (finite)
+		jm_optim_step(t->opt, p, g, lr, mom);
 	jm_model_zero_grad(t->model);
 	st->step++;
 	if (st->step % t->flow->train.log_every == 0) {
 		log_metric(t, "loss", st->step, st->log_loss_sum / (double)st->log_n);
 		log_metric(t, "lr", st->step, lr);
-		if (t->clip.mode != JM_CLIP_OFF)
+		if (t->clip.mode != JM_CLIP_OFF && finite)
 			log_metric(t, "grad_norm", st->step, norm);
+		if (t->loss_scale > 0)
+			log_metric(t, "loss_scale", st->step, t->loss_scale);
 		st->log_loss_sum = 0;
 		st->log_n = 0;
 	}
@@ -587,7 +624,7 @@ static const struct state_field {
 int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err)
 {
 	char values[N_STATE][40];
-	const char *kv[2 * (N_STATE + 3)];
+	const char *kv[2 * (N_STATE + 6)];
 	int n = 0;
 	for (int i = 0; i < N_STATE; i++) {
 		const char *p = (const char *)&t->st + state_fields[i].off;
@@ -604,10 +641,18 @@ int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err)
 	snprintf(run, sizeof run, "%lld", (long long)t->run);
 	kv[2 * n] = "seed", kv[2 * n + 1] = seed, n++;
 	kv[2 * n] = "run", kv[2 * n + 1] = run, n++;
-	char *ring = NULL;
+	char *ring = NULL, scale[3][40];
 	if (t->clip.mode == JM_CLIP_ADAPTIVE) {
 		ring = jm_clip_state_format(&t->clip);
 		kv[2 * n] = "clip_ring", kv[2 * n + 1] = ring, n++;
+	}
+	if (t->loss_scale > 0) {
+		snprintf(scale[0], sizeof scale[0], "%a", t->loss_scale);
+		snprintf(scale[1], sizeof scale[1], "%lld", (long long)t->scale_good);
+		snprintf(scale[2], sizeof scale[2], "%lld", (long long)t->scale_skipped);
+		kv[2 * n] = "loss_scale", kv[2 * n + 1] = scale[0], n++;
+		kv[2 * n] = "scale_good", kv[2 * n + 1] = scale[1], n++;
+		kv[2 * n] = "scale_skipped", kv[2 * n + 1] = scale[2], n++;
 	}
 	int rc = jm_checkpoint_save(path, t->model, t->opt, kv, n, err);
 	free(ring);
@@ -644,6 +689,14 @@ int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err)
 			jm_err_prefix(err, "%s", path);
 			goto out;
 		}
+	}
+	const char *scale = jm_ckpt_meta_get(&meta, "loss_scale");
+	if (t->loss_scale > 0 && scale) {
+		const char *good = jm_ckpt_meta_get(&meta, "scale_good");
+		const char *skipped = jm_ckpt_meta_get(&meta, "scale_skipped");
+		t->loss_scale = strtod(scale, NULL);
+		t->scale_good = good ? strtoll(good, NULL, 10) : 0;
+		t->scale_skipped = skipped ? strtoll(skipped, NULL, 10) : 0;
 	}
 	t->st = st;
 	rc = 0;

@@ -105,6 +105,17 @@ typedef struct jm_trainer {
 	 * soft-target cross-entropy on the mixed targets. */
 	jm_augmenter *aug;
 
+	/* [train] precision (JM_PREC_*), and for fp16 dynamic loss scaling as
+	 * torch.cuda.amp.GradScaler does it: the loss gradient is multiplied
+	 * by loss_scale (a power of two, so exactly undone in fp32); a step
+	 * whose gradients are not finite is skipped and halves it; 2000 finite
+	 * steps in a row double it.  0: off.  Each step then reads the
+	 * gradients' sum of squares back (one wait for the device). */
+	int precision;
+	double loss_scale;
+	int64_t scale_good;       /* finite steps since the last change */
+	int64_t scale_skipped;    /* steps skipped, the whole run */
+
 	int regression;           /* one output, mse on standardized targets */
 	double y_mean, y_std;     /* regression: the targets' scale (0, 1 otherwise) */
 	float *targets;           /* backend: [B] regression targets */

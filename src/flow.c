@@ -266,6 +266,11 @@ static const key keys[] = {
 	 .help = "CPU worker threads (layers split their work across them)"},
 	{"train", "device", T_STRING, F(train.device), .def = "auto", .check = check_device,
 	 .help = "auto (a GPU when there is one), cpu, cuda or cuda:N"},
+	{"train", "precision", T_CHOICE, F(train.precision), .def = "auto",
+	 .choices = "auto|fp32|tf32|bf16|fp16",
+	 .help = "GPU GEMM precision: fp32, tf32, bf16 or fp16 inputs with fp32 sums and "
+		 "weights (fp16 with dynamic loss scaling); auto: bf16 on GPUs that have it, "
+		 "else fp32; the CPU runs fp32"},
 	{"train", "seed", T_INT, F(train.seed), .def = "1", GE(0),
 	 .help = "seed of every random choice (split, initialisation, batches)"},
 

@@ -132,6 +132,7 @@ typedef struct jm_flow {
 		int64_t checkpoint_every; /* epochs between checkpoints (1) */
 		int64_t threads;      /* BLAS threads (1) */
 		char *device;         /* "auto" (default) | "cpu" | "cuda" | "cuda:N" */
+		char *precision;      /* "auto" (default) | "fp32" | "tf32" | "bf16" | "fp16" */
 		int64_t seed;         /* 1 */
 	} train;
 

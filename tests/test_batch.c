@@ -367,6 +367,47 @@ Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
 	sqlite3_close(db);
 }
 
+/* Dynamic loss scaling (what fp16 trains with on a GPU), run on the CPU
+ * through JIANMO_LOSS_SCALE: a power-of-two scale is undone exactly, so
+ * the run is the unscaled one to the bit; a scale that overflows skips
+ * the step and halves, and a stop and resume keep the scale's state. */
+Test(batch, loss_scaling_is_exact_and_backs_off, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	const char *flow = "--batch small.flow --set train.clip=1"; /* grad_norm logged too */
+	char *out, *err;
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "%s", flow), 0);
+	int rc = jt_sh(dir, &out, &err, "JIANMO_LOSS_SCALE=65536 '%s' %s", jt_bin(), flow);
+	cr_assert_eq(rc, 0, "scaled run failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "loss scale 65536 at the end; 0 steps skipped"), "%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	sqlite3_close(db);
+
+	/* 3e38 overflows the first gradients: that step is skipped, 1.5e38 is not */
+	rc = jt_sh(dir, &out, &err, "JIANMO_LOSS_SCALE=3e38 '%s' %s", jt_bin(), flow);
+	cr_assert_eq(rc, 0, "overflowing run failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "loss scale 1.5e+38 at the end; 1 step skipped"), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "JIANMO_LOSS_SCALE=3e38 JIANMO_FAULT_SIGNAL=80:TERM '%s' %s; "
+		   "echo \"exit=$?\"", jt_bin(), flow);
+	cr_assert(strstr(out, "exit=143"), "%s\n%s", out, err);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "JIANMO_LOSS_SCALE=3e38 '%s' --batch --resume 4", jt_bin());
+	cr_assert_eq(rc, 0, "resume failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "loss scale 1.5e+38 at the end; 1 step skipped"), "%s", out);
+	free(out), free(err);
+	db = open_db();
+	expect_same_final(db, 3, 4);
+	char *a = series(db, 3, "loss_scale"), *b = series(db, 4, "loss_scale");
+	cr_expect(strlen(a) > 0);
+	cr_expect_str_eq(a, b);
+	free(a), free(b);
+	sqlite3_close(db);
+}
+
 Test(batch, divergence_fails_the_run)
 {
 	NEED_FMNIST();

@@ -141,6 +141,75 @@ Test(cuda, sgemm_all_transposes)
 		}
 }
 
+/* The CPU twins of the 16-bit GEMM inputs: round to nearest even. */
+static float round_bf16(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	u += 0x7fffu + ((u >> 16) & 1u);
+	u &= 0xffff0000u;
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+static float round_fp16(float x)
+{
+	return (float)(_Float16)x;
+}
+
+/* [train] precision's GEMMs against their CPU twins: bf16 and fp16 are
+ * sgemm on the inputs rounded as the GPU rounds them (the products are
+ * exact in fp32, so only the summation order differs); tf32 is within
+ * its 10-bit mantissa of fp32. */
+static void gemm_precision_case(int prec, int ta, int tb, int M, int N, int K)
+{
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(prec * 1000 + M + N + K + ta * 2 + tb));
+	size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+	float *A = randv(&r, na, -1, 1), *B = randv(&r, nb, -1, 1), *C = randv(&r, nc, -1, 1);
+	float *dA = up(A, na), *dB = up(B, nb), *dC = up(C, nc);
+	if (prec != JM_PREC_TF32) {
+		for (size_t i = 0; i < na; i++)
+			A[i] = prec == JM_PREC_BF16 ? round_bf16(A[i]) : round_fp16(A[i]);
+		for (size_t i = 0; i < nb; i++)
+			B[i] = prec == JM_PREC_BF16 ? round_bf16(B[i]) : round_fp16(B[i]);
+	}
+	cpu->sgemm(ta, tb, M, N, K, 0.75f, A, B, 1.0f, C);
+	gpu->sgemm(ta, tb, M, N, K, 0.75f, dA, dB, 1.0f, dC);
+	char what[64];
+	snprintf(what, sizeof what, "%s gemm %c%c %dx%dx%d",
+		 prec == JM_PREC_TF32 ? "tf32" : prec == JM_PREC_BF16 ? "bf16" : "fp16",
+		 ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
+	if (prec == JM_PREC_TF32)
+		expect_close(what, dC, C, nc, 3e-3 * sqrt((double)K), 1e-3);
+	else
+		expect_close(what, dC, C, nc, 1e-4 * sqrt((double)K), 1e-4);
+	gpu->free(dA), gpu->free(dB), gpu->free(dC);
+	free(A), free(B), free(C);
+}
+
+Test(cuda, gemm_precisions_match_their_cpu_twins)
+{
+	need_gpu();
+	cr_assert_not_null(gpu->set_precision);
+	const int precs[] = {JM_PREC_TF32, JM_PREC_BF16, JM_PREC_FP16};
+	char why[512];
+	for (size_t i = 0; i < 3; i++) {
+		if (gpu->set_precision(precs[i], why, sizeof why) < 0) {
+			cr_log_warn("SKIPPED precision %d: %s", precs[i], why);
+			continue;
+		}
+		for (int ta = 0; ta < 2; ta++)
+			for (int tb = 0; tb < 2; tb++) {
+				gemm_precision_case(precs[i], ta, tb, 37, 53, 29);
+				gemm_precision_case(precs[i], ta, tb, 128, 256, 784);
+			}
+	}
+	cr_assert_eq(gpu->set_precision(JM_PREC_FP32, why, sizeof why), 0, "%s", why);
+	cr_expect_eq(gpu->set_precision(7, why, sizeof why), -1);
+	sgemm_case(0, 1, 128, 256, 784, 1.0f); /* fp32 again */
+}
+
 Test(cuda, linear)
 {
 	need_gpu();

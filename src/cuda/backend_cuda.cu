@@ -15,8 +15,15 @@
  *
  * Row-major sgemm on column-major cuBLAS: C = op(A) op(B) is computed as
  * C^T = op(B)^T op(A)^T, which is the same memory.  Math mode is plain
- * fp32 (no TF32) so results track the CPU's within float rounding.
+ * fp32 (no TF32) so results track the CPU's within float rounding, unless
+ * [train] precision says otherwise (set_precision): tf32 turns on the
+ * tensor cores' TF32 mode; bf16 and fp16 round both inputs into a 16-bit
+ * scratch (one kernel each) and call cublasGemmEx summing in fp32 into the
+ * fp32 result, so the CPU twin of a 16-bit GEMM is sgemm on inputs rounded
+ * the same way (tests/test_cuda.c).
  */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +169,90 @@ static void cuda_to_host(void *dst, const void *src, size_t bytes)
 
 /* ---- GEMM and the linear layer ---- */
 
+__global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n)
+{
+	JM_CUDA_FOR(i, n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void k_to_fp16(__half *y, const float *x, size_t n)
+{
+	JM_CUDA_FOR(i, n) y[i] = __float2half_rn(x[i]);
+}
+
+/* The 16-bit scratch for n values (grown on demand, never shrunk); NULL
+ * with the error recorded when it cannot grow. */
+static void *half_scratch(size_t n)
+{
+	if (n <= jm_cuda.half_n)
+		return jm_cuda.half;
+	size_t want = n + n / 4;
+	void *p = NULL;
+	if (jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "16-bit scratch") < 0 ||
+	    jm_cuda_check(cudaMalloc(&p, want * 2), "16-bit GEMM scratch") < 0)
+		return NULL;
+	cudaFree(jm_cuda.half);
+	jm_cuda.half = p;
+	jm_cuda.half_n = want;
+	return p;
+}
+
+/* C = alpha op(A) op(B) + beta C with both inputs rounded to bf16 or fp16
+ * (RNE) and fp32 sums (cuBLAS on column-major, as jm_cuda_sgemm). */
+static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+		       const float *B, float beta, float *C)
+{
+	size_t na = (size_t)M * K, nb = (size_t)K * N;
+	char *h = (char *)half_scratch(na + nb);
+	if (!h)
+		return;
+	int bf = jm_cuda.precision == JM_PREC_BF16;
+	void *ha = h, *hb = h + na * 2;
+	if (bf) {
+		k_to_bf16<<<jm_cuda_blocks(na), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+			(__nv_bfloat16 *)ha, A, na);
+		k_to_bf16<<<jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
+			(__nv_bfloat16 *)hb, B, nb);
+	} else {
+		k_to_fp16<<<jm_cuda_blocks(na), JM_CUDA_THREADS, 0, jm_cuda.stream>>>((__half *)ha,
+										  A, na);
+		k_to_fp16<<<jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, jm_cuda.stream>>>((__half *)hb,
+										  B, nb);
+	}
+	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
+		return;
+	cudaDataType t = bf ? CUDA_R_16BF : CUDA_R_16F;
+	int lda = ta ? M : K, ldb = tb ? K : N;
+	jm_cuda_check_blas(cublasGemmEx(jm_cuda.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+					ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, hb, t, ldb,
+					ha, t, lda, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
+					CUBLAS_GEMM_DEFAULT),
+			   bf ? "bf16 gemm" : "fp16 gemm");
+}
+
+static int cuda_set_precision(int precision, char *why, size_t n)
+{
+	static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
+	if (precision < JM_PREC_FP32 || precision > JM_PREC_FP16) {
+		snprintf(why, n, "unknown precision %d", precision);
+		return -1;
+	}
+	if ((precision == JM_PREC_TF32 || precision == JM_PREC_BF16) && jm_cuda.cc_major < 8) {
+		snprintf(why, n, "%s needs compute capability 8.0 or later; cuda:%d has %d.x",
+			 names[precision], jm_cuda.device, jm_cuda.cc_major);
+		return -1;
+	}
+	cublasStatus_t s = cublasSetMathMode(jm_cuda.blas, precision == JM_PREC_TF32
+							       ? CUBLAS_TF32_TENSOR_OP_MATH
+							       : CUBLAS_DEFAULT_MATH);
+	if (s != CUBLAS_STATUS_SUCCESS) {
+		snprintf(why, n, "cuBLAS refused the %s math mode (status %d)", names[precision],
+			 (int)s);
+		return -1;
+	}
+	jm_cuda.precision = precision;
+	return 0;
+}
+
 extern "C" void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 			      const float *B, float beta, float *C)
 {
@@ -172,6 +263,10 @@ extern "C" void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, 
 			jm_cuda_fill(C, 0.0f, (size_t)M * N);
 		else if (beta != 1.0f)
 			jm_cuda_scale(C, beta, (size_t)M * N);
+		return;
+	}
+	if (jm_cuda.precision == JM_PREC_BF16 || jm_cuda.precision == JM_PREC_FP16) {
+		gemm_16bit(ta, tb, M, N, K, alpha, A, B, beta, C);
 		return;
 	}
 	int lda = ta ? M : K, ldb = tb ? K : N;
@@ -262,6 +357,7 @@ static const jm_backend cuda_backend = {
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
 	.native_stream = cuda_native_stream,
+	.set_precision = cuda_set_precision,
 	.augment_geometry = jm_cuda_augment_geometry,
 	.augment_mix = jm_cuda_augment_mix,
 	.mix_targets = jm_cuda_mix_targets,
@@ -344,6 +440,8 @@ jm_cuda_open(int device, char *why, size_t n)
 	}
 	cublasSetStream(jm_cuda.blas, jm_cuda.stream);
 	cublasSetMathMode(jm_cuda.blas, CUBLAS_DEFAULT_MATH); /* fp32, no TF32 */
+	cudaDeviceGetAttribute(&jm_cuda.cc_major, cudaDevAttrComputeCapabilityMajor, device);
+	jm_cuda.precision = JM_PREC_FP32;
 	jm_cuda.device = device;
 	jm_cuda.error[0] = '\0';
 	return &cuda_backend;

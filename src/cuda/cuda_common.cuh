@@ -32,6 +32,10 @@ typedef struct jm_cuda_state {
 	double *dscratch;  /* device: reductions in double (xent, sumsq) */
 	int32_t *iscratch; /* device: counts (xent's correct) */
 	size_t dscratch_n;
+	int precision;     /* JM_PREC_*: the GEMMs' inputs */
+	int cc_major;      /* the device's compute capability */
+	void *half;        /* device: 16-bit copies of a GEMM's inputs */
+	size_t half_n;     /* its size in 16-bit values */
 } jm_cuda_state;
 
 extern jm_cuda_state jm_cuda;

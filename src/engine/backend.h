@@ -46,8 +46,12 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 5 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
-			   * 5: xent_acc, mse_acc, metrics_every */
+#define JM_BACKEND_ABI 6 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
+			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision */
+
+/* [train] precision: what the GEMMs take in.  Everything else (weights,
+ * activations, gradients, sums, the optimizer) stays fp32. */
+enum { JM_PREC_FP32 = 0, JM_PREC_TF32, JM_PREC_BF16, JM_PREC_FP16 };
 
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
@@ -226,6 +230,13 @@ typedef struct jm_backend {
 	/* The stream the ops are queued on (a cudaStream_t), for plugin
 	 * kernels to join; NULL (the member or its result) on the CPU. */
 	void *(*native_stream)(void);
+
+	/* The GEMMs' input precision from now on (JM_PREC_*): tf32 uses the
+	 * tensor cores' TF32 mode; bf16 and fp16 round both inputs of every
+	 * GEMM to 16 bits (round to nearest even) and sum in fp32 into an
+	 * fp32 result.  0, or -1 with why when the device cannot (tf32 and
+	 * bf16 need compute capability 8.0).  NULL: fp32 only (the CPU). */
+	int (*set_precision)(int precision, char *why, size_t n);
 
 	/* ---- augmentation (the plans come from pipeline/augment.h) ----
 	 * Every random choice is made on the host and handed over as a plan
