@@ -395,8 +395,10 @@ extern "C" __attribute__((visibility("default"))) int jm_cuda_probe(char *buf, s
 		cudaDeviceProp p;
 		if (cudaGetDeviceProperties(&p, d) != cudaSuccess)
 			continue;
-		off += snprintf(buf + off, n - off, "; cuda:%d %s, %.1f GiB, compute %d.%d", d,
-				p.name, (double)p.totalGlobalMem / (1 << 30), p.major, p.minor);
+		off += snprintf(buf + off, n - off, "; cuda:%d %s, %.1f GiB, compute %d.%d (%s)", d,
+				p.name, (double)p.totalGlobalMem / (1 << 30), p.major, p.minor,
+				p.major >= 8 ? "fp32, tf32, bf16, fp16; precision auto: bf16"
+					     : "fp32, fp16; precision auto: fp32");
 	}
 	return count;
 }
