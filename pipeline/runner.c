@@ -558,12 +558,45 @@ static void free_batch(runner *r)
 	t->model = NULL;
 }
 
+/* On a GPU some memory is taken at first use (the 16-bit GEMM scratch,
+ * reduction scratch, cuBLAS's workspace): one step of the model's largest
+ * batch, on the zeroed buffers, takes it now, so a batch that does not fit
+ * fails here, named, rather than in the first step.  The gradients are
+ * zeroed after, and the parameters and batch-norm statistics are set by
+ * jm_model_init later. */
+static int first_use(runner *r, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	const jm_backend *be = r->be;
+	if (be == &jm_backend_cpu)
+		return 0;
+	int B = jm_model_max_batch(t->model);
+	float *logits = jm_model_forward(t->model, t->x, B, 1, 0);
+	if (logits && t->regression)
+		be->mse(t->dlogits, NULL, logits, t->targets, B, 1);
+	else if (logits)
+		be->xent(t->dlogits, NULL, NULL, logits, t->labels, NULL, B, t->K, 0.0f);
+	if (logits)
+		jm_model_backward(t->model, t->dlogits, B);
+	jm_model_zero_grad(t->model);
+	char why[512] = "";
+	if (be->sync(why, sizeof why) == 0 && logits)
+		return 0;
+	int oom = strstr(why, "out of memory") != NULL;
+	jm_err_set(err, JM_EXIT_FAIL, "a first step with batches of %d on %s failed: %s%s", B,
+		   be->name, logits ? why : "the model refused the batch",
+		   oom ? ": lower [train] batch" : "");
+	err->batch_too_big = oom;
+	return -1;
+}
+
 /* A batch of B: the model and the buffers (evaluation batches are at least
  * 256 when the batch was given, and the batch itself when it was chosen). */
 static int try_batch(runner *r, int B, int eval_256, jm_err *err)
 {
 	r->t.B = B;
-	return build_model(r, eval_256 && B < 256 ? 256 : B, err) < 0 || batch_buffers(r, err) < 0
+	return build_model(r, eval_256 && B < 256 ? 256 : B, err) < 0 ||
+			       batch_buffers(r, err) < 0 || first_use(r, err) < 0
 		       ? -1 : 0;
 }
 
