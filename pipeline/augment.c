@@ -355,12 +355,8 @@ int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_
 	}
 	if (!ok) {
 		jm_augmenter_free(a);
-		jm_err_set(err, JM_EXIT_FAIL,
-			   "out of %s memory for augmentation buffers of batch %d: lower [train] batch",
-			   be->name, B);
-		if (err)
-			err->batch_too_big = 1;
-		return -1;
+		return jm_err_batch(err, "out of %s memory for augmentation buffers of batch %d: "
+				    "lower [train] batch", be->name, B);
 	}
 	*out = a;
 	return 0;

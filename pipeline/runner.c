@@ -510,14 +510,9 @@ static int batch_buffers(runner *r, jm_err *err)
 	t->labels = be->alloc((size_t)maxb * sizeof *t->labels);
 	t->dlogits = be->alloc((size_t)maxb * (size_t)t->K * sizeof *t->dlogits);
 	if (!t->labels_host || !t->logits_host || !t->x || !t->labels || !t->dlogits ||
-	    (t->regression && (!t->targets_host || !t->targets))) {
-		jm_err_set(err, JM_EXIT_FAIL,
-			   "out of %s memory for training buffers of batch %d: lower [train] batch",
-			   be->name, maxb);
-		if (err)
-			err->batch_too_big = 1;
-		return -1;
-	}
+	    (t->regression && (!t->targets_host || !t->targets)))
+		return jm_err_batch(err, "out of %s memory for training buffers of batch %d: lower "
+				    "[train] batch", be->name, maxb);
 	/* [augment] rules that need the image size, located at their key */
 	jm_augment_config ac;
 	const char *bad = NULL;

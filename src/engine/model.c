@@ -842,16 +842,12 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 		if (tab[i].bytes == 0)
 			continue;
 		*tab[i].p = be->alloc(tab[i].bytes);
-		if (!*tab[i].p && tab[i].per_batch) {
-			jm_err_set(err, JM_EXIT_FAIL,
-				   "[model] cannot allocate %.1f MiB of %s for batches of %d on %s: "
-				   "lower [train] batch",
-				   (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
-				   be->name);
-			if (err)
-				err->batch_too_big = 1;
-			return -1;
-		}
+		if (!*tab[i].p && tab[i].per_batch)
+			return jm_err_batch(err,
+					    "[model] cannot allocate %.1f MiB of %s for batches of %d "
+					    "on %s: lower [train] batch",
+					    (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
+					    be->name);
 		if (!*tab[i].p)
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "[model] cannot allocate %.1f MiB of %s on %s: the model is "

@@ -19,6 +19,19 @@ int jm_err_set(jm_err *err, int code, const char *fmt, ...)
 	return -1;
 }
 
+int jm_err_batch(jm_err *err, const char *fmt, ...)
+{
+	if (!err)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	err->code = JM_EXIT_FAIL;
+	err->batch_too_big = 1;
+	return -1;
+}
+
 int jm_err_prefix(jm_err *err, const char *fmt, ...)
 {
 	if (!err)

@@ -30,8 +30,8 @@ enum {
 typedef struct jm_err {
 	int code;       /* JM_EXIT_FAIL or JM_EXIT_INPUT once set */
 	/* 1 when what failed was memory that grows with the batch size, so a
-	 * smaller batch may fit ([train] batch = auto); jm_err_set clears it,
-	 * the allocation that fails sets it after */
+	 * smaller batch may fit ([train] batch = auto): set by jm_err_batch,
+	 * cleared by jm_err_set */
 	int batch_too_big;
 	char msg[1024];
 } jm_err;
@@ -40,6 +40,10 @@ typedef struct jm_err {
  * callers can write `return jm_err_set(err, JM_EXIT_INPUT, "...")`. */
 int jm_err_set(jm_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* jm_err_set with JM_EXIT_FAIL for memory that grows with the batch:
+ * also sets batch_too_big. */
+int jm_err_batch(jm_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Put "prefix: " in front of an existing message (for adding file:line). */
 int jm_err_prefix(jm_err *err, const char *fmt, ...)
