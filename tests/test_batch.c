@@ -408,6 +408,24 @@ Test(batch, loss_scaling_is_exact_and_backs_off, .timeout = 300)
 	sqlite3_close(db);
 }
 
+/* The GPU's first-use step (one forward and backward of the largest batch
+ * before the run starts, runner.c) leaves nothing behind: forced on the
+ * CPU, a CNN with batch norm and dropout stores the same bits. */
+Test(batch, first_use_step_leaves_the_run_unchanged, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "cnn.flow", cnn_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch cnn.flow --set train.epochs=1"), 0);
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "JIANMO_FIRST_USE=1 '%s' --batch cnn.flow --set "
+		       "train.epochs=1", jt_bin());
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	sqlite3_close(db);
+}
+
 Test(batch, divergence_fails_the_run)
 {
 	NEED_FMNIST();
