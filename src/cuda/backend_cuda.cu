@@ -201,12 +201,13 @@ static void *half_scratch(size_t n)
 static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 		       const float *B, float beta, float *C)
 {
-	size_t na = (size_t)M * K, nb = (size_t)K * N;
-	char *h = (char *)half_scratch(na + nb);
+	/* B's copy starts 256-byte aligned, as the tensor-core kernels like */
+	size_t na = (size_t)M * K, nb = (size_t)K * N, off = (na + 127) / 128 * 128;
+	char *h = (char *)half_scratch(off + nb);
 	if (!h)
 		return;
 	int bf = jm_cuda.precision == JM_PREC_BF16;
-	void *ha = h, *hb = h + na * 2;
+	void *ha = h, *hb = h + off * 2;
 	if (bf) {
 		k_to_bf16<<<jm_cuda_blocks(na), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
 			(__nv_bfloat16 *)ha, A, na);
