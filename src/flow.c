@@ -1777,5 +1777,7 @@ void jm_flow_key_info(int i, jm_flow_keyinfo *out)
 	char *r = out->range;
 	size_t skip = !strncmp(r, " in ", 4) ? 4 : r[0] == ' ';
 	memmove(r, r + skip, strlen(r + skip) + 1);
+	if (k->auto_ok)
+		snprintf(r + strlen(r), sizeof out->range - strlen(r), " or auto");
 	out->help = k->help;
 }
