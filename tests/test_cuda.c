@@ -188,6 +188,132 @@ static void gemm_precision_case(int prec, int ta, int tb, int M, int N, int K)
 	free(A), free(B), free(C);
 }
 
+/* The CPU twin's inputs to a GEMM at precision prec: rounded as the GPU
+ * rounds them (a copy; plain for fp32 and tf32). */
+static float *gemm_input(int prec, const float *x, size_t n)
+{
+	float *y = malloc((n ? n : 1) * sizeof *y);
+	for (size_t i = 0; i < n; i++)
+		y[i] = prec == JM_PREC_BF16 ? round_bf16(x[i])
+		       : prec == JM_PREC_FP16 ? round_fp16(x[i]) : x[i];
+	return y;
+}
+
+/* db += the column sums of dout [rows, cols]: the bias gradient, which no
+ * GEMM touches (so never rounded). */
+static void colsum_acc(float *db, const float *dout, int rows, int cols)
+{
+	for (int c = 0; c < cols; c++) {
+		double sum = db[c];
+		for (int r = 0; r < rows; r++)
+			sum += dout[(size_t)r * cols + c];
+		db[c] = (float)sum;
+	}
+}
+
+/* The linear layer on the GPU at the precision set, against the CPU on
+ * inputs rounded the same way (the bias and its gradient in fp32). */
+static void linear_case(int prec)
+{
+	enum { B = 33, IN = 70, OUT = 45 };
+	jm_rng r;
+	jm_rng_seed(&r, 3);
+	float *in = randv(&r, B * IN, -1, 1), *w = randv(&r, OUT * IN, -1, 1);
+	float *b = randv(&r, OUT, -1, 1), *dout = randv(&r, B * OUT, -1, 1);
+	float *out = calloc(B * OUT, 4), *din = calloc(B * IN, 4), *dw = calloc(OUT * IN, 4),
+	      *db = calloc(OUT, 4);
+	float *gin = up(in, B * IN), *gw = up(w, OUT * IN), *gb = up(b, OUT),
+	      *gdout = up(dout, B * OUT);
+	float *gout = up(out, B * OUT), *gdin = up(din, B * IN), *gdw = up(dw, OUT * IN),
+	      *gdb = up(db, OUT);
+	float *rin = gemm_input(prec, in, B * IN), *rw = gemm_input(prec, w, OUT * IN),
+	      *rdout = gemm_input(prec, dout, B * OUT);
+	cpu->linear_forward(out, rin, rw, b, B, IN, OUT);
+	gpu->linear_forward(gout, gin, gw, gb, B, IN, OUT);
+	cpu->linear_backward(din, dw, NULL, rdout, rin, rw, B, IN, OUT);
+	colsum_acc(db, dout, B, OUT);
+	gpu->linear_backward(gdin, gdw, gdb, gdout, gin, gw, B, IN, OUT);
+	double tol = prec == JM_PREC_TF32 ? 3e-2 : 1e-4;
+	expect_close("linear forward", gout, out, B * OUT, tol, tol);
+	expect_close("linear din", gdin, din, B * IN, tol, tol);
+	expect_close("linear dw", gdw, dw, OUT * IN, tol, tol);
+	expect_close("linear db", gdb, db, OUT, 1e-4, 1e-4);
+	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb};
+	for (int i = 0; i < 8; i++)
+		gpu->free(ptrs[i]);
+	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db);
+	free(rin), free(rw), free(rdout);
+}
+
+Test(cuda, linear)
+{
+	need_gpu();
+	linear_case(JM_PREC_FP32);
+}
+
+static void conv_case_at(int prec, int B, int C, int H, int W, int OC, int K, int S, int pad,
+			 int bias)
+{
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B + C * 10 + OC * 100 + K * 1000 + S + pad));
+	int OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
+	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * OH * OW,
+	       nw = (size_t)OC * C * K * K;
+	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
+	float *dout = randv(&r, nout, -1, 1);
+	float *out = calloc(nout, 4), *din = calloc(nin, 4), *dw = randv(&r, nw, -1, 1),
+	      *db = randv(&r, OC, -1, 1);
+	float *gin = up(in, nin), *gw = up(w, nw), *gb = up(b, OC), *gdout = up(dout, nout);
+	float *gout = up(out, nout), *gdin = up(din, nin), *gdw = up(dw, nw), *gdb = up(db, OC);
+	float *cs = calloc(cpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad) + 1, 4);
+	size_t gsn = gpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad);
+	float *gs = gpu->alloc((gsn + 1) * sizeof(float));
+	/* the CPU twin on the GEMMs' inputs rounded as the GPU rounds them;
+	 * the bias gradient sums dout itself, unrounded */
+	float *rin = gemm_input(prec, in, nin), *rw = gemm_input(prec, w, nw),
+	      *rdout = gemm_input(prec, dout, nout);
+	cpu->conv2d_forward(out, rin, rw, bias ? b : NULL, B, C, H, W, OC, K, S, pad, cs);
+	gpu->conv2d_forward(gout, gin, gw, bias ? gb : NULL, B, C, H, W, OC, K, S, pad, gs);
+	cpu->conv2d_backward(din, dw, NULL, rdout, rin, rw, B, C, H, W, OC, K, S, pad, cs);
+	for (int oc = 0; bias && oc < OC; oc++) {
+		double sum = db[oc];
+		for (int n = 0; n < B; n++)
+			for (int p = 0; p < OH * OW; p++)
+				sum += dout[((size_t)n * OC + oc) * OH * OW + p];
+		db[oc] = (float)sum;
+	}
+	gpu->conv2d_backward(gdin, gdw, bias ? gdb : NULL, gdout, gin, gw, B, C, H, W, OC, K, S,
+			     pad, gs);
+	char what[96];
+	double tol = prec == JM_PREC_TF32 ? 3e-2 : 1e-4;
+	snprintf(what, sizeof what, "conv %dx%dx%dx%d->%d k%d s%d p%d (precision %d)", B, C, H, W,
+		 OC, K, S, pad, prec);
+	expect_close(what, gout, out, nout, tol, tol);
+	expect_close("conv din", gdin, din, nin, tol, tol);
+	expect_close("conv dw", gdw, dw, nw, 10 * tol, tol);
+	expect_close("conv db", gdb, db, OC, 1e-3, 1e-4);
+	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb, gs};
+	for (int i = 0; i < 9; i++)
+		gpu->free(ptrs[i]);
+	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db), free(cs);
+	free(rin), free(rw), free(rdout);
+}
+
+static void conv_case(int B, int C, int H, int W, int OC, int K, int S, int pad, int bias)
+{
+	conv_case_at(JM_PREC_FP32, B, C, H, W, OC, K, S, pad, bias);
+}
+
+Test(cuda, conv2d)
+{
+	need_gpu();
+	conv_case(3, 2, 9, 7, 5, 3, 1, 1, 1);
+	conv_case(4, 3, 8, 8, 4, 3, 2, 1, 0);
+	conv_case(2, 4, 6, 6, 3, 1, 1, 0, 1);
+	conv_case(16, 32, 14, 14, 64, 3, 1, 1, 0);
+	conv_case(2, 1, 28, 28, 8, 5, 1, 2, 1);
+}
+
 Test(cuda, gemm_precisions_match_their_cpu_twins)
 {
 	need_gpu();
@@ -204,81 +330,15 @@ Test(cuda, gemm_precisions_match_their_cpu_twins)
 				gemm_precision_case(precs[i], ta, tb, 37, 53, 29);
 				gemm_precision_case(precs[i], ta, tb, 128, 256, 784);
 			}
+		/* the layers built on the GEMMs: their twins round the same
+		 * tensors, and the bias terms stay fp32 */
+		linear_case(precs[i]);
+		conv_case_at(precs[i], 3, 2, 9, 7, 5, 3, 1, 1, 1);
+		conv_case_at(precs[i], 16, 32, 14, 14, 64, 3, 1, 1, 1);
 	}
 	cr_assert_eq(gpu->set_precision(JM_PREC_FP32, why, sizeof why), 0, "%s", why);
 	cr_expect_eq(gpu->set_precision(7, why, sizeof why), -1);
 	sgemm_case(0, 1, 128, 256, 784, 1.0f); /* fp32 again */
-}
-
-Test(cuda, linear)
-{
-	need_gpu();
-	enum { B = 33, IN = 70, OUT = 45 };
-	jm_rng r;
-	jm_rng_seed(&r, 3);
-	float *in = randv(&r, B * IN, -1, 1), *w = randv(&r, OUT * IN, -1, 1);
-	float *b = randv(&r, OUT, -1, 1), *dout = randv(&r, B * OUT, -1, 1);
-	float *out = calloc(B * OUT, 4), *din = calloc(B * IN, 4), *dw = calloc(OUT * IN, 4),
-	      *db = calloc(OUT, 4);
-	float *gin = up(in, B * IN), *gw = up(w, OUT * IN), *gb = up(b, OUT),
-	      *gdout = up(dout, B * OUT);
-	float *gout = up(out, B * OUT), *gdin = up(din, B * IN), *gdw = up(dw, OUT * IN),
-	      *gdb = up(db, OUT);
-	cpu->linear_forward(out, in, w, b, B, IN, OUT);
-	gpu->linear_forward(gout, gin, gw, gb, B, IN, OUT);
-	cpu->linear_backward(din, dw, db, dout, in, w, B, IN, OUT);
-	gpu->linear_backward(gdin, gdw, gdb, gdout, gin, gw, B, IN, OUT);
-	expect_close("linear forward", gout, out, B * OUT, 1e-4, 1e-4);
-	expect_close("linear din", gdin, din, B * IN, 1e-4, 1e-4);
-	expect_close("linear dw", gdw, dw, OUT * IN, 1e-4, 1e-4);
-	expect_close("linear db", gdb, db, OUT, 1e-4, 1e-4);
-	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb};
-	for (int i = 0; i < 8; i++)
-		gpu->free(ptrs[i]);
-	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db);
-}
-
-static void conv_case(int B, int C, int H, int W, int OC, int K, int S, int pad, int bias)
-{
-	jm_rng r;
-	jm_rng_seed(&r, (uint64_t)(B + C * 10 + OC * 100 + K * 1000 + S + pad));
-	int OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
-	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * OH * OW,
-	       nw = (size_t)OC * C * K * K;
-	float *in = randv(&r, nin, -1, 1), *w = randv(&r, nw, -1, 1), *b = randv(&r, OC, -1, 1);
-	float *dout = randv(&r, nout, -1, 1);
-	float *out = calloc(nout, 4), *din = calloc(nin, 4), *dw = randv(&r, nw, -1, 1),
-	      *db = randv(&r, OC, -1, 1);
-	float *gin = up(in, nin), *gw = up(w, nw), *gb = up(b, OC), *gdout = up(dout, nout);
-	float *gout = up(out, nout), *gdin = up(din, nin), *gdw = up(dw, nw), *gdb = up(db, OC);
-	float *cs = calloc(cpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad) + 1, 4);
-	size_t gsn = gpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad);
-	float *gs = gpu->alloc((gsn + 1) * sizeof(float));
-	cpu->conv2d_forward(out, in, w, bias ? b : NULL, B, C, H, W, OC, K, S, pad, cs);
-	gpu->conv2d_forward(gout, gin, gw, bias ? gb : NULL, B, C, H, W, OC, K, S, pad, gs);
-	cpu->conv2d_backward(din, dw, bias ? db : NULL, dout, in, w, B, C, H, W, OC, K, S, pad, cs);
-	gpu->conv2d_backward(gdin, gdw, bias ? gdb : NULL, gdout, gin, gw, B, C, H, W, OC, K, S,
-			     pad, gs);
-	char what[80];
-	snprintf(what, sizeof what, "conv %dx%dx%dx%d->%d k%d s%d p%d", B, C, H, W, OC, K, S, pad);
-	expect_close(what, gout, out, nout, 1e-4, 1e-4);
-	expect_close("conv din", gdin, din, nin, 1e-4, 1e-4);
-	expect_close("conv dw", gdw, dw, nw, 1e-3, 1e-4);
-	expect_close("conv db", gdb, db, OC, 1e-3, 1e-4);
-	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb, gs};
-	for (int i = 0; i < 9; i++)
-		gpu->free(ptrs[i]);
-	free(in), free(w), free(b), free(dout), free(out), free(din), free(dw), free(db), free(cs);
-}
-
-Test(cuda, conv2d)
-{
-	need_gpu();
-	conv_case(3, 2, 9, 7, 5, 3, 1, 1, 1);
-	conv_case(4, 3, 8, 8, 4, 3, 2, 1, 0);
-	conv_case(2, 4, 6, 6, 3, 1, 1, 0, 1);
-	conv_case(16, 32, 14, 14, 64, 3, 1, 1, 0);
-	conv_case(2, 1, 28, 28, 8, 5, 1, 2, 1);
 }
 
 Test(cuda, pooling)
