@@ -6,16 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void vset(jm_err *err, int code, int batch_too_big, const char *fmt, va_list ap)
+{
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	err->code = code;
+	err->batch_too_big = batch_too_big;
+}
+
 int jm_err_set(jm_err *err, int code, const char *fmt, ...)
 {
 	if (!err)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	vset(err, code, 0, fmt, ap);
 	va_end(ap);
-	err->code = code;
-	err->batch_too_big = 0;
 	return -1;
 }
 
@@ -25,10 +30,8 @@ int jm_err_batch(jm_err *err, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	vset(err, JM_EXIT_FAIL, 1, fmt, ap);
 	va_end(ap);
-	err->code = JM_EXIT_FAIL;
-	err->batch_too_big = 1;
 	return -1;
 }
 
