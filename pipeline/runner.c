@@ -147,35 +147,33 @@ static int pick_device(runner *r, jm_err *err)
 }
 
 /* [train] precision: auto is bf16 where the device has it, else fp32; a
- * 16-bit or tf32 precision the device cannot run is bad input.  The flow
+ * tf32 or 16-bit precision the device cannot run is bad input.  The flow
  * then holds what runs, as the run's record. */
 static int pick_precision(runner *r, jm_err *err)
 {
-	static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
 	jm_flow *f = r->flow;
 	const jm_backend *be = r->be;
-	int p = -1;
-	char why[512] = "", loc[300];
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(f->train.precision, names[i]))
-			p = i;
-	jm_flow_locate(f, "train.precision", loc, sizeof loc);
-	if (p < 0) {
+	int p = JM_PREC_FP32;
+	while (jm_prec_name(p) && strcmp(f->train.precision, jm_prec_name(p)))
+		p++;
+	char why[512], loc[300];
+	if (!jm_prec_name(p)) /* auto */
 		p = be->set_precision && be->set_precision(JM_PREC_BF16, why, sizeof why) == 0
 			    ? JM_PREC_BF16
 			    : JM_PREC_FP32;
-	} else if (p != JM_PREC_FP32 && !be->set_precision) {
+	if (p != JM_PREC_FP32 && !be->set_precision) {
+		jm_flow_locate(f, "train.precision", loc, sizeof loc);
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: [train] precision = %s runs on a GPU, and this run is on the "
-				  "%s (use auto or fp32)", loc, names[p], be->name);
-	} else if (be->set_precision && be->set_precision(p, why, sizeof why) < 0) {
-		return jm_err_set(err, JM_EXIT_INPUT, "%s: [train] precision = %s: %s", loc, names[p],
-				  why);
+				  "%s (use auto or fp32)", loc, jm_prec_name(p), be->name);
 	}
-	if (p == JM_PREC_FP32 && be->set_precision && be->set_precision(p, why, sizeof why) < 0)
-		return jm_err_set(err, JM_EXIT_FAIL, "precision fp32: %s", why);
+	if (be->set_precision && be->set_precision(p, why, sizeof why) < 0) {
+		jm_flow_locate(f, "train.precision", loc, sizeof loc);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [train] precision = %s: %s", loc,
+				  jm_prec_name(p), why);
+	}
 	free(f->train.precision);
-	f->train.precision = jm_xstrdup(names[p]);
+	f->train.precision = jm_xstrdup(jm_prec_name(p));
 	r->t.precision = p;
 	return 0;
 }

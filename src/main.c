@@ -45,7 +45,7 @@ static void print_help(void)
 	       "See jianmo(1), jianmo-flow(5), jianmo-plugin(7).\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	jm_cli cli = {.is_tty = isatty(STDOUT_FILENO)};
 	jm_plugins_warn_to(stderr); /* a refused plugin is a warning, never fatal */
@@ -86,4 +86,22 @@ int main(int argc, char **argv)
 		return JM_EXIT_INPUT;
 	}
 	return cmd->fn(argc - i, argv + i, &cli);
+}
+
+/* The process ends without running the libraries' exit code: OpenBLAS's
+ * joins its threads, and under a tight address-space limit (ulimit -v) a
+ * thread of its that could not map its GEMM buffer at load retries
+ * forever (OpenBLAS issue 5289), so every command would hang at exit.
+ * jianmo itself registers nothing to run at exit and closes what it
+ * opens; the streams are flushed here.  Sanitizer builds return normally,
+ * so LeakSanitizer still checks at exit. */
+int main(int argc, char **argv)
+{
+	int rc = run(argc, argv);
+#if defined(__SANITIZE_ADDRESS__)
+	return rc;
+#else
+	fflush(NULL);
+	_exit(rc);
+#endif
 }

@@ -367,6 +367,69 @@ Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
 	sqlite3_close(db);
 }
 
+/* A GPU precision on the CPU is bad input, located at its key (or the
+ * --set that gave it); auto runs fp32 there and the run records that. */
+Test(batch, gpu_precisions_are_refused_on_the_cpu)
+{
+	NEED_FMNIST();
+	char *flow = NULL;
+	cr_assert(asprintf(&flow, "%sprecision = fp16\n", small_flow) > 0);
+	free(jt_write(dir, "half.flow", flow));
+	free(flow);
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch half.flow");
+	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo: half.flow:17: [train] precision = fp16 runs on a GPU, and "
+			      "this run is on the cpu (use auto or fp32)"), "%s", err);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch small.flow --set train.precision=bf16");
+	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo: --set train.precision: [train] precision = bf16 runs on a "
+			      "GPU, and this run is on the cpu (use auto or fp32)"), "%s", err);
+	free(out), free(err);
+	char path[4096]; /* input errors store nothing: not even a store */
+	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
+	cr_expect_neq(access(path, F_OK), 0, "%s exists", path);
+}
+
+Test(batch, auto_precision_runs_fp32_on_the_cpu)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch small.flow --set train.epochs=1"), 0);
+	sqlite3 *db = open_db();
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = 1 AND key = 'train.precision'",
+			   -1, &st, NULL);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "fp32");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* So little address space that OpenBLAS's threads cannot map their GEMM
+ * buffers (OpenBLAS would retry forever): a run says so and fails, and
+ * no command hangs at exit. */
+Test(batch, a_tiny_memory_cap_fails_instead_of_hanging, .timeout = 120)
+{
+	NEED_FMNIST();
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("SKIPPED: ulimit -v cannot cap an AddressSanitizer build");
+#endif
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "ulimit -v 170000; timeout 60 '%s' --batch small.flow",
+		       jt_bin());
+	cr_expect_eq(rc, 1, "exit %d (124: it hung)\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo: no memory left for OpenBLAS's GEMM buffers"), "%s", err);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "ulimit -v 170000; timeout 60 '%s' --help", jt_bin());
+	cr_expect_eq(rc, 0, "exit %d (124: it hung)\n%s", rc, err);
+	cr_expect(strstr(out, "Exit status:"), "%s", out);
+	free(out), free(err);
+}
+
 /* Dynamic loss scaling (what fp16 trains with on a GPU), run on the CPU
  * through JIANMO_LOSS_SCALE: a power-of-two scale is undone exactly, so
  * the run is the unscaled one to the bit; a scale that overflows skips

@@ -232,21 +232,20 @@ static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const f
 
 static int cuda_set_precision(int precision, char *why, size_t n)
 {
-	static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
-	if (precision < JM_PREC_FP32 || precision > JM_PREC_FP16) {
+	if (!jm_prec_name(precision)) {
 		snprintf(why, n, "unknown precision %d", precision);
 		return -1;
 	}
 	if ((precision == JM_PREC_TF32 || precision == JM_PREC_BF16) && jm_cuda.cc_major < 8) {
 		snprintf(why, n, "%s needs compute capability 8.0 or later; cuda:%d has %d.x",
-			 names[precision], jm_cuda.device, jm_cuda.cc_major);
+			 jm_prec_name(precision), jm_cuda.device, jm_cuda.cc_major);
 		return -1;
 	}
 	cublasStatus_t s = cublasSetMathMode(jm_cuda.blas, precision == JM_PREC_TF32
 							       ? CUBLAS_TF32_TENSOR_OP_MATH
 							       : CUBLAS_DEFAULT_MATH);
 	if (s != CUBLAS_STATUS_SUCCESS) {
-		snprintf(why, n, "cuBLAS refused the %s math mode (status %d)", names[precision],
+		snprintf(why, n, "cuBLAS refused the %s math mode (status %d)", jm_prec_name(precision),
 			 (int)s);
 		return -1;
 	}

@@ -52,6 +52,12 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
 enum { JM_PREC_FP32 = 0, JM_PREC_TF32, JM_PREC_BF16, JM_PREC_FP16 };
+/* Its name in a flow ("fp32", ...), or NULL outside the enum. */
+static inline const char *jm_prec_name(int p)
+{
+	static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
+	return p >= JM_PREC_FP32 && p <= JM_PREC_FP16 ? names[p] : NULL;
+}
 
 typedef struct jm_backend {
 	const char *name; /* "cpu", "cuda" */
