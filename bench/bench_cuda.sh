@@ -11,8 +11,9 @@
 #
 # Prints, per model and precision (jianmo's [train] precision = fp32
 # beside the peer's fp32 graph, bf16 beside its bf16 autocast graph), each
-# side's training samples/s and test accuracy and the ratio; then a JSON
-# line.  Needs a GPU,
+# side's training samples/s and test accuracy and the ratio, and jianmo's
+# fp32 once more with its CUDA graphs off (JIANMO_CUDA_GRAPHS=0); then a
+# JSON line.  Needs a GPU,
 # python3 with torch, and Fashion-MNIST in /usr/share/datasets/fashion-mnist
 # (on the device machine tools/gpu-pack's run.sh puts it there).  Set
 # JIANMO_BIN (default ./jianmo) and JIANMO_PEERS (default ../shared/peers,
@@ -46,11 +47,16 @@ for what in "$@"; do
 	a32=$(grep '"bf16": false' "$tmp/peer-$what.json" | field test_acc)
 	p16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field samples_per_s)
 	a16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field test_acc)
-	for prec in fp32 bf16; do
+	for prec in fp32 bf16 fp32-nograph; do
 		rm -rf "$tmp/home"
+		graphs=1
+		[ "$prec" = fp32-nograph ] && graphs=0
 		# shellcheck disable=SC2086
-		"$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" --device cuda --json \
-			--set train.precision=$prec $extra > "$tmp/ours-$what-$prec.json"
+		JIANMO_CUDA_GRAPHS=$graphs "$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" \
+			--device cuda --json --set train.precision=${prec%-nograph} $extra \
+			> "$tmp/ours-$what-$prec.json" 2> "$tmp/ours-$what-$prec.err"
+		grep -h 'CUDA graph' "$tmp/ours-$what-$prec.json" "$tmp/ours-$what-$prec.err" |
+			sed "s/^/$what $prec: /" | head -n 2
 	done
 	s32=$(field samples_per_s < "$tmp/ours-$what-fp32.json")
 	b32=$(field test_acc < "$tmp/ours-$what-fp32.json")
@@ -58,5 +64,7 @@ for what in "$@"; do
 	b16=$(field test_acc < "$tmp/ours-$what-bf16.json")
 	echo "$what fp32: jianmo $s32 samples/s (test acc $b32); pytorch CUDA graph fp32 $p32 ($a32): ratio $($py -c "print(round($s32 / $p32, 3))")"
 	echo "$what bf16: jianmo $s16 samples/s (test acc $b16); pytorch CUDA graph bf16 $p16 ($a16): ratio $($py -c "print(round($s16 / $p16, 3))")"
-	echo "{\"bench\":\"cuda-$what\",\"jianmo_fp32_samples_per_s\":$s32,\"jianmo_fp32_test_acc\":$b32,\"jianmo_bf16_samples_per_s\":$s16,\"jianmo_bf16_test_acc\":$b16,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
+	sng=$(field samples_per_s < "$tmp/ours-$what-fp32-nograph.json")
+	echo "$what fp32 without CUDA graphs: jianmo $sng samples/s (graphs: $($py -c "print(round($s32 / $sng, 3))")x)"
+	echo "{\"bench\":\"cuda-$what\",\"jianmo_fp32_samples_per_s\":$s32,\"jianmo_fp32_test_acc\":$b32,\"jianmo_bf16_samples_per_s\":$s16,\"jianmo_bf16_test_acc\":$b16,\"jianmo_fp32_nograph_samples_per_s\":$sng,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
 done

@@ -221,6 +221,29 @@ static void read_loss_scale(jm_trainer *t)
 		t->loss_scale = t->precision == JM_PREC_FP16 ? 65536.0 : 0;
 }
 
+/* Whether each step goes to the backend as one CUDA graph (backend.h):
+ * where it has graphs, unless JIANMO_CUDA_GRAPHS=0 or the step reads the
+ * device back (clipping's norm, fp16's check for finite gradients).  note
+ * gets why not, for the log. */
+static void choose_graphs(jm_trainer *t, char *note, size_t n)
+{
+	const char *v = getenv("JIANMO_CUDA_GRAPHS");
+	note[0] = '\0';
+	t->graphs = 0;
+	if (!t->be->step_begin || !t->be->step_end)
+		return;
+	if (v && !strcmp(v, "0"))
+		snprintf(note, n, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0");
+	else if (t->clip.mode != JM_CLIP_OFF)
+		snprintf(note, n, "CUDA graphs off: [train] clip reads the gradients' norm back "
+			 "every step");
+	else if (t->loss_scale > 0)
+		snprintf(note, n, "CUDA graphs off: fp16's loss scaling reads the gradients back "
+			 "every step");
+	else
+		t->graphs = 1;
+}
+
 static void read_fault(jm_trainer *t)
 {
 	const char *v = getenv("JIANMO_FAULT_SIGNAL");
@@ -1025,6 +1048,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 	read_fault(t);
 	read_metrics_every(t);
 	read_loss_scale(t);
+	char graph_note[160];
+	choose_graphs(t, graph_note, sizeof graph_note);
 	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
 	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
 		goto run_failed;
@@ -1057,6 +1082,8 @@ int jm_runner_batch(const jm_batch_opts *o)
 		fprintf(r->log, "device auto: the CPU, because %s\n", r->device_note);
 	if (r->batch_note[0])
 		jm_report_msg(&r->rep, "%s", r->batch_note);
+	if (graph_note[0])
+		jm_report_msg(&r->rep, "%s", graph_note);
 	jm_report_msg(&r->rep, "data: %lld train, %lld validation, %lld test; %lld steps of %d",
 		      (long long)t->n_train, (long long)t->val.n, (long long)t->test.n,
 		      (long long)t->total_steps, t->B);
@@ -1079,6 +1106,11 @@ int jm_runner_batch(const jm_batch_opts *o)
 	if (jm_trial_pruner_attach(t, &r->pruner, &err) < 0)
 		goto run_failed;
 	int outcome = jm_train_run(t, &err);
+	if (t->graphs && t->be->graph_info) {
+		char info[320];
+		t->be->graph_info(info, sizeof info);
+		jm_report_msg(&r->rep, "%s", info);
+	}
 	if (t->loss_scale > 0)
 		jm_report_msg(&r->rep, "loss scale %g at the end; %lld step%s skipped for gradients "
 			      "that were not finite", t->loss_scale, (long long)t->scale_skipped,

@@ -199,34 +199,44 @@ static int read_metrics(jm_trainer *t, jm_err *err)
 }
 
 /* After `batches` accumulated batches: average them, clip, one optimizer
- * step at the scheduled lr, and the step-level metrics every log_every
- * steps.  Fails (diverged) on a non-finite gradient norm. */
-static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
+ * step at the scheduled lr (into *lr; the pre-clip norm into *norm, and
+ * whether the step was taken into *finite).  Fails (diverged) on a
+ * non-finite gradient norm. */
+static int step_apply(jm_trainer *t, int64_t batches, double *lr, double *norm, int *finite,
+		      jm_err *err)
 {
 	jm_train_state *st = &t->st;
 	size_t n = jm_model_n_params(t->model);
 	float *p = jm_model_params(t->model), *g = jm_model_grads(t->model);
 	if (batches > 1)
 		jm_model_scale_grads(t->model, 1.0f / (float)batches);
-	double norm = NAN;
-	int finite = t->loss_scale > 0 ? unscale_grads(t, g, n, err) : 1;
-	if (finite < 0)
+	*norm = NAN;
+	*finite = t->loss_scale > 0 ? unscale_grads(t, g, n, err) : 1;
+	if (*finite < 0)
 		return -1;
-	if (finite && t->clip.mode != JM_CLIP_OFF) {
-		norm = jm_clip_apply(&t->clip, t->be, g, n);
-		if (!isfinite(norm)) {
+	if (*finite && t->clip.mode != JM_CLIP_OFF) {
+		*norm = jm_clip_apply(&t->clip, t->be, g, n);
+		if (!isfinite(*norm)) {
 			jm_report_clear(t->rep);
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "diverged: gradient norm is %s at step %lld (epoch %lld)",
-					  isnan(norm) ? "nan" : "inf", (long long)st->step + 1,
+					  isnan(*norm) ? "nan" : "inf", (long long)st->step + 1,
 					  (long long)st->epoch + 1);
 		}
 	}
-	double lr = jm_lr_at(&t->sched, st->step, t->total_steps);
+	*lr = jm_lr_at(&t->sched, st->step, t->total_steps);
 	double mom = jm_momentum_at(&t->sched, st->step, t->total_steps, t->opt);
-	if (finite)
-		jm_optim_step(t->opt, p, g, lr, mom);
+	if (*finite)
+		jm_optim_step(t->opt, p, g, *lr, mom);
 	jm_model_zero_grad(t->model);
+	return 0;
+}
+
+/* The step taken: count it, and the step-level metrics every log_every
+ * steps. */
+static void step_log(jm_trainer *t, double lr, double norm, int finite)
+{
+	jm_train_state *st = &t->st;
 	st->step++;
 	if (st->step % t->flow->train.log_every == 0) {
 		log_metric(t, "loss", st->step, st->log_loss_sum / (double)st->log_n);
@@ -238,7 +248,6 @@ static int step_and_log(jm_trainer *t, int64_t batches, jm_err *err)
 		st->log_loss_sum = 0;
 		st->log_n = 0;
 	}
-	return 0;
 }
 
 /* A scored row of a two-class part, for the ROC AUC. */
@@ -528,21 +537,29 @@ int jm_train_run(jm_trainer *t, jm_err *err)
 			double t0 = jm_now(), c0 = jm_cpu_now();
 			if (!t->unread)
 				push_metrics(t);
+			if (t->graphs && pending == 0)
+				t->be->step_begin();
 			train_batch(t, st->batch_in_epoch * t->B);
 			st->micro++;
 			st->batch_in_epoch++;
 			t->unread++;
-			int steps = ++pending == accum || st->batch_in_epoch == batches;
-			/* read before the step when it logs the loss, before a stop's
-			 * checkpoint, at the epoch's end, and every metrics_every */
-			if ((t->unread >= t->metrics_every || st->batch_in_epoch == batches ||
-			     (steps && ((st->step + 1) % f->train.log_every == 0 ||
-					jm_signals_stop_requested()))) &&
-			    read_metrics(t, err) < 0)
-				return JM_TRAIN_DIVERGED;
-			if (steps) {
-				if (step_and_log(t, pending, err) < 0)
+			if (++pending == accum || st->batch_in_epoch == batches) {
+				double lr = NAN, norm = NAN;
+				int finite, r = step_apply(t, pending, &lr, &norm, &finite, err);
+				if (t->graphs)
+					t->be->step_end();
+				if (r < 0)
 					return JM_TRAIN_DIVERGED;
+				/* the sums are read between steps (none inside one, so
+				 * it can be a graph): before a step that logs the loss,
+				 * before a stop's checkpoint, at the epoch's end, and
+				 * after every metrics_every batches */
+				if ((t->unread >= t->metrics_every || st->batch_in_epoch == batches ||
+				     (st->step + 1) % f->train.log_every == 0 ||
+				     jm_signals_stop_requested()) &&
+				    read_metrics(t, err) < 0)
+					return JM_TRAIN_DIVERGED;
+				step_log(t, lr, norm, finite);
 				pending = 0;
 				if (t->fault_signal && st->step == t->fault_step)
 					raise(t->fault_signal);

@@ -112,6 +112,11 @@ typedef struct jm_trainer {
 	 * steps in a row double it.  0: off.  Each step then reads the
 	 * gradients' sum of squares back (one wait for the device). */
 	int precision;
+	/* 1: each step is bracketed with the backend's step_begin/step_end,
+	 * so a GPU replays it as one CUDA graph (backend.h); the runner sets
+	 * it where the backend has graphs and the step reads nothing back
+	 * (no clipping, no loss scaling) */
+	int graphs;
 	double loss_scale;
 	int64_t scale_good;       /* finite steps since the last change */
 	int64_t scale_skipped;    /* steps skipped, the whole run */

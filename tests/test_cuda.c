@@ -666,3 +666,197 @@ Test(cuda, augmentation)
 		gpu->free(gp[i]);
 	free(in), free(out), free(soft);
 }
+
+/* ---- the step as a CUDA graph (src/cuda/cuda_graph.cu) ----
+ * A small training step built from the table's ops, run for a number of
+ * steps op by op and then bracketed by step_begin/step_end, from the same
+ * start: the graph must give the same bits.  What changes from step to
+ * step is what a trainer changes: the batch's rows (a pointer into the
+ * permutation), the labels' offset, an uploaded mixing plan, the dropout
+ * key, the lr and Adam's bias corrections.  `odd` steps differ in shape or
+ * read the host mid-step, so the fallback paths are taken too. */
+enum { GS_N = 256, GS_B = 32, GS_D = 64, GS_H = 24, GS_K = 10 };
+
+typedef struct graph_step {
+	float *src, *x, *h, *hd, *z, *dz, *dhd, *dh, *dx;
+	int32_t *perm, *labels;
+	jm_aug_mix *mix;
+	float *p, *g, *m, *v; /* w1 [H,D] b1 [H] w2 [K,H] b2 [K] */
+	double *acc;
+} graph_step;
+
+enum { GS_W1 = 0, GS_B1 = GS_H * GS_D, GS_W2 = GS_B1 + GS_H, GS_B2 = GS_W2 + GS_K * GS_H,
+       GS_P = GS_B2 + GS_K };
+
+static void graph_step_init(graph_step *s)
+{
+	jm_rng r;
+	jm_rng_seed(&r, 77);
+	float *src = randv(&r, (size_t)GS_N * GS_D, -1, 1), *p = randv(&r, GS_P, -0.2f, 0.2f);
+	int32_t perm[GS_N], labels[GS_N];
+	for (int i = 0; i < GS_N; i++)
+		perm[i] = i, labels[i] = (int32_t)jm_rng_below(&r, GS_K);
+	jm_rng_shuffle(&r, perm, GS_N);
+	s->src = up(src, (size_t)GS_N * GS_D);
+	s->p = up(p, GS_P);
+	float **bufs[] = {&s->x, &s->dx};
+	for (int i = 0; i < 2; i++)
+		*bufs[i] = gpu->alloc((size_t)GS_B * GS_D * 4);
+	float **hid[] = {&s->h, &s->hd, &s->dhd, &s->dh};
+	for (int i = 0; i < 4; i++)
+		*hid[i] = gpu->alloc((size_t)GS_B * GS_H * 4);
+	s->z = gpu->alloc((size_t)GS_B * GS_K * 4);
+	s->dz = gpu->alloc((size_t)GS_B * GS_K * 4);
+	s->g = gpu->alloc(GS_P * 4);
+	s->m = gpu->alloc(GS_P * 4);
+	s->v = gpu->alloc(GS_P * 4);
+	s->acc = gpu->alloc(5 * sizeof(double));
+	s->perm = gpu->alloc(sizeof perm);
+	s->labels = gpu->alloc(sizeof labels);
+	s->mix = gpu->alloc(GS_B * sizeof(jm_aug_mix));
+	gpu->to_device(s->perm, perm, sizeof perm);
+	gpu->to_device(s->labels, labels, sizeof labels);
+	free(src), free(p);
+}
+
+static void graph_step_run(graph_step *s, int k, int odd)
+{
+	int pos = (k * GS_B) % GS_N;
+	jm_aug_mix plan[GS_B];
+	for (int b = 0; b < GS_B; b++) {
+		float a = 0.5f + 0.01f * (float)((k + b) % 40);
+		plan[b] = (jm_aug_mix){.kind = (b + k) % 2 ? JM_MIX_BLEND : JM_MIX_NONE,
+				       .a = (b + k) % 2 ? a : 1.0f, .b = (b + k) % 2 ? 1 - a : 0.0f};
+	}
+	gpu->gather_f32(s->x, s->src, s->perm + pos, GS_B, GS_D);
+	gpu->to_device(s->mix, plan, sizeof plan);
+	gpu->augment_mix(s->x, s->mix, GS_B, 1, 8, 8);
+	gpu->linear_forward(s->h, s->x, s->p + GS_W1, s->p + GS_B1, GS_B, GS_D, GS_H);
+	gpu->act_forward(JM_ACT_RELU, s->h, s->h, (size_t)GS_B * GS_H);
+	uint64_t key = jm_hash64(5, (uint64_t)k);
+	float drop = odd == 1 ? 0.0f : 0.25f; /* odd 1: no dropout kernel at all */
+	gpu->dropout_forward(s->hd, s->h, (size_t)GS_B * GS_H, drop, key);
+	gpu->linear_forward(s->z, s->hd, s->p + GS_W2, s->p + GS_B2, GS_B, GS_H, GS_K);
+	gpu->xent_acc(s->dz, s->acc, s->z, s->labels + pos, NULL, GS_B, GS_K, 0.1f);
+	if (odd == 2) { /* a read to the host mid-step */
+		double a[5];
+		gpu->to_host(a, s->acc, sizeof a);
+	}
+	gpu->linear_backward(s->dhd, s->g + GS_W2, s->g + GS_B2, s->dz, s->hd, s->p + GS_W2, GS_B,
+			     GS_H, GS_K);
+	gpu->dropout_backward(s->dh, s->dhd, (size_t)GS_B * GS_H, drop, key);
+	gpu->act_backward(JM_ACT_RELU, s->dh, s->dh, s->h, s->h, (size_t)GS_B * GS_H);
+	gpu->linear_backward(NULL, s->g + GS_W1, s->g + GS_B1, s->dh, s->x, s->p + GS_W1, GS_B,
+			     GS_D, GS_H);
+	int t = k + 1;
+	gpu->adam_step(s->p, s->m, s->v, s->g, GS_P, 1e-3 * (1.0 + 0.1 * (k % 5)), 0.9, 0.999,
+		       1e-8, 0.01, 1 - pow(0.9, t), 1 - pow(0.999, t), 1);
+	gpu->fill(s->g, 0.0f, GS_P);
+}
+
+/* The parameters and sums after `steps` steps, on the host. */
+static float *graph_steps(int graphs, int steps, int (*odd)(int), double acc[5])
+{
+	graph_step s;
+	graph_step_init(&s);
+	for (int k = 0; k < steps; k++) {
+		if (graphs)
+			gpu->step_begin();
+		graph_step_run(&s, k, odd ? odd(k) : 0);
+		if (graphs)
+			gpu->step_end();
+	}
+	synced();
+	float *p = down(s.p, GS_P);
+	gpu->to_host(acc, s.acc, 5 * sizeof(double));
+	void *all[] = {s.src, s.x, s.h, s.hd, s.z, s.dz, s.dhd, s.dh, s.dx, s.perm,
+		       s.labels, s.mix, s.p, s.g, s.m, s.v, s.acc};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		gpu->free(all[i]);
+	return p;
+}
+
+static void expect_same_run(const char *what, int steps, int (*odd)(int))
+{
+	double acc0[5], acc1[5];
+	float *want = graph_steps(0, steps, odd, acc0);
+	float *got = graph_steps(1, steps, odd, acc1);
+	size_t bad = 0;
+	for (size_t i = 0; i < GS_P; i++)
+		bad += memcmp(&want[i], &got[i], sizeof *got) != 0;
+	cr_expect_eq(bad, 0, "%s: %zu of %d parameters differ from the op-by-op run", what, bad,
+		     GS_P);
+	cr_expect_eq(memcmp(acc0, acc1, sizeof acc0), 0, "%s: loss sums %.17g vs %.17g", what,
+		     acc1[0], acc0[0]);
+	free(want), free(got);
+}
+
+Test(cuda, graph_replays_the_step_bit_for_bit)
+{
+	need_gpu();
+	cr_assert_not_null(gpu->step_begin, "the CUDA table has step_begin");
+	expect_same_run("every step alike", 40, NULL);
+	char info[320];
+	int replayed = gpu->graph_info(info, sizeof info);
+	/* the first step or two record (scratch grows in the first) */
+	cr_expect_geq(replayed, 37, "%d steps replayed: %s", replayed, info);
+	cr_expect(strstr(info, "replayed as one CUDA graph"), "%s", info);
+}
+
+static int odd_every_ninth(int k)
+{
+	return k % 9 == 8 ? 1 + (k / 9) % 2 : 0;
+}
+
+static int odd_from_ten(int k)
+{
+	return k >= 10 && k < 16 ? 1 : 0;
+}
+
+Test(cuda, graph_fallbacks_keep_the_results)
+{
+	need_gpu();
+	/* a step without dropout, or with a read mid-step, runs op by op */
+	expect_same_run("odd steps", 40, odd_every_ninth);
+	char info[320];
+	int replayed = gpu->graph_info(info, sizeof info);
+	cr_expect(strstr(info, "ran launch by launch"), "%s", info);
+	cr_expect_geq(replayed, 30, "%d steps replayed: %s", replayed, info);
+}
+
+Test(cuda, graph_rerecords_when_the_step_changes)
+{
+	need_gpu();
+	/* six steps of another shape: the graph is dropped, the new shape is
+	 * recorded and replayed, then the first shape's again */
+	expect_same_run("a changed step", 40, odd_from_ten);
+	char info[320];
+	int replayed = gpu->graph_info(info, sizeof info);
+	cr_expect_geq(replayed, 28, "%d steps replayed: %s", replayed, info);
+}
+
+/* A plugin's own kernels (the stream handed out mid-step) turn graphs off
+ * for the run, and the step still runs. */
+Test(cuda, graph_gives_way_to_a_plugins_kernels)
+{
+	need_gpu();
+	gpu->step_begin();
+	float *x = gpu->alloc(64 * 4);
+	gpu->fill(x, 1.0f, 64);
+	cr_expect_not_null(gpu->native_stream());
+	gpu->scale(x, 2.0f, 64);
+	gpu->step_end();
+	gpu->step_begin();
+	gpu->scale(x, 2.0f, 64);
+	gpu->step_end();
+	float h[64];
+	synced();
+	gpu->to_host(h, x, sizeof h);
+	cr_expect_eq(h[0], 4.0f);
+	cr_expect_eq(h[63], 4.0f);
+	char info[320];
+	gpu->graph_info(info, sizeof info);
+	cr_expect(strstr(info, "CUDA graphs off: the step has a plugin layer's own kernels"), "%s",
+		  info);
+	gpu->free(x);
+}

@@ -64,6 +64,7 @@ double *jm_cuda_dscratch(size_t n)
 {
 	if (n <= jm_cuda.dscratch_n)
 		return jm_cuda.dscratch;
+	jm_cuda_graph_barrier("a reduction scratch that grows", 0);
 	size_t want = n < 4096 ? 4096 : n * 2;
 	double *p = NULL;
 	if (jm_cuda.dscratch)
@@ -82,6 +83,7 @@ double *jm_cuda_dscratch(size_t n)
 static void *cuda_alloc(size_t bytes)
 {
 	void *p = NULL;
+	jm_cuda_graph_barrier("an allocation", 0);
 	size_t n = bytes ? bytes : 1;
 	if (cudaMalloc(&p, n) != cudaSuccess) {
 		cudaGetLastError(); /* an allocation failure is not sticky */
@@ -97,6 +99,7 @@ static void *cuda_alloc(size_t bytes)
 
 static void cuda_free(void *p)
 {
+	jm_cuda_graph_barrier("a release of memory", 0);
 	if (p)
 		cudaFree(p);
 }
@@ -141,6 +144,7 @@ static void cuda_to_device(void *dst, const void *src, size_t bytes)
 {
 	if (!bytes)
 		return;
+	jm_cuda_graph_upload(dst);
 	if (bytes <= RING_SLOT_BYTES && ring_ready()) {
 		int k = ring.next;
 		ring.next = (k + 1) % RING_SLOTS;
@@ -161,6 +165,7 @@ static void cuda_to_device(void *dst, const void *src, size_t bytes)
 
 static void cuda_to_host(void *dst, const void *src, size_t bytes)
 {
+	jm_cuda_graph_barrier("a read to the host", 0);
 	if (bytes)
 		jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
 					      jm_cuda.stream), "copy to host");
@@ -187,6 +192,7 @@ static void *half_scratch(size_t n)
 		return jm_cuda.half;
 	size_t want = n + n / 4;
 	void *p = NULL;
+	jm_cuda_graph_barrier("a 16-bit GEMM scratch that grows", 0);
 	if (jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "16-bit scratch") < 0 ||
 	    jm_cuda_check(cudaMalloc(&p, want * 2), "16-bit GEMM scratch") < 0)
 		return NULL;
@@ -209,25 +215,30 @@ static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const f
 	int bf = jm_cuda.precision == JM_PREC_BF16;
 	void *ha = h, *hb = h + off * 2;
 	if (bf) {
-		k_to_bf16<<<jm_cuda_blocks(na), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			(__nv_bfloat16 *)ha, A, na);
-		k_to_bf16<<<jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			(__nv_bfloat16 *)hb, B, nb);
+		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(na), JM_CUDA_THREADS, 0,
+			       (__nv_bfloat16 *)ha, A, na);
+		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(nb), JM_CUDA_THREADS, 0,
+			       (__nv_bfloat16 *)hb, B, nb);
 	} else {
-		k_to_fp16<<<jm_cuda_blocks(na), JM_CUDA_THREADS, 0, jm_cuda.stream>>>((__half *)ha,
-										  A, na);
-		k_to_fp16<<<jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, jm_cuda.stream>>>((__half *)hb,
-										  B, nb);
+		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(na), JM_CUDA_THREADS, 0, (__half *)ha, A,
+			       na);
+		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, (__half *)hb, B,
+			       nb);
 	}
 	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
 		return;
-	cudaDataType t = bf ? CUDA_R_16BF : CUDA_R_16F;
 	int lda = ta ? M : K, ldb = tb ? K : N;
-	jm_cuda_check_blas(cublasGemmEx(jm_cuda.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-					ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, hb, t, ldb,
-					ha, t, lda, &beta, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
-					CUBLAS_GEMM_DEFAULT),
-			   bf ? "bf16 gemm" : "fp16 gemm");
+	jm_cuda_gemm_call c;
+	memset(&c, 0, sizeof c); /* padding compares equal (cuda_graph.cu) */
+	c.ex = 1;
+	c.precision = jm_cuda.precision;
+	c.type = bf ? CUDA_R_16BF : CUDA_R_16F;
+	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.m = N, c.n = M, c.k = K;
+	c.alpha = alpha, c.beta = beta;
+	c.a = hb, c.lda = ldb, c.b = ha, c.ldb = lda, c.c = C, c.ldc = N;
+	jm_cuda_gemm(&c);
 }
 
 static int cuda_set_precision(int precision, char *why, size_t n)
@@ -270,10 +281,16 @@ extern "C" void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, 
 		return;
 	}
 	int lda = ta ? M : K, ldb = tb ? K : N;
-	jm_cuda_check_blas(cublasSgemm(jm_cuda.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-				       ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb, A,
-				       lda, &beta, C, N),
-			   "sgemm");
+	jm_cuda_gemm_call c;
+	memset(&c, 0, sizeof c);
+	c.precision = jm_cuda.precision; /* tf32 or not: the math mode */
+	c.type = CUDA_R_32F;
+	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.m = N, c.n = M, c.k = K;
+	c.alpha = alpha, c.beta = beta;
+	c.a = B, c.lda = ldb, c.b = A, c.ldb = lda, c.c = C, c.ldc = N;
+	jm_cuda_gemm(&c);
 }
 
 static void cuda_linear_forward(float *out, const float *in, const float *w, const float *b,
@@ -299,6 +316,7 @@ static void cuda_linear_backward(float *din, float *dw, float *db, const float *
  * sync in why (and the error cleared). */
 static int cuda_sync(char *why, size_t n)
 {
+	jm_cuda_graph_barrier("a wait for the device", 0);
 	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "synchronize");
 	if (!jm_cuda.error[0])
 		return 0;
@@ -310,6 +328,8 @@ static int cuda_sync(char *why, size_t n)
 
 static void *cuda_native_stream(void)
 {
+	/* a plugin's kernels go straight to the stream, outside the tape */
+	jm_cuda_graph_barrier("a plugin layer's own kernels", 1);
 	return (void *)jm_cuda.stream;
 }
 
@@ -358,6 +378,9 @@ static const jm_backend cuda_backend = {
 	.sync = cuda_sync,
 	.native_stream = cuda_native_stream,
 	.set_precision = cuda_set_precision,
+	.step_begin = jm_cuda_step_begin,
+	.step_end = jm_cuda_step_end,
+	.graph_info = jm_cuda_graph_info,
 	.augment_geometry = jm_cuda_augment_geometry,
 	.augment_mix = jm_cuda_augment_mix,
 	.mix_targets = jm_cuda_mix_targets,
@@ -441,6 +464,16 @@ jm_cuda_open(int device, char *why, size_t n)
 		return NULL;
 	}
 	cublasSetStream(jm_cuda.blas, jm_cuda.stream);
+	/* cuBLAS's workspace of our own, so a captured GEMM (cuda_graph.cu)
+	 * allocates nothing; 32 MiB is what cuBLAS asks for on Hopper.  Without
+	 * it cuBLAS keeps its default pool. */
+	void *ws = NULL;
+	if (cudaMalloc(&ws, (size_t)32 << 20) == cudaSuccess) {
+		if (cublasSetWorkspace(jm_cuda.blas, ws, (size_t)32 << 20) != CUBLAS_STATUS_SUCCESS)
+			cudaFree(ws);
+	} else {
+		cudaGetLastError();
+	}
 	cublasSetMathMode(jm_cuda.blas, CUBLAS_DEFAULT_MATH); /* fp32, no TF32 */
 	cudaDeviceGetAttribute(&jm_cuda.cc_major, cudaDevAttrComputeCapabilityMajor, device);
 	jm_cuda.precision = JM_PREC_FP32;

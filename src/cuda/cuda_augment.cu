@@ -70,8 +70,8 @@ extern "C" void jm_cuda_augment_geometry(float *out, const float *in, const jm_a
 	size_t n = (size_t)B * C * H * W;
 	if (!n)
 		return;
-	k_geometry<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		out, in, g, B, C, H, W, pad_mode == JM_PAD_REFLECT, fill, erase_mode, key);
+	jm_cuda_launch(k_geometry, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, g, B, C, H, W,
+		       pad_mode == JM_PAD_REFLECT, fill, erase_mode, key);
 	JM_CUDA_LAUNCHED("augment geometry");
 }
 
@@ -111,7 +111,7 @@ extern "C" void jm_cuda_augment_mix(float *x, const jm_aug_mix *m, int B, int C,
 	size_t n = (size_t)(B + 1) / 2 * C * H * W;
 	if (!n)
 		return;
-	k_mix<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, m, B, C, H, W);
+	jm_cuda_launch(k_mix, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, x, m, B, C, H, W);
 	JM_CUDA_LAUNCHED("augment mix");
 }
 
@@ -139,7 +139,7 @@ extern "C" void jm_cuda_mix_targets(float *soft, const int32_t *labels, const jm
 	if (!n)
 		return;
 	float off = smoothing / (float)K, on = 1.0f - smoothing + off;
-	k_mix_targets<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(soft, labels, m, B,
-										  K, on, off);
+	jm_cuda_launch(k_mix_targets, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, soft, labels, m, B, K,
+		       on, off);
 	JM_CUDA_LAUNCHED("mix targets");
 }

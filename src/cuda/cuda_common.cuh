@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 extern "C" {
 #include "engine/backend.h"
@@ -36,6 +37,7 @@ typedef struct jm_cuda_state {
 	int cc_major;      /* the device's compute capability */
 	void *half;        /* device: 16-bit copies of a GEMM's inputs */
 	size_t half_n;     /* its size in 16-bit values */
+	int graph_mode;    /* JM_GRAPH_*: how a training step's launches go */
 } jm_cuda_state;
 
 extern jm_cuda_state jm_cuda;
@@ -104,6 +106,86 @@ __device__ __forceinline__ T jm_cuda_block_sum(T v)
 		total = t;
 	__syncthreads();
 	return total;
+}
+
+/* ---- the training step as a CUDA graph (cuda_graph.cu) ----
+ * Between the table's step_begin and step_end, every launch, cuBLAS GEMM
+ * and device-to-device copy of the module is a "primitive" that goes
+ * through cuda_graph.cu: the first step runs them and keeps them on a tape,
+ * which is then captured into a graph; the following steps only compare
+ * their primitives with the tape and launch the graph at step_end, after
+ * setting the kernel arguments that changed (a batch's offset, a dropout
+ * key, the lr).  Anything else (a read to the host, an allocation, a
+ * plugin's own kernels) runs the step's primitives so far at once and the
+ * rest of the step as it comes: see cuda_graph.cu. */
+enum {
+	JM_GRAPH_OFF = 0, /* outside a step, or a step running as it comes */
+	JM_GRAPH_RECORD,  /* run and keep on the tape */
+	JM_GRAPH_REPLAY,  /* compare with the tape, launch at step_end */
+};
+
+/* A kernel's arguments, packed as cudaLaunchKernel takes them. */
+#define JM_KARGS_MAX 24
+#define JM_KARGS_BYTES 256
+typedef struct jm_cuda_kargs {
+	int n;
+	unsigned used;
+	unsigned short off[JM_KARGS_MAX];
+	alignas(16) unsigned char buf[JM_KARGS_BYTES];
+} jm_cuda_kargs;
+
+/* One cuBLAS GEMM, column-major as cuBLAS takes it (see jm_cuda_sgemm). */
+typedef struct jm_cuda_gemm_call {
+	int ex;                     /* 0: cublasSgemm; 1: cublasGemmEx, 16-bit a, b */
+	int precision;              /* JM_PREC_* when called (the math mode) */
+	cublasOperation_t opa, opb;
+	int m, n, k, lda, ldb, ldc;
+	float alpha, beta;
+	const void *a, *b;
+	float *c;
+	cudaDataType type;          /* a's and b's (ex) */
+} jm_cuda_gemm_call;
+
+void jm_cuda_graph_kernel(const void *f, dim3 grid, dim3 block, size_t smem,
+			  const jm_cuda_kargs *a);
+void jm_cuda_gemm(const jm_cuda_gemm_call *c);
+void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes);
+/* An upload to dst (a host-to-device copy) is about to be queued. */
+void jm_cuda_graph_upload(const void *dst);
+/* Something that is not a primitive: the step cannot be one graph
+ * (for_good: nor any later step of this run). */
+void jm_cuda_graph_barrier(const char *why, int for_good);
+void jm_cuda_step_begin(void);
+void jm_cuda_step_end(void);
+int jm_cuda_graph_info(char *buf, size_t n);
+
+template <typename P>
+static inline void jm_cuda_pack(jm_cuda_kargs *k, P v)
+{
+	unsigned a = (unsigned)alignof(P);
+	k->used = (k->used + a - 1) / a * a;
+	memcpy(k->buf + k->used, &v, sizeof v);
+	k->off[k->n++] = (unsigned short)k->used;
+	k->used += (unsigned)sizeof v;
+}
+
+/* kernel<<<grid, block, smem, the module's stream>>>(a...), through the
+ * tape while a step is being recorded or replayed. */
+template <typename... P, typename... A>
+static inline void jm_cuda_launch(void (*f)(P...), dim3 grid, dim3 block, size_t smem, A... a)
+{
+	static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
+	static_assert(sizeof...(P) <= JM_KARGS_MAX, "too many kernel arguments");
+	static_assert((0 + ... + (sizeof(P) + alignof(P))) <= JM_KARGS_BYTES,
+		      "kernel arguments too large");
+	if (jm_cuda.graph_mode == JM_GRAPH_OFF) {
+		f<<<grid, block, smem, jm_cuda.stream>>>(a...);
+		return;
+	}
+	jm_cuda_kargs k;
+	memset(&k, 0, sizeof k); /* padding compares equal */
+	(jm_cuda_pack<P>(&k, a), ...);
+	jm_cuda_graph_kernel((const void *)f, grid, block, smem, &k);
 }
 
 /* The table's ops, by file. */

@@ -148,11 +148,11 @@ extern "C" void jm_cuda_conv2d_forward(float *out, const float *in, const float 
 		int nb = B - b0 < p.nb ? B - b0 : p.nb;
 		size_t m = (size_t)nb * p.P;
 		const float *x = in + (size_t)b0 * C * H * W;
-		k_im2col<<<jm_cuda_blocks(p.CKK * m), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			col, x, nb, C, H, W, K, stride, pad, p.OH, p.OW);
+		jm_cuda_launch(k_im2col, jm_cuda_blocks(p.CKK * m), JM_CUDA_THREADS, 0, col, x, nb,
+			       C, H, W, K, stride, pad, p.OH, p.OW);
 		jm_cuda_sgemm(0, 0, OC, (int)m, (int)p.CKK, 1.0f, w, col, 0.0f, Y);
-		k_y_to_nchw<<<jm_cuda_blocks((size_t)OC * m), JM_CUDA_THREADS, 0,
-			      jm_cuda.stream>>>(out + (size_t)b0 * OC * p.P, Y, b, nb, OC, p.P);
+		jm_cuda_launch(k_y_to_nchw, jm_cuda_blocks((size_t)OC * m), JM_CUDA_THREADS, 0,
+			       out + (size_t)b0 * OC * p.P, Y, b, nb, OC, p.P);
 		if (JM_CUDA_LAUNCHED("convolution") < 0)
 			return;
 	}
@@ -174,21 +174,21 @@ extern "C" void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const 
 	for (int b0 = 0; b0 < B; b0 += p.nb) {
 		int nb = B - b0 < p.nb ? B - b0 : p.nb;
 		size_t m = (size_t)nb * p.P;
-		k_nchw_to_y<<<jm_cuda_blocks((size_t)OC * m), JM_CUDA_THREADS, 0,
-			      jm_cuda.stream>>>(dY, dout + (size_t)b0 * OC * p.P, nb, OC, p.P);
+		jm_cuda_launch(k_nchw_to_y, jm_cuda_blocks((size_t)OC * m), JM_CUDA_THREADS, 0, dY,
+			       dout + (size_t)b0 * OC * p.P, nb, OC, p.P);
 		if (db)
-			k_rowsum_acc<<<OC, 256, 0, jm_cuda.stream>>>(db, dY, m);
+			jm_cuda_launch(k_rowsum_acc, OC, 256, 0, db, dY, m);
 		if (dw) {
-			k_im2col<<<jm_cuda_blocks(p.CKK * m), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-				col, in + (size_t)b0 * C * H * W, nb, C, H, W, K, stride, pad, p.OH,
-				p.OW);
+			jm_cuda_launch(k_im2col, jm_cuda_blocks(p.CKK * m), JM_CUDA_THREADS, 0, col,
+				       in + (size_t)b0 * C * H * W, nb, C, H, W, K, stride, pad,
+				       p.OH, p.OW);
 			jm_cuda_sgemm(0, 1, OC, (int)p.CKK, (int)m, 1.0f, dY, col, 1.0f, dw);
 		}
 		if (din) {
 			jm_cuda_sgemm(1, 0, (int)p.CKK, (int)m, OC, 1.0f, w, dY, 0.0f, col);
-			k_col2im<<<jm_cuda_blocks((size_t)nb * C * H * W), JM_CUDA_THREADS, 0,
-				   jm_cuda.stream>>>(din + (size_t)b0 * C * H * W, col, nb, C, H, W, K,
-						     stride, pad, p.OH, p.OW);
+			jm_cuda_launch(k_col2im, jm_cuda_blocks((size_t)nb * C * H * W),
+				       JM_CUDA_THREADS, 0, din + (size_t)b0 * C * H * W, col, nb, C,
+				       H, W, K, stride, pad, p.OH, p.OW);
 		}
 		if (JM_CUDA_LAUNCHED("convolution backward") < 0)
 			return;

@@ -87,13 +87,12 @@ extern "C" void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, 
 	if (!d)
 		return;
 	float *scale = (float *)d, *shift = scale + C;
-	k_bn_stats<<<C, BN_THREADS, 0, jm_cuda.stream>>>(mean, rstd, scale, shift, in, gamma, beta,
-							 running_mean, running_var, B, C, HW,
-							 training, momentum, eps);
+	jm_cuda_launch(k_bn_stats, C, BN_THREADS, 0, mean, rstd, scale, shift, in, gamma, beta,
+		       running_mean, running_var, B, C, HW, training, momentum, eps);
 	size_t n = (size_t)B * C * HW;
 	if (n)
-		k_bn_affine<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			out, in, scale, shift, n, C, HW);
+		jm_cuda_launch(k_bn_affine, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, scale,
+			       shift, n, C, HW);
 	JM_CUDA_LAUNCHED("batch norm");
 }
 
@@ -146,12 +145,12 @@ extern "C" void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbe
 	if (!d)
 		return;
 	float *coef = (float *)d;
-	k_bn_dsums<<<C, BN_THREADS, 0, jm_cuda.stream>>>(dgamma, dbeta, coef, dout, in, mean, rstd,
-							 gamma, B, C, HW);
+	jm_cuda_launch(k_bn_dsums, C, BN_THREADS, 0, dgamma, dbeta, coef, dout, in, mean, rstd,
+		       gamma, B, C, HW);
 	size_t n = (size_t)B * C * HW;
 	if (din && n)
-		k_bn_dx<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(din, dout, in,
-										    coef, n, C, HW);
+		jm_cuda_launch(k_bn_dx, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, in, coef,
+			       n, C, HW);
 	JM_CUDA_LAUNCHED("batch norm backward");
 }
 
@@ -199,8 +198,8 @@ extern "C" void jm_cuda_layernorm_forward(float *out, float *mean, float *rstd, 
 {
 	if (N <= 0 || C <= 0)
 		return;
-	k_ln_fwd<<<(unsigned)(((size_t)N * 32 + 255) / 256), 256, 0, jm_cuda.stream>>>(
-		out, mean, rstd, in, gamma, beta, N, C, eps);
+	jm_cuda_launch(k_ln_fwd, (unsigned)(((size_t)N * 32 + 255) / 256), 256, 0, out, mean, rstd,
+		       in, gamma, beta, N, C, eps);
 	JM_CUDA_LAUNCHED("layer norm");
 }
 
@@ -260,10 +259,10 @@ extern "C" void jm_cuda_layernorm_backward(float *din, float *dgamma, float *dbe
 	if (N <= 0 || C <= 0)
 		return;
 	if (din)
-		k_ln_dx<<<(unsigned)(((size_t)N * 32 + 255) / 256), 256, 0, jm_cuda.stream>>>(
-			din, dout, in, mean, rstd, gamma, N, C);
+		jm_cuda_launch(k_ln_dx, (unsigned)(((size_t)N * 32 + 255) / 256), 256, 0, din, dout,
+			       in, mean, rstd, gamma, N, C);
 	if (dgamma || dbeta)
-		k_ln_dparams<<<(C + 255) / 256, 256, 0, jm_cuda.stream>>>(dgamma, dbeta, dout, in,
-									 mean, rstd, N, C);
+		jm_cuda_launch(k_ln_dparams, (C + 255) / 256, 256, 0, dgamma, dbeta, dout, in, mean,
+			       rstd, N, C);
 	JM_CUDA_LAUNCHED("layer norm backward");
 }

@@ -23,7 +23,7 @@ extern "C" void jm_cuda_fill(float *x, float v, size_t n)
 {
 	if (!n)
 		return;
-	k_fill<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, v, n);
+	jm_cuda_launch(k_fill, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, x, v, n);
 	JM_CUDA_LAUNCHED("fill");
 }
 
@@ -79,7 +79,7 @@ extern "C" void jm_cuda_act_forward(int act, float *out, const float *in, size_t
 {
 	if (!n)
 		return;
-	k_act_fwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(act, out, in, n);
+	jm_cuda_launch(k_act_fwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, act, out, in, n);
 	JM_CUDA_LAUNCHED("activation forward");
 }
 
@@ -88,8 +88,8 @@ extern "C" void jm_cuda_act_backward(int act, float *din, const float *dout, con
 {
 	if (!n)
 		return;
-	k_act_bwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(act, din, dout, in,
-									      out, n);
+	jm_cuda_launch(k_act_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, act, din, dout, in, out,
+		       n);
 	JM_CUDA_LAUNCHED("activation backward");
 }
 
@@ -111,17 +111,15 @@ static void dropout(float *out, const float *in, size_t n, float p, uint64_t key
 		return;
 	if (p <= 0.0f) {
 		if (out != in)
-			jm_cuda_check(cudaMemcpyAsync(out, in, n * sizeof *out,
-						      cudaMemcpyDeviceToDevice, jm_cuda.stream),
-				      "dropout copy");
+			jm_cuda_copy_d2d(out, in, n * sizeof *out);
 		return;
 	}
 	if (p >= 1.0f) {
 		jm_cuda_fill(out, 0.0f, n);
 		return;
 	}
-	k_dropout<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		out, in, n, p, 1.0f / (1.0f - p), key);
+	jm_cuda_launch(k_dropout, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, n, p,
+		       1.0f / (1.0f - p), key);
 	JM_CUDA_LAUNCHED("dropout");
 }
 
@@ -146,7 +144,7 @@ extern "C" void jm_cuda_add(float *out, const float *a, const float *b, size_t n
 {
 	if (!n)
 		return;
-	k_add<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, a, b, n);
+	jm_cuda_launch(k_add, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, a, b, n);
 	JM_CUDA_LAUNCHED("add");
 }
 
@@ -297,11 +295,11 @@ static int xent_queue(double **rl_out, int32_t **hits_out, float *dlogits, float
 	int32_t *hit = (int32_t *)(rl + B + 1);
 	int32_t *hits = hit + B;
 	unsigned blocks = (unsigned)(((size_t)B * 32 + 255) / 256);
-	k_xent<<<blocks, 256, 0, jm_cuda.stream>>>(dlogits, sample_loss, rl, hit, logits, labels,
-						   soft, B, K, smoothing);
+	jm_cuda_launch(k_xent, blocks, 256, 0, dlogits, sample_loss, rl, hit, logits, labels, soft,
+		       B, K, smoothing);
 	if (JM_CUDA_LAUNCHED("cross-entropy") < 0)
 		return -1;
-	k_xent_total<<<1, 1, 0, jm_cuda.stream>>>(rl, hit, B, hits);
+	jm_cuda_launch(k_xent_total, 1, 1, 0, rl, hit, B, hits);
 	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0)
 		return -1;
 	*rl_out = rl;
@@ -350,7 +348,7 @@ extern "C" void jm_cuda_xent_acc(float *dlogits, double *acc, const float *logit
 	if (B <= 0 ||
 	    xent_queue(&rl, &hits, dlogits, NULL, logits, labels, soft, B, K, smoothing) < 0)
 		return;
-	k_acc_add<<<1, 1, 0, jm_cuda.stream>>>(acc, rl + B, (double)B, hits);
+	jm_cuda_launch(k_acc_add, 1, 1, 0, acc, rl + B, (double)B, hits);
 	JM_CUDA_LAUNCHED("cross-entropy sum");
 }
 
@@ -381,8 +379,8 @@ extern "C" void jm_cuda_gather_u8(float *out, const uint8_t *src, const int32_t 
 	size_t n = (size_t)B * D;
 	if (!n)
 		return;
-	k_gather_u8<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, src, idx, D, n,
-										scale, shift);
+	jm_cuda_launch(k_gather_u8, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, src, idx, D, n,
+		       scale, shift);
 	JM_CUDA_LAUNCHED("gather");
 }
 
@@ -392,8 +390,7 @@ extern "C" void jm_cuda_gather_f32(float *out, const float *src, const int32_t *
 	size_t n = (size_t)B * D;
 	if (!n)
 		return;
-	k_gather_f32<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, src, idx, D,
-										 n);
+	jm_cuda_launch(k_gather_f32, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, src, idx, D, n);
 	JM_CUDA_LAUNCHED("gather");
 }
 
@@ -439,11 +436,11 @@ extern "C" void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, 
 	const float b1 = (float)b1d, b2 = (float)b2d, eps = (float)epsd, wd = (float)wdd;
 	const float c1 = (float)(1.0 - b1d), c2 = (float)(1.0 - b2d);
 	if (decoupled)
-		k_adamw<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, (float)(1.0 - lr * wdd));
+		jm_cuda_launch(k_adamw, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, p, m, v, g, n, nstep,
+			       bc2s, b1, b2, c1, c2, eps, (float)(1.0 - lr * wdd));
 	else
-		k_adam<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-			p, m, v, g, n, nstep, bc2s, b1, b2, c1, c2, eps, wd);
+		jm_cuda_launch(k_adam, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, p, m, v, g, n, nstep,
+			       bc2s, b1, b2, c1, c2, eps, wd);
 	JM_CUDA_LAUNCHED("adam step");
 }
 
@@ -471,8 +468,8 @@ extern "C" void jm_cuda_sgd_step(float *p, float *buf, const float *g, size_t n,
 		return;
 	if (momentum == 0.0f)
 		buf = NULL;
-	k_sgd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		p, buf, g, n, lr, momentum, wd, nesterov, first ? 0.0f : 1.0f);
+	jm_cuda_launch(k_sgd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, p, buf, g, n, lr, momentum, wd,
+		       nesterov, first ? 0.0f : 1.0f);
 	JM_CUDA_LAUNCHED("sgd step");
 }
 
@@ -507,8 +504,8 @@ extern "C" double jm_cuda_sumsq(const float *x, size_t n)
 	double *part = jm_cuda_dscratch(nb + 1), r = NAN;
 	if (!part)
 		return NAN;
-	k_sumsq<<<nb, JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, n, part);
-	k_sum_partials<<<1, 1024, 0, jm_cuda.stream>>>(part, nb);
+	jm_cuda_launch(k_sumsq, nb, JM_CUDA_THREADS, 0, x, n, part);
+	jm_cuda_launch(k_sum_partials, 1, 1024, 0, part, nb);
 	if (JM_CUDA_LAUNCHED("sumsq") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&r, part + nb, sizeof r, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "sumsq read") < 0 ||
@@ -526,7 +523,7 @@ extern "C" void jm_cuda_scale(float *x, float a, size_t n)
 {
 	if (!n)
 		return;
-	k_scale<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(x, a, n);
+	jm_cuda_launch(k_scale, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, x, a, n);
 	JM_CUDA_LAUNCHED("scale");
 }
 
@@ -548,7 +545,7 @@ extern "C" void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT)
 {
 	if (OUT <= 0)
 		return;
-	k_colsum_acc<<<(OUT + 255) / 256, 256, 0, jm_cuda.stream>>>(db, dout, B, OUT);
+	jm_cuda_launch(k_colsum_acc, (OUT + 255) / 256, 256, 0, db, dout, B, OUT);
 	JM_CUDA_LAUNCHED("bias gradient");
 }
 
@@ -562,7 +559,7 @@ extern "C" void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT)
 	size_t n = (size_t)B * OUT;
 	if (!n)
 		return;
-	k_bias_rows<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(out, b, n, OUT);
+	jm_cuda_launch(k_bias_rows, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, b, n, OUT);
 	JM_CUDA_LAUNCHED("bias");
 }
 
@@ -604,9 +601,9 @@ extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pre
 	double *rl = jm_cuda_dscratch((size_t)B + 1), total = NAN;
 	if (!rl)
 		return NAN;
-	k_mse<<<(B + 255) / 256, 256, 0, jm_cuda.stream>>>(dpred, sample_loss, rl, pred, target,
-							   B, K, 2.0f / (float)n);
-	k_rows_total<<<1, 1, 0, jm_cuda.stream>>>(rl, B);
+	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, sample_loss, rl, pred, target, B, K,
+		       2.0f / (float)n);
+	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B);
 	if (JM_CUDA_LAUNCHED("mean squared error") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "mse read") < 0 ||
@@ -622,11 +619,11 @@ extern "C" void jm_cuda_mse_acc(float *dpred, double *acc, const float *pred,
 	double *rl = n ? jm_cuda_dscratch((size_t)B + 1) : NULL;
 	if (!rl)
 		return;
-	k_mse<<<(B + 255) / 256, 256, 0, jm_cuda.stream>>>(dpred, NULL, rl, pred, target, B, K,
-							   2.0f / (float)n);
-	k_rows_total<<<1, 1, 0, jm_cuda.stream>>>(rl, B);
+	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, nullptr, rl, pred, target, B, K,
+		       2.0f / (float)n);
+	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B);
 	if (JM_CUDA_LAUNCHED("mean squared error") < 0)
 		return;
-	k_acc_add<<<1, 1, 0, jm_cuda.stream>>>(acc, rl + B, (double)n, NULL);
+	jm_cuda_launch(k_acc_add, 1, 1, 0, acc, rl + B, (double)n, nullptr);
 	JM_CUDA_LAUNCHED("mean squared error sum");
 }

@@ -75,8 +75,8 @@ extern "C" void jm_cuda_maxpool_forward(float *out, int32_t *argmax, const float
 	size_t n = (size_t)B * C * OH * OW;
 	if (!n)
 		return;
-	k_maxpool_fwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		out, argmax, in, n, H, W, K, S, OH, OW);
+	jm_cuda_launch(k_maxpool_fwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, argmax, in, n, H,
+		       W, K, S, OH, OW);
 	JM_CUDA_LAUNCHED("max pool");
 }
 
@@ -87,8 +87,8 @@ extern "C" void jm_cuda_maxpool_backward(float *din, const float *dout, const in
 	size_t n = (size_t)B * C * H * W;
 	if (!n)
 		return;
-	k_maxpool_bwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		din, dout, argmax, n, H, W, K, S, OH, OW);
+	jm_cuda_launch(k_maxpool_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, argmax, n,
+		       H, W, K, S, OH, OW);
 	JM_CUDA_LAUNCHED("max pool backward");
 }
 
@@ -134,8 +134,8 @@ extern "C" void jm_cuda_avgpool_forward(float *out, const float *in, int B, int 
 	size_t n = (size_t)B * C * OH * OW;
 	if (!n)
 		return;
-	k_avgpool_fwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		out, in, n, H, W, K, S, OH, OW, 1.0f / (float)(K * K));
+	jm_cuda_launch(k_avgpool_fwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, n, H, W, K, S,
+		       OH, OW, 1.0f / (float)(K * K));
 	JM_CUDA_LAUNCHED("average pool");
 }
 
@@ -146,8 +146,8 @@ extern "C" void jm_cuda_avgpool_backward(float *din, const float *dout, int B, i
 	size_t n = (size_t)B * C * H * W;
 	if (!n)
 		return;
-	k_avgpool_bwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(
-		din, dout, n, H, W, K, S, OH, OW, 1.0f / (float)(K * K));
+	jm_cuda_launch(k_avgpool_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, n, H, W, K,
+		       S, OH, OW, 1.0f / (float)(K * K));
 	JM_CUDA_LAUNCHED("average pool backward");
 }
 
@@ -178,8 +178,8 @@ extern "C" void jm_cuda_gap_forward(float *out, const float *in, int B, int C, i
 	size_t planes = (size_t)B * C;
 	if (!planes)
 		return;
-	k_gap_fwd<<<(unsigned)((planes * 32 + 255) / 256), 256, 0, jm_cuda.stream>>>(
-		out, in, planes, HW, 1.0f / (float)HW);
+	jm_cuda_launch(k_gap_fwd, (unsigned)((planes * 32 + 255) / 256), 256, 0, out, in, planes,
+		       HW, 1.0f / (float)HW);
 	JM_CUDA_LAUNCHED("global average pool");
 }
 
@@ -188,7 +188,7 @@ extern "C" void jm_cuda_gap_backward(float *din, const float *dout, int B, int C
 	size_t n = (size_t)B * C * HW;
 	if (!n)
 		return;
-	k_gap_bwd<<<jm_cuda_blocks(n), JM_CUDA_THREADS, 0, jm_cuda.stream>>>(din, dout, n, HW,
-									      1.0f / (float)HW);
+	jm_cuda_launch(k_gap_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, n, HW,
+		       1.0f / (float)HW);
 	JM_CUDA_LAUNCHED("global average pool backward");
 }

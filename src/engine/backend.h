@@ -46,8 +46,9 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 6 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
-			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision */
+#define JM_BACKEND_ABI 7 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
+			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
+			   * 7: step_begin, step_end, graph_info */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -243,6 +244,19 @@ typedef struct jm_backend {
 	 * fp32 result.  0, or -1 with why when the device cannot (tf32 and
 	 * bf16 need compute capability 8.0).  NULL: fp32 only (the CPU). */
 	int (*set_precision)(int precision, char *why, size_t n);
+
+	/* The training step as one CUDA graph; all three NULL where there is
+	 * none (the CPU).  The trainer calls step_begin before a step's first
+	 * batch and step_end after its optimizer update, with no read to the
+	 * host between; the backend records the first such step, captures it,
+	 * and replays the later ones, setting the kernel arguments that change
+	 * (src/cuda/cuda_graph.cu).  A step that differs runs op by op, with
+	 * the same results.  Within a step, an uploaded buffer (to_device) is
+	 * read only after its upload, and uploaded once.  graph_info writes
+	 * how it went for the run's log and returns the steps replayed. */
+	void (*step_begin)(void);
+	void (*step_end)(void);
+	int (*graph_info)(char *buf, size_t n);
 
 	/* ---- augmentation (the plans come from pipeline/augment.h) ----
 	 * Every random choice is made on the host and handed over as a plan
