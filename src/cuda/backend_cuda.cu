@@ -318,6 +318,7 @@ static int cuda_sync(char *why, size_t n)
 {
 	jm_cuda_graph_barrier("a wait for the device", 0);
 	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "synchronize");
+	jm_cuda_profile_write();
 	if (!jm_cuda.error[0])
 		return 0;
 	if (why && n)
@@ -477,6 +478,7 @@ jm_cuda_open(int device, char *why, size_t n)
 	cublasSetMathMode(jm_cuda.blas, CUBLAS_DEFAULT_MATH); /* fp32, no TF32 */
 	cudaDeviceGetAttribute(&jm_cuda.cc_major, cudaDevAttrComputeCapabilityMajor, device);
 	jm_cuda.precision = JM_PREC_FP32;
+	jm_cuda_profile_init();
 	jm_cuda.device = device;
 	jm_cuda.error[0] = '\0';
 	return &cuda_backend;

@@ -38,6 +38,7 @@ typedef struct jm_cuda_state {
 	void *half;        /* device: 16-bit copies of a GEMM's inputs */
 	size_t half_n;     /* its size in 16-bit values */
 	int graph_mode;    /* JM_GRAPH_*: how a training step's launches go */
+	int profile;       /* JIANMO_CUDA_PROFILE: every primitive timed */
 } jm_cuda_state;
 
 extern jm_cuda_state jm_cuda;
@@ -158,6 +159,10 @@ void jm_cuda_graph_barrier(const char *why, int for_good);
 void jm_cuda_step_begin(void);
 void jm_cuda_step_end(void);
 int jm_cuda_graph_info(char *buf, size_t n);
+/* JIANMO_CUDA_PROFILE=FILE (read at open): each primitive timed alone,
+ * the table written to FILE at every sync. */
+void jm_cuda_profile_init(void);
+void jm_cuda_profile_write(void);
 
 template <typename P>
 static inline void jm_cuda_pack(jm_cuda_kargs *k, P v)
@@ -178,7 +183,7 @@ static inline void jm_cuda_launch(void (*f)(P...), dim3 grid, dim3 block, size_t
 	static_assert(sizeof...(P) <= JM_KARGS_MAX, "too many kernel arguments");
 	static_assert((0 + ... + (sizeof(P) + alignof(P))) <= JM_KARGS_BYTES,
 		      "kernel arguments too large");
-	if (jm_cuda.graph_mode == JM_GRAPH_OFF) {
+	if (jm_cuda.graph_mode == JM_GRAPH_OFF && !jm_cuda.profile) {
 		f<<<grid, block, smem, jm_cuda.stream>>>(a...);
 		return;
 	}

@@ -33,6 +33,7 @@
  * records without a replay between them, or a plugin's kernels, and the
  * run goes on without graphs.  jm_cuda_graph_info says which, for the log.
  */
+#include <cxxabi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,8 +108,121 @@ static cudaError_t run_copy(const prim *p)
 	return cudaMemcpyAsync(p->dst, p->src, p->bytes, cudaMemcpyDeviceToDevice, jm_cuda.stream);
 }
 
-/* Run p now (a: its arguments when a kernel); an error is the run's. */
-static void run_now(const prim *p, const jm_cuda_kargs *a)
+/* ---- JIANMO_CUDA_PROFILE=FILE: every primitive timed alone ----
+ * Each one runs between two events and is waited for, so its time is the
+ * device's for it alone (the run itself gets slower, and graphs are off).
+ * The table, by primitive and launch shape, costliest first, is rewritten
+ * into FILE at every sync (each epoch's end). */
+typedef struct prof_row {
+	char name[112];
+	long long calls;
+	double ms;
+} prof_row;
+
+static struct {
+	char path[4096];
+	prof_row *rows;
+	int n, cap;
+	cudaEvent_t a, b;
+} P;
+
+void jm_cuda_profile_init(void)
+{
+	const char *path = getenv("JIANMO_CUDA_PROFILE");
+	if (!path || !*path || strlen(path) >= sizeof P.path)
+		return;
+	if (cudaEventCreate(&P.a) != cudaSuccess || cudaEventCreate(&P.b) != cudaSuccess) {
+		cudaGetLastError();
+		return;
+	}
+	snprintf(P.path, sizeof P.path, "%s", path);
+	jm_cuda.profile = 1;
+}
+
+static void prim_name(const prim *p, char *buf, size_t n)
+{
+	if (p->kind == PRIM_GEMM) {
+		const jm_cuda_gemm_call *c = &p->gemm;
+		/* row-major as the caller saw it: C[M,N] = op(A)[M,K] op(B)[K,N] */
+		snprintf(buf, n, "%s%s M=%d N=%d K=%d%s%s", gemm_name(c),
+			 c->precision == JM_PREC_TF32 ? " (tf32)" : "", c->n, c->m, c->k,
+			 c->opb == CUBLAS_OP_T ? " A^T" : "", c->opa == CUBLAS_OP_T ? " B^T" : "");
+		return;
+	}
+	if (p->kind == PRIM_COPY) {
+		snprintf(buf, n, "device copy %zu bytes", p->bytes);
+		return;
+	}
+	const char *raw = NULL;
+	char *plain = NULL;
+	int st = -1;
+	if (cudaFuncGetName(&raw, p->f) != cudaSuccess || !raw) {
+		cudaGetLastError();
+		raw = "kernel";
+	} else {
+		plain = abi::__cxa_demangle(raw, NULL, NULL, &st);
+	}
+	const char *nm = st == 0 && plain ? plain : raw;
+	int len = (int)strcspn(nm, "("); /* the name without its parameters */
+	snprintf(buf, n, "%.*s <<<%u, %u>>>", len, nm, p->grid.x * p->grid.y * p->grid.z,
+		 p->block.x * p->block.y * p->block.z);
+	free(plain);
+}
+
+static void profile_add(const prim *p, float ms)
+{
+	char name[sizeof P.rows->name];
+	prim_name(p, name, sizeof name);
+	for (int i = 0; i < P.n; i++)
+		if (!strcmp(P.rows[i].name, name)) {
+			P.rows[i].calls++;
+			P.rows[i].ms += ms;
+			return;
+		}
+	if (P.n == P.cap) {
+		int cap = P.cap ? P.cap * 2 : 64;
+		prof_row *r = (prof_row *)realloc(P.rows, (size_t)cap * sizeof *r);
+		if (!r)
+			return;
+		P.rows = r;
+		P.cap = cap;
+	}
+	prof_row *r = &P.rows[P.n++];
+	snprintf(r->name, sizeof r->name, "%s", name);
+	r->calls = 1;
+	r->ms = ms;
+}
+
+static int by_time(const void *x, const void *y)
+{
+	double a = ((const prof_row *)x)->ms, b = ((const prof_row *)y)->ms;
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+void jm_cuda_profile_write(void)
+{
+	if (!jm_cuda.profile || !P.n)
+		return;
+	qsort(P.rows, (size_t)P.n, sizeof *P.rows, by_time);
+	double total = 0;
+	for (int i = 0; i < P.n; i++)
+		total += P.rows[i].ms;
+	FILE *f = fopen(P.path, "w");
+	if (!f)
+		return;
+	fprintf(f, "# jianmo CUDA profile: device time of each primitive, timed alone\n"
+		   "# %.3f ms in all\n# %10s %9s %9s %6s  primitive\n", total, "ms", "calls",
+		"us/call", "share");
+	for (int i = 0; i < P.n; i++) {
+		const prof_row *r = &P.rows[i];
+		fprintf(f, "%12.3f %9lld %9.2f %5.1f%%  %s\n", r->ms, r->calls,
+			1000.0 * r->ms / (double)r->calls, total > 0 ? 100.0 * r->ms / total : 0.0,
+			r->name);
+	}
+	fclose(f);
+}
+
+static void run_untimed(const prim *p, const jm_cuda_kargs *a)
 {
 	switch (p->kind) {
 	case PRIM_KERNEL:
@@ -120,6 +234,24 @@ static void run_now(const prim *p, const jm_cuda_kargs *a)
 	default:
 		jm_cuda_check(run_copy(p), "device copy");
 	}
+}
+
+/* Run p now (a: its arguments when a kernel); an error is the run's. */
+static void run_now(const prim *p, const jm_cuda_kargs *a)
+{
+	if (!jm_cuda.profile) {
+		run_untimed(p, a);
+		return;
+	}
+	float ms = 0;
+	cudaEventRecord(P.a, jm_cuda.stream);
+	run_untimed(p, a);
+	cudaEventRecord(P.b, jm_cuda.stream);
+	if (cudaEventSynchronize(P.b) == cudaSuccess &&
+	    cudaEventElapsedTime(&ms, P.a, P.b) == cudaSuccess)
+		profile_add(p, ms);
+	else
+		cudaGetLastError();
 }
 
 /* ---- the graph's life ---- */
@@ -235,7 +367,7 @@ void jm_cuda_graph_kernel(const void *f, dim3 grid, dim3 block, size_t smem,
 
 void jm_cuda_gemm(const jm_cuda_gemm_call *c)
 {
-	if (jm_cuda.graph_mode == JM_GRAPH_OFF) {
+	if (jm_cuda.graph_mode == JM_GRAPH_OFF && !jm_cuda.profile) {
 		jm_cuda_check_blas(run_gemm(c), gemm_name(c));
 		return;
 	}
@@ -420,6 +552,10 @@ void jm_cuda_step_begin(void)
 	G.used = 1;
 	G.n_up = 0;
 	G.cursor = 0;
+	if (jm_cuda.profile && !G.off) {
+		G.off = 1;
+		snprintf(G.why, sizeof G.why, "JIANMO_CUDA_PROFILE times each launch alone");
+	}
 	if (G.off) {
 		G.began = jm_cuda.graph_mode = JM_GRAPH_OFF;
 	} else if (G.exec) {
