@@ -312,6 +312,7 @@ Test(cuda, conv2d)
 	conv_case(2, 4, 6, 6, 3, 1, 1, 0, 1);
 	conv_case(16, 32, 14, 14, 64, 3, 1, 1, 0);
 	conv_case(2, 1, 28, 28, 8, 5, 1, 2, 1);
+	conv_case(80, 32, 28, 28, 32, 3, 1, 1, 1); /* two chunks */
 }
 
 Test(cuda, gemm_precisions_match_their_cpu_twins)
@@ -335,6 +336,8 @@ Test(cuda, gemm_precisions_match_their_cpu_twins)
 		linear_case(precs[i]);
 		conv_case_at(precs[i], 3, 2, 9, 7, 5, 3, 1, 1, 1);
 		conv_case_at(precs[i], 16, 32, 14, 14, 64, 3, 1, 1, 1);
+		/* two chunks of columns (cuda_conv.cu), the second shorter */
+		conv_case_at(precs[i], 80, 32, 28, 28, 32, 3, 1, 1, 1);
 	}
 	cr_assert_eq(gpu->set_precision(JM_PREC_FP32, why, sizeof why), 0, "%s", why);
 	cr_expect_eq(gpu->set_precision(7, why, sizeof why), -1);

@@ -202,6 +202,42 @@ static void *half_scratch(size_t n)
 	return p;
 }
 
+/* x's n values rounded (RNE) to the precision's 16-bit type in y. */
+static void round16(void *y, const float *x, size_t n)
+{
+	if (jm_cuda.precision == JM_PREC_BF16)
+		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, (__nv_bfloat16 *)y,
+			       x, n);
+	else
+		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, (__half *)y, x, n);
+}
+
+extern "C" const void *jm_cuda_round16(const float *x, size_t n)
+{
+	void *h = half_scratch(n);
+	if (!h)
+		return NULL;
+	round16(h, x, n);
+	return JM_CUDA_LAUNCHED("16-bit rounding") < 0 ? NULL : h;
+}
+
+extern "C" void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha, const void *A16,
+			       const void *B16, float beta, float *C)
+{
+	int lda = ta ? M : K, ldb = tb ? K : N;
+	jm_cuda_gemm_call c;
+	memset(&c, 0, sizeof c); /* padding compares equal (cuda_graph.cu) */
+	c.ex = 1;
+	c.precision = jm_cuda.precision;
+	c.type = jm_cuda.precision == JM_PREC_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+	c.m = N, c.n = M, c.k = K;
+	c.alpha = alpha, c.beta = beta;
+	c.a = B16, c.lda = ldb, c.b = A16, c.ldb = lda, c.c = C, c.ldc = N;
+	jm_cuda_gemm(&c);
+}
+
 /* C = alpha op(A) op(B) + beta C with both inputs rounded to bf16 or fp16
  * (RNE) and fp32 sums (cuBLAS on column-major, as jm_cuda_sgemm). */
 static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const float *A,
@@ -212,33 +248,12 @@ static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const f
 	char *h = (char *)half_scratch(off + nb);
 	if (!h)
 		return;
-	int bf = jm_cuda.precision == JM_PREC_BF16;
 	void *ha = h, *hb = h + off * 2;
-	if (bf) {
-		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(na), JM_CUDA_THREADS, 0,
-			       (__nv_bfloat16 *)ha, A, na);
-		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(nb), JM_CUDA_THREADS, 0,
-			       (__nv_bfloat16 *)hb, B, nb);
-	} else {
-		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(na), JM_CUDA_THREADS, 0, (__half *)ha, A,
-			       na);
-		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(nb), JM_CUDA_THREADS, 0, (__half *)hb, B,
-			       nb);
-	}
+	round16(ha, A, na);
+	round16(hb, B, nb);
 	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
 		return;
-	int lda = ta ? M : K, ldb = tb ? K : N;
-	jm_cuda_gemm_call c;
-	memset(&c, 0, sizeof c); /* padding compares equal (cuda_graph.cu) */
-	c.ex = 1;
-	c.precision = jm_cuda.precision;
-	c.type = bf ? CUDA_R_16BF : CUDA_R_16F;
-	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-	c.m = N, c.n = M, c.k = K;
-	c.alpha = alpha, c.beta = beta;
-	c.a = hb, c.lda = ldb, c.b = ha, c.ldb = lda, c.c = C, c.ldc = N;
-	jm_cuda_gemm(&c);
+	jm_cuda_gemm16(ta, tb, M, N, K, alpha, ha, hb, beta, C);
 }
 
 static int cuda_set_precision(int precision, char *why, size_t n)

@@ -14,6 +14,8 @@
 #define JM_CUDA_COMMON_CUH
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +84,22 @@ __device__ __forceinline__ uint64_t jm_cuda_hash64(uint64_t key, uint64_t counte
 __device__ __forceinline__ float jm_cuda_hash_uniformf(uint64_t key, uint64_t counter)
 {
 	return (float)(jm_cuda_hash64(key, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* A float stored as T: itself, or rounded to nearest even into bf16 or
+ * fp16 (as k_to_bf16/k_to_fp16 round a GEMM's inputs). */
+template <typename T> __device__ __forceinline__ T jm_cuda_store_as(float v);
+template <> __device__ __forceinline__ float jm_cuda_store_as<float>(float v)
+{
+	return v;
+}
+template <> __device__ __forceinline__ __nv_bfloat16 jm_cuda_store_as<__nv_bfloat16>(float v)
+{
+	return __float2bfloat16_rn(v);
+}
+template <> __device__ __forceinline__ __half jm_cuda_store_as<__half>(float v)
+{
+	return __float2half_rn(v);
 }
 
 /* Block-wide sum of one value per thread (blockDim.x a multiple of 32, at
@@ -270,6 +288,18 @@ void jm_cuda_mix_targets(float *soft, const int32_t *labels, const jm_aug_mix *m
 			 float smoothing);
 
 /* backend_cuda.cu */
+/* [train] precision is bf16 or fp16: GEMMs take 16-bit inputs. */
+static inline int jm_cuda_16bit(void)
+{
+	return jm_cuda.precision == JM_PREC_BF16 || jm_cuda.precision == JM_PREC_FP16;
+}
+/* x's n values rounded to the precision's 16-bit type in the module's
+ * 16-bit scratch (valid until the next GEMM that rounds its own inputs);
+ * NULL with the error recorded. */
+const void *jm_cuda_round16(const float *x, size_t n);
+/* jm_cuda_sgemm on inputs already in the precision's 16-bit type. */
+void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha, const void *A16,
+		    const void *B16, float beta, float *C);
 void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 		   const float *B, float beta, float *C);
 }
