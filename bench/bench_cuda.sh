@@ -12,8 +12,9 @@
 # Prints, per model and precision (jianmo's [train] precision = fp32
 # beside the peer's fp32 graph, bf16 beside its bf16 autocast graph), each
 # side's training samples/s and test accuracy and the ratio, and jianmo's
-# fp32 once more with its CUDA graphs off (JIANMO_CUDA_GRAPHS=0); then a
-# JSON line.  Needs a GPU,
+# fp32 once more with its CUDA graphs off (JIANMO_CUDA_GRAPHS=0) and, for
+# the CNN, bf16 once more with im2col convolutions (JIANMO_CUDA_CONV=im2col)
+# instead of implicit GEMMs; then a JSON line.  Needs a GPU,
 # python3 with torch, and Fashion-MNIST in /usr/share/datasets/fashion-mnist
 # (on the device machine tools/gpu-pack's run.sh puts it there).  Set
 # JIANMO_BIN (default ./jianmo) and JIANMO_PEERS (default ../shared/peers,
@@ -47,13 +48,19 @@ for what in "$@"; do
 	a32=$(grep '"bf16": false' "$tmp/peer-$what.json" | field test_acc)
 	p16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field samples_per_s)
 	a16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field test_acc)
-	for prec in fp32 bf16 fp32-nograph; do
+	variants="fp32 bf16 fp32-nograph"
+	[ "$what" = cnn ] && variants="$variants bf16-im2col"
+	for prec in $variants; do
 		rm -rf "$tmp/home"
-		graphs=1
-		[ "$prec" = fp32-nograph ] && graphs=0
+		graphs=1 conv=
+		case $prec in
+		*-nograph) graphs=0 ;;
+		*-im2col) conv=im2col ;;
+		esac
 		# shellcheck disable=SC2086
-		JIANMO_CUDA_GRAPHS=$graphs "$jm" --home "$tmp/home" --batch "$top/examples/$flow.flow" \
-			--device cuda --json --set train.precision=${prec%-nograph} $extra \
+		JIANMO_CUDA_GRAPHS=$graphs JIANMO_CUDA_CONV=$conv "$jm" --home "$tmp/home" \
+			--batch "$top/examples/$flow.flow" --device cuda --json \
+			--set train.precision=${prec%-*} $extra \
 			> "$tmp/ours-$what-$prec.json" 2> "$tmp/ours-$what-$prec.err"
 		grep -h 'CUDA graph' "$tmp/ours-$what-$prec.json" "$tmp/ours-$what-$prec.err" |
 			sed "s/^/$what $prec: /" | head -n 2
@@ -66,5 +73,9 @@ for what in "$@"; do
 	echo "$what bf16: jianmo $s16 samples/s (test acc $b16); pytorch CUDA graph bf16 $p16 ($a16): ratio $($py -c "print(round($s16 / $p16, 3))")"
 	sng=$(field samples_per_s < "$tmp/ours-$what-fp32-nograph.json")
 	echo "$what fp32 without CUDA graphs: jianmo $sng samples/s (graphs: $($py -c "print(round($s32 / $sng, 3))")x)"
+	if [ "$what" = cnn ]; then
+		sic=$(field samples_per_s < "$tmp/ours-$what-bf16-im2col.json")
+		echo "$what bf16 with im2col convolutions: jianmo $sic samples/s (implicit GEMM: $($py -c "print(round($s16 / $sic, 3))")x)"
+	fi
 	echo "{\"bench\":\"cuda-$what\",\"jianmo_fp32_samples_per_s\":$s32,\"jianmo_fp32_test_acc\":$b32,\"jianmo_bf16_samples_per_s\":$s16,\"jianmo_bf16_test_acc\":$b16,\"jianmo_fp32_nograph_samples_per_s\":$sng,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
 done

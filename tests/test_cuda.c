@@ -315,6 +315,36 @@ Test(cuda, conv2d)
 	conv_case(80, 32, 28, 28, 32, 3, 1, 1, 1); /* two chunks */
 }
 
+/* Convolutions at a GEMM precision: at bf16 and fp16 these are the
+ * implicit GEMMs (cuda_conv_igemm.cu) unless JIANMO_CUDA_CONV=im2col. */
+static void conv_cases_at(int prec)
+{
+	conv_case_at(prec, 3, 2, 9, 7, 5, 3, 1, 1, 1);
+	conv_case_at(prec, 4, 3, 8, 8, 4, 3, 2, 1, 0);   /* stride 2 */
+	conv_case_at(prec, 2, 1, 28, 28, 8, 5, 1, 2, 1); /* one channel in, 5x5 */
+	conv_case_at(prec, 16, 32, 14, 14, 64, 3, 1, 1, 1);
+	conv_case_at(prec, 5, 48, 7, 7, 130, 3, 1, 1, 1); /* tiles cut at both edges */
+	/* two chunks of columns (im2col), a long split sum (implicit GEMM) */
+	conv_case_at(prec, 80, 32, 28, 28, 32, 3, 1, 1, 1);
+}
+
+/* The 16-bit convolutions' im2col path, kept for shapes beyond the
+ * implicit GEMMs and for comparison. */
+Test(cuda, conv_im2col_path_at_16_bits)
+{
+	setenv("JIANMO_CUDA_CONV", "im2col", 1); /* read when the module opens */
+	need_gpu();
+	const int precs[] = {JM_PREC_BF16, JM_PREC_FP16};
+	char why[512];
+	for (size_t i = 0; i < 2; i++) {
+		if (gpu->set_precision(precs[i], why, sizeof why) < 0) {
+			cr_log_warn("SKIPPED precision %d: %s", precs[i], why);
+			continue;
+		}
+		conv_cases_at(precs[i]);
+	}
+}
+
 Test(cuda, gemm_precisions_match_their_cpu_twins)
 {
 	need_gpu();
@@ -334,10 +364,7 @@ Test(cuda, gemm_precisions_match_their_cpu_twins)
 		/* the layers built on the GEMMs: their twins round the same
 		 * tensors, and the bias terms stay fp32 */
 		linear_case(precs[i]);
-		conv_case_at(precs[i], 3, 2, 9, 7, 5, 3, 1, 1, 1);
-		conv_case_at(precs[i], 16, 32, 14, 14, 64, 3, 1, 1, 1);
-		/* two chunks of columns (cuda_conv.cu), the second shorter */
-		conv_case_at(precs[i], 80, 32, 28, 28, 32, 3, 1, 1, 1);
+		conv_cases_at(precs[i]);
 	}
 	cr_assert_eq(gpu->set_precision(JM_PREC_FP32, why, sizeof why), 0, "%s", why);
 	cr_expect_eq(gpu->set_precision(7, why, sizeof why), -1);

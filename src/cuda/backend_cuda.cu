@@ -26,6 +26,7 @@
 #include <cuda_fp16.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/cuda_common.cuh"
@@ -494,6 +495,8 @@ jm_cuda_open(int device, char *why, size_t n)
 	cudaDeviceGetAttribute(&jm_cuda.cc_major, cudaDevAttrComputeCapabilityMajor, device);
 	jm_cuda.precision = JM_PREC_FP32;
 	jm_cuda_profile_init();
+	const char *conv = getenv("JIANMO_CUDA_CONV");
+	jm_cuda.conv_im2col = conv && !strcmp(conv, "im2col");
 	jm_cuda.device = device;
 	jm_cuda.error[0] = '\0';
 	return &cuda_backend;

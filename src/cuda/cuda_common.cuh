@@ -41,6 +41,7 @@ typedef struct jm_cuda_state {
 	size_t half_n;     /* its size in 16-bit values */
 	int graph_mode;    /* JM_GRAPH_*: how a training step's launches go */
 	int profile;       /* JIANMO_CUDA_PROFILE: every primitive timed */
+	int conv_im2col;   /* JIANMO_CUDA_CONV=im2col: no implicit GEMMs */
 } jm_cuda_state;
 
 extern jm_cuda_state jm_cuda;
@@ -279,6 +280,17 @@ void jm_cuda_conv2d_forward(float *out, const float *in, const float *w, const f
 void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const float *dout,
 			     const float *in, const float *w, int B, int C, int H, int W, int OC,
 			     int K, int stride, int pad, float *scratch);
+
+/* cuda_conv_igemm.cu: bf16/fp16 convolutions as implicit GEMMs; each 0,
+ * or -1 with nothing queued for a shape beyond their int indices (wgrad:
+ * or a scratch too small for one split's part). */
+int jm_cuda_conv_igemm_forward(float *out, const float *in, const float *w, const float *b, int B,
+			       int C, int H, int W, int OC, int K, int S, int pad);
+int jm_cuda_conv_igemm_dgrad(float *din, const float *dout, const float *w, int B, int C, int H,
+			     int W, int OC, int K, int S, int pad);
+int jm_cuda_conv_igemm_wgrad(float *dw, const float *dout, const float *in, int B, int C, int H,
+			     int W, int OC, int K, int S, int pad, float *scratch,
+			     size_t scratch_floats);
 
 /* cuda_augment.cu */
 void jm_cuda_augment_geometry(float *out, const float *in, const jm_aug_geom *g, int B, int C,

@@ -14,7 +14,10 @@
  *
  * The scratch holds col (or dcol) and Y (or dY) for one chunk.
  *
- * At [train] precision bf16 or fp16 the GEMMs take 16-bit inputs: im2col
+ * At [train] precision bf16 or fp16 the convolutions are implicit GEMMs on
+ * the tensor cores (cuda_conv_igemm.cu), with no columns in memory at all;
+ * JIANMO_CUDA_CONV=im2col keeps them on this path, where the GEMMs take
+ * 16-bit inputs: im2col
  * and the permute write col and dY in the 16-bit type directly (into the
  * first half of their areas), the weights are rounded once a call, and
  * db sums dout itself, so no fp32 copy of col or dY is made only to be
@@ -177,6 +180,9 @@ extern "C" void jm_cuda_conv2d_forward(float *out, const float *in, const float 
 	plan p = plan_make(B, C, H, W, OC, K, stride, pad);
 	if (!p.P || B <= 0)
 		return;
+	if (jm_cuda_16bit() && !jm_cuda.conv_im2col &&
+	    jm_cuda_conv_igemm_forward(out, in, w, b, B, C, H, W, OC, K, stride, pad) == 0)
+		return;
 	const void *w16 = NULL;
 	if (jm_cuda_16bit() && !(w16 = jm_cuda_round16(w, (size_t)OC * p.CKK)))
 		return;
@@ -224,6 +230,26 @@ static void backward16_chunk(float *dcol, void *dY16, float *dw, float *db, cons
 		jm_cuda_gemm16(1, 0, (int)p->CKK, (int)m, OC, 1.0f, w16, dY16, 0.0f, dcol);
 }
 
+/* The backward at 16 bits as implicit GEMMs (cuda_conv_igemm.cu): 0, or
+ * -1 before anything is queued when a shape is too large for them. */
+static int backward_igemm(float *din, float *dw, float *db, const float *dout, const float *in,
+			  const float *w, int B, int C, int H, int W, int OC, int K, int S, int pad,
+			  float *scratch, size_t scratch_floats)
+{
+	if ((double)B * C * H * W >= 2147483647.0 || (double)C * K * K * OC >= 2147483647.0)
+		return -1;
+	if (dw && jm_cuda_conv_igemm_wgrad(dw, dout, in, B, C, H, W, OC, K, S, pad, scratch,
+					   scratch_floats) < 0)
+		return -1;
+	if (din && jm_cuda_conv_igemm_dgrad(din, dout, w, B, C, H, W, OC, K, S, pad) < 0)
+		return -1; /* not reached: wgrad's shape check is the same */
+	if (db) {
+		int P = ((H + 2 * pad - K) / S + 1) * ((W + 2 * pad - K) / S + 1);
+		jm_cuda_launch(k_bias_grad_nchw, OC, 256, 0, db, dout, B, OC, (size_t)P);
+	}
+	return 0;
+}
+
 extern "C" void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const float *dout,
 					const float *in, const float *w, int B, int C, int H,
 					int W, int OC, int K, int stride, int pad, float *scratch)
@@ -237,6 +263,9 @@ extern "C" void jm_cuda_conv2d_backward(float *din, float *dw, float *db, const 
 		return;
 	}
 	int h16 = jm_cuda_16bit();
+	if (h16 && !jm_cuda.conv_im2col && backward_igemm(din, dw, db, dout, in, w, B, C, H, W, OC, K,
+							 stride, pad, scratch, p.col + p.y) == 0)
+		return;
 	const void *w16 = NULL;
 	if (h16 && din && !(w16 = jm_cuda_round16(w, (size_t)OC * p.CKK)))
 		return;

@@ -5,7 +5,8 @@
 # linked statically (nvcc's default); cuBLAS is a shared dependency.
 # sm_80 (A100) and sm_90 (H100) code, plus sm_90 PTX for newer GPUs.
 CUDA_SRC = src/cuda/backend_cuda.cu src/cuda/cuda_ops.cu src/cuda/cuda_conv.cu \
-	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu src/cuda/cuda_augment.cu src/cuda/cuda_graph.cu
+	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu src/cuda/cuda_augment.cu src/cuda/cuda_graph.cu \
+	src/cuda/cuda_conv_igemm.cu
 EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh
 
 if HAVE_CUDA
