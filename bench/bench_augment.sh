@@ -2,13 +2,17 @@
 # bench/bench_augment.sh: CutMix/MixUp beside PyTorch, and what augmentation
 # costs a training epoch; same machine, same sitting.
 #
-#   bench/bench_augment.sh [ops] [overhead [REPS]]     (default: ops)
+#   bench/bench_augment.sh [ops] [gpu] [overhead [REPS]]     (default: ops)
 #
 #   ops       ms per batch of CutMix/MixUp (256x1x28x28 and 64x3x224x224;
 #             the peer's mix, CutMix only, MixUp only): bench/bench_augment
 #             at 1 and 2 worker threads beside bench/peer_augment.py (the
 #             cutmix_mixup of ../shared/peers/torch_fmnist.py) at 1 and 2
 #             torch threads; the best of each, and the ratio
+#   gpu       the same on a GPU, jianmo's CUDA backend beside the peer's
+#             function on CUDA tensors (eager), each round timed to the
+#             device's end (issue 8's goal: 3x the peer's 0.166 ms per
+#             256x1x28x28 batch)
 #   overhead  the CNN example (examples/fmnist-cnn.flow) for 1 epoch on
 #             [data] limit = 10000, with its CutMix/MixUp and without,
 #             REPS times each (default 3), alternating: seconds per epoch
@@ -21,7 +25,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 peers=${JIANMO_PEERS:-$top/../shared/peers}
-py=/usr/bin/python3
+py=${PYTHON:-/usr/bin/python3}
 jm=${JIANMO_BIN:-$top/jianmo}
 bench=$(dirname "$jm")/bench/bench_augment   # built beside jianmo
 [ $# -gt 0 ] || set -- ops
@@ -32,9 +36,14 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 
 while [ $# -gt 0 ]; do
 case $1 in
-ops)
-	for t in 1 2; do "$bench" $t; done > "$tmp/ours.json"
-	for t in 1 2; do $py "$top/bench/peer_augment.py" "$peers" $t; done > "$tmp/peer.json"
+ops|gpu)
+	if [ "$1" = gpu ]; then
+		"$bench" 1 cuda > "$tmp/ours.json"
+		$py "$top/bench/peer_augment.py" "$peers" 1 cuda > "$tmp/peer.json"
+	else
+		for t in 1 2; do "$bench" $t; done > "$tmp/ours.json"
+		for t in 1 2; do $py "$top/bench/peer_augment.py" "$peers" $t; done > "$tmp/peer.json"
+	fi
 	$py - "$tmp/ours.json" "$tmp/peer.json" <<'PY'
 import json, sys
 def best(path):
@@ -50,9 +59,12 @@ ours, peer = best(sys.argv[1]), best(sys.argv[2])
 for k in ours:
     o, p = ours[k], peer[k]
     r = p["ms_per_batch"] / o["ms_per_batch"]
-    print(f"{k[1]:>14} {k[0]:>12}: jianmo {o['ms_per_batch']:.4f} ms ({o['threads']} thread), "
-          f"pytorch {p['ms_per_batch']:.4f} ms ({p['threads']} thread): {r:.1f}x faster")
-    print(json.dumps({"bench": "augment", "shape": k[1], "mix": k[0], "jianmo_ms": o["ms_per_batch"],
+    dev = o.get("device", "cpu")
+    print(f"{k[1]:>14} {k[0]:>12}: jianmo {o['ms_per_batch']:.4f} ms ({dev}, {o['threads']} thread), "
+          f"pytorch {p['ms_per_batch']:.4f} ms ({p.get('device', 'cpu')}, {p['threads']} thread): "
+          f"{r:.1f}x faster")
+    print(json.dumps({"bench": "augment", "device": dev, "shape": k[1], "mix": k[0],
+                      "jianmo_ms": o["ms_per_batch"],
                       "jianmo_threads": o["threads"], "pytorch_ms": p["ms_per_batch"],
                       "pytorch_threads": p["threads"], "pytorch": p["impl"], "speedup": round(r, 2)}))
 PY
