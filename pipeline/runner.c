@@ -223,20 +223,22 @@ static void read_loss_scale(jm_trainer *t)
 
 /* Whether each step goes to the backend as one CUDA graph (backend.h):
  * where it has graphs, unless JIANMO_CUDA_GRAPHS=0 or the step reads the
- * device back (clipping's norm, fp16's check for finite gradients).  note
- * gets why not, for the log. */
+ * device back (adaptive clipping's norm, fp16's check for finite
+ * gradients; a fixed clip stays on the device).  note gets why not, for
+ * the log. */
 static void choose_graphs(jm_trainer *t, char *note, size_t n)
 {
 	const char *v = getenv("JIANMO_CUDA_GRAPHS");
 	note[0] = '\0';
 	t->graphs = 0;
+	t->clip_on_device = t->clip.mode == JM_CLIP_FIXED && t->be->clip_norm;
 	if (!t->be->step_begin || !t->be->step_end)
 		return;
 	if (v && !strcmp(v, "0"))
 		snprintf(note, n, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0");
-	else if (t->clip.mode != JM_CLIP_OFF)
-		snprintf(note, n, "CUDA graphs off: [train] clip reads the gradients' norm back "
-			 "every step");
+	else if (t->clip.mode != JM_CLIP_OFF && !t->clip_on_device)
+		snprintf(note, n, "CUDA graphs off: adaptive clipping reads the gradients' norm "
+			 "back every step");
 	else if (t->loss_scale > 0)
 		snprintf(note, n, "CUDA graphs off: fp16's loss scaling reads the gradients back "
 			 "every step");
@@ -491,7 +493,7 @@ static int prepare_data(runner *r, jm_err *err)
 	else
 		t->epoch_labels = be->alloc((size_t)t->n_train * sizeof *t->epoch_labels);
 	t->perm = be->alloc((size_t)t->n_train * sizeof *t->perm);
-	t->acc = be->alloc(5 * sizeof *t->acc);
+	t->acc = be->alloc(7 * sizeof *t->acc);
 	if (!t->perm_host || !t->epoch_host || !t->perm || !t->acc ||
 	    !(t->regression ? (void *)t->epoch_targets : (void *)t->epoch_labels))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of %s memory for the order of %lld samples",

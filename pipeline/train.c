@@ -165,16 +165,26 @@ static void push_metrics(jm_trainer *t)
 }
 
 /* The sums back from the backend into the state.  Fails (diverged) when
- * the loss is not finite: at this step when each batch is read, else
- * somewhere in the batches since the last read. */
+ * the loss (or a gradient norm clipped on the device) is not finite: at
+ * this step when each batch is read, else somewhere in the batches since
+ * the last read. */
 static int read_metrics(jm_trainer *t, jm_err *err)
 {
 	jm_train_state *st = &t->st;
-	double a[5];
+	double a[7];
 	if (!t->unread)
 		return 0;
 	t->be->to_host(a, t->acc, sizeof a);
 	int64_t n = (int64_t)a[2] - st->batches;
+	t->last_norm = a[5];
+	if (t->clip_on_device && a[6] > 0) {
+		jm_report_clear(t->rep);
+		return jm_err_set(err, JM_EXIT_FAIL,
+				  "diverged: gradient norm is %s within the %lld batches up to step "
+				  "%lld (epoch %lld)",
+				  isnan(a[5]) ? "nan" : isinf(a[5]) ? "inf" : "not finite", (long long)n,
+				  (long long)st->step + 1, (long long)st->epoch + 1);
+	}
 	if (!isfinite(a[0])) {
 		jm_report_clear(t->rep);
 		const char *what = isnan(a[0]) ? "nan" : "inf";
@@ -214,7 +224,9 @@ static int step_apply(jm_trainer *t, int64_t batches, double *lr, double *norm, 
 	*finite = t->loss_scale > 0 ? unscale_grads(t, g, n, err) : 1;
 	if (*finite < 0)
 		return -1;
-	if (*finite && t->clip.mode != JM_CLIP_OFF) {
+	if (*finite && t->clip_on_device) {
+		t->be->clip_norm(g, n, t->clip.max_norm, t->acc + 5); /* read with the sums */
+	} else if (*finite && t->clip.mode != JM_CLIP_OFF) {
 		*norm = jm_clip_apply(&t->clip, t->be, g, n);
 		if (!isfinite(*norm)) {
 			jm_report_clear(t->rep);
@@ -242,7 +254,7 @@ static void step_log(jm_trainer *t, double lr, double norm, int finite)
 		log_metric(t, "loss", st->step, st->log_loss_sum / (double)st->log_n);
 		log_metric(t, "lr", st->step, lr);
 		if (t->clip.mode != JM_CLIP_OFF && finite)
-			log_metric(t, "grad_norm", st->step, norm);
+			log_metric(t, "grad_norm", st->step, t->clip_on_device ? t->last_norm : norm);
 		if (t->loss_scale > 0)
 			log_metric(t, "loss_scale", st->step, t->loss_scale);
 		st->log_loss_sum = 0;

@@ -89,7 +89,7 @@ typedef struct jm_trainer {
 	 * (the backend's, or JIANMO_METRICS_EVERY for the tests), at each log
 	 * step, before a checkpoint and at an epoch's end.  The sums add in
 	 * batch order whatever the reads, so a resumed run's are the same. */
-	double *acc;              /* backend: [5] */
+	double *acc;              /* backend: [7]; [5], [6]: clip_norm's stat */
 	int metrics_every;
 	int64_t unread;           /* batches since the last read */
 	double last_loss;         /* the last read's mean batch loss */
@@ -117,6 +117,11 @@ typedef struct jm_trainer {
 	 * it where the backend has graphs and the step reads nothing back
 	 * (no clipping, no loss scaling) */
 	int graphs;
+	/* [train] clip with a fixed max_norm on a backend with clip_norm: the
+	 * norm stays on the device (acc[5]; acc[6] counts norms that were not
+	 * finite) and is read with the sums; last_norm is the last read's */
+	int clip_on_device;
+	double last_norm;
 	double loss_scale;
 	int64_t scale_good;       /* finite steps since the last change */
 	int64_t scale_skipped;    /* steps skipped, the whole run */

@@ -890,3 +890,46 @@ Test(cuda, graph_gives_way_to_a_plugins_kernels)
 		  info);
 	gpu->free(x);
 }
+
+/* Clipping on the device (clip_norm) against the read-back path the CPU
+ * takes (sumsq, then scale by the same doubles): the same bits. */
+Test(cuda, clip_norm_matches_the_read_back_path)
+{
+	need_gpu();
+	cr_assert_not_null(gpu->clip_norm);
+	size_t n = 70001;
+	jm_rng r;
+	jm_rng_seed(&r, 31);
+	float *g = randv(&r, n, -0.5f, 0.5f);
+	float *a = up(g, n), *b = up(g, n);
+	double *stat = gpu->alloc(2 * sizeof(double)), st[2];
+	const double max_norms[] = {1.0, 1e6, 0.0};
+	for (int i = 0; i < 3; i++) {
+		double norm = sqrt(gpu->sumsq(a, n)), coef = max_norms[i] / (norm + 1e-6);
+		if (max_norms[i] > 0 && coef < 1.0)
+			gpu->scale(a, (float)coef, n);
+		gpu->clip_norm(b, n, max_norms[i], stat);
+		synced();
+		gpu->to_host(st, stat, sizeof st);
+		cr_expect_eq(st[0], norm, "max_norm %g: norm %.17g, read back %.17g", max_norms[i],
+			     st[0], norm);
+		cr_expect_eq(st[1], 0.0);
+		float *want = down(a, n);
+		expect_close("clipped", b, want, n, 0, 0);
+		free(want);
+	}
+	/* a norm that is not finite: counted, nothing scaled */
+	float nan = NAN;
+	gpu->to_device(b + 5, &nan, sizeof nan);
+	float *before = down(b, n);
+	gpu->clip_norm(b, n, 1.0, stat);
+	synced();
+	gpu->to_host(st, stat, sizeof st);
+	cr_expect(isnan(st[0]));
+	cr_expect_eq(st[1], 1.0);
+	float *after = down(b, n);
+	cr_expect_eq(after[0], before[0]);
+	cr_expect_eq(after[n - 1], before[n - 1]);
+	gpu->free(a), gpu->free(b), gpu->free(stat);
+	free(g), free(before), free(after);
+}

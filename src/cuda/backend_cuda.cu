@@ -394,6 +394,7 @@ static const jm_backend cuda_backend = {
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
 	.native_stream = cuda_native_stream,
+	.clip_norm = jm_cuda_clip_norm,
 	.set_precision = cuda_set_precision,
 	.step_begin = jm_cuda_step_begin,
 	.step_end = jm_cuda_step_end,

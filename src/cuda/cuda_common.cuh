@@ -241,6 +241,7 @@ void jm_cuda_adam_step(float *p, float *m, float *v, const float *g, size_t n, d
 void jm_cuda_sgd_step(float *p, float *buf, const float *g, size_t n, float lr, float momentum,
 		      float wd, int nesterov, int first);
 double jm_cuda_sumsq(const float *x, size_t n);
+void jm_cuda_clip_norm(float *x, size_t n, double max_norm, double *stat);
 void jm_cuda_scale(float *x, float a, size_t n);
 void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT);
 void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT);

@@ -514,6 +514,46 @@ extern "C" double jm_cuda_sumsq(const float *x, size_t n)
 	return r;
 }
 
+/* The norm from sumsq's partials, and the clipping factor into
+ * partial[nb] (1: nothing to scale); stat as backend.h's clip_norm. */
+__global__ void k_clip_factor(double *partial, unsigned nb, double max_norm, double *stat)
+{
+	double t = 0.0;
+	for (unsigned i = threadIdx.x; i < nb; i += blockDim.x)
+		t += partial[i];
+	t = jm_cuda_block_sum(t);
+	if (threadIdx.x == 0) {
+		double norm = sqrt(t), coef = max_norm / (norm + 1e-6);
+		stat[0] = norm;
+		if (!isfinite(norm))
+			stat[1] += 1.0;
+		partial[nb] = isfinite(norm) && max_norm > 0.0 && coef < 1.0 ? coef : 1.0;
+	}
+}
+
+__global__ void k_scale_by(float *x, const double *factor, size_t n)
+{
+	float a = (float)*factor;
+	if (a == 1.0f)
+		return;
+	JM_CUDA_FOR(i, n) x[i] *= a;
+}
+
+extern "C" void jm_cuda_clip_norm(float *x, size_t n, double max_norm, double *stat)
+{
+	unsigned nb = jm_cuda_blocks(n ? n : 1);
+	if (nb > 1024)
+		nb = 1024;
+	double *part = jm_cuda_dscratch(nb + 1);
+	if (!part)
+		return;
+	jm_cuda_launch(k_sumsq, nb, JM_CUDA_THREADS, 0, (const float *)x, n, part);
+	jm_cuda_launch(k_clip_factor, 1, 1024, 0, part, nb, max_norm, stat);
+	jm_cuda_launch(k_scale_by, jm_cuda_blocks(n ? n : 1), JM_CUDA_THREADS, 0, x,
+		       (const double *)(part + nb), n);
+	JM_CUDA_LAUNCHED("gradient clipping");
+}
+
 __global__ void k_scale(float *x, float a, size_t n)
 {
 	JM_CUDA_FOR(i, n) x[i] *= a;

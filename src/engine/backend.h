@@ -48,7 +48,7 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
  * added, removed or changed. */
 #define JM_BACKEND_ABI 7 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
 			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
-			   * 7: step_begin, step_end, graph_info */
+			   * 7: step_begin, step_end, graph_info, clip_norm */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -237,6 +237,15 @@ typedef struct jm_backend {
 	/* The stream the ops are queued on (a cudaStream_t), for plugin
 	 * kernels to join; NULL (the member or its result) on the CPU. */
 	void *(*native_stream)(void);
+
+	/* Clipping by global norm with no read to the host; NULL where a read
+	 * costs nothing (the CPU: the trainer calls sumsq and scale).  The L2
+	 * norm of x[n] goes into stat[0]; when it is finite and max_norm /
+	 * (norm + 1e-6) is below 1, x is scaled by that (PyTorch's
+	 * clip_grad_norm_, in the doubles jm_clip_apply uses); a norm that is
+	 * not finite scales nothing and adds 1 to stat[1].  stat: 2 doubles of
+	 * backend memory, read by the trainer with its sums. */
+	void (*clip_norm)(float *x, size_t n, double max_norm, double *stat);
 
 	/* The GEMMs' input precision from now on (JM_PREC_*): tf32 uses the
 	 * tensor cores' TF32 mode; bf16 and fp16 round both inputs of every
