@@ -143,6 +143,9 @@ static int pick_device(runner *r, jm_err *err)
 	if (jm_backend_for_device(r->flow->train.device, &r->be, r->device_note,
 				  sizeof r->device_note, why, sizeof why) < 0)
 		return jm_err_set(err, JM_EXIT_INPUT, "%s (use --device cpu or auto)", why);
+	const char *check = getenv("JIANMO_BACKEND_CHECK");
+	if (r->be == &jm_backend_cpu && check && !strcmp(check, "1"))
+		r->be = jm_backend_checked();
 	return 0;
 }
 
@@ -589,7 +592,7 @@ static int first_use(runner *r, jm_err *err)
 	jm_trainer *t = &r->t;
 	const jm_backend *be = r->be;
 	const char *force = getenv("JIANMO_FIRST_USE");
-	if (be == &jm_backend_cpu && !(force && !strcmp(force, "1")))
+	if (!strcmp(be->name, "cpu") && !(force && !strcmp(force, "1")))
 		return 0;
 	int B = jm_model_max_batch(t->model);
 	float *logits = jm_model_forward(t->model, t->x, B, 1, 0);
@@ -704,7 +707,7 @@ static void free_data(runner *r)
 static void device_label(const runner *r, char *buf, size_t n)
 {
 	const char *d = r->flow->train.device;
-	if (r->be == &jm_backend_cpu)
+	if (!strcmp(r->be->name, "cpu"))
 		snprintf(buf, n, "cpu");
 	else if (!strncmp(d, "cuda:", 5))
 		snprintf(buf, n, "%s", d);
@@ -1014,7 +1017,7 @@ int jm_runner_batch(const jm_batch_opts *o)
 	if (pick_device(r, &err) < 0 || pick_precision(r, &err) < 0)
 		goto input_error;
 	pick_threads(r);
-	if (r->be == &jm_backend_cpu && jm_blas_reserve(err.msg, sizeof err.msg) < 0) {
+	if (!strcmp(r->be->name, "cpu") && jm_blas_reserve(err.msg, sizeof err.msg) < 0) {
 		err.code = JM_EXIT_FAIL;
 		goto input_error;
 	}

@@ -340,6 +340,83 @@ Test(batch, metrics_read_every_few_batches_match, .timeout = 300)
 	free(out), free(err);
 }
 
+/* A CNN step with everything a step can hold: CutMix/MixUp, flip, crop
+ * and erasing, dropout, two batches accumulated, a fixed clip. */
+static const char *contract_flow =
+	"[data]\n"
+	"limit = 6400\n"
+	"test_limit = 1000\n"
+	"[augment]\n"
+	"cutmix = 1.0\n"
+	"mixup = 1.0\n"
+	"hflip = 0.5\n"
+	"crop_padding = 2\n"
+	"erasing = 0.25\n"
+	"[model]\n"
+	"type = cnn\n"
+	"layers = c8 p c16 gap d0.1 fc10\n"
+	"[train]\n"
+	"epochs = 2\n"
+	"batch = 64\n"
+	"lr = 3e-3\n"
+	"schedule = onecycle\n"
+	"clip = 1.0\n"
+	"accumulate = 2\n"
+	"log_every = 5\n";
+
+/* The trainer's side of the CUDA graph contract, checked on the CPU
+ * (JIANMO_BACKEND_CHECK: src/engine/backend_check.c): every step
+ * bracketed, nothing read back or allocated inside one, the fixed clip on
+ * the "device"; and the metrics are the plain CPU run's to the bit, also
+ * across a stop and resume. */
+Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "contract.flow", contract_flow));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch contract.flow");
+	cr_assert_eq(rc, 0, "plain run failed (%d): %s", rc, err);
+	cr_expect_null(strstr(out, "backend check"), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow", jt_bin());
+	cr_assert_eq(rc, 0, "checked run failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "backend check: 90 steps bracketed, 0 broke the graph contract"),
+		  "%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err,
+		   "JIANMO_BACKEND_CHECK=1 JIANMO_FAULT_SIGNAL=50:TERM '%s' --batch contract.flow;"
+		   " JIANMO_BACKEND_CHECK=1 '%s' --batch --resume 3",
+		   jt_bin(), jt_bin());
+	cr_assert_eq(rc, 0, "stop and resume failed: %s\n%s", err, out);
+	cr_expect(strstr(out, "resuming in epoch 2 at step 50"), "%s", out);
+	cr_expect(strstr(out, "0 broke the graph contract"), "%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	expect_same_final(db, 1, 3);
+	sqlite3_close(db);
+
+	/* adaptive clipping reads the norm back: no graphs, and it says so */
+	rc = jt_sh(dir, &out, &err,
+		   "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow --set train.epochs=1 "
+		   "--set train.clip_mode=adaptive",
+		   jt_bin());
+	cr_expect_eq(rc, 0, "%s", err);
+	cr_expect(strstr(out, "CUDA graphs off: adaptive clipping reads the gradients' norm"),
+		  "%s", out);
+	cr_expect_null(strstr(out, "backend check"), "%s", out);
+	free(out), free(err);
+
+	/* a norm that is not finite, clipped on the device, fails the run */
+	rc = jt_sh(dir, &out, &err,
+		   "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow --set train.optimizer=sgd "
+		   "--set train.lr=1e30 --set train.momentum=0.9; echo \"exit=$?\"",
+		   jt_bin());
+	cr_expect(strstr(out, "exit=1"), "exit: %s", out);
+	cr_expect(strstr(err, "diverged: gradient norm is nan within the"), "stderr: %s", err);
+	free(out), free(err);
+}
+
 Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
 {
 	NEED_FMNIST();

@@ -310,6 +310,10 @@ enum { JM_ACT_NONE = 0, JM_ACT_RELU, JM_ACT_GELU, JM_ACT_TANH, JM_ACT_SIGMOID, J
 
 /* The CPU backend (always present). */
 extern const jm_backend jm_backend_cpu;
+/* JIANMO_BACKEND_CHECK=1 (tests): the CPU backend dressed as a device one
+ * with CUDA graphs, checking the trainer's side of the graph contract
+ * (backend_check.c).  Its name is "cpu", and its results are the CPU's. */
+const jm_backend *jm_backend_checked(void);
 
 /* The backend for a device name ("cpu", "cuda", "cuda:N", "auto"): the CPU
  * one, or the CUDA module (jianmo-cuda.so, loaded on first use with

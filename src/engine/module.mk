@@ -6,6 +6,7 @@ libjm_engine_a_CFLAGS = $(AM_CFLAGS) -fno-math-errno
 libjm_engine_a_SOURCES += \
 	src/engine/backend.h \
 	src/engine/backend_cpu.c \
+	src/engine/backend_check.c \
 	src/engine/backend_load.c \
 	src/engine/cpu_ops.h \
 	src/engine/cpu_conv.c \

@@ -1,0 +1,141 @@
+/*
+ * backend_check.c: JIANMO_BACKEND_CHECK=1 (tests): the CPU backend dressed
+ * as a device backend with CUDA graphs, so the trainer's side of the graph
+ * contract is checked where there is no GPU.  The table is the CPU's, plus:
+ *
+ *   step_begin/step_end  pair up, never nested
+ *   inside a step        no read to the host (to_host, xent, mse, sumsq),
+ *                        no wait (sync), no allocation or release: any of
+ *                        them would end a CUDA graph's replay
+ *   clip_norm            the device clip, on the CPU (the norm into stat,
+ *                        as the CUDA module computes it)
+ *   metrics_every        32, as on a GPU
+ *
+ * graph_info says how many steps were bracketed and how many broke the
+ * contract (the first, by name); the run prints it at its end.  The
+ * results are the CPU's to the bit.
+ */
+#include "engine/backend.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static struct {
+	int in_step;
+	long long steps, broken;
+	char first[160];
+} chk;
+
+static void broke(const char *what)
+{
+	if (!chk.broken++)
+		snprintf(chk.first, sizeof chk.first, "%s", what);
+}
+
+static void inside(const char *what)
+{
+	if (chk.in_step) {
+		char w[160];
+		snprintf(w, sizeof w, "%s inside a step", what);
+		broke(w);
+	}
+}
+
+static void *chk_alloc(size_t bytes)
+{
+	inside("an allocation");
+	return jm_backend_cpu.alloc(bytes);
+}
+
+static void chk_free(void *p)
+{
+	inside("a release");
+	jm_backend_cpu.free(p);
+}
+
+static void chk_to_host(void *dst, const void *src, size_t bytes)
+{
+	inside("a read to the host");
+	jm_backend_cpu.to_host(dst, src, bytes);
+}
+
+static double chk_xent(float *dlogits, float *sample_loss, int32_t *correct, const float *logits,
+		       const int32_t *labels, const float *soft, int B, int K, float smoothing)
+{
+	inside("xent's read");
+	return jm_backend_cpu.xent(dlogits, sample_loss, correct, logits, labels, soft, B, K,
+				   smoothing);
+}
+
+static double chk_mse(float *dpred, float *sample_loss, const float *pred, const float *target,
+		      int B, int K)
+{
+	inside("mse's read");
+	return jm_backend_cpu.mse(dpred, sample_loss, pred, target, B, K);
+}
+
+static double chk_sumsq(const float *x, size_t n)
+{
+	inside("sumsq's read");
+	return jm_backend_cpu.sumsq(x, n);
+}
+
+static int chk_sync(char *why, size_t n)
+{
+	inside("a wait for the device");
+	return jm_backend_cpu.sync(why, n);
+}
+
+/* As jm_clip_apply's fixed mode and the CUDA module's k_clip_factor. */
+static void chk_clip_norm(float *x, size_t n, double max_norm, double *stat)
+{
+	double norm = n ? sqrt(jm_backend_cpu.sumsq(x, n)) : 0.0, coef = max_norm / (norm + 1e-6);
+	stat[0] = norm;
+	if (!isfinite(norm))
+		stat[1] += 1.0;
+	else if (max_norm > 0.0 && coef < 1.0)
+		jm_backend_cpu.scale(x, (float)coef, n);
+}
+
+static void chk_step_begin(void)
+{
+	if (chk.in_step)
+		broke("step_begin inside a step");
+	chk.in_step = 1;
+}
+
+static void chk_step_end(void)
+{
+	if (!chk.in_step)
+		broke("step_end outside a step");
+	chk.in_step = 0;
+	chk.steps++;
+}
+
+static int chk_graph_info(char *buf, size_t n)
+{
+	snprintf(buf, n, "backend check: %lld steps bracketed, %lld broke the graph contract%s%s",
+		 chk.steps, chk.broken, chk.broken ? "; the first: " : "", chk.first);
+	return chk.steps > 0x7fffffff ? 0x7fffffff : (int)chk.steps;
+}
+
+const jm_backend *jm_backend_checked(void)
+{
+	static jm_backend t;
+	if (!t.name) {
+		t = jm_backend_cpu;
+		t.alloc = chk_alloc;
+		t.free = chk_free;
+		t.to_host = chk_to_host;
+		t.xent = chk_xent;
+		t.mse = chk_mse;
+		t.sumsq = chk_sumsq;
+		t.sync = chk_sync;
+		t.clip_norm = chk_clip_norm;
+		t.step_begin = chk_step_begin;
+		t.step_end = chk_step_end;
+		t.graph_info = chk_graph_info;
+		t.metrics_every = 32;
+	}
+	return &t;
+}
