@@ -103,18 +103,29 @@ static void fmt_duration(char *buf, size_t n, double s)
 		snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Whether progress is shown now: the JSON line once a second, the bar at
+ * 10 Hz (both also at an epoch's last step), a plain line every 10 s. */
+static int progress_due(const jm_report *r, double now, int last_step)
+{
+	if (r->json)
+		return last_step || now - r->last_json >= 1.0;
+	if (r->tty)
+		return last_step || now - r->last_json >= 0.1;
+	return now - r->last_plain >= 10.0;
+}
+
 void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t step,
 			int64_t steps, double loss, double samples_per_s, double eta_s)
 {
 	double now = jm_now();
+	if (!progress_due(r, now, step == steps)) /* every batch: nothing formatted */
+		return;
 	char eta[32], lj[32], lt[32];
 	fmt_duration(eta, sizeof eta, eta_s);
 	/* no loss yet (a device read every few batches): null, "-" */
 	snprintf(lj, sizeof lj, isfinite(loss) ? "%.6g" : "null", loss);
 	snprintf(lt, sizeof lt, isfinite(loss) ? "%.4f" : "-", loss);
 	if (r->json) {
-		if (now - r->last_json < 1.0 && step != steps)
-			return;
 		r->last_json = now;
 		printf("{\"event\":\"progress\",\"epoch\":%lld,\"epochs\":%lld,\"step\":%lld,"
 		       "\"steps\":%lld,\"loss\":%s,\"samples_per_s\":%.1f,\"eta_s\":%.1f}\n",
@@ -124,8 +135,6 @@ void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t ste
 		return;
 	}
 	if (r->tty) {
-		if (now - r->last_json < 0.1 && step != steps)
-			return; /* redraw at 10 Hz at most */
 		r->last_json = now;
 		int width = 24, fill = steps ? (int)(width * step / steps) : 0;
 		char bar[64];
@@ -139,14 +148,12 @@ void jm_report_progress(jm_report *r, int64_t epoch, int64_t epochs, int64_t ste
 		r->bar_shown = 1;
 		return;
 	}
-	if (now - r->last_plain >= 10.0) {
-		r->last_plain = now;
-		char text[256];
-		snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %s %.0f samples/s ETA %s",
-			 (long long)epoch, (long long)epochs, (long long)step, (long long)steps,
-			 lt, samples_per_s, eta);
-		printf("%s\n", text);
-		fflush(stdout);
-		log_line(r, text);
-	}
+	r->last_plain = now;
+	char text[256];
+	snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %s %.0f samples/s ETA %s",
+		 (long long)epoch, (long long)epochs, (long long)step, (long long)steps, lt,
+		 samples_per_s, eta);
+	printf("%s\n", text);
+	fflush(stdout);
+	log_line(r, text);
 }
