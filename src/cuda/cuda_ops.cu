@@ -268,9 +268,22 @@ __global__ void k_xent(float *dlogits, float *sample_loss, double *rowloss, int3
 	}
 }
 
+/* The batch's mean loss into the trainer's sums (backend.h, xent_acc). */
+__device__ static void acc_add(double *acc, double loss, const int32_t *hits)
+{
+	acc[0] += loss;
+	if (hits)
+		acc[1] += *hits;
+	acc[2] += 1.0;
+	acc[3] += loss;
+	acc[4] += 1.0;
+}
+
 /* Sum the rows' losses and hits in row order (one thread: B is a batch,
- * and the order makes the total the CPU's sum). */
-__global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t *hits)
+ * and the order makes the total the CPU's sum); with acc, the mean into
+ * the trainer's sums too (xent_acc, one launch fewer a step). */
+__global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t *hits,
+			     double *acc)
 {
 	double t = 0.0;
 	int32_t c = 0;
@@ -280,14 +293,16 @@ __global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t
 	}
 	rowloss[B] = t;
 	*hits = c;
+	if (acc)
+		acc_add(acc, t / B, hits);
 }
 
 /* The batch's row losses into rl[0..B) and their total into rl[B], hits
  * per row and their count into *hits: queued, nothing read.  0, or -1 when
  * a launch failed. */
-static int xent_queue(double **rl_out, int32_t **hits_out, float *dlogits, float *sample_loss,
-		      const float *logits, const int32_t *labels, const float *soft, int B,
-		      int K, float smoothing)
+static int xent_queue(double **rl_out, int32_t **hits_out, double *acc, float *dlogits,
+		      float *sample_loss, const float *logits, const int32_t *labels,
+		      const float *soft, int B, int K, float smoothing)
 {
 	double *rl = jm_cuda_dscratch((size_t)B + 1 + ((size_t)B + 1) / 2 + 1);
 	if (!rl)
@@ -299,7 +314,7 @@ static int xent_queue(double **rl_out, int32_t **hits_out, float *dlogits, float
 		       B, K, smoothing);
 	if (JM_CUDA_LAUNCHED("cross-entropy") < 0)
 		return -1;
-	jm_cuda_launch(k_xent_total, 1, 1, 0, rl, hit, B, hits);
+	jm_cuda_launch(k_xent_total, 1, 1, 0, rl, (const int32_t *)hit, B, hits, acc);
 	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0)
 		return -1;
 	*rl_out = rl;
@@ -315,7 +330,8 @@ extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *corr
 		return 0.0;
 	double *rl, total = NAN;
 	int32_t *hits, c = 0;
-	if (xent_queue(&rl, &hits, dlogits, sample_loss, logits, labels, soft, B, K, smoothing) < 0 ||
+	if (xent_queue(&rl, &hits, nullptr, dlogits, sample_loss, logits, labels, soft, B, K,
+		       smoothing) < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "cross-entropy read") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&c, hits, sizeof c, cudaMemcpyDeviceToHost,
@@ -327,17 +343,6 @@ extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *corr
 	return total / B;
 }
 
-/* the batch's mean loss into the trainer's sums (backend.h, xent_acc) */
-__global__ void k_acc_add(double *acc, const double *total, double count, const int32_t *hits)
-{
-	double loss = *total / count;
-	acc[0] += loss;
-	if (hits)
-		acc[1] += *hits;
-	acc[2] += 1.0;
-	acc[3] += loss;
-	acc[4] += 1.0;
-}
 
 extern "C" void jm_cuda_xent_acc(float *dlogits, double *acc, const float *logits,
 				 const int32_t *labels, const float *soft, int B, int K,
@@ -345,11 +350,8 @@ extern "C" void jm_cuda_xent_acc(float *dlogits, double *acc, const float *logit
 {
 	double *rl;
 	int32_t *hits;
-	if (B <= 0 ||
-	    xent_queue(&rl, &hits, dlogits, NULL, logits, labels, soft, B, K, smoothing) < 0)
-		return;
-	jm_cuda_launch(k_acc_add, 1, 1, 0, acc, rl + B, (double)B, hits);
-	JM_CUDA_LAUNCHED("cross-entropy sum");
+	if (B > 0)
+		xent_queue(&rl, &hits, acc, dlogits, nullptr, logits, labels, soft, B, K, smoothing);
 }
 
 /* ---- gathers ---- */
@@ -624,12 +626,16 @@ __global__ void k_mse(float *dpred, float *sample_loss, double *rowloss, const f
 	rowloss[r] = row;
 }
 
-__global__ void k_rows_total(double *rowloss, int B)
+/* The rows in order into rowloss[B]; with acc, the mean over count values
+ * into the trainer's sums too (mse_acc). */
+__global__ void k_rows_total(double *rowloss, int B, double *acc, double count)
 {
 	double t = 0.0;
 	for (int r = 0; r < B; r++)
 		t += rowloss[r];
 	rowloss[B] = t;
+	if (acc)
+		acc_add(acc, t / count, nullptr);
 }
 
 extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pred,
@@ -643,7 +649,7 @@ extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pre
 		return NAN;
 	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, sample_loss, rl, pred, target, B, K,
 		       2.0f / (float)n);
-	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B);
+	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B, nullptr, 0.0);
 	if (JM_CUDA_LAUNCHED("mean squared error") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "mse read") < 0 ||
@@ -661,9 +667,6 @@ extern "C" void jm_cuda_mse_acc(float *dpred, double *acc, const float *pred,
 		return;
 	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, nullptr, rl, pred, target, B, K,
 		       2.0f / (float)n);
-	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B);
-	if (JM_CUDA_LAUNCHED("mean squared error") < 0)
-		return;
-	jm_cuda_launch(k_acc_add, 1, 1, 0, acc, rl + B, (double)n, nullptr);
-	JM_CUDA_LAUNCHED("mean squared error sum");
+	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B, acc, (double)n);
+	JM_CUDA_LAUNCHED("mean squared error");
 }
