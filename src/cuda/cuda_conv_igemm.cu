@@ -34,13 +34,25 @@ typedef struct ig_shape {
 
 enum { IG_BK = 32, IG_THREADS = 128 };
 
-/* What a thread needs of its B-tile column, fixed for the whole kernel. */
+/* B's element (k, n) is src[col.base + row.off + y * W' + x] with
+ * (y, x) from the row's and the column's parts (W' the source's width),
+ * or 0 outside the source.  The column part is fixed for a thread's whole
+ * kernel, the row part for a step of the sum: a table in shared memory,
+ * so the gather itself divides nothing.
+ *
+ *          column n                      row k
+ *   fwd    b, oh*S - pad, ow*S - pad     c, kh, kw         y = col.y + kh
+ *   dgrad  b, ih + pad, iw + pad         oc, kh, kw        t = col.y - kh, y = t / S
+ *   wgrad  c, kh - pad, kw - pad         b, oh*S, ow*S     y = row.y + col.y */
 typedef struct ig_col {
-	int ok;     /* the column is inside the matrix */
-	int b;      /* fwd, dgrad: the sample; wgrad: the input channel */
-	int y, x;   /* fwd: oh*S - pad, ow*S - pad; dgrad: ih + pad, iw + pad;
-		     * wgrad: kh - pad, kw - pad */
+	int ok;      /* the column is inside the matrix */
+	size_t base; /* its sample's (fwd, dgrad) or channel's (wgrad) offset */
+	int y, x;
 } ig_col;
+
+typedef struct ig_row {
+	int off, y, x; /* ok: off >= 0 */
+} ig_row;
 
 template <int MODE>
 __device__ __forceinline__ ig_col ig_column(const ig_shape &s, int n)
@@ -50,51 +62,59 @@ __device__ __forceinline__ ig_col ig_column(const ig_shape &s, int n)
 		return c;
 	if (MODE == IG_FWD) {
 		int P = s.OH * s.OW, p = n % P;
-		c.b = n / P;
+		c.base = (size_t)(n / P) * s.C * s.H * s.W;
 		c.y = p / s.OW * s.S - s.pad;
 		c.x = p % s.OW * s.S - s.pad;
 	} else if (MODE == IG_DGRAD) {
 		int HW = s.H * s.W, q = n % HW;
-		c.b = n / HW;
+		c.base = (size_t)(n / HW) * s.OC * s.OH * s.OW;
 		c.y = q / s.W + s.pad;
 		c.x = q % s.W + s.pad;
 	} else {
 		int KK = s.K * s.K, r = n % KK;
-		c.b = n / KK;
+		c.base = (size_t)(n / KK) * s.H * s.W;
 		c.y = r / s.K - s.pad;
 		c.x = r % s.K - s.pad;
 	}
 	return c;
 }
 
-/* B[k][column] (k < Kdim checked by the caller) */
+template <int MODE>
+__device__ __forceinline__ ig_row ig_rowpart(const ig_shape &s, int k, int k_hi)
+{
+	ig_row r = {-1, 0, 0};
+	if (k >= k_hi)
+		return r;
+	if (MODE == IG_WGRAD) {
+		int P = s.OH * s.OW, p = k % P;
+		r.off = k / P * s.C * s.H * s.W;
+		r.y = p / s.OW * s.S;
+		r.x = p % s.OW * s.S;
+	} else {
+		int KK = s.K * s.K, q = k % KK;
+		r.off = k / KK * (MODE == IG_FWD ? s.H * s.W : s.OH * s.OW);
+		r.y = q / s.K;
+		r.x = q % s.K;
+	}
+	return r;
+}
+
 template <int MODE>
 __device__ __forceinline__ float ig_b(const ig_shape &s, const float *in, const float *dout,
-				      const ig_col &c, int k)
+				      const ig_col &c, const ig_row &r)
 {
-	if (!c.ok)
+	if (!c.ok || r.off < 0)
 		return 0.0f;
-	if (MODE == IG_FWD) {
-		int KK = s.K * s.K, ch = k / KK, r = k % KK;
-		int ih = c.y + r / s.K, iw = c.x + r % s.K;
-		return ih >= 0 && ih < s.H && iw >= 0 && iw < s.W
-			       ? in[(((size_t)c.b * s.C + ch) * s.H + ih) * s.W + iw]
-			       : 0.0f;
-	}
 	if (MODE == IG_DGRAD) {
-		int KK = s.K * s.K, oc = k / KK, r = k % KK;
-		int t = c.y - r / s.K, u = c.x - r % s.K;
+		int t = c.y - r.y, u = c.x - r.x;
 		if (t < 0 || u < 0 || t % s.S || u % s.S)
 			return 0.0f;
 		int oh = t / s.S, ow = u / s.S;
-		return oh < s.OH && ow < s.OW
-			       ? dout[(((size_t)c.b * s.OC + oc) * s.OH + oh) * s.OW + ow]
-			       : 0.0f;
+		return oh < s.OH && ow < s.OW ? dout[c.base + r.off + (size_t)oh * s.OW + ow] : 0.0f;
 	}
-	int P = s.OH * s.OW, b = k / P, p = k % P;
-	int ih = p / s.OW * s.S + c.y, iw = p % s.OW * s.S + c.x;
+	int ih = c.y + r.y, iw = c.x + r.x;
 	return ih >= 0 && ih < s.H && iw >= 0 && iw < s.W
-		       ? in[(((size_t)b * s.C + c.b) * s.H + ih) * s.W + iw]
+		       ? in[c.base + r.off + (size_t)ih * s.W + iw]
 		       : 0.0f;
 }
 
@@ -133,6 +153,7 @@ __global__ void __launch_bounds__(IG_THREADS)
 		k_lo = blockIdx.z * s.k_per_split;
 		k_hi = min(s.Kdim, k_lo + s.k_per_split);
 	}
+	__shared__ ig_row rows[BK];
 	/* each thread loads one column of B (BN divides IG_THREADS * k) */
 	const int bcol = tid % BN, brow0 = tid / BN;
 	constexpr int BROWS = IG_THREADS / BN > 0 ? IG_THREADS / BN : 1;
@@ -147,17 +168,17 @@ __global__ void __launch_bounds__(IG_THREADS)
 			wmma::fill_fragment(acc[i][j], 0.0f);
 
 	for (int k0 = k_lo; k0 < k_hi; k0 += BK) {
+		if (tid < BK)
+			rows[tid] = ig_rowpart<MODE>(s, k0 + tid, k_hi);
 		int ka = k0 + acol;
 		for (int r = arow0; r < BM; r += AROWS) {
 			int m = m0 + r;
 			As[r * LDA + acol] = jm_cuda_store_as<T>(
 				m < s.M && ka < k_hi ? ig_a<MODE>(s, w, dout, m, ka) : 0.0f);
 		}
-		for (int r = brow0; r < BK; r += BROWS) {
-			int k = k0 + r;
-			Bs[r * LDB + bcol] =
-				jm_cuda_store_as<T>(k < k_hi ? ig_b<MODE>(s, in, dout, col, k) : 0.0f);
-		}
+		__syncthreads(); /* the row table */
+		for (int r = brow0; r < BK; r += BROWS)
+			Bs[r * LDB + bcol] = jm_cuda_store_as<T>(ig_b<MODE>(s, in, dout, col, rows[r]));
 		__syncthreads();
 #pragma unroll
 		for (int kk = 0; kk < BK; kk += 16) {
