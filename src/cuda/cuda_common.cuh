@@ -24,6 +24,7 @@
 extern "C" {
 #include "engine/backend.h"
 }
+#include "cuda/graph_tape.h"
 
 /* The module's state: one device per process (a search runs one trial per
  * process, one GPU each). */
@@ -39,7 +40,6 @@ typedef struct jm_cuda_state {
 	int cc_major;      /* the device's compute capability */
 	void *half;        /* device: 16-bit copies of a GEMM's inputs */
 	size_t half_n;     /* its size in 16-bit values */
-	int graph_mode;    /* JM_GRAPH_*: how a training step's launches go */
 	int profile;       /* JIANMO_CUDA_PROFILE: every primitive timed */
 	int conv_im2col;   /* JIANMO_CUDA_CONV=im2col: no implicit GEMMs */
 } jm_cuda_state;
@@ -128,31 +128,18 @@ __device__ __forceinline__ T jm_cuda_block_sum(T v)
 	return total;
 }
 
-/* ---- the training step as a CUDA graph (cuda_graph.cu) ----
+/* ---- the training step as a CUDA graph (graph_tape.c, cuda_graph.cu) ----
  * Between the table's step_begin and step_end, every launch, cuBLAS GEMM
- * and device-to-device copy of the module is a "primitive" that goes
- * through cuda_graph.cu: the first step runs them and keeps them on a tape,
- * which is then captured into a graph; the following steps only compare
- * their primitives with the tape and launch the graph at step_end, after
- * setting the kernel arguments that changed (a batch's offset, a dropout
- * key, the lr).  Anything else (a read to the host, an allocation, a
- * plugin's own kernels) runs the step's primitives so far at once and the
- * rest of the step as it comes: see cuda_graph.cu. */
-enum {
-	JM_GRAPH_OFF = 0, /* outside a step, or a step running as it comes */
-	JM_GRAPH_RECORD,  /* run and keep on the tape */
-	JM_GRAPH_REPLAY,  /* compare with the tape, launch at step_end */
-};
-
+ * and device-to-device copy of the module is a "primitive" handed to the
+ * tape: the first step runs them and keeps them, and they are captured
+ * into a graph; the following steps only compare their primitives with the
+ * tape and launch the graph at step_end, after setting the kernel
+ * arguments that changed (a batch's offset, a dropout key, the lr).
+ * Anything else (a read to the host, an allocation, a plugin's own
+ * kernels) runs the step's primitives so far at once and the rest of the
+ * step as it comes. */
 /* A kernel's arguments, packed as cudaLaunchKernel takes them. */
-#define JM_KARGS_MAX 24
-#define JM_KARGS_BYTES 256
-typedef struct jm_cuda_kargs {
-	int n;
-	unsigned used;
-	unsigned short off[JM_KARGS_MAX];
-	alignas(16) unsigned char buf[JM_KARGS_BYTES];
-} jm_cuda_kargs;
+typedef jm_tape_args jm_cuda_kargs;
 
 /* One cuBLAS GEMM, column-major as cuBLAS takes it (see jm_cuda_sgemm). */
 typedef struct jm_cuda_gemm_call {
@@ -199,10 +186,10 @@ template <typename... P, typename... A>
 static inline void jm_cuda_launch(void (*f)(P...), dim3 grid, dim3 block, size_t smem, A... a)
 {
 	static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
-	static_assert(sizeof...(P) <= JM_KARGS_MAX, "too many kernel arguments");
-	static_assert((0 + ... + (sizeof(P) + alignof(P))) <= JM_KARGS_BYTES,
+	static_assert(sizeof...(P) <= JM_TAPE_ARGS_MAX, "too many kernel arguments");
+	static_assert((0 + ... + (sizeof(P) + alignof(P))) <= JM_TAPE_ARGS_BYTES,
 		      "kernel arguments too large");
-	if (jm_cuda.graph_mode == JM_GRAPH_OFF && !jm_cuda.profile) {
+	if (jm_tape_mode == JM_TAPE_OFF && !jm_cuda.profile) {
 		f<<<grid, block, smem, jm_cuda.stream>>>(a...);
 		return;
 	}

@@ -6,8 +6,8 @@
 # sm_80 (A100) and sm_90 (H100) code, plus sm_90 PTX for newer GPUs.
 CUDA_SRC = src/cuda/backend_cuda.cu src/cuda/cuda_ops.cu src/cuda/cuda_conv.cu \
 	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu src/cuda/cuda_augment.cu src/cuda/cuda_graph.cu \
-	src/cuda/cuda_conv_igemm.cu
-EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh
+	src/cuda/cuda_conv_igemm.cu src/cuda/graph_tape.c
+EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h
 
 if HAVE_CUDA
 NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -15,7 +15,7 @@ NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm
 # (the rule runs in $(srcdir): the include paths are relative to it)
 NVCCFLAGS = -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I. -Isrc
 
-jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/engine/backend.h
+jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h src/engine/backend.h
 	$(AM_V_GEN)cd $(srcdir) && $(NVCC) $(NVCCFLAGS) -I$(abs_top_builddir) -shared \
 		-o $(abs_top_builddir)/jianmo-cuda.so $(CUDA_SRC) -lcublas
 
@@ -26,4 +26,13 @@ install-exec-local: jianmo-cuda.so
 uninstall-local:
 	rm -f '$(DESTDIR)$(pkglibdir)/jianmo-cuda.so'
 CLEANFILES += jianmo-cuda.so
+endif
+
+# The CUDA-graph state machine over a fake executor: runs everywhere.
+if ENABLE_TESTS
+check_PROGRAMS += tests/test_graph_tape
+TESTS += tests/test_graph_tape
+tests_test_graph_tape_SOURCES = tests/test_graph_tape.c src/cuda/graph_tape.c
+tests_test_graph_tape_CFLAGS = $(TEST_CFLAGS)
+tests_test_graph_tape_LDADD = $(TEST_LIBS)
 endif
