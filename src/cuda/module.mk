@@ -7,7 +7,8 @@
 CUDA_SRC = src/cuda/backend_cuda.cu src/cuda/cuda_ops.cu src/cuda/cuda_conv.cu \
 	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu src/cuda/cuda_augment.cu src/cuda/cuda_graph.cu \
 	src/cuda/cuda_conv_igemm.cu src/cuda/graph_tape.c
-EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h
+EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h \
+	src/cuda/conv_igemm_index.h
 
 if HAVE_CUDA
 NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -15,7 +16,8 @@ NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm
 # (the rule runs in $(srcdir): the include paths are relative to it)
 NVCCFLAGS = -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I. -Isrc
 
-jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h src/engine/backend.h
+jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h \
+		src/cuda/conv_igemm_index.h src/engine/backend.h
 	$(AM_V_GEN)cd $(srcdir) && $(NVCC) $(NVCCFLAGS) -I$(abs_top_builddir) -shared \
 		-o $(abs_top_builddir)/jianmo-cuda.so $(CUDA_SRC) -lcublas
 
@@ -35,4 +37,10 @@ TESTS += tests/test_graph_tape
 tests_test_graph_tape_SOURCES = tests/test_graph_tape.c src/cuda/graph_tape.c
 tests_test_graph_tape_CFLAGS = $(TEST_CFLAGS)
 tests_test_graph_tape_LDADD = $(TEST_LIBS)
+# The implicit-GEMM convolutions' index maps against the CPU convolution.
+check_PROGRAMS += tests/test_conv_igemm
+TESTS += tests/test_conv_igemm
+tests_test_conv_igemm_SOURCES = tests/test_conv_igemm.c
+tests_test_conv_igemm_CFLAGS = $(TEST_CFLAGS)
+tests_test_conv_igemm_LDADD = libjm_engine.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif

@@ -1,0 +1,154 @@
+/*
+ * test_conv_igemm.c: the implicit-GEMM convolutions' index maps
+ * (src/cuda/conv_igemm_index.h) on the CPU.  The loops of the kernels in
+ * cuda_conv_igemm.cu (columns decoded once, rows once a step of 32 into a
+ * table, the weight gradient's sum split and its parts added in order) are
+ * run here over the same functions, in double, and held to the CPU
+ * backend's convolution: forward, input gradient and weight gradient, for
+ * strides, paddings, kernel sizes and channel counts that cut the tiles
+ * anywhere.  What the GPU adds (WMMA, 16-bit inputs) is tested against
+ * the same CPU twin in test_cuda.c where there is a GPU.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/conv_igemm_index.h"
+#include "engine/backend.h"
+#include "util/rng.h"
+
+static const jm_backend *cpu = &jm_backend_cpu;
+
+/* The kernel's loops for one mode: out (fwd, dgrad: =; wgrad: += through
+ * the splits' parts).  scratch_floats as the GPU's conv scratch. */
+static void emulate(int mode, ig_shape s, const float *w, const float *in, const float *dout,
+		    const float *bias, float *out, size_t scratch_floats)
+{
+	int splits = 1;
+	if (mode == IG_WGRAD) {
+		splits = ig_splits(&s, scratch_floats);
+		cr_assert_gt(splits, 0, "the scratch holds the parts");
+	}
+	size_t mn = (size_t)s.M * s.N;
+	float *part = mode == IG_WGRAD ? calloc((size_t)splits * mn, sizeof *part) : NULL;
+	for (int z = 0; z < splits; z++) {
+		int k_lo = mode == IG_WGRAD ? z * s.k_per_split : 0;
+		int k_hi = mode == IG_WGRAD && k_lo + s.k_per_split < s.Kdim ? k_lo + s.k_per_split
+									    : s.Kdim;
+		for (int n = 0; n < s.N; n++) {
+			ig_col col = ig_column(&s, mode, n);
+			for (int m = 0; m < s.M; m++) {
+				double acc = 0.0;
+				for (int k0 = k_lo; k0 < k_hi; k0 += IG_BK)
+					for (int r = 0; r < IG_BK; r++) {
+						ig_row row = ig_rowpart(&s, mode, k0 + r, k_hi);
+						float a = k0 + r < k_hi ? ig_a(&s, mode, w, dout, m, k0 + r)
+									: 0.0f;
+						acc += (double)a * ig_b(&s, mode, in, dout, &col, &row);
+					}
+				size_t i = ig_out_index(&s, mode, m, n, z);
+				float v = (float)acc + (mode == IG_FWD && bias ? bias[m] : 0.0f);
+				if (mode == IG_WGRAD)
+					part[i] = v;
+				else
+					out[i] = v;
+			}
+		}
+	}
+	for (size_t i = 0; mode == IG_WGRAD && i < mn; i++) {
+		float t = 0.0f;
+		for (int z = 0; z < splits; z++)
+			t += part[(size_t)z * mn + i];
+		out[i] += t;
+	}
+	free(part);
+}
+
+static float *randv(jm_rng *r, size_t n)
+{
+	float *v = malloc((n ? n : 1) * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = 2.0f * jm_rng_uniformf(r) - 1.0f;
+	return v;
+}
+
+static void expect_close(const char *what, const float *got, const float *want, size_t n,
+			 double tol)
+{
+	size_t bad = 0, first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs((double)got[i] - want[i]) <= tol * (1.0 + fabs(want[i])))) {
+			if (!bad)
+				first = i;
+			bad++;
+		}
+	cr_expect_eq(bad, 0, "%s: %zu of %zu differ; first at %zu: %g, cpu %g", what, bad, n,
+		     first, bad ? got[first] : 0.0, bad ? want[first] : 0.0);
+}
+
+static void conv_case(int B, int C, int H, int W, int OC, int K, int S, int pad)
+{
+	ig_shape s;
+	cr_assert_eq(ig_shape_make(&s, IG_FWD, B, C, H, W, OC, K, S, pad), 0);
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B * 7 + C * 11 + OC * 13 + K * 17 + S * 19 + pad));
+	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * s.OH * s.OW,
+	       nw = (size_t)OC * C * K * K;
+	float *in = randv(&r, nin), *w = randv(&r, nw), *bias = randv(&r, OC),
+	      *dout = randv(&r, nout), *dw0 = randv(&r, nw);
+	float *want_out = calloc(nout, 4), *want_din = calloc(nin, 4), *want_dw = malloc(nw * 4);
+	float *out = calloc(nout, 4), *din = calloc(nin, 4), *dw = malloc(nw * 4);
+	memcpy(want_dw, dw0, nw * 4);
+	memcpy(dw, dw0, nw * 4);
+	size_t sn = cpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad);
+	float *scratch = calloc(sn + 1, 4);
+	cpu->conv2d_forward(want_out, in, w, bias, B, C, H, W, OC, K, S, pad, scratch);
+	cpu->conv2d_backward(want_din, want_dw, NULL, dout, in, w, B, C, H, W, OC, K, S, pad,
+			     scratch);
+	char what[128];
+	snprintf(what, sizeof what, "%dx%dx%dx%d -> %d, k%d s%d p%d", B, C, H, W, OC, K, S, pad);
+
+	emulate(IG_FWD, s, w, in, NULL, bias, out, 0);
+	expect_close(what, out, want_out, nout, 1e-5);
+
+	cr_assert_eq(ig_shape_make(&s, IG_DGRAD, B, C, H, W, OC, K, S, pad), 0);
+	emulate(IG_DGRAD, s, w, NULL, dout, NULL, din, 0);
+	expect_close("input gradient", din, want_din, nin, 1e-5);
+
+	cr_assert_eq(ig_shape_make(&s, IG_WGRAD, B, C, H, W, OC, K, S, pad), 0);
+	/* the GPU's conv scratch is im2col's columns and Y: at least this */
+	emulate(IG_WGRAD, s, NULL, in, dout, NULL, dw, (size_t)8 * nw);
+	expect_close("weight gradient", dw, want_dw, nw, 1e-4);
+
+	free(in), free(w), free(bias), free(dout), free(dw0), free(want_out), free(want_din);
+	free(want_dw), free(out), free(din), free(dw), free(scratch);
+}
+
+Test(conv_igemm, index_maps_match_the_cpu_convolution)
+{
+	conv_case(3, 2, 9, 7, 5, 3, 1, 1);
+	conv_case(4, 3, 8, 8, 4, 3, 2, 1);   /* stride 2 */
+	conv_case(2, 1, 28, 28, 8, 5, 1, 2); /* one channel in, 5x5 */
+	conv_case(2, 4, 6, 6, 3, 1, 1, 0);   /* 1x1 */
+	conv_case(3, 5, 11, 9, 6, 5, 2, 2);  /* 5x5, stride 2 */
+	conv_case(2, 48, 7, 7, 70, 3, 1, 1); /* the sum (432) and channels past tiles */
+	conv_case(6, 16, 14, 14, 24, 3, 1, 1); /* wgrad: a sum of 1176, split */
+	conv_case(1, 3, 4, 4, 2, 3, 1, 0);   /* 2x2 out */
+}
+
+Test(conv_igemm, splits_cover_the_sum_once)
+{
+	ig_shape s;
+	cr_assert_eq(ig_shape_make(&s, IG_WGRAD, 256, 32, 28, 28, 32, 3, 1, 1), 0);
+	int z = ig_splits(&s, (size_t)1 << 24);
+	cr_assert_gt(z, 1);
+	cr_expect_eq(s.k_per_split % IG_BK, 0);
+	cr_expect_geq((long long)z * s.k_per_split, s.Kdim);
+	cr_expect_lt((long long)(z - 1) * s.k_per_split, s.Kdim, "no empty split");
+	/* a scratch that holds no part: refused, so the im2col path runs */
+	cr_expect_eq(ig_splits(&s, (size_t)s.M * s.N - 1), 0);
+	/* past int indices: refused */
+	cr_expect_eq(ig_shape_make(&s, IG_FWD, 1 << 16, 64, 256, 256, 64, 3, 1, 1), -1);
+}
