@@ -1,8 +1,9 @@
 /*
  * train.c: the epoch loop, evaluation and early stopping (see train.h for
  * the picture).  The loop talks to the model only through the backend, so
- * it runs unchanged on any device; the host reads back one double (the
- * batch loss) per step.
+ * it runs unchanged on any device.  On a GPU nothing is read back inside
+ * a step (the loss sums every metrics_every batches, between steps), and
+ * each step is bracketed so the backend can replay it as one CUDA graph.
  */
 #include "pipeline/train.h"
 

@@ -259,7 +259,7 @@ typedef struct jm_backend {
 	 * batch and step_end after its optimizer update, with no read to the
 	 * host between; the backend records the first such step, captures it,
 	 * and replays the later ones, setting the kernel arguments that change
-	 * (src/cuda/cuda_graph.cu).  A step that differs runs op by op, with
+	 * (src/cuda/graph_tape.c).  A step that differs runs op by op, with
 	 * the same results.  Within a step, an uploaded buffer (to_device) is
 	 * read only after its upload, and uploaded once.  graph_info writes
 	 * how it went for the run's log and returns the steps replayed. */
