@@ -185,6 +185,20 @@ __global__ void k_to_fp16(__half *y, const float *x, size_t n)
 	JM_CUDA_FOR(i, n) y[i] = __float2half_rn(x[i]);
 }
 
+/* Both inputs of a GEMM in one launch: x's na values into y, then w's nw
+ * into yw. */
+template <typename T>
+__global__ void k_to16_pair(T *y, const float *x, size_t na, T *yw, const float *w, size_t nw)
+{
+	JM_CUDA_FOR(i, na + nw)
+	{
+		if (i < na)
+			y[i] = jm_cuda_store_as<T>(x[i]);
+		else
+			yw[i - na] = jm_cuda_store_as<T>(w[i - na]);
+	}
+}
+
 /* The 16-bit scratch for n values (grown on demand, never shrunk); NULL
  * with the error recorded when it cannot grow. */
 static void *half_scratch(size_t n)
@@ -250,8 +264,12 @@ static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const f
 	if (!h)
 		return;
 	void *ha = h, *hb = h + off * 2;
-	round16(ha, A, na);
-	round16(hb, B, nb);
+	if (jm_cuda.precision == JM_PREC_BF16)
+		jm_cuda_launch(k_to16_pair<__nv_bfloat16>, jm_cuda_blocks(na + nb), JM_CUDA_THREADS,
+			       0, (__nv_bfloat16 *)ha, A, na, (__nv_bfloat16 *)hb, B, nb);
+	else
+		jm_cuda_launch(k_to16_pair<__half>, jm_cuda_blocks(na + nb), JM_CUDA_THREADS, 0,
+			       (__half *)ha, A, na, (__half *)hb, B, nb);
 	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
 		return;
 	jm_cuda_gemm16(ta, tb, M, N, K, alpha, ha, hb, beta, C);
