@@ -15,8 +15,9 @@
  * 3 warm-up batches, then 5 rounds of 50 batches; the fastest round's mean
  * is the figure (the machine is shared; the peer script does the same).
  * One JSON line each.  Each timed batch is the whole step as training does
- * it: draw the plan on the host, copy it to the backend, augment_mix in
- * place, mix_targets.
+ * it: draw the plan on the host, copy it to the backend, then augment_mix
+ * in place and mix_targets (the CPU) or augment_batch (one launch on a
+ * GPU).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,12 +47,19 @@ static const struct mix {
 	double switch_prob;
 } mixes[] = {{"cutmix-mixup", 0.5}, {"cutmix", 1.0}, {"mixup", 0.0}};
 
+/* As the trainer does it: on a GPU the mix and the targets are one launch
+ * (augment_batch, out of place into out), on the CPU two passes in place. */
 static void one_batch(const jm_backend *be, const jm_augment_config *c, const shape *s, float *x,
-		      const int32_t *labels, float *soft, jm_aug_mix *plan_host, jm_aug_mix *plan,
-		      int64_t step)
+		      float *out, const int32_t *labels, float *soft, jm_aug_mix *plan_host,
+		      jm_aug_mix *plan, int64_t step)
 {
 	jm_augment_plan(c, 0, step, s->B, s->H, s->W, plan_host, NULL);
 	be->to_device(plan, plan_host, (size_t)s->B * sizeof *plan);
+	if (be->augment_batch) {
+		be->augment_batch(out, x, NULL, plan, soft, labels, s->B, s->C, s->H, s->W, K, 0,
+				  0.0f, 0, 0, 0.0f);
+		return;
+	}
 	be->augment_mix(x, plan, s->B, s->C, s->H, s->W);
 	be->mix_targets(soft, labels, plan, s->B, K, 0.0f);
 }
@@ -80,12 +88,14 @@ int main(int argc, char **argv)
 		const shape *s = &shapes[si];
 		size_t n = (size_t)s->B * s->C * s->H * s->W;
 		float *x = be->alloc(n * sizeof *x), *soft = be->alloc((size_t)s->B * K * sizeof *soft);
+		float *out = be->augment_batch ? be->alloc(n * sizeof *out) : NULL;
 		int32_t *labels = be->alloc((size_t)s->B * sizeof *labels);
 		jm_aug_mix *plan = be->alloc((size_t)s->B * sizeof *plan);
 		jm_aug_mix *plan_host = malloc((size_t)s->B * sizeof *plan_host);
 		float *xh = malloc(n * sizeof *xh);
 		int32_t *lh = malloc((size_t)s->B * sizeof *lh);
-		if (!x || !soft || !labels || !plan || !plan_host || !xh || !lh) {
+		if (!x || !soft || !labels || !plan || !plan_host || !xh || !lh ||
+		    (be->augment_batch && !out)) {
 			fprintf(stderr, "bench_augment: out of memory\n");
 			return 1;
 		}
@@ -104,13 +114,13 @@ int main(int argc, char **argv)
 					       .mode = JM_MIXMODE_BATCH, .correct_lam = 1};
 			int64_t step = 0;
 			for (int i = 0; i < WARMUP; i++)
-				one_batch(be, &c, s, x, labels, soft, plan_host, plan, step++);
+				one_batch(be, &c, s, x, out, labels, soft, plan_host, plan, step++);
 			synced(be);
 			double best = 1e30;
 			for (int round = 0; round < ROUNDS; round++) {
 				double t0 = now();
 				for (int i = 0; i < REPS; i++)
-					one_batch(be, &c, s, x, labels, soft, plan_host, plan, step++);
+					one_batch(be, &c, s, x, out, labels, soft, plan_host, plan, step++);
 				synced(be);
 				double t = now() - t0;
 				if (t / REPS < best)
@@ -123,7 +133,7 @@ int main(int argc, char **argv)
 			       s->B / best);
 			fflush(stdout);
 		}
-		be->free(x), be->free(soft), be->free(labels), be->free(plan);
+		be->free(x), be->free(out), be->free(soft), be->free(labels), be->free(plan);
 		free(plan_host), free(xh), free(lh);
 	}
 	return 0;

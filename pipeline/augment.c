@@ -350,8 +350,12 @@ int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_
 	if (ok && geometry) {
 		a->geom_host = malloc((size_t)B * sizeof *a->geom_host);
 		a->geom = be->alloc((size_t)B * sizeof *a->geom);
+		ok = a->geom_host && a->geom;
+	}
+	/* the output batch: the geometry's, or the fused pass's (out of place) */
+	if (ok && (geometry || be->augment_batch)) {
 		a->x = be->alloc((size_t)B * (size_t)C * H * W * sizeof *a->x);
-		ok = a->geom_host && a->geom && a->x;
+		ok = a->x != NULL;
 	}
 	if (!ok) {
 		jm_augmenter_free(a);
@@ -369,6 +373,16 @@ float *jm_augmenter_apply(jm_augmenter *a, float *x, const int32_t *labels, uint
 	int B = a->B, C = a->C, H = a->H, W = a->W;
 	*soft = NULL;
 	jm_augment_plan(&a->c, seed, step, B, H, W, a->mix_host, a->geom_host);
+	if (a->mix_host && be->augment_batch) { /* one pass on a GPU */
+		if (a->geom_host)
+			be->to_device(a->geom, a->geom_host, (size_t)B * sizeof *a->geom);
+		be->to_device(a->mix, a->mix_host, (size_t)B * sizeof *a->mix);
+		be->augment_batch(a->x, x, a->geom_host ? a->geom : NULL, a->mix, a->soft, labels, B,
+				  C, H, W, a->K, a->c.pad_mode, fill, a->c.erase_mode,
+				  jm_augment_noise_key(seed, step), (float)a->c.smoothing);
+		*soft = a->soft;
+		return a->x;
+	}
 	if (a->geom_host) {
 		be->to_device(a->geom, a->geom_host, (size_t)B * sizeof *a->geom);
 		be->augment_geometry(a->x, x, a->geom, B, C, H, W, a->c.pad_mode, fill,

@@ -933,3 +933,62 @@ Test(cuda, clip_norm_matches_the_read_back_path)
 	gpu->free(a), gpu->free(b), gpu->free(stat);
 	free(g), free(before), free(after);
 }
+
+/* augment_batch (one launch) against the three ops in turn on the GPU,
+ * and so against the CPU's: the same bits, with and without geometry. */
+Test(cuda, augment_batch_is_the_three_ops)
+{
+	need_gpu();
+	cr_assert_not_null(gpu->augment_batch);
+	enum { B = 9, C = 2, H = 7, W = 6, K = 4 };
+	size_t n = (size_t)B * C * H * W;
+	jm_rng r;
+	jm_rng_seed(&r, 23);
+	float *in = randv(&r, n, -1, 1);
+	jm_aug_geom g[B];
+	jm_aug_mix m[B];
+	int32_t lab[B];
+	for (int b = 0; b < B; b++) {
+		g[b] = (jm_aug_geom){.flip = b % 2, .dy = (int)jm_rng_below(&r, 5) - 2,
+				     .dx = (int)jm_rng_below(&r, 5) - 2};
+		if (b % 3 == 1)
+			g[b].ey0 = 1, g[b].ey1 = 4, g[b].ex0 = 2, g[b].ex1 = 5;
+		int kind = b % 3;
+		m[b] = (jm_aug_mix){.kind = kind, .a = kind ? 0.25f + 0.05f * b : 1.0f,
+				    .b = kind ? 0.75f - 0.05f * b : 0.0f, .y0 = 2, .y1 = 6, .x0 = 1,
+				    .x1 = 4};
+		lab[b] = (int32_t)jm_rng_below(&r, K);
+	}
+	jm_aug_geom *gg = gpu->alloc(sizeof g);
+	jm_aug_mix *gm = gpu->alloc(sizeof m);
+	int32_t *glab = gpu->alloc(sizeof lab);
+	gpu->to_device(gg, g, sizeof g);
+	gpu->to_device(gm, m, sizeof m);
+	gpu->to_device(glab, lab, sizeof lab);
+	float *gin = up(in, n), *want = gpu->alloc(n * 4), *got = gpu->alloc(n * 4);
+	float *wsoft = gpu->alloc(B * K * 4), *gsoft = gpu->alloc(B * K * 4);
+	for (int geom = 0; geom < 2; geom++)
+		for (int er = 0; er < 3; er++) {
+			if (geom) {
+				gpu->augment_geometry(want, gin, gg, B, C, H, W, er % 2, -0.5f, er, 7);
+			} else {
+				gpu->fill(want, 0.0f, n);
+				gpu->accumulate(want, gin, n);
+			}
+			gpu->augment_mix(want, gm, B, C, H, W);
+			gpu->mix_targets(wsoft, glab, gm, B, K, 0.1f);
+			gpu->augment_batch(got, gin, geom ? gg : NULL, gm, gsoft, glab, B, C, H, W, K,
+					   er % 2, -0.5f, er, 7, 0.1f);
+			synced();
+			float *w = down(want, n), *ws = down(wsoft, B * K);
+			char what[64];
+			snprintf(what, sizeof what, "augment_batch geometry %d erase %d", geom, er);
+			expect_close(what, got, w, n, 0, 0);
+			expect_close("augment_batch targets", gsoft, ws, B * K, 0, 0);
+			free(w), free(ws);
+		}
+	void *gp[] = {gg, gm, glab, gin, want, got, wsoft, gsoft};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	free(in);
+}

@@ -420,6 +420,7 @@ static const jm_backend cuda_backend = {
 	.augment_geometry = jm_cuda_augment_geometry,
 	.augment_mix = jm_cuda_augment_mix,
 	.mix_targets = jm_cuda_mix_targets,
+	.augment_batch = jm_cuda_augment_batch,
 };
 
 /* ---- entry points ---- */

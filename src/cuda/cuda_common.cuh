@@ -286,6 +286,9 @@ void jm_cuda_augment_geometry(float *out, const float *in, const jm_aug_geom *g,
 void jm_cuda_augment_mix(float *x, const jm_aug_mix *m, int B, int C, int H, int W);
 void jm_cuda_mix_targets(float *soft, const int32_t *labels, const jm_aug_mix *m, int B, int K,
 			 float smoothing);
+void jm_cuda_augment_batch(float *out, const float *in, const jm_aug_geom *g, const jm_aug_mix *m,
+			   float *soft, const int32_t *labels, int B, int C, int H, int W, int K,
+			   int pad_mode, float fill, int erase_mode, uint64_t key, float smoothing);
 
 /* backend_cuda.cu */
 /* [train] precision is bf16 or fp16: GEMMs take 16-bit inputs. */

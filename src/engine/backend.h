@@ -48,7 +48,8 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
  * added, removed or changed. */
 #define JM_BACKEND_ABI 7 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
 			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
-			   * 7: step_begin, step_end, graph_info, clip_norm */
+			   * 7: step_begin, step_end, graph_info, clip_norm,
+			   *    augment_batch */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -302,6 +303,15 @@ typedef struct jm_backend {
 	void (*mix_targets)(float *soft, const int32_t *labels,
 			    const jm_aug_mix *m, int B, int K,
 			    float smoothing);
+	/* A batch's whole augmentation in one pass, out of place (out != in):
+	 * augment_geometry (when g is not NULL, else the identity) into out,
+	 * augment_mix of out, and mix_targets into soft; the same values as
+	 * the three calls in turn.  NULL where the three are as good (the
+	 * CPU). */
+	void (*augment_batch)(float *out, const float *in, const jm_aug_geom *g,
+			      const jm_aug_mix *m, float *soft, const int32_t *labels,
+			      int B, int C, int H, int W, int K, int pad_mode, float fill,
+			      int erase_mode, uint64_t key, float smoothing);
 } jm_backend;
 
 /* JM_ACT_SILU: x * sigmoid(x) (PyTorch's SiLU). */
