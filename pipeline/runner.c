@@ -224,11 +224,11 @@ static void read_loss_scale(jm_trainer *t)
 		t->loss_scale = t->precision == JM_PREC_FP16 ? 65536.0 : 0;
 }
 
-/* Whether each step goes to the backend as one CUDA graph (backend.h):
- * where it has graphs, unless JIANMO_CUDA_GRAPHS=0 or the step reads the
- * device back (adaptive clipping's norm, fp16's check for finite
- * gradients; a fixed clip stays on the device).  note gets why not, for
- * the log. */
+/* Whether each step goes to the backend as CUDA graphs (backend.h): where
+ * it has them, unless JIANMO_CUDA_GRAPHS=0 (note says so, for the log).
+ * A fixed clip then stays on the device; a step that reads the device
+ * back (adaptive clipping's norm, fp16's check for finite gradients) is
+ * cut into a graph each side of the read. */
 static void choose_graphs(jm_trainer *t, char *note, size_t n)
 {
 	const char *v = getenv("JIANMO_CUDA_GRAPHS");
@@ -239,12 +239,6 @@ static void choose_graphs(jm_trainer *t, char *note, size_t n)
 		return;
 	if (v && !strcmp(v, "0"))
 		snprintf(note, n, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0");
-	else if (t->clip.mode != JM_CLIP_OFF && !t->clip_on_device)
-		snprintf(note, n, "CUDA graphs off: adaptive clipping reads the gradients' norm "
-			 "back every step");
-	else if (t->loss_scale > 0)
-		snprintf(note, n, "CUDA graphs off: fp16's loss scaling reads the gradients back "
-			 "every step");
 	else
 		t->graphs = 1;
 }

@@ -113,9 +113,8 @@ typedef struct jm_trainer {
 	 * gradients' sum of squares back (one wait for the device). */
 	int precision;
 	/* 1: each step is bracketed with the backend's step_begin/step_end,
-	 * so a GPU replays it as one CUDA graph (backend.h); the runner sets
-	 * it where the backend has graphs and the step reads nothing back
-	 * (no adaptive clipping, no loss scaling) */
+	 * so a GPU replays it as CUDA graphs (backend.h); the runner sets it
+	 * where the backend has graphs */
 	int graphs;
 	/* [train] clip with a fixed max_norm on a backend with clip_norm: the
 	 * norm stays on the device (acc[5]; acc[6] counts norms that were not

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/graph_tape.h"
@@ -31,9 +32,14 @@ static void k_addfrom(const int64_t *a) /* mem[i] += mem[j] */
 
 typedef void (*fake_kernel)(const int64_t *);
 
+/* a captured piece: its primitives as they will run */
+typedef struct fake_graph {
+	jm_prim node[64];
+	int n;
+} fake_graph;
+
 static struct {
-	jm_prim graph[64];
-	int n, captures, drops, sets, launches;
+	int captures, live, drops, sets, launches;
 	int fail_capture, fail_set, fail_launch;
 } dev;
 
@@ -58,50 +64,58 @@ static void x_run(const jm_prim *p, const jm_tape_args *a)
 	exec_prim(p, a);
 }
 
-static int x_capture(jm_prim *tape, int n, char *why, size_t wn)
+static int x_capture(jm_prim *tape, int from, int to, void **graph, char *why, size_t wn)
 {
 	dev.captures++;
 	if (dev.fail_capture) {
 		snprintf(why, wn, "capture failed (fake)");
 		return -1;
 	}
-	cr_assert_leq(n, 64);
-	for (int i = 0; i < n; i++) {
-		dev.graph[i] = tape[i];
-		tape[i].node = (void *)(intptr_t)(i + 1);
+	cr_assert(from < to && to - from <= 64, "a piece of %d..%d", from, to);
+	fake_graph *g = calloc(1, sizeof *g);
+	for (int i = from; i < to; i++) {
+		g->node[i - from] = tape[i];
+		tape[i].node = (void *)(intptr_t)(i - from + 1);
 	}
-	dev.n = n;
+	g->n = to - from;
+	dev.live++;
+	*graph = g;
 	return 0;
 }
 
-static int x_set_args(const jm_prim *p, const jm_tape_args *a, char *why, size_t wn)
+static int x_set_args(void *graph, const jm_prim *p, const jm_tape_args *a, char *why,
+		      size_t wn)
 {
 	if (dev.fail_set) {
 		snprintf(why, wn, "setting failed (fake)");
 		return -1;
 	}
+	fake_graph *g = graph;
 	intptr_t i = (intptr_t)p->node - 1;
-	cr_assert(i >= 0 && i < dev.n, "a node the capture did not give");
-	dev.graph[i].args = *a;
+	cr_assert(i >= 0 && i < g->n, "a node the capture did not give");
+	cr_assert_eq(g->node[i].f, p->f, "a node of another piece");
+	g->node[i].args = *a;
 	dev.sets++;
 	return 0;
 }
 
-static int x_launch(char *why, size_t wn)
+static int x_launch(void *graph, char *why, size_t wn)
 {
 	if (dev.fail_launch) {
 		snprintf(why, wn, "launch failed (fake)");
 		return -1;
 	}
-	for (int i = 0; i < dev.n; i++)
-		exec_prim(&dev.graph[i], &dev.graph[i].args);
+	fake_graph *g = graph;
+	for (int i = 0; i < g->n; i++)
+		exec_prim(&g->node[i], &g->node[i].args);
 	dev.launches++;
 	return 0;
 }
 
-static void x_drop(void)
+static void x_drop(void *graph)
 {
-	dev.n = 0;
+	free(graph);
+	dev.live--;
 	dev.drops++;
 }
 
@@ -165,7 +179,7 @@ static void upload(int i, int64_t v)
 
 /* ---- the programs ---- */
 
-enum { PLAIN, EXTRA_KERNEL, READ_MIDWAY, UPLOAD_TWICE, PLUGIN, SHORTER };
+enum { PLAIN, EXTRA_KERNEL, READ_MIDWAY, UPLOAD_TWICE, PLUGIN, SHORTER, ALLOCATES };
 
 /* One step; what: one of the above, for this step. */
 static void step(int k, int what)
@@ -174,7 +188,9 @@ static void step(int k, int what)
 	kernel(k_muladd, 0, k);          /* an argument that changes: the lr */
 	kernel(k_muladd, 1, 7);
 	if (what == READ_MIDWAY)
-		jm_tape_barrier("a read to the host", 0);
+		jm_tape_sync("a read to the host");
+	if (what == ALLOCATES)
+		jm_tape_barrier("an allocation", 0);
 	gemm(2, 1);
 	kernel(k_addfrom, 3, 10);        /* reads the upload */
 	if (what == UPLOAD_TWICE) {
@@ -235,7 +251,13 @@ static void setup(void)
 	jm_tape_reset();
 }
 
-TestSuite(graph_tape, .init = setup);
+static void teardown(void)
+{
+	jm_tape_reset(); /* drops what it holds */
+	cr_expect_eq(dev.live, 0, "%d graphs not dropped", dev.live);
+}
+
+TestSuite(graph_tape, .init = setup, .fini = teardown);
 
 Test(graph_tape, replays_with_changed_arguments)
 {
@@ -253,13 +275,30 @@ static int read_at_5(int k)
 	return k == 5 ? READ_MIDWAY : PLAIN;
 }
 
-Test(graph_tape, a_read_midway_falls_back)
+Test(graph_tape, a_read_the_recorded_step_did_not_have_falls_back)
 {
 	expect_same(12, read_at_5);
 	cr_expect_eq(replayed, 10, "%s", info);
 	cr_expect(strstr(info, "1 ran launch by launch (the last because the step has a read to "
-			       "the host)"), "%s", info);
+			       "the host where the recorded one had none)"), "%s", info);
 	cr_expect_eq(dev.captures, 1);
+}
+
+static int read_always(int k)
+{
+	(void)k;
+	return READ_MIDWAY;
+}
+
+Test(graph_tape, reads_every_step_cut_it_into_graphs)
+{
+	/* fp16's check, adaptive clipping: a read in every step */
+	expect_same(10, read_always);
+	cr_expect_eq(dev.captures, 2, "one graph each side of the read");
+	cr_expect_eq(replayed, 9, "%s", info);
+	cr_expect_eq(dev.launches, 18);
+	cr_expect_str_eq(info, "9 steps replayed as 2 CUDA graphs (cut at its reads to the host) "
+			       "of 6 launches");
 }
 
 static int read_first(int k)
@@ -267,11 +306,36 @@ static int read_first(int k)
 	return k == 0 ? READ_MIDWAY : PLAIN;
 }
 
-Test(graph_tape, a_first_step_that_cannot_be_a_graph_records_again)
+Test(graph_tape, a_recorded_read_the_replay_skips_launches_its_piece_early)
 {
 	expect_same(10, read_first);
+	cr_expect_eq(dev.captures, 2);
+	cr_expect_eq(replayed, 9, "%s", info);
+	cr_expect_eq(dev.launches, 18);
+}
+
+static int allocates_at_0(int k)
+{
+	return k == 0 ? ALLOCATES : PLAIN;
+}
+
+Test(graph_tape, a_first_step_that_cannot_be_a_graph_records_again)
+{
+	expect_same(10, allocates_at_0);
 	cr_expect_eq(dev.captures, 1, "captured from the second step");
 	cr_expect_eq(replayed, 8, "%s", info);
+}
+
+static int allocates_at_4(int k)
+{
+	return k == 4 ? ALLOCATES : PLAIN;
+}
+
+Test(graph_tape, an_allocation_falls_back)
+{
+	expect_same(8, allocates_at_4);
+	cr_expect_eq(replayed, 6, "%s", info);
+	cr_expect(strstr(info, "the step has an allocation"), "%s", info);
 }
 
 static int extra_from_8(int k)

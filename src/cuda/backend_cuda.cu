@@ -166,7 +166,7 @@ static void cuda_to_device(void *dst, const void *src, size_t bytes)
 
 static void cuda_to_host(void *dst, const void *src, size_t bytes)
 {
-	jm_cuda_graph_barrier("a read to the host", 0);
+	jm_cuda_graph_sync("a read to the host");
 	if (bytes)
 		jm_cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
 					      jm_cuda.stream), "copy to host");
@@ -350,7 +350,7 @@ static void cuda_linear_backward(float *din, float *dw, float *db, const float *
  * sync in why (and the error cleared). */
 static int cuda_sync(char *why, size_t n)
 {
-	jm_cuda_graph_barrier("a wait for the device", 0);
+	jm_cuda_graph_sync("a wait for the device");
 	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "synchronize");
 	jm_cuda_profile_write();
 	if (!jm_cuda.error[0])

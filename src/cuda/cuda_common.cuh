@@ -159,8 +159,10 @@ void jm_cuda_gemm(const jm_cuda_gemm_call *c);
 void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes);
 /* An upload to dst (a host-to-device copy) is about to be queued. */
 void jm_cuda_graph_upload(const void *dst);
-/* Something that is not a primitive: the step cannot be one graph
- * (for_good: nor any later step of this run). */
+/* A read to the host or a wait: the step's graph is cut here. */
+void jm_cuda_graph_sync(const char *why);
+/* Something no graph can hold (an allocation; for_good: a plugin's own
+ * kernels, and no graphs for the rest of the run). */
 void jm_cuda_graph_barrier(const char *why, int for_good);
 void jm_cuda_step_begin(void);
 void jm_cuda_step_end(void);

@@ -2,10 +2,10 @@
  * cuda_graph.cu: the CUDA side of the step-as-one-graph state machine
  * (graph_tape.c, which has the picture): the module's primitives (kernel
  * launches, cuBLAS GEMMs, device copies) handed to it, and the executor it
- * drives: run a primitive now, capture the tape into a graph
+ * drives: run a primitive now, capture a piece of the tape into a graph
  * (cudaStreamBeginCapture, the node of each kernel from the capture's
  * dependencies), set a captured kernel's arguments
- * (cudaGraphExecKernelNodeSetParams), launch the graph.  A capture that
+ * (cudaGraphExecKernelNodeSetParams), launch a graph.  A capture that
  * fails only means no graph: the error is not the run's.
  *
  * Also JIANMO_CUDA_PROFILE=FILE: every primitive timed alone.
@@ -209,20 +209,20 @@ static void run_now(const jm_prim *p, const jm_tape_args *a)
 
 /* ---- the executor ---- */
 
-static struct {
+typedef struct piece_graph {
 	cudaGraph_t graph;
 	cudaGraphExec_t exec;
-} X;
+} piece_graph;
 
-static void x_drop(void)
+static void x_drop(void *h)
 {
+	piece_graph *pg = (piece_graph *)h;
 	cudaStreamSynchronize(jm_cuda.stream); /* no launch of it in flight */
-	if (X.exec)
-		cudaGraphExecDestroy(X.exec);
-	if (X.graph)
-		cudaGraphDestroy(X.graph);
-	X.exec = NULL;
-	X.graph = NULL;
+	if (pg->exec)
+		cudaGraphExecDestroy(pg->exec);
+	if (pg->graph)
+		cudaGraphDestroy(pg->graph);
+	free(pg);
 }
 
 /* The node the capture just added (its one dependency now). */
@@ -240,15 +240,20 @@ static cudaError_t last_node(void **node)
 	return cudaSuccess;
 }
 
-static int x_capture(jm_prim *tape, int n, char *why, size_t wn)
+static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, size_t wn)
 {
 	cudaGraph_t g = NULL;
 	cudaGraphExec_t x = NULL;
-	int i = 0;
+	int i = from;
 	const char *what = "begin capture";
+	piece_graph *pg = (piece_graph *)calloc(1, sizeof *pg);
+	if (!pg) {
+		snprintf(why, wn, "no memory for a graph");
+		return -1;
+	}
 	cudaError_t e = cudaStreamBeginCapture(jm_cuda.stream, cudaStreamCaptureModeThreadLocal);
 	if (e == cudaSuccess) {
-		for (; e == cudaSuccess && i < n; i++) {
+		for (; e == cudaSuccess && i < to; i++) {
 			jm_prim *p = &tape[i];
 			if (p->kind == JM_PRIM_KERNEL) {
 				what = "kernel";
@@ -275,19 +280,21 @@ static int x_capture(jm_prim *tape, int n, char *why, size_t wn)
 		e = cudaGraphInstantiate(&x, g, 0);
 	}
 	if (e != cudaSuccess) {
-		snprintf(why, wn, "capture failed (%s, primitive %d of %d): %s", what, i, n,
+		snprintf(why, wn, "capture failed (%s, primitive %d of %d..%d): %s", what, i, from, to,
 			 cudaGetErrorString(e));
 		cudaGetLastError(); /* not the run's error */
 		if (g)
 			cudaGraphDestroy(g);
+		free(pg);
 		return -1;
 	}
-	X.graph = g;
-	X.exec = x;
+	pg->graph = g;
+	pg->exec = x;
+	*out = pg;
 	return 0;
 }
 
-static int x_set_args(const jm_prim *p, const jm_tape_args *a, char *why, size_t wn)
+static int x_set_args(void *h, const jm_prim *p, const jm_tape_args *a, char *why, size_t wn)
 {
 	void *argv[JM_TAPE_ARGS_MAX];
 	point_args(argv, a);
@@ -297,7 +304,8 @@ static int x_set_args(const jm_prim *p, const jm_tape_args *a, char *why, size_t
 	kp.blockDim = dim3(p->block[0], p->block[1], p->block[2]);
 	kp.sharedMemBytes = (unsigned)p->smem;
 	kp.kernelParams = argv;
-	cudaError_t e = cudaGraphExecKernelNodeSetParams(X.exec, (cudaGraphNode_t)p->node, &kp);
+	cudaError_t e = cudaGraphExecKernelNodeSetParams(((piece_graph *)h)->exec,
+							 (cudaGraphNode_t)p->node, &kp);
 	if (e == cudaSuccess)
 		return 0;
 	snprintf(why, wn, "setting a kernel's arguments in the graph failed: %s",
@@ -306,9 +314,9 @@ static int x_set_args(const jm_prim *p, const jm_tape_args *a, char *why, size_t
 	return -1;
 }
 
-static int x_launch(char *why, size_t wn)
+static int x_launch(void *h, char *why, size_t wn)
 {
-	cudaError_t e = cudaGraphLaunch(X.exec, jm_cuda.stream);
+	cudaError_t e = cudaGraphLaunch(((piece_graph *)h)->exec, jm_cuda.stream);
 	if (e == cudaSuccess)
 		return 0;
 	snprintf(why, wn, "the graph's launch failed: %s", cudaGetErrorString(e));
@@ -383,6 +391,11 @@ void jm_cuda_graph_upload(const void *dst)
 void jm_cuda_graph_barrier(const char *why, int for_good)
 {
 	jm_tape_barrier(why, for_good);
+}
+
+void jm_cuda_graph_sync(const char *why)
+{
+	jm_tape_sync(why);
 }
 
 void jm_cuda_step_begin(void)

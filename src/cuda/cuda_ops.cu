@@ -331,8 +331,10 @@ extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *corr
 	double *rl, total = NAN;
 	int32_t *hits, c = 0;
 	if (xent_queue(&rl, &hits, nullptr, dlogits, sample_loss, logits, labels, soft, B, K,
-		       smoothing) < 0 ||
-	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
+		       smoothing) < 0)
+		return NAN;
+	jm_cuda_graph_sync("cross-entropy's read");
+	if (jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "cross-entropy read") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&c, hits, sizeof c, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "cross-entropy read") < 0 ||
@@ -508,6 +510,7 @@ extern "C" double jm_cuda_sumsq(const float *x, size_t n)
 		return NAN;
 	jm_cuda_launch(k_sumsq, nb, JM_CUDA_THREADS, 0, x, n, part);
 	jm_cuda_launch(k_sum_partials, 1, 1024, 0, part, nb);
+	jm_cuda_graph_sync("sumsq's read");
 	if (JM_CUDA_LAUNCHED("sumsq") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&r, part + nb, sizeof r, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "sumsq read") < 0 ||
@@ -650,6 +653,7 @@ extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pre
 	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, sample_loss, rl, pred, target, B, K,
 		       2.0f / (float)n);
 	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B, nullptr, 0.0);
+	jm_cuda_graph_sync("mse's read");
 	if (JM_CUDA_LAUNCHED("mean squared error") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
 					  jm_cuda.stream), "mse read") < 0 ||

@@ -17,6 +17,12 @@
  *                 the lr and Adam's bias corrections) are set on their
  *                 nodes and the graph is launched
  *
+ * A read to the host inside a step (fp16's check for finite gradients,
+ * adaptive clipping's norm: jm_tape_sync) cuts the step into pieces: each
+ * piece is a graph of its own, launched when the replayed step reaches the
+ * read, so what the host reads is there.  A replayed step must read where
+ * the recorded one did; a read elsewhere makes it fall back.
+ *
  * Uploads (a batch's augmentation plan) are not primitives: they are
  * queued when called, so in a replayed step they run before the graph.
  * That is the same as long as a step reads an uploaded buffer only after
@@ -24,9 +30,10 @@
  * second upload of one buffer ends the replay).
  *
  * A primitive that is not the tape's next, a step that ends early, a read
- * to the host, an allocation or a plugin's own kernels (jm_tape_barrier)
- * make the step fall back: the primitives kept so far run at once with
- * this step's arguments and the rest of the step runs as it comes, so a
+ * where the recorded step had none, an allocation or a plugin's own
+ * kernels (jm_tape_barrier) make the step fall back: the primitives kept
+ * since the last launched piece run at once with this step's arguments and
+ * the rest of the step runs as it comes, so a
  * step's results never depend on the path.  Three fallbacks in a row drop
  * the graph and the next step records anew; four records that fail, or
  * eight graphs that never replay, or a plugin's kernels, and the run goes
@@ -42,14 +49,22 @@ int jm_tape_mode = JM_TAPE_OFF;
 
 enum { MISSES_TO_DROP = 3, RECORDS_TO_GIVE_UP = 4 };
 
+enum { MAX_PIECES = 64 };
+
 static struct {
 	const jm_tape_exec *x;
 	jm_prim *tape;
 	jm_tape_args *cur; /* REPLAY: this step's arguments, one per tape entry */
 	int n, cap, cursor;
-	int graph;          /* the executor holds a graph of the tape */
+	/* the recorded step's reads cut it into pieces: piece i is
+	 * tape[cuts[i - 1], cuts[i]) (cuts[-1] = 0, cuts[n_cuts] = n), its
+	 * graph graphs[i] (NULL when empty) */
+	int cuts[MAX_PIECES - 1], n_cuts;
+	void *graphs[MAX_PIECES];
+	int piece, piece_start; /* REPLAY: the piece being matched */
+	int graph;          /* the pieces are captured */
 	int in_step, began; /* began: the mode at step_begin */
-	int valid;          /* RECORD: the step can become a graph */
+	int valid;          /* RECORD: the step can become graphs */
 	const void **uploads;
 	int n_up, cap_up;
 	int misses, records, off, used;
@@ -62,9 +77,13 @@ void jm_tape_init(const jm_tape_exec *x)
 	T.x = x;
 }
 
+static void drop_graph(void);
+
 void jm_tape_reset(void)
 {
 	const jm_tape_exec *x = T.x;
+	if (x)
+		drop_graph();
 	free(T.tape);
 	free(T.cur);
 	free(T.uploads);
@@ -75,10 +94,13 @@ void jm_tape_reset(void)
 
 static void drop_graph(void)
 {
-	if (T.graph)
-		T.x->drop();
+	for (int i = 0; T.graph && i <= T.n_cuts; i++)
+		if (T.graphs[i])
+			T.x->drop(T.graphs[i]);
+	memset(T.graphs, 0, sizeof T.graphs);
 	T.graph = 0;
 	T.n = 0;
+	T.n_cuts = 0;
 	T.misses = 0;
 }
 
@@ -90,13 +112,13 @@ void jm_tape_off(const char *why)
 	drop_graph();
 }
 
-/* REPLAY: run the primitives kept so far with this step's arguments; the
- * rest of the step runs as it comes. */
+/* REPLAY: run the primitives kept since the last launched piece with this
+ * step's arguments; the rest of the step runs as it comes. */
 static void fall_back(const char *why)
 {
-	for (int i = 0; i < T.cursor; i++)
+	for (int i = T.piece_start; i < T.cursor; i++)
 		T.x->run(&T.tape[i], &T.cur[i]);
-	T.cursor = 0;
+	T.cursor = T.piece_start = 0;
 	jm_tape_mode = JM_TAPE_OFF;
 	if (why != T.why)
 		snprintf(T.why, sizeof T.why, "%s", why);
@@ -147,6 +169,45 @@ static void not_a_graph(const char *why)
 	}
 }
 
+/* REPLAY: the piece that ends at the cursor, with this step's changed
+ * arguments set on its graph, launched; 0, or -1 (the step has run as it
+ * comes, and graphs are off). */
+static int launch_piece(void)
+{
+	char why[200];
+	void *g = T.graphs[T.piece];
+	for (int i = T.piece_start; i < T.cursor; i++) {
+		jm_prim *p = &T.tape[i];
+		if (p->kind != JM_PRIM_KERNEL || !memcmp(p->args.buf, T.cur[i].buf, p->args.used))
+			continue;
+		if (T.x->set_args(g, p, &T.cur[i], why, sizeof why) < 0)
+			goto failed;
+		p->args = T.cur[i];
+	}
+	if (!g || T.x->launch(g, why, sizeof why) == 0) {
+		T.piece++;
+		T.piece_start = T.cursor;
+		return 0;
+	}
+failed:
+	fall_back(why);
+	jm_tape_off(why);
+	return -1;
+}
+
+/* REPLAY: launch the pieces that end at the cursor (the recorded step read
+ * the host here); 0, or -1 when graphs went off doing it. */
+static int launch_due(void)
+{
+	while (jm_tape_mode == JM_TAPE_REPLAY && T.piece < T.n_cuts && T.cuts[T.piece] == T.cursor) {
+		if (T.cursor == T.piece_start)
+			T.piece++; /* an empty piece */
+		else if (launch_piece() < 0)
+			return -1;
+	}
+	return 0;
+}
+
 void jm_tape_primitive(const jm_prim *p, const jm_tape_args *a)
 {
 	if (jm_tape_mode == JM_TAPE_RECORD) {
@@ -161,6 +222,8 @@ void jm_tape_primitive(const jm_prim *p, const jm_tape_args *a)
 			q->args = *a;
 		return;
 	}
+	if (jm_tape_mode == JM_TAPE_REPLAY)
+		launch_due(); /* the recorded step read here, this one does not */
 	if (jm_tape_mode == JM_TAPE_REPLAY) {
 		if (T.cursor < T.n && same(&T.tape[T.cursor], p, a)) {
 			if (a)
@@ -212,37 +275,53 @@ void jm_tape_step_begin(void)
 	T.in_step = 1;
 	T.used = 1;
 	T.n_up = 0;
-	T.cursor = 0;
+	T.cursor = T.piece = T.piece_start = 0;
 	if (T.off) {
 		T.began = jm_tape_mode = JM_TAPE_OFF;
 	} else if (T.graph) {
 		T.began = jm_tape_mode = JM_TAPE_REPLAY;
 	} else {
 		T.n = 0;
+		T.n_cuts = 0;
 		T.valid = 1;
 		T.began = jm_tape_mode = JM_TAPE_RECORD;
 	}
 }
 
-/* REPLAY to the end: this step's changed arguments onto the graph, then
- * launch it; 0, or -1 (the step has run as it comes, and graphs are off). */
-static int launch(void)
+void jm_tape_sync(const char *why)
 {
-	char why[200];
-	for (int i = 0; i < T.n; i++) {
-		jm_prim *p = &T.tape[i];
-		if (p->kind != JM_PRIM_KERNEL || !memcmp(p->args.buf, T.cur[i].buf, p->args.used))
-			continue;
-		if (T.x->set_args(p, &T.cur[i], why, sizeof why) < 0)
-			goto failed;
-		p->args = T.cur[i];
+	if (jm_tape_mode == JM_TAPE_RECORD) {
+		if (T.n_cuts && T.cuts[T.n_cuts - 1] == T.n)
+			return; /* nothing between two reads */
+		if (T.n_cuts == MAX_PIECES - 1) {
+			not_a_graph("the step reads the host too often");
+			return;
+		}
+		T.cuts[T.n_cuts++] = T.n;
+	} else if (jm_tape_mode == JM_TAPE_REPLAY && launch_due() == 0 &&
+		   T.cursor > T.piece_start) {
+		char w[180];
+		snprintf(w, sizeof w, "the step has %s where the recorded one had none", why);
+		fall_back(w);
 	}
-	if (T.x->launch(why, sizeof why) == 0)
-		return 0;
-failed:
-	fall_back(why);
-	jm_tape_off(why);
-	return -1;
+}
+
+/* The recorded step's pieces into graphs; 0, or -1 with why. */
+static int capture_pieces(char *why, size_t wn)
+{
+	for (int i = 0, from = 0; i <= T.n_cuts; i++) {
+		int to = i < T.n_cuts ? T.cuts[i] : T.n;
+		T.graphs[i] = NULL;
+		if (to > from && T.x->capture(T.tape, from, to, &T.graphs[i], why, wn) < 0) {
+			while (i-- > 0)
+				if (T.graphs[i])
+					T.x->drop(T.graphs[i]);
+			memset(T.graphs, 0, sizeof T.graphs);
+			return -1;
+		}
+		from = to;
+	}
+	return 0;
 }
 
 void jm_tape_step_end(void)
@@ -251,14 +330,16 @@ void jm_tape_step_end(void)
 		return;
 	int mode = jm_tape_mode;
 	T.in_step = 0;
-	jm_tape_mode = JM_TAPE_OFF;
-	if (T.off || T.began == JM_TAPE_OFF)
+	if (T.off || T.began == JM_TAPE_OFF) {
+		jm_tape_mode = JM_TAPE_OFF;
 		return;
+	}
 	if (T.began == JM_TAPE_RECORD) {
+		jm_tape_mode = JM_TAPE_OFF;
 		/* records since the last replay: a few that fail, or twice as
 		 * many graphs that never replay, and graphs are not for this run */
 		char why[200];
-		int ok = T.valid && T.n > 0 && T.x->capture(T.tape, T.n, why, sizeof why) == 0;
+		int ok = T.valid && T.n > 0 && capture_pieces(why, sizeof why) == 0;
 		if (ok) {
 			T.graph = 1;
 			T.misses = 0;
@@ -272,7 +353,12 @@ void jm_tape_step_end(void)
 	}
 	if (mode == JM_TAPE_REPLAY) {
 		if (T.cursor == T.n) {
-			if (launch() == 0) {
+			/* the pieces up to a read the recorded step had at its
+			 * very end, then the last */
+			int ok = launch_due() == 0 &&
+				 (T.cursor == T.piece_start || launch_piece() == 0);
+			jm_tape_mode = JM_TAPE_OFF;
+			if (ok) {
 				T.replayed++;
 				T.misses = 0;
 				T.records = 0;
@@ -281,6 +367,7 @@ void jm_tape_step_end(void)
 		}
 		fall_back("the step launches less than the recorded one");
 	}
+	jm_tape_mode = JM_TAPE_OFF;
 	T.fell_back++;
 	if (++T.misses >= MISSES_TO_DROP)
 		drop_graph();
@@ -288,6 +375,10 @@ void jm_tape_step_end(void)
 
 int jm_tape_info(char *buf, size_t n)
 {
+	char pieces[80] = "one CUDA graph";
+	if (T.n_cuts)
+		snprintf(pieces, sizeof pieces, "%d CUDA graphs (cut at its reads to the host)",
+			 T.n_cuts + 1);
 	if (!T.used)
 		snprintf(buf, n, "CUDA graphs not used");
 	else if (T.off)
@@ -296,10 +387,9 @@ int jm_tape_info(char *buf, size_t n)
 		snprintf(buf, n, "CUDA graphs: no step replayed yet%s%s",
 			 T.why[0] ? "; the last recorded could not be because " : "", T.why);
 	else if (T.fell_back)
-		snprintf(buf, n, "%lld steps replayed as one CUDA graph of %d launches, %lld ran "
-			 "launch by launch (the last because %s)", T.replayed, T.n, T.fell_back, T.why);
+		snprintf(buf, n, "%lld steps replayed as %s of %d launches, %lld ran launch by "
+			 "launch (the last because %s)", T.replayed, pieces, T.n, T.fell_back, T.why);
 	else
-		snprintf(buf, n, "%lld steps replayed as one CUDA graph of %d launches", T.replayed,
-			 T.n);
+		snprintf(buf, n, "%lld steps replayed as %s of %d launches", T.replayed, pieces, T.n);
 	return T.replayed > 0x7fffffff ? 0x7fffffff : (int)T.replayed;
 }

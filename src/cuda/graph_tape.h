@@ -52,16 +52,17 @@ typedef struct jm_prim {
 } jm_prim;
 
 /* What runs primitives.  run: now, in order (an error is the run's, kept
- * by the executor); capture: the tape into a graph without running it,
- * setting each kernel's node; set_args: a captured kernel's arguments for
- * the next launches; launch: the graph; drop: the graph away (it may be
- * in flight).  Each int one: 0, or -1 with why (then no graph). */
+ * by the executor); capture: tape[from, to) into a graph without running
+ * it, setting each kernel's node; set_args: a captured kernel's arguments
+ * for the graph's next launches; launch: a graph; drop: a graph away (it
+ * may be in flight).  Each int one: 0, or -1 with why (then no graph). */
 typedef struct jm_tape_exec {
 	void (*run)(const jm_prim *p, const jm_tape_args *a);
-	int (*capture)(jm_prim *tape, int n, char *why, size_t wn);
-	int (*set_args)(const jm_prim *p, const jm_tape_args *a, char *why, size_t wn);
-	int (*launch)(char *why, size_t wn);
-	void (*drop)(void);
+	int (*capture)(jm_prim *tape, int from, int to, void **graph, char *why, size_t wn);
+	int (*set_args)(void *graph, const jm_prim *p, const jm_tape_args *a, char *why,
+			size_t wn);
+	int (*launch)(void *graph, char *why, size_t wn);
+	void (*drop)(void *graph);
 } jm_tape_exec;
 
 /* How a primitive goes now: JM_TAPE_OFF (run it), RECORD, REPLAY. */
@@ -73,7 +74,12 @@ void jm_tape_init(const jm_tape_exec *x);
 void jm_tape_primitive(const jm_prim *p, const jm_tape_args *a);
 /* An upload to dst is about to be queued (it runs before the step's graph). */
 void jm_tape_upload(const void *dst);
-/* Something that is not a primitive; for_good: no graphs for the run. */
+/* A read to the host (or a wait): what the step queued so far must run
+ * first.  A replayed step launches the graph of its piece up to here when
+ * the recorded step read at the same point, else it falls back. */
+void jm_tape_sync(const char *why);
+/* Something no graph can hold (an allocation, a plugin's own kernels);
+ * for_good: no graphs for the run. */
 void jm_tape_barrier(const char *why, int for_good);
 void jm_tape_step_begin(void);
 void jm_tape_step_end(void);

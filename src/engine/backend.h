@@ -255,13 +255,13 @@ typedef struct jm_backend {
 	 * bf16 need compute capability 8.0).  NULL: fp32 only (the CPU). */
 	int (*set_precision)(int precision, char *why, size_t n);
 
-	/* The training step as one CUDA graph; all three NULL where there is
+	/* The training step as CUDA graphs; all three NULL where there are
 	 * none (the CPU).  The trainer calls step_begin before a step's first
-	 * batch and step_end after its optimizer update, with no read to the
-	 * host between; the backend records the first such step, captures it,
-	 * and replays the later ones, setting the kernel arguments that change
-	 * (src/cuda/graph_tape.c).  A step that differs runs op by op, with
-	 * the same results.  Within a step, an uploaded buffer (to_device) is
+	 * batch and step_end after its optimizer update; the backend records
+	 * the first such step, captures it (a graph each side of any read to
+	 * the host), and replays the later ones, setting the kernel arguments
+	 * that change (src/cuda/graph_tape.c).  A step that differs runs op by
+	 * op, with the same results.  Within a step, an uploaded buffer (to_device) is
 	 * read only after its upload, and uploaded once.  graph_info writes
 	 * how it went for the run's log and returns the steps replayed. */
 	void (*step_begin)(void);
