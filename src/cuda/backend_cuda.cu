@@ -236,21 +236,31 @@ extern "C" const void *jm_cuda_round16(const float *x, size_t n)
 	return JM_CUDA_LAUNCHED("16-bit rounding") < 0 ? NULL : h;
 }
 
-extern "C" void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha, const void *A16,
-			       const void *B16, float beta, float *C)
+/* Row-major C = alpha op(A) op(B) + beta C as cuBLAS's column-major
+ * C^T = op(B)^T op(A)^T, the same memory; A and B fp32 (sgemm) or, with
+ * ex, the precision's 16-bit type (GemmEx). */
+static void gemm_call(int ex, int ta, int tb, int M, int N, int K, float alpha, const void *A,
+		      const void *B, float beta, float *C)
 {
-	int lda = ta ? M : K, ldb = tb ? K : N;
 	jm_cuda_gemm_call c;
-	memset(&c, 0, sizeof c); /* padding compares equal (cuda_graph.cu) */
-	c.ex = 1;
-	c.precision = jm_cuda.precision;
-	c.type = jm_cuda.precision == JM_PREC_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+	memset(&c, 0, sizeof c); /* padding compares equal (graph_tape.c) */
+	c.ex = ex;
+	c.precision = jm_cuda.precision; /* tf32 or not: the math mode */
+	c.type = !ex ? CUDA_R_32F : jm_cuda.precision == JM_PREC_BF16 ? CUDA_R_16BF : CUDA_R_16F;
 	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
 	c.m = N, c.n = M, c.k = K;
 	c.alpha = alpha, c.beta = beta;
-	c.a = B16, c.lda = ldb, c.b = A16, c.ldb = lda, c.c = C, c.ldc = N;
+	c.a = B, c.lda = tb ? K : N;
+	c.b = A, c.ldb = ta ? M : K;
+	c.c = C, c.ldc = N;
 	jm_cuda_gemm(&c);
+}
+
+extern "C" void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha, const void *A16,
+			       const void *B16, float beta, float *C)
+{
+	gemm_call(1, ta, tb, M, N, K, alpha, A16, B16, beta, C);
 }
 
 /* C = alpha op(A) op(B) + beta C with both inputs rounded to bf16 or fp16
@@ -314,17 +324,7 @@ extern "C" void jm_cuda_sgemm(int ta, int tb, int M, int N, int K, float alpha, 
 		gemm_16bit(ta, tb, M, N, K, alpha, A, B, beta, C);
 		return;
 	}
-	int lda = ta ? M : K, ldb = tb ? K : N;
-	jm_cuda_gemm_call c;
-	memset(&c, 0, sizeof c);
-	c.precision = jm_cuda.precision; /* tf32 or not: the math mode */
-	c.type = CUDA_R_32F;
-	c.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-	c.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-	c.m = N, c.n = M, c.k = K;
-	c.alpha = alpha, c.beta = beta;
-	c.a = B, c.lda = ldb, c.b = A, c.ldb = lda, c.c = C, c.ldc = N;
-	jm_cuda_gemm(&c);
+	gemm_call(0, ta, tb, M, N, K, alpha, A, B, beta, C);
 }
 
 static void cuda_linear_forward(float *out, const float *in, const float *w, const float *b,
