@@ -17,12 +17,12 @@
 #include "cuda/graph_tape.h"
 
 enum { CELLS = 16 };
-static int64_t mem[CELLS];
+static uint64_t mem[CELLS]; /* unsigned: the updates wrap, defined */
 
 /* the fake device's kernels: (i, v) packed as two int64 */
 static void k_muladd(const int64_t *a) /* mem[i] = 3 mem[i] + v */
 {
-	mem[a[0]] = 3 * mem[a[0]] + a[1];
+	mem[a[0]] = 3 * mem[a[0]] + (uint64_t)a[1];
 }
 
 static void k_addfrom(const int64_t *a) /* mem[i] += mem[j] */
@@ -53,9 +53,9 @@ static void exec_prim(const jm_prim *p, const jm_tape_args *a)
 	} else if (p->kind == JM_PRIM_GEMM) { /* call: (i, v): mem[i] = 5 mem[i] + v */
 		int64_t c[2];
 		memcpy(c, p->call, sizeof c);
-		mem[c[0]] = 5 * mem[c[0]] + c[1];
+		mem[c[0]] = 5 * mem[c[0]] + (uint64_t)c[1];
 	} else {
-		*(int64_t *)p->dst = *(const int64_t *)p->src;
+		*(uint64_t *)p->dst = *(const uint64_t *)p->src;
 	}
 }
 
@@ -171,7 +171,7 @@ static void copy(int dst, int src)
 }
 
 /* to_device: queued at once (before the step's graph, when replayed) */
-static void upload(int i, int64_t v)
+static void upload(int i, uint64_t v)
 {
 	jm_tape_upload(&mem[i]);
 	mem[i] = v;
@@ -215,7 +215,7 @@ static int plain(int k)
 }
 
 /* cells after `steps` steps, bracketed or not, from the same start */
-static void run(int bracketed, int steps, program what, int64_t out[CELLS])
+static void run(int bracketed, int steps, program what, uint64_t out[CELLS])
 {
 	for (int i = 0; i < CELLS; i++)
 		mem[i] = i + 1;
@@ -234,12 +234,12 @@ static int replayed;
 
 static void expect_same(int steps, program what)
 {
-	int64_t want[CELLS], got[CELLS];
+	uint64_t want[CELLS], got[CELLS];
 	run(0, steps, what, want);
 	run(1, steps, what, got);
 	for (int i = 0; i < CELLS; i++)
-		cr_expect_eq(got[i], want[i], "cell %d: %lld bracketed, %lld op by op", i,
-			     (long long)got[i], (long long)want[i]);
+		cr_expect_eq(got[i], want[i], "cell %d: %llu bracketed, %llu op by op", i,
+			     (unsigned long long)got[i], (unsigned long long)want[i]);
 	replayed = jm_tape_info(info, sizeof info);
 	cr_expect_eq(jm_tape_mode, JM_TAPE_OFF, "the mode is off between steps");
 }
