@@ -11,6 +11,7 @@
  * Also JIANMO_CUDA_PROFILE=FILE: every primitive timed alone.
  */
 #include <cxxabi.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +83,24 @@ static struct {
 void jm_cuda_profile_init(void)
 {
 	const char *path = getenv("JIANMO_CUDA_PROFILE");
-	if (!path || !*path || strlen(path) >= sizeof P.path)
+	if (!path || !*path)
 		return;
+	if (strlen(path) >= sizeof P.path) {
+		fprintf(stderr, "jianmo: JIANMO_CUDA_PROFILE: the path is too long; not profiling\n");
+		return;
+	}
 	if (cudaEventCreate(&P.a) != cudaSuccess || cudaEventCreate(&P.b) != cudaSuccess) {
 		cudaGetLastError();
 		return;
 	}
+	FILE *f = fopen(path, "w"); /* now, so a path that cannot be written says so */
+	if (!f) {
+		fprintf(stderr, "jianmo: JIANMO_CUDA_PROFILE: cannot write %s: %s; not profiling\n",
+			path, strerror(errno));
+		return;
+	}
+	fprintf(f, "# jianmo CUDA profile: written at the end of each epoch\n");
+	fclose(f);
 	snprintf(P.path, sizeof P.path, "%s", path);
 	jm_cuda.profile = 1;
 }
