@@ -287,6 +287,7 @@ __global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t
 {
 	double t = 0.0;
 	int32_t c = 0;
+#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
 	for (int r = 0; r < B; r++) {
 		t += rowloss[r];
 		c += hit[r];
@@ -581,6 +582,7 @@ __global__ void k_colsum_acc(float *db, const float *dout, int B, int OUT)
 	if (j >= OUT)
 		return;
 	float s = db[j];
+#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
 	for (int i = 0; i < B; i++)
 		s += dout[(size_t)i * OUT + j];
 	db[j] = s;
@@ -634,6 +636,7 @@ __global__ void k_mse(float *dpred, float *sample_loss, double *rowloss, const f
 __global__ void k_rows_total(double *rowloss, int B, double *acc, double count)
 {
 	double t = 0.0;
+#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
 	for (int r = 0; r < B; r++)
 		t += rowloss[r];
 	rowloss[B] = t;
