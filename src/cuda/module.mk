@@ -44,3 +44,7 @@ tests_test_conv_igemm_SOURCES = tests/test_conv_igemm.c
 tests_test_conv_igemm_CFLAGS = $(TEST_CFLAGS)
 tests_test_conv_igemm_LDADD = libjm_engine.a libjm_util.a $(TEST_LIBS) $(JM_DEP_LIBS)
 endif
+
+# The host's cost of replaying a step as graphs (docs/BENCHMARKS.md).
+noinst_PROGRAMS += bench/bench_graph_tape
+bench_bench_graph_tape_SOURCES = bench/bench_graph_tape.c src/cuda/graph_tape.c
