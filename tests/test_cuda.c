@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
+#include "testutil.h"
 #include "util/rng.h"
 
 static const jm_backend *cpu = &jm_backend_cpu;
@@ -991,4 +992,71 @@ Test(cuda, augment_batch_is_the_three_ops)
 	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
 		gpu->free(gp[i]);
 	free(in);
+}
+
+/* ---- the trainer on the GPU, with CUDA graphs and without ---- */
+
+/* A CNN step with everything a step can hold: CutMix/MixUp, flip, crop
+ * and erasing, dropout, two batches accumulated, a fixed clip (on the
+ * device), batch norm. */
+static const char *step_flow =
+	"[data]\n"
+	"limit = 6400\n"
+	"test_limit = 1000\n"
+	"[augment]\n"
+	"cutmix = 1.0\n"
+	"mixup = 1.0\n"
+	"hflip = 0.5\n"
+	"crop_padding = 2\n"
+	"erasing = 0.25\n"
+	"[model]\n"
+	"type = cnn\n"
+	"layers = c8 p c16 gap d0.1 fc10\n"
+	"[train]\n"
+	"epochs = 2\n"
+	"batch = 64\n"
+	"lr = 3e-3\n"
+	"schedule = onecycle\n"
+	"clip = 1.0\n"
+	"accumulate = 2\n"
+	"log_every = 5\n";
+
+/* The epochs' losses and accuracies, in full, without the timings. */
+static char *epochs(const char *dir, const char *env, const char *extra)
+{
+	char *out = NULL, *err = NULL;
+	int rc = jt_sh(dir, &out, &err,
+		       "%s '%s' --home '%s/home' --batch step.flow --device cuda --json %s > run.json; "
+		       "s=$?; grep -h 'CUDA graph' run.json; grep '\"event\":\"epoch\"' run.json | "
+		       "sed 's/,\"samples_per_s\".*//'; exit $s",
+		       env, jt_bin(), dir, extra);
+	cr_assert_eq(rc, 0, "the run failed (%d): %s", rc, err);
+	free(err);
+	return out;
+}
+
+static void expect_graphs_change_nothing(const char *extra)
+{
+	char *dir = jt_tmpdir();
+	free(jt_write(dir, "step.flow", step_flow));
+	char *off = epochs(dir, "JIANMO_CUDA_GRAPHS=0", extra), *on = epochs(dir, "", extra);
+	cr_expect(strstr(off, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0"), "%s", off);
+	cr_expect(strstr(on, "steps replayed as"), "%s", on);
+	const char *a = strstr(off, "{\"event\""), *b = strstr(on, "{\"event\""); /* past the notes */
+	cr_assert(a && b, "no epochs:\n%s\n%s", off, on);
+	cr_expect_str_eq(b, a, "with graphs and without (%s)", extra);
+	free(off), free(on);
+	jt_rm_rf(dir);
+	free(dir);
+}
+
+Test(cuda, graphs_change_no_training_metric, .timeout = 600)
+{
+	need_gpu();
+	if (!jt_fmnist_dir())
+		cr_skip_test("SKIPPED: Fashion-MNIST not installed");
+	expect_graphs_change_nothing("--set train.precision=fp32");
+	expect_graphs_change_nothing("--set train.precision=bf16");
+	/* adaptive clipping reads the norm back: graphs cut at the read */
+	expect_graphs_change_nothing("--set train.precision=fp32 --set train.clip_mode=adaptive");
 }

@@ -32,6 +32,17 @@ static void k_addfrom(const int64_t *a) /* mem[i] += mem[j] */
 
 typedef void (*fake_kernel)(const int64_t *);
 
+/* a plugin layer's pass: launches its own "kernels" (here: changes a cell) */
+typedef struct call_ctx {
+	int64_t i, v;
+} call_ctx;
+
+static void plugin_pass(const void *ctx)
+{
+	const call_ctx *c = ctx;
+	mem[c->i] = 7 * mem[c->i] + (uint64_t)c->v;
+}
+
 /* a captured piece: its primitives as they will run */
 typedef struct fake_graph {
 	jm_prim node[64];
@@ -54,6 +65,8 @@ static void exec_prim(const jm_prim *p, const jm_tape_args *a)
 		int64_t c[2];
 		memcpy(c, p->call, sizeof c);
 		mem[c[0]] = 5 * mem[c[0]] + (uint64_t)c[1];
+	} else if (p->kind == JM_PRIM_CALL) {
+		p->fn(p->ctx);
 	} else {
 		*(uint64_t *)p->dst = *(const uint64_t *)p->src;
 	}
@@ -170,6 +183,18 @@ static void copy(int dst, int src)
 	primitive(&p, NULL);
 }
 
+static void call(int64_t i, int64_t v)
+{
+	call_ctx c = {i, v}; /* on the stack: the tape keeps its own copy */
+	jm_prim p;
+	memset(&p, 0, sizeof p);
+	p.kind = JM_PRIM_CALL;
+	p.fn = plugin_pass;
+	p.ctx = &c;
+	p.ctx_bytes = sizeof c;
+	primitive(&p, NULL);
+}
+
 /* to_device: queued at once (before the step's graph, when replayed) */
 static void upload(int i, uint64_t v)
 {
@@ -179,7 +204,7 @@ static void upload(int i, uint64_t v)
 
 /* ---- the programs ---- */
 
-enum { PLAIN, EXTRA_KERNEL, READ_MIDWAY, UPLOAD_TWICE, PLUGIN, SHORTER, ALLOCATES };
+enum { PLAIN, EXTRA_KERNEL, READ_MIDWAY, UPLOAD_TWICE, PLUGIN, SHORTER, ALLOCATES, CALL_OTHER };
 
 /* One step; what: one of the above, for this step. */
 static void step(int k, int what)
@@ -192,6 +217,7 @@ static void step(int k, int what)
 	if (what == ALLOCATES)
 		jm_tape_barrier("an allocation", 0);
 	gemm(2, 1);
+	call(8, what == CALL_OTHER ? 4 : 3); /* a plugin layer's own kernels */
 	kernel(k_addfrom, 3, 10);        /* reads the upload */
 	if (what == UPLOAD_TWICE) {
 		upload(10, 2 * k + 5);
@@ -267,7 +293,7 @@ Test(graph_tape, replays_with_changed_arguments)
 	cr_expect_eq(dev.launches, 19);
 	/* only the lr-like argument changes: one node set a replayed step */
 	cr_expect_eq(dev.sets, 19, "%d sets", dev.sets);
-	cr_expect_str_eq(info, "19 steps replayed as one CUDA graph of 6 launches");
+	cr_expect_str_eq(info, "19 steps replayed as one CUDA graph of 7 launches");
 }
 
 static int read_at_5(int k)
@@ -298,7 +324,7 @@ Test(graph_tape, reads_every_step_cut_it_into_graphs)
 	cr_expect_eq(replayed, 9, "%s", info);
 	cr_expect_eq(dev.launches, 18);
 	cr_expect_str_eq(info, "9 steps replayed as 2 CUDA graphs (cut at its reads to the host) "
-			       "of 6 launches");
+			       "of 7 launches");
 }
 
 static int read_first(int k)
@@ -438,4 +464,17 @@ Test(graph_tape, outside_a_step_nothing_is_taped)
 	cr_expect_eq(mem[0], 5);
 	jm_tape_info(info, sizeof info);
 	cr_expect_str_eq(info, "CUDA graphs not used");
+}
+
+static int other_call_at_3(int k)
+{
+	return k == 3 ? CALL_OTHER : PLAIN;
+}
+
+Test(graph_tape, a_call_with_other_bytes_falls_back)
+{
+	/* a plugin pass is kept by its bytes: other bytes, other kernels */
+	expect_same(8, other_call_at_3);
+	cr_expect_eq(replayed, 6, "%s", info);
+	cr_expect(strstr(info, "a launch differs from the recorded step's"), "%s", info);
 }

@@ -743,3 +743,38 @@ Test(plugin, a_run_without_plugins_never_loads_them)
 	cr_assert_null(strstr(err, "plugin"), "%s", err);
 	free(out), free(err);
 }
+
+/* swish's CUDA passes go through the backend's native_call, so a step with
+ * them is still replayed as CUDA graphs, and trains as without them. */
+Test(plugin, swish_trains_the_same_with_cuda_graphs, .timeout = 600)
+{
+	char why[1024], module[4096];
+	snprintf(module, sizeof module, "%s", jt_bin());
+	char *slash = strrchr(module, '/');
+	if (slash && !getenv("JIANMO_CUDA_MODULE")) {
+		snprintf(slash + 1, sizeof module - (size_t)(slash + 1 - module), "jianmo-cuda.so");
+		setenv("JIANMO_CUDA_MODULE", module, 1);
+	}
+	if (jm_backend_check_device("cuda", why, sizeof why) < 0)
+		cr_skip_test("SKIPPED: no CUDA device (%s)", why);
+	if (!jt_fmnist_dir())
+		cr_skip_test("SKIPPED: Fashion-MNIST not installed");
+	char *runs[2];
+	for (int graphs = 0; graphs < 2; graphs++) {
+		char *err = NULL;
+		int rc = jt_sh(tmp, &runs[graphs], &err,
+			       "JIANMO_CUDA_GRAPHS=%d JIANMO_PLUGIN_PATH='%s' XDG_DATA_HOME='%s' '%s' "
+			       "--home '%s/home' --batch '%s/examples/swish.flow' --device cuda "
+			       "--set data.limit=4096 --set train.epochs=2 --json > run.json; s=$?; "
+			       "grep -h 'CUDA graph' run.json; grep '\"event\":\"epoch\"' run.json | "
+			       "sed 's/,\"samples_per_s\".*//'; exit $s",
+			       graphs, plugins_dir("examples"), tmp, jt_bin(), tmp, jt_srcdir());
+		cr_assert_eq(rc, 0, "the run failed (%d): %s", rc, err);
+		free(err);
+	}
+	cr_expect(strstr(runs[1], "steps replayed as"), "%s", runs[1]);
+	const char *a = strstr(runs[0], "{\"event\""), *b = strstr(runs[1], "{\"event\"");
+	cr_assert(a && b, "no epochs:\n%s\n%s", runs[0], runs[1]);
+	cr_expect_str_eq(b, a, "swish with graphs and without");
+	free(runs[0]), free(runs[1]);
+}

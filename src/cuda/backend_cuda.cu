@@ -363,8 +363,10 @@ static int cuda_sync(char *why, size_t n)
 
 static void *cuda_native_stream(void)
 {
-	/* a plugin's kernels go straight to the stream, outside the tape */
-	jm_cuda_graph_barrier("a plugin layer's own kernels", 1);
+	/* kernels launched on the stream outside a native_call (a plugin pass
+	 * the model did not hand over) cannot be in a graph */
+	if (!jm_cuda_in_native_call())
+		jm_cuda_graph_barrier("a plugin layer's own kernels", 1);
 	return (void *)jm_cuda.stream;
 }
 
@@ -412,6 +414,7 @@ static const jm_backend cuda_backend = {
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
 	.native_stream = cuda_native_stream,
+	.native_call = jm_cuda_native_call,
 	.clip_norm = jm_cuda_clip_norm,
 	.set_precision = cuda_set_precision,
 	.step_begin = jm_cuda_step_begin,

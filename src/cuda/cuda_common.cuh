@@ -159,6 +159,11 @@ void jm_cuda_gemm(const jm_cuda_gemm_call *c);
 void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes);
 /* An upload to dst (a host-to-device copy) is about to be queued. */
 void jm_cuda_graph_upload(const void *dst);
+/* Call fn(ctx) that launches its own kernels on the module's stream (a
+ * plugin layer's pass): kept and captured like a primitive in a step. */
+void jm_cuda_native_call(void (*fn)(const void *ctx), const void *ctx, size_t bytes);
+/* Whether the caller is inside such a call (native_stream asks). */
+int jm_cuda_in_native_call(void);
 /* A read to the host or a wait: the step's graph is cut here. */
 void jm_cuda_graph_sync(const char *why);
 /* Something no graph can hold (an allocation; for_good: a plugin's own

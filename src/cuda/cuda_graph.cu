@@ -119,6 +119,10 @@ static void prim_name(const jm_prim *p, char *buf, size_t n)
 		snprintf(buf, n, "device copy %zu bytes", p->bytes);
 		return;
 	}
+	if (p->kind == JM_PRIM_CALL) {
+		snprintf(buf, n, "a plugin layer's pass (its own kernels)");
+		return;
+	}
 	const char *raw = NULL;
 	char *plain = NULL;
 	int st = -1;
@@ -188,6 +192,22 @@ void jm_cuda_profile_write(void)
 	fclose(f);
 }
 
+/* A call that launches its own kernels on the stream (a plugin's pass);
+ * native_stream knows it is asked from inside one. */
+static int in_call;
+
+static void run_call(const jm_prim *p)
+{
+	in_call++;
+	p->fn(p->ctx);
+	in_call--;
+}
+
+int jm_cuda_in_native_call(void)
+{
+	return in_call > 0;
+}
+
 static void run_untimed(const jm_prim *p, const jm_tape_args *a)
 {
 	switch (p->kind) {
@@ -196,6 +216,9 @@ static void run_untimed(const jm_prim *p, const jm_tape_args *a)
 		break;
 	case JM_PRIM_GEMM:
 		jm_cuda_check_blas(run_gemm(gemm_of(p)), gemm_name(gemm_of(p)));
+		break;
+	case JM_PRIM_CALL:
+		run_call(p);
 		break;
 	default:
 		jm_cuda_check(run_copy(p), "device copy");
@@ -277,6 +300,10 @@ static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, siz
 				what = gemm_name(gemm_of(p));
 				if (run_gemm(gemm_of(p)) != CUBLAS_STATUS_SUCCESS)
 					e = cudaErrorUnknown;
+			} else if (p->kind == JM_PRIM_CALL) {
+				what = "a plugin layer's pass";
+				run_call(p); /* its launches join the capture */
+				e = cudaGetLastError();
 			} else {
 				what = "device copy";
 				e = run_copy(p);
@@ -390,6 +417,19 @@ void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes)
 	p.dst = dst;
 	p.src = src;
 	p.bytes = bytes;
+	if (jm_tape_mode == JM_TAPE_OFF)
+		run_now(&p, NULL);
+	else
+		jm_tape_primitive(&p, NULL);
+}
+
+void jm_cuda_native_call(void (*fn)(const void *ctx), const void *ctx, size_t bytes)
+{
+	jm_prim p;
+	prim_init(&p, JM_PRIM_CALL);
+	p.fn = fn;
+	p.ctx = ctx;
+	p.ctx_bytes = bytes;
 	if (jm_tape_mode == JM_TAPE_OFF)
 		run_now(&p, NULL);
 	else

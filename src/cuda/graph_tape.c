@@ -78,18 +78,30 @@ void jm_tape_init(const jm_tape_exec *x)
 }
 
 static void drop_graph(void);
+static void tape_clear(void);
 
 void jm_tape_reset(void)
 {
 	const jm_tape_exec *x = T.x;
 	if (x)
 		drop_graph();
+	tape_clear();
 	free(T.tape);
 	free(T.cur);
 	free(T.uploads);
 	memset(&T, 0, sizeof T);
 	T.x = x;
 	jm_tape_mode = JM_TAPE_OFF;
+}
+
+/* The tape emptied (the copies of calls' contexts freed). */
+static void tape_clear(void)
+{
+	for (int i = 0; i < T.n; i++)
+		if (T.tape[i].kind == JM_PRIM_CALL)
+			free((void *)T.tape[i].ctx);
+	T.n = 0;
+	T.n_cuts = 0;
 }
 
 static void drop_graph(void)
@@ -99,8 +111,7 @@ static void drop_graph(void)
 			T.x->drop(T.graphs[i]);
 	memset(T.graphs, 0, sizeof T.graphs);
 	T.graph = 0;
-	T.n = 0;
-	T.n_cuts = 0;
+	tape_clear();
 	T.misses = 0;
 }
 
@@ -152,6 +163,9 @@ static int same(const jm_prim *t, const jm_prim *p, const jm_tape_args *a)
 		       t->args.n == a->n && t->args.used == a->used;
 	case JM_PRIM_GEMM:
 		return !memcmp(t->call, p->call, sizeof p->call);
+	case JM_PRIM_CALL:
+		return t->fn == p->fn && t->ctx_bytes == p->ctx_bytes &&
+		       !memcmp(t->ctx, p->ctx, p->ctx_bytes);
 	default:
 		return t->dst == p->dst && t->src == p->src && t->bytes == p->bytes;
 	}
@@ -220,6 +234,16 @@ void jm_tape_primitive(const jm_prim *p, const jm_tape_args *a)
 		memcpy(q, p, sizeof *q);
 		if (a)
 			q->args = *a;
+		if (p->kind == JM_PRIM_CALL) { /* the caller's context is its own */
+			void *ctx = malloc(p->ctx_bytes ? p->ctx_bytes : 1);
+			if (!ctx) {
+				q->kind = JM_PRIM_COPY; /* nothing to free */
+				not_a_graph("no memory for the step's tape");
+				return;
+			}
+			memcpy(ctx, p->ctx, p->ctx_bytes);
+			q->ctx = ctx;
+		}
 		return;
 	}
 	if (jm_tape_mode == JM_TAPE_REPLAY)
@@ -281,8 +305,7 @@ void jm_tape_step_begin(void)
 	} else if (T.graph) {
 		T.began = jm_tape_mode = JM_TAPE_REPLAY;
 	} else {
-		T.n = 0;
-		T.n_cuts = 0;
+		tape_clear();
 		T.valid = 1;
 		T.began = jm_tape_mode = JM_TAPE_RECORD;
 	}
@@ -345,7 +368,7 @@ void jm_tape_step_end(void)
 			T.misses = 0;
 		} else if (T.valid && T.n > 0) {
 			snprintf(T.why, sizeof T.why, "%s", why);
-			T.n = 0;
+			tape_clear();
 		}
 		if (++T.records >= (ok ? 2 : 1) * RECORDS_TO_GIVE_UP)
 			jm_tape_off(ok ? "no recorded step could be replayed" : T.why);

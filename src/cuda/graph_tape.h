@@ -4,10 +4,13 @@
  * GPU (tests/test_graph_tape.c) and the CUDA module (cuda_graph.cu) gives
  * it the real one.  The picture is in graph_tape.c.
  *
- * A primitive is a kernel launch, a GEMM or a device-to-device copy: what
- * the executor can run now or capture.  Kernels carry their arguments
+ * A primitive is a kernel launch, a GEMM, a device-to-device copy or a
+ * call of a function that launches its own kernels (a plugin layer's pass):
+ * what the executor can run now or capture.  Kernels carry their arguments
  * packed as cudaLaunchKernel takes them (jm_tape_args); a GEMM carries the
- * executor's call as bytes, compared whole.
+ * executor's call as bytes, compared whole; a call its context's bytes,
+ * compared whole too (the function must launch the same kernels for the
+ * same bytes).
  */
 #ifndef JM_GRAPH_TAPE_H
 #define JM_GRAPH_TAPE_H
@@ -36,7 +39,7 @@ typedef struct jm_tape_args {
 		unsigned char buf[JM_TAPE_ARGS_BYTES];
 } jm_tape_args;
 
-enum { JM_PRIM_KERNEL, JM_PRIM_GEMM, JM_PRIM_COPY };
+enum { JM_PRIM_KERNEL, JM_PRIM_GEMM, JM_PRIM_COPY, JM_PRIM_CALL };
 
 typedef struct jm_prim {
 	int kind;
@@ -49,6 +52,9 @@ typedef struct jm_prim {
 	void *dst;                      /* COPY */
 	const void *src;
 	size_t bytes;
+	void (*fn)(const void *ctx);    /* CALL: fn(ctx), ctx_bytes of context */
+	const void *ctx;                /* (the tape keeps a copy) */
+	size_t ctx_bytes;
 } jm_prim;
 
 /* What runs primitives.  run: now, in order (an error is the run's, kept

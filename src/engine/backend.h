@@ -49,7 +49,7 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 #define JM_BACKEND_ABI 7 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
 			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
 			   * 7: step_begin, step_end, graph_info, clip_norm,
-			   *    augment_batch */
+			   *    augment_batch, native_call */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -238,6 +238,12 @@ typedef struct jm_backend {
 	/* The stream the ops are queued on (a cudaStream_t), for plugin
 	 * kernels to join; NULL (the member or its result) on the CPU. */
 	void *(*native_stream)(void);
+	/* Call fn(ctx), which launches its own kernels on native_stream (a
+	 * plugin layer's CUDA pass); ctx is bytes long and read during the
+	 * call only.  Inside a step the backend may keep the call and replay
+	 * its kernels in the step's graph: fn must launch the same kernels for
+	 * the same bytes.  NULL: the caller calls fn itself (the CPU). */
+	void (*native_call)(void (*fn)(const void *ctx), const void *ctx, size_t bytes);
 
 	/* Clipping by global norm with no read to the host; NULL where a read
 	 * costs nothing (the CPU: the trainer calls sumsq and scale).  The L2

@@ -1216,7 +1216,8 @@ static void fwd_add(pass *p)
 	p->m->be->add(p->out, p->in, p->in2, numel_out(p->L, p->B));
 }
 
-/* The plugin's view of this pass: plain pointers and shapes. */
+/* The plugin's view of this pass: plain pointers and shapes (zeroed first,
+ * padding too: a GPU compares passes byte for byte, plugin_run). */
 static void plugin_pass(pass *p, jm_plugin_pass *pp, const float *params[], float *grads[])
 {
 	jm_model *m = p->m;
@@ -1226,11 +1227,70 @@ static void plugin_pass(pass *p, jm_plugin_pass *pp, const float *params[], floa
 		params[k] = P(m, L->pt[k]);
 		grads[k] = G(m, L->pt[k]);
 	}
-	*pp = (jm_plugin_pass){JM_PLUGIN_HEADER(jm_plugin_pass), .args = c->args, .B = p->B,
-			       .in = {L->c, L->h, L->w}, .out = {L->oc, L->oh, L->ow},
-			       .training = p->training, .x = p->in, .n_params = L->npt,
-			       .params = params, .grads = grads, .scratch = STAT(m, L),
-			       .stream = m->be->native_stream ? m->be->native_stream() : NULL};
+	memset(pp, 0, sizeof *pp);
+	pp->abi_version = JM_PLUGIN_ABI_VERSION;
+	pp->size = sizeof *pp;
+	pp->args = c->args;
+	pp->B = p->B;
+	pp->in = (jm_plugin_shape){L->c, L->h, L->w};
+	pp->out = (jm_plugin_shape){L->oc, L->oh, L->ow};
+	pp->training = p->training;
+	pp->x = p->in;
+	pp->n_params = L->npt;
+	pp->params = params;
+	pp->grads = grads;
+	pp->scratch = STAT(m, L);
+}
+
+/* A plugin layer's CUDA pass as the backend may keep it for a CUDA graph:
+ * the pass with its parameter lists inside, by value (plugin_call_run puts
+ * the pointers back, and the stream, at the call). */
+typedef struct plugin_call {
+	const jm_backend *be;
+	const jm_plugin_layer_cuda *cu;
+	int backward;
+	jm_plugin_pass pp;
+	const float *params[JM_PLUGIN_MAX_PARAMS];
+	float *grads[JM_PLUGIN_MAX_PARAMS];
+} plugin_call;
+
+static void plugin_call_run(const void *ctx)
+{
+	const plugin_call *c = ctx;
+	jm_plugin_pass pp = c->pp;
+	pp.params = c->params;
+	pp.grads = c->grads;
+	pp.stream = c->be->native_stream ? c->be->native_stream() : NULL;
+	(c->backward ? c->cu->backward : c->cu->forward)(&pp);
+}
+
+/* The pass through the plugin: its CPU function, or its CUDA one (through
+ * the backend's native_call where it has one). */
+static void plugin_run(pass *p, jm_plugin_pass *pp, int backward)
+{
+	jm_model *m = p->m;
+	const jm_plugin_layer_cuda *cu = m->plug_cuda[p->L->plug];
+	if (!cu) {
+		const jm_plugin_layer *op = &m->plugs[p->L->plug].op->layer;
+		(backward ? op->backward : op->forward)(pp);
+		return;
+	}
+	if (m->be->native_call) {
+		plugin_call c;
+		memset(&c, 0, sizeof c);
+		c.be = m->be;
+		c.cu = cu;
+		c.backward = backward;
+		memcpy(&c.pp, pp, sizeof *pp); /* zeroed padding and all */
+		c.pp.params = NULL;
+		c.pp.grads = NULL;
+		memcpy(c.params, pp->params, (size_t)pp->n_params * sizeof *c.params);
+		memcpy(c.grads, pp->grads, (size_t)pp->n_params * sizeof *c.grads);
+		m->be->native_call(plugin_call_run, &c, sizeof c);
+		return;
+	}
+	pp->stream = m->be->native_stream ? m->be->native_stream() : NULL;
+	(backward ? cu->backward : cu->forward)(pp);
 }
 
 static void fwd_plugin(pass *p)
@@ -1240,8 +1300,7 @@ static void fwd_plugin(pass *p)
 	jm_plugin_pass pp;
 	plugin_pass(p, &pp, params, grads);
 	pp.y = p->out;
-	const jm_plugin_layer_cuda *cu = p->m->plug_cuda[p->L->plug];
-	(cu ? cu->forward : p->m->plugs[p->L->plug].op->layer.forward)(&pp);
+	plugin_run(p, &pp, 0);
 }
 
 static void bwd_plugin(pass *p)
@@ -1253,8 +1312,7 @@ static void bwd_plugin(pass *p)
 	pp.y = p->m->aptr[p->L->out];
 	pp.dy = p->dout;
 	pp.dx = p->din;
-	const jm_plugin_layer_cuda *cu = p->m->plug_cuda[p->L->plug];
-	(cu ? cu->backward : p->m->plugs[p->L->plug].op->layer.backward)(&pp);
+	plugin_run(p, &pp, 1);
 }
 
 static const struct {
