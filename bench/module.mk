@@ -22,7 +22,7 @@ bench_bench_augment_SOURCES = bench/bench_augment.c
 bench_bench_augment_LDADD = libjm_pipeline.a libjm_engine.a libjm_data.a libjm_util.a $(JM_DEP_LIBS)
 EXTRA_DIST += bench/bench_augment.sh bench/peer_augment.py
 # The candidates for examples/fmnist-best.flow, run by gpu-pack's `best`.
-EXTRA_DIST += bench/best/resnet.flow bench/best/wide-cnn.flow
+EXTRA_DIST += bench/best/resnet.flow bench/best/resnet-long.flow bench/best/wide-cnn.flow
 
 # Adam and AdamW state against PyTorch's, bit for bit (bench/optim_parity.sh).
 noinst_PROGRAMS += bench/optim_parity
