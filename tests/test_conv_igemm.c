@@ -152,3 +152,43 @@ Test(conv_igemm, splits_cover_the_sum_once)
 	/* past int indices: refused */
 	cr_expect_eq(ig_shape_make(&s, IG_FWD, 1 << 16, 64, 256, 256, 64, 3, 1, 1), -1);
 }
+
+/* ---- batch norm's walk of a channel (src/cuda/norm_index.h) ---- */
+
+#include "cuda/norm_index.h"
+
+Test(conv_igemm, batch_norm_walks_every_value_of_a_channel_once)
+{
+	const int shapes[][3] = {{6, 5, 37}, {64, 8, 196}, {256, 32, 784}, {3, 130, 49},
+				 {2, 3, 1}, {5, 2, 600}};
+	const int widths[] = {1, 7, 256, 512};
+	for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+		int B = shapes[si][0], C = shapes[si][1], HW = shapes[si][2];
+		size_t N = (size_t)B * HW;
+		int S = bn_splits(C, N);
+		cr_expect(S >= 1 && S <= 64);
+		size_t chunk = (N + (size_t)S - 1) / (size_t)S;
+		for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+			int width = widths[wi];
+			int c = C - 1;
+			size_t seen = 0, bad = 0;
+			for (int s = 0; s < S; s++) {
+				size_t lo = (size_t)s * chunk, hi = lo + chunk < N ? lo + chunk : N;
+				for (int t = 0; t < width && lo + (size_t)t < hi; t++) {
+					bn_walk w = bn_walk_at(lo + (size_t)t, c, C, HW, width);
+					for (size_t k = lo + (size_t)t; k < hi; k += (size_t)width) {
+						size_t want = (k / (size_t)HW * (size_t)C + (size_t)c) *
+								      (size_t)HW + k % (size_t)HW;
+						bad += w.off != want;
+						seen++;
+						bn_walk_next(&w);
+					}
+				}
+			}
+			cr_expect_eq(bad, 0, "%dx%dx%d width %d: %zu misplaced", B, C, HW, width,
+				     bad);
+			cr_expect_eq(seen, N, "%dx%dx%d width %d: %zu of %zu values", B, C, HW,
+				     width, seen, N);
+		}
+	}
+}

@@ -1060,3 +1060,50 @@ Test(cuda, graphs_change_no_training_metric, .timeout = 600)
 	/* adaptive clipping reads the norm back: graphs cut at the read */
 	expect_graphs_change_nothing("--set train.precision=fp32 --set train.clip_mode=adaptive");
 }
+
+/* Batch norm with each channel split over blocks (cuda_norm.cu): the same
+ * statistics and gradients as the CPU's, at sizes where the split and the
+ * walk across planes (norm_index.h) matter. */
+static void batchnorm_case(int B, int C, int HW)
+{
+	size_t n = (size_t)B * C * HW;
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B * 31 + C * 7 + HW));
+	float *in = randv(&r, n, -3, 5), *dout = randv(&r, n, -1, 1);
+	float *ga = randv(&r, C, 0.5f, 1.5f), *be = randv(&r, C, -1, 1);
+	float *rm = randv(&r, C, -1, 1), *rv = randv(&r, C, 0.5f, 2);
+	float *gin = up(in, n), *gdout = up(dout, n), *gga = up(ga, C), *gbe = up(be, C);
+	float *grm = up(rm, C), *grv = up(rv, C);
+	float *out = calloc(n, 4), *mean = calloc(C, 4), *rstd = calloc(C, 4);
+	float *gout = gpu->alloc(n * 4), *gmean = gpu->alloc(C * 4), *grstd = gpu->alloc(C * 4);
+	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f);
+	gpu->batchnorm_forward(gout, gmean, grstd, gin, gga, gbe, grm, grv, B, C, HW, 1, 0.1f,
+			       1e-5f);
+	char what[64];
+	snprintf(what, sizeof what, "batchnorm %dx%dx%d", B, C, HW);
+	expect_close(what, gout, out, n, 1e-5, 1e-4);
+	expect_close("mean", gmean, mean, C, 1e-6, 1e-5);
+	expect_close("rstd", grstd, rstd, C, 1e-6, 1e-5);
+	expect_close("running var", grv, rv, C, 1e-6, 1e-5);
+	float *din = calloc(n, 4), *dga = calloc(C, 4), *dbe = calloc(C, 4);
+	float *gdin = gpu->alloc(n * 4), *gdga = gpu->alloc(C * 4), *gdbe = gpu->alloc(C * 4);
+	cpu->batchnorm_backward(din, dga, dbe, dout, in, mean, rstd, ga, B, C, HW);
+	gpu->batchnorm_backward(gdin, gdga, gdbe, gdout, gin, gmean, grstd, gga, B, C, HW);
+	expect_close("din", gdin, din, n, 1e-5, 1e-4);
+	expect_close("dgamma", gdga, dga, C, 1e-3, 1e-4);
+	expect_close("dbeta", gdbe, dbe, C, 1e-3, 1e-4);
+	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe};
+	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
+		free(hp[i]);
+}
+
+Test(cuda, batchnorm_split_over_blocks)
+{
+	need_gpu();
+	batchnorm_case(64, 8, 196);  /* 12,544 values a channel: split */
+	batchnorm_case(256, 32, 49); /* 7x7 planes, many to a block's step */
+	batchnorm_case(3, 130, 1);   /* 1x1 planes */
+}

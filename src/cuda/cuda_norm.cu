@@ -2,76 +2,121 @@
  * cuda_norm.cu: batch norm and layer norm on the device, twins of
  * src/engine/cpu_norm.c (the same formulas; statistics in double).
  *
- *   batch norm   a block per channel: two passes over its B*HW values
- *                (mean, then squared deviations) -> mean, rstd, running
- *                update, then the affine pass as its own kernel
- *                backward: a block per channel sums dy and dy*(x-mean),
- *                then din = a*dy + b*x + k per element
+ *   batch norm   training: each channel's B*HW values split over S blocks
+ *                (norm_index.h walks them without dividing), two passes
+ *                (the sum, then squared deviations from the mean the S
+ *                sums give), then a thread per channel adds the S parts
+ *                in order -> mean, rstd, running update, scale and shift;
+ *                then the affine pass.  Eval: the running statistics.
+ *                backward: the same split sums dy and dy*(x-mean), a
+ *                thread per channel the coefficients, then
+ *                din = a*dy + b*x + k per element
  *   layer norm   a warp per row for the statistics and din; dgamma/dbeta
  *                are column sums (a thread per column, rows in order)
  */
 #include <math.h>
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/norm_index.h"
 
-#define BN_THREADS 512
+#define BN_PART_THREADS 256
 
-/* Channel c's values: b*C*HW + c*HW + i for b < B, i < HW. */
-__global__ void k_bn_stats(float *mean, float *rstd, float *scale, float *shift,
-			   const float *in, const float *gamma, const float *beta,
-			   float *running_mean, float *running_var, int B, int C, int HW,
-			   int training, float momentum, float eps)
+/* Eval: a thread per channel, the running statistics -> mean, rstd and
+ * the affine pass's scale and shift. */
+__global__ void k_bn_eval(float *mean, float *rstd, float *scale, float *shift,
+			  const float *gamma, const float *beta, const float *running_mean,
+			  const float *running_var, int C, float eps)
 {
-	int c = blockIdx.x;
-	double N = (double)B * HW, mu, var;
-	if (training) {
-		double s = 0.0;
-		for (size_t i = threadIdx.x; i < (size_t)B * HW; i += blockDim.x) {
-			size_t b = i / HW, j = i % HW;
-			s += in[(b * C + c) * HW + j];
-		}
-		s = jm_cuda_block_sum(s);
-		mu = N > 0 ? s / N : 0.0;
-		double q = 0.0;
-		for (size_t i = threadIdx.x; i < (size_t)B * HW; i += blockDim.x) {
-			size_t b = i / HW, j = i % HW;
-			double d = in[(b * C + c) * HW + j] - mu;
-			q += d * d;
-		}
-		q = jm_cuda_block_sum(q);
-		var = N > 0 ? q / N : 0.0;
-		if (threadIdx.x == 0) {
-			if (running_mean)
-				running_mean[c] =
-					(float)((1.0 - momentum) * running_mean[c] + momentum * mu);
-			if (running_var) {
-				double unbiased = N > 1 ? q / (N - 1) : var;
-				running_var[c] =
-					(float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
-			}
-		}
-	} else {
-		mu = running_mean ? running_mean[c] : 0.0;
-		var = running_var ? running_var[c] : 1.0;
+	int c = blockIdx.x * blockDim.x + threadIdx.x;
+	if (c >= C)
+		return;
+	double mu = running_mean ? running_mean[c] : 0.0, var = running_var ? running_var[c] : 1.0;
+	double rs = 1.0 / sqrt(var + eps);
+	if (mean)
+		mean[c] = (float)mu;
+	if (rstd)
+		rstd[c] = (float)rs;
+	double ga = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+	scale[c] = (float)(ga * rs);
+	shift[c] = (float)(bt - mu * ga * rs);
+}
+
+/* Block (c, s) of channel c's split: its chunk of the B*HW values.  pass
+ * 0: their sum into sums[c*S + s]; pass 1: their squared deviations from
+ * the mean of the S sums (added in order) into sqs[c*S + s]. */
+__global__ void k_bn_part(double *sums, double *sqs, const float *in, int B, int C, int HW,
+			  int pass)
+{
+	int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
+	size_t N = (size_t)B * HW, chunk = (N + S - 1) / S, lo = (size_t)s * chunk;
+	size_t hi = lo + chunk < N ? lo + chunk : N;
+	double mu = 0.0, acc = 0.0;
+	if (pass) {
+		for (int i = 0; i < S; i++)
+			mu += sums[(size_t)c * S + i];
+		mu /= (double)N;
 	}
-	if (threadIdx.x == 0) {
-		double rs = 1.0 / sqrt(var + eps);
-		if (mean)
-			mean[c] = (float)mu;
-		if (rstd)
-			rstd[c] = (float)rs;
-		double ga = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
-		scale[c] = (float)(ga * rs);
-		shift[c] = (float)(bt - mu * ga * rs);
+	size_t k = lo + threadIdx.x;
+	if (k < hi) {
+		bn_walk w = bn_walk_at(k, c, C, HW, blockDim.x);
+		for (; k < hi; k += blockDim.x, bn_walk_next(&w)) {
+			double v = in[w.off];
+			acc += pass ? (v - mu) * (v - mu) : v;
+		}
 	}
+	acc = jm_cuda_block_sum(acc);
+	if (threadIdx.x == 0)
+		(pass ? sqs : sums)[(size_t)c * S + s] = acc;
+}
+
+/* A thread per channel: the S parts in order -> the statistics, the
+ * running update, and the affine pass's scale and shift. */
+__global__ void k_bn_finish(float *mean, float *rstd, float *scale, float *shift,
+			    const double *sums, const double *sqs, int S, const float *gamma,
+			    const float *beta, float *running_mean, float *running_var, int C,
+			    double N, float momentum, float eps)
+{
+	int c = blockIdx.x * blockDim.x + threadIdx.x;
+	if (c >= C)
+		return;
+	double sm = 0.0, q = 0.0;
+	for (int i = 0; i < S; i++) {
+		sm += sums[(size_t)c * S + i];
+		q += sqs[(size_t)c * S + i];
+	}
+	double mu = N > 0 ? sm / N : 0.0, var = N > 0 ? q / N : 0.0;
+	if (running_mean)
+		running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
+	if (running_var) {
+		double unbiased = N > 1 ? q / (N - 1) : var;
+		running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+	}
+	double rs = 1.0 / sqrt(var + eps);
+	if (mean)
+		mean[c] = (float)mu;
+	if (rstd)
+		rstd[c] = (float)rs;
+	double ga = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+	scale[c] = (float)(ga * rs);
+	shift[c] = (float)(bt - mu * ga * rs);
+}
+
+/* The channel of element i: 32-bit arithmetic where the batch allows (a
+ * 64-bit division is dozens of instructions). */
+__device__ __forceinline__ int bn_channel(size_t i, int C, int HW, int small)
+{
+	if (small)
+		return (int)((unsigned)i / (unsigned)HW % (unsigned)C);
+	return (int)((i / HW) % C);
 }
 
 __global__ void k_bn_affine(float *out, const float *in, const float *scale,
 			    const float *shift, size_t n, int C, int HW)
 {
+	int small = n <= 0xffffffffu;
 	JM_CUDA_FOR(i, n)
 	{
-		int c = (int)((i / HW) % C);
+		int c = bn_channel(i, C, HW, small);
 		out[i] = in[i] * scale[c] + shift[c];
 	}
 }
@@ -83,12 +128,26 @@ extern "C" void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, 
 {
 	if (C <= 0)
 		return;
-	double *d = jm_cuda_dscratch((size_t)C); /* C doubles = 2C floats */
+	size_t N = (size_t)B * HW;
+	int S = training ? bn_splits(C, N) : 0;
+	/* scale and shift (C doubles = 2C floats), then the parts */
+	double *d = jm_cuda_dscratch((size_t)C + 2 * (size_t)C * S);
 	if (!d)
 		return;
 	float *scale = (float *)d, *shift = scale + C;
-	jm_cuda_launch(k_bn_stats, C, BN_THREADS, 0, mean, rstd, scale, shift, in, gamma, beta,
-		       running_mean, running_var, B, C, HW, training, momentum, eps);
+	if (training) {
+		double *sums = d + C, *sqs = sums + (size_t)C * S;
+		dim3 grid((unsigned)C, (unsigned)S);
+		jm_cuda_launch(k_bn_part, grid, BN_PART_THREADS, 0, sums, sqs, in, B, C, HW, 0);
+		jm_cuda_launch(k_bn_part, grid, BN_PART_THREADS, 0, sums, sqs, in, B, C, HW, 1);
+		jm_cuda_launch(k_bn_finish, (unsigned)((C + 255) / 256), 256, 0, mean, rstd, scale,
+			       shift, (const double *)sums, (const double *)sqs, S, gamma, beta,
+			       running_mean, running_var, C, (double)N, momentum, eps);
+	} else {
+		jm_cuda_launch(k_bn_eval, (unsigned)((C + 255) / 256), 256, 0, mean, rstd, scale,
+			       shift, gamma, beta, (const float *)running_mean,
+			       (const float *)running_var, C, eps);
+	}
 	size_t n = (size_t)B * C * HW;
 	if (n)
 		jm_cuda_launch(k_bn_affine, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, scale,
@@ -96,40 +155,65 @@ extern "C" void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, 
 	JM_CUDA_LAUNCHED("batch norm");
 }
 
-__global__ void k_bn_dsums(float *dgamma, float *dbeta, float *coef, const float *dout,
-			   const float *in, const float *mean, const float *rstd,
-			   const float *gamma, int B, int C, int HW)
+/* Block (c, s): its chunk of channel c's sums of dy and dy*(x - mean),
+ * into parts[2*(c*S + s)] and [+1]. */
+__global__ void k_bn_dpart(double *parts, const float *dout, const float *in, const float *mean,
+			   int B, int C, int HW)
 {
-	int c = blockIdx.x;
+	int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
+	size_t N = (size_t)B * HW, chunk = (N + S - 1) / S, lo = (size_t)s * chunk;
+	size_t hi = lo + chunk < N ? lo + chunk : N;
 	float m = mean[c];
 	double sdy = 0.0, sdyx = 0.0;
-	for (size_t i = threadIdx.x; i < (size_t)B * HW; i += blockDim.x) {
-		size_t b = i / HW, j = i % HW, off = (b * C + c) * HW + j;
-		float dy = dout[off];
-		sdy += dy;
-		sdyx += (double)dy * (in[off] - m);
+	size_t k = lo + threadIdx.x;
+	if (k < hi) {
+		bn_walk w = bn_walk_at(k, c, C, HW, blockDim.x);
+		for (; k < hi; k += blockDim.x, bn_walk_next(&w)) {
+			float dy = dout[w.off];
+			sdy += dy;
+			sdyx += (double)dy * (in[w.off] - m);
+		}
 	}
 	sdy = jm_cuda_block_sum(sdy);
 	sdyx = jm_cuda_block_sum(sdyx);
 	if (threadIdx.x == 0) {
-		double N = (double)B * HW, rs = rstd[c], ga = gamma ? gamma[c] : 1.0;
-		if (dbeta)
-			dbeta[c] += (float)sdy;
-		if (dgamma)
-			dgamma[c] += (float)(sdyx * rs);
-		double bx = -ga * rs * rs * rs * sdyx / N;
-		coef[3 * c] = (float)(ga * rs);
-		coef[3 * c + 1] = (float)bx;
-		coef[3 * c + 2] = (float)(-ga * rs * sdy / N - bx * m);
+		parts[2 * ((size_t)c * S + s)] = sdy;
+		parts[2 * ((size_t)c * S + s) + 1] = sdyx;
 	}
+}
+
+/* A thread per channel: the S parts in order -> dgamma, dbeta and din's
+ * coefficients. */
+__global__ void k_bn_dfinish(float *dgamma, float *dbeta, float *coef, const double *parts,
+			     int S, const float *mean, const float *rstd, const float *gamma,
+			     int C, double N)
+{
+	int c = blockIdx.x * blockDim.x + threadIdx.x;
+	if (c >= C)
+		return;
+	double sdy = 0.0, sdyx = 0.0;
+	for (int i = 0; i < S; i++) {
+		sdy += parts[2 * ((size_t)c * S + i)];
+		sdyx += parts[2 * ((size_t)c * S + i) + 1];
+	}
+	double rs = rstd[c], ga = gamma ? gamma[c] : 1.0, m = mean[c];
+	if (dbeta)
+		dbeta[c] += (float)sdy;
+	if (dgamma)
+		dgamma[c] += (float)(sdyx * rs);
+	double bx = -ga * rs * rs * rs * sdyx / N;
+	coef[3 * c] = (float)(ga * rs);
+	coef[3 * c + 1] = (float)bx;
+	coef[3 * c + 2] = (float)(-ga * rs * sdy / N - bx * m);
 }
 
 __global__ void k_bn_dx(float *din, const float *dout, const float *in, const float *coef,
 			size_t n, int C, int HW)
 {
+	int small = n <= 0xffffffffu;
 	JM_CUDA_FOR(i, n)
 	{
-		int c = (int)((i / HW) % C);
+		int c = bn_channel(i, C, HW, small);
 		din[i] = coef[3 * c] * dout[i] + coef[3 * c + 1] * in[i] + coef[3 * c + 2];
 	}
 }
@@ -141,12 +225,18 @@ extern "C" void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbe
 {
 	if (C <= 0)
 		return;
-	double *d = jm_cuda_dscratch((size_t)C * 2); /* 3C floats */
+	size_t N = (size_t)B * HW;
+	int S = bn_splits(C, N);
+	/* the coefficients (3C floats in 2C doubles), then the parts */
+	double *d = jm_cuda_dscratch((size_t)C * 2 + 2 * (size_t)C * S);
 	if (!d)
 		return;
 	float *coef = (float *)d;
-	jm_cuda_launch(k_bn_dsums, C, BN_THREADS, 0, dgamma, dbeta, coef, dout, in, mean, rstd,
-		       gamma, B, C, HW);
+	double *parts = d + (size_t)C * 2;
+	jm_cuda_launch(k_bn_dpart, dim3((unsigned)C, (unsigned)S), BN_PART_THREADS, 0, parts, dout,
+		       in, mean, B, C, HW);
+	jm_cuda_launch(k_bn_dfinish, (unsigned)((C + 255) / 256), 256, 0, dgamma, dbeta, coef,
+		       (const double *)parts, S, mean, rstd, gamma, C, (double)N);
 	size_t n = (size_t)B * C * HW;
 	if (din && n)
 		jm_cuda_launch(k_bn_dx, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, in, coef,
