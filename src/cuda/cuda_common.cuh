@@ -68,6 +68,21 @@ static inline unsigned jm_cuda_blocks(size_t n)
 }
 #define JM_CUDA_THREADS 256
 
+/* i / d with the remainder in *rem: in 32-bit arithmetic when both fit,
+ * as they do for any batch below 4 Gi elements (a 64-bit division is
+ * dozens of instructions, in kernels that do little else). */
+__device__ __forceinline__ size_t jm_cuda_divrem(size_t i, size_t d, size_t *rem)
+{
+	if (((i | d) >> 32) == 0) {
+		unsigned q = (unsigned)i / (unsigned)d;
+		*rem = (unsigned)i - q * (unsigned)d;
+		return q;
+	}
+	size_t q = i / d;
+	*rem = i - q * d;
+	return q;
+}
+
 #define JM_CUDA_FOR(i, n) \
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
 	     i += (size_t)blockDim.x * gridDim.x)

@@ -101,22 +101,20 @@ __global__ void k_bn_finish(float *mean, float *rstd, float *scale, float *shift
 	shift[c] = (float)(bt - mu * ga * rs);
 }
 
-/* The channel of element i: 32-bit arithmetic where the batch allows (a
- * 64-bit division is dozens of instructions). */
-__device__ __forceinline__ int bn_channel(size_t i, int C, int HW, int small)
+/* The channel of element i (jm_cuda_divrem's 32-bit arithmetic). */
+__device__ __forceinline__ int bn_channel(size_t i, int C, int HW)
 {
-	if (small)
-		return (int)((unsigned)i / (unsigned)HW % (unsigned)C);
-	return (int)((i / HW) % C);
+	size_t r, plane = jm_cuda_divrem(i, (size_t)HW, &r);
+	jm_cuda_divrem(plane, (size_t)C, &r);
+	return (int)r;
 }
 
 __global__ void k_bn_affine(float *out, const float *in, const float *scale,
 			    const float *shift, size_t n, int C, int HW)
 {
-	int small = n <= 0xffffffffu;
 	JM_CUDA_FOR(i, n)
 	{
-		int c = bn_channel(i, C, HW, small);
+		int c = bn_channel(i, C, HW);
 		out[i] = in[i] * scale[c] + shift[c];
 	}
 }
@@ -210,10 +208,9 @@ __global__ void k_bn_dfinish(float *dgamma, float *dbeta, float *coef, const dou
 __global__ void k_bn_dx(float *din, const float *dout, const float *in, const float *coef,
 			size_t n, int C, int HW)
 {
-	int small = n <= 0xffffffffu;
 	JM_CUDA_FOR(i, n)
 	{
-		int c = bn_channel(i, C, HW, small);
+		int c = bn_channel(i, C, HW);
 		din[i] = coef[3 * c] * dout[i] + coef[3 * c + 1] * in[i] + coef[3 * c + 2];
 	}
 }

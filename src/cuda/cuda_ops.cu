@@ -364,7 +364,7 @@ __global__ void k_gather_u8(float *out, const uint8_t *src, const int32_t *idx, 
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t r = i / D, j = i % D;
+		size_t j, r = jm_cuda_divrem(i, (size_t)D, &j);
 		out[i] = (float)src[(size_t)idx[r] * D + j] * scale + shift;
 	}
 }
@@ -373,7 +373,7 @@ __global__ void k_gather_f32(float *out, const float *src, const int32_t *idx, i
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t r = i / D, j = i % D;
+		size_t j, r = jm_cuda_divrem(i, (size_t)D, &j);
 		out[i] = src[(size_t)idx[r] * D + j];
 	}
 }
@@ -598,7 +598,12 @@ extern "C" void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT)
 
 __global__ void k_bias_rows(float *out, const float *b, size_t n, int OUT)
 {
-	JM_CUDA_FOR(i, n) out[i] = b[i % OUT];
+	JM_CUDA_FOR(i, n)
+	{
+		size_t j;
+		jm_cuda_divrem(i, (size_t)OUT, &j);
+		out[i] = b[j];
+	}
 }
 
 extern "C" void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT)

@@ -18,8 +18,8 @@ __global__ void k_maxpool_fwd(float *out, int32_t *argmax, const float *in, size
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t pl = i / ((size_t)OH * OW);
-		int o = (int)(i % ((size_t)OH * OW)), oh = o / OW, ow = o % OW;
+		size_t r, pl = jm_cuda_divrem(i, (size_t)OH * OW, &r);
+		int o = (int)r, oh = o / OW, ow = o % OW;
 		const float *x = in + pl * H * W;
 		int h0 = oh * S, w0 = ow * S, best = h0 * W + w0;
 		float bv = x[best];
@@ -52,8 +52,8 @@ __global__ void k_maxpool_bwd(float *din, const float *dout, const int32_t *argm
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t pl = i / ((size_t)H * W);
-		int j = (int)(i % ((size_t)H * W)), h = j / W, w = j % W;
+		size_t r, pl = jm_cuda_divrem(i, (size_t)H * W, &r);
+		int j = (int)r, h = j / W, w = j % W;
 		int hl, hh, wl, wh;
 		windows(h, K, S, OH, &hl, &hh);
 		windows(w, K, S, OW, &wl, &wh);
@@ -97,8 +97,8 @@ __global__ void k_avgpool_fwd(float *out, const float *in, size_t n, int H, int 
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t pl = i / ((size_t)OH * OW);
-		int o = (int)(i % ((size_t)OH * OW)), oh = o / OW, ow = o % OW;
+		size_t r, pl = jm_cuda_divrem(i, (size_t)OH * OW, &r);
+		int o = (int)r, oh = o / OW, ow = o % OW;
 		const float *x = in + pl * H * W;
 		float s = 0.0f;
 		for (int kh = 0; kh < K; kh++)
@@ -113,8 +113,8 @@ __global__ void k_avgpool_bwd(float *din, const float *dout, size_t n, int H, in
 {
 	JM_CUDA_FOR(i, n)
 	{
-		size_t pl = i / ((size_t)H * W);
-		int j = (int)(i % ((size_t)H * W)), h = j / W, w = j % W;
+		size_t r, pl = jm_cuda_divrem(i, (size_t)H * W, &r);
+		int j = (int)r, h = j / W, w = j % W;
 		int hl, hh, wl, wh;
 		windows(h, K, S, OH, &hl, &hh);
 		windows(w, K, S, OW, &wl, &wh);
@@ -170,7 +170,11 @@ __global__ void k_gap_fwd(float *out, const float *in, size_t planes, int HW, fl
 
 __global__ void k_gap_bwd(float *din, const float *dout, size_t n, int HW, float inv)
 {
-	JM_CUDA_FOR(i, n) din[i] = dout[i / HW] * inv;
+	JM_CUDA_FOR(i, n)
+	{
+		size_t r;
+		din[i] = dout[jm_cuda_divrem(i, (size_t)HW, &r)] * inv;
+	}
 }
 
 extern "C" void jm_cuda_gap_forward(float *out, const float *in, int B, int C, int HW)
