@@ -9,7 +9,9 @@
  * The three GEMMs (forward, input and weight gradients) and where each of
  * their elements comes from are in conv_igemm_index.h, which a CPU test
  * runs these loops over.  A block computes a BM x BN tile of the result
- * with 4 warps of 32 x 32, stepping through the sum 32 at a time.
+ * with 4 warps of 32 x 32, stepping through the sum 32 at a time; each
+ * thread gathers the next step's share of the tiles into registers while
+ * the tensor cores work on this step's in shared memory.
  * wgrad's sum runs over every pixel of the batch, so it is split over
  * blocks (grid.z), each writing its partial tile into the scratch; one
  * more kernel adds the parts in a fixed order, so a run is reproducible.
@@ -43,33 +45,65 @@ __global__ void __launch_bounds__(IG_THREADS)
 		k_lo = blockIdx.z * s.k_per_split;
 		k_hi = min(s.Kdim, k_lo + s.k_per_split);
 	}
-	__shared__ ig_row rows[BK];
+	/* the row table of the step being loaded, double-buffered: the next
+	 * step's is written while this one's loads may still read it */
+	__shared__ ig_row rows[2][BK];
 	/* each thread loads one column of B (BN divides IG_THREADS * k) */
 	const int bcol = tid % BN, brow0 = tid / BN;
 	constexpr int BROWS = IG_THREADS / BN > 0 ? IG_THREADS / BN : 1;
+	constexpr int BREGS = BK / BROWS;
 	const ig_col col = ig_column(&s, MODE, n0 + bcol);
 	/* and one column of A */
 	const int acol = tid % BK, arow0 = tid / BK;
-	constexpr int AROWS = IG_THREADS / BK;
+	constexpr int AROWS = IG_THREADS / BK, AREGS = BM / AROWS;
+	/* a step's tiles in registers: the next step's gathers are in flight
+	 * while the tensor cores work on this one's */
+	float areg[AREGS], breg[BREGS];
 
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
 
-	for (int k0 = k_lo; k0 < k_hi; k0 += BK) {
-		if (tid < BK)
-			rows[tid] = ig_rowpart(&s, MODE, k0 + tid, k_hi);
-		int ka = k0 + acol;
-		for (int r = arow0; r < BM; r += AROWS) {
-			int m = m0 + r;
-			As[r * LDA + acol] = jm_cuda_store_as<T>(
-				m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f);
+	if (tid < BK)
+		rows[0][tid] = ig_rowpart(&s, MODE, k_lo + tid, k_hi);
+	__syncthreads();
+	int it = 0;
+	for (int k0 = k_lo; k0 < k_hi; k0 += BK, it++) {
+		const ig_row *rw = rows[it & 1];
+		if (k0 == k_lo) { /* the first step's loads; later ones come ahead */
+			int ka = k0 + acol;
+#pragma unroll
+			for (int q = 0; q < AREGS; q++) {
+				int m = m0 + arow0 + q * AROWS;
+				areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
+			}
+#pragma unroll
+			for (int q = 0; q < BREGS; q++)
+				breg[q] = ig_b(&s, MODE, in, dout, &col, &rw[brow0 + q * BROWS]);
 		}
-		__syncthreads(); /* the row table */
-		for (int r = brow0; r < BK; r += BROWS)
-			Bs[r * LDB + bcol] = jm_cuda_store_as<T>(ig_b(&s, MODE, in, dout, &col, &rows[r]));
-		__syncthreads();
+#pragma unroll
+		for (int q = 0; q < AREGS; q++)
+			As[(arow0 + q * AROWS) * LDA + acol] = jm_cuda_store_as<T>(areg[q]);
+#pragma unroll
+		for (int q = 0; q < BREGS; q++)
+			Bs[(brow0 + q * BROWS) * LDB + bcol] = jm_cuda_store_as<T>(breg[q]);
+		int next = k0 + BK < k_hi;
+		if (next && tid < BK)
+			rows[(it + 1) & 1][tid] = ig_rowpart(&s, MODE, k0 + BK + tid, k_hi);
+		__syncthreads(); /* the tiles, and the next step's row table */
+		if (next) {
+			const ig_row *rn = rows[(it + 1) & 1];
+			int ka = k0 + BK + acol;
+#pragma unroll
+			for (int q = 0; q < AREGS; q++) {
+				int m = m0 + arow0 + q * AROWS;
+				areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
+			}
+#pragma unroll
+			for (int q = 0; q < BREGS; q++)
+				breg[q] = ig_b(&s, MODE, in, dout, &col, &rn[brow0 + q * BROWS]);
+		}
 #pragma unroll
 		for (int kk = 0; kk < BK; kk += 16) {
 			wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
@@ -82,7 +116,7 @@ __global__ void __launch_bounds__(IG_THREADS)
 				for (int j = 0; j < 2; j++)
 					wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
 		}
-		__syncthreads();
+		__syncthreads(); /* before the next step's tiles overwrite these */
 	}
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++)
