@@ -8,7 +8,7 @@ CUDA_SRC = src/cuda/backend_cuda.cu src/cuda/cuda_ops.cu src/cuda/cuda_conv.cu \
 	src/cuda/cuda_norm.cu src/cuda/cuda_pool.cu src/cuda/cuda_augment.cu src/cuda/cuda_graph.cu \
 	src/cuda/cuda_conv_igemm.cu src/cuda/graph_tape.c
 EXTRA_DIST += $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h \
-	src/cuda/conv_igemm_index.h
+	src/cuda/conv_igemm_index.h src/cuda/norm_index.h
 
 if HAVE_CUDA
 NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -17,7 +17,7 @@ NVCC_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm
 NVCCFLAGS = -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -I. -Isrc
 
 jianmo-cuda.so: $(CUDA_SRC) src/cuda/cuda_common.cuh src/cuda/graph_tape.h \
-		src/cuda/conv_igemm_index.h src/engine/backend.h
+		src/cuda/conv_igemm_index.h src/cuda/norm_index.h src/engine/backend.h
 	$(AM_V_GEN)cd $(srcdir) && $(NVCC) $(NVCCFLAGS) -I$(abs_top_builddir) -shared \
 		-o $(abs_top_builddir)/jianmo-cuda.so $(CUDA_SRC) -lcublas
 
