@@ -340,30 +340,6 @@ Test(batch, metrics_read_every_few_batches_match, .timeout = 300)
 	free(out), free(err);
 }
 
-/* A CNN step with everything a step can hold: CutMix/MixUp, flip, crop
- * and erasing, dropout, two batches accumulated, a fixed clip. */
-static const char *contract_flow =
-	"[data]\n"
-	"limit = 6400\n"
-	"test_limit = 1000\n"
-	"[augment]\n"
-	"cutmix = 1.0\n"
-	"mixup = 1.0\n"
-	"hflip = 0.5\n"
-	"crop_padding = 2\n"
-	"erasing = 0.25\n"
-	"[model]\n"
-	"type = cnn\n"
-	"layers = c8 p c16 gap d0.1 fc10\n"
-	"[train]\n"
-	"epochs = 2\n"
-	"batch = 64\n"
-	"lr = 3e-3\n"
-	"schedule = onecycle\n"
-	"clip = 1.0\n"
-	"accumulate = 2\n"
-	"log_every = 5\n";
-
 /* The trainer's side of the CUDA graph contract, checked on the CPU
  * (JIANMO_BACKEND_CHECK: src/engine/backend_check.c): every step
  * bracketed, nothing read back or allocated inside one, the fixed clip on
@@ -372,7 +348,7 @@ static const char *contract_flow =
 Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
 {
 	NEED_FMNIST();
-	free(jt_write(dir, "contract.flow", contract_flow));
+	free(jt_write(dir, "contract.flow", jt_full_step_flow));
 	char *out, *err;
 	int rc = jt_jianmo(dir, &out, &err, "--batch contract.flow");
 	cr_assert_eq(rc, 0, "plain run failed (%d): %s", rc, err);

@@ -167,13 +167,13 @@ Test(conv_igemm, batch_norm_walks_every_value_of_a_channel_once)
 		size_t N = (size_t)B * HW;
 		int S = bn_splits(C, N);
 		cr_expect(S >= 1 && S <= 64);
-		size_t chunk = (N + (size_t)S - 1) / (size_t)S;
 		for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
 			int width = widths[wi];
 			int c = C - 1;
 			size_t seen = 0, bad = 0;
 			for (int s = 0; s < S; s++) {
-				size_t lo = (size_t)s * chunk, hi = lo + chunk < N ? lo + chunk : N;
+				size_t lo, hi;
+				bn_chunk(N, S, s, &lo, &hi);
 				for (int t = 0; t < width && lo + (size_t)t < hi; t++) {
 					bn_walk w = bn_walk_at(lo + (size_t)t, c, C, HW, width);
 					for (size_t k = lo + (size_t)t; k < hi; k += (size_t)width) {

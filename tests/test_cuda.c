@@ -419,13 +419,14 @@ Test(cuda, pooling)
 	free(g), free(d), free(in), free(dout);
 }
 
-Test(cuda, norms)
+/* Batch norm, training then eval, against the CPU's; at the larger sizes
+ * each channel is split over blocks (cuda_norm.cu) and walked across
+ * planes (norm_index.h). */
+static void batchnorm_case(int B, int C, int HW)
 {
-	need_gpu();
-	enum { B = 6, C = 5, HW = 37 };
 	size_t n = (size_t)B * C * HW;
 	jm_rng r;
-	jm_rng_seed(&r, 12);
+	jm_rng_seed(&r, (uint64_t)(B * 31 + C * 7 + HW));
 	float *in = randv(&r, n, -3, 5), *dout = randv(&r, n, -1, 1);
 	float *ga = randv(&r, C, 0.5f, 1.5f), *be = randv(&r, C, -1, 1);
 	float *rm = randv(&r, C, -1, 1), *rv = randv(&r, C, 0.5f, 2);
@@ -436,7 +437,9 @@ Test(cuda, norms)
 	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f);
 	gpu->batchnorm_forward(gout, gmean, grstd, gin, gga, gbe, grm, grv, B, C, HW, 1, 0.1f,
 			       1e-5f);
-	expect_close("batchnorm", gout, out, n, 1e-5, 1e-4);
+	char what[64];
+	snprintf(what, sizeof what, "batchnorm %dx%dx%d", B, C, HW);
+	expect_close(what, gout, out, n, 1e-5, 1e-4);
 	expect_close("batchnorm mean", gmean, mean, C, 1e-6, 1e-5);
 	expect_close("batchnorm rstd", grstd, rstd, C, 1e-6, 1e-5);
 	expect_close("batchnorm running mean", grm, rm, C, 1e-6, 1e-5);
@@ -451,7 +454,27 @@ Test(cuda, norms)
 	cpu->batchnorm_forward(out, NULL, NULL, in, ga, be, rm, rv, B, C, HW, 0, 0.1f, 1e-5f);
 	gpu->batchnorm_forward(gout, NULL, NULL, gin, gga, gbe, grm, grv, B, C, HW, 0, 0.1f, 1e-5f);
 	expect_close("batchnorm eval", gout, out, n, 1e-5, 1e-4);
-	/* layer norm: rows of C*HW/... use N = B*C rows of HW */
+	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe};
+	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
+		gpu->free(gp[i]);
+	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe};
+	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
+		free(hp[i]);
+}
+
+Test(cuda, norms)
+{
+	need_gpu();
+	batchnorm_case(6, 5, 37);
+	/* layer norm: N = B*C rows of HW */
+	enum { B = 6, C = 5, HW = 37 };
+	size_t n = (size_t)B * C * HW;
+	jm_rng r;
+	jm_rng_seed(&r, 12);
+	float *in = randv(&r, n, -3, 5), *dout = randv(&r, n, -1, 1);
+	float *gin = up(in, n), *gdout = up(dout, n);
+	float *out = calloc(n, 4), *din = calloc(n, 4);
+	float *gout = gpu->alloc(n * 4), *gdin = gpu->alloc(n * 4);
 	int N = B * C, L = HW;
 	float *lg = randv(&r, L, 0.5f, 1.5f), *lb = randv(&r, L, -1, 1);
 	float *glg = up(lg, L), *glb = up(lb, L);
@@ -467,14 +490,20 @@ Test(cuda, norms)
 	expect_close("layernorm din", gdin, din, n, 1e-5, 1e-4);
 	expect_close("layernorm dgamma", gdlg, dlg, L, 1e-4, 1e-4);
 	expect_close("layernorm dbeta", gdlb, dlb, L, 1e-4, 1e-4);
-	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe,
-		       glg, glb, gl_m, gl_r, gdlg, gdlb};
+	float *gp[] = {gin, gdout, gout, gdin, glg, glb, gl_m, gl_r, gdlg, gdlb};
 	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
 		gpu->free(gp[i]);
-	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe, lg, lb, lm, lr,
-		       dlg, dlb};
+	float *hp[] = {in, dout, out, din, lg, lb, lm, lr, dlg, dlb};
 	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
 		free(hp[i]);
+}
+
+Test(cuda, batchnorm_split_over_blocks)
+{
+	need_gpu();
+	batchnorm_case(64, 8, 196);  /* 12,544 values a channel: split */
+	batchnorm_case(256, 32, 49); /* 7x7 planes, many to a block's step */
+	batchnorm_case(3, 130, 1);   /* 1x1 planes */
 }
 
 Test(cuda, elementwise_dropout_add)
@@ -996,31 +1025,6 @@ Test(cuda, augment_batch_is_the_three_ops)
 
 /* ---- the trainer on the GPU, with CUDA graphs and without ---- */
 
-/* A CNN step with everything a step can hold: CutMix/MixUp, flip, crop
- * and erasing, dropout, two batches accumulated, a fixed clip (on the
- * device), batch norm. */
-static const char *step_flow =
-	"[data]\n"
-	"limit = 6400\n"
-	"test_limit = 1000\n"
-	"[augment]\n"
-	"cutmix = 1.0\n"
-	"mixup = 1.0\n"
-	"hflip = 0.5\n"
-	"crop_padding = 2\n"
-	"erasing = 0.25\n"
-	"[model]\n"
-	"type = cnn\n"
-	"layers = c8 p c16 gap d0.1 fc10\n"
-	"[train]\n"
-	"epochs = 2\n"
-	"batch = 64\n"
-	"lr = 3e-3\n"
-	"schedule = onecycle\n"
-	"clip = 1.0\n"
-	"accumulate = 2\n"
-	"log_every = 5\n";
-
 /* The epochs' losses and accuracies, in full, without the timings. */
 static char *epochs(const char *dir, const char *env, const char *extra)
 {
@@ -1038,7 +1042,7 @@ static char *epochs(const char *dir, const char *env, const char *extra)
 static void expect_graphs_change_nothing(const char *extra)
 {
 	char *dir = jt_tmpdir();
-	free(jt_write(dir, "step.flow", step_flow));
+	free(jt_write(dir, "step.flow", jt_full_step_flow));
 	char *off = epochs(dir, "JIANMO_CUDA_GRAPHS=0", extra), *on = epochs(dir, "", extra);
 	cr_expect(strstr(off, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0"), "%s", off);
 	cr_expect(strstr(on, "steps replayed as"), "%s", on);
@@ -1062,49 +1066,3 @@ Test(cuda, graphs_change_no_training_metric, .timeout = 600)
 	expect_graphs_change_nothing("--set train.precision=fp32 --set train.clip_mode=adaptive");
 }
 
-/* Batch norm with each channel split over blocks (cuda_norm.cu): the same
- * statistics and gradients as the CPU's, at sizes where the split and the
- * walk across planes (norm_index.h) matter. */
-static void batchnorm_case(int B, int C, int HW)
-{
-	size_t n = (size_t)B * C * HW;
-	jm_rng r;
-	jm_rng_seed(&r, (uint64_t)(B * 31 + C * 7 + HW));
-	float *in = randv(&r, n, -3, 5), *dout = randv(&r, n, -1, 1);
-	float *ga = randv(&r, C, 0.5f, 1.5f), *be = randv(&r, C, -1, 1);
-	float *rm = randv(&r, C, -1, 1), *rv = randv(&r, C, 0.5f, 2);
-	float *gin = up(in, n), *gdout = up(dout, n), *gga = up(ga, C), *gbe = up(be, C);
-	float *grm = up(rm, C), *grv = up(rv, C);
-	float *out = calloc(n, 4), *mean = calloc(C, 4), *rstd = calloc(C, 4);
-	float *gout = gpu->alloc(n * 4), *gmean = gpu->alloc(C * 4), *grstd = gpu->alloc(C * 4);
-	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f);
-	gpu->batchnorm_forward(gout, gmean, grstd, gin, gga, gbe, grm, grv, B, C, HW, 1, 0.1f,
-			       1e-5f);
-	char what[64];
-	snprintf(what, sizeof what, "batchnorm %dx%dx%d", B, C, HW);
-	expect_close(what, gout, out, n, 1e-5, 1e-4);
-	expect_close("mean", gmean, mean, C, 1e-6, 1e-5);
-	expect_close("rstd", grstd, rstd, C, 1e-6, 1e-5);
-	expect_close("running var", grv, rv, C, 1e-6, 1e-5);
-	float *din = calloc(n, 4), *dga = calloc(C, 4), *dbe = calloc(C, 4);
-	float *gdin = gpu->alloc(n * 4), *gdga = gpu->alloc(C * 4), *gdbe = gpu->alloc(C * 4);
-	cpu->batchnorm_backward(din, dga, dbe, dout, in, mean, rstd, ga, B, C, HW);
-	gpu->batchnorm_backward(gdin, gdga, gdbe, gdout, gin, gmean, grstd, gga, B, C, HW);
-	expect_close("din", gdin, din, n, 1e-5, 1e-4);
-	expect_close("dgamma", gdga, dga, C, 1e-3, 1e-4);
-	expect_close("dbeta", gdbe, dbe, C, 1e-3, 1e-4);
-	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe};
-	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
-		gpu->free(gp[i]);
-	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe};
-	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
-		free(hp[i]);
-}
-
-Test(cuda, batchnorm_split_over_blocks)
-{
-	need_gpu();
-	batchnorm_case(64, 8, 196);  /* 12,544 values a channel: split */
-	batchnorm_case(256, 32, 49); /* 7x7 planes, many to a block's step */
-	batchnorm_case(3, 130, 1);   /* 1x1 planes */
-}

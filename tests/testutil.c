@@ -163,3 +163,25 @@ int jt_sh(const char *cwd, char **out, char **err, const char *fmt, ...)
 	free(cmd);
 	return rc;
 }
+
+const char *const jt_full_step_flow =
+	"[data]\n"
+	"limit = 6400\n"
+	"test_limit = 1000\n"
+	"[augment]\n"
+	"cutmix = 1.0\n"
+	"mixup = 1.0\n"
+	"hflip = 0.5\n"
+	"crop_padding = 2\n"
+	"erasing = 0.25\n"
+	"[model]\n"
+	"type = cnn\n"
+	"layers = c8 p c16 gap d0.1 fc10\n"
+	"[train]\n"
+	"epochs = 2\n"
+	"batch = 64\n"
+	"lr = 3e-3\n"
+	"schedule = onecycle\n"
+	"clip = 1.0\n"
+	"accumulate = 2\n"
+	"log_every = 5\n";

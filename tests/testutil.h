@@ -35,4 +35,11 @@ const char *jt_srcdir(void);
  * NULL (tests that need it skip loudly). */
 const char *jt_fmnist_dir(void);
 
+/* A flow whose training step holds everything a step can: CutMix/MixUp,
+ * flip, crop and erasing, dropout, two batches accumulated, a fixed clip
+ * (a small CNN on 6,400 Fashion-MNIST images, 2 epochs of 45 steps).  The
+ * CUDA-graph tests run it on the CPU (test_batch) and on a GPU
+ * (test_cuda). */
+extern const char *const jt_full_step_flow;
+
 #endif

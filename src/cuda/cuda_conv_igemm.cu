@@ -65,23 +65,26 @@ __global__ void __launch_bounds__(IG_THREADS)
 		for (int j = 0; j < 2; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
 
+	/* this thread's share of step k's tiles into registers (rt: its rows) */
+	auto gather = [&](int k, const ig_row *rt) {
+		int ka = k + acol;
+#pragma unroll
+		for (int q = 0; q < AREGS; q++) {
+			int m = m0 + arow0 + q * AROWS;
+			areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
+		}
+#pragma unroll
+		for (int q = 0; q < BREGS; q++)
+			breg[q] = ig_b(&s, MODE, in, dout, &col, &rt[brow0 + q * BROWS]);
+	};
+
 	if (tid < BK)
 		rows[0][tid] = ig_rowpart(&s, MODE, k_lo + tid, k_hi);
 	__syncthreads();
+	if (k_lo < k_hi)
+		gather(k_lo, rows[0]);
 	int it = 0;
 	for (int k0 = k_lo; k0 < k_hi; k0 += BK, it++) {
-		const ig_row *rw = rows[it & 1];
-		if (k0 == k_lo) { /* the first step's loads; later ones come ahead */
-			int ka = k0 + acol;
-#pragma unroll
-			for (int q = 0; q < AREGS; q++) {
-				int m = m0 + arow0 + q * AROWS;
-				areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
-			}
-#pragma unroll
-			for (int q = 0; q < BREGS; q++)
-				breg[q] = ig_b(&s, MODE, in, dout, &col, &rw[brow0 + q * BROWS]);
-		}
 #pragma unroll
 		for (int q = 0; q < AREGS; q++)
 			As[(arow0 + q * AROWS) * LDA + acol] = jm_cuda_store_as<T>(areg[q]);
@@ -92,18 +95,8 @@ __global__ void __launch_bounds__(IG_THREADS)
 		if (next && tid < BK)
 			rows[(it + 1) & 1][tid] = ig_rowpart(&s, MODE, k0 + BK + tid, k_hi);
 		__syncthreads(); /* the tiles, and the next step's row table */
-		if (next) {
-			const ig_row *rn = rows[(it + 1) & 1];
-			int ka = k0 + BK + acol;
-#pragma unroll
-			for (int q = 0; q < AREGS; q++) {
-				int m = m0 + arow0 + q * AROWS;
-				areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
-			}
-#pragma unroll
-			for (int q = 0; q < BREGS; q++)
-				breg[q] = ig_b(&s, MODE, in, dout, &col, &rn[brow0 + q * BROWS]);
-		}
+		if (next) /* in flight while the tensor cores work on this step */
+			gather(k0 + BK, rows[(it + 1) & 1]);
 #pragma unroll
 		for (int kk = 0; kk < BK; kk += 16) {
 			wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];

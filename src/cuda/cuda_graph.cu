@@ -380,6 +380,15 @@ static void prim_init(jm_prim *p, int kind)
 	p->kind = kind;
 }
 
+/* p now (outside a step, or a step running as it comes), or to the tape. */
+static void submit(const jm_prim *p, const jm_tape_args *a)
+{
+	if (jm_tape_mode == JM_TAPE_OFF)
+		run_now(p, a);
+	else
+		jm_tape_primitive(p, a);
+}
+
 void jm_cuda_graph_kernel(const void *f, dim3 grid, dim3 block, size_t smem,
 			  const jm_tape_args *a)
 {
@@ -389,10 +398,7 @@ void jm_cuda_graph_kernel(const void *f, dim3 grid, dim3 block, size_t smem,
 	p.grid[0] = grid.x, p.grid[1] = grid.y, p.grid[2] = grid.z;
 	p.block[0] = block.x, p.block[1] = block.y, p.block[2] = block.z;
 	p.smem = smem;
-	if (jm_tape_mode == JM_TAPE_OFF)
-		run_now(&p, a);
-	else
-		jm_tape_primitive(&p, a);
+	submit(&p, a);
 }
 
 void jm_cuda_gemm(const jm_cuda_gemm_call *c)
@@ -404,10 +410,7 @@ void jm_cuda_gemm(const jm_cuda_gemm_call *c)
 	jm_prim p;
 	prim_init(&p, JM_PRIM_GEMM);
 	memcpy(p.call, c, sizeof *c);
-	if (jm_tape_mode == JM_TAPE_OFF)
-		run_now(&p, NULL);
-	else
-		jm_tape_primitive(&p, NULL);
+	submit(&p, NULL);
 }
 
 void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes)
@@ -417,10 +420,7 @@ void jm_cuda_copy_d2d(void *dst, const void *src, size_t bytes)
 	p.dst = dst;
 	p.src = src;
 	p.bytes = bytes;
-	if (jm_tape_mode == JM_TAPE_OFF)
-		run_now(&p, NULL);
-	else
-		jm_tape_primitive(&p, NULL);
+	submit(&p, NULL);
 }
 
 void jm_cuda_native_call(void (*fn)(const void *ctx), const void *ctx, size_t bytes)
@@ -430,10 +430,7 @@ void jm_cuda_native_call(void (*fn)(const void *ctx), const void *ctx, size_t by
 	p.fn = fn;
 	p.ctx = ctx;
 	p.ctx_bytes = bytes;
-	if (jm_tape_mode == JM_TAPE_OFF)
-		run_now(&p, NULL);
-	else
-		jm_tape_primitive(&p, NULL);
+	submit(&p, NULL);
 }
 
 void jm_cuda_graph_upload(const void *dst)

@@ -21,16 +21,12 @@
 
 #define BN_PART_THREADS 256
 
-/* Eval: a thread per channel, the running statistics -> mean, rstd and
- * the affine pass's scale and shift. */
-__global__ void k_bn_eval(float *mean, float *rstd, float *scale, float *shift,
-			  const float *gamma, const float *beta, const float *running_mean,
-			  const float *running_var, int C, float eps)
+/* Channel c's statistics out: mean, rstd (when wanted) and the affine
+ * pass's scale and shift. */
+__device__ __forceinline__ void bn_store(int c, double mu, double var, float eps,
+					 const float *gamma, const float *beta, float *mean,
+					 float *rstd, float *scale, float *shift)
 {
-	int c = blockIdx.x * blockDim.x + threadIdx.x;
-	if (c >= C)
-		return;
-	double mu = running_mean ? running_mean[c] : 0.0, var = running_var ? running_var[c] : 1.0;
 	double rs = 1.0 / sqrt(var + eps);
 	if (mean)
 		mean[c] = (float)mu;
@@ -41,6 +37,19 @@ __global__ void k_bn_eval(float *mean, float *rstd, float *scale, float *shift,
 	shift[c] = (float)(bt - mu * ga * rs);
 }
 
+/* Eval: a thread per channel, the running statistics -> mean, rstd and
+ * the affine pass's scale and shift. */
+__global__ void k_bn_eval(float *mean, float *rstd, float *scale, float *shift,
+			  const float *gamma, const float *beta, const float *running_mean,
+			  const float *running_var, int C, float eps)
+{
+	int c = blockIdx.x * blockDim.x + threadIdx.x;
+	if (c >= C)
+		return;
+	double mu = running_mean ? running_mean[c] : 0.0, var = running_var ? running_var[c] : 1.0;
+	bn_store(c, mu, var, eps, gamma, beta, mean, rstd, scale, shift);
+}
+
 /* Block (c, s) of channel c's split: its chunk of the B*HW values.  pass
  * 0: their sum into sums[c*S + s]; pass 1: their squared deviations from
  * the mean of the S sums (added in order) into sqs[c*S + s]. */
@@ -48,8 +57,8 @@ __global__ void k_bn_part(double *sums, double *sqs, const float *in, int B, int
 			  int pass)
 {
 	int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
-	size_t N = (size_t)B * HW, chunk = (N + S - 1) / S, lo = (size_t)s * chunk;
-	size_t hi = lo + chunk < N ? lo + chunk : N;
+	size_t N = (size_t)B * HW, lo, hi;
+	bn_chunk(N, S, s, &lo, &hi);
 	double mu = 0.0, acc = 0.0;
 	if (pass) {
 		for (int i = 0; i < S; i++)
@@ -91,14 +100,7 @@ __global__ void k_bn_finish(float *mean, float *rstd, float *scale, float *shift
 		double unbiased = N > 1 ? q / (N - 1) : var;
 		running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
 	}
-	double rs = 1.0 / sqrt(var + eps);
-	if (mean)
-		mean[c] = (float)mu;
-	if (rstd)
-		rstd[c] = (float)rs;
-	double ga = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
-	scale[c] = (float)(ga * rs);
-	shift[c] = (float)(bt - mu * ga * rs);
+	bn_store(c, mu, var, eps, gamma, beta, mean, rstd, scale, shift);
 }
 
 /* The channel of element i (jm_cuda_divrem's 32-bit arithmetic). */
@@ -159,8 +161,8 @@ __global__ void k_bn_dpart(double *parts, const float *dout, const float *in, co
 			   int B, int C, int HW)
 {
 	int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
-	size_t N = (size_t)B * HW, chunk = (N + S - 1) / S, lo = (size_t)s * chunk;
-	size_t hi = lo + chunk < N ? lo + chunk : N;
+	size_t N = (size_t)B * HW, lo, hi;
+	bn_chunk(N, S, s, &lo, &hi);
 	float m = mean[c];
 	double sdy = 0.0, sdyx = 0.0;
 	size_t k = lo + threadIdx.x;

@@ -51,6 +51,14 @@ JM_NI_FN void bn_walk_next(bn_walk *w)
 	}
 }
 
+/* Block s of S's values [*lo, *hi) of a channel's N. */
+JM_NI_FN void bn_chunk(size_t N, int S, int s, size_t *lo, size_t *hi)
+{
+	size_t chunk = (N + (size_t)S - 1) / (size_t)S;
+	*lo = (size_t)s * chunk;
+	*hi = *lo + chunk < N ? *lo + chunk : N;
+}
+
 /* How many blocks share a channel's N values: enough blocks in all for a
  * GPU (about 512), each at least 4096 values, at most 64. */
 JM_NI_FN int bn_splits(int C, size_t N)
