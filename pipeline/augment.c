@@ -326,7 +326,7 @@ void jm_augmenter_free(jm_augmenter *a)
 }
 
 int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_config *c,
-		     int B, int C, int H, int W, int K, jm_err *err)
+		     int B, int C, int H, int W, int K, int slots, jm_err *err)
 {
 	*out = NULL;
 	int mixing = jm_augment_mixing(c), geometry = jm_augment_geometry(c);
@@ -340,16 +340,18 @@ int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_
 	a->c = *c;
 	a->be = be;
 	a->B = B, a->C = C, a->H = H, a->W = W, a->K = K;
+	a->slots = slots < 1 ? 1 : slots > JM_AUG_SLOTS_MAX ? JM_AUG_SLOTS_MAX : slots;
+	size_t plans = (size_t)a->slots * (size_t)B;
 	int ok = 1;
 	if (mixing) {
 		a->mix_host = malloc((size_t)B * sizeof *a->mix_host);
-		a->mix = be->alloc((size_t)B * sizeof *a->mix);
+		a->mix = be->alloc(plans * sizeof *a->mix);
 		a->soft = be->alloc((size_t)B * (size_t)K * sizeof *a->soft);
 		ok = a->mix_host && a->mix && a->soft;
 	}
 	if (ok && geometry) {
 		a->geom_host = malloc((size_t)B * sizeof *a->geom_host);
-		a->geom = be->alloc((size_t)B * sizeof *a->geom);
+		a->geom = be->alloc(plans * sizeof *a->geom);
 		ok = a->geom_host && a->geom;
 	}
 	/* the output batch: the geometry's, or the fused pass's (out of place) */
@@ -373,26 +375,29 @@ float *jm_augmenter_apply(jm_augmenter *a, float *x, const int32_t *labels, uint
 	int B = a->B, C = a->C, H = a->H, W = a->W;
 	*soft = NULL;
 	jm_augment_plan(&a->c, seed, step, B, H, W, a->mix_host, a->geom_host);
+	size_t slot = (size_t)(step % a->slots) * (size_t)B;
+	jm_aug_geom *geom = a->geom ? a->geom + slot : NULL;
+	jm_aug_mix *mix = a->mix ? a->mix + slot : NULL;
 	if (a->mix_host && be->augment_batch) { /* one pass on a GPU */
 		if (a->geom_host)
-			be->to_device(a->geom, a->geom_host, (size_t)B * sizeof *a->geom);
-		be->to_device(a->mix, a->mix_host, (size_t)B * sizeof *a->mix);
-		be->augment_batch(a->x, x, a->geom_host ? a->geom : NULL, a->mix, a->soft, labels, B,
+			be->to_device(geom, a->geom_host, (size_t)B * sizeof *geom);
+		be->to_device(mix, a->mix_host, (size_t)B * sizeof *mix);
+		be->augment_batch(a->x, x, a->geom_host ? geom : NULL, mix, a->soft, labels, B,
 				  C, H, W, a->K, a->c.pad_mode, fill, a->c.erase_mode,
 				  jm_augment_noise_key(seed, step), (float)a->c.smoothing);
 		*soft = a->soft;
 		return a->x;
 	}
 	if (a->geom_host) {
-		be->to_device(a->geom, a->geom_host, (size_t)B * sizeof *a->geom);
-		be->augment_geometry(a->x, x, a->geom, B, C, H, W, a->c.pad_mode, fill,
+		be->to_device(geom, a->geom_host, (size_t)B * sizeof *geom);
+		be->augment_geometry(a->x, x, geom, B, C, H, W, a->c.pad_mode, fill,
 				     a->c.erase_mode, jm_augment_noise_key(seed, step));
 		x = a->x;
 	}
 	if (a->mix_host) {
-		be->to_device(a->mix, a->mix_host, (size_t)B * sizeof *a->mix);
-		be->augment_mix(x, a->mix, B, C, H, W);
-		be->mix_targets(a->soft, labels, a->mix, B, a->K, (float)a->c.smoothing);
+		be->to_device(mix, a->mix_host, (size_t)B * sizeof *mix);
+		be->augment_mix(x, mix, B, C, H, W);
+		be->mix_targets(a->soft, labels, mix, B, a->K, (float)a->c.smoothing);
 		*soft = a->soft;
 	}
 	return x;

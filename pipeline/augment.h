@@ -129,19 +129,27 @@ typedef struct jm_augmenter {
 	jm_augment_config c;
 	const jm_backend *be;
 	int B, C, H, W, K;
-	jm_aug_mix *mix_host, *mix;    /* host, backend [B] */
-	jm_aug_geom *geom_host, *geom; /* host, backend [B] */
+	int slots;                     /* the backend's plans: one per micro-batch of a step */
+	jm_aug_mix *mix_host, *mix;    /* host [B], backend [slots][B] */
+	jm_aug_geom *geom_host, *geom; /* host [B], backend [slots][B] */
 	float *x;                      /* backend [B, C*H*W]: geometry's output */
 	float *soft;                   /* backend [B, K]: mixed targets */
 } jm_augmenter;
 
 /* NULL in *out (and 0) when c augments nothing.  Fails (JM_EXIT_INPUT)
- * where jm_augment_check does, or out of memory. */
+ * where jm_augment_check does, or out of memory.  slots: the micro-batches
+ * of an optimizer step ([train] accumulate).  Each has its own plans in
+ * backend memory, because a step's uploads all run before its graph
+ * (backend.h, step_begin): one buffer for all would give every micro-batch
+ * the last one's plans.  At most JM_AUG_SLOTS_MAX: a step of more
+ * micro-batches is the same, without graphs. */
+#define JM_AUG_SLOTS_MAX 64
 int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_config *c,
-		     int B, int C, int H, int W, int K, jm_err *err);
+		     int B, int C, int H, int W, int K, int slots, jm_err *err);
 void jm_augmenter_free(jm_augmenter *a); /* accepts NULL */
 
-/* Augment batch x [B, C*H*W] (backend memory; labels [B] too) of step:
+/* Augment batch x [B, C*H*W] (backend memory; labels [B] too) of step
+ * (micro-batches counted from 0, so consecutive ones take other slots):
  * returns the batch to train on (x itself, mixed in place, or the
  * augmenter's own buffer) and sets *soft to the soft targets [B,K]
  * (backend memory, owned by a) when mixing is on, else NULL.  fill is the

@@ -544,7 +544,7 @@ static int batch_buffers(runner *r, jm_err *err)
 		return jm_err_prefix(err, line < 0 ? "--set %s" : "%s", line < 0 ? bad : f->name);
 	}
 	return jm_augmenter_new(&t->aug, be, &ac, t->B, r->train->c, r->train->h, r->train->w,
-				t->K, err);
+				t->K, (int)f->train.accumulate, err);
 }
 
 static void free_batch(runner *r)

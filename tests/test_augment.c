@@ -625,7 +625,7 @@ Test(augmenter, config_from_the_flow)
 	jm_augment_config none = {0};
 	none.prob = 1;
 	jm_augmenter *a = (jm_augmenter *)1;
-	cr_assert_eq(jm_augmenter_new(&a, be, &none, 64, 1, 28, 28, 10, &err), 0);
+	cr_assert_eq(jm_augmenter_new(&a, be, &none, 64, 1, 28, 28, 10, 1, &err), 0);
 	cr_assert_null(a);
 	jm_augmenter_free(NULL);
 }
@@ -638,7 +638,7 @@ Test(augmenter, apply_follows_its_plan)
 	enum { B = 8, C = 1, H = 10, W = 10, K = 3 };
 	jm_augmenter *a = NULL;
 	jm_err err = {0};
-	cr_assert_eq(jm_augmenter_new(&a, be, &c, B, C, H, W, K, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_augmenter_new(&a, be, &c, B, C, H, W, K, 1, &err), 0, "%s", err.msg);
 	float *x = numbered(B, C, H, W), *want = calloc((size_t)B * C * H * W, sizeof *want);
 	int32_t y[B] = {0, 1, 2, 0, 1, 2, 0, 1};
 	const float *soft = NULL;

@@ -44,8 +44,8 @@ static void emulate(int mode, ig_shape s, const float *w, const float *in, const
 				for (int k0 = k_lo; k0 < k_hi; k0 += IG_BK)
 					for (int r = 0; r < IG_BK; r++) {
 						ig_row row = ig_rowpart(&s, mode, k0 + r, k_hi);
-						float a = k0 + r < k_hi ? ig_a(&s, mode, w, dout, m, k0 + r)
-									: 0.0f;
+						float a = row.off >= 0 ? ig_a(&s, mode, w, dout, m, &row)
+								       : 0.0f;
 						acc += (double)a * ig_b(&s, mode, in, dout, &col, &row);
 					}
 				size_t i = ig_out_index(&s, mode, m, n, z);

@@ -1066,3 +1066,32 @@ Test(cuda, graphs_change_no_training_metric, .timeout = 600)
 	expect_graphs_change_nothing("--set train.precision=fp32 --set train.clip_mode=adaptive");
 }
 
+
+/* JIANMO_CUDA_PROFILE: a table of primitives at each epoch's end, or, for
+ * a file it cannot write, a message naming it, and the run goes on. */
+Test(cuda, profile_writes_its_table_or_says_why_not, .timeout = 300)
+{
+	need_gpu();
+	if (!jt_fmnist_dir())
+		cr_skip_test("SKIPPED: Fashion-MNIST not installed");
+	char *dir = jt_tmpdir();
+	free(jt_write(dir, "step.flow", jt_full_step_flow));
+	char *out = NULL, *err = NULL;
+	int rc = jt_sh(dir, &out, &err,
+		       "JIANMO_CUDA_PROFILE=prof.txt '%s' --home home --batch step.flow --device cuda "
+		       "--set train.epochs=1 && cat prof.txt", jt_bin());
+	cr_assert_eq(rc, 0, "the profiled run failed (%d): %s", rc, err);
+	cr_expect(strstr(out, "# jianmo CUDA profile: device time of each primitive"), "%s", out);
+	cr_expect(strstr(out, "us/call"), "%s", out);
+	cr_expect(strstr(out, " M=") && strstr(out, "<<<"), "no GEMM or kernel rows:\n%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err,
+		   "JIANMO_CUDA_PROFILE=no/such/dir/prof.txt '%s' --home home --batch step.flow "
+		   "--device cuda --set train.epochs=1", jt_bin());
+	cr_expect_eq(rc, 0, "a profile it cannot write stopped the run (%d): %s", rc, err);
+	cr_expect(strstr(err, "JIANMO_CUDA_PROFILE: cannot write no/such/dir/prof.txt: "
+			      "No such file or directory; not profiling"), "%s", err);
+	free(out), free(err);
+	jt_rm_rf(dir);
+	free(dir);
+}

@@ -134,7 +134,12 @@ typedef struct jm_plugin_init_call {
  *             with x and y of the matching forward
  * scratch holds B * scratch_per_sample floats, the same for a forward and
  * its backward.  stream: the CUDA stream (cudaStream_t) for CUDA kernels,
- * NULL on the CPU. */
+ * NULL on the CPU.  A CUDA pass launches its kernels on that stream and
+ * nowhere else, and neither waits for it, allocates nor copies to the
+ * host: a training step may be captured into a CUDA graph and replayed,
+ * and the pass's launches are kept in it, so the same pass (the same
+ * bytes in *pass) must launch the same kernels every time.  A launch on
+ * another stream would run once at capture and never in a replay. */
 typedef struct jm_plugin_pass {
 	uint32_t abi_version, size;
 	const double *args;

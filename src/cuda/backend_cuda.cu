@@ -68,8 +68,11 @@ double *jm_cuda_dscratch(size_t n)
 	jm_cuda_graph_barrier("a reduction scratch that grows", 0);
 	size_t want = n < 4096 ? 4096 : n * 2;
 	double *p = NULL;
-	if (jm_cuda.dscratch)
-		cudaFree(jm_cuda.dscratch); /* waits for the work that used it */
+	if (jm_cuda.dscratch) {
+		/* the work that used it first (cudaFree only "may" wait) */
+		jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "scratch release");
+		cudaFree(jm_cuda.dscratch);
+	}
 	jm_cuda.dscratch = NULL;
 	jm_cuda.dscratch_n = 0;
 	if (jm_cuda_check(cudaMalloc((void **)&p, want * sizeof *p), "scratch") < 0)
@@ -100,9 +103,12 @@ static void *cuda_alloc(size_t bytes)
 
 static void cuda_free(void *p)
 {
+	if (!p)
+		return;
 	jm_cuda_graph_barrier("a release of memory", 0);
-	if (p)
-		cudaFree(p);
+	/* the work queued on it first (cudaFree only "may" wait) */
+	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "release of memory");
+	cudaFree(p);
 }
 
 /* Small copies to the device (a batch's augmentation plan, the trainer's
@@ -461,10 +467,14 @@ extern "C" __attribute__((visibility("default"))) int jm_cuda_probe(char *buf, s
 		off += snprintf(buf + off, n - off, "; cuda:%d %s, %.1f GiB, compute %d.%d (%s)", d,
 				p.name, (double)p.totalGlobalMem / (1 << 30), p.major, p.minor,
 				p.major >= 8 ? "fp32, tf32, bf16, fp16; precision auto: bf16"
-					     : "fp32, fp16; precision auto: fp32");
+					     : "not usable: jianmo-cuda.so is built for compute 8.0 "
+					       "and later");
 	}
 	return count;
 }
+
+/* Launched never: whether this build has code for the device. */
+__global__ void k_probe(void) {}
 
 extern "C" __attribute__((visibility("default"))) const jm_backend *
 jm_cuda_open(int device, char *why, size_t n)
@@ -495,6 +505,20 @@ jm_cuda_open(int device, char *why, size_t n)
 	if ((e = cudaSetDevice(device)) != cudaSuccess ||
 	    (e = cudaStreamCreateWithFlags(&jm_cuda.stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		snprintf(why, n, "cuda:%d: %s", device, cudaGetErrorString(e));
+		return NULL;
+	}
+	/* a device this build has no code for (compute 7.x: it is built for
+	 * sm_80, sm_90 and PTX for later ones) is refused now, not at the
+	 * first kernel */
+	cudaFuncAttributes fa;
+	if ((e = cudaFuncGetAttributes(&fa, (const void *)k_probe)) != cudaSuccess) {
+		cudaDeviceProp p;
+		int ok = cudaGetDeviceProperties(&p, device) == cudaSuccess;
+		cudaGetLastError();
+		snprintf(why, n, "cuda:%d (%s, compute %d.%d): jianmo-cuda.so has no code for it "
+			 "(built for compute 8.0 and later): %s", device, ok ? p.name : "?",
+			 ok ? p.major : 0, ok ? p.minor : 0, cudaGetErrorString(e));
+		cudaStreamDestroy(jm_cuda.stream);
 		return NULL;
 	}
 	cublasStatus_t s = cublasCreate(&jm_cuda.blas);

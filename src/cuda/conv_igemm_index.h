@@ -18,9 +18,13 @@
  *   dgrad  b, ih + pad, iw + pad         oc, kh, kw        t = col.y - kh, y = t / S
  *   wgrad  c, kh - pad, kw - pad         b, oh*S, ow*S     y = row.y + col.y
  *
+ * A's element (m, k) is src[row.aoff + m * stride] (w for fwd and dgrad,
+ * dout for wgrad), the stride Kdim, K*K or OH*OW.
+ *
  * A block's columns are fixed for the kernel and its rows for a step of
- * the sum, so each is decoded once (the rows into a table in shared
- * memory) and the gather divides nothing.  Indices are int: ig_shape_make
+ * the sum, so each is decoded once (the rows, with their part of A's
+ * offset, into a table in shared memory) and the gathers divide nothing;
+ * dgrad at a stride above 1 divides by it.  Indices are int: ig_shape_make
  * refuses shapes whose tensors reach 2^31 elements.
  */
 #ifndef JM_CONV_IGEMM_INDEX_H
@@ -50,7 +54,8 @@ typedef struct ig_col {
 } ig_col;
 
 typedef struct ig_row {
-	int off, y, x; /* inside the sum's range: off >= 0 */
+	int off, y, x; /* B's part; inside the sum's range: off >= 0 */
+	int aoff;      /* A's part (ig_a) */
 } ig_row;
 
 /* The GEMM of mode for a convolution; 0, or -1 past int indices. */
@@ -58,8 +63,8 @@ JM_IG_FN int ig_shape_make(ig_shape *s, int mode, int B, int C, int H, int W, in
 			   int S, int pad)
 {
 	s->B = B, s->C = C, s->H = H, s->W = W, s->OC = OC, s->K = K, s->S = S, s->pad = pad;
-	s->OH = (H + 2 * pad - K) / S + 1;
-	s->OW = (W + 2 * pad - K) / S + 1;
+	s->OH = H + 2 * pad < K ? 0 : (H + 2 * pad - K) / S + 1;
+	s->OW = W + 2 * pad < K ? 0 : (W + 2 * pad - K) / S + 1;
 	s->k_per_split = 0;
 	const double lim = 2147483647.0;
 	double in_n = (double)B * C * H * W, out_n = (double)B * OC * s->OH * s->OW;
@@ -102,19 +107,22 @@ JM_IG_FN ig_col ig_column(const ig_shape *s, int mode, int n)
 
 JM_IG_FN ig_row ig_rowpart(const ig_shape *s, int mode, int k, int k_hi)
 {
-	ig_row r = {-1, 0, 0};
+	ig_row r = {-1, 0, 0, 0};
 	if (k >= k_hi)
 		return r;
 	if (mode == IG_WGRAD) {
-		int P = s->OH * s->OW, p = k % P;
-		r.off = k / P * s->C * s->H * s->W;
+		int P = s->OH * s->OW, b = k / P, p = k % P;
+		r.off = b * s->C * s->H * s->W;
 		r.y = p / s->OW * s->S;
 		r.x = p % s->OW * s->S;
+		r.aoff = b * s->OC * P + p; /* dout[b][m][p] */
 	} else {
-		int KK = s->K * s->K, q = k % KK;
-		r.off = k / KK * (mode == IG_FWD ? s->H * s->W : s->OH * s->OW);
+		int KK = s->K * s->K, o = k / KK, q = k % KK;
+		r.off = o * (mode == IG_FWD ? s->H * s->W : s->OH * s->OW);
 		r.y = q / s->K;
 		r.x = q % s->K;
+		/* fwd: w[m][k]; dgrad: w[o][m][q] */
+		r.aoff = mode == IG_FWD ? k : o * s->C * KK + q;
 	}
 	return r;
 }
@@ -126,10 +134,14 @@ JM_IG_FN float ig_b(const ig_shape *s, int mode, const float *in, const float *d
 	if (!c->ok || r->off < 0)
 		return 0.0f;
 	if (mode == IG_DGRAD) {
-		int t = c->y - r->y, u = c->x - r->x;
-		if (t < 0 || u < 0 || t % s->S || u % s->S)
+		int oh = c->y - r->y, ow = c->x - r->x;
+		if (oh < 0 || ow < 0)
 			return 0.0f;
-		int oh = t / s->S, ow = u / s->S;
+		if (s->S != 1) { /* the same for every thread: no divergence */
+			if (oh % s->S || ow % s->S)
+				return 0.0f;
+			oh /= s->S, ow /= s->S;
+		}
 		return oh < s->OH && ow < s->OW ? dout[c->base + r->off + (size_t)oh * s->OW + ow]
 						: 0.0f;
 	}
@@ -139,17 +151,13 @@ JM_IG_FN float ig_b(const ig_shape *s, int mode, const float *in, const float *d
 		       : 0.0f;
 }
 
-/* A[m][k] (both inside the matrix): w (fwd, dgrad) or dout (wgrad). */
-JM_IG_FN float ig_a(const ig_shape *s, int mode, const float *w, const float *dout, int m, int k)
+/* A[m][k] (both inside the matrix, r k's row part): w (fwd, dgrad) or
+ * dout (wgrad). */
+JM_IG_FN float ig_a(const ig_shape *s, int mode, const float *w, const float *dout, int m,
+		    const ig_row *r)
 {
-	if (mode == IG_FWD)
-		return w[(size_t)m * s->Kdim + k];
-	if (mode == IG_DGRAD) {
-		int KK = s->K * s->K;
-		return w[((size_t)(k / KK) * s->C + m) * KK + k % KK];
-	}
-	int P = s->OH * s->OW;
-	return dout[((size_t)(k / P) * s->OC + m) * P + k % P];
+	int stride = mode == IG_FWD ? s->Kdim : mode == IG_DGRAD ? s->K * s->K : s->OH * s->OW;
+	return (mode == IG_WGRAD ? dout : w)[r->aoff + (size_t)m * stride];
 }
 
 /* Where result (m, n) goes: out's NCHW element (fwd, dgrad), or split z's

@@ -136,13 +136,17 @@ __global__ void k_nchw_to_y(T *dY, const float *dout, int nb, int OC, size_t P)
 	}
 }
 
-/* db[oc] += sum over b < nb, p < P of dout[b][oc][p] (a block per oc) */
+/* db[oc] += sum over b < nb, p < P of dout[b][oc][p] (a block per oc,
+ * its threads along each plane: nothing divided) */
 __global__ void k_bias_grad_nchw(float *db, const float *dout, int nb, int OC, size_t P)
 {
 	int oc = blockIdx.x;
 	double s = 0.0;
-	for (size_t i = threadIdx.x; i < (size_t)nb * P; i += blockDim.x)
-		s += dout[((i / P) * OC + oc) * P + i % P];
+	for (int b = 0; b < nb; b++) {
+		const float *plane = dout + ((size_t)b * OC + oc) * P;
+		for (size_t p = threadIdx.x; p < P; p += blockDim.x)
+			s += plane[p];
+	}
 	s = jm_cuda_block_sum(s);
 	if (threadIdx.x == 0)
 		db[oc] += (float)s;
@@ -231,18 +235,21 @@ static void backward16_chunk(float *dcol, void *dY16, float *dw, float *db, cons
 }
 
 /* The backward at 16 bits as implicit GEMMs (cuda_conv_igemm.cu): 0, or
- * -1 before anything is queued when a shape is too large for them. */
+ * -1 when a shape is too large for them, before anything that adds into
+ * dw or db is queued. */
 static int backward_igemm(float *din, float *dw, float *db, const float *dout, const float *in,
 			  const float *w, int B, int C, int H, int W, int OC, int K, int S, int pad,
 			  float *scratch, size_t scratch_floats)
 {
 	if ((double)B * C * H * W >= 2147483647.0 || (double)C * K * K * OC >= 2147483647.0)
 		return -1;
+	/* din first: it is overwritten, so the im2col path after a refusal of
+	 * dw's (which adds) computes both once */
+	if (din && jm_cuda_conv_igemm_dgrad(din, dout, w, B, C, H, W, OC, K, S, pad) < 0)
+		return -1;
 	if (dw && jm_cuda_conv_igemm_wgrad(dw, dout, in, B, C, H, W, OC, K, S, pad, scratch,
 					   scratch_floats) < 0)
 		return -1;
-	if (din && jm_cuda_conv_igemm_dgrad(din, dout, w, B, C, H, W, OC, K, S, pad) < 0)
-		return -1; /* not reached: wgrad's shape check is the same */
 	if (db) {
 		int P = ((H + 2 * pad - K) / S + 1) * ((W + 2 * pad - K) / S + 1);
 		jm_cuda_launch(k_bias_grad_nchw, OC, 256, 0, db, dout, B, OC, (size_t)P);

@@ -34,7 +34,8 @@ __global__ void __launch_bounds__(IG_THREADS)
 		     const float *bias, ig_shape s)
 {
 	constexpr int BM = 32 * WM, BN = 32 * WN, BK = IG_BK;
-	constexpr int LDA = BK + 8, LDB = BN + 8, LDC = BN + 4; /* WMMA wants ldm % 8 == 0 */
+	/* WMMA's ldm: a multiple of 8 for 16-bit elements, of 4 for float */
+	constexpr int LDA = BK + 8, LDB = BN + 8, LDC = BN + 4;
 	__shared__ __align__(32) T As[BM * LDA];
 	__shared__ __align__(32) T Bs[BK * LDB];
 	__shared__ __align__(32) float Cs[BM * LDC];
@@ -67,11 +68,11 @@ __global__ void __launch_bounds__(IG_THREADS)
 
 	/* this thread's share of step k's tiles into registers (rt: its rows) */
 	auto gather = [&](int k, const ig_row *rt) {
-		int ka = k + acol;
+		const ig_row *ra = &rt[acol]; /* k + acol's */
 #pragma unroll
 		for (int q = 0; q < AREGS; q++) {
 			int m = m0 + arow0 + q * AROWS;
-			areg[q] = m < s.M && ka < k_hi ? ig_a(&s, MODE, w, dout, m, ka) : 0.0f;
+			areg[q] = m < s.M && ra->off >= 0 ? ig_a(&s, MODE, w, dout, m, ra) : 0.0f;
 		}
 #pragma unroll
 		for (int q = 0; q < BREGS; q++)

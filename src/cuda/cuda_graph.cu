@@ -89,10 +89,6 @@ void jm_cuda_profile_init(void)
 		fprintf(stderr, "jianmo: JIANMO_CUDA_PROFILE: the path is too long; not profiling\n");
 		return;
 	}
-	if (cudaEventCreate(&P.a) != cudaSuccess || cudaEventCreate(&P.b) != cudaSuccess) {
-		cudaGetLastError();
-		return;
-	}
 	FILE *f = fopen(path, "w"); /* now, so a path that cannot be written says so */
 	if (!f) {
 		fprintf(stderr, "jianmo: JIANMO_CUDA_PROFILE: cannot write %s: %s; not profiling\n",
@@ -101,6 +97,11 @@ void jm_cuda_profile_init(void)
 	}
 	fprintf(f, "# jianmo CUDA profile: written at the end of each epoch\n");
 	fclose(f);
+	if (cudaEventCreate(&P.a) != cudaSuccess || cudaEventCreate(&P.b) != cudaSuccess) {
+		fprintf(stderr, "jianmo: JIANMO_CUDA_PROFILE: %s; not profiling\n",
+			cudaGetErrorString(cudaGetLastError()));
+		return;
+	}
 	snprintf(P.path, sizeof P.path, "%s", path);
 	jm_cuda.profile = 1;
 }
@@ -253,7 +254,7 @@ typedef struct piece_graph {
 static void x_drop(void *h)
 {
 	piece_graph *pg = (piece_graph *)h;
-	cudaStreamSynchronize(jm_cuda.stream); /* no launch of it in flight */
+	/* a launch of it still in flight: the driver frees it when done */
 	if (pg->exec)
 		cudaGraphExecDestroy(pg->exec);
 	if (pg->graph)
@@ -280,7 +281,7 @@ static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, siz
 {
 	cudaGraph_t g = NULL;
 	cudaGraphExec_t x = NULL;
-	int i = from;
+	int i = from, bad = to; /* to: not at a primitive */
 	const char *what = "begin capture";
 	piece_graph *pg = (piece_graph *)calloc(1, sizeof *pg);
 	if (!pg) {
@@ -290,7 +291,7 @@ static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, siz
 	cudaError_t e = cudaStreamBeginCapture(jm_cuda.stream, cudaStreamCaptureModeThreadLocal);
 	if (e == cudaSuccess) {
 		for (; e == cudaSuccess && i < to; i++) {
-			jm_prim *p = &tape[i];
+			jm_prim *p = &tape[bad = i];
 			if (p->kind == JM_PRIM_KERNEL) {
 				what = "kernel";
 				e = run_kernel(p, &p->args);
@@ -302,8 +303,14 @@ static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, siz
 					e = cudaErrorUnknown;
 			} else if (p->kind == JM_PRIM_CALL) {
 				what = "a plugin layer's pass";
-				run_call(p); /* its launches join the capture */
-				e = cudaGetLastError();
+				/* its launches join the capture; their errors are its
+				 * own runtime's (a plugin links its own cudart), so the
+				 * capture's state says whether it went well */
+				cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+				run_call(p);
+				e = cudaStreamIsCapturing(jm_cuda.stream, &st);
+				if (e == cudaSuccess && st != cudaStreamCaptureStatusActive)
+					e = cudaErrorStreamCaptureInvalidated;
 			} else {
 				what = "device copy";
 				e = run_copy(p);
@@ -313,15 +320,25 @@ static int x_capture(jm_prim *tape, int from, int to, void **out, char *why, siz
 		if (e == cudaSuccess && end != cudaSuccess) {
 			e = end;
 			what = "end capture";
+			bad = to;
 		}
 	}
 	if (e == cudaSuccess) {
 		what = "instantiate";
+		bad = to;
 		e = cudaGraphInstantiate(&x, g, 0);
 	}
+	/* onto the device now, not in the first replayed step (a failure
+	 * here only moves that cost back) */
+	if (e == cudaSuccess && cudaGraphUpload(x, jm_cuda.stream) != cudaSuccess)
+		cudaGetLastError();
 	if (e != cudaSuccess) {
-		snprintf(why, wn, "capture failed (%s, primitive %d of %d..%d): %s", what, i, from, to,
-			 cudaGetErrorString(e));
+		if (bad < to) /* at a primitive */
+			snprintf(why, wn, "capture failed (%s, primitive %d of %d..%d): %s", what,
+				 bad, from, to - 1, cudaGetErrorString(e));
+		else
+			snprintf(why, wn, "capture failed (%s of primitives %d..%d): %s", what, from,
+				 to - 1, cudaGetErrorString(e));
 		cudaGetLastError(); /* not the run's error */
 		if (g)
 			cudaGraphDestroy(g);

@@ -279,19 +279,31 @@ __device__ static void acc_add(double *acc, double loss, const int32_t *hits)
 	acc[4] += 1.0;
 }
 
-/* Sum the rows' losses and hits in row order (one thread: B is a batch,
- * and the order makes the total the CPU's sum); with acc, the mean into
+/* The batch's row values summed by one warp (the caller's, launched
+ * <<<1, 32>>>) in a fixed order, so every run gives the same bits: lane l
+ * adds rows l, l + 32, ... in turn, then the lanes pair off as a tree.
+ * Lane 0 holds the total.  (One thread in row order waited on a load for
+ * each 8 rows: a latency in every step.) */
+template <typename V>
+__device__ static V warp_rows_sum(const V *v, int B)
+{
+	V t = 0;
+	for (int r = (int)threadIdx.x; r < B; r += 32)
+		t += v[r];
+	for (int o = 16; o > 0; o >>= 1)
+		t += __shfl_down_sync(0xffffffffu, t, o);
+	return t;
+}
+
+/* Sum the rows' losses and hits (warp_rows_sum); with acc, the mean into
  * the trainer's sums too (xent_acc, one launch fewer a step). */
 __global__ void k_xent_total(double *rowloss, const int32_t *hit, int B, int32_t *hits,
 			     double *acc)
 {
-	double t = 0.0;
-	int32_t c = 0;
-#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
-	for (int r = 0; r < B; r++) {
-		t += rowloss[r];
-		c += hit[r];
-	}
+	double t = warp_rows_sum(rowloss, B);
+	int32_t c = warp_rows_sum(hit, B);
+	if (threadIdx.x != 0)
+		return;
 	rowloss[B] = t;
 	*hits = c;
 	if (acc)
@@ -315,7 +327,7 @@ static int xent_queue(double **rl_out, int32_t **hits_out, double *acc, float *d
 		       B, K, smoothing);
 	if (JM_CUDA_LAUNCHED("cross-entropy") < 0)
 		return -1;
-	jm_cuda_launch(k_xent_total, 1, 1, 0, rl, (const int32_t *)hit, B, hits, acc);
+	jm_cuda_launch(k_xent_total, 1, 32, 0, rl, (const int32_t *)hit, B, hits, acc);
 	if (JM_CUDA_LAUNCHED("cross-entropy total") < 0)
 		return -1;
 	*rl_out = rl;
@@ -365,7 +377,8 @@ __global__ void k_gather_u8(float *out, const uint8_t *src, const int32_t *idx, 
 	JM_CUDA_FOR(i, n)
 	{
 		size_t j, r = jm_cuda_divrem(i, (size_t)D, &j);
-		out[i] = (float)src[(size_t)idx[r] * D + j] * scale + shift;
+		/* rounded twice, as the CPU (nvcc would fuse them into one fma) */
+		out[i] = __fadd_rn(__fmul_rn((float)src[(size_t)idx[r] * D + j], scale), shift);
 	}
 }
 
@@ -575,24 +588,38 @@ extern "C" void jm_cuda_scale(float *x, float a, size_t n)
 
 /* ---- linear layer helpers ---- */
 
-/* db[j] += sum_i dout[i, j]: a thread per column, rows in order. */
-__global__ void k_colsum_acc(float *db, const float *dout, int B, int OUT)
+/* db[j] += sum_i dout[i, j]: a block per 32 columns, a lane per column
+ * (the warp reads along a row), its 8 warps taking every 8th row from
+ * their own; then the 8 parts added in warp order, so every run gives the
+ * same bits.  (A thread per column over all the rows waited on a load for
+ * each 8 rows, in every linear layer's backward.) */
+enum { COLSUM_WARPS = 8 };
+
+__global__ void __launch_bounds__(32 * COLSUM_WARPS)
+	k_colsum_acc(float *db, const float *dout, int B, int OUT)
 {
-	int j = blockIdx.x * blockDim.x + threadIdx.x;
-	if (j >= OUT)
-		return;
-	float s = db[j];
-#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
-	for (int i = 0; i < B; i++)
-		s += dout[(size_t)i * OUT + j];
-	db[j] = s;
+	__shared__ float part[COLSUM_WARPS][32];
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	int j = blockIdx.x * 32 + lane;
+	float s = 0.0f;
+	if (j < OUT)
+		for (int i = warp; i < B; i += COLSUM_WARPS)
+			s += dout[(size_t)i * OUT + j];
+	part[warp][lane] = s;
+	__syncthreads();
+	if (warp == 0 && j < OUT) {
+		float t = part[0][lane];
+		for (int w = 1; w < COLSUM_WARPS; w++)
+			t += part[w][lane];
+		db[j] += t;
+	}
 }
 
 extern "C" void jm_cuda_colsum_acc(float *db, const float *dout, int B, int OUT)
 {
 	if (OUT <= 0)
 		return;
-	jm_cuda_launch(k_colsum_acc, (OUT + 255) / 256, 256, 0, db, dout, B, OUT);
+	jm_cuda_launch(k_colsum_acc, (OUT + 31) / 32, 32 * COLSUM_WARPS, 0, db, dout, B, OUT);
 	JM_CUDA_LAUNCHED("bias gradient");
 }
 
@@ -615,7 +642,7 @@ extern "C" void jm_cuda_bias_rows(float *out, const float *b, int B, int OUT)
 	JM_CUDA_LAUNCHED("bias");
 }
 
-/* ---- mean squared error: a thread per row, then the rows in order ---- */
+/* ---- mean squared error: a thread per row, then the rows' total ---- */
 
 __global__ void k_mse(float *dpred, float *sample_loss, double *rowloss, const float *pred,
 		      const float *target, int B, int K, float g)
@@ -636,14 +663,13 @@ __global__ void k_mse(float *dpred, float *sample_loss, double *rowloss, const f
 	rowloss[r] = row;
 }
 
-/* The rows in order into rowloss[B]; with acc, the mean over count values
- * into the trainer's sums too (mse_acc). */
+/* The rows' total into rowloss[B] (warp_rows_sum); with acc, the mean
+ * over count values into the trainer's sums too (mse_acc). */
 __global__ void k_rows_total(double *rowloss, int B, double *acc, double count)
 {
-	double t = 0.0;
-#pragma unroll 8 /* the loads ahead of the sums, which stay in row order */
-	for (int r = 0; r < B; r++)
-		t += rowloss[r];
+	double t = warp_rows_sum(rowloss, B);
+	if (threadIdx.x != 0)
+		return;
 	rowloss[B] = t;
 	if (acc)
 		acc_add(acc, t / count, nullptr);
@@ -660,7 +686,7 @@ extern "C" double jm_cuda_mse(float *dpred, float *sample_loss, const float *pre
 		return NAN;
 	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, sample_loss, rl, pred, target, B, K,
 		       2.0f / (float)n);
-	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B, nullptr, 0.0);
+	jm_cuda_launch(k_rows_total, 1, 32, 0, rl, B, nullptr, 0.0);
 	jm_cuda_graph_sync("mse's read");
 	if (JM_CUDA_LAUNCHED("mean squared error") < 0 ||
 	    jm_cuda_check(cudaMemcpyAsync(&total, rl + B, sizeof total, cudaMemcpyDeviceToHost,
@@ -679,6 +705,6 @@ extern "C" void jm_cuda_mse_acc(float *dpred, double *acc, const float *pred,
 		return;
 	jm_cuda_launch(k_mse, (B + 255) / 256, 256, 0, dpred, nullptr, rl, pred, target, B, K,
 		       2.0f / (float)n);
-	jm_cuda_launch(k_rows_total, 1, 1, 0, rl, B, acc, (double)n);
+	jm_cuda_launch(k_rows_total, 1, 32, 0, rl, B, acc, (double)n);
 	JM_CUDA_LAUNCHED("mean squared error");
 }

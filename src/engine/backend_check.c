@@ -5,7 +5,9 @@
  *
  *   step_begin/step_end  pair up, never nested
  *   inside a step        no allocation or release (a graph would hold
- *                        stale pointers); reads to the host (to_host,
+ *                        stale pointers); no buffer uploaded twice
+ *                        (to_device: the uploads run before the step's
+ *                        graph, so the first would be lost); reads to the host (to_host,
  *                        xent, mse, sumsq) and waits (sync) are counted:
  *                        each cuts the step's graph in two
  *   clip_norm            the device clip, on the CPU (the norm into stat,
@@ -21,10 +23,14 @@
 #include <math.h>
 #include <stdio.h>
 
+enum { CHK_UPLOADS = 64 };
+
 static struct {
 	int in_step;
 	long long steps, broken, reads;
 	char first[160];
+	const void *up[CHK_UPLOADS]; /* this step's upload targets */
+	int n_up;
 } chk;
 
 static void broke(const char *what)
@@ -57,6 +63,18 @@ static void chk_free(void *p)
 {
 	inside("a release");
 	jm_backend_cpu.free(p);
+}
+
+static void chk_to_device(void *dst, const void *src, size_t bytes)
+{
+	for (int i = 0; chk.in_step && i < chk.n_up; i++)
+		if (chk.up[i] == dst) {
+			broke("an upload to one buffer twice inside a step");
+			break;
+		}
+	if (chk.in_step && chk.n_up < CHK_UPLOADS)
+		chk.up[chk.n_up++] = dst;
+	jm_backend_cpu.to_device(dst, src, bytes);
 }
 
 static void chk_to_host(void *dst, const void *src, size_t bytes)
@@ -108,6 +126,7 @@ static void chk_step_begin(void)
 	if (chk.in_step)
 		broke("step_begin inside a step");
 	chk.in_step = 1;
+	chk.n_up = 0;
 }
 
 static void chk_step_end(void)
@@ -133,6 +152,7 @@ const jm_backend *jm_backend_checked(void)
 		t = jm_backend_cpu;
 		t.alloc = chk_alloc;
 		t.free = chk_free;
+		t.to_device = chk_to_device;
 		t.to_host = chk_to_host;
 		t.xent = chk_xent;
 		t.mse = chk_mse;
