@@ -212,13 +212,13 @@ static void f_convgemm_bwd(const bench_args *a)
 static void f_bn_fwd(const bench_args *a)
 {
 	be->batchnorm_forward(a->y, a->m, a->v, a->x, a->w, a->b, a->g1, a->g2,
-			      a->B, a->C, a->H * a->W, 1, 0.1f, 1e-5f);
+			      a->B, a->C, a->H * a->W, 1, 0.1f, 1e-5f, 0);
 }
 
 static void f_bn_bwd(const bench_args *a)
 {
 	be->batchnorm_backward(a->dx, a->dw, a->db, a->dy, a->x, a->m, a->v,
-			       a->w, a->B, a->C, a->H * a->W);
+			       a->w, NULL, a->B, a->C, a->H * a->W);
 }
 
 static void f_maxpool_fwd(const bench_args *a)

@@ -135,6 +135,14 @@ static int unscale_grads(jm_trainer *t, float *g, size_t n, jm_err *err)
 {
 	double ss = t->be->sumsq(g, n);
 	if (!isfinite(ss)) {
+		/* a device error reads as NaN: that one, not a scale run down */
+		char why[512];
+		if (t->be->sync(why, sizeof why) < 0) {
+			jm_report_clear(t->rep);
+			return jm_err_set(err, JM_EXIT_FAIL, "step %lld (epoch %lld) on %s: %s",
+					  (long long)t->st.step + 1, (long long)t->st.epoch + 1,
+					  t->be->name, why);
+		}
 		t->scale_skipped++;
 		t->scale_good = 0;
 		t->loss_scale *= 0.5;

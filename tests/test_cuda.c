@@ -419,10 +419,10 @@ Test(cuda, pooling)
 	free(g), free(d), free(in), free(dout);
 }
 
-/* Batch norm, training then eval, against the CPU's; at the larger sizes
- * each channel is split over blocks (cuda_norm.cu) and walked across
- * planes (norm_index.h). */
-static void batchnorm_case(int B, int C, int HW)
+/* Batch norm, training then eval, against the CPU's, alone and with its
+ * ReLU; at the larger sizes each channel is split over blocks
+ * (cuda_norm.cu) and walked across planes (norm_index.h). */
+static void batchnorm_case_relu(int B, int C, int HW, int relu)
 {
 	size_t n = (size_t)B * C * HW;
 	jm_rng r;
@@ -434,11 +434,12 @@ static void batchnorm_case(int B, int C, int HW)
 	float *grm = up(rm, C), *grv = up(rv, C);
 	float *out = calloc(n, 4), *mean = calloc(C, 4), *rstd = calloc(C, 4);
 	float *gout = gpu->alloc(n * 4), *gmean = gpu->alloc(C * 4), *grstd = gpu->alloc(C * 4);
-	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f);
+	cpu->batchnorm_forward(out, mean, rstd, in, ga, be, rm, rv, B, C, HW, 1, 0.1f, 1e-5f,
+			       relu);
 	gpu->batchnorm_forward(gout, gmean, grstd, gin, gga, gbe, grm, grv, B, C, HW, 1, 0.1f,
-			       1e-5f);
+			       1e-5f, relu);
 	char what[64];
-	snprintf(what, sizeof what, "batchnorm %dx%dx%d", B, C, HW);
+	snprintf(what, sizeof what, "batchnorm %dx%dx%d%s", B, C, HW, relu ? " relu" : "");
 	expect_close(what, gout, out, n, 1e-5, 1e-4);
 	expect_close("batchnorm mean", gmean, mean, C, 1e-6, 1e-5);
 	expect_close("batchnorm rstd", grstd, rstd, C, 1e-6, 1e-5);
@@ -446,13 +447,17 @@ static void batchnorm_case(int B, int C, int HW)
 	expect_close("batchnorm running var", grv, rv, C, 1e-6, 1e-5);
 	float *din = calloc(n, 4), *dga = calloc(C, 4), *dbe = calloc(C, 4);
 	float *gdin = gpu->alloc(n * 4), *gdga = gpu->alloc(C * 4), *gdbe = gpu->alloc(C * 4);
-	cpu->batchnorm_backward(din, dga, dbe, dout, in, mean, rstd, ga, B, C, HW);
-	gpu->batchnorm_backward(gdin, gdga, gdbe, gdout, gin, gmean, grstd, gga, B, C, HW);
+	cpu->batchnorm_backward(din, dga, dbe, dout, in, mean, rstd, ga, relu ? out : NULL, B, C,
+				HW);
+	gpu->batchnorm_backward(gdin, gdga, gdbe, gdout, gin, gmean, grstd, gga,
+				relu ? gout : NULL, B, C, HW);
 	expect_close("batchnorm din", gdin, din, n, 1e-5, 1e-4);
 	expect_close("batchnorm dgamma", gdga, dga, C, 1e-4, 1e-4);
 	expect_close("batchnorm dbeta", gdbe, dbe, C, 1e-4, 1e-4);
-	cpu->batchnorm_forward(out, NULL, NULL, in, ga, be, rm, rv, B, C, HW, 0, 0.1f, 1e-5f);
-	gpu->batchnorm_forward(gout, NULL, NULL, gin, gga, gbe, grm, grv, B, C, HW, 0, 0.1f, 1e-5f);
+	cpu->batchnorm_forward(out, NULL, NULL, in, ga, be, rm, rv, B, C, HW, 0, 0.1f, 1e-5f,
+			       relu);
+	gpu->batchnorm_forward(gout, NULL, NULL, gin, gga, gbe, grm, grv, B, C, HW, 0, 0.1f, 1e-5f,
+			       relu);
 	expect_close("batchnorm eval", gout, out, n, 1e-5, 1e-4);
 	float *gp[] = {gin, gdout, gga, gbe, grm, grv, gout, gmean, grstd, gdin, gdga, gdbe};
 	for (size_t i = 0; i < sizeof gp / sizeof *gp; i++)
@@ -460,6 +465,12 @@ static void batchnorm_case(int B, int C, int HW)
 	float *hp[] = {in, dout, ga, be, rm, rv, out, mean, rstd, din, dga, dbe};
 	for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
 		free(hp[i]);
+}
+
+static void batchnorm_case(int B, int C, int HW)
+{
+	batchnorm_case_relu(B, C, HW, 0);
+	batchnorm_case_relu(B, C, HW, 1);
 }
 
 Test(cuda, norms)

@@ -517,11 +517,54 @@ Test(model, gradcheck_cnn_no_batchnorm_pools)
 
 /* ------------------------------------------------ behaviour, determinism */
 
+
 static float *copy_out(const float *p, size_t n)
 {
 	float *c = malloc(n * sizeof *c);
 	memcpy(c, p, n * sizeof *c);
 	return c;
+}
+
+/* A batch norm's ReLU done in its pass (model.c, fuse_bn_relu) gives the
+ * same outputs and gradients, to the bit, as the two layers apart
+ * (JIANMO_FUSE=0); for a CNN (conv, norm, ReLU; a residual block whose
+ * second norm feeds the add, not a ReLU) and an MLP (BatchNorm1d). */
+static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, int w, int k)
+{
+	enum { B = 5 };
+	float *out[2], *grad[2];
+	size_t n = 0;
+	for (int t = 0; t < 2; t++) {
+		if (t == 0)
+			setenv("JIANMO_FUSE", "0", 1);
+		else
+			unsetenv("JIANMO_FUSE");
+		jm_model *m = build(s, c, h, w, k, B);
+		gc g;
+		setup_check(m, B, 21, &g);
+		n = jm_model_n_params(m);
+		out[t] = copy_out(jm_model_forward(m, g.x, B, 0, 0), (size_t)B * k);
+		grad[t] = copy_out(jm_model_grads(m), n);
+		free((void *)g.x);
+		free((void *)g.r);
+		jm_model_free(m);
+	}
+	cr_expect_eq(memcmp(grad[0], grad[1], n * sizeof(float)), 0, "gradients differ");
+	cr_expect_eq(memcmp(out[0], out[1], (size_t)B * k * sizeof(float)), 0,
+		     "eval outputs differ");
+	for (int t = 0; t < 2; t++)
+		free(out[t]), free(grad[t]);
+}
+
+Test(model, batchnorm_relu_fused_changes_nothing)
+{
+	jm_model_spec cnn = {.type = "cnn", .layers = "c6 c6 p r8 gap fc5", .batchnorm = 1,
+			     .act = JM_ACT_RELU};
+	expect_fusion_changes_nothing(&cnn, 2, 8, 8, 5);
+	int hidden[] = {12, 7};
+	jm_model_spec mlp = {.type = "mlp", .hidden = hidden, .n_hidden = 2,
+			     .act = JM_ACT_RELU, .norm = "batch"};
+	expect_fusion_changes_nothing(&mlp, 1, 4, 4, 3);
 }
 
 Test(model, dropout_differs_between_training_and_eval)

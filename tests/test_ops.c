@@ -518,7 +518,7 @@ Test(ops, global_average_pool)
 /* ----------------------------------------------------------- batch norm */
 
 typedef struct {
-	int B, C, HW;
+	int B, C, HW, relu;
 	float *in, *gamma, *beta, *out, *mean, *rstd, *r;
 } bn_ctx;
 
@@ -527,15 +527,15 @@ static double bn_loss(void *p)
 	bn_ctx *c = p;
 	be->batchnorm_forward(c->out, c->mean, c->rstd, c->in, c->gamma,
 			      c->beta, NULL, NULL, c->B, c->C, c->HW, 1, 0.1f,
-			      1e-5f);
+			      1e-5f, c->relu);
 	return dotd(c->out, c->r, (size_t)c->B * c->C * c->HW);
 }
 
-static void bn_gradcheck(int B, int C, int HW, uint64_t seed)
+static void bn_gradcheck(int B, int C, int HW, uint64_t seed, int relu)
 {
 	jm_rng r;
 	jm_rng_seed(&r, seed);
-	bn_ctx c = { .B = B, .C = C, .HW = HW };
+	bn_ctx c = { .B = B, .C = C, .HW = HW, .relu = relu };
 	size_t n = (size_t)B * C * HW;
 	c.in = randv(&r, n, -2, 3);
 	c.gamma = randv(&r, C, 0.5f, 1.5f);
@@ -547,14 +547,14 @@ static void bn_gradcheck(int B, int C, int HW, uint64_t seed)
 	bn_loss(&c);
 	float *din = randv(&r, n, 5, 6), *dg = vec(C), *dbt = vec(C);
 	be->batchnorm_backward(din, dg, dbt, c.r, c.in, c.mean, c.rstd, c.gamma,
-			       B, C, HW);
+			       relu ? c.out : NULL, B, C, HW);
 	cr_assert_eq(jt_gradcheck("bn din", bn_loss, &c, c.in, n, din, 1e-2, 1e-2, 1e-3), 0);
 	cr_assert_eq(jt_gradcheck("bn dgamma", bn_loss, &c, c.gamma, C, dg, 1e-2, 1e-3, 1e-4), 0);
 	cr_assert_eq(jt_gradcheck("bn dbeta", bn_loss, &c, c.beta, C, dbt, 1e-2, 1e-3, 1e-4), 0);
 	/* dgamma/dbeta accumulate, din is overwritten */
 	float g0 = dg[0], b0 = dbt[0], d0 = din[0];
 	be->batchnorm_backward(din, dg, dbt, c.r, c.in, c.mean, c.rstd, c.gamma,
-			       B, C, HW);
+			       relu ? c.out : NULL, B, C, HW);
 	cr_assert_float_eq(dg[0], 2 * g0, 1e-5);
 	cr_assert_float_eq(dbt[0], 2 * b0, 1e-5);
 	cr_assert_eq(din[0], d0);
@@ -564,8 +564,8 @@ static void bn_gradcheck(int B, int C, int HW, uint64_t seed)
 
 Test(ops, batchnorm_backward_gradcheck)
 {
-	bn_gradcheck(3, 4, 5, 9);
-	bn_gradcheck(7, 3, 1, 10); /* BatchNorm1d: HW = 1 */
+	bn_gradcheck(3, 4, 5, 9, 0);
+	bn_gradcheck(7, 3, 1, 10, 0); /* BatchNorm1d: HW = 1 */
 }
 
 Test(ops, batchnorm_forward_and_running_stats)
@@ -581,7 +581,7 @@ Test(ops, batchnorm_forward_and_running_stats)
 	memcpy(rm0, rm, sizeof rm);
 	memcpy(rv0, rv, sizeof rv);
 	be->batchnorm_forward(out, mean, rstd, in, gamma, beta, rm, rv, B, C, HW,
-			      1, 0.1f, 1e-5f);
+			      1, 0.1f, 1e-5f, 0);
 	double *ref = calloc(n, sizeof *ref);
 	for (int c = 0; c < C; c++) {
 		double s = 0, ss = 0, N = (double)B * HW;
@@ -612,7 +612,7 @@ Test(ops, batchnorm_forward_and_running_stats)
 	memcpy(rm0, rm, sizeof rm);
 	memcpy(rv0, rv, sizeof rv);
 	be->batchnorm_forward(out, NULL, NULL, in, gamma, beta, rm, rv, B, C, HW,
-			      0, 0.1f, 1e-5f);
+			      0, 0.1f, 1e-5f, 0);
 	for (size_t k = 0; k < n; k++) {
 		int c = (int)(k / HW) % C;
 		ref[k] = (in[k] - rm[c]) / sqrt(rv[c] + 1e-5) * gamma[c] + beta[c];
@@ -632,7 +632,7 @@ Test(ops, batchnorm_running_stats_match_pytorch)
 	for (int i = 0; i < 12; i++)
 		in[i] = powf((float)i, 1.5f);
 	be->batchnorm_forward(out, NULL, NULL, in, NULL, NULL, rm, rv, 2, 2, 3, 1,
-			      0.1f, 1e-5f);
+			      0.1f, 1e-5f, 0);
 	cr_assert_float_eq(rm[0], 0.99455070f, 1e-6);
 	cr_assert_float_eq(rm[1], 1.99136913f, 1e-6);
 	cr_assert_float_eq(rv[0], 10.63042736f, 1e-5);
@@ -1193,6 +1193,61 @@ Test(ops, conv2d_split_across_workers)
 	jm_cpu_set_workers(1);
 }
 
+/* Batch norm with its ReLU (relu, out) gives each value as batch norm
+ * then act_forward, and act_backward then batch norm backward, give it:
+ * to the bit, on one worker and three, in training and in eval. */
+Test(ops, batchnorm_relu_is_the_two_ops_to_the_bit)
+{
+	jm_rng r;
+	jm_rng_seed(&r, 41);
+	enum { B = 6, C = 70, HW = 9 * 9 };
+	size_t n = (size_t)B * C * HW;
+	float *in = randv(&r, n, -2, 2), *dout = randv(&r, n, -1, 1);
+	float *gamma = randv(&r, C, 0.5f, 1.5f), *beta = randv(&r, C, -0.5f, 0.5f);
+	float *bn = vec(n), *act = vec(n), *dact = vec(n), *fused = vec(n);
+	float *din[2] = {vec(n), vec(n)}, *dg[2] = {vec(C), vec(C)}, *dbt[2] = {vec(C), vec(C)};
+	float *mean = vec(C), *rstd = vec(C), *rm[2] = {vec(C), vec(C)}, *rv[2] = {vec(C), vec(C)};
+	for (int workers = 1; workers <= 3; workers += 2) {
+		jm_cpu_set_workers(workers);
+		for (int training = 1; training >= 0; training--) {
+			for (int t = 0; t < 2; t++) {
+				memset(dg[t], 0, C * sizeof(float));
+				memset(dbt[t], 0, C * sizeof(float));
+				for (int c = 0; c < C; c++)
+					rm[t][c] = 0.25f, rv[t][c] = 2.0f;
+			}
+			be->batchnorm_forward(bn, mean, rstd, in, gamma, beta, rm[0], rv[0], B, C, HW,
+					      training, 0.1f, 1e-5f, 0);
+			be->act_forward(JM_ACT_RELU, act, bn, n);
+			be->batchnorm_forward(fused, mean, rstd, in, gamma, beta, rm[1], rv[1], B, C,
+					      HW, training, 0.1f, 1e-5f, 1);
+			cr_expect_eq(memcmp(fused, act, n * sizeof(float)), 0,
+				     "forward (training %d, %d workers)", training, workers);
+			cr_expect_eq(memcmp(rv[0], rv[1], C * sizeof(float)), 0, "running_var");
+			if (!training)
+				continue;
+			be->act_backward(JM_ACT_RELU, dact, dout, bn, act, n);
+			be->batchnorm_backward(din[0], dg[0], dbt[0], dact, in, mean, rstd, gamma,
+					       NULL, B, C, HW);
+			be->batchnorm_backward(din[1], dg[1], dbt[1], dout, in, mean, rstd, gamma,
+					       fused, B, C, HW);
+			cr_expect_eq(memcmp(din[0], din[1], n * sizeof(float)), 0, "din");
+			cr_expect_eq(memcmp(dg[0], dg[1], C * sizeof(float)), 0, "dgamma");
+			cr_expect_eq(memcmp(dbt[0], dbt[1], C * sizeof(float)), 0, "dbeta");
+			/* no input gradient wanted: the parameters' still */
+			memset(dg[1], 0, C * sizeof(float));
+			be->batchnorm_backward(NULL, dg[1], dbt[1], dout, in, mean, rstd, gamma, fused,
+					       B, C, HW);
+			cr_expect_eq(memcmp(dg[0], dg[1], C * sizeof(float)), 0, "dgamma, no din");
+		}
+	}
+	jm_cpu_set_workers(1);
+	float *all[] = {in, dout, gamma, beta, bn, act, dact, fused, din[0], din[1], dg[0], dg[1],
+			dbt[0], dbt[1], mean, rstd, rm[0], rm[1], rv[0], rv[1]};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		free(all[i]);
+}
+
 /* Batch norm splits its channels across the workers: every channel is
  * computed alone, so the bits are the same whatever the split. */
 Test(ops, batchnorm_split_across_workers_is_bit_identical)
@@ -1211,9 +1266,9 @@ Test(ops, batchnorm_split_across_workers_is_bit_identical)
 		for (int c = 0; c < C; c++)
 			rv[t][c] = 1.0f;
 		be->batchnorm_forward(out[t], mean[t], rstd[t], in, gamma, beta, rm[t], rv[t], B, C,
-				      HW, 1, 0.1f, 1e-5f);
-		be->batchnorm_backward(din[t], dg[t], dbt[t], dout, in, mean[t], rstd[t], gamma, B,
-				       C, HW);
+				      HW, 1, 0.1f, 1e-5f, 0);
+		be->batchnorm_backward(din[t], dg[t], dbt[t], dout, in, mean[t], rstd[t], gamma,
+				       NULL, B, C, HW);
 	}
 	jm_cpu_set_workers(1);
 	cr_expect_eq(memcmp(out[0], out[1], n * sizeof(float)), 0, "forward differs");

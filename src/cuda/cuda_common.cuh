@@ -271,10 +271,10 @@ void jm_cuda_gap_backward(float *din, const float *dout, int B, int C, int HW);
 void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, const float *in,
 			       const float *gamma, const float *beta, float *running_mean,
 			       float *running_var, int B, int C, int HW, int training,
-			       float momentum, float eps);
+			       float momentum, float eps, int relu);
 void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
 				const float *in, const float *mean, const float *rstd,
-				const float *gamma, int B, int C, int HW);
+				const float *gamma, const float *out, int B, int C, int HW);
 void jm_cuda_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 			       const float *gamma, const float *beta, int N, int C, float eps);
 void jm_cuda_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,

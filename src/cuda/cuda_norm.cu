@@ -111,20 +111,29 @@ __device__ __forceinline__ int bn_channel(size_t i, int C, int HW)
 	return (int)r;
 }
 
+/* out = in * scale + shift, then the ReLU when relu (backend.h) */
 __global__ void k_bn_affine(float *out, const float *in, const float *scale,
-			    const float *shift, size_t n, int C, int HW)
+			    const float *shift, size_t n, int C, int HW, int relu)
 {
 	JM_CUDA_FOR(i, n)
 	{
 		int c = bn_channel(i, C, HW);
-		out[i] = in[i] * scale[c] + shift[c];
+		float v = in[i] * scale[c] + shift[c];
+		out[i] = relu && !(v > 0.0f) ? 0.0f : v;
 	}
+}
+
+/* dout where the ReLU's output y is > 0, else 0; dout without one */
+__device__ __forceinline__ float bn_dy(const float *dout, const float *y, size_t i)
+{
+	float g = dout[i];
+	return y && !(y[i] > 0.0f) ? 0.0f : g;
 }
 
 extern "C" void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, const float *in,
 					  const float *gamma, const float *beta,
 					  float *running_mean, float *running_var, int B, int C,
-					  int HW, int training, float momentum, float eps)
+					  int HW, int training, float momentum, float eps, int relu)
 {
 	if (C <= 0)
 		return;
@@ -151,14 +160,14 @@ extern "C" void jm_cuda_batchnorm_forward(float *out, float *mean, float *rstd, 
 	size_t n = (size_t)B * C * HW;
 	if (n)
 		jm_cuda_launch(k_bn_affine, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, out, in, scale,
-			       shift, n, C, HW);
+			       shift, n, C, HW, relu != 0);
 	JM_CUDA_LAUNCHED("batch norm");
 }
 
 /* Block (c, s): its chunk of channel c's sums of dy and dy*(x - mean),
  * into parts[2*(c*S + s)] and [+1]. */
-__global__ void k_bn_dpart(double *parts, const float *dout, const float *in, const float *mean,
-			   int B, int C, int HW)
+__global__ void k_bn_dpart(double *parts, const float *dout, const float *y, const float *in,
+			   const float *mean, int B, int C, int HW)
 {
 	int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
 	size_t N = (size_t)B * HW, lo, hi;
@@ -169,7 +178,7 @@ __global__ void k_bn_dpart(double *parts, const float *dout, const float *in, co
 	if (k < hi) {
 		bn_walk w = bn_walk_at(k, c, C, HW, blockDim.x);
 		for (; k < hi; k += blockDim.x, bn_walk_next(&w)) {
-			float dy = dout[w.off];
+			float dy = bn_dy(dout, y, w.off);
 			sdy += dy;
 			sdyx += (double)dy * (in[w.off] - m);
 		}
@@ -207,20 +216,20 @@ __global__ void k_bn_dfinish(float *dgamma, float *dbeta, float *coef, const dou
 	coef[3 * c + 2] = (float)(-ga * rs * sdy / N - bx * m);
 }
 
-__global__ void k_bn_dx(float *din, const float *dout, const float *in, const float *coef,
-			size_t n, int C, int HW)
+__global__ void k_bn_dx(float *din, const float *dout, const float *y, const float *in,
+			const float *coef, size_t n, int C, int HW)
 {
 	JM_CUDA_FOR(i, n)
 	{
 		int c = bn_channel(i, C, HW);
-		din[i] = coef[3 * c] * dout[i] + coef[3 * c + 1] * in[i] + coef[3 * c + 2];
+		din[i] = coef[3 * c] * bn_dy(dout, y, i) + coef[3 * c + 1] * in[i] + coef[3 * c + 2];
 	}
 }
 
 extern "C" void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbeta,
 					   const float *dout, const float *in, const float *mean,
-					   const float *rstd, const float *gamma, int B, int C,
-					   int HW)
+					   const float *rstd, const float *gamma, const float *out,
+					   int B, int C, int HW)
 {
 	if (C <= 0)
 		return;
@@ -233,13 +242,13 @@ extern "C" void jm_cuda_batchnorm_backward(float *din, float *dgamma, float *dbe
 	float *coef = (float *)d;
 	double *parts = d + (size_t)C * 2;
 	jm_cuda_launch(k_bn_dpart, dim3((unsigned)C, (unsigned)S), BN_PART_THREADS, 0, parts, dout,
-		       in, mean, B, C, HW);
+		       out, in, mean, B, C, HW);
 	jm_cuda_launch(k_bn_dfinish, (unsigned)((C + 255) / 256), 256, 0, dgamma, dbeta, coef,
 		       (const double *)parts, S, mean, rstd, gamma, C, (double)N);
 	size_t n = (size_t)B * C * HW;
 	if (din && n)
-		jm_cuda_launch(k_bn_dx, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, in, coef,
-			       n, C, HW);
+		jm_cuda_launch(k_bn_dx, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, din, dout, out, in,
+			       coef, n, C, HW);
 	JM_CUDA_LAUNCHED("batch norm backward");
 }
 

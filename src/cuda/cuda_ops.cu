@@ -88,8 +88,10 @@ extern "C" void jm_cuda_act_backward(int act, float *din, const float *dout, con
 {
 	if (!n)
 		return;
-	jm_cuda_launch(k_act_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, act, din, dout, in, out,
-		       n);
+	/* only what act_bwd reads: a stream of n floats less to load */
+	int by_out = act == JM_ACT_TANH || act == JM_ACT_SIGMOID;
+	const float *x = by_out || act == JM_ACT_NONE ? nullptr : in, *y = by_out ? out : nullptr;
+	jm_cuda_launch(k_act_bwd, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, act, din, dout, x, y, n);
 	JM_CUDA_LAUNCHED("activation backward");
 }
 
@@ -339,6 +341,8 @@ extern "C" double jm_cuda_xent(float *dlogits, float *sample_loss, int32_t *corr
 			       const float *logits, const int32_t *labels, const float *soft,
 			       int B, int K, float smoothing)
 {
+	if (correct)
+		*correct = 0; /* as the CPU, also when nothing can be read */
 	if (B <= 0)
 		return 0.0;
 	double *rl, total = NAN;

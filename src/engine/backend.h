@@ -46,10 +46,11 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 7 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
+#define JM_BACKEND_ABI 8 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
 			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
 			   * 7: step_begin, step_end, graph_info, clip_norm,
-			   *    augment_batch, native_call */
+			   *    augment_batch, native_call;
+			   * 8: batch norm's ReLU (relu, out) */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -121,16 +122,22 @@ typedef struct jm_backend {
 	 * for backward, update running_* with momentum (PyTorch's 0.1).
 	 * eval: use running_mean/running_var.
 	 * gamma/beta may be NULL (1 and 0); mean/rstd may be NULL in eval and
-	 * then receive nothing; running_* may be NULL in training (no update). */
+	 * then receive nothing; running_* may be NULL in training (no update).
+	 * relu != 0: out is the ReLU of the result (act_forward's, in the same
+	 * pass: a batch norm followed by a ReLU reads and writes the batch
+	 * once); backward then takes that out, and dout is the gradient of the
+	 * ReLU's output, zeroed where out is not > 0 (act_backward's ReLU)
+	 * before it meets the norm.  out NULL in backward: no ReLU. */
 	void (*batchnorm_forward)(float *out, float *mean, float *rstd,
 				  const float *in, const float *gamma,
 				  const float *beta, float *running_mean,
 				  float *running_var, int B, int C, int HW,
-				  int training, float momentum, float eps);
+				  int training, float momentum, float eps, int relu);
 	void (*batchnorm_backward)(float *din, float *dgamma, float *dbeta,
 				   const float *dout, const float *in,
 				   const float *mean, const float *rstd,
-				   const float *gamma, int B, int C, int HW);
+				   const float *gamma, const float *out, int B, int C,
+				   int HW);
 	/* Layer norm over the last dim: in/out [N,C]; mean/rstd [N]. */
 	void (*layernorm_forward)(float *out, float *mean, float *rstd,
 				  const float *in, const float *gamma,

@@ -12,6 +12,9 @@
  *
  * Backward does the same: per-channel sums of dy and dy*xhat, then
  * din = a*dy + b*x + k with the three coefficients folded per channel.
+ * With a ReLU after the norm (relu, out), the forward's sweep 2 applies it
+ * and backward's dy is dout where out > 0, else 0: each value as the
+ * separate act_forward and act_backward give it.
  * Layer norm is the same per row of C contiguous values.
  */
 #include <math.h>
@@ -70,20 +73,58 @@ JM_CPU_HOT static void norm_dsums(const float *restrict dy,
 	*sdyx = tb + ((b[0] + b[4]) + (b[1] + b[5])) + ((b[2] + b[6]) + (b[3] + b[7]));
 }
 
-/* out = x*scale + shift over n values (in == out allowed). */
-JM_CPU_HOT static void norm_affine(float *out, const float *x, size_t n,
-				   float scale, float shift)
+/* norm_dsums of dy where y > 0, 0 elsewhere (a ReLU's y). */
+JM_CPU_HOT static void norm_dsums_relu(const float *restrict dy, const float *restrict y,
+				       const float *restrict x, size_t n, float m, float *sdy,
+				       float *sdyx)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = x[i] * scale + shift;
+	float a[8] = {0}, b[8] = {0}, ta = 0.0f, tb = 0.0f;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) {
+			float g = dy[i + k], d = y[i + k] > 0.0f ? g : 0.0f;
+			a[k] += d;
+			b[k] += d * (x[i + k] - m);
+		}
+	for (; i < n; i++) {
+		float g = dy[i], d = y[i] > 0.0f ? g : 0.0f;
+		ta += d;
+		tb += d * (x[i] - m);
+	}
+	*sdy = ta + ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+	*sdyx = tb + ((b[0] + b[4]) + (b[1] + b[5])) + ((b[2] + b[6]) + (b[3] + b[7]));
 }
 
-/* din = a*dy + b*x + k over n values. */
-JM_CPU_HOT static void norm_dx(float *din, const float *dy, const float *x,
+/* out = x*scale + shift over n values (in == out allowed); then the ReLU
+ * when relu. */
+JM_CPU_HOT static void norm_affine(float *out, const float *x, size_t n,
+				   float scale, float shift, int relu)
+{
+	if (!relu) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = x[i] * scale + shift;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i] * scale + shift;
+		out[i] = v > 0.0f ? v : 0.0f;
+	}
+}
+
+/* din = a*dy + b*x + k over n values; dy where y > 0, 0 elsewhere, when y
+ * (a ReLU's output) is given. */
+JM_CPU_HOT static void norm_dx(float *din, const float *dy, const float *y, const float *x,
 			       size_t n, float a, float b, float k)
 {
-	for (size_t i = 0; i < n; i++)
-		din[i] = a * dy[i] + b * x[i] + k;
+	if (!y) {
+		for (size_t i = 0; i < n; i++)
+			din[i] = a * dy[i] + b * x[i] + k;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float g = dy[i], d = y[i] > 0.0f ? g : 0.0f;
+		din[i] = a * d + b * x[i] + k;
+	}
 }
 
 /* Channels handled together: each pass sweeps memory in order (sample by
@@ -117,8 +158,8 @@ static void bn_group_stats(const float *in, int B, int C, int HW, int c0,
  * whatever the split. */
 typedef struct bn_args {
 	float *out, *din, *dgamma, *dbeta, *mean, *rstd, *running_mean, *running_var;
-	const float *in, *dout, *gamma, *beta, *cmean, *crstd;
-	int B, C, HW, training;
+	const float *in, *dout, *gamma, *beta, *cmean, *crstd, *y;
+	int B, C, HW, training, relu;
 	float momentum, eps;
 } bn_args;
 
@@ -174,7 +215,7 @@ static void bn_forward_part(void *ctx, int part, int nparts)
 			for (int g = 0; g < G; g++) {
 				size_t off = ((size_t)b * C + c0 + g) * HW;
 				norm_affine(out + off, in + off, (size_t)HW, scale[g],
-					    shift[g]);
+					    shift[g], a->relu);
 			}
 	}
 }
@@ -195,12 +236,12 @@ void jm_cpu_batchnorm_forward(float *out, float *mean, float *rstd,
 			      const float *in, const float *gamma,
 			      const float *beta, float *running_mean,
 			      float *running_var, int B, int C, int HW,
-			      int training, float momentum, float eps)
+			      int training, float momentum, float eps, int relu)
 {
 	bn_args a = {.out = out, .mean = mean, .rstd = rstd, .running_mean = running_mean,
 		     .running_var = running_var, .in = in, .gamma = gamma, .beta = beta,
 		     .B = B, .C = C, .HW = HW, .training = training, .momentum = momentum,
-		     .eps = eps};
+		     .eps = eps, .relu = relu != 0};
 	jm_cpu_parallel(bn_parts(B, C, HW), bn_forward_part, &a);
 }
 
@@ -209,7 +250,7 @@ static void bn_backward_part(void *ctx, int part, int nparts)
 	const bn_args *args = ctx;
 	float *din = args->din, *dgamma = args->dgamma, *dbeta = args->dbeta;
 	const float *dout = args->dout, *in = args->in, *mean = args->cmean;
-	const float *rstd = args->crstd, *gamma = args->gamma;
+	const float *rstd = args->crstd, *gamma = args->gamma, *y = args->y;
 	int B = args->B, C = args->C, HW = args->HW;
 	int lo, hi;
 	bn_channel_range(C, part, nparts, &lo, &hi);
@@ -223,8 +264,12 @@ static void bn_backward_part(void *ctx, int part, int nparts)
 			for (int g = 0; g < G; g++) {
 				size_t off = ((size_t)b * C + c0 + g) * HW;
 				float a, d;
-				norm_dsums(dout + off, in + off, (size_t)HW,
-					   mean[c0 + g], &a, &d);
+				if (y)
+					norm_dsums_relu(dout + off, y + off, in + off, (size_t)HW,
+							mean[c0 + g], &a, &d);
+				else
+					norm_dsums(dout + off, in + off, (size_t)HW,
+						   mean[c0 + g], &a, &d);
 				sdy[g] += a;
 				sdyx[g] += d;
 			}
@@ -247,8 +292,8 @@ static void bn_backward_part(void *ctx, int part, int nparts)
 		for (int b = 0; b < B; b++)
 			for (int g = 0; g < G; g++) {
 				size_t off = ((size_t)b * C + c0 + g) * HW;
-				norm_dx(din + off, dout + off, in + off, (size_t)HW,
-					ca[g], cb[g], ck[g]);
+				norm_dx(din + off, dout + off, y ? y + off : NULL, in + off,
+					(size_t)HW, ca[g], cb[g], ck[g]);
 			}
 	}
 }
@@ -256,10 +301,11 @@ static void bn_backward_part(void *ctx, int part, int nparts)
 void jm_cpu_batchnorm_backward(float *din, float *dgamma, float *dbeta,
 			       const float *dout, const float *in,
 			       const float *mean, const float *rstd,
-			       const float *gamma, int B, int C, int HW)
+			       const float *gamma, const float *out, int B, int C, int HW)
 {
 	bn_args a = {.din = din, .dgamma = dgamma, .dbeta = dbeta, .dout = dout, .in = in,
-		     .cmean = mean, .crstd = rstd, .gamma = gamma, .B = B, .C = C, .HW = HW};
+		     .cmean = mean, .crstd = rstd, .gamma = gamma, .y = out, .B = B, .C = C,
+		     .HW = HW};
 	jm_cpu_parallel(bn_parts(B, C, HW), bn_backward_part, &a);
 }
 

@@ -61,6 +61,8 @@ typedef struct layer {
 	uint64_t key;       /* dropout key of the last training forward */
 	int plug;           /* L_PLUGIN: index into plugs; its scratch is at
 			       stat_off, its tensors pt[0..npt) */
+	int relu;           /* L_BN: the ReLU after it is done in its pass */
+	int fused;          /* L_ACT: done by the batch norm before it */
 	int pt[JM_PLUGIN_MAX_PARAMS], npt;
 } layer;
 
@@ -858,6 +860,28 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 	return 0;
 }
 
+/* A batch norm whose output only a ReLU reads does the ReLU in its own
+ * pass (backend.h: batchnorm_forward's relu): the batch is read and
+ * written once, not twice, forward and backward.  The ReLU's output is
+ * then the norm's buffer, and the results are the same to the bit.
+ * JIANMO_FUSE=0 leaves the two apart (to compare). */
+static void fuse_bn_relu(jm_model *m)
+{
+	const char *env = getenv("JIANMO_FUSE");
+	if (env && !strcmp(env, "0"))
+		return;
+	for (int i = 0; i + 1 < m->n_layers; i++) {
+		layer *L = &m->layers[i], *N = &m->layers[i + 1];
+		if (L->kind != L_BN || N->kind != L_ACT || N->act != JM_ACT_RELU || N->in != L->out)
+			continue;
+		int others = 0;
+		for (int j = 0; j < m->n_layers; j++)
+			others += j != i + 1 && (m->layers[j].in == L->out || m->layers[j].in2 == L->out);
+		if (!others)
+			L->relu = N->fused = 1;
+	}
+}
+
 int jm_model_build(jm_model **out, const jm_backend *be,
 		   const jm_model_spec *spec, int in_c, int in_h, int in_w,
 		   int n_classes, int max_batch, jm_err *err)
@@ -938,6 +962,7 @@ int jm_model_build(jm_model **out, const jm_backend *be,
 			goto fail;
 	}
 
+	fuse_bn_relu(m);
 	if (b.has_fanin)
 		for (int i = 1; i < m->n_acts; i++)
 			if (m->acts_tab[i].size * (size_t)max_batch > m->fanin_scratch)
@@ -1112,7 +1137,7 @@ static void fwd_bn(pass *p)
 				    P(p->m, L->wt), P(p->m, L->bt),
 				    BUF(p->m, L->rmt), BUF(p->m, L->rvt), p->B,
 				    L->c, L->h * L->w, p->training, BN_MOMENTUM,
-				    NORM_EPS);
+				    NORM_EPS, L->relu);
 }
 
 static void bwd_bn(pass *p)
@@ -1121,7 +1146,8 @@ static void bwd_bn(pass *p)
 	float *stat = STAT(p->m, L);
 	p->m->be->batchnorm_backward(p->din, G(p->m, L->wt), G(p->m, L->bt),
 				     p->dout, p->in, stat, stat + L->c,
-				     P(p->m, L->wt), p->B, L->c, L->h * L->w);
+				     P(p->m, L->wt), L->relu ? p->m->aptr[L->out] : NULL, p->B,
+				     L->c, L->h * L->w);
 }
 
 static void fwd_ln(pass *p)
@@ -1347,7 +1373,8 @@ float *jm_model_forward(jm_model *m, const float *x, int B, int training,
 			continue;
 		pass p = {.m = m, .L = L, .B = B, .training = training,
 			  .in = m->aptr[L->in]};
-		if (L->kind == L_DROPOUT && !training) {
+		if ((L->kind == L_DROPOUT && !training) || L->fused) {
+			/* nothing to do (a fused ReLU: its batch norm did it) */
 			m->aptr[L->out] = m->aptr[L->in];
 			continue;
 		}
@@ -1413,6 +1440,11 @@ int jm_model_backward(jm_model *m, const float *dlogits, int B)
 		const float *dout = m->gptr[L->out];
 		if (L->kind == L_ADD) {
 			backward_add(m, L, dout, B);
+			continue;
+		}
+		if (L->fused) { /* the batch norm before it takes its gradient */
+			m->gptr[L->in] = dout;
+			m->written[L->in] = 1;
 			continue;
 		}
 		int via_scratch;
