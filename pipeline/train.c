@@ -126,6 +126,19 @@ static void train_batch(jm_trainer *t, int64_t pos)
 	jm_model_backward(t->model, t->dlogits, B);
 }
 
+/* A device error since the last wait, as the run's error: a read after
+ * one gives garbage or NaN, which would read as divergence.  0, or -1
+ * with err (what: where it was found). */
+static int device_error(jm_trainer *t, const char *what, jm_err *err)
+{
+	char why[512];
+	if (t->be->sync(why, sizeof why) == 0)
+		return 0;
+	jm_report_clear(t->rep);
+	return jm_err_set(err, JM_EXIT_FAIL, "%s (step %lld, epoch %lld) on %s: %s", what,
+			  (long long)t->st.step + 1, (long long)t->st.epoch + 1, t->be->name, why);
+}
+
 /* Loss scaling (fp16): 1 when this step's gradients are finite, and then
  * unscaled in place; 0 when they are not (the step is skipped and the
  * scale halved); -1 with err when they are not even at a vanishing scale. */
@@ -136,13 +149,8 @@ static int unscale_grads(jm_trainer *t, float *g, size_t n, jm_err *err)
 	double ss = t->be->sumsq(g, n);
 	if (!isfinite(ss)) {
 		/* a device error reads as NaN: that one, not a scale run down */
-		char why[512];
-		if (t->be->sync(why, sizeof why) < 0) {
-			jm_report_clear(t->rep);
-			return jm_err_set(err, JM_EXIT_FAIL, "step %lld (epoch %lld) on %s: %s",
-					  (long long)t->st.step + 1, (long long)t->st.epoch + 1,
-					  t->be->name, why);
-		}
+		if (device_error(t, "loss scaling", err) < 0)
+			return -1;
 		t->scale_skipped++;
 		t->scale_good = 0;
 		t->loss_scale *= 0.5;
@@ -180,10 +188,13 @@ static void push_metrics(jm_trainer *t)
 static int read_metrics(jm_trainer *t, jm_err *err)
 {
 	jm_train_state *st = &t->st;
-	double a[7];
+	double a[7] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 	if (!t->unread)
 		return 0;
 	t->be->to_host(a, t->acc, sizeof a);
+	/* the read has waited for the device: its errors cost nothing to ask */
+	if (device_error(t, "training", err) < 0)
+		return -1;
 	int64_t n = (int64_t)a[2] - st->batches;
 	t->last_norm = a[5];
 	if (t->clip_on_device && a[6] > 0) {
@@ -238,6 +249,8 @@ static int step_apply(jm_trainer *t, int64_t batches, double *lr, double *norm, 
 	} else if (*finite && t->clip.mode != JM_CLIP_OFF) {
 		*norm = jm_clip_apply(&t->clip, t->be, g, n);
 		if (!isfinite(*norm)) {
+			if (device_error(t, "gradient clipping", err) < 0)
+				return -1;
 			jm_report_clear(t->rep);
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "diverged: gradient norm is %s at step %lld (epoch %lld)",
@@ -378,6 +391,10 @@ int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *co
 			e->auc = roc_auc(sc, d->n);
 	}
 	free(sc);
+	/* the figures are the device's only when it met no error */
+	char why[512];
+	if (be->sync(why, sizeof why) < 0)
+		return jm_err_set(err, JM_EXIT_FAIL, "evaluation on %s: %s", be->name, why);
 	return 0;
 }
 

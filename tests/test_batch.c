@@ -395,6 +395,56 @@ Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
 	free(out), free(err);
 }
 
+/* A device error (JIANMO_BACKEND_CHECK_FAIL: the checked backend's sync
+ * fails from its Nth call on, as a GPU's does after a fault in its queued
+ * work) is the run's error wherever it is found, named as such, not read
+ * as divergence or garbage figures: in training, in the evaluation, and
+ * before a checkpoint replaces the last good one; and a run failed so
+ * resumes from that checkpoint to the uninterrupted result. */
+Test(batch, device_errors_fail_the_run_and_keep_the_checkpoint, .timeout = 300)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "fault.flow", jt_full_step_flow));
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch fault.flow"), 0); /* run 1 */
+	static const struct {
+		int n;
+		const char *msg;
+	} at[] = {
+		{3, "run 2 failed: training (step 15, epoch 1) on cpu: an injected device error"},
+		{11, "run 3 failed: evaluation on cpu: an injected device error"},
+		{12, "run 4 failed: .jianmo/runs/4/checkpoint.safetensors: not saved: cpu: an "
+		     "injected device error"},
+		{13, "run 5 failed: training (step 50, epoch 2) on cpu: an injected device error"},
+	};
+	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+		char *out, *err;
+		int rc = jt_sh(dir, &out, &err,
+			       "JIANMO_BACKEND_CHECK=1 JIANMO_BACKEND_CHECK_FAIL=%d '%s' --batch "
+			       "fault.flow; echo \"exit=$?\"; echo \"files: $(ls .jianmo/runs/%zu | "
+			       "tr '\\n' ' ')\"",
+			       at[i].n, jt_bin(), i + 2);
+		cr_assert_eq(rc, 0);
+		cr_expect(strstr(out, "exit=1"), "fault at sync %d: %s", at[i].n, out);
+		cr_expect(strstr(err, at[i].msg), "fault at sync %d: %s", at[i].n, err);
+		cr_expect_null(strstr(err, "diverged"), "%s", err);
+		const char *files = strstr(out, "files: ");
+		cr_assert(files, "%s", out);
+		cr_expect_null(strstr(files, ".tmp."), "a checkpoint's temporary file stayed: %s",
+			       files);
+		/* before epoch 1's checkpoint, none; after it, it stays */
+		cr_expect_eq(strstr(files, "checkpoint.safetensors") != NULL, at[i].n > 12, "%s",
+			     files);
+		free(out), free(err);
+	}
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "JIANMO_BACKEND_CHECK=1 '%s' --batch --resume 5", jt_bin());
+	cr_assert_eq(rc, 0, "resume failed: %s\n%s", err, out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 5);
+	sqlite3_close(db);
+}
+
 Test(batch, sigkill_then_resume_matches_uninterrupted, .timeout = 300)
 {
 	NEED_FMNIST();

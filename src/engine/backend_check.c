@@ -13,6 +13,10 @@
  *   clip_norm            the device clip, on the CPU (the norm into stat,
  *                        as the CUDA module computes it)
  *   metrics_every        32, as on a GPU
+ *   sync                 JIANMO_BACKEND_CHECK_FAIL=N: from the Nth call
+ *                        on, fails as a device's does after an error in
+ *                        its queued work (a sticky error), so the
+ *                        callers' error paths run without a GPU
  *
  * graph_info says how many steps were bracketed and how many broke the
  * contract (the first, by name); the run prints it at its end.  The
@@ -22,6 +26,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 enum { CHK_UPLOADS = 64 };
 
@@ -31,6 +36,7 @@ static struct {
 	char first[160];
 	const void *up[CHK_UPLOADS]; /* this step's upload targets */
 	int n_up;
+	long long syncs, fail_at; /* JIANMO_BACKEND_CHECK_FAIL */
 } chk;
 
 static void broke(const char *what)
@@ -107,6 +113,11 @@ static double chk_sumsq(const float *x, size_t n)
 static int chk_sync(char *why, size_t n)
 {
 	read_inside();
+	if (chk.fail_at > 0 && ++chk.syncs >= chk.fail_at) {
+		snprintf(why, n, "an injected device error (JIANMO_BACKEND_CHECK_FAIL=%lld)",
+			 chk.fail_at);
+		return -1;
+	}
 	return jm_backend_cpu.sync(why, n);
 }
 
@@ -163,6 +174,8 @@ const jm_backend *jm_backend_checked(void)
 		t.step_end = chk_step_end;
 		t.graph_info = chk_graph_info;
 		t.metrics_every = 32;
+		const char *fail = getenv("JIANMO_BACKEND_CHECK_FAIL");
+		chk.fail_at = fail ? atoll(fail) : 0;
 	}
 	return &t;
 }

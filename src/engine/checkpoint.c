@@ -684,6 +684,13 @@ int jm_checkpoint_save(const char *path, jm_model *m, jm_optim *opt,
 		if (write_all(fd, stage, t[i].numel * sizeof *stage) < 0)
 			goto io_error;
 	}
+	/* a device error since the last wait: the tensors read back are not
+	 * the model's, and must not replace the last good checkpoint */
+	char why[512];
+	if (be->sync(why, sizeof why) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: not saved: %s: %s", path, be->name, why);
+		goto out;
+	}
 	if (fsync(fd) < 0)
 		goto io_error;
 	if (close(fd) < 0) {
