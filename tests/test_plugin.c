@@ -496,8 +496,11 @@ Test(plugin, swish_cuda_parity)
 		snprintf(slash + 1, sizeof module - (size_t)(slash + 1 - module), "jianmo-cuda.so");
 		setenv("JIANMO_CUDA_MODULE", module, 1);
 	}
-	if (jm_backend_for_device("cuda", &gpu, note, sizeof note, why, sizeof why) < 0)
+	if (jm_backend_for_device("cuda", &gpu, note, sizeof note, why, sizeof why) < 0) {
+		if (getenv("JIANMO_REQUIRE_GPU")) /* the device machine: no silent skips */
+			cr_assert_fail("no CUDA device, and JIANMO_REQUIRE_GPU is set: %s", why);
 		cr_skip_test("SKIPPED: no CUDA device (%s)", why);
+	}
 	use_path(plugins_dir("examples"));
 	jm_plugin_call call;
 	cr_assert_eq(jm_plugin_parse_call("swish(beta=1.7)", JM_PLUGIN_OP_LAYER, &call, why, sizeof why), 0);
@@ -755,8 +758,11 @@ Test(plugin, swish_trains_the_same_with_cuda_graphs, .timeout = 600)
 		snprintf(slash + 1, sizeof module - (size_t)(slash + 1 - module), "jianmo-cuda.so");
 		setenv("JIANMO_CUDA_MODULE", module, 1);
 	}
-	if (jm_backend_check_device("cuda", why, sizeof why) < 0)
+	if (jm_backend_check_device("cuda", why, sizeof why) < 0) {
+		if (getenv("JIANMO_REQUIRE_GPU"))
+			cr_assert_fail("no CUDA device, and JIANMO_REQUIRE_GPU is set: %s", why);
 		cr_skip_test("SKIPPED: no CUDA device (%s)", why);
+	}
 	if (!jt_fmnist_dir())
 		cr_skip_test("SKIPPED: Fashion-MNIST not installed");
 	char *runs[2];
