@@ -168,7 +168,9 @@ static int pick_precision(runner *r, jm_err *err)
 		jm_flow_locate(f, "train.precision", loc, sizeof loc);
 		return jm_err_set(err, JM_EXIT_INPUT,
 				  "%s: [train] precision = %s runs on a GPU, and this run is on the "
-				  "%s (use auto or fp32)", loc, jm_prec_name(p), be->name);
+				  "%s%s%s%s (use auto or fp32)", loc, jm_prec_name(p), be->name,
+				  r->device_note[0] ? " (device auto: " : "", r->device_note,
+				  r->device_note[0] ? ")" : "");
 	}
 	if (be->set_precision && be->set_precision(p, why, sizeof why) < 0) {
 		jm_flow_locate(f, "train.precision", loc, sizeof loc);
@@ -1079,6 +1081,9 @@ int jm_runner_batch(const jm_batch_opts *o)
 		      jm_blas_threads() == 1 ? "" : "s");
 	if (r->device_note[0] && r->log)
 		fprintf(r->log, "device auto: the CPU, because %s\n", r->device_note);
+	/* on a GPU machine, the console too: a run on the CPU there is news */
+	if (r->device_note[0] && jm_backend_has_driver())
+		jm_report_msg(&r->rep, "device auto: the CPU, because %s", r->device_note);
 	if (r->batch_note[0])
 		jm_report_msg(&r->rep, "%s", r->batch_note);
 	if (graph_note[0])

@@ -485,13 +485,21 @@ Test(batch, gpu_precisions_are_refused_on_the_cpu)
 	char *out, *err;
 	int rc = jt_jianmo(dir, &out, &err, "--batch half.flow");
 	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	/* device auto fell back to the CPU: its reason is named */
 	cr_expect(strstr(err, "jianmo: half.flow:17: [train] precision = fp16 runs on a GPU, and "
-			      "this run is on the cpu (use auto or fp32)"), "%s", err);
+			      "this run is on the cpu (device auto: "), "%s", err);
+	cr_expect(strstr(err, ") (use auto or fp32)\n"), "%s", err);
 	free(out), free(err);
 	rc = jt_jianmo(dir, &out, &err, "--batch small.flow --set train.precision=bf16");
 	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
 	cr_expect(strstr(err, "jianmo: --set train.precision: [train] precision = bf16 runs on a "
-			      "GPU, and this run is on the cpu (use auto or fp32)"), "%s", err);
+			      "GPU, and this run is on the cpu (device auto: "), "%s", err);
+	free(out), free(err);
+	/* the CPU asked for: nothing to explain */
+	rc = jt_jianmo(dir, &out, &err, "--batch small.flow --device cpu --set train.precision=tf32");
+	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo: --set train.precision: [train] precision = tf32 runs on a "
+			      "GPU, and this run is on the cpu (use auto or fp32)\n"), "%s", err);
 	free(out), free(err);
 	char path[4096]; /* input errors store nothing: not even a store */
 	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);

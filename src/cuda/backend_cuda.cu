@@ -57,7 +57,9 @@ int jm_cuda_check_blas(cublasStatus_t s, const char *what)
 {
 	if (s == CUBLAS_STATUS_SUCCESS)
 		return 0;
-	jm_cuda_fail("cublas: %s: status %d", what, (int)s);
+	/* its words, so batch = auto knows a batch too large by them */
+	jm_cuda_fail("cublas: %s: %s", what,
+		     s == CUBLAS_STATUS_ALLOC_FAILED ? "out of memory" : cublasGetStatusString(s));
 	return -1;
 }
 
@@ -117,7 +119,7 @@ static void cuda_free(void *p)
  * return, and a slot is reused only once the event recorded behind its
  * copy has fired (RING_SLOTS copies later: in practice long done).  A copy
  * from pageable memory would wait for the stream to drain first. */
-enum { RING_SLOTS = 64, RING_SLOT_BYTES = 16384 };
+enum { RING_SLOTS = 64, RING_SLOT_BYTES = 65536 }; /* a batch of 2048 plans */
 static struct {
 	char *buf; /* pinned, RING_SLOTS * RING_SLOT_BYTES; NULL: not to be had */
 	cudaEvent_t done[RING_SLOTS];

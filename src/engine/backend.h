@@ -347,6 +347,9 @@ const jm_backend *jm_backend_checked(void);
  * process. */
 int jm_backend_for_device(const char *device, const jm_backend **out, char *note,
 			  size_t note_n, char *why, size_t why_n);
+/* Whether this machine has an NVIDIA driver (a GPU machine), whatever
+ * the module makes of it: where it has none, the module is never loaded. */
+int jm_backend_has_driver(void);
 /* How many GPUs the CUDA module sees (0 without the module, a driver or
  * a GPU): a search puts its trials on them in turn. */
 int jm_backend_cuda_count(void);

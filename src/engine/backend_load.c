@@ -10,7 +10,7 @@
  * The module (jianmo-cuda.so) is $JIANMO_CUDA_MODULE when that is set;
  * otherwise it is looked for beside the running binary (a build tree),
  * then in the installed package library directory; it is not loaded where
- * no NVIDIA driver is (have_driver).  The jianmo binary itself never
+ * no NVIDIA driver is (jm_backend_has_driver).  The jianmo binary itself never
  * links cudart or cuBLAS: a machine without them runs on the CPU.  The
  * module is loaded once and stays loaded (its table lives as long as the
  * process).
@@ -83,7 +83,7 @@ static int candidate(int i, char *buf, size_t n)
  * entry, or WSL's GPU device.  Without one the module is not loaded at
  * all: cudart and cuBLAS would map some 700 MB of address space into every
  * run (the CPU's too) only to learn that there is no GPU. */
-static int have_driver(void)
+int jm_backend_has_driver(void)
 {
 	static const char *const nodes[] = {"/dev/nvidiactl", "/proc/driver/nvidia/version",
 					    "/dev/dxg"};
@@ -100,7 +100,7 @@ static void load_locked(void)
 	mod.tried = 1;
 	char path[PATH_MAX + 32], first_err[PATH_MAX + 256] = "";
 	int explicit_env = getenv("JIANMO_CUDA_MODULE") && *getenv("JIANMO_CUDA_MODULE");
-	if (!explicit_env && !have_driver()) {
+	if (!explicit_env && !jm_backend_has_driver()) {
 		snprintf(mod.why, sizeof mod.why, "no NVIDIA driver on this machine (no "
 			 "/dev/nvidiactl, /proc/driver/nvidia or /dev/dxg)");
 		return;

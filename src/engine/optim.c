@@ -366,6 +366,10 @@ double jm_clip_apply(jm_clip *c, const jm_backend *be, float *grads, size_t n)
 	if (thr > 0.0 && coef < 1.0) {
 		be->scale(grads, (float)coef, n);
 		c->last_clipped = 1;
+	} else if (be->step_begin) {
+		/* a device with CUDA graphs: the same launches whether or not
+		 * this step clips, so the step's graph replays (x * 1 is x) */
+		be->scale(grads, 1.0f, n);
 	}
 	return norm;
 }
