@@ -307,10 +307,12 @@ static int build_model(runner *r, int maxb, jm_err *err)
 	return 0;
 }
 
-static int build_optimizer(runner *r, jm_err *err)
+/* The optimizer's state, taken with the batch's memory (try_batch): a
+ * batch that leaves no room for it is too large, as one whose own buffers
+ * do not fit. */
+static int alloc_optimizer(runner *r, jm_err *err)
 {
 	const jm_flow *f = r->flow;
-	jm_trainer *t = &r->t;
 	jm_optim_spec os = {
 		.kind = jm_optim_kind_from_name(f->train.optimizer),
 		.momentum = f->train.momentum,
@@ -320,8 +322,17 @@ static int build_optimizer(runner *r, jm_err *err)
 		.eps = f->train.eps,
 		.weight_decay = f->train.weight_decay,
 	};
-	if (jm_optim_new(&t->opt, r->be, &os, jm_model_n_params(t->model), err) < 0)
+	if (jm_optim_new(&r->t.opt, r->be, &os, jm_model_n_params(r->t.model), err) < 0) {
+		err->batch_too_big = err->code == JM_EXIT_FAIL; /* an allocation */
 		return jm_err_prefix(err, "%s", f->name);
+	}
+	return 0;
+}
+
+static int build_optimizer(runner *r, jm_err *err)
+{
+	const jm_flow *f = r->flow;
+	jm_trainer *t = &r->t;
 	t->batches_per_epoch = t->n_train / t->B;
 	t->step_cpu = malloc((size_t)(t->batches_per_epoch > 0 ? t->batches_per_epoch : 1) *
 			     sizeof *t->step_cpu);
@@ -563,7 +574,9 @@ static void free_batch(runner *r)
 	be->free(t->labels);
 	be->free(t->dlogits);
 	jm_augmenter_free(t->aug);
+	jm_optim_free(t->opt);
 	jm_model_free(t->model);
+	t->opt = NULL;
 	t->targets = NULL;
 	t->targets_host = NULL;
 	t->labels_host = NULL;
@@ -616,7 +629,8 @@ static int try_batch(runner *r, int B, int eval_256, jm_err *err)
 {
 	r->t.B = B;
 	return build_model(r, eval_256 && B < 256 ? 256 : B, err) < 0 ||
-			       batch_buffers(r, err) < 0 || first_use(r, err) < 0
+			       alloc_optimizer(r, err) < 0 || batch_buffers(r, err) < 0 ||
+			       first_use(r, err) < 0
 		       ? -1 : 0;
 }
 
