@@ -14,7 +14,8 @@
 # side's training samples/s and test accuracy and the ratio, and jianmo's
 # fp32 once more with its CUDA graphs off (JIANMO_CUDA_GRAPHS=0) and, for
 # the CNN, bf16 once more with im2col convolutions (JIANMO_CUDA_CONV=im2col)
-# instead of implicit GEMMs; then a JSON line.  Needs a GPU,
+# instead of implicit GEMMs and once with the channels-inner implicit GEMMs
+# (JIANMO_CUDA_CONV=ci); then a JSON line.  Needs a GPU,
 # python3 with torch, and Fashion-MNIST in /usr/share/datasets/fashion-mnist
 # (on the device machine tools/gpu-pack's run.sh puts it there).  Set
 # JIANMO_BIN (default ./jianmo) and JIANMO_PEERS (default ../shared/peers,
@@ -49,13 +50,14 @@ for what in "$@"; do
 	p16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field samples_per_s)
 	a16=$(grep '"bf16": true' "$tmp/peer-$what.json" | field test_acc)
 	variants="fp32 bf16 fp32-nograph"
-	[ "$what" = cnn ] && variants="$variants bf16-im2col"
+	[ "$what" = cnn ] && variants="$variants bf16-im2col bf16-ci"
 	for prec in $variants; do
 		rm -rf "$tmp/home"
 		graphs=1 conv=
 		case $prec in
 		*-nograph) graphs=0 ;;
 		*-im2col) conv=im2col ;;
+		*-ci) conv=ci ;;
 		esac
 		# shellcheck disable=SC2086
 		JIANMO_CUDA_GRAPHS=$graphs JIANMO_CUDA_CONV=$conv "$jm" --home "$tmp/home" \
@@ -76,6 +78,9 @@ for what in "$@"; do
 	if [ "$what" = cnn ]; then
 		sic=$(field samples_per_s < "$tmp/ours-$what-bf16-im2col.json")
 		echo "$what bf16 with im2col convolutions: jianmo $sic samples/s (implicit GEMM: $($py -c "print(round($s16 / $sic, 3))")x)"
+		sci=$(field samples_per_s < "$tmp/ours-$what-bf16-ci.json")
+		bci=$(field test_acc < "$tmp/ours-$what-bf16-ci.json")
+		echo "$what bf16 with channels-inner implicit GEMMs: jianmo $sci samples/s (test acc $bci; $($py -c "print(round($sci / $s16, 3))")x the default)"
 	fi
 	echo "{\"bench\":\"cuda-$what\",\"jianmo_fp32_samples_per_s\":$s32,\"jianmo_fp32_test_acc\":$b32,\"jianmo_bf16_samples_per_s\":$s16,\"jianmo_bf16_test_acc\":$b16,\"jianmo_fp32_nograph_samples_per_s\":$sng,\"pytorch_fp32_graph_samples_per_s\":$p32,\"pytorch_fp32_graph_test_acc\":$a32,\"pytorch_bf16_graph_samples_per_s\":$p16,\"pytorch_bf16_graph_test_acc\":$a16}"
 done

@@ -138,6 +138,83 @@ Test(conv_igemm, index_maps_match_the_cpu_convolution)
 	conv_case(1, 3, 4, 4, 2, 3, 1, 0);   /* 2x2 out */
 }
 
+/* The channels-inner order (ig_ci_*, JIANMO_CUDA_CONV=ci) as its kernel
+ * walks it: A re-laid by ig_ci_w, and each step of IG_BK rows of B read
+ * from one column's start, a plane apart, or zeros for the whole step. */
+static void emulate_ci(int mode, ig_shape s, const float *w, const float *src, const float *bias,
+		       float *out)
+{
+	cr_assert(ig_ci_ok(&s, mode));
+	cr_assert_eq(s.Kdim % IG_BK, 0);
+	size_t na = (size_t)s.M * s.Kdim;
+	float *a = malloc(na * sizeof *a);
+	for (size_t i = 0; i < na; i++)
+		a[i] = w[ig_ci_w(&s, mode, i)];
+	for (int n = 0; n < s.N; n++) {
+		ig_col col = ig_column(&s, mode, n);
+		for (int m = 0; m < s.M; m++) {
+			double acc = 0.0;
+			for (int k0 = 0; k0 < s.Kdim; k0 += IG_BK) {
+				size_t off = 0;
+				int plane = 0, ok = ig_ci_step(&s, mode, &col, k0, &off, &plane);
+				for (int r = 0; ok && r < IG_BK; r++)
+					acc += (double)a[(size_t)m * s.Kdim + k0 + r] *
+					       src[off + (size_t)r * plane];
+			}
+			out[ig_out_index(&s, mode, m, n, 0)] =
+				(float)acc + (mode == IG_FWD && bias ? bias[m] : 0.0f);
+		}
+	}
+	free(a);
+}
+
+static void conv_case_ci(int B, int C, int H, int W, int OC, int K, int S, int pad)
+{
+	ig_shape s;
+	cr_assert_eq(ig_shape_make(&s, IG_FWD, B, C, H, W, OC, K, S, pad), 0);
+	jm_rng r;
+	jm_rng_seed(&r, (uint64_t)(B * 5 + C * 3 + OC * 7 + K + S + pad));
+	size_t nin = (size_t)B * C * H * W, nout = (size_t)B * OC * s.OH * s.OW,
+	       nw = (size_t)OC * C * K * K;
+	float *in = randv(&r, nin), *w = randv(&r, nw), *bias = randv(&r, OC),
+	      *dout = randv(&r, nout), *dw = calloc(nw, 4);
+	float *want_out = calloc(nout, 4), *want_din = calloc(nin, 4);
+	float *out = calloc(nout, 4), *din = calloc(nin, 4);
+	float *scratch = calloc(cpu->conv2d_scratch_floats(B, C, H, W, OC, K, S, pad) + 1, 4);
+	cpu->conv2d_forward(want_out, in, w, bias, B, C, H, W, OC, K, S, pad, scratch);
+	cpu->conv2d_backward(want_din, dw, NULL, dout, in, w, B, C, H, W, OC, K, S, pad, scratch);
+	char what[128];
+	snprintf(what, sizeof what, "channels inner %dx%dx%dx%d -> %d, k%d s%d p%d", B, C, H, W,
+		 OC, K, S, pad);
+	emulate_ci(IG_FWD, s, w, in, bias, out);
+	expect_close(what, out, want_out, nout, 1e-5);
+	cr_assert_eq(ig_shape_make(&s, IG_DGRAD, B, C, H, W, OC, K, S, pad), 0);
+	if (ig_ci_ok(&s, IG_DGRAD)) {
+		emulate_ci(IG_DGRAD, s, w, dout, NULL, din);
+		expect_close("channels inner: input gradient", din, want_din, nin, 1e-5);
+	}
+	free(in), free(w), free(bias), free(dout), free(dw), free(want_out), free(want_din);
+	free(out), free(din), free(scratch);
+}
+
+Test(conv_igemm, channels_inner_maps_match_the_cpu_convolution)
+{
+	conv_case_ci(3, 32, 9, 7, 32, 3, 1, 1);  /* the example CNN's blocks */
+	conv_case_ci(2, 64, 7, 7, 96, 3, 1, 1);  /* A's tile past 64 rows */
+	conv_case_ci(2, 32, 8, 8, 40, 3, 2, 1);  /* stride 2: forward only (OC % 32 too) */
+	conv_case_ci(2, 32, 6, 6, 64, 1, 1, 0);  /* 1x1 */
+	conv_case_ci(2, 32, 11, 9, 32, 5, 1, 2); /* 5x5 */
+	conv_case_ci(1, 64, 3, 3, 32, 3, 1, 0);  /* a 1x1 output */
+	/* where the order does not apply */
+	ig_shape s;
+	cr_assert_eq(ig_shape_make(&s, IG_FWD, 2, 1, 28, 28, 32, 3, 1, 1), 0);
+	cr_expect_not(ig_ci_ok(&s, IG_FWD), "one input channel");
+	cr_assert_eq(ig_shape_make(&s, IG_DGRAD, 2, 32, 8, 8, 32, 3, 2, 1), 0);
+	cr_expect_not(ig_ci_ok(&s, IG_DGRAD), "dgrad at stride 2");
+	cr_assert_eq(ig_shape_make(&s, IG_WGRAD, 2, 32, 8, 8, 32, 3, 1, 1), 0);
+	cr_expect_not(ig_ci_ok(&s, IG_WGRAD), "wgrad keeps its order");
+}
+
 Test(conv_igemm, splits_cover_the_sum_once)
 {
 	ig_shape s;

@@ -351,6 +351,28 @@ Test(cuda, conv_im2col_path_at_16_bits)
 	}
 }
 
+/* JIANMO_CUDA_CONV=ci: the forward and input gradient with the channels
+ * innermost where the channel counts allow (the 32- and 64-channel
+ * cases; the rest take the default path), against the same CPU twin. */
+Test(cuda, conv_channels_inner_path_at_16_bits)
+{
+	setenv("JIANMO_CUDA_CONV", "ci", 1); /* read when the module opens */
+	need_gpu();
+	const int precs[] = {JM_PREC_BF16, JM_PREC_FP16};
+	char why[512];
+	for (size_t i = 0; i < 2; i++) {
+		if (gpu->set_precision(precs[i], why, sizeof why) < 0) {
+			cr_log_warn("SKIPPED precision %d: %s", precs[i], why);
+			continue;
+		}
+		conv_cases_at(precs[i]);
+		conv_case_at(precs[i], 6, 64, 7, 7, 96, 3, 1, 1, 0);  /* 64-row tiles of A */
+		conv_case_at(precs[i], 4, 32, 9, 9, 32, 3, 2, 1, 1);  /* stride 2: forward only */
+		conv_case_at(precs[i], 4, 32, 11, 9, 32, 5, 1, 2, 0); /* 5x5 */
+		conv_case_at(precs[i], 8, 64, 6, 6, 32, 1, 1, 0, 1);  /* 1x1 */
+	}
+}
+
 Test(cuda, gemm_precisions_match_their_cpu_twins)
 {
 	need_gpu();

@@ -225,6 +225,11 @@ static void *half_scratch(size_t n)
 	return p;
 }
 
+extern "C" void *jm_cuda_half_scratch(size_t n)
+{
+	return half_scratch(n);
+}
+
 /* x's n values rounded (RNE) to the precision's 16-bit type in y. */
 static void round16(void *y, const float *x, size_t n)
 {
@@ -546,6 +551,7 @@ jm_cuda_open(int device, char *why, size_t n)
 	jm_cuda_profile_init();
 	const char *conv = getenv("JIANMO_CUDA_CONV");
 	jm_cuda.conv_im2col = conv && !strcmp(conv, "im2col");
+	jm_cuda.conv_ci = conv && !strcmp(conv, "ci");
 	jm_cuda.device = device;
 	jm_cuda.error[0] = '\0';
 	return &cuda_backend;

@@ -198,4 +198,56 @@ JM_IG_FN int ig_splits(ig_shape *s, size_t scratch_floats)
 	return (s->Kdim + per - 1) / per;
 }
 
+/* ---- channels inner (JIANMO_CUDA_CONV=ci) ----
+ * The same forward and input-gradient GEMMs with the sum's index in
+ * another order: k = q * Cin + ci, q = kh * K + kw, ci the input channel
+ * (fwd) or output channel (dgrad), Cin = C or OC.  When Cin is a multiple
+ * of IG_BK, the rows of a step of the sum share one (kh, kw): a thread
+ * checks its column's bounds once a step and reads IG_BK planes apart,
+ * where the order above checks and decodes every element.  A is then the
+ * weights re-laid once per call (ig_ci_w), contiguous along k:
+ *   fwd    A[m = oc][k] = w[oc][ci][q]
+ *   dgrad  A[m = c][k]  = w[ci][c][q]      (stride 1 only)
+ * B's element (k, n), with ig_column's column: */
+JM_IG_FN int ig_ci_ok(const ig_shape *s, int mode)
+{
+	if (mode == IG_FWD)
+		return s->C % IG_BK == 0;
+	return mode == IG_DGRAD && s->S == 1 && s->OC % IG_BK == 0;
+}
+
+/* Where B's step k0 starts for a column: *src_off the element of its
+ * first row (ci = k0 % Cin), *plane the distance to the next row; 0 when
+ * the column reads padding (or is outside) for the whole step. */
+JM_IG_FN int ig_ci_step(const ig_shape *s, int mode, const ig_col *c, int k0, size_t *src_off,
+			int *plane)
+{
+	if (!c->ok)
+		return 0;
+	int Cin = mode == IG_FWD ? s->C : s->OC, q = k0 / Cin, ci = k0 % Cin;
+	int kh = q / s->K, kw = q % s->K;
+	if (mode == IG_FWD) {
+		int ih = c->y + kh, iw = c->x + kw;
+		*plane = s->H * s->W;
+		*src_off = c->base + (size_t)ci * *plane + (size_t)ih * s->W + iw;
+		return ih >= 0 && ih < s->H && iw >= 0 && iw < s->W;
+	}
+	int oh = c->y - kh, ow = c->x - kw;
+	*plane = s->OH * s->OW;
+	*src_off = c->base + (size_t)ci * *plane + (size_t)oh * s->OW + ow;
+	return oh >= 0 && oh < s->OH && ow >= 0 && ow < s->OW;
+}
+
+/* The weight at the re-laid A's element i (i < M * Kdim): its index in w. */
+JM_IG_FN size_t ig_ci_w(const ig_shape *s, int mode, size_t i)
+{
+	int KK = s->K * s->K;
+	size_t m = i / (size_t)s->Kdim;
+	int k = (int)(i % (size_t)s->Kdim);
+	int Cin = mode == IG_FWD ? s->C : s->OC, q = k / Cin, ci = k % Cin;
+	if (mode == IG_FWD)
+		return (m * (size_t)s->C + (size_t)ci) * KK + q;
+	return ((size_t)ci * s->C + m) * KK + q;
+}
+
 #endif

@@ -42,6 +42,7 @@ typedef struct jm_cuda_state {
 	size_t half_n;     /* its size in 16-bit values */
 	int profile;       /* JIANMO_CUDA_PROFILE: every primitive timed */
 	int conv_im2col;   /* JIANMO_CUDA_CONV=im2col: no implicit GEMMs */
+	int conv_ci;       /* JIANMO_CUDA_CONV=ci: channels inner where it can */
 } jm_cuda_state;
 
 extern jm_cuda_state jm_cuda;
@@ -322,6 +323,9 @@ static inline int jm_cuda_16bit(void)
  * 16-bit scratch (valid until the next GEMM that rounds its own inputs);
  * NULL with the error recorded. */
 const void *jm_cuda_round16(const float *x, size_t n);
+/* That scratch itself, for n 16-bit values (same validity); NULL with the
+ * error recorded when it cannot grow. */
+void *jm_cuda_half_scratch(size_t n);
 /* jm_cuda_sgemm on inputs already in the precision's 16-bit type. */
 void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha, const void *A16,
 		    const void *B16, float beta, float *C);

@@ -15,6 +15,14 @@
  * wgrad's sum runs over every pixel of the batch, so it is split over
  * blocks (grid.z), each writing its partial tile into the scratch; one
  * more kernel adds the parts in a fixed order, so a run is reproducible.
+ *
+ * JIANMO_CUDA_CONV=ci: the forward and input gradient with the input
+ * channel innermost in the sum (conv_igemm_index.h, ig_ci_*), where the
+ * channel counts allow it (multiples of 32; dgrad at stride 1): the
+ * weights are re-laid and rounded once a call into the 16-bit scratch,
+ * and a thread checks its column's bounds once a step of the sum instead
+ * of decoding and checking each element.  Same products, sums in another
+ * order.  A variant to measure against the default, not yet the default.
  */
 #include <mma.h>
 
@@ -28,9 +36,9 @@ enum { IG_THREADS = 128 };
 /* One BM x BN tile of the result (BM = 32 WM, BN = 32 WN, WM * WN = 4
  * warps).  fwd: out = the tile plus the bias, into NCHW; dgrad: out = the
  * tile, into NCHW; wgrad: this split's partial tile into part[z][M][N]. */
-template <typename T, int MODE, int WM, int WN>
+template <typename T, int MODE, int WM, int WN, bool CI>
 __global__ void __launch_bounds__(IG_THREADS)
-	k_conv_igemm(float *out, const float *w, const float *in, const float *dout,
+	k_conv_igemm(float *out, const float *w, const T *a16, const float *in, const float *dout,
 		     const float *bias, ig_shape s)
 {
 	constexpr int BM = 32 * WM, BN = 32 * WN, BK = IG_BK;
@@ -60,6 +68,7 @@ __global__ void __launch_bounds__(IG_THREADS)
 	/* a step's tiles in registers: the next step's gathers are in flight
 	 * while the tensor cores work on this one's */
 	float areg[AREGS], breg[BREGS];
+	T areg16[AREGS]; /* CI: A is 16-bit already */
 
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 	for (int i = 0; i < 2; i++)
@@ -68,18 +77,36 @@ __global__ void __launch_bounds__(IG_THREADS)
 
 	/* this thread's share of step k's tiles into registers (rt: its rows) */
 	auto gather = [&](int k, const ig_row *rt) {
-		const ig_row *ra = &rt[acol]; /* k + acol's */
+		if constexpr (CI) {
+			/* every row of the step has one (kh, kw): one check */
 #pragma unroll
-		for (int q = 0; q < AREGS; q++) {
-			int m = m0 + arow0 + q * AROWS;
-			areg[q] = m < s.M && ra->off >= 0 ? ig_a(&s, MODE, w, dout, m, ra) : 0.0f;
+			for (int q = 0; q < AREGS; q++) {
+				int m = m0 + arow0 + q * AROWS;
+				areg16[q] = m < s.M ? a16[(size_t)m * s.Kdim + k + acol]
+						    : jm_cuda_store_as<T>(0.0f);
+			}
+			size_t off = 0;
+			int plane = 0;
+			int ok = ig_ci_step(&s, MODE, &col, k, &off, &plane);
+			const float *src = (MODE == IG_FWD ? in : dout) + off;
+#pragma unroll
+			for (int q = 0; q < BREGS; q++)
+				breg[q] = ok ? src[(size_t)(brow0 + q * BROWS) * plane] : 0.0f;
+		} else {
+			const ig_row *ra = &rt[acol]; /* k + acol's */
+#pragma unroll
+			for (int q = 0; q < AREGS; q++) {
+				int m = m0 + arow0 + q * AROWS;
+				areg[q] = m < s.M && ra->off >= 0 ? ig_a(&s, MODE, w, dout, m, ra)
+								  : 0.0f;
+			}
+#pragma unroll
+			for (int q = 0; q < BREGS; q++)
+				breg[q] = ig_b(&s, MODE, in, dout, &col, &rt[brow0 + q * BROWS]);
 		}
-#pragma unroll
-		for (int q = 0; q < BREGS; q++)
-			breg[q] = ig_b(&s, MODE, in, dout, &col, &rt[brow0 + q * BROWS]);
 	};
 
-	if (tid < BK)
+	if (!CI && tid < BK)
 		rows[0][tid] = ig_rowpart(&s, MODE, k_lo + tid, k_hi);
 	__syncthreads();
 	if (k_lo < k_hi)
@@ -88,12 +115,13 @@ __global__ void __launch_bounds__(IG_THREADS)
 	for (int k0 = k_lo; k0 < k_hi; k0 += BK, it++) {
 #pragma unroll
 		for (int q = 0; q < AREGS; q++)
-			As[(arow0 + q * AROWS) * LDA + acol] = jm_cuda_store_as<T>(areg[q]);
+			As[(arow0 + q * AROWS) * LDA + acol] =
+				CI ? areg16[q] : jm_cuda_store_as<T>(areg[q]);
 #pragma unroll
 		for (int q = 0; q < BREGS; q++)
 			Bs[(brow0 + q * BROWS) * LDB + bcol] = jm_cuda_store_as<T>(breg[q]);
 		int next = k0 + BK < k_hi;
-		if (next && tid < BK)
+		if (!CI && next && tid < BK)
 			rows[(it + 1) & 1][tid] = ig_rowpart(&s, MODE, k0 + BK + tid, k_hi);
 		__syncthreads(); /* the tiles, and the next step's row table */
 		if (next) /* in flight while the tensor cores work on this step */
@@ -139,29 +167,68 @@ __global__ void k_splits_sum_acc(float *dw, const float *part, int splits, size_
 	}
 }
 
-template <typename T, int MODE>
-static void launch_igemm(float *out, const float *w, const float *in, const float *dout,
-			 const float *bias, const ig_shape &s, int splits)
+template <typename T, int MODE, bool CI>
+static void launch_igemm(float *out, const float *w, const void *a16, const float *in,
+			 const float *dout, const float *bias, const ig_shape &s, int splits)
 {
+	const T *a = (const T *)a16;
 	if (s.M <= 32) { /* a 32-row tile wastes nothing on 32 channels */
 		dim3 grid((unsigned)((s.N + 127) / 128), (unsigned)((s.M + 31) / 32), (unsigned)splits);
-		jm_cuda_launch(k_conv_igemm<T, MODE, 1, 4>, grid, IG_THREADS, 0, out, w, in, dout, bias,
-			       s);
+		jm_cuda_launch(k_conv_igemm<T, MODE, 1, 4, CI>, grid, IG_THREADS, 0, out, w, a, in,
+			       dout, bias, s);
 	} else {
 		dim3 grid((unsigned)((s.N + 63) / 64), (unsigned)((s.M + 63) / 64), (unsigned)splits);
-		jm_cuda_launch(k_conv_igemm<T, MODE, 2, 2>, grid, IG_THREADS, 0, out, w, in, dout, bias,
-			       s);
+		jm_cuda_launch(k_conv_igemm<T, MODE, 2, 2, CI>, grid, IG_THREADS, 0, out, w, a, in,
+			       dout, bias, s);
 	}
 }
 
+/* The weights re-laid for the channels-inner order (ig_ci_w) and rounded */
+template <typename T>
+__global__ void k_ci_weights(T *a, const float *w, ig_shape s, int mode)
+{
+	JM_CUDA_FOR(i, (size_t)s.M * s.Kdim) a[i] = jm_cuda_store_as<T>(w[ig_ci_w(&s, mode, i)]);
+}
+
+/* The channels-inner A for s, in the 16-bit scratch; NULL when it cannot
+ * be had (the error recorded). */
+template <typename T>
+static const void *ci_weights(const float *w, const ig_shape &s, int mode)
+{
+	size_t n = (size_t)s.M * s.Kdim;
+	void *a = jm_cuda_half_scratch(n);
+	if (!a)
+		return NULL;
+	jm_cuda_launch(k_ci_weights<T>, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, (T *)a, w, s, mode);
+	return a;
+}
+
+/* Launch mode's GEMM, channels inner when JIANMO_CUDA_CONV=ci and s allows
+ * it; -1 when its weights could not be laid out. */
+template <int MODE, typename T>
+static int dispatch_t(float *out, const float *w, const float *in, const float *dout,
+		      const float *bias, const ig_shape &s, int splits)
+{
+	if constexpr (MODE != IG_WGRAD) {
+		if (jm_cuda.conv_ci && ig_ci_ok(&s, MODE)) {
+			const void *a = ci_weights<T>(w, s, MODE);
+			if (!a)
+				return -1;
+			launch_igemm<T, MODE, true>(out, nullptr, a, in, dout, bias, s, splits);
+			return 0;
+		}
+	}
+	launch_igemm<T, MODE, false>(out, w, nullptr, in, dout, bias, s, splits);
+	return 0;
+}
+
 template <int MODE>
-static void dispatch(float *out, const float *w, const float *in, const float *dout,
-		     const float *bias, const ig_shape &s, int splits)
+static int dispatch(float *out, const float *w, const float *in, const float *dout,
+		    const float *bias, const ig_shape &s, int splits)
 {
 	if (jm_cuda.precision == JM_PREC_BF16)
-		launch_igemm<__nv_bfloat16, MODE>(out, w, in, dout, bias, s, splits);
-	else
-		launch_igemm<__half, MODE>(out, w, in, dout, bias, s, splits);
+		return dispatch_t<MODE, __nv_bfloat16>(out, w, in, dout, bias, s, splits);
+	return dispatch_t<MODE, __half>(out, w, in, dout, bias, s, splits);
 }
 
 extern "C" int jm_cuda_conv_igemm_forward(float *out, const float *in, const float *w,
@@ -171,7 +238,8 @@ extern "C" int jm_cuda_conv_igemm_forward(float *out, const float *in, const flo
 	ig_shape s;
 	if (ig_shape_make(&s, IG_FWD, B, C, H, W, OC, K, S, pad) < 0)
 		return -1;
-	dispatch<IG_FWD>(out, w, in, nullptr, b, s, 1);
+	if (dispatch<IG_FWD>(out, w, in, nullptr, b, s, 1) < 0)
+		return -1;
 	JM_CUDA_LAUNCHED("convolution (implicit GEMM)");
 	return 0;
 }
@@ -182,7 +250,8 @@ extern "C" int jm_cuda_conv_igemm_dgrad(float *din, const float *dout, const flo
 	ig_shape s;
 	if (ig_shape_make(&s, IG_DGRAD, B, C, H, W, OC, K, S, pad) < 0)
 		return -1;
-	dispatch<IG_DGRAD>(din, w, nullptr, dout, nullptr, s, 1);
+	if (dispatch<IG_DGRAD>(din, w, nullptr, dout, nullptr, s, 1) < 0)
+		return -1;
 	JM_CUDA_LAUNCHED("convolution input gradient (implicit GEMM)");
 	return 0;
 }
