@@ -58,9 +58,13 @@ static void emulate(int mode, ig_shape s, const float *w, const float *in, const
 		}
 	}
 	for (size_t i = 0; mode == IG_WGRAD && i < mn; i++) {
-		float t = 0.0f;
-		for (int z = 0; z < splits; z++)
-			t += part[(size_t)z * mn + i];
+		float g[IG_SPLIT_GROUPS] = {0};
+		for (int k = 0; k < IG_SPLIT_GROUPS; k++)
+			for (int z = k; z < splits; z += IG_SPLIT_GROUPS)
+				g[k] += part[(size_t)z * mn + i];
+		float t = g[0];
+		for (int k = 1; k < IG_SPLIT_GROUPS; k++)
+			t += g[k];
 		out[i] += t;
 	}
 	free(part);

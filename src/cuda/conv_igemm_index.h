@@ -40,6 +40,9 @@
 
 enum { IG_FWD = 0, IG_DGRAD, IG_WGRAD };
 enum { IG_BK = 32 }; /* a step of the sum */
+/* wgrad's parts are added in this many groups (group g: parts g, g + 8,
+ * ... in turn), then the groups in order */
+enum { IG_SPLIT_GROUPS = 8 };
 
 typedef struct ig_shape {
 	int B, C, H, W, OC, K, S, pad, OH, OW;

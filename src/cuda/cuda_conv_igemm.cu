@@ -155,15 +155,28 @@ __global__ void __launch_bounds__(IG_THREADS)
 	}
 }
 
-/* dw[i] += the splits' parts of it, in order */
-__global__ void k_splits_sum_acc(float *dw, const float *part, int splits, size_t mn)
+/* dw[i] += the splits' parts of it, in a fixed order: a block takes 32
+ * elements (a lane each, reading along a part) and IG_SPLIT_GROUPS groups of
+ * the parts (group g: parts g, g + IG_SPLIT_GROUPS, ... in turn), then adds
+ * the groups in order.  (A thread per element over a hundred parts waited
+ * on each in turn, in every convolution's backward.) */
+__global__ void __launch_bounds__(32 * IG_SPLIT_GROUPS)
+	k_splits_sum_acc(float *dw, const float *part, int splits, size_t mn)
 {
-	JM_CUDA_FOR(i, mn)
-	{
-		float t = 0.0f;
-		for (int z = 0; z < splits; z++)
+	__shared__ float sums[IG_SPLIT_GROUPS][32];
+	int lane = threadIdx.x, g = threadIdx.y;
+	size_t i = (size_t)blockIdx.x * 32 + lane;
+	float t = 0.0f;
+	if (i < mn)
+		for (int z = g; z < splits; z += IG_SPLIT_GROUPS)
 			t += part[(size_t)z * mn + i];
-		dw[i] += t;
+	sums[g][lane] = t;
+	__syncthreads();
+	if (g == 0 && i < mn) {
+		float u = sums[0][lane];
+		for (int k = 1; k < IG_SPLIT_GROUPS; k++)
+			u += sums[k][lane];
+		dw[i] += u;
 	}
 }
 
@@ -268,7 +281,7 @@ extern "C" int jm_cuda_conv_igemm_wgrad(float *dw, const float *dout, const floa
 		return -1;
 	size_t mn = (size_t)s.M * s.N;
 	dispatch<IG_WGRAD>(scratch, nullptr, in, dout, nullptr, s, splits);
-	jm_cuda_launch(k_splits_sum_acc, jm_cuda_blocks(mn), JM_CUDA_THREADS, 0, dw,
+	jm_cuda_launch(k_splits_sum_acc, (unsigned)((mn + 31) / 32), dim3(32, IG_SPLIT_GROUPS), 0, dw,
 		       (const float *)scratch, splits, mn);
 	JM_CUDA_LAUNCHED("convolution weight gradient (implicit GEMM)");
 	return 0;
