@@ -21,10 +21,14 @@
  * channel counts allow it (multiples of 32; dgrad at stride 1): the
  * weights are re-laid and rounded once a call into the 16-bit scratch,
  * and a thread checks its column's bounds once a step of the sum instead
- * of decoding and checking each element.  Same products, sums in another
+ * of decoding and checking each element.  And wgrad gathers B with the
+ * lanes along the pixels (a row each: neighbours in memory) into a
+ * column-major tile, where the default's lanes walk (c, kh, kw) and a
+ * warp's load touches a dozen places.  Same products, sums in another
  * order.  A variant to measure against the default, not yet the default.
  */
 #include <mma.h>
+#include <type_traits>
 
 #include "cuda/conv_igemm_index.h"
 #include "cuda/cuda_common.cuh"
@@ -42,11 +46,16 @@ __global__ void __launch_bounds__(IG_THREADS)
 		     const float *bias, ig_shape s)
 {
 	constexpr int BM = 32 * WM, BN = 32 * WN, BK = IG_BK;
+	/* CI (JIANMO_CUDA_CONV=ci): fwd and dgrad sum with the channels
+	 * inner (CIK); wgrad gathers B a row per lane (TB: lanes along the
+	 * pixels, which lie side by side in memory) into a column-major tile */
+	constexpr bool CIK = CI && MODE != IG_WGRAD, TB = CI && MODE == IG_WGRAD;
 	/* WMMA's ldm: a multiple of 8 for 16-bit elements, of 4 for float */
-	constexpr int LDA = BK + 8, LDB = BN + 8, LDC = BN + 4;
+	constexpr int LDA = BK + 8, LDB = TB ? BK + 8 : BN + 8, LDC = BN + 4;
 	__shared__ __align__(32) T As[BM * LDA];
-	__shared__ __align__(32) T Bs[BK * LDB];
+	__shared__ __align__(32) T Bs[TB ? BN * LDB : BK * LDB];
 	__shared__ __align__(32) float Cs[BM * LDC];
+	__shared__ ig_col cols[TB ? BN : 1]; /* TB: the block's columns, decoded once */
 	const int tid = threadIdx.x, warp = tid / 32, wm = warp / WN, wn = warp % WN;
 	const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
 	int k_lo = 0, k_hi = s.Kdim;
@@ -62,13 +71,15 @@ __global__ void __launch_bounds__(IG_THREADS)
 	constexpr int BROWS = IG_THREADS / BN > 0 ? IG_THREADS / BN : 1;
 	constexpr int BREGS = BK / BROWS;
 	const ig_col col = ig_column(&s, MODE, n0 + bcol);
+	if (TB && tid < BN)
+		cols[tid] = ig_column(&s, MODE, n0 + tid);
 	/* and one column of A */
 	const int acol = tid % BK, arow0 = tid / BK;
 	constexpr int AROWS = IG_THREADS / BK, AREGS = BM / AROWS;
 	/* a step's tiles in registers: the next step's gathers are in flight
 	 * while the tensor cores work on this one's */
 	float areg[AREGS], breg[BREGS];
-	T areg16[AREGS]; /* CI: A is 16-bit already */
+	T areg16[AREGS]; /* CIK: A is 16-bit already */
 
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 	for (int i = 0; i < 2; i++)
@@ -77,7 +88,7 @@ __global__ void __launch_bounds__(IG_THREADS)
 
 	/* this thread's share of step k's tiles into registers (rt: its rows) */
 	auto gather = [&](int k, const ig_row *rt) {
-		if constexpr (CI) {
+		if constexpr (CIK) {
 			/* every row of the step has one (kh, kw): one check */
 #pragma unroll
 			for (int q = 0; q < AREGS; q++) {
@@ -100,15 +111,25 @@ __global__ void __launch_bounds__(IG_THREADS)
 				areg[q] = m < s.M && ra->off >= 0 ? ig_a(&s, MODE, w, dout, m, ra)
 								  : 0.0f;
 			}
+			if constexpr (TB) {
+				/* row k + lane, columns warp, warp + 4, ...: a warp
+				 * reads one column's 32 pixels */
+				const ig_row *rb = &rt[tid % 32];
 #pragma unroll
-			for (int q = 0; q < BREGS; q++)
-				breg[q] = ig_b(&s, MODE, in, dout, &col, &rt[brow0 + q * BROWS]);
+				for (int q = 0; q < BREGS; q++)
+					breg[q] = ig_b(&s, MODE, in, dout, &cols[tid / 32 + 4 * q], rb);
+			} else {
+#pragma unroll
+				for (int q = 0; q < BREGS; q++)
+					breg[q] = ig_b(&s, MODE, in, dout, &col,
+						       &rt[brow0 + q * BROWS]);
+			}
 		}
 	};
 
-	if (!CI && tid < BK)
+	if (!CIK && tid < BK)
 		rows[0][tid] = ig_rowpart(&s, MODE, k_lo + tid, k_hi);
-	__syncthreads();
+	__syncthreads(); /* the row table, and TB's columns */
 	if (k_lo < k_hi)
 		gather(k_lo, rows[0]);
 	int it = 0;
@@ -116,24 +137,31 @@ __global__ void __launch_bounds__(IG_THREADS)
 #pragma unroll
 		for (int q = 0; q < AREGS; q++)
 			As[(arow0 + q * AROWS) * LDA + acol] =
-				CI ? areg16[q] : jm_cuda_store_as<T>(areg[q]);
+				CIK ? areg16[q] : jm_cuda_store_as<T>(areg[q]);
 #pragma unroll
 		for (int q = 0; q < BREGS; q++)
-			Bs[(brow0 + q * BROWS) * LDB + bcol] = jm_cuda_store_as<T>(breg[q]);
+			if constexpr (TB) /* column-major: Bs[n][k] */
+				Bs[(tid / 32 + 4 * q) * LDB + tid % 32] = jm_cuda_store_as<T>(breg[q]);
+			else
+				Bs[(brow0 + q * BROWS) * LDB + bcol] = jm_cuda_store_as<T>(breg[q]);
 		int next = k0 + BK < k_hi;
-		if (!CI && next && tid < BK)
+		if (!CIK && next && tid < BK)
 			rows[(it + 1) & 1][tid] = ig_rowpart(&s, MODE, k0 + BK + tid, k_hi);
 		__syncthreads(); /* the tiles, and the next step's row table */
 		if (next) /* in flight while the tensor cores work on this step */
 			gather(k0 + BK, rows[(it + 1) & 1]);
 #pragma unroll
 		for (int kk = 0; kk < BK; kk += 16) {
+			using b_layout = std::conditional_t<TB, wmma::col_major, wmma::row_major>;
 			wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
-			wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b[2];
+			wmma::fragment<wmma::matrix_b, 16, 16, 16, T, b_layout> b[2];
 			for (int i = 0; i < 2; i++)
 				wmma::load_matrix_sync(a[i], As + (wm * 32 + i * 16) * LDA + kk, LDA);
 			for (int j = 0; j < 2; j++)
-				wmma::load_matrix_sync(b[j], Bs + kk * LDB + wn * 32 + j * 16, LDB);
+				wmma::load_matrix_sync(b[j],
+						       TB ? Bs + (wn * 32 + j * 16) * LDB + kk
+							  : Bs + kk * LDB + wn * 32 + j * 16,
+						       LDB);
 			for (int i = 0; i < 2; i++)
 				for (int j = 0; j < 2; j++)
 					wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
@@ -222,7 +250,12 @@ template <int MODE, typename T>
 static int dispatch_t(float *out, const float *w, const float *in, const float *dout,
 		      const float *bias, const ig_shape &s, int splits)
 {
-	if constexpr (MODE != IG_WGRAD) {
+	if constexpr (MODE == IG_WGRAD) {
+		if (jm_cuda.conv_ci) { /* B gathered a row per lane */
+			launch_igemm<T, MODE, true>(out, w, nullptr, in, dout, bias, s, splits);
+			return 0;
+		}
+	} else {
 		if (jm_cuda.conv_ci && ig_ci_ok(&s, MODE)) {
 			const void *a = ci_weights<T>(w, s, MODE);
 			if (!a)
