@@ -241,6 +241,10 @@ static void linear_case(int prec)
 	expect_close("linear din", gdin, din, B * IN, tol, tol);
 	expect_close("linear dw", gdw, dw, OUT * IN, tol, tol);
 	expect_close("linear db", gdb, db, OUT, 1e-4, 1e-4);
+	/* the first layer's backward: no input gradient; dw adds again */
+	cpu->linear_backward(NULL, dw, NULL, rdout, rin, rw, B, IN, OUT);
+	gpu->linear_backward(NULL, gdw, NULL, gdout, gin, gw, B, IN, OUT);
+	expect_close("linear dw, no din", gdw, dw, OUT * IN, tol, tol);
 	float *ptrs[] = {gin, gw, gb, gdout, gout, gdin, gdw, gdb};
 	for (int i = 0; i < 8; i++)
 		gpu->free(ptrs[i]);

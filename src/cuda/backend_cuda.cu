@@ -348,9 +348,60 @@ static void cuda_linear_forward(float *out, const float *in, const float *w, con
 	jm_cuda_sgemm(0, 1, B, OUT, IN, 1.0f, in, w, b ? 1.0f : 0.0f, out);
 }
 
+/* y0..y2 = x0..x2 rounded to T, in one launch (n1, n2 may be 0) */
+template <typename T>
+__global__ void k_to16_three(T *y0, const float *x0, size_t n0, T *y1, const float *x1, size_t n1,
+			     T *y2, const float *x2, size_t n2)
+{
+	JM_CUDA_FOR(i, n0 + n1 + n2)
+	{
+		if (i < n0)
+			y0[i] = jm_cuda_store_as<T>(x0[i]);
+		else if (i < n0 + n1)
+			y1[i - n0] = jm_cuda_store_as<T>(x1[i - n0]);
+		else
+			y2[i - n0 - n1] = jm_cuda_store_as<T>(x2[i - n0 - n1]);
+	}
+}
+
+/* The linear backward at 16 bits: dout, in and (for din) w rounded in
+ * one launch, dout once for both GEMMs; the same inputs as two
+ * gemm_16bit calls, so the same results. */
+static void linear_backward16(float *din, float *dw, const float *dout, const float *in,
+			      const float *w, int B, int IN, int OUT)
+{
+	size_t nd = (size_t)B * OUT, ni = dw ? (size_t)B * IN : 0, nw = din ? (size_t)OUT * IN : 0;
+	/* each copy 256-byte aligned, as the tensor-core kernels like */
+	size_t oi = (nd + 127) / 128 * 128, ow = oi + (ni + 127) / 128 * 128;
+	char *h = (char *)half_scratch(ow + nw);
+	if (!h)
+		return;
+	void *hd = h, *hi = h + oi * 2, *hw = h + ow * 2;
+	if (jm_cuda.precision == JM_PREC_BF16)
+		jm_cuda_launch(k_to16_three<__nv_bfloat16>, jm_cuda_blocks(nd + ni + nw),
+			       JM_CUDA_THREADS, 0, (__nv_bfloat16 *)hd, dout, nd,
+			       (__nv_bfloat16 *)hi, in, ni, (__nv_bfloat16 *)hw, w, nw);
+	else
+		jm_cuda_launch(k_to16_three<__half>, jm_cuda_blocks(nd + ni + nw), JM_CUDA_THREADS,
+			       0, (__half *)hd, dout, nd, (__half *)hi, in, ni, (__half *)hw, w,
+			       nw);
+	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
+		return;
+	if (din)
+		jm_cuda_gemm16(0, 0, B, IN, OUT, 1.0f, hd, hw, 0.0f, din);
+	if (dw)
+		jm_cuda_gemm16(1, 0, OUT, IN, B, 1.0f, hd, hi, 1.0f, dw);
+}
+
 static void cuda_linear_backward(float *din, float *dw, float *db, const float *dout,
 				 const float *in, const float *w, int B, int IN, int OUT)
 {
+	if (jm_cuda_16bit() && B > 0 && IN > 0 && OUT > 0 && (din || dw)) {
+		linear_backward16(din, dw, dout, in, w, B, IN, OUT);
+		if (db)
+			jm_cuda_colsum_acc(db, dout, B, OUT);
+		return;
+	}
 	if (din)
 		jm_cuda_sgemm(0, 0, B, IN, OUT, 1.0f, dout, w, 0.0f, din);
 	if (dw)
