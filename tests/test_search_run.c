@@ -666,6 +666,15 @@ Test(search_run, trials_share_out_the_gpus)
 	cr_expect(strstr(first, "cuda:0") && strstr(second, "cuda:1"), "%s / %s", first, second);
 	free(first), free(second);
 	sqlite3_close(db);
+	/* two trials on two GPUs share none */
+	cr_expect_null(strstr(out, "share"), "%s", out);
+	free(out), free(err);
+
+	/* more trials at a time than GPUs: said at the start */
+	setenv("JIANMO_FAKE_GPUS", "1", 1);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, ": 2 trials at a time share 1 GPU\n"), "%s", out);
 	free(out), free(err);
 
 	/* one GPU: the trials keep the flow's device; none: a search on cuda

@@ -913,6 +913,13 @@ int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 			      strcmp(flow->search.prune, "none") ? flow->search.prune : "",
 			      jm_buf_str(&b));
 		jm_buf_release(&b);
+		/* trials beyond the GPUs share them: each its own context, copy
+		 * of the data and part of the time (and batch = auto sees the
+		 * memory the others hold) */
+		if (s->ngpu > 0 && flow->search.workers > s->ngpu)
+			jm_report_msg(&s->rep, "search %lld: %lld trials at a time share %d GPU%s",
+				      (long long)s->run, (long long)flow->search.workers, s->ngpu,
+				      s->ngpu == 1 ? "" : "s");
 	}
 	if (o->json) {
 		jm_buf f = JM_BUF_INIT;
