@@ -529,7 +529,8 @@ static float *copy_out(const float *p, size_t n)
  * same outputs and gradients, to the bit, as the two layers apart
  * (JIANMO_FUSE=0); for a CNN (conv, norm, ReLU; a residual block whose
  * second norm feeds the add, not a ReLU) and an MLP (BatchNorm1d). */
-static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, int w, int k)
+static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, int w, int k,
+					  int fused)
 {
 	enum { B = 5 };
 	float *out[2], *grad[2];
@@ -540,6 +541,8 @@ static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, 
 		else
 			unsetenv("JIANMO_FUSE");
 		jm_model *m = build(s, c, h, w, k, B);
+		cr_expect_eq(jm_model_n_fused(m), t ? fused : 0, "pairs fused (JIANMO_FUSE%s)",
+			     t ? " unset" : "=0");
 		gc g;
 		setup_check(m, B, 21, &g);
 		n = jm_model_n_params(m);
@@ -560,11 +563,12 @@ Test(model, batchnorm_relu_fused_changes_nothing)
 {
 	jm_model_spec cnn = {.type = "cnn", .layers = "c6 c6 p r8 gap fc5", .batchnorm = 1,
 			     .act = JM_ACT_RELU};
-	expect_fusion_changes_nothing(&cnn, 2, 8, 8, 5);
+	/* c6, c6 and the block's first norm: its second feeds the add */
+	expect_fusion_changes_nothing(&cnn, 2, 8, 8, 5, 3);
 	int hidden[] = {12, 7};
 	jm_model_spec mlp = {.type = "mlp", .hidden = hidden, .n_hidden = 2,
 			     .act = JM_ACT_RELU, .norm = "batch"};
-	expect_fusion_changes_nothing(&mlp, 1, 4, 4, 3);
+	expect_fusion_changes_nothing(&mlp, 1, 4, 4, 3, 2);
 }
 
 Test(model, dropout_differs_between_training_and_eval)

@@ -99,7 +99,8 @@ __global__ void __launch_bounds__(IG_THREADS)
 			size_t off = 0;
 			int plane = 0;
 			int ok = ig_ci_step(&s, MODE, &col, k, &off, &plane);
-			const float *src = (MODE == IG_FWD ? in : dout) + off;
+			/* off is only an element's where ok (padding: no address) */
+			const float *src = (MODE == IG_FWD ? in : dout) + (ok ? off : 0);
 #pragma unroll
 			for (int q = 0; q < BREGS; q++)
 				breg[q] = ok ? src[(size_t)(brow0 + q * BROWS) * plane] : 0.0f;

@@ -355,8 +355,12 @@ JM_CPU_CLONES JM_CPU_HOT static void gather_u8_row(float *restrict o,
 				     const uint8_t *restrict s, int D,
 				     float scale, float shift)
 {
-	for (int j = 0; j < D; j++)
-		o[j] = (float)s[j] * scale + shift;
+	/* two statements: rounded twice under any compiler's contraction
+	 * rules, as the CUDA gather rounds it */
+	for (int j = 0; j < D; j++) {
+		float v = (float)s[j] * scale;
+		o[j] = v + shift;
+	}
 }
 
 /* Rows of a shuffled batch are scattered over the whole data set, so each

@@ -1509,6 +1509,14 @@ void jm_model_describe(const jm_model *m, FILE *fp)
 		m->n_classes);
 }
 
+int jm_model_n_fused(const jm_model *m)
+{
+	int n = 0;
+	for (int i = 0; i < m->n_layers; i++)
+		n += m->layers[i].fused;
+	return n;
+}
+
 size_t jm_model_n_params(const jm_model *m) { return m->n_params; }
 size_t jm_model_n_buffers(const jm_model *m) { return m->n_buffers; }
 float *jm_model_params(jm_model *m) { return m->params; }

@@ -159,6 +159,9 @@ void jm_model_describe(const jm_model *m, FILE *fp);
 /* Accessors.  Pointers are the model's (backend memory), valid until
  * jm_model_free. */
 size_t jm_model_n_params(const jm_model *m);
+/* Batch norms that do the ReLU after them in their own pass (model.c,
+ * fuse_bn_relu; 0 under JIANMO_FUSE=0). */
+int jm_model_n_fused(const jm_model *m);
 size_t jm_model_n_buffers(const jm_model *m);
 float *jm_model_params(jm_model *m);
 float *jm_model_grads(jm_model *m);
