@@ -534,7 +534,7 @@ static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, 
 {
 	enum { B = 5 };
 	float *out[2], *grad[2];
-	size_t n = 0;
+	size_t n = 0, bytes[2];
 	for (int t = 0; t < 2; t++) {
 		if (t == 0)
 			setenv("JIANMO_FUSE", "0", 1);
@@ -543,6 +543,7 @@ static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, 
 		jm_model *m = build(s, c, h, w, k, B);
 		cr_expect_eq(jm_model_n_fused(m), t ? fused : 0, "pairs fused (JIANMO_FUSE%s)",
 			     t ? " unset" : "=0");
+		bytes[t] = jm_model_memory_bytes(m);
 		gc g;
 		setup_check(m, B, 21, &g);
 		n = jm_model_n_params(m);
@@ -553,6 +554,8 @@ static void expect_fusion_changes_nothing(const jm_model_spec *s, int c, int h, 
 		jm_model_free(m);
 	}
 	cr_expect_eq(memcmp(grad[0], grad[1], n * sizeof(float)), 0, "gradients differ");
+	/* a fused ReLU keeps no buffers of its own */
+	cr_expect_lt(bytes[1], bytes[0], "fused %zu bytes, apart %zu", bytes[1], bytes[0]);
 	cr_expect_eq(memcmp(out[0], out[1], (size_t)B * k * sizeof(float)), 0,
 		     "eval outputs differ");
 	for (int t = 0; t < 2; t++)

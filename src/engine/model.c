@@ -880,6 +880,23 @@ static void fuse_bn_relu(jm_model *m)
 		if (!others)
 			L->relu = N->fused = 1;
 	}
+	/* a fused ReLU's output is its norm's buffer (and its gradient the
+	 * norm's gradient buffer): the activations laid out again without
+	 * room of their own for those */
+	size_t off = 0;
+	for (int a = 1; a < m->n_acts; a++) {
+		const layer *by = NULL;
+		for (int i = 0; i < m->n_layers && !by; i++)
+			if (m->layers[i].fused && m->layers[i].out == a)
+				by = &m->layers[i];
+		if (by) {
+			m->acts_tab[a].off = m->acts_tab[by->in].off;
+			continue;
+		}
+		m->acts_tab[a].off = off;
+		off += m->acts_tab[a].size * (size_t)m->max_batch;
+	}
+	m->act_floats = off;
 }
 
 int jm_model_build(jm_model **out, const jm_backend *be,
