@@ -1087,20 +1087,30 @@ static char *epochs(const char *dir, const char *env, const char *extra)
 	return out;
 }
 
-static void expect_graphs_change_nothing(const char *extra)
+/* The full-step flow run twice, with env_a and with env_b (each its own
+ * store), extra beside: the epochs to the last digit, after the notes
+ * (which may differ).  The two outputs into *a_out and *b_out. */
+static void expect_same_epochs(const char *env_a, const char *env_b, const char *extra,
+			       char **a_out, char **b_out)
 {
 	char *dir = jt_tmpdir();
 	free(jt_write(dir, "step.flow", jt_full_step_flow));
-	char *off = epochs(dir, "JIANMO_CUDA_GRAPHS=0", extra), *on = epochs(dir, "", extra);
-	cr_expect(strstr(off, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0"), "%s", off);
-	cr_expect(strstr(on, "steps replayed as"), "%s", on);
-	/* the epochs, after the notes (which differ) */
-	const char *a = strstr(off, "{\"event\":\"epoch\""), *b = strstr(on, "{\"event\":\"epoch\"");
-	cr_assert(a && b, "no epochs:\n%s\n%s", off, on);
-	cr_expect_str_eq(b, a, "with graphs and without (%s)", extra);
-	free(off), free(on);
+	char *ra = epochs(dir, env_a, extra), *rb = epochs(dir, env_b, extra);
+	const char *a = strstr(ra, "{\"event\":\"epoch\""), *b = strstr(rb, "{\"event\":\"epoch\"");
+	cr_assert(a && b, "no epochs:\n%s\n%s", ra, rb);
+	cr_expect_str_eq(b, a, "%s and %s (%s)", env_a, env_b[0] ? env_b : "the default", extra);
+	*a_out = ra, *b_out = rb;
 	jt_rm_rf(dir);
 	free(dir);
+}
+
+static void expect_graphs_change_nothing(const char *extra)
+{
+	char *off, *on;
+	expect_same_epochs("JIANMO_CUDA_GRAPHS=0", "", extra, &off, &on);
+	cr_expect(strstr(off, "CUDA graphs off: JIANMO_CUDA_GRAPHS=0"), "%s", off);
+	cr_expect(strstr(on, "steps replayed as"), "%s", on);
+	free(off), free(on);
 }
 
 Test(cuda, graphs_change_no_training_metric, .timeout = 600)
@@ -1114,7 +1124,6 @@ Test(cuda, graphs_change_no_training_metric, .timeout = 600)
 	expect_graphs_change_nothing("--set train.precision=fp32 --set train.clip_mode=adaptive");
 }
 
-
 /* A batch norm with its ReLU in one pass (the default) trains as the two
  * layers apart (JIANMO_FUSE=0) do, to the last digit: the same kernels'
  * arithmetic, in fewer passes. */
@@ -1125,17 +1134,10 @@ Test(cuda, fusion_changes_no_training_metric, .timeout = 600)
 		cr_skip_test("SKIPPED: Fashion-MNIST not installed");
 	const char *precs[] = {"fp32", "bf16"};
 	for (int i = 0; i < 2; i++) {
-		char *dir = jt_tmpdir(), extra[64];
-		free(jt_write(dir, "step.flow", jt_full_step_flow));
+		char extra[64], *apart, *fused;
 		snprintf(extra, sizeof extra, "--set train.precision=%s", precs[i]);
-		char *apart = epochs(dir, "JIANMO_FUSE=0", extra), *fused = epochs(dir, "", extra);
-		const char *a = strstr(apart, "{\"event\":\"epoch\""),
-			   *b = strstr(fused, "{\"event\":\"epoch\"");
-		cr_assert(a && b, "no epochs:\n%s\n%s", apart, fused);
-		cr_expect_str_eq(b, a, "fused and apart (%s)", precs[i]);
+		expect_same_epochs("JIANMO_FUSE=0", "", extra, &apart, &fused);
 		free(apart), free(fused);
-		jt_rm_rf(dir);
-		free(dir);
 	}
 }
 
