@@ -46,7 +46,7 @@ typedef struct runner {
 	jm_trial_pruner *pruner;
 	const jm_backend *be;
 	char device_note[1024];  /* device = auto on the CPU: why not a GPU */
-	char batch_note[1024];   /* batch = auto: what was tried, what fits */
+	char batch_note[1024];   /* what was tried, what fits (batch = auto, evaluation) */
 	int batch_auto;          /* the batch was chosen here (batch = auto) */
 	jm_dataset *train, *test;
 	jm_split split;
@@ -658,8 +658,26 @@ static int fit_batch(runner *r, jm_err *err)
 	jm_flow *f = r->flow;
 	if (f->train.batch == 0 && (f->train.batch = chosen_batch(r)) > 0)
 		r->batch_auto = 1; /* chosen at the first start: not probed again */
-	if (f->train.batch > 0)
-		return try_batch(r, (int)f->train.batch, !r->batch_auto, err);
+	if (f->train.batch > 0) {
+		int B = (int)f->train.batch;
+		if (try_batch(r, B, !r->batch_auto, err) == 0)
+			return 0;
+		/* evaluation batches of 256 that do not fit where the batch
+		 * itself may: evaluate in batches of the batch */
+		if (!err->batch_too_big || r->batch_auto || B >= 256)
+			return -1;
+		free_batch(r);
+		char why[900], *advice;
+		snprintf(why, sizeof why, "%.899s", err->msg);
+		if ((advice = strstr(why, ": lower [train] batch")))
+			*advice = '\0'; /* not the advice here: it worked */
+		*err = (jm_err){0};
+		if (try_batch(r, B, 0, err) < 0)
+			return -1;
+		snprintf(r->batch_note, sizeof r->batch_note,
+			 "evaluating in batches of %d: 256 did not fit (%s)", B, why);
+		return 0;
+	}
 	int least = jm_flow_mixes_pairs(f) ? 2 : 1, B = JM_FLOW_BATCH_AUTO_MAX;
 	while (B > least && B > r->t.n_train)
 		B /= 2;

@@ -660,6 +660,34 @@ Test(batch, out_of_memory_names_the_batch)
  * cannot fit in the capped address space; the run halves it until the
  * model's buffers fit, says what it tried, records the batch it chose
  * (flow and params), and a resume without the cap keeps that batch. */
+/* A batch given under 256 is evaluated in batches of 256; where those do
+ * not fit and the batch does, the run evaluates in batches of the batch
+ * and says so (it failed, asking to lower a batch that was not the
+ * problem). */
+Test(batch, evaluation_batches_fall_back_to_the_batch)
+{
+	NEED_FMNIST();
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("SKIPPED: ulimit -v cannot cap an AddressSanitizer build");
+#endif
+	free(jt_write(dir, "wide.flow",
+		      "[data]\nlimit = 600\ntest_limit = 300\n"
+		      "[model]\ntype = cnn\nlayers = c128 c128 gap fc10\n"
+		      "[train]\nepochs = 1\nbatch = 64\n"));
+	char *out, *err;
+	/* 256 needs 392 MiB of activations and as much of gradients, 64 a
+	 * quarter of that: here the window was 650,000 to 1,050,000 KiB */
+	int rc = jt_sh(dir, &out, &err, "ulimit -v 850000; timeout 120 '%s' --batch wide.flow",
+		       jt_bin());
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "evaluating in batches of 64: 256 did not fit ([model] cannot "
+			      "allocate "),
+		  "%s", out);
+	cr_expect_null(strstr(out, "lower [train] batch"), "%s", out);
+	cr_expect(strstr(out, "steps of 64\n") && strstr(out, "test loss "), "%s", out);
+	free(out), free(err);
+}
+
 Test(batch, auto_batch_halves_until_it_fits)
 {
 	NEED_FMNIST();
