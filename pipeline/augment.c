@@ -361,8 +361,8 @@ int jm_augmenter_new(jm_augmenter **out, const jm_backend *be, const jm_augment_
 	}
 	if (!ok) {
 		jm_augmenter_free(a);
-		return jm_err_batch(err, "out of %s memory for augmentation buffers of batch %d: "
-				    "lower [train] batch", be->name, B);
+		return jm_err_batch(err, "out of %s memory for augmentation buffers of batch %d",
+				    be->name, B);
 	}
 	*out = a;
 	return 0;

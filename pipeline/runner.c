@@ -615,11 +615,9 @@ static int first_use(runner *r, jm_err *err)
 	char why[512] = "";
 	if (be->sync(why, sizeof why) == 0 && logits)
 		return 0;
-	int oom = strstr(why, "out of memory") != NULL;
-	jm_err_set(err, JM_EXIT_FAIL, "a first step with batches of %d on %s failed: %s%s", B,
-		   be->name, logits ? why : "the model refused the batch",
-		   oom ? ": lower [train] batch" : "");
-	err->batch_too_big = oom;
+	jm_err_set(err, JM_EXIT_FAIL, "a first step with batches of %d on %s failed: %s", B,
+		   be->name, logits ? why : "the model refused the batch");
+	err->batch_too_big = strstr(why, "out of memory") != NULL;
 	return -1;
 }
 
@@ -662,21 +660,25 @@ static int fit_batch(runner *r, jm_err *err)
 		int B = (int)f->train.batch;
 		if (try_batch(r, B, !r->batch_auto, err) == 0)
 			return 0;
-		/* evaluation batches of 256 that do not fit where the batch
-		 * itself may: evaluate in batches of the batch */
-		if (!err->batch_too_big || r->batch_auto || B >= 256)
-			return -1;
-		free_batch(r);
-		char why[900], *advice;
-		snprintf(why, sizeof why, "%.899s", err->msg);
-		if ((advice = strstr(why, ": lower [train] batch")))
-			*advice = '\0'; /* not the advice here: it worked */
-		*err = (jm_err){0};
-		if (try_batch(r, B, 0, err) < 0)
-			return -1;
-		snprintf(r->batch_note, sizeof r->batch_note,
-			 "evaluating in batches of %d: 256 did not fit (%s)", B, why);
-		return 0;
+		if (err->batch_too_big && !r->batch_auto && B < 256) {
+			/* evaluation batches of 256 that do not fit where the
+			 * batch itself may: evaluate in batches of the batch */
+			char why[sizeof err->msg];
+			memcpy(why, err->msg, sizeof why);
+			free_batch(r);
+			*err = (jm_err){0};
+			if (try_batch(r, B, 0, err) == 0) {
+				snprintf(r->batch_note, sizeof r->batch_note,
+					 "evaluating in batches of %d: 256 did not fit (%.900s)", B, why);
+				return 0;
+			}
+		}
+		/* the advice, once no smaller batch is tried for the user */
+		if (err->batch_too_big) {
+			size_t len = strlen(err->msg);
+			snprintf(err->msg + len, sizeof err->msg - len, ": lower [train] batch");
+		}
+		return -1;
 	}
 	int least = jm_flow_mixes_pairs(f) ? 2 : 1, B = JM_FLOW_BATCH_AUTO_MAX;
 	while (B > least && B > r->t.n_train)

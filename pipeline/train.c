@@ -391,7 +391,8 @@ int jm_evaluate_all(jm_trainer *t, const jm_data_dev *d, jm_eval *e, int64_t *co
 			e->auc = roc_auc(sc, d->n);
 	}
 	free(sc);
-	/* the figures are the device's only when it met no error */
+	/* the figures are the device's only when it met no error (its own
+	 * message: it also runs after the last step, as the test) */
 	char why[512];
 	if (be->sync(why, sizeof why) < 0)
 		return jm_err_set(err, JM_EXIT_FAIL, "evaluation on %s: %s", be->name, why);

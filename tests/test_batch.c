@@ -301,6 +301,45 @@ Test(batch, sigterm_then_resume_matches_uninterrupted, .timeout = 300)
 	free(out), free(err);
 }
 
+/* flow_file run plain (run 1), under env (run 2), and under env stopped
+ * at step `stop` by a SIGTERM and resumed (run 3): runs 2 and 3 end as
+ * run 1 to the bit.  The outputs of the three in out[0..2]. */
+static void expect_env_changes_no_metric(const char *flow_file, const char *env, int stop,
+					 char *out[3])
+{
+	char *err;
+	int rc = jt_jianmo(dir, &out[0], &err, "--batch %s", flow_file);
+	cr_assert_eq(rc, 0, "plain run failed (%d): %s", rc, err);
+	free(err);
+	rc = jt_sh(dir, &out[1], &err, "%s '%s' --batch %s", env, jt_bin(), flow_file);
+	cr_assert_eq(rc, 0, "run with %s failed (%d): %s", env, rc, err);
+	free(err);
+	rc = jt_sh(dir, &out[2], &err,
+		   "%s JIANMO_FAULT_SIGNAL=%d:TERM '%s' --batch %s; %s '%s' --batch --resume 3", env,
+		   stop, jt_bin(), flow_file, env, jt_bin());
+	cr_assert_eq(rc, 0, "stop and resume with %s failed: %s\n%s", env, err, out[2]);
+	free(err);
+	sqlite3 *db = open_db();
+	expect_same_final(db, 1, 2);
+	expect_same_final(db, 1, 3);
+	sqlite3_close(db);
+}
+
+/* SGD at lr 1e30 under env (the CPU's stand-in for a device's way of
+ * running) diverges: exit 1, msg on stderr. */
+static void expect_divergence_under(const char *env, const char *flow_file, const char *msg)
+{
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err,
+		       "%s '%s' --batch %s --set train.optimizer=sgd --set train.lr=1e30 "
+		       "--set train.momentum=0.9; echo \"exit=$?\"",
+		       env, jt_bin(), flow_file);
+	cr_assert_eq(rc, 0);
+	cr_expect(strstr(out, "exit=1"), "exit: %s", out);
+	cr_expect(strstr(err, msg), "stderr: %s", err);
+	free(out), free(err);
+}
+
 /* Training metrics read from the backend every 7 batches (as a GPU reads
  * them: JIANMO_METRICS_EVERY stands in for its metrics_every) add in the
  * same order as read every batch: the same bits, and a run stopped
@@ -310,34 +349,15 @@ Test(batch, metrics_read_every_few_batches_match, .timeout = 300)
 {
 	NEED_FMNIST();
 	free(jt_write(dir, "cnn.flow", cnn_flow));
-	char *out, *err;
-	int rc = jt_jianmo(dir, &out, &err, "--batch cnn.flow");
-	cr_assert_eq(rc, 0, "run failed (%d): %s", rc, err);
-	free(out), free(err);
-	rc = jt_sh(dir, &out, &err, "JIANMO_METRICS_EVERY=7 '%s' --batch cnn.flow", jt_bin());
-	cr_assert_eq(rc, 0, "run with reads every 7 batches failed (%d): %s", rc, err);
-	free(out), free(err);
-	cr_assert_eq(jt_sh(dir, &out, &err,
-			   "JIANMO_METRICS_EVERY=7 JIANMO_FAULT_SIGNAL=120:TERM '%s' --batch cnn.flow;"
-			   " JIANMO_METRICS_EVERY=7 '%s' --batch --resume 3",
-			   jt_bin(), jt_bin()),
-		     0, "stop and resume failed: %s\n%s", err, out);
-	cr_expect(strstr(out, "resuming in epoch 2 at step 120"), "not resumed mid-run:\n%s", out);
-	free(out), free(err);
-	sqlite3 *db = open_db();
-	expect_same_final(db, 1, 2);
-	expect_same_final(db, 1, 3);
-	sqlite3_close(db);
+	char *out[3];
+	expect_env_changes_no_metric("cnn.flow", "JIANMO_METRICS_EVERY=7", 120, out);
+	cr_expect(strstr(out[2], "resuming in epoch 2 at step 120"), "not resumed mid-run:\n%s",
+		  out[2]);
+	free(out[0]), free(out[1]), free(out[2]);
 
 	/* a divergence is still caught, somewhere in the window */
 	free(jt_write(dir, "small.flow", small_flow));
-	rc = jt_sh(dir, &out, &err,
-		   "JIANMO_METRICS_EVERY=7 '%s' --batch small.flow --set train.optimizer=sgd "
-		   "--set train.lr=1e30 --set train.momentum=0.9; echo \"exit=$?\"",
-		   jt_bin());
-	cr_expect(strstr(out, "exit=1"), "exit: %s", out);
-	cr_expect(strstr(err, "diverged: loss is"), "stderr: %s", err);
-	free(out), free(err);
+	expect_divergence_under("JIANMO_METRICS_EVERY=7", "small.flow", "diverged: loss is");
 }
 
 /* The trainer's side of the CUDA graph contract, checked on the CPU
@@ -349,36 +369,23 @@ Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
 {
 	NEED_FMNIST();
 	free(jt_write(dir, "contract.flow", jt_full_step_flow));
-	char *out, *err;
-	int rc = jt_jianmo(dir, &out, &err, "--batch contract.flow");
-	cr_assert_eq(rc, 0, "plain run failed (%d): %s", rc, err);
-	cr_expect_null(strstr(out, "backend check"), "%s", out);
-	free(out), free(err);
-	rc = jt_sh(dir, &out, &err, "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow", jt_bin());
-	cr_assert_eq(rc, 0, "checked run failed (%d): %s", rc, err);
-	cr_expect(strstr(out, "backend check: 90 steps bracketed, 0 broke the graph contract; "
-			      "0 reads inside a step"),
-		  "%s", out);
-	free(out), free(err);
-	rc = jt_sh(dir, &out, &err,
-		   "JIANMO_BACKEND_CHECK=1 JIANMO_FAULT_SIGNAL=50:TERM '%s' --batch contract.flow;"
-		   " JIANMO_BACKEND_CHECK=1 '%s' --batch --resume 3",
-		   jt_bin(), jt_bin());
-	cr_assert_eq(rc, 0, "stop and resume failed: %s\n%s", err, out);
-	cr_expect(strstr(out, "resuming in epoch 2 at step 50"), "%s", out);
-	cr_expect(strstr(out, "0 broke the graph contract"), "%s", out);
-	free(out), free(err);
-	sqlite3 *db = open_db();
-	expect_same_final(db, 1, 2);
-	expect_same_final(db, 1, 3);
-	sqlite3_close(db);
+	char *runs[3];
+	expect_env_changes_no_metric("contract.flow", "JIANMO_BACKEND_CHECK=1", 50, runs);
+	cr_expect_null(strstr(runs[0], "backend check"), "%s", runs[0]);
+	cr_expect(strstr(runs[1], "backend check: 90 steps bracketed, 0 broke the graph contract; "
+				  "0 reads inside a step"),
+		  "%s", runs[1]);
+	cr_expect(strstr(runs[2], "resuming in epoch 2 at step 50"), "%s", runs[2]);
+	cr_expect(strstr(runs[2], "0 broke the graph contract"), "%s", runs[2]);
+	free(runs[0]), free(runs[1]), free(runs[2]);
 
 	/* adaptive clipping reads the norm back: once a step, which cuts its
 	 * graph in two; still nothing allocated inside one */
-	rc = jt_sh(dir, &out, &err,
-		   "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow --set train.epochs=1 "
-		   "--set train.clip_mode=adaptive",
-		   jt_bin());
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err,
+		       "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow --set train.epochs=1 "
+		       "--set train.clip_mode=adaptive",
+		       jt_bin());
 	cr_expect_eq(rc, 0, "%s", err);
 	cr_expect(strstr(out, "backend check: 45 steps bracketed, 0 broke the graph contract; "
 			      "45 reads inside a step"),
@@ -386,13 +393,8 @@ Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
 	free(out), free(err);
 
 	/* a norm that is not finite, clipped on the device, fails the run */
-	rc = jt_sh(dir, &out, &err,
-		   "JIANMO_BACKEND_CHECK=1 '%s' --batch contract.flow --set train.optimizer=sgd "
-		   "--set train.lr=1e30 --set train.momentum=0.9; echo \"exit=$?\"",
-		   jt_bin());
-	cr_expect(strstr(out, "exit=1"), "exit: %s", out);
-	cr_expect(strstr(err, "diverged: gradient norm is nan within the"), "stderr: %s", err);
-	free(out), free(err);
+	expect_divergence_under("JIANMO_BACKEND_CHECK=1", "contract.flow",
+				"diverged: gradient norm is nan within the");
 }
 
 /* A device error (JIANMO_BACKEND_CHECK_FAIL: the checked backend's sync

@@ -341,11 +341,11 @@ static void conv_cases_at(int prec)
 		conv_case_at(prec, 80, 32, 28, 28, 32, 3, 1, 1, 1);
 }
 
-/* The 16-bit convolutions' im2col path, kept for shapes beyond the
- * implicit GEMMs and for comparison. */
-Test(cuda, conv_im2col_path_at_16_bits)
+/* The convolution cases at bf16 and fp16 on the path JIANMO_CUDA_CONV
+ * names (read when the module opens), with more where extra is given. */
+static void conv_path_at_16_bits(const char *path, void (*extra)(int prec))
 {
-	setenv("JIANMO_CUDA_CONV", "im2col", 1); /* read when the module opens */
+	setenv("JIANMO_CUDA_CONV", path, 1);
 	need_gpu();
 	const int precs[] = {JM_PREC_BF16, JM_PREC_FP16};
 	char why[512];
@@ -355,7 +355,24 @@ Test(cuda, conv_im2col_path_at_16_bits)
 			continue;
 		}
 		conv_cases_at(precs[i]);
+		if (extra)
+			extra(precs[i]);
 	}
+}
+
+/* The 16-bit convolutions' im2col path, kept for shapes beyond the
+ * implicit GEMMs and for comparison. */
+Test(cuda, conv_im2col_path_at_16_bits)
+{
+	conv_path_at_16_bits("im2col", NULL);
+}
+
+static void channels_inner_cases(int prec)
+{
+	conv_case_at(prec, 6, 64, 7, 7, 96, 3, 1, 1, 0);  /* 64-row tiles of A */
+	conv_case_at(prec, 4, 32, 9, 9, 32, 3, 2, 1, 1);  /* stride 2: forward only */
+	conv_case_at(prec, 4, 32, 11, 9, 32, 5, 1, 2, 0); /* 5x5 */
+	conv_case_at(prec, 8, 64, 6, 6, 32, 1, 1, 0, 1);  /* 1x1 */
 }
 
 /* JIANMO_CUDA_CONV=ci: the forward and input gradient with the channels
@@ -363,21 +380,7 @@ Test(cuda, conv_im2col_path_at_16_bits)
  * cases; the rest take the default path), against the same CPU twin. */
 Test(cuda, conv_channels_inner_path_at_16_bits)
 {
-	setenv("JIANMO_CUDA_CONV", "ci", 1); /* read when the module opens */
-	need_gpu();
-	const int precs[] = {JM_PREC_BF16, JM_PREC_FP16};
-	char why[512];
-	for (size_t i = 0; i < 2; i++) {
-		if (gpu->set_precision(precs[i], why, sizeof why) < 0) {
-			cr_log_warn("SKIPPED precision %d: %s", precs[i], why);
-			continue;
-		}
-		conv_cases_at(precs[i]);
-		conv_case_at(precs[i], 6, 64, 7, 7, 96, 3, 1, 1, 0);  /* 64-row tiles of A */
-		conv_case_at(precs[i], 4, 32, 9, 9, 32, 3, 2, 1, 1);  /* stride 2: forward only */
-		conv_case_at(precs[i], 4, 32, 11, 9, 32, 5, 1, 2, 0); /* 5x5 */
-		conv_case_at(precs[i], 8, 64, 6, 6, 32, 1, 1, 0, 1);  /* 1x1 */
-	}
+	conv_path_at_16_bits("ci", channels_inner_cases);
 }
 
 Test(cuda, gemm_precisions_match_their_cpu_twins)

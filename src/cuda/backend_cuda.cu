@@ -183,33 +183,26 @@ static void cuda_to_host(void *dst, const void *src, size_t bytes)
 
 /* ---- GEMM and the linear layer ---- */
 
-__global__ void k_to_bf16(__nv_bfloat16 *y, const float *x, size_t n)
-{
-	JM_CUDA_FOR(i, n) y[i] = __float2bfloat16_rn(x[i]);
-}
-
-__global__ void k_to_fp16(__half *y, const float *x, size_t n)
-{
-	JM_CUDA_FOR(i, n) y[i] = __float2half_rn(x[i]);
-}
-
-/* Both inputs of a GEMM in one launch: x's na values into y, then w's nw
- * into yw. */
+/* Up to three tensors rounded (RNE) to T in one launch: x[k]'s n[k]
+ * values into y[k] (an n of 0 is none). */
 template <typename T>
-__global__ void k_to16_pair(T *y, const float *x, size_t na, T *yw, const float *w, size_t nw)
+__global__ void k_to16(T *y0, const float *x0, size_t n0, T *y1, const float *x1, size_t n1,
+		       T *y2, const float *x2, size_t n2)
 {
-	JM_CUDA_FOR(i, na + nw)
+	JM_CUDA_FOR(i, n0 + n1 + n2)
 	{
-		if (i < na)
-			y[i] = jm_cuda_store_as<T>(x[i]);
+		if (i < n0)
+			y0[i] = jm_cuda_store_as<T>(x0[i]);
+		else if (i < n0 + n1)
+			y1[i - n0] = jm_cuda_store_as<T>(x1[i - n0]);
 		else
-			yw[i - na] = jm_cuda_store_as<T>(w[i - na]);
+			y2[i - n0 - n1] = jm_cuda_store_as<T>(x2[i - n0 - n1]);
 	}
 }
 
 /* The 16-bit scratch for n values (grown on demand, never shrunk); NULL
  * with the error recorded when it cannot grow. */
-static void *half_scratch(size_t n)
+extern "C" void *jm_cuda_half_scratch(size_t n)
 {
 	if (n <= jm_cuda.half_n)
 		return jm_cuda.half;
@@ -225,28 +218,41 @@ static void *half_scratch(size_t n)
 	return p;
 }
 
-extern "C" void *jm_cuda_half_scratch(size_t n)
+/* x[0..3) (n[k] values each; 0: none) rounded to the precision's 16-bit
+ * type in one launch, into the 16-bit scratch, each copy 256-byte aligned
+ * as the tensor-core kernels like; their places in y.  0, or -1 with the
+ * error recorded. */
+static int round16_into_scratch(const float *const x[3], const size_t n[3], void *y[3])
 {
-	return half_scratch(n);
-}
-
-/* x's n values rounded (RNE) to the precision's 16-bit type in y. */
-static void round16(void *y, const float *x, size_t n)
-{
-	if (jm_cuda.precision == JM_PREC_BF16)
-		jm_cuda_launch(k_to_bf16, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, (__nv_bfloat16 *)y,
-			       x, n);
-	else
-		jm_cuda_launch(k_to_fp16, jm_cuda_blocks(n), JM_CUDA_THREADS, 0, (__half *)y, x, n);
+	size_t off[3], total = 0;
+	for (int k = 0; k < 3; k++) {
+		off[k] = total;
+		total += (n[k] + 127) / 128 * 128;
+	}
+	char *h = (char *)jm_cuda_half_scratch(total);
+	if (!h)
+		return -1;
+	for (int k = 0; k < 3; k++)
+		y[k] = h + off[k] * 2;
+	size_t all = n[0] + n[1] + n[2];
+	if (jm_cuda.precision == JM_PREC_BF16) {
+		typedef __nv_bfloat16 T;
+		jm_cuda_launch(k_to16<T>, jm_cuda_blocks(all), JM_CUDA_THREADS, 0, (T *)y[0], x[0],
+			       n[0], (T *)y[1], x[1], n[1], (T *)y[2], x[2], n[2]);
+	} else {
+		typedef __half T;
+		jm_cuda_launch(k_to16<T>, jm_cuda_blocks(all), JM_CUDA_THREADS, 0, (T *)y[0], x[0],
+			       n[0], (T *)y[1], x[1], n[1], (T *)y[2], x[2], n[2]);
+	}
+	return JM_CUDA_LAUNCHED("16-bit rounding");
 }
 
 extern "C" const void *jm_cuda_round16(const float *x, size_t n)
 {
-	void *h = half_scratch(n);
-	if (!h)
-		return NULL;
-	round16(h, x, n);
-	return JM_CUDA_LAUNCHED("16-bit rounding") < 0 ? NULL : h;
+	const float *xs[3] = {x, NULL, NULL};
+	const size_t ns[3] = {n, 0, 0};
+	void *y[3];
+	return round16_into_scratch(xs, ns, y) < 0 ? NULL : y[0];
 }
 
 /* Row-major C = alpha op(A) op(B) + beta C as cuBLAS's column-major
@@ -281,21 +287,11 @@ extern "C" void jm_cuda_gemm16(int ta, int tb, int M, int N, int K, float alpha,
 static void gemm_16bit(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 		       const float *B, float beta, float *C)
 {
-	/* B's copy starts 256-byte aligned, as the tensor-core kernels like */
-	size_t na = (size_t)M * K, nb = (size_t)K * N, off = (na + 127) / 128 * 128;
-	char *h = (char *)half_scratch(off + nb);
-	if (!h)
-		return;
-	void *ha = h, *hb = h + off * 2;
-	if (jm_cuda.precision == JM_PREC_BF16)
-		jm_cuda_launch(k_to16_pair<__nv_bfloat16>, jm_cuda_blocks(na + nb), JM_CUDA_THREADS,
-			       0, (__nv_bfloat16 *)ha, A, na, (__nv_bfloat16 *)hb, B, nb);
-	else
-		jm_cuda_launch(k_to16_pair<__half>, jm_cuda_blocks(na + nb), JM_CUDA_THREADS, 0,
-			       (__half *)ha, A, na, (__half *)hb, B, nb);
-	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
-		return;
-	jm_cuda_gemm16(ta, tb, M, N, K, alpha, ha, hb, beta, C);
+	const float *xs[3] = {A, B, NULL};
+	const size_t ns[3] = {(size_t)M * K, (size_t)K * N, 0};
+	void *h[3];
+	if (round16_into_scratch(xs, ns, h) == 0)
+		jm_cuda_gemm16(ta, tb, M, N, K, alpha, h[0], h[1], beta, C);
 }
 
 static int cuda_set_precision(int precision, char *why, size_t n)
@@ -348,49 +344,21 @@ static void cuda_linear_forward(float *out, const float *in, const float *w, con
 	jm_cuda_sgemm(0, 1, B, OUT, IN, 1.0f, in, w, b ? 1.0f : 0.0f, out);
 }
 
-/* y0..y2 = x0..x2 rounded to T, in one launch (n1, n2 may be 0) */
-template <typename T>
-__global__ void k_to16_three(T *y0, const float *x0, size_t n0, T *y1, const float *x1, size_t n1,
-			     T *y2, const float *x2, size_t n2)
-{
-	JM_CUDA_FOR(i, n0 + n1 + n2)
-	{
-		if (i < n0)
-			y0[i] = jm_cuda_store_as<T>(x0[i]);
-		else if (i < n0 + n1)
-			y1[i - n0] = jm_cuda_store_as<T>(x1[i - n0]);
-		else
-			y2[i - n0 - n1] = jm_cuda_store_as<T>(x2[i - n0 - n1]);
-	}
-}
-
 /* The linear backward at 16 bits: dout, in and (for din) w rounded in
  * one launch, dout once for both GEMMs; the same inputs as two
  * gemm_16bit calls, so the same results. */
 static void linear_backward16(float *din, float *dw, const float *dout, const float *in,
 			      const float *w, int B, int IN, int OUT)
 {
-	size_t nd = (size_t)B * OUT, ni = dw ? (size_t)B * IN : 0, nw = din ? (size_t)OUT * IN : 0;
-	/* each copy 256-byte aligned, as the tensor-core kernels like */
-	size_t oi = (nd + 127) / 128 * 128, ow = oi + (ni + 127) / 128 * 128;
-	char *h = (char *)half_scratch(ow + nw);
-	if (!h)
-		return;
-	void *hd = h, *hi = h + oi * 2, *hw = h + ow * 2;
-	if (jm_cuda.precision == JM_PREC_BF16)
-		jm_cuda_launch(k_to16_three<__nv_bfloat16>, jm_cuda_blocks(nd + ni + nw),
-			       JM_CUDA_THREADS, 0, (__nv_bfloat16 *)hd, dout, nd,
-			       (__nv_bfloat16 *)hi, in, ni, (__nv_bfloat16 *)hw, w, nw);
-	else
-		jm_cuda_launch(k_to16_three<__half>, jm_cuda_blocks(nd + ni + nw), JM_CUDA_THREADS,
-			       0, (__half *)hd, dout, nd, (__half *)hi, in, ni, (__half *)hw, w,
-			       nw);
-	if (JM_CUDA_LAUNCHED("16-bit rounding") < 0)
+	const float *xs[3] = {dout, in, w};
+	const size_t ns[3] = {(size_t)B * OUT, dw ? (size_t)B * IN : 0, din ? (size_t)OUT * IN : 0};
+	void *h[3];
+	if (round16_into_scratch(xs, ns, h) < 0)
 		return;
 	if (din)
-		jm_cuda_gemm16(0, 0, B, IN, OUT, 1.0f, hd, hw, 0.0f, din);
+		jm_cuda_gemm16(0, 0, B, IN, OUT, 1.0f, h[0], h[2], 0.0f, din);
 	if (dw)
-		jm_cuda_gemm16(1, 0, OUT, IN, B, 1.0f, hd, hi, 1.0f, dw);
+		jm_cuda_gemm16(1, 0, OUT, IN, B, 1.0f, h[0], h[1], 1.0f, dw);
 }
 
 static void cuda_linear_backward(float *din, float *dw, float *db, const float *dout,

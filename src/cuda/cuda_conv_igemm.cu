@@ -70,7 +70,8 @@ __global__ void __launch_bounds__(IG_THREADS)
 	const int bcol = tid % BN, brow0 = tid / BN;
 	constexpr int BROWS = IG_THREADS / BN > 0 ? IG_THREADS / BN : 1;
 	constexpr int BREGS = BK / BROWS;
-	const ig_col col = ig_column(&s, MODE, n0 + bcol);
+	/* (TB reads the block's table instead) */
+	const ig_col col = TB ? ig_col{} : ig_column(&s, MODE, n0 + bcol);
 	if (TB && tid < BN)
 		cols[tid] = ig_column(&s, MODE, n0 + tid);
 	/* and one column of A */

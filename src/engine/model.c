@@ -847,7 +847,7 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 		if (!*tab[i].p && tab[i].per_batch)
 			return jm_err_batch(err,
 					    "[model] cannot allocate %.1f MiB of %s for batches of %d "
-					    "on %s: lower [train] batch",
+					    "on %s",
 					    (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
 					    be->name);
 		if (!*tab[i].p)
