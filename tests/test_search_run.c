@@ -694,6 +694,72 @@ Test(search_run, trials_share_out_the_gpus)
 	unsetenv("JIANMO_CUDA_MODULE");
 }
 
+/* A machine whose cuda:0 is a GPU the module has no code for (compute
+ * 7.x): the search shares out only the others, and device auto takes the
+ * first of them; with none left both say why. */
+Test(search_run, gpus_the_module_cannot_run_on_are_left_out)
+{
+	use_fake_cuda("3");
+	setenv("JIANMO_FAKE_OLD", ",0,", 1);
+	write_search("s.flow", 1, "trials = 4\nworkers = 3\ntrain.lr = loguniform(1e-4, 1e-1)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_assert_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, ": 3 trials at a time share 2 GPUs\n"), "%s", out);
+	sqlite3 *db = open_db();
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM runs WHERE parent = 1 AND error LIKE "
+				 "'%%fake GPU cuda:0 %%'"), 0, "%s", out);
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM runs WHERE parent = 1 AND (error LIKE "
+				 "'%%fake GPU cuda:1 %%' OR error LIKE '%%fake GPU cuda:2 %%')"), 4,
+		     "%s", out);
+	sqlite3_close(db);
+	free(out), free(err);
+
+	/* one GPU left, and it is not cuda:0: the trials are sent to it */
+	setenv("JIANMO_FAKE_GPUS", "2", 1);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "exited with status 2: device \"cuda:1\": fake GPU cuda:1"), "%s",
+		  out);
+	free(out), free(err);
+
+	/* a run on auto takes cuda:1 (the stand-in opens none, so the CPU,
+	 * saying which GPU it tried) */
+	write_search("one.flow", 1, "");
+	rc = jt_jianmo(dir, &out, &err, "--batch one.flow --device auto");
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	free(out), free(err);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/runs/11/log.txt", dir);
+	char *log = jt_read(path, NULL);
+	cr_expect(log && strstr(log, "device auto: the CPU, because fake GPU cuda:1 runs nothing"),
+		  "%s", log ? log : "(no log)");
+	free(log);
+
+	/* none left */
+	setenv("JIANMO_FAKE_OLD", ",0,1,", 1);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "device \"cuda\": no GPU jianmo can run on: cuda:1 (fake, compute "
+			      "7.0): jianmo-cuda.so is built for compute 8.0 and later"), "%s", err);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch s.flow --device cuda:1");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "device \"cuda:1\": cuda:1 (fake, compute 7.0)"), "%s", err);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch one.flow --device auto");
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	free(out), free(err);
+	snprintf(path, sizeof path, "%s/.jianmo/runs/12/log.txt", dir);
+	log = jt_read(path, NULL);
+	cr_expect(log && strstr(log, "device auto: the CPU, because no GPU jianmo can run on: "
+				     "cuda:1 (fake, compute 7.0)"), "%s", log ? log : "(no log)");
+	free(log);
+	unsetenv("JIANMO_FAKE_OLD");
+	unsetenv("JIANMO_FAKE_GPUS");
+	unsetenv("JIANMO_CUDA_MODULE");
+}
+
 Test(search_run, trial_option_refuses_a_run_that_is_not_queued)
 {
 	write_search("s.flow", 1, "trials = 2\ntrain.lr = loguniform(1e-4, 1e-1)\n");

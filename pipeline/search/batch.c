@@ -67,7 +67,7 @@ typedef struct trial {
 	int64_t run;
 	int number;        /* 1-based, in order of creation */
 	pid_t pid;         /* the child while it runs, else 0 */
-	int gpu;           /* the GPU it was started on, -1: its flow's device */
+	int gpu;           /* its place in gpus[] when started, -1: its flow's device */
 	int resume;        /* start it with --resume (it has a checkpoint) */
 	double *x;         /* its point, space->n values */
 } trial;
@@ -85,6 +85,7 @@ typedef struct search {
 	char *name;          /* its flow's name, for the trials' records */
 	char exe[4096];      /* this jianmo, for the children */
 	int ngpu;            /* GPUs to share out (0: trials take the flow's device) */
+	int gpus[64];        /* their device numbers (jm_backend_cuda_gpus) */
 	int maximize;
 
 	trial *trials;       /* every trial record, in order */
@@ -302,11 +303,12 @@ static int trial_create(search *s, const double *x, int64_t *run, char *why, siz
 
 /* fork + exec `jianmo --home HOME --batch --trial|--resume ID`, its output
  * to runs/ID/output.txt. */
-/* The GPU with the fewest trials running on it (the lowest such), or -1
- * when there are no GPUs to share out. */
+/* The GPU with the fewest trials running on it (the lowest such), as its
+ * place in gpus[], or -1 when the trials keep the flow's device: no GPU to
+ * share out, or only cuda:0, which the flow's device means already. */
 static int pick_gpu(const search *s)
 {
-	if (s->ngpu < 2)
+	if (s->ngpu == 0 || (s->ngpu == 1 && s->gpus[0] == 0))
 		return -1;
 	int best = 0, best_n = INT32_MAX;
 	for (int k = 0; k < s->ngpu; k++) {
@@ -329,7 +331,7 @@ static int trial_spawn(search *s, trial *t, jm_err *err)
 	snprintf(out, sizeof out, "%s/output.txt", dir);
 	free(dir);
 	t->gpu = pick_gpu(s);
-	snprintf(device, sizeof device, "cuda:%d", t->gpu);
+	snprintf(device, sizeof device, "cuda:%d", t->gpu >= 0 ? s->gpus[t->gpu] : 0);
 	char *argv[] = {s->exe, "--home", (char *)jm_store_home(s->store), "--batch",
 			t->resume ? "--resume" : "--trial", id,
 			t->gpu >= 0 ? "--device" : NULL, device, NULL};
@@ -888,8 +890,11 @@ int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 	s->exe[len] = '\0';
 	if (build_sampler(s, &err) < 0)
 		goto input_error;
-	if (!strcmp(flow->train.device, "cuda") || !strcmp(flow->train.device, "auto"))
-		s->ngpu = jm_backend_cuda_count();
+	if (!strcmp(flow->train.device, "cuda") || !strcmp(flow->train.device, "auto")) {
+		int max = (int)(sizeof s->gpus / sizeof s->gpus[0]);
+		s->ngpu = jm_backend_cuda_gpus(s->gpus, max);
+		s->ngpu = s->ngpu < max ? s->ngpu : max;
+	}
 	jm_signals_install();
 	if (!*store && jm_store_open(store, home, 0, &err) < 0)
 		goto input_error;

@@ -499,6 +499,27 @@ extern "C" __attribute__((visibility("default"))) int jm_cuda_probe(char *buf, s
 	return count;
 }
 
+/* Whether this build can run on device: 1, or 0 with why (a device of
+ * compute 7.x: the module is built for sm_80, sm_90 and PTX for later
+ * ones), or -1 with why when the device cannot be asked.  No context is
+ * made, so a search's parent can ask about every GPU without holding one. */
+extern "C" __attribute__((visibility("default"))) int jm_cuda_usable(int device, char *why,
+								       size_t n)
+{
+	cudaDeviceProp p;
+	cudaError_t e = cudaGetDeviceProperties(&p, device);
+	if (e != cudaSuccess) {
+		snprintf(why, n, "cuda:%d: %s", device, cudaGetErrorString(e));
+		cudaGetLastError();
+		return -1;
+	}
+	if (p.major >= 8)
+		return 1;
+	snprintf(why, n, "cuda:%d (%s, compute %d.%d): jianmo-cuda.so is built for compute 8.0 "
+		 "and later", device, p.name, p.major, p.minor);
+	return 0;
+}
+
 /* Launched never: whether this build has code for the device. */
 __global__ void k_probe(void) {}
 

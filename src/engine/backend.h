@@ -341,7 +341,8 @@ const jm_backend *jm_backend_checked(void);
 /* The backend for a device name ("cpu", "cuda", "cuda:N", "auto"): the CPU
  * one, or the CUDA module (jianmo-cuda.so, loaded on first use with
  * dlopen; see backend_load.c for where it is looked for).  "auto" is CUDA
- * when the module loads and a GPU answers, else the CPU, with the reason
+ * on the first GPU the module runs on (compute 8.0 and later) when it
+ * loads, else the CPU, with the reason
  * in note (may be NULL) when a GPU was not used.  "cuda" that cannot be
  * had is an error (-1, why filled).  The table lives as long as the
  * process. */
@@ -350,9 +351,11 @@ int jm_backend_for_device(const char *device, const jm_backend **out, char *note
 /* Whether this machine has an NVIDIA driver (a GPU machine), whatever
  * the module makes of it: where it has none, the module is never loaded. */
 int jm_backend_has_driver(void);
-/* How many GPUs the CUDA module sees (0 without the module, a driver or
- * a GPU): a search puts its trials on them in turn. */
-int jm_backend_cuda_count(void);
+/* How many GPUs the CUDA module can run on (0 without the module, a
+ * driver or such a GPU; one of compute 7.x is left out), and their device
+ * numbers, in order, into idx (at most max; may be NULL): a search puts
+ * its trials on them in turn. */
+int jm_backend_cuda_gpus(int *idx, int max);
 /* Whether a device name could be had, without opening it (no GPU context
  * in a process that trains nothing): 0, or -1 with why. */
 int jm_backend_check_device(const char *device, char *why, size_t why_n);

@@ -4,8 +4,9 @@
  *
  *   "cpu"            jm_backend_cpu
  *   "cuda", "cuda:N" the module's table on device N (0), or an error
- *   "auto"           the module's table on device 0 when it loads and a
- *                    GPU answers; otherwise the CPU, with the reason
+ *   "auto"           the module's table on the first GPU it can run on
+ *                    (compute 8.0 and later) when it loads; otherwise
+ *                    the CPU, with the reason
  *
  * The module (jianmo-cuda.so) is $JIANMO_CUDA_MODULE when that is set;
  * otherwise it is looked for beside the running binary (a build tree),
@@ -35,6 +36,7 @@
 
 typedef int (*abi_fn)(void);
 typedef int (*probe_fn)(char *buf, size_t n);
+typedef int (*usable_fn)(int device, char *why, size_t n);
 typedef const jm_backend *(*open_fn)(int device, char *why, size_t n);
 
 static struct {
@@ -44,6 +46,7 @@ static struct {
 	char path[PATH_MAX + 32];
 	char why[PATH_MAX + 512]; /* why the module is not there */
 	probe_fn probe;
+	usable_fn usable;
 	open_fn open;
 } mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -125,7 +128,8 @@ static void load_locked(void)
 		abi_fn abi = (abi_fn)dlsym(so, "jm_cuda_module_abi");
 		probe_fn probe = (probe_fn)dlsym(so, "jm_cuda_probe");
 		open_fn open = (open_fn)dlsym(so, "jm_cuda_open");
-		if (!abi || !probe || !open) {
+		usable_fn usable = (usable_fn)dlsym(so, "jm_cuda_usable");
+		if (!abi || !probe || !open || !usable) {
 			snprintf(first_err, sizeof first_err, "%s: not a jianmo CUDA module", path);
 			dlclose(so);
 			continue;
@@ -139,6 +143,7 @@ static void load_locked(void)
 		}
 		mod.so = so;
 		mod.probe = probe;
+		mod.usable = usable;
 		mod.open = open;
 		snprintf(mod.path, sizeof mod.path, "%s", path);
 		return;
@@ -199,6 +204,26 @@ static int probe_count(char *info, size_t n)
 	return count > 0 ? count : 0;
 }
 
+/* The GPUs the module can run on, their numbers into idx (at most max;
+ * idx may be NULL), and how many; with none, why not in info.  A GPU the
+ * module has no code for is left out, and with every one left out info
+ * names the last. */
+static int usable_gpus(int *idx, int max, char *info, size_t n)
+{
+	int count = probe_count(info, n), found = 0;
+	for (int d = 0; d < count; d++) {
+		char why[512];
+		if (mod.usable(d, why, sizeof why) != 1) {
+			snprintf(info, n, "no GPU jianmo can run on: %s", why);
+			continue;
+		}
+		if (idx && found < max)
+			idx[found] = d;
+		found++;
+	}
+	return found;
+}
+
 int jm_backend_for_device(const char *device, const jm_backend **out, char *note, size_t note_n,
 			  char *why, size_t why_n)
 {
@@ -215,6 +240,8 @@ int jm_backend_for_device(const char *device, const jm_backend **out, char *note
 	const jm_backend *be = NULL;
 	if (load_module() < 0) {
 		snprintf(reason, sizeof reason, "%s", mod.why);
+	} else if (!strcmp(device, "auto") && usable_gpus(&idx, 1, reason, sizeof reason) == 0) {
+		/* reason says why none */
 	} else {
 		be = mod.open(idx, reason, sizeof reason);
 	}
@@ -250,13 +277,21 @@ int jm_backend_check_device(const char *device, char *why, size_t why_n)
 			 device, idx, count, count == 1 ? "" : "s", count - 1);
 		return -1;
 	}
+	/* "cuda:N" must be a GPU the module runs on; bare "cuda" (a search
+	 * shares out every such GPU) needs one of them */
+	char no[512];
+	if (strcmp(device, "cuda") ? mod.usable(idx, no, sizeof no) != 1
+				   : usable_gpus(NULL, 0, no, sizeof no) == 0) {
+		snprintf(why, why_n, "device \"%s\": %s", device, no);
+		return -1;
+	}
 	return 0;
 }
 
-int jm_backend_cuda_count(void)
+int jm_backend_cuda_gpus(int *idx, int max)
 {
 	char info[PATH_MAX + 512];
-	return probe_count(info, sizeof info);
+	return usable_gpus(idx, max, info, sizeof info);
 }
 
 void jm_backend_cuda_describe(char *buf, size_t n)

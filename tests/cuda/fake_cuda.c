@@ -5,9 +5,12 @@
  * but opens none: jm_cuda_open fails, naming the device it was asked for.
  * So a search's placement of trials on GPUs can be watched where there is
  * no GPU: each trial fails at once, saying which one it was sent to.
+ * JIANMO_FAKE_OLD lists devices (",0,2,") of a compute capability the
+ * module has no code for.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/backend.h"
 
@@ -33,6 +36,18 @@ EXPORT int jm_cuda_probe(char *buf, size_t n)
 	}
 	snprintf(buf, n, "fake driver, %d fake device%s", c, c == 1 ? "" : "s");
 	return c;
+}
+
+EXPORT int jm_cuda_usable(int device, char *why, size_t n)
+{
+	const char *old = getenv("JIANMO_FAKE_OLD");
+	char key[16];
+	snprintf(key, sizeof key, ",%d,", device);
+	if (!old || !strstr(old, key))
+		return 1;
+	snprintf(why, n, "cuda:%d (fake, compute 7.0): jianmo-cuda.so is built for compute 8.0 "
+		 "and later", device);
+	return 0;
 }
 
 EXPORT const jm_backend *jm_cuda_open(int device, char *why, size_t n)
