@@ -688,6 +688,8 @@ static int fit_batch(runner *r, jm_err *err)
 		if (try_batch(r, B, 0, err) == 0)
 			break;
 		free_batch(r);
+		if (r->be->release_scratch)
+			r->be->release_scratch();
 		if (!err->batch_too_big || B / 2 < least) {
 			if (err->batch_too_big)
 				jm_err_prefix(err, "[train] batch = auto: not even a batch of %d fits", B);

@@ -403,6 +403,21 @@ Test(cuda, gemm_precisions_match_their_cpu_twins)
 		 * tensors, and the bias terms stay fp32 */
 		linear_case(precs[i]);
 		conv_cases_at(precs[i]);
+		/* the scratch those took, released (batch = auto's tries) and
+		 * taken again by the next op, smaller first */
+		cr_assert_not_null(gpu->release_scratch);
+		gpu->release_scratch();
+		synced();
+		gemm_precision_case(precs[i], 0, 1, 37, 53, 29);
+		linear_case(precs[i]);
+		jm_rng r;
+		jm_rng_seed(&r, 11);
+		float *x = randv(&r, 5000, -1, 1), *dx = up(x, 5000);
+		double want = cpu->sumsq(x, 5000), got = gpu->sumsq(dx, 5000);
+		cr_expect(fabs(got - want) <= 1e-9 * want, "sumsq after a release: %.17g, not %.17g",
+			  got, want);
+		gpu->free(dx);
+		free(x);
 	}
 	cr_assert_eq(gpu->set_precision(JM_PREC_FP32, why, sizeof why), 0, "%s", why);
 	cr_expect_eq(gpu->set_precision(7, why, sizeof why), -1);

@@ -393,6 +393,19 @@ static int cuda_sync(char *why, size_t n)
 	return -1;
 }
 
+static void cuda_release_scratch(void)
+{
+	jm_cuda_graph_barrier("a release of scratch", 0);
+	/* the work that used it first (cudaFree only "may" wait) */
+	jm_cuda_check(cudaStreamSynchronize(jm_cuda.stream), "scratch release");
+	cudaFree(jm_cuda.half);
+	cudaFree(jm_cuda.dscratch);
+	jm_cuda.half = NULL;
+	jm_cuda.half_n = 0;
+	jm_cuda.dscratch = NULL;
+	jm_cuda.dscratch_n = 0;
+}
+
 static void *cuda_native_stream(void)
 {
 	/* kernels launched on the stream outside a native_call (a plugin pass
@@ -445,6 +458,7 @@ static const jm_backend cuda_backend = {
 	.sumsq = jm_cuda_sumsq,
 	.scale = jm_cuda_scale,
 	.sync = cuda_sync,
+	.release_scratch = cuda_release_scratch,
 	.native_stream = cuda_native_stream,
 	.native_call = jm_cuda_native_call,
 	.clip_norm = jm_cuda_clip_norm,

@@ -34,7 +34,6 @@ typedef struct jm_cuda_state {
 	cublasHandle_t blas;
 	char error[256];   /* first error since the last sync, "" if none */
 	double *dscratch;  /* device: reductions in double (xent, sumsq) */
-	int32_t *iscratch; /* device: counts (xent's correct) */
 	size_t dscratch_n;
 	int precision;     /* JM_PREC_*: the GEMMs' inputs */
 	int cc_major;      /* the device's compute capability */

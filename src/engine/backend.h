@@ -46,11 +46,11 @@ enum { JM_ERASE_CONST = 0, JM_ERASE_RAND, JM_ERASE_PIXEL };
 /* The table's layout version: the CUDA module is built against it and the
  * loader refuses a module built for another.  Bump it whenever a slot is
  * added, removed or changed. */
-#define JM_BACKEND_ABI 8 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
+#define JM_BACKEND_ABI 9 /* 3: augmentation ops, native_stream, sync; 4: prefetch_rows;
 			   * 5: xent_acc, mse_acc, metrics_every; 6: set_precision;
 			   * 7: step_begin, step_end, graph_info, clip_norm,
 			   *    augment_batch, native_call;
-			   * 8: batch norm's ReLU (relu, out) */
+			   * 8: batch norm's ReLU (relu, out); 9: release_scratch */
 
 /* [train] precision: what the GEMMs take in.  Everything else (weights,
  * activations, gradients, sums, the optimizer) stays fp32. */
@@ -241,6 +241,12 @@ typedef struct jm_backend {
 	 * any op met since the last sync in why (a device backend's ops
 	 * cannot return one themselves; the CPU's never fail). */
 	int (*sync)(char *why, size_t n);
+
+	/* Free the memory the ops took at first use and kept (a device's
+	 * 16-bit GEMM and reduction scratch); they take it again as they
+	 * need it.  batch = auto calls it after a batch that did not fit, so
+	 * the failed try leaves the next nothing.  NULL: none (the CPU). */
+	void (*release_scratch)(void);
 
 	/* The stream the ops are queued on (a cudaStream_t), for plugin
 	 * kernels to join; NULL (the member or its result) on the CPU. */
