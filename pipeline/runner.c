@@ -198,7 +198,7 @@ static void pick_threads(runner *r)
 	}
 }
 
-/* JIANMO_FAULT_SIGNAL=STEP:TERM|INT|KILL (tests only; see train.h). */
+/* JIANMO_FAULT_SIGNAL=STEP:TERM|INT|HUP|KILL (tests only; see train.h). */
 /* JIANMO_METRICS_EVERY=N (tests): read the training metrics every N
  * batches whatever the backend says, so the CPU runs the path a GPU
  * takes. */
@@ -255,7 +255,7 @@ static void read_fault(jm_trainer *t)
 	if (*end != ':' || step <= 0)
 		return;
 	static const struct { const char *name; int sig; } sigs[] = {
-		{"TERM", SIGTERM}, {"INT", SIGINT}, {"KILL", SIGKILL},
+		{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP}, {"KILL", SIGKILL},
 	};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		if (!strcmp(end + 1, sigs[i].name)) {
@@ -621,6 +621,29 @@ static int first_use(runner *r, jm_err *err)
 	return -1;
 }
 
+/* --resume: the run's checkpoint into the model, the optimizer and the
+ * training state, before anything of the run is changed; a checkpoint
+ * that is missing or does not fit is an input error. */
+static int resume_checkpoint(runner *r, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	t->run = r->resume_run;
+	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, err)))
+		return -1;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->run_dir);
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "run %lld has no checkpoint to resume from "
+				  "(%s)", (long long)t->run, path);
+	/* the parameters a checkpoint leaves out are set as a new run's */
+	if (jm_model_init(t->model, (uint64_t)jm_hash64(t->seed, 0x696e6974), err) < 0)
+		return -1;
+	if (jm_train_checkpoint_load(t, path, err) < 0)
+		return jm_err_prefix(err, "run %lld cannot be resumed", (long long)t->run);
+	return 0;
+}
+
 /* A batch of B: the model and the buffers (evaluation batches are at least
  * 256 when the batch was given, and the batch itself when it was chosen). */
 static int try_batch(runner *r, int B, int eval_256, jm_err *err)
@@ -959,8 +982,8 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 			 isnan(te.auc) ? "" : " auc");
 	if (!t->regression && !isnan(te.auc))
 		snprintf(what + strlen(what), sizeof what - strlen(what), " %.4f", te.auc);
-	jm_report_msg(&r->rep, "test %s  (%lld samples in %.1f s, %.0f samples/s)", what,
-		      (long long)t->st.samples, t->st.train_seconds,
+	jm_report_msg(&r->rep, "test %s  (%lld samples; trained on %lld in %.1f s, %.0f samples/s)",
+		      what, (long long)t->test.n, (long long)t->st.samples, t->st.train_seconds,
 		      t->st.train_seconds > 0 ? (double)t->st.samples / t->st.train_seconds : 0.0);
 	return 0;
 }
@@ -1061,6 +1084,15 @@ int jm_runner_batch(const jm_batch_opts *o)
 	jm_signals_install(); /* from here a stop is orderly */
 	if (!r->store && jm_store_open(&r->store, home, 0, &err) < 0)
 		goto input_error;
+	t->store = r->store;
+	t->flow = r->flow;
+	t->be = r->be;
+	t->seed = (uint64_t)r->flow->train.seed;
+	read_loss_scale(t);
+	/* a resume reads its checkpoint before it takes the run over, so a
+	 * missing or damaged one is refused with the run left as it was */
+	if (r->resume_run && resume_checkpoint(r, &err) < 0)
+		goto input_error;
 	if (r->resume_run || r->trial_run) {
 		t->run = r->resume_run ? r->resume_run : r->trial_run;
 		char device[64];
@@ -1078,32 +1110,19 @@ int jm_runner_batch(const jm_batch_opts *o)
 		jm_store_param_set(r->store, t->run, "train.batch", b, NULL);
 	}
 	jm_store_param_set(r->store, t->run, "train.precision", r->flow->train.precision, NULL);
-	t->store = r->store;
-	t->flow = r->flow;
-	t->be = r->be;
-	t->seed = (uint64_t)r->flow->train.seed;
 	read_fault(t);
 	read_metrics_every(t);
-	read_loss_scale(t);
 	char graph_note[160];
 	choose_graphs(t, graph_note, sizeof graph_note);
-	if (!(t->run_dir = jm_store_run_dir(r->store, t->run, &err)) || open_log(r, &err) < 0 ||
-	    jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
+	if ((!t->run_dir && !(t->run_dir = jm_store_run_dir(r->store, t->run, &err))) ||
+	    open_log(r, &err) < 0 || jm_metric_writer_open(&t->mw, r->store, 0, 0, &err) < 0)
 		goto run_failed;
 
-	if (jm_model_init(t->model, (uint64_t)jm_hash64(t->seed, 0x696e6974), &err) < 0)
+	if (!r->resume_run && jm_model_init(t->model, (uint64_t)jm_hash64(t->seed, 0x696e6974),
+					    &err) < 0)
 		goto run_failed;
 	if (r->resume_run) {
-		char path[4096];
-		snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->run_dir);
-		struct stat sb;
-		if (stat(path, &sb) != 0) {
-			jm_err_set(&err, JM_EXIT_INPUT, "run %lld has no checkpoint to resume from (%s)",
-				   (long long)t->run, path);
-			goto run_failed;
-		}
-		if (jm_train_checkpoint_load(t, path, &err) < 0 ||
-		    jm_store_metrics_truncate(r->store, t->run, t->st.step, &err) < 0)
+		if (jm_store_metrics_truncate(r->store, t->run, t->st.step, &err) < 0)
 			goto run_failed;
 		jm_report_msg(&r->rep, "run %lld: resuming in epoch %lld at step %lld", (long long)t->run,
 			      (long long)t->st.epoch + 1, (long long)t->st.step);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,36 @@ Test(batch, out_of_memory_names_the_batch)
 	free(out), free(err);
 }
 
+/* Memory the machine does not have is refused before any of it is taken
+ * (the CPU zeroes each block as it takes it, so the kernel's overcommit
+ * would otherwise let the model fill the machine and the OOM killer end
+ * the run with no word); JIANMO_MEMORY_AVAILABLE stands in for the
+ * machine, so this runs under AddressSanitizer too. */
+Test(batch, memory_the_machine_lacks_is_refused_up_front)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	/* 65536 x 65536 weights: 16 GiB, and as much of gradients */
+	int rc = jt_sh(dir, &out, &err, "JIANMO_MEMORY_AVAILABLE=400000000 '%s' --batch small.flow "
+				    "--set model.hidden=65536,65536", jt_bin());
+	cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "MiB for its parameters, gradients and buffers on cpu (") && strstr(err, " MiB of memory left): the model is too large "
+							 "for it"), "%s", err);
+	free(out), free(err);
+	/* batch = auto takes the largest batch the memory holds */
+	free(jt_write(dir, "wide.flow",
+		      "[data]\nlimit = 600\ntest_limit = 200\n"
+		      "[model]\ntype = cnn\nlayers = c64 c64 gap fc10\n"
+		      "[train]\nepochs = 1\nbatch = auto\n"));
+	rc = jt_sh(dir, &out, &err, "JIANMO_MEMORY_AVAILABLE=400000000 '%s' --batch wide.flow",
+		   jt_bin());
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "batch auto: 128; too large: 512 ([model] needs ") &&
+		  strstr(out, "for batches of 256 on cpu ("), "%s", out);
+	free(out), free(err);
+}
+
 /* batch = auto: 512 (the largest power of two in the 538 training images)
  * cannot fit in the capped address space; the run halves it until the
  * model's buffers fit, says what it tried, records the batch it chose
@@ -878,6 +909,112 @@ Test(batch, bad_input_is_refused)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
 	cr_expect(access(path, F_OK) != 0, "a store was created by refused input");
+}
+
+/* Every column of a run's row, as text, and how many metric points it
+ * has: what a refused resume must leave as it was. */
+static char *run_record(long long run)
+{
+	sqlite3 *db = open_db();
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT *, (SELECT count(*) FROM metrics WHERE run = "
+					    "?1) FROM runs WHERE id = ?1", -1, &st, NULL), SQLITE_OK,
+		     "%s", sqlite3_errmsg(db));
+	sqlite3_bind_int64(st, 1, run);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	char *rec = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&rec, &n);
+	for (int i = 0; i < sqlite3_column_count(st); i++)
+		fprintf(f, "%s=%s|", sqlite3_column_name(st, i),
+			sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "NULL");
+	fclose(f);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rec;
+}
+
+/* A resume whose checkpoint is missing or damaged is refused (exit 2)
+ * before it takes the run over: the run stays stopped, with its times,
+ * error and metrics, and resumes once the checkpoint is back. */
+Test(batch, a_resume_that_cannot_read_its_checkpoint_changes_nothing, .timeout = 120)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	int st = run_and_signal("small.flow", 70, "TERM"); /* in epoch 2, after a checkpoint */
+	cr_assert_eq(st, 143, "a stopped run exits 143, got %d", st);
+	char *before = run_record(1);
+	cr_assert(strstr(before, "status=stopped|"), "%s", before);
+	char *out, *err;
+	cr_assert_eq(jt_sh(dir, NULL, NULL, "cp .jianmo/runs/1/checkpoint.safetensors good && "
+					    "truncate -s 1000 .jianmo/runs/1/checkpoint.safetensors"), 0);
+	int rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "run 1 cannot be resumed: .jianmo/runs/1/checkpoint.safetensors: "),
+		  "%s", err);
+	free(out), free(err);
+	char *after = run_record(1);
+	cr_expect_str_eq(after, before, "a damaged checkpoint changed the run");
+	free(after);
+
+	cr_assert_eq(jt_sh(dir, NULL, NULL, "rm .jianmo/runs/1/checkpoint.safetensors"), 0);
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_expect_eq(rc, 2, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "run 1 has no checkpoint to resume from"), "%s", err);
+	free(out), free(err);
+	after = run_record(1);
+	cr_expect_str_eq(after, before, "a missing checkpoint changed the run");
+	free(after);
+
+	cr_assert_eq(jt_sh(dir, NULL, NULL, "mv good .jianmo/runs/1/checkpoint.safetensors"), 0);
+	rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_expect_eq(rc, 0, "exit %d\n%s", rc, err);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 1);
+	cr_expect_str_eq(status, "done");
+	free(status);
+	sqlite3_close(db);
+	free(before);
+}
+
+/* A dropped SSH connection (SIGHUP) stops a run in order, as SIGTERM
+ * does, unless it was started under nohup; a reader that goes away
+ * (`| head`) costs the output, not the run. */
+Test(batch, hangup_and_a_closed_pipe_keep_the_run, .timeout = 180)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	int st = run_and_signal("small.flow", 70, "HUP");
+	cr_expect_eq(st, 128 + SIGHUP, "a hung-up run exits 129, got %d", st);
+	sqlite3 *db = open_db();
+	char *status = run_status(db, 1);
+	cr_expect_str_eq(status, "stopped");
+	free(status);
+	sqlite3_close(db);
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch --resume 1");
+	cr_expect_eq(rc, 0, "exit %d\n%s", rc, err);
+	free(out), free(err);
+
+	/* nohup: the hang-up is ignored and the run trains to its end */
+	rc = jt_sh(dir, &out, &err, "JIANMO_FAULT_SIGNAL=70:HUP nohup '%s' --batch small.flow "
+				    "> nohup.out 2>&1; echo \"exit=$?\"", jt_bin());
+	cr_expect(strstr(out, "exit=0"), "%s\n%s", out, err);
+	free(out), free(err);
+
+	/* `| head -n 1`: jianmo's own status is 0 and the run is done */
+	rc = jt_sh(dir, &out, &err, "{ '%s' --batch small.flow; echo \"exit=$?\" >&2; } | "
+				    "head -n 1", jt_bin());
+	cr_expect(strstr(err, "exit=0"), "%s\n%s", out, err);
+	free(out), free(err);
+	db = open_db();
+	for (int run = 1; run <= 3; run++) {
+		status = run_status(db, run);
+		cr_expect_str_eq(status, "done", "run %d", run);
+		free(status);
+	}
+	sqlite3_close(db);
 }
 
 Test(batch, resume_of_unknown_run)

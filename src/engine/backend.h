@@ -375,6 +375,18 @@ void jm_backend_cuda_describe(char *buf, size_t n);
 void jm_cpu_set_workers(int n);
 int jm_cpu_workers(void);
 
+/* Memory the CPU backend may still take, in bytes: MemAvailable and free
+ * swap, within a cgroup v2 limit where one is set (SIZE_MAX where
+ * /proc/meminfo cannot be read).  Its alloc refuses a block of 2 MiB or
+ * more beyond it, since the block is written at once and with the
+ * kernel's overcommit malloc itself would not fail.
+ * JIANMO_MEMORY_AVAILABLE=BYTES (tests): that much at start, less what
+ * the backend holds. */
+size_t jm_cpu_memory_available(void);
+/* For a refused allocation on be: " (N MiB of memory left)" on the CPU,
+ * "" elsewhere. */
+void jm_backend_memory_note(const jm_backend *be, char *buf, size_t n);
+
 /* OpenBLAS facts for `jianmo doctor`. */
 const char *jm_blas_corename(void);
 int jm_blas_threads(void);

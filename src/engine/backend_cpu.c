@@ -20,6 +20,10 @@
 #include "engine/backend.h"
 
 #include <cblas.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,68 @@
 #include "engine/cpu_ops.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
+
+/* Bytes held by cpu_alloc's blocks, for JIANMO_MEMORY_AVAILABLE. */
+static atomic_size_t held;
+
+/* One "Key:   N kB" line of /proc/meminfo, in bytes; -1 if absent. */
+static int64_t meminfo(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	long long kb;
+	if (!p || sscanf(p + strlen(key), ": %lld kB", &kb) != 1)
+		return -1;
+	return (int64_t)kb * 1024;
+}
+
+/* A cgroup v2 file holding a byte count; -1 if absent or "max". */
+static int64_t cgroup_bytes(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long long v = -1;
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+size_t jm_cpu_memory_available(void)
+{
+	const char *env = getenv("JIANMO_MEMORY_AVAILABLE");
+	if (env && *env) {
+		unsigned long long v = strtoull(env, NULL, 10);
+		size_t h = atomic_load(&held);
+		return v > h ? (size_t)(v - h) : 0;
+	}
+	char text[8192];
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return SIZE_MAX;
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	int64_t avail = meminfo(text, "MemAvailable"), swap = meminfo(text, "SwapFree");
+	if (avail < 0)
+		return SIZE_MAX;
+	avail += swap > 0 ? swap : 0;
+	/* a container's limit, which /proc/meminfo does not show */
+	int64_t max = cgroup_bytes("/sys/fs/cgroup/memory.max");
+	int64_t cur = cgroup_bytes("/sys/fs/cgroup/memory.current");
+	if (max > 0 && cur >= 0)
+		avail = max - cur < avail ? max - cur : avail;
+	return avail > 0 ? (size_t)avail : 0;
+}
+
+void jm_backend_memory_note(const jm_backend *be, char *buf, size_t n)
+{
+	size_t left = strcmp(be->name, "cpu") ? SIZE_MAX : jm_cpu_memory_available();
+	if (left == SIZE_MAX)
+		snprintf(buf, n, "%s", "");
+	else
+		snprintf(buf, n, " (%.1f MiB of memory left)", (double)left / (1 << 20));
+}
 
 /* Sizes are rounded up to whole cache lines so aligned_alloc accepts them
  * and vector loops may read a full line at the end. */
@@ -40,10 +106,18 @@ static void *cpu_alloc(size_t bytes)
 		n = 64;
 	if (n < HUGE_PAGE) {
 		void *p = aligned_alloc(64, n);
-		if (p)
+		if (p) {
 			memset(p, 0, n);
+			atomic_fetch_add(&held, malloc_usable_size(p));
+		}
 		return p;
 	}
+	/* The block is written now (zeroed), so a block the machine does
+	 * not have would bring in the kernel's OOM killer rather than a
+	 * failed allocation: such a block is refused here (a model too large
+	 * for the machine, a batch that batch = auto will halve). */
+	if (n > jm_cpu_memory_available())
+		return NULL;
 	/* Blocks of 2 MiB and more (the data set; a large model's parameters
 	 * and optimizer state) on huge pages where the kernel gives them: a
 	 * shuffled batch touches a row per 4 KiB page, and each TLB miss adds
@@ -58,11 +132,14 @@ static void *cpu_alloc(size_t bytes)
 	madvise(p, n, MADV_HUGEPAGE);
 #endif
 	memset(p, 0, n);
+	atomic_fetch_add(&held, malloc_usable_size(p));
 	return p;
 }
 
 static void cpu_free(void *p)
 {
+	if (p)
+		atomic_fetch_sub(&held, malloc_usable_size(p));
 	free(p);
 }
 

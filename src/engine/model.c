@@ -824,6 +824,7 @@ static const char *const model_types[] = {"linear", "logistic", "mlp", "cnn"};
 static int alloc_buffers(jm_model *m, jm_err *err)
 {
 	const jm_backend *be = m->be;
+	char left[64];
 	struct {
 		void **p;
 		size_t bytes;
@@ -840,21 +841,41 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 		{(void **)&m->scratch, (m->conv_scratch + m->fanin_scratch) * sizeof(float),
 		 "scratch", 1},
 	};
+	/* On the CPU the whole is weighed against the machine first: each
+	 * block is zeroed as it is taken, so a model that cannot fit would
+	 * otherwise fill the memory block by block before it is refused */
+	size_t fixed = 0, per_batch = 0;
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		*(tab[i].per_batch ? &per_batch : &fixed) += tab[i].bytes;
+	size_t have = strcmp(be->name, "cpu") ? SIZE_MAX : jm_cpu_memory_available();
+	if (have != SIZE_MAX && fixed + per_batch > have) {
+		jm_backend_memory_note(be, left, sizeof left);
+		if (fixed > have)
+			return jm_err_set(err, JM_EXIT_FAIL,
+					  "[model] needs %.1f MiB for its parameters, gradients and "
+					  "buffers on %s%s: the model is too large for it",
+					  (double)fixed / (1 << 20), be->name, left);
+		return jm_err_batch(err, "[model] needs %.1f MiB for batches of %d on %s%s",
+				    (double)(fixed + per_batch) / (1 << 20), m->max_batch, be->name,
+				    left);
+	}
 	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
 		if (tab[i].bytes == 0)
 			continue;
 		*tab[i].p = be->alloc(tab[i].bytes);
+		if (!*tab[i].p)
+			jm_backend_memory_note(be, left, sizeof left);
 		if (!*tab[i].p && tab[i].per_batch)
 			return jm_err_batch(err,
 					    "[model] cannot allocate %.1f MiB of %s for batches of %d "
-					    "on %s",
+					    "on %s%s",
 					    (double)tab[i].bytes / (1 << 20), tab[i].what, m->max_batch,
-					    be->name);
+					    be->name, left);
 		if (!*tab[i].p)
 			return jm_err_set(err, JM_EXIT_FAIL,
-					  "[model] cannot allocate %.1f MiB of %s on %s: the model is "
+					  "[model] cannot allocate %.1f MiB of %s on %s%s: the model is "
 					  "too large for it",
-					  (double)tab[i].bytes / (1 << 20), tab[i].what, be->name);
+					  (double)tab[i].bytes / (1 << 20), tab[i].what, be->name, left);
 		m->bytes += tab[i].bytes;
 	}
 	return 0;

@@ -1,4 +1,5 @@
-/* signals.c: a flag set by SIGINT/SIGTERM, polled by long operations. */
+/* signals.c: a flag set by SIGINT/SIGTERM/SIGHUP, polled by long
+ * operations. */
 #include "util/signals.h"
 
 #include <signal.h>
@@ -25,6 +26,14 @@ void jm_signals_install(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* the terminal went away (a dropped SSH connection): stop in order
+	 * too, unless the process was started to outlive it (nohup) */
+	struct sigaction old;
+	if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		sigaction(SIGHUP, &sa, NULL);
+	/* output piped into a reader that has gone (`| head`): the writes
+	 * fail and the run goes on, rather than dying where it stands */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 int jm_signals_stop_requested(void)

@@ -1,5 +1,6 @@
 /*
- * signals.h: orderly stop on SIGINT/SIGTERM.
+ * signals.h: orderly stop on SIGINT, SIGTERM and SIGHUP (a SIGHUP ignored
+ * at start, as under nohup, stays ignored); SIGPIPE is ignored.
  *
  * A long operation (a training run) installs the handlers, polls
  * jm_signals_stop_requested() at safe points (between steps), and winds
@@ -11,7 +12,7 @@
 #define JM_SIGNALS_H
 
 void jm_signals_install(void);
-/* 0 if no stop was requested, else the signal number (SIGINT/SIGTERM). */
+/* 0 if no stop was requested, else the signal number. */
 int jm_signals_stop_requested(void);
 /* For tests: forget a received signal. */
 void jm_signals_reset(void);
