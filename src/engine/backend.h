@@ -376,7 +376,8 @@ void jm_cpu_set_workers(int n);
 int jm_cpu_workers(void);
 
 /* Memory the CPU backend may still take, in bytes: MemAvailable and free
- * swap, within a cgroup v2 limit where one is set (SIZE_MAX where
+ * swap, within a cgroup v2 limit and what an address-space limit (ulimit
+ * -v) leaves, where those are set (SIZE_MAX where
  * /proc/meminfo cannot be read).  Its alloc refuses a block of 2 MiB or
  * more beyond it, since the block is written at once and with the
  * kernel's overcommit malloc itself would not fail.

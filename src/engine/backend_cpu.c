@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "engine/cpu_ops.h"
 
@@ -83,6 +85,19 @@ size_t jm_cpu_memory_available(void)
 	int64_t cur = cgroup_bytes("/sys/fs/cgroup/memory.current");
 	if (max > 0 && cur >= 0)
 		avail = max - cur < avail ? max - cur : avail;
+	/* an address-space limit (ulimit -v): what is left of it */
+	struct rlimit rl;
+	unsigned long long pages;
+	FILE *statm;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (statm = fopen("/proc/self/statm", "r"))) {
+		if (fscanf(statm, "%llu", &pages) == 1) {
+			int64_t left = (int64_t)rl.rlim_cur -
+				       (int64_t)(pages * (unsigned long long)sysconf(_SC_PAGESIZE));
+			avail = left < avail ? left : avail;
+		}
+		fclose(statm);
+	}
 	return avail > 0 ? (size_t)avail : 0;
 }
 
