@@ -193,8 +193,8 @@ static void pick_threads(runner *r)
 	if (jm_flow_line(r->flow, "train.threads") != 0) {
 		jm_cpu_set_workers((int)r->flow->train.threads);
 		jm_blas_set_threads(1);
-	} else if (!getenv("OPENBLAS_NUM_THREADS")) {
-		jm_blas_set_threads(1);
+	} else {
+		jm_blas_set_threads(jm_blas_run_threads());
 	}
 }
 
@@ -479,6 +479,11 @@ static int prepare_data(runner *r, jm_err *err)
 				 err) < 0 ||
 		   jm_dataset_norm(&t->norm, r->train, r->split.train, r->split.n_train,
 				   f->data.normalize, err) < 0) {
+		if (r->split.empty_key) {
+			char loc[300];
+			jm_flow_locate(f, r->split.empty_key, loc, sizeof loc);
+			jm_err_prefix(err, "%s", loc);
+		}
 		return -1;
 	}
 	t->train_set = r->train;

@@ -20,8 +20,10 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"rm", jm_cmd_rm, "[--yes] RUN...", "delete runs and their folders",
 	 "  --yes, -y      do not ask (required when stdin is not a terminal)\n"},
-	{"export", jm_cmd_export, "RUN --bundle FILE.tar.gz", "write a run to a bundle",
-	 "  --bundle FILE  the .tar.gz to write (an existing file is replaced)\n"
+	{"export", jm_cmd_export, "RUN --bundle FILE.tar.gz [--force]", "write a run to a bundle",
+	 "  --bundle FILE  the .tar.gz to write: an existing bundle (or empty file) is\n"
+	 "                 replaced; never a path inside the store's home\n"
+	 "  --force, -f    replace an existing FILE even if it is not a bundle\n"
 	 "  --json         machine-readable output\n"},
 	{"import", jm_cmd_import, "FILE.tar.gz", "add the runs in a bundle to the store",
 	 "  --json         machine-readable output\n"},

@@ -9,6 +9,7 @@
 #ifndef JM_CLI_H
 #define JM_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -48,10 +49,15 @@ int jm_cmd_export(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c 
 int jm_cmd_import(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
 int jm_cmd_plugins(int argc, char **argv, const jm_cli *cli);   /* cli_plugins.c */
 
+/* The runs ids[0..n) as `jianmo runs --json` prints them: one JSON array
+ * on stdout, no newline after it (cli_runs.c), for the summary `jianmo
+ * --json` prints with no subcommand. */
+struct sqlite3;
+int jm_runs_json_array(struct sqlite3 *db, const int64_t *ids, size_t n, struct jm_err *err);
+
 /* `jianmo show` of a search run: the best trial and the table of trials
  * (cli_search.c); json: a ",\n  \"search\": {...}" member to go inside the
  * run's object.  Does nothing when the flow text does not parse. */
-struct sqlite3;
 int jm_show_search(struct sqlite3 *db, int64_t search, const char *flow_text, int json,
 		   struct jm_err *err);
 

@@ -2,6 +2,7 @@
  * cli_batch.c: `jianmo --batch FLOW [options]`, `--rerun RUN`, `--resume
  * RUN`: parse the options and hand over to the runner.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,13 @@ int jm_cmd_batch(int argc, char **argv, const jm_cli *cli)
 				rc = usage("--seed needs a number", NULL);
 				goto out;
 			}
+			/* the range [train] seed has (flow.c): past it strtoll says
+			 * ERANGE, and taking its clamped value would be another seed */
+			errno = 0;
 			long long s = strtoll(v, &end, 10);
-			if (*end || s < 0) {
-				rc = usage("--seed: expected a non-negative integer, got", v);
+			if (*end || s < 0 || errno) {
+				rc = usage("--seed: expected an integer in [0, 9223372036854775807], got",
+					   v);
 				goto out;
 			}
 			o.has_seed = 1;

@@ -1,16 +1,22 @@
 /*
  * cli_bundle.c: `jianmo export RUN --bundle FILE.tar.gz` and
  * `jianmo import FILE.tar.gz`, thin shells over store/bundle.c (which holds
- * the format and every safety check).
+ * the format and the archive's safety checks).
  *
  *   export: argv ──▶ store (must exist) ──jm_store_run_lookup──▶
+ *           bundle_dest (may FILE be replaced?) ──▶
  *           jm_bundle_export ──▶ "exported run 3 (and 2 trials) to FILE"
  *   import: argv ──▶ store (created if missing) ──jm_bundle_import──▶
  *           "imported FILE as run 7 (and 2 trials)"
  */
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -46,13 +52,178 @@ static void report(const jm_cli *cli, int json, const char *verb, int64_t run, i
 	printf("\n");
 }
 
+/*
+ * Where a bundle may go.  Export renames the finished archive over FILE, so
+ * a slip of the keyboard would silently replace whatever FILE names: the
+ * store's own database, a run's artifact, the user's flow.  So, before
+ * anything is written:
+ *
+ *   - nothing inside the store's home, compared by device and inode along
+ *     the real path of FILE's directory (or of FILE, when it exists), so
+ *     symbolic links, ".." and bind mounts do not hide it;
+ *   - no directories, devices or fifos, and FILE's directory must exist;
+ *   - an existing, non-empty FILE must already be a bundle unless --force
+ *     (an empty one, as mktemp makes, holds nothing to lose).
+ *
+ * A symbolic link at FILE is followed, as `>` would: the file it names is the
+ * one checked and replaced, so *real is what jm_bundle_export gets.
+ */
+
+/* 1 when real, or a directory above it, is the directory home_st describes. */
+static int under_home(const char *real, const struct stat *home_st)
+{
+	char *p = jm_xstrdup(real);
+	int inside = 0;
+	for (;;) {
+		struct stat st;
+		if (stat(p, &st) == 0 && st.st_dev == home_st->st_dev &&
+		    st.st_ino == home_st->st_ino) {
+			inside = 1;
+			break;
+		}
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			if (strcmp(p, "/") && stat("/", &st) == 0)
+				inside = st.st_dev == home_st->st_dev && st.st_ino == home_st->st_ino;
+			break;
+		}
+		*slash = '\0';
+	}
+	free(p);
+	return inside;
+}
+
+/* Is the regular file at real (user's name: file) a bundle?  Only its gzip
+ * magic and first tar header are read: export always writes manifest.json
+ * first. */
+static int check_is_bundle(const char *file, const char *real, jm_err *err)
+{
+	/* O_NONBLOCK: should a fifo be swapped in since the stat, do not hang */
+	int fd = open(real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	unsigned char magic[2];
+	if (fd < 0)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: exists and cannot be read to check it "
+				  "is a jianmo bundle (%s); use --force to replace it",
+				  file, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    read(fd, magic, 2) != 2 || magic[0] != 0x1f || magic[1] != 0x8b) {
+		close(fd);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: exists and is not a jianmo bundle (not a "
+				  "gzip file); use --force to replace it", file);
+	}
+	lseek(fd, 0, SEEK_SET);
+	struct archive *ar = archive_read_new();
+	struct archive_entry *e;
+	int ok = 0;
+	archive_read_support_filter_gzip(ar);
+	archive_read_support_format_tar(ar);
+	if (archive_read_open_fd(ar, fd, 16384) == ARCHIVE_OK &&
+	    archive_read_next_header(ar, &e) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		ok = name && (!strcmp(name, "manifest.json") || !strcmp(name, "./manifest.json"));
+	}
+	archive_read_free(ar);
+	close(fd);
+	if (!ok)
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: exists and is not a jianmo bundle (a "
+				  "gzip file, but not a tar with manifest.json first); use --force "
+				  "to replace it", file);
+	return 0;
+}
+
+/* The real path of FILE's directory joined to its last component, for a FILE
+ * that does not exist yet. */
+static char *resolve_new(const char *file, jm_err *err)
+{
+	const char *slash = strrchr(file, '/');
+	char *dir = slash ? jm_xasprintf("%.*s", (int)(slash - file + (slash == file)), file)
+			  : jm_xstrdup(".");
+	const char *base = slash ? slash + 1 : file;
+	char *rdir = realpath(dir, NULL), *real = NULL;
+	struct stat st;
+	if (!rdir) {
+		if (errno == ENOENT)
+			jm_err_set(err, JM_EXIT_INPUT, "%s: directory %s does not exist", file, dir);
+		else
+			jm_err_set(err, JM_EXIT_INPUT, "%s: %s: %s", file, dir, strerror(errno));
+	} else if (stat(rdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: %s is not a directory", file, dir);
+	} else if (!*base) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: names a directory, not a file", file);
+	} else {
+		real = jm_xasprintf("%s%s%s", rdir, strcmp(rdir, "/") ? "/" : "", base);
+	}
+	free(rdir);
+	free(dir);
+	return real;
+}
+
+/* Check that file may become a bundle of the store at home; on success
+ * *real (malloc'd) is the path to write. */
+static int bundle_dest(const char *file, const char *home, int force, char **real,
+		       jm_err *err)
+{
+	struct stat st, home_st;
+	*real = NULL;
+	char *rhome = realpath(home, NULL);
+	if (!rhome || stat(rhome, &home_st) < 0) {
+		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", home, strerror(errno));
+		free(rhome);
+		return -1;
+	}
+	int exists = stat(file, &st) == 0, stat_errno = errno;
+	if (!exists && stat_errno == ENOENT && lstat(file, &st) == 0) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: a symbolic link to a file that does not exist; "
+			   "remove it or name another file", file);
+		goto fail;
+	}
+	if (!exists && stat_errno != ENOENT) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: %s", file, strerror(stat_errno));
+		goto fail;
+	}
+	*real = exists ? realpath(file, NULL) : resolve_new(file, err);
+	if (!*real) {
+		if (exists)
+			jm_err_set(err, JM_EXIT_INPUT, "%s: %s", file, strerror(errno));
+		goto fail;
+	}
+	if (under_home(*real, &home_st)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: inside the store's home %s; a bundle there "
+			   "would replace the store's own files (write it elsewhere)", file, rhome);
+		goto fail;
+	}
+	if (exists && S_ISDIR(st.st_mode)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: is a directory; give the bundle a file name, "
+			   "such as %s%srun.tar.gz", file, file,
+			   file[strlen(file) - 1] == '/' ? "" : "/");
+		goto fail;
+	}
+	if (exists && !S_ISREG(st.st_mode)) {
+		jm_err_set(err, JM_EXIT_INPUT, "%s: not a regular file (a bundle is written beside "
+			   "it and renamed over it)", file);
+		goto fail;
+	}
+	if (exists && st.st_size > 0 && !force && check_is_bundle(file, *real, err) < 0)
+		goto fail;
+	free(rhome);
+	return 0;
+fail:
+	free(*real);
+	*real = NULL;
+	free(rhome);
+	return -1;
+}
+
 int jm_cmd_export(int argc, char **argv, const jm_cli *cli)
 {
 	const char *ref = NULL, *file = NULL;
-	int json = 0;
+	int json = 0, force = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--bundle")) {
+		if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+			force = 1;
+		} else if (!strcmp(a, "--bundle")) {
 			if (++i >= argc) {
 				fprintf(stderr, "jianmo: export: --bundle needs a file name\n");
 				return jm_cmd_usage("export");
@@ -76,14 +247,17 @@ int jm_cmd_export(int argc, char **argv, const jm_cli *cli)
 	}
 	jm_err err = {0};
 	jm_store *s = NULL;
+	char *real = NULL;
 	int64_t run;
 	int n_runs = 0, rc = JM_EXIT_OK;
 	if (jm_store_open(&s, cli->home, JM_STORE_NOCREATE, &err) < 0 ||
 	    jm_store_run_lookup(s, ref, &run, &err) < 0 ||
-	    jm_bundle_export(s, run, file, &n_runs, &err) < 0)
+	    bundle_dest(file, jm_store_home(s), force, &real, &err) < 0 ||
+	    jm_bundle_export(s, run, real, &n_runs, &err) < 0)
 		rc = fail(&err);
 	else
 		report(cli, json, "exported", run, n_runs, file);
+	free(real);
 	jm_store_close(s);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * cli_doctor.c: `jianmo doctor`, what jianmo will compute on and how fast:
- * the OpenBLAS core and thread count (as the environment sets them), a
- * measured sgemm rate, the CUDA module's state, and the store.
+ * the OpenBLAS core, the threads a run will use (and a warning for an
+ * OPENBLAS_NUM_THREADS OpenBLAS cannot read), a measured sgemm rate, the
+ * CUDA module's state, and the store.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -51,6 +52,14 @@ static double measure_sgemm(int n)
 	return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
+/* 1 when OPENBLAS_NUM_THREADS is a whole number >= 1, as OpenBLAS reads it. */
+static int threads_env_valid(const char *v)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	return *v >= '0' && *v <= '9' && !*end && n >= 1;
+}
+
 int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 {
 	jm_cli local = *cli;
@@ -64,6 +73,11 @@ int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 	const char *coretype = getenv("OPENBLAS_CORETYPE");
 	const char *threads_env = getenv("OPENBLAS_NUM_THREADS");
 	int threads = jm_blas_threads();
+	int run_threads = jm_blas_run_threads();
+	if (threads_env && !threads_env_valid(threads_env))
+		fprintf(stderr, "jianmo: warning: OPENBLAS_NUM_THREADS=\"%s\" is not a number >= 1: "
+				"OpenBLAS made it %d thread%s, and runs use %s\n",
+			threads_env, threads, threads == 1 ? "" : "s", threads == 1 ? "it" : "them");
 	double gflops = measure_sgemm(1024);
 	double gflops1 = gflops;
 	if (threads > 1) {
@@ -86,8 +100,10 @@ int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 		jm_json_str(stdout, jm_blas_corename());
 		printf(",\"coretype_env\":");
 		jm_json_str(stdout, coretype); /* null when unset */
-		printf(",\"threads\":%d,\"sgemm_gflops\":%.1f,\"sgemm_gflops_1thread\":%.1f},"
-		       "\"cuda\":", threads, gflops, gflops1);
+		printf(",\"threads\":%d,\"run_threads\":%d,\"threads_env\":", threads, run_threads);
+		jm_json_str(stdout, threads_env); /* null when unset */
+		printf(",\"sgemm_gflops\":%.1f,\"sgemm_gflops_1thread\":%.1f},\"cuda\":", gflops,
+		       gflops1);
 		jm_json_str(stdout, cuda);
 		printf(",\"store\":");
 		jm_json_str(stdout, db);
@@ -97,9 +113,12 @@ int jm_cmd_doctor(int argc, char **argv, const jm_cli *cli)
 		printf("blas:    OpenBLAS, core %s%s%s%s\n", jm_blas_corename(),
 		       coretype ? " (OPENBLAS_CORETYPE=" : "", coretype ? coretype : "",
 		       coretype ? ")" : "");
-		printf("threads: %d%s%s%s (runs use 1 unless [train] threads says otherwise)\n",
-		       threads, threads_env ? " (OPENBLAS_NUM_THREADS=" : "",
-		       threads_env ? threads_env : "", threads_env ? ")" : "");
+		if (threads_env)
+			printf("threads: runs use %d (OPENBLAS_NUM_THREADS=%s; a flow's [train] "
+			       "threads overrides it)\n", run_threads, threads_env);
+		else
+			printf("threads: runs use %d (OPENBLAS_NUM_THREADS is unset; a flow's "
+			       "[train] threads overrides it)\n", run_threads);
 		printf("sgemm:   %.1f GFLOP/s on %d thread%s, %.1f on 1 (1024x1024x1024)\n",
 		       gflops, threads, threads == 1 ? "" : "s", gflops1);
 		printf("cuda:    %s\n", cuda);

@@ -291,11 +291,24 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, jm_err *err)
 	return st;
 }
 
+/* A run's flow is the file it was started from.  flows.name cannot say:
+ * identical flow texts are stored once, under the first file's name, so
+ * a copy of baseline.flow run as experiment-42.flow would show and filter
+ * as baseline.flow.  The run's own name is the file's (a search's trials
+ * have none: theirs is their search's); flows.name is the last resort.
+ * store/query.c's `flow` field is the same expression, so what show and
+ * the CSV print is what --filter 'flow = X' matches. */
+#define RUN_FLOW_NAME_SQL                                                           \
+	"COALESCE(CASE WHEN r.kind = 'trial' THEN (SELECT p.name FROM runs p "       \
+	"WHERE p.id = r.parent) ELSE r.name END, "                                  \
+	"(SELECT f.name FROM flows f WHERE f.id = r.flow_id))"
+
 static int run_load(sqlite3 *db, int64_t id, run_info *r, jm_err *err)
 {
 	memset(r, 0, sizeof *r);
 	sqlite3_stmt *st = prep(db,
-				"SELECT r.id, r.kind, IFNULL(r.parent, 0), r.status, r.name, f.name, "
+				"SELECT r.id, r.kind, IFNULL(r.parent, 0), r.status, r.name, "
+				RUN_FLOW_NAME_SQL ", "
 				"r.seed, r.device, r.host, r.started, r.ended, r.created, r.error, "
 				"f.text, (SELECT count(*) FROM runs c WHERE c.parent = r.id) "
 				"FROM runs r LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = ?",
@@ -369,12 +382,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The distinct keys of table (params or metric_summary) over these runs,
- * sorted. */
+/* The distinct keys of table (params, metric_summary, or a subquery of
+ * (run, key) rows) over these runs, sorted. */
 static int keys_of(sqlite3 *db, const char *table, const int64_t *ids, size_t n, strlist *out,
 		   jm_err *err)
 {
-	char sql[128];
+	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT key FROM %s WHERE run = ?", table);
 	sqlite3_stmt *st = prep(db, sql, err);
 	if (!st)
@@ -612,7 +625,7 @@ static void runs_table(sqlite3 *db, const jm_cli *cli, const int64_t *ids, size_
 	free(names);
 }
 
-static int runs_json(sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
+int jm_runs_json_array(sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
 {
 	fputs("[", stdout);
 	for (size_t i = 0; i < n; i++) {
@@ -626,7 +639,15 @@ static int runs_json(sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
 			return -1;
 		fputs("}", stdout);
 	}
-	fputs(n ? "\n]\n" : "]\n", stdout);
+	fputs(n ? "\n]" : "]", stdout);
+	return 0;
+}
+
+static int runs_json(sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
+{
+	if (jm_runs_json_array(db, ids, n, err) < 0)
+		return -1;
+	fputs("\n", stdout);
 	return 0;
 }
 
@@ -1030,25 +1051,83 @@ int jm_cmd_show(int argc, char **argv, const jm_cli *cli)
 
 /* ---- jianmo compare ---------------------------------------------------- */
 
+/*
+ * Which params differ.  A plain run keeps only the keys that have a value;
+ * a search and its trials keep every key of the flow, the empty ones and
+ * the [search] block included.  So that a trial compared with a plain run
+ * shows only what was trained differently:
+ *
+ *   - an empty value is the same as no value (both print as "-");
+ *   - search.* keys are compared only between runs that have [search]
+ *     settings (searches and trials): a plain run has none, which says
+ *     what kind of run it is, not how it trained.  Two trials of searches
+ *     set up differently are still marked.
+ *
+ * ui/screen_compare.c marks differences by the same rule.
+ */
 typedef struct compare_ctx {
 	sqlite3 *db;
 	int64_t *ids;
 	size_t n;
 	strlist params, metrics;
+	unsigned char *has_search; /* per run: it has search.* params */
 } compare_ctx;
 
-/* values[i] of param key for each run (malloc'd strings or NULL); returns
- * whether they differ. */
+#define COMPARE_PARAMS "(SELECT run, key FROM params WHERE value != '')"
+
+static int is_search_key(const char *key)
+{
+	return !strncmp(key, "search.", 7);
+}
+
+static void compare_find_searches(compare_ctx *c)
+{
+	c->has_search = jm_xcalloc(c->n, 1);
+	for (size_t k = 0; k < c->params.n; k++) {
+		if (!is_search_key(c->params.v[k]))
+			continue;
+		for (size_t i = 0; i < c->n; i++) {
+			char *v = jm_store_param_read(c->db, c->ids[i], c->params.v[k]);
+			if (v && *v)
+				c->has_search[i] = 1;
+			free(v);
+		}
+	}
+}
+
+/* values[i] of param key for each run (malloc'd strings, NULL when absent
+ * or empty); returns whether they differ. */
 static int param_row(compare_ctx *c, const char *key, char **values)
 {
-	int differs = 0;
+	int differs = 0, skip_plain = is_search_key(key);
+	const char *first = NULL;
+	int have_first = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		values[i] = jm_store_param_read(c->db, c->ids[i], key);
-		if (i && ((!values[i]) != (!values[0]) ||
-			  (values[i] && values[0] && strcmp(values[i], values[0]))))
+		if (values[i] && !*values[i]) {
+			free(values[i]);
+			values[i] = NULL;
+		}
+		if (skip_plain && !c->has_search[i])
+			continue;
+		if (!have_first) {
+			first = values[i];
+			have_first = 1;
+		} else if ((!values[i]) != (!first) || (first && strcmp(values[i], first))) {
 			differs = 1;
+		}
 	}
 	return differs;
+}
+
+/* The plain runs whose missing search.* params were not marked, for a
+ * note under the params; 0 when there are none. */
+static size_t plain_among_searches(const compare_ctx *c)
+{
+	size_t plain = 0, searches = 0;
+	for (size_t i = 0; i < c->n; i++)
+		c->has_search[i] ? searches++ : plain++;
+	return searches ? plain : 0;
 }
 
 static void free_values(char **values, size_t n)
@@ -1116,6 +1195,14 @@ static void compare_text(compare_ctx *c, const jm_cli *cli)
 		}
 	}
 	free(values);
+	size_t plain = plain_among_searches(c);
+	if (plain) {
+		printf("  (search.* not marked for run");
+		for (size_t i = 0, k = 0; i < c->n; i++)
+			if (!c->has_search[i])
+				printf("%s%lld", k++ ? ", " : plain > 1 ? "s " : " ", (long long)c->ids[i]);
+		printf(": not %s search or trial)\n", plain > 1 ? "searches or trials" : "a");
+	}
 	static const char *const sections[] = {"final (last value)",
 					       "best (max for acc/auc/f1-like, else min)"};
 	for (int sec = 0; sec < 2 && c->metrics.n; sec++) {
@@ -1229,11 +1316,12 @@ int jm_cmd_compare(int argc, char **argv, const jm_cli *cli)
 			rc = fail(&err);
 			goto out;
 		}
-	if (keys_of(c.db, "params", c.ids, c.n, &c.params, &err) < 0 ||
+	if (keys_of(c.db, COMPARE_PARAMS, c.ids, c.n, &c.params, &err) < 0 ||
 	    keys_of(c.db, "metric_summary", c.ids, c.n, &c.metrics, &err) < 0) {
 		rc = fail(&err);
 		goto out;
 	}
+	compare_find_searches(&c);
 	if (json)
 		compare_json(&c);
 	else
@@ -1241,6 +1329,7 @@ int jm_cmd_compare(int argc, char **argv, const jm_cli *cli)
 out:
 	strlist_free(&c.params);
 	strlist_free(&c.metrics);
+	free(c.has_search);
 	free(c.ids);
 	free(refs);
 	jm_store_close(s);

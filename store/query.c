@@ -82,7 +82,12 @@ static const struct field {
 	{"parent", "IFNULL(r.parent, 0)", F_NUM},
 	{"status", "r.status", F_TEXT},
 	{"name", "IFNULL(r.name, '')", F_TEXT},
-	{"flow", "IFNULL((SELECT f.name FROM flows f WHERE f.id = r.flow_id), '')", F_TEXT},
+	/* the file the run was started from: its own name (a trial's is its
+	 * search's), since flows.name is the first file an identical text came
+	 * from; src/cli_runs.c prints the same expression */
+	{"flow", "IFNULL(CASE WHEN r.kind = 'trial' THEN (SELECT p.name FROM runs p "
+		 "WHERE p.id = r.parent) ELSE r.name END, "
+		 "IFNULL((SELECT f.name FROM flows f WHERE f.id = r.flow_id), ''))", F_TEXT},
 	{"seed", "r.seed", F_NUM},
 	{"device", "IFNULL(r.device, '')", F_TEXT},
 	{"host", "IFNULL(r.host, '')", F_TEXT},

@@ -113,3 +113,81 @@ Test(cli, home_creates_the_store_and_says_what_next)
 	cr_expect_eq(access(path, F_OK), 0, "JIANMO_HOME not used: %s", out);
 	free(out), free(err);
 }
+
+/* --seed takes what [train] seed takes: past 2^63 - 1 strtoll clamps, and
+ * the clamped seed was taken silently as another seed. */
+Test(cli, seed_past_int64_is_refused_with_the_range)
+{
+	char *out, *err;
+	free(jt_write(dir, "x.flow", "[train]\nepochs = 1\n"));
+	int rc = jt_jianmo(dir, &out, &err, "--batch x.flow --seed 18446744073709551615");
+	cr_expect_eq(rc, 2, "exit %d: %s", rc, err);
+	cr_expect(strstr(err, "jianmo: --batch: --seed: expected an integer in [0, "
+			      "9223372036854775807], got \"18446744073709551615\""),
+		  "%s", err);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch x.flow --seed=-3");
+	cr_expect_eq(rc, 2);
+	cr_expect(strstr(err, "expected an integer in [0, 9223372036854775807], got \"-3\""), "%s", err);
+	free(out), free(err);
+}
+
+/* The threads doctor says a run uses, and the threads a run reports: the
+ * same, whatever OPENBLAS_NUM_THREADS holds; a value OpenBLAS cannot read
+ * is warned about. */
+static int run_threads_of(const char *env)
+{
+	char *out = NULL, *err = NULL;
+	int rc = jt_sh(dir, &out, &err, "%s '%s' --home h --batch t.flow", env, jt_bin());
+	cr_assert_eq(rc, 0, "%s: %s", env, err);
+	const char *p = strstr(out, "thread");
+	cr_assert(p, "%s", out);
+	while (p > out && p[-1] == ' ')
+		p--;
+	while (p > out && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	int n = atoi(p);
+	free(out), free(err);
+	return n;
+}
+
+static int doctor_threads_of(const char *env, char **err)
+{
+	char *out = NULL;
+	cr_assert_eq(jt_sh(dir, &out, err, "%s '%s' doctor", env, jt_bin()), 0);
+	const char *p = strstr(out, "threads: runs use ");
+	cr_assert(p, "%s", out);
+	int n = atoi(p + 18);
+	free(out);
+	return n;
+}
+
+Test(cli, doctor_says_the_threads_a_run_uses)
+{
+	char csv[4096] = "a,b,y\n";
+	for (int i = 0; i < 60; i++)
+		snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%d,%d,%s\n", i, 60 - i,
+			 i % 2 ? "odd" : "even");
+	free(jt_write(dir, "t.csv", csv));
+	free(jt_write(dir, "t.flow", "[data]\nsource = t.csv\ntarget = y\n[train]\nepochs = 1\n"
+					 "batch = 8\n"));
+	static const char *const envs[] = {"env -u OPENBLAS_NUM_THREADS", "OPENBLAS_NUM_THREADS=2",
+					   "OPENBLAS_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=abc"};
+	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
+		char *err = NULL;
+		int doc = doctor_threads_of(envs[i], &err), run = run_threads_of(envs[i]);
+		cr_expect_eq(doc, run, "%s: doctor says %d, the run used %d", envs[i], doc, run);
+		int bad = strstr(envs[i], "abc") != NULL;
+		cr_expect_eq(strstr(err, "OPENBLAS_NUM_THREADS=\"abc\" is not a number >= 1") != NULL,
+			     bad, "%s: stderr: %s", envs[i], err);
+		free(err);
+	}
+	char *out = NULL;
+	cr_assert_eq(jt_sh(dir, &out, NULL, "env -u OPENBLAS_NUM_THREADS '%s' doctor --json",
+			   jt_bin()), 0);
+	cr_expect(strstr(out, "\"run_threads\":1,\"threads_env\":null"), "%s", out);
+	free(out);
+	cr_assert_eq(jt_sh(dir, &out, NULL, "OPENBLAS_NUM_THREADS=2 '%s' doctor --json", jt_bin()), 0);
+	cr_expect(strstr(out, "\"run_threads\":2,\"threads_env\":\"2\""), "%s", out);
+	free(out);
+}

@@ -4,7 +4,7 @@
  * through the store API:
  *
  *   id kind    status   name               params (model.type, train.lr)  metrics
- *   1  run     done     fmnist-mlp         mlp  0.001                     val_acc .85 .91, test_acc .90, loss .5 .3
+ *   1  run     done     fmnist-mlp.flow    mlp  0.001                     val_acc .85 .91, test_acc .90, loss .5 .3
  *   2  search  done     search-a           -                              -
  *   3  trial   done     (none; parent 2)   -    0.01                      val_acc .88
  *   4  trial   pruned   t,"4" (parent 2)   -    0.1                       val_acc .5
@@ -59,7 +59,7 @@ static void setup(void)
 	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
 	int64_t flow;
 	cr_assert_eq(jm_store_flow_put(s, "fmnist-mlp.flow", "[model]\ntype = mlp\n", &flow, &err), 0);
-	cr_assert_eq(add_run(s, "run", 0, "fmnist-mlp", flow), 1);
+	cr_assert_eq(add_run(s, "run", 0, "fmnist-mlp.flow", flow), 1);
 	cr_assert_eq(add_run(s, "search", 0, "search-a", 0), 2);
 	cr_assert_eq(add_run(s, "trial", 2, NULL, 0), 3);
 	cr_assert_eq(add_run(s, "trial", 2, "t,\"4\"", 0), 4);
@@ -289,7 +289,7 @@ Test(cli_runs, show_text_and_json)
 	char *out = NULL, *err = NULL;
 	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' show 1", home), 0, "%s", err);
 	static const char *const want[] = {
-		"run 1\n", "  status    done\n", "  name      fmnist-mlp\n", "  flow      fmnist-mlp.flow\n",
+		"run 1\n", "  status    done\n", "  name      fmnist-mlp.flow\n", "  flow      fmnist-mlp.flow\n",
 		"  seed      7\n", "  tags      best\n", "\nparams\n", "  model.type",
 		"\nmetrics ", "  val_acc ", "0.9100     0.8500     0.9100      2", "\nartifacts\n",
 		"confusion.csv", "sha256 ", "\nconfusion matrix (confusion.csv)\n  50  2\n  3  45\n",
@@ -475,7 +475,7 @@ Test(cli_runs, export_import_errors)
 	free(err), free(want);
 	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' export 1", home), 2);
 	cr_expect_str_eq(err, "jianmo: export: where to? (--bundle FILE.tar.gz)\n"
-			      "jianmo: usage: jianmo export RUN --bundle FILE.tar.gz\n");
+			      "jianmo: usage: jianmo export RUN --bundle FILE.tar.gz [--force]\n");
 	free(err);
 	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' import nothere.tar.gz", home), 2);
 	cr_expect_str_eq(err, "jianmo: nothere.tar.gz: No such file or directory\n");
@@ -505,4 +505,327 @@ Test(cli_runs, export_import_errors)
 	char *ids = first_column(out);
 	cr_expect_str_eq(ids, "6,5,4,3,2,1", "store unchanged");
 	free(ids), free(out), free(path);
+}
+
+/* Names and SHA-256 of every file under dir, to show it was left alone. */
+static char *tree_digest(const char *dir)
+{
+	char *out = NULL;
+	cr_assert_eq(jt_sh(dir, &out, NULL, "find . -exec ls -ld {} + | awk '{print $1, $NF}' | "
+			   "LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort"),
+		     0);
+	return out;
+}
+
+/* A file under work, which must exist. */
+static char *read_in_work(const char *name, size_t *n)
+{
+	char *path = jm_xasprintf("%s/%s", work, name), *text = jt_read(path, n);
+	cr_assert(text, "%s is missing", path);
+	free(path);
+	return text;
+}
+
+/* `export --bundle` run from work: exit status, stderr in *err. */
+static int export_to(const char *dest, const char *extra, char **err)
+{
+	return jt_jianmo(work, NULL, err, "--home '%s' export 1 --bundle '%s'%s", home, dest, extra);
+}
+
+Test(cli_runs, export_refuses_the_store_home)
+{
+	char *before = tree_digest(home), *err = NULL, *rhome = realpath(home, NULL);
+	cr_assert(rhome);
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir sub && ln -s .jianmo link && "
+			   "ln -s .jianmo/runs/1/model.bin m.tar.gz"), 0);
+	/* the database, an artifact, a new name, the home itself, and the
+	 * same through "..", a linked directory and a linked file */
+	static const char *const dests[] = {
+		".jianmo/jianmo.db",  ".jianmo/runs/1/model.bin", ".jianmo/new.tar.gz",
+		".jianmo",            "sub/../.jianmo/jianmo.db", "./link/jianmo.db",
+		"link/runs/9.tar.gz", "m.tar.gz",
+	};
+	for (size_t i = 0; i < sizeof dests / sizeof dests[0]; i++) {
+		for (int force = 0; force < 2; force++) {
+			char *want = jm_xasprintf("jianmo: %s: inside the store's home %s; a bundle "
+						  "there would replace the store's own files (write "
+						  "it elsewhere)\n", dests[i], rhome);
+			cr_expect_eq(export_to(dests[i], force ? " --force" : "", &err), 2, "%s: %s",
+				     dests[i], err);
+			cr_expect_str_eq(err, want);
+			free(err), free(want);
+		}
+	}
+	/* the home named by a relative --home and by JIANMO_HOME */
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home .jianmo export 1 --bundle "
+			       ".jianmo/runs/1/confusion.csv"), 2);
+	cr_expect(strstr(err, "inside the store's home"), "%s", err);
+	free(err);
+	cr_expect_eq(jt_sh(work, NULL, &err, "JIANMO_HOME=link '%s' export 1 --bundle "
+			   "sub/../.jianmo/jianmo.db-wal", jt_bin()), 2);
+	cr_expect(strstr(err, "inside the store's home"), "%s", err);
+	free(err);
+	char *after = tree_digest(home);
+	cr_expect_str_eq(after, before, "the store is byte for byte unchanged");
+	char *out = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs", home), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "6,5,4,3,2,1");
+	free(ids), free(out), free(after), free(before), free(rhome);
+}
+
+Test(cli_runs, export_refuses_a_file_that_is_not_a_bundle)
+{
+	char *before = tree_digest(home), *err = NULL, *out = NULL;
+	static const char flow[] = "; my notes\n[train]\nepochs = 2\n";
+	free(jt_write(work, "p.flow", flow));
+	cr_assert_eq(jt_sh(work, NULL, NULL, "printf 'notes\\n' | gzip > notes.gz && "
+			   "tar czf other.tar.gz p.flow && : > empty.tar.gz"), 0);
+	size_t n_gz, n_tgz, n;
+	char *gz = read_in_work("notes.gz", &n_gz), *tgz = read_in_work("other.tar.gz", &n_tgz);
+	cr_expect_eq(export_to("p.flow", "", &err), 2);
+	cr_expect_str_eq(err, "jianmo: p.flow: exists and is not a jianmo bundle (not a gzip "
+			      "file); use --force to replace it\n");
+	free(err);
+	static const char *const gzips[] = {"notes.gz", "other.tar.gz"};
+	for (size_t i = 0; i < 2; i++) {
+		char *want = jm_xasprintf("jianmo: %s: exists and is not a jianmo bundle (a gzip "
+					  "file, but not a tar with manifest.json first); use "
+					  "--force to replace it\n", gzips[i]);
+		cr_expect_eq(export_to(gzips[i], "", &err), 2);
+		cr_expect_str_eq(err, want);
+		free(err), free(want);
+	}
+	char *now = read_in_work("p.flow", &n);
+	cr_expect(n == strlen(flow) && !memcmp(now, flow, n), "p.flow unchanged");
+	free(now);
+	now = read_in_work("notes.gz", &n);
+	cr_expect(n == n_gz && !memcmp(now, gz, n), "notes.gz unchanged");
+	free(now);
+	now = read_in_work("other.tar.gz", &n);
+	cr_expect(n == n_tgz && !memcmp(now, tgz, n), "other.tar.gz unchanged");
+	free(now), free(gz), free(tgz);
+	char *after = tree_digest(home);
+	cr_expect_str_eq(after, before);
+	free(after), free(before);
+
+	/* --force replaces it; an existing bundle and an empty file need no --force */
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' export 1 --force --bundle p.flow",
+			       home), 0, "%s", err);
+	cr_expect_str_eq(out, "exported run 1 to p.flow\n");
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' export 2 -f --bundle notes.gz", home),
+		     0, "%s", err);
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' export 2 --bundle p.flow", home), 0,
+		     "%s", err);
+	cr_expect_str_eq(out, "exported run 2 (and 2 trials) to p.flow\n");
+	free(out), free(err);
+	cr_expect_eq(export_to("empty.tar.gz", "", &err), 0, "%s", err);
+	free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home fresh import p.flow"), 0, "%s", err);
+	cr_expect_str_eq(out, "imported p.flow as run 1 (and 2 trials)\n");
+	free(out), free(err);
+
+	/* a link is followed: its target is checked and replaced, the link kept */
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir keep && cp p.flow keep/real.tar.gz && "
+			   "ln -s keep/real.tar.gz cur.tar.gz && ln -s p.flow f.tar.gz"), 0);
+	cr_expect_eq(export_to("cur.tar.gz", "", &err), 0, "%s", err);
+	free(err);
+	cr_expect_eq(jt_sh(work, NULL, NULL, "test -L cur.tar.gz && ! test -e keep/real.tar.gz.tmp-*"),
+		     0);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home fresh2 import keep/real.tar.gz"), 0, "%s",
+		     err);
+	cr_expect_str_eq(out, "imported keep/real.tar.gz as run 1\n");
+	free(out), free(err);
+	free(jt_write(work, "p.flow", flow));
+	cr_expect_eq(export_to("f.tar.gz", "", &err), 2);
+	cr_expect_str_eq(err, "jianmo: f.tar.gz: exists and is not a jianmo bundle (not a gzip "
+			      "file); use --force to replace it\n");
+	free(err);
+	now = read_in_work("p.flow", &n);
+	cr_expect(n == strlen(flow) && !memcmp(now, flow, n), "p.flow unchanged through a link");
+	free(now);
+	cr_assert_eq(jt_jianmo(NULL, &out, NULL, "help export"), 0);
+	cr_expect(strstr(out, "--force"), "%s", out);
+	free(out);
+}
+
+Test(cli_runs, export_destination_errors)
+{
+	char *err = NULL;
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir sub && : > file && ln -s gone dangling.tar.gz && "
+			   "mkfifo fifo.tar.gz"), 0);
+	char *before = tree_digest(work);
+	static const struct {
+		const char *dest, *msg;
+	} cases[] = {
+		{"sub", "sub: is a directory; give the bundle a file name, such as sub/run.tar.gz"},
+		{"sub/", "sub/: is a directory; give the bundle a file name, such as sub/run.tar.gz"},
+		{"nodir/x.tar.gz", "nodir/x.tar.gz: directory nodir does not exist"},
+		{"file/x.tar.gz", "file/x.tar.gz: Not a directory"},
+		{"dangling.tar.gz", "dangling.tar.gz: a symbolic link to a file that does not exist; "
+				    "remove it or name another file"},
+		{"fifo.tar.gz", "fifo.tar.gz: not a regular file (a bundle is written beside it and "
+				"renamed over it)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int force = 0; force < 2; force++) {
+			char *want = jm_xasprintf("jianmo: %s\n", cases[i].msg);
+			cr_expect_eq(export_to(cases[i].dest, force ? " --force" : "", &err), 2,
+				     "%s: %s", cases[i].dest, err);
+			cr_expect_str_eq(err, want);
+			free(err), free(want);
+		}
+	}
+	char *after = tree_digest(work);
+	cr_expect_str_eq(after, before, "nothing written or left behind");
+	free(after), free(before);
+}
+
+/* ---- a run's flow, compare across kinds, the home summary ----------------- */
+
+/* A store of its own under work/name; returns its home (malloc'd). */
+static char *other_store(const char *name, jm_store **s)
+{
+	jm_err err = {0};
+	char *h = jm_xasprintf("%s/%s", work, name);
+	cr_assert_eq(jm_store_open(s, h, 0, &err), 0, "%s", err.msg);
+	return h;
+}
+
+static void set_params(jm_store *s, int64_t run, const char *const *kv)
+{
+	jm_err err = {0};
+	for (; *kv; kv += 2)
+		cr_assert_eq(jm_store_param_set(s, run, kv[0], kv[1], &err), 0, "%s", err.msg);
+}
+
+/* Identical flow texts are stored once, under the first file's name; each
+ * run's flow is still the file it was started from (a trial's: its
+ * search's), in show, the CSV and the filter. */
+Test(cli_runs, flow_names_the_file_each_run_came_from)
+{
+	jm_store *s = NULL;
+	jm_err err = {0};
+	char *h = other_store("same-text", &s);
+	const char *text = "[train]\nepochs = 1\n";
+	int64_t f1, f2;
+	cr_assert_eq(jm_store_flow_put(s, "baseline.flow", text, &f1, &err), 0);
+	cr_assert_eq(jm_store_flow_put(s, "experiment-42.flow", text, &f2, &err), 0);
+	cr_assert_eq(f1, f2, "one flow row for one text");
+	cr_assert_eq(add_run(s, "run", 0, "baseline.flow", f1), 1);
+	cr_assert_eq(add_run(s, "run", 0, "experiment-42.flow", f2), 2);
+	cr_assert_eq(add_run(s, "search", 0, "sweep.flow", f1), 3);
+	cr_assert_eq(add_run(s, "trial", 3, NULL, f1), 4);
+	jm_store_close(s);
+
+	char *out = NULL, *e = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' show 2", h), 0, "%s", e);
+	cr_expect(strstr(out, "  flow      experiment-42.flow\n"), "%s", out);
+	cr_expect(strstr(out, "\nflow (experiment-42.flow)\n"), "%s", out);
+	free(out), free(e);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show 4", h), 0);
+	cr_expect(strstr(out, "  flow      sweep.flow\n"), "%s", out);
+	free(out);
+	cr_assert_eq(jt_sh(work, &out, &e, "'%s' --home '%s' runs --csv --sort id | cut -d, -f1,6 | "
+			   "tr -d '\\r' | tr '\\n' ' '", jt_bin(), h), 0, "%s", e);
+	cr_expect_str_eq(out, "id,flow 1,baseline.flow 2,experiment-42.flow 3,sweep.flow "
+			      "4,sweep.flow ");
+	free(out), free(e);
+	static const struct {
+		const char *filter, *ids;
+	} cases[] = {
+		{"flow = experiment-42.flow", "2"},
+		{"flow = baseline.flow", "1"},
+		{"flow = sweep.flow", "4,3"},
+		{"flow ~ \"*.flow\" and kind = run", "2,1"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' runs --filter '%s'", h,
+				       cases[i].filter), 0, "%s", e);
+		char *ids = first_column(out);
+		cr_expect_str_eq(ids, cases[i].ids, "--filter '%s'", cases[i].filter);
+		free(ids), free(out), free(e);
+	}
+	free(h);
+}
+
+/* A search and its trials keep every key of the flow (empty ones, the
+ * [search] block); a plain run only the keys with a value.  Compared, only
+ * what was trained differently is marked. */
+Test(cli_runs, compare_a_trial_with_a_plain_run_marks_only_real_differences)
+{
+	jm_store *s = NULL;
+	char *h = other_store("kinds", &s);
+	cr_assert_eq(add_run(s, "run", 0, "ok.flow", 0), 1);
+	cr_assert_eq(add_run(s, "search", 0, "ok.flow", 0), 2);
+	cr_assert_eq(add_run(s, "trial", 2, NULL, 0), 3);
+	cr_assert_eq(add_run(s, "trial", 2, NULL, 0), 4);
+	set_params(s, 1, (const char *const[]){"train.lr", "0.1", "train.epochs", "1", NULL});
+	set_params(s, 3, (const char *const[]){"train.lr", "0.05", "train.epochs", "1",
+					       "features.onehot", "", "data.comment", "",
+					       "search.trials", "0", "search.method", "bayes", NULL});
+	set_params(s, 4, (const char *const[]){"train.lr", "0.05", "train.epochs", "1",
+					       "features.onehot", "", "search.trials", "0",
+					       "search.method", "random", NULL});
+	jm_store_close(s);
+
+	char *out = NULL, *e = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' compare 1 3", h), 0, "%s", e);
+	const char *second = strchr(out, '\n') + 1;
+	cr_expect(!strncmp(second, "* train.lr ", 11), "%s", out);
+	cr_expect_null(strstr(second, "\n*"), "one difference only:\n%s", out);
+	cr_expect_null(strstr(out, "features.onehot"), "%s", out);
+	cr_expect_null(strstr(out, "data.comment"), "%s", out);
+	cr_expect(strstr(out, "\n  search.method "), "%s", out);
+	cr_expect(strstr(out, "\n  (search.* not marked for run 1: not a search or trial)\n"), "%s",
+		  out);
+	free(out), free(e);
+	/* between trials of searches set up differently, search.* is marked */
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' compare 3 4 1", h), 0, "%s", e);
+	cr_expect(strstr(out, "\n* search.method "), "%s", out);
+	cr_expect(strstr(out, "\n* train.lr "), "%s", out);
+	cr_expect(strstr(out, "\n  search.trials "), "%s", out);
+	free(out), free(e);
+	/* two trials alike: nothing marked, no note */
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' compare 3 4", h), 0, "%s", e);
+	cr_expect_null(strstr(out, "not marked"), "%s", out);
+	free(out), free(e);
+	if (have_python()) {
+		char *cmd = jm_xasprintf("--home '%s' compare 1 3 --json", h);
+		char *got = json_query(cmd, PY_LOAD "p={x[\"key\"]: x for x in d[\"params\"]}; "
+						    "print(sorted(k for k in p if p[k][\"differs\"]), "
+						    "\"features.onehot\" in p, p[\"search.trials\"][\"values\"])");
+		cr_expect_str_eq(got, "['train.lr'] False [None, '0']\n");
+		free(got), free(cmd);
+	}
+	free(h);
+}
+
+/* `jianmo --json` with no subcommand: one JSON object, the runs as many as
+ * the text lists. */
+Test(cli_runs, home_json_is_one_document)
+{
+	jm_store *s = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	for (int i = 7; i <= 12; i++)
+		cr_assert_eq(add_run(s, "run", 0, "more.flow", 0), i);
+	jm_store_close(s);
+	char *out = NULL, *e = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' --json", home), 0, "%s", e);
+	cr_expect(out[0] == '{', "%s", out);
+	cr_expect_null(strstr(out, "Recent runs:"), "%s", out);
+	cr_expect_null(strstr(out, "Next:"), "%s", out);
+	free(out), free(e);
+	if (!have_python())
+		return;
+	char *got = json_query("--json", PY_LOAD "print(sorted(d), d[\"store\"].endswith(\"/jianmo.db\"), "
+					 "[r[\"id\"] for r in d[\"recent_runs\"]], sorted(d[\"data\"]), "
+					 "d[\"next\"][0][\"command\"], d[\"recent_runs\"][-1][\"flow\"])");
+	cr_expect_str_eq(got, "['data', 'next', 'recent_runs', 'store'] True "
+			      "[12, 11, 10, 9, 8, 7, 6, 5, 4, 3] ['dir', 'installed', 'name', 'note'] "
+			      "jianmo --batch examples/fmnist-mlp.flow search-a\n");
+	free(got);
 }

@@ -187,8 +187,13 @@ Test(query, run_fields_each_operator)
 	expect_match("error ~ \"*memory*\"", "2");
 	expect_match("error != \"\"", "2");
 	expect_match("name = \"\"", "6");
-	expect_match("flow = fmnist.flow", "1");
-	expect_match("flow ~ '*.flow'", "1");
+	/* flow: the file a run was started from, which its name holds (a
+	 * trial's: its search's), not the first name its flow text was stored
+	 * under ("fmnist.flow" here) */
+	expect_match("flow = fmnist-mlp", "1");
+	expect_match("flow = fmnist.flow", "");
+	expect_match("flow = search-a", "3,4,5");
+	expect_match("flow ~ 'fmnist*'", "1,2");
 	expect_match("id ~ '[45]'", "4,5");
 }
 

@@ -434,7 +434,78 @@ Test(ui, command_line_opens_screens_and_reports_unknown_commands)
 	jm_app_free(app);
 }
 
+/* `:show` of a run that is not there stays where it was, with the message,
+ * as `:compare 1 abc` does, instead of an empty Run screen. */
+Test(ui, show_of_a_missing_run_stays_put)
+{
+	make_store(three_runs, 3, NULL);
+	jm_app *app = open_app();
+	keys(app, ":show 999\n");
+	cr_expect_str_eq(jm_app_screen_name(app), "Home");
+	jm_canvas *c = frame(app, 80, 24);
+	ASSERT_HAS(c, "no run \"999\"");
+	jm_canvas_free(c);
+	keys(app, ":compare 1 3\n:show 999\n");
+	cr_expect_str_eq(jm_app_screen_name(app), "Compare");
+	keys(app, ":show 2\n");
+	cr_expect_str_eq(jm_app_screen_name(app), "Run");
+	jm_app_free(app);
+}
+
 /* ---- Compare ---------------------------------------------------------------------- */
+
+/* A plain run keeps only the keys with a value; a search's trial keeps
+ * every key, the empty ones and the [search] block included.  Compare
+ * marks only what was trained differently (as `jianmo compare` does). */
+Test(ui, compare_of_a_trial_and_a_plain_run_marks_only_real_differences)
+{
+	make_store(three_runs, 1, NULL); /* run 1: train.lr 0.001, epochs 5, model mlp */
+	jm_store *s = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	int64_t search = 0, trial = 0, trial2 = 0;
+	jm_run_spec sp = {.kind = "search", .name = "sweep.flow", .seed = 1, .device = "cpu"};
+	cr_assert_eq(jm_store_run_create(s, &sp, &search, &err), 0, "%s", err.msg);
+	jm_run_spec tp = {.kind = "trial", .parent = search, .seed = 1, .device = "cpu"};
+	cr_assert_eq(jm_store_run_create(s, &tp, &trial, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_create(s, &tp, &trial2, &err), 0, "%s", err.msg);
+	static const char *const kv[] = {"train.lr", "0.02", "train.epochs", "5",
+					 "model.type", "mlp", "features.onehot", "",
+					 "data.comment", "", "search.trials", "0",
+					 "search.method", "bayes", NULL};
+	for (const char *const *p = kv; *p; p += 2) {
+		cr_assert_eq(jm_store_param_set(s, trial, p[0], p[1], &err), 0);
+		cr_assert_eq(jm_store_param_set(s, trial2, p[0],
+						 !strcmp(p[0], "search.method") ? "random" : p[1],
+						 &err), 0);
+	}
+	jm_store_close(s);
+	jm_app *app = open_app();
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, ":compare 1 %lld\n", (long long)trial);
+	keys(app, cmd);
+	cr_assert_str_eq(jm_app_screen_name(app), "Compare");
+	jm_canvas *c = frame(app, 200, 50);
+	ASSERT_HAS(c, "1 params differ");
+	ASSERT_HAS(c, "lr");
+	ASSERT_LACKS(c, "onehot");
+	ASSERT_LACKS(c, "method");
+	jm_canvas_free(c);
+	keys(app, "="); /* the equal ones too: still no column for the empty keys */
+	c = frame(app, 200, 50);
+	ASSERT_HAS(c, "method");
+	ASSERT_LACKS(c, "onehot");
+	ASSERT_LACKS(c, "comment");
+	jm_canvas_free(c);
+	/* two trials of searches set up differently: search.method is marked */
+	snprintf(cmd, sizeof cmd, ":compare 1 %lld %lld\n", (long long)trial, (long long)trial2);
+	keys(app, cmd);
+	c = frame(app, 200, 50);
+	ASSERT_HAS(c, "2 params differ");
+	ASSERT_HAS(c, "method");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
 
 static jm_app *compare_marked(void)
 {

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "ui/launch.h"
 #include "ui/line.h"
+#include "ui/rundata.h"
 #include "util/strbuf.h"
 
 enum mode { MODE_NONE, MODE_FILTER, MODE_COMMAND, MODE_PROMPT };
@@ -301,6 +302,15 @@ static int cmd_show(jm_app *app, const char *arg)
 	int64_t id;
 	if (one_id(app, arg, "show", &id) < 0)
 		return -1;
+	/* a run that is not there stays where we are, with the message, as
+	 * :compare does: an empty Run screen would only have to be closed */
+	jm_run_row row;
+	jm_err err = {0};
+	if (jm_rundata_run(jm_app_db(app), id, &row, &err) < 0) {
+		jm_app_message(app, 1, "%s", err.msg);
+		return -1;
+	}
+	jm_run_row_clear(&row);
 	jm_app_push(app, jm_run_new(app, id));
 	return 0;
 }

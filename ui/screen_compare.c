@@ -294,8 +294,10 @@ static int load_values(compare *c, sqlite3 *db, int all, tvec *pt, tvec *mt, jm_
 					continue;
 				int key = intern_get(&c->keys, (const char *)sqlite3_column_text(st, 1));
 				if (t == 0) {
+					/* an empty value is no value (see param_differs) */
 					const char *v = (const char *)sqlite3_column_text(st, 2);
-					tvec_push(pt, (triple){row, key, intern_get(&c->vals, v ? v : ""), 0, 0});
+					if (v && *v)
+						tvec_push(pt, (triple){row, key, intern_get(&c->vals, v), 0, 0});
 				} else {
 					double last = sqlite3_column_type(st, 2) == SQLITE_NULL
 							      ? NAN : sqlite3_column_double(st, 2);
@@ -337,10 +339,41 @@ static int *columns_of(compare *c, const tvec *t, int *count, int **map,
 	return cols;
 }
 
+static int is_search_key(const char *key)
+{
+	return !strncmp(key, "search.", 7);
+}
+
+/*
+ * Whether param column k differs between the runs.  A plain run keeps only
+ * the keys that have a value; a search and its trials keep every key, the
+ * empty ones and the [search] block included.  So an empty value was
+ * dropped as no value at load, and search.* keys are compared only between
+ * runs that have [search] settings (has_search): that a plain run has none
+ * says what kind of run it is, not how it trained.  `jianmo compare`
+ * (src/cli_runs.c) marks differences by the same rule.
+ */
+static int param_differs(const compare *c, size_t k, const unsigned char *has_search)
+{
+	size_t np = (size_t)c->np;
+	int skip_plain = is_search_key(c->keys.v[c->pkey[k]].s), have_first = 0, first = -1;
+	for (size_t r = 0; r < c->n; r++) {
+		if (skip_plain && !has_search[r])
+			continue;
+		int v = c->pval[r * np + k];
+		if (!have_first)
+			first = v, have_first = 1;
+		else if (v != first)
+			return 1;
+	}
+	return 0;
+}
+
 static int compare_load(compare *c, sqlite3 *db, const int64_t *ids, size_t n, jm_err *err)
 {
 	tvec pt = {0}, mt = {0};
 	int rc = -1, *pmap = NULL, *mmap = NULL;
+	unsigned char *has_search = NULL;
 	jm_rundata_begin(db);
 	if (load_runs(c, db, ids, n, err) < 0 ||
 	    load_values(c, db, n == 0 || n > 200, &pt, &mt, err) < 0)
@@ -363,16 +396,20 @@ static int compare_load(compare *c, sqlite3 *db, const int64_t *ids, size_t n, j
 		c->mbest[at] = mt.v[i].best;
 	}
 	/* which params differ, and how wide their columns are */
+	has_search = jm_xcalloc(c->n + 1, 1);
+	for (size_t k = 0; k < np; k++)
+		if (is_search_key(c->keys.v[c->pkey[k]].s))
+			for (size_t r = 0; r < c->n; r++)
+				if (c->pval[r * np + k] >= 0)
+					has_search[r] = 1;
 	c->pdiffer = jm_xcalloc(np + 1, sizeof *c->pdiffer);
 	c->pwidth = jm_xcalloc(np + 1, sizeof *c->pwidth);
 	for (size_t k = 0; k < np; k++) {
 		const char *key = c->keys.v[c->pkey[k]].s, *dot = strchr(key, '.');
 		int w = jm_text_width(dot ? dot + 1 : key);
-		int first = c->n ? c->pval[k] : -1;
+		c->pdiffer[k] = param_differs(c, k, has_search);
 		for (size_t r = 0; r < c->n; r++) {
 			int v = c->pval[r * np + k];
-			if (v != first)
-				c->pdiffer[k] = 1;
 			int vw = v >= 0 ? jm_text_width(c->vals.v[v].s) : 1;
 			if (vw > w)
 				w = vw;
@@ -389,6 +426,7 @@ out:
 	free(mt.v);
 	free(pmap);
 	free(mmap);
+	free(has_search);
 	return rc;
 }
 

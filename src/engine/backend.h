@@ -392,6 +392,12 @@ void jm_backend_memory_note(const jm_backend *be, char *buf, size_t n);
 const char *jm_blas_corename(void);
 int jm_blas_threads(void);
 void jm_blas_set_threads(int n);
+/* The BLAS threads a run uses when its flow leaves [train] threads out:
+ * OpenBLAS's own count when OPENBLAS_NUM_THREADS is set (to anything:
+ * OpenBLAS takes all cores for a value with no leading digits), else 1.
+ * The runner applies it and `jianmo doctor` reports it.  Call before
+ * anything sets the count. */
+int jm_blas_run_threads(void);
 /* OpenBLAS's GEMM buffers taken now, on every worker, while there is
  * memory: a GEMM that cannot get one later would hang (backend_cpu.c).
  * Call after jm_cpu_set_workers, before sizing buffers to the memory.

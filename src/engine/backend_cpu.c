@@ -381,6 +381,11 @@ int jm_blas_threads(void)
 	return openblas_get_num_threads();
 }
 
+int jm_blas_run_threads(void)
+{
+	return getenv("OPENBLAS_NUM_THREADS") ? jm_blas_threads() : 1;
+}
+
 void jm_blas_set_threads(int n)
 {
 	if (n >= 1)
