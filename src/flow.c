@@ -276,12 +276,15 @@ static const key keys[] = {
 
 	{"search", "trials", T_INT, F(search.trials), .def = "0", GE(0), LE(100000),
 	 .help = "trials to run; 0 = not a search (the flow is one run)"},
-	{"search", "metric", T_CHOICE, F(search.metric), .def = "val_acc",
-	 .choices = "val_acc|val_loss|train_acc|train_loss|test_acc|test_loss",
-	 .help = "what a trial is judged by: its best value over the epochs"},
+	{"search", "metric", T_CHOICE, F(search.metric), .def = "auto",
+	 .choices = "auto|val_acc|val_loss|val_rmse|val_mae|val_r2|train_acc|train_loss|"
+		    "test_acc|test_loss|test_rmse|test_mae|test_r2",
+	 .help = "what a trial is judged by: its best value over the epochs; auto: val_acc for "
+		 "a classification, val_loss for a regression"},
 	{"search", "direction", T_CHOICE, F(search.direction), .def = "auto",
 	 .choices = "auto|max|min",
-	 .help = "maximise or minimise the metric; auto: max for *_acc, min for *_loss"},
+	 .help = "maximise or minimise the metric; auto: max for *_acc and *_r2, min for the "
+		 "others"},
 	{"search", "method", T_CHOICE, F(search.method), .def = "bayes",
 	 .choices = "bayes|random|grid",
 	 .help = "Gaussian-process Bayesian optimisation, random draws, or a grid"},
@@ -537,6 +540,10 @@ static int parse_int(jm_flow *f, const key *k, const char *v, char *why, size_t 
 		return 0;
 	}
 	if (read_int(v, &x) < 0) {
+		/* past int64 (a seed of 2^64 - 1): the range has a top after all */
+		if (errno == ERANGE && !k->hi_b)
+			snprintf(r, sizeof r, " in %c%.0f, %lld]", k->lo_b ? k->lo_b : '[',
+				 k->lo_b ? k->lo : (double)INT64_MIN, (long long)INT64_MAX);
 		snprintf(why, n, "expected an integer%s%s, got \"%s\"", r, k->auto_ok ? " or auto" : "",
 			 v);
 		return -1;
@@ -1001,7 +1008,34 @@ typedef struct rule {
 	const char *key;   /* blamed: its line locates the message */
 	const char *other; /* located here when key was not set */
 	int (*broken)(const jm_flow *f, char *msg, size_t n);
+	const char *reads; /* every key broken() reads, blank-separated */
 } rule;
+
+/* Is "section.key" one of the search's keys?  Its value in a search's
+ * flow is one the search replaces, so a rule reading it proves nothing
+ * there: each trial's flow, holding the proposed value, is checked in
+ * full (batch.c, trial_flow), and a trial that breaks it fails at once. */
+static int searched(const jm_flow *f, const char *dotted)
+{
+	for (int i = 0; i < f->search.n_params; i++)
+		if (!strcmp(f->search.params[i].key, dotted))
+			return 1;
+	return 0;
+}
+
+/* Any of the blank-separated keys in list searched? */
+static int any_searched(const jm_flow *f, const char *list)
+{
+	char name[64];
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, " ");
+		snprintf(name, sizeof name, "%.*s", (int)len, p);
+		if (searched(f, name))
+			return 1;
+		p += len + (p[len] == ' ');
+	}
+	return 0;
+}
 
 static int rule_cnn_layers(const jm_flow *f, char *msg, size_t n)
 {
@@ -1084,14 +1118,16 @@ static int rule_mix_pairs(const jm_flow *f, char *msg, size_t n)
 }
 
 static const rule rules[] = {
-	{"data.target", "data.source", rule_target},
-	{"model.type", "model.layers", rule_cnn_layers},
-	{"split.val", "split.test", rule_fractions},
-	{"train.min_lr", "train.lr", rule_min_lr},
-	{"train.patience", "split.val", rule_patience},
-	{"train.nesterov", "train.optimizer", rule_nesterov},
-	{"data.dir", "data.source", rule_idx_dir},
-	{"augment.mode", "train.batch", rule_mix_pairs},
+	{"data.target", "data.source", rule_target, "data.source data.target"},
+	{"model.type", "model.layers", rule_cnn_layers, "model.type model.layers"},
+	{"split.val", "split.test", rule_fractions, "split.val split.test"},
+	{"train.min_lr", "train.lr", rule_min_lr, "train.schedule train.min_lr train.lr"},
+	{"train.patience", "split.val", rule_patience, "train.patience split.val"},
+	{"train.nesterov", "train.optimizer", rule_nesterov,
+	 "train.nesterov train.optimizer train.momentum"},
+	{"data.dir", "data.source", rule_idx_dir, "data.source data.dir"},
+	{"augment.mode", "train.batch", rule_mix_pairs,
+	 "augment.mode augment.cutmix augment.mixup augment.cutmix_minmax train.batch"},
 };
 
 /* Keys that only a CSV source uses, set for images: name the first.  The
@@ -1099,7 +1135,7 @@ static const rule rules[] = {
  * last in the struct); task is a choice with a default, never "set". */
 static int csv_only_keys(const jm_flow *f, jm_err *err)
 {
-	if (jm_flow_is_tabular(f))
+	if (jm_flow_is_tabular(f) || searched(f, "data.source"))
 		return 0;
 	for (int i = 0; i < NKEYS; i++) {
 		const key *k = &keys[i];
@@ -1119,7 +1155,7 @@ static int csv_only_keys(const jm_flow *f, jm_err *err)
  * (on the numeric features).  Name the first image-only key that is on. */
 static int image_only_augment(const jm_flow *f, jm_err *err)
 {
-	if (!jm_flow_is_tabular(f))
+	if (!jm_flow_is_tabular(f) || searched(f, "data.source"))
 		return 0;
 	const struct {
 		const char *key;
@@ -1132,7 +1168,7 @@ static int image_only_augment(const jm_flow *f, jm_err *err)
 		{"augment.erasing", f->augment.erasing > 0},
 	};
 	for (size_t i = 0; i < sizeof image_only / sizeof *image_only; i++) {
-		if (!image_only[i].on)
+		if (!image_only[i].on || searched(f, image_only[i].key))
 			continue;
 		const key *k = key_lookup(image_only[i].key);
 		char loc[300];
@@ -1150,7 +1186,7 @@ int jm_flow_validate(const jm_flow *f, jm_err *err)
 		return -1;
 	for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
 		char msg[512], loc[300];
-		if (!rules[i].broken(f, msg, sizeof msg))
+		if (any_searched(f, rules[i].reads) || !rules[i].broken(f, msg, sizeof msg))
 			continue;
 		const key *k = key_lookup(rules[i].key), *o = key_lookup(rules[i].other);
 		key_location(f, f->key_line[key_index(k)] || !f->key_line[key_index(o)] ? k : o,
@@ -1286,12 +1322,86 @@ void jm_flow_search_strip(jm_flow *f)
 	f->key_line[key_index(key_lookup("search.trials"))] = 0;
 }
 
+/* The metric's name after its part: "acc" of "val_acc". */
+static const char *metric_kind(const char *metric)
+{
+	const char *u = strchr(metric, '_');
+	return u ? u + 1 : metric;
+}
+
+int jm_flow_metric_maximize(const char *metric)
+{
+	const char *k = metric_kind(metric);
+	return !strcmp(k, "acc") || !strcmp(k, "r2");
+}
+
+int jm_flow_metric_logged(const char *metric, int regression)
+{
+	const char *k = metric_kind(metric);
+	if (!strcmp(metric, "auto") || !strcmp(k, "loss"))
+		return 1;
+	return regression ? strcmp(k, "acc") != 0 : !strcmp(k, "acc");
+}
+
+int jm_flow_task(const jm_flow *f)
+{
+	if (searched(f, "data.source") || searched(f, "data.task"))
+		return -1;
+	if (!jm_flow_is_tabular(f))
+		return 0;
+	return !strcmp(f->data.task, "regression") ? 1 :
+	       !strcmp(f->data.task, "classification") ? 0 : -1;
+}
+
 int jm_flow_search_maximize(const jm_flow *f)
 {
 	if (strcmp(f->search.direction, "auto"))
 		return !strcmp(f->search.direction, "max");
-	size_t n = strlen(f->search.metric);
-	return n >= 4 && !strcmp(f->search.metric + n - 4, "_acc");
+	if (!strcmp(f->search.metric, "auto"))
+		return jm_flow_task(f) != 1;
+	return jm_flow_metric_maximize(f->search.metric);
+}
+
+/* 0 when the runs of this task log f's metric; else an error at the
+ * metric's line offering the ones of its part (val_, train_, test_) they
+ * do log.  because: how the task is known (NULL: from the flow). */
+static int metric_check(const jm_flow *f, int regression, const char *because, jm_err *err)
+{
+	const char *m = f->search.metric;
+	if (jm_flow_metric_logged(m, regression))
+		return 0;
+	char said[300];
+	if (!because && !jm_flow_is_tabular(f))
+		snprintf(said, sizeof said, "the images of %s", f->data.source);
+	else if (!because)
+		snprintf(said, sizeof said, "[data] task = %s", f->data.task);
+	else
+		snprintf(said, sizeof said, "%s", because);
+	static const char *const kinds[2][4] = {{"acc", "loss"}, {"loss", "rmse", "mae", "r2"}};
+	char part[16], choose[128] = "", loc[300];
+	snprintf(part, sizeof part, "%.*s", (int)(metric_kind(m) - m), m);
+	/* training logs its loss, and a classification's accuracy */
+	int n = !regression ? 2 : strcmp(part, "train_") ? 4 : 1;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(choose);
+		snprintf(choose + len, sizeof choose - len, "%s%s%s",
+			 !i ? "" : i + 1 == n ? " or " : ", ", part, kinds[regression][i]);
+	}
+	key_location(f, key_lookup("search.metric"), loc, sizeof loc);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] metric: a %s (%s) logs no %s; choose %s, "
+			  "or leave metric out (auto: %s)", loc,
+			  regression ? "regression" : "classification", said, m, choose,
+			  regression ? "val_loss" : "val_acc");
+}
+
+int jm_flow_search_metric_settle(jm_flow *f, int regression, const char *because, jm_err *err)
+{
+	if (metric_check(f, regression, because, err) < 0)
+		return -1;
+	/* set_string leaves where the key was set: "auto" was said there */
+	if (!strcmp(f->search.metric, "auto"))
+		set_string(f, key_lookup("search.metric"), regression ? "val_loss" : "val_acc");
+	return 0;
 }
 
 /* The rules of a search, located at the key at fault: a search needs
@@ -1318,17 +1428,27 @@ static int validate_search(const jm_flow *f, jm_err *err)
 		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] trials: nothing to search (add "
 				  "a searched key, e.g. train.lr = loguniform(1e-5, 1e-2))", loc);
 	const char *m = f->search.metric;
+	int task = jm_flow_task(f);
+	if (task >= 0) {
+		/* the flow says the task: a metric it never logs is refused here */
+		if (metric_check(f, task, NULL, err) < 0)
+			return -1;
+		if (!strcmp(m, "auto"))
+			m = task ? "val_loss" : "val_acc";
+	}
 	if (strcmp(f->search.prune, "none") && !strncmp(m, "test_", 5)) {
 		key_location(f, key_lookup("search.prune"), loc, sizeof loc);
 		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] prune: needs a metric logged "
 				  "every epoch (val_* or train_*), not %s", loc, m);
 	}
-	if (!strncmp(m, "val_", 4) && !(f->split.val > 0)) {
+	if ((!strncmp(m, "val_", 4) || !strcmp(m, "auto")) && !(f->split.val > 0) &&
+	    !searched(f, "split.val")) {
 		const key *mk = key_lookup("search.metric"), *vk = key_lookup("split.val");
 		key_location(f, f->key_line[key_index(mk)] || !f->key_line[key_index(vk)] ? mk : vk,
 			     loc, sizeof loc);
 		return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] metric: %s needs a validation "
-				  "set ([split] val > 0)", loc, m);
+				  "set ([split] val > 0)", loc,
+				  strcmp(m, "auto") ? m : "auto (val_acc or val_loss, as the task)");
 	}
 	return 0;
 }

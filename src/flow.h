@@ -142,7 +142,8 @@ typedef struct jm_flow {
 	 * and the search stripped (jm_flow_search_strip). */
 	struct {
 		int64_t trials;       /* 0 (default): not a search */
-		char *metric;         /* "val_acc" (default) | "val_loss" | ... */
+		char *metric;         /* "auto" (default: val_acc, or val_loss for a
+					 regression) | "val_acc" | "val_r2" | ... */
 		char *direction;      /* "auto" (default: from the metric) | "max" | "min" */
 		char *method;         /* "bayes" (default) | "random" | "grid" */
 		int64_t workers;      /* trials at once (1) */
@@ -192,7 +193,10 @@ int jm_flow_set(jm_flow *f, const char *assignment, jm_err *err);
 
 /* The rules between keys (cnn needs layers, val + test < 1, ...), located
  * at the line (or --set) of the key at fault.  jm_flow_parse runs it;
- * call it after the last jm_flow_set (jm_flow_check_files also does). */
+ * call it after the last jm_flow_set (jm_flow_check_files also does).  In
+ * a search, a rule that reads a searched key is skipped: the search
+ * replaces that value, and each trial's flow (the search stripped, the
+ * proposed values set) is checked in full instead. */
 int jm_flow_validate(const jm_flow *f, jm_err *err);
 
 /* jm_flow_validate, then check that the files and directories the flow
@@ -226,8 +230,36 @@ jm_flow *jm_flow_dup(const jm_flow *f);
 /* Make f a plain run: no searched keys, trials = 0 (a search's trial). */
 void jm_flow_search_strip(jm_flow *f);
 
-/* 1 if the search maximises its metric (direction, or auto: *_acc). */
+/* 1 if the search maximises its metric: direction, or for auto the
+ * metric's own (jm_flow_metric_maximize; metric auto: val_acc unless
+ * jm_flow_task says regression). */
 int jm_flow_search_maximize(const jm_flow *f);
+
+/* 1 if higher is better for a [search] metric: *_acc and *_r2. */
+int jm_flow_metric_maximize(const char *metric);
+
+/* 1 if the runs of a task (regression 1, classification 0) log the
+ * [search] metric: *_loss both, *_acc a classification, *_rmse, *_mae and
+ * *_r2 a regression; auto is always 1. */
+int jm_flow_metric_logged(const char *metric, int regression);
+
+/* The task of f's runs as the flow alone tells it: 0 for images (always
+ * classified), [data] task for a CSV; -1 when only the data can tell (a
+ * CSV with task = auto) or the search replaces source or task. */
+int jm_flow_task(const jm_flow *f);
+
+/* Settle [search] metric for trials of a known task (regression 1,
+ * classification 0): auto becomes val_loss or val_acc (where the key was
+ * set is kept); a metric the task never logs is an input error at the
+ * key's line, because (e.g. "[data] task = auto, from the target
+ * \"y\""; NULL: from the flow, as jm_flow_task) saying how the task was
+ * known:
+ *   house.flow:9: [search] metric: a regression ([data] task = regression)
+ *   logs no val_acc; choose val_loss, val_rmse, val_mae or val_r2, or leave
+ *   metric out (auto: val_loss)
+ * jm_flow_validate runs the check (not the change) when jm_flow_task
+ * knows the task. */
+int jm_flow_search_metric_settle(jm_flow *f, int regression, const char *because, jm_err *err);
 
 /* 1 if every key holds the same value in both (doubles bit for bit). */
 int jm_flow_equal(const jm_flow *a, const jm_flow *b);

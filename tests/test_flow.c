@@ -214,6 +214,27 @@ Test(flow, unknown_key_suggests_the_closest)
 		   "fmnist.flow:2: [train] unknown key \"dropout\" (it belongs in [model])");
 }
 
+/* An integer past int64 names the top of the range, not only ">= 0": the
+ * largest seed is 2^63 - 1, and 2^64 - 1 (a plausible uint64 seed) is not. */
+Test(flow, integer_past_int64_says_the_range)
+{
+	assert_msg(parse_fail("[train]\nseed = 18446744073709551615\n"),
+		   "fmnist.flow:2: [train] seed: expected an integer in [0, 9223372036854775807], "
+		   "got \"18446744073709551615\"");
+	assert_msg(parse_fail("[search]\nseed = 9223372036854775808\n"),
+		   "fmnist.flow:2: [search] seed: expected an integer in [0, 9223372036854775807], "
+		   "got \"9223372036854775808\"");
+	assert_msg(parse_fail("[data]\nlimit = -99999999999999999999\n"),
+		   "fmnist.flow:2: [data] limit: expected an integer in [0, 9223372036854775807], "
+		   "got \"-99999999999999999999\"");
+	/* within int64 the message is as before, and the top itself is a seed */
+	assert_msg(parse_fail("[train]\nseed = -1\n"),
+		   "fmnist.flow:2: [train] seed: expected an integer >= 0, got -1");
+	jm_flow *f = parse_ok("[train]\nseed = 9223372036854775807\n");
+	cr_expect_eq(f->train.seed, INT64_MAX);
+	jm_flow_free(f);
+}
+
 Test(flow, unknown_section_suggests_the_closest)
 {
 	assert_msg(parse_fail("[trian]\n"),
@@ -238,7 +259,8 @@ Test(flow, wrong_types)
 	assert_msg(parse_fail("[train]\nlr = inf\n"),
 		   "fmnist.flow:2: [train] lr: expected a number > 0, got \"inf\"");
 	assert_msg(parse_fail("[train]\nseed = 99999999999999999999\n"),
-		   "fmnist.flow:2: [train] seed: expected an integer >= 0, got \"99999999999999999999\"");
+		   "fmnist.flow:2: [train] seed: expected an integer in [0, 9223372036854775807], "
+		   "got \"99999999999999999999\"");
 	assert_msg(parse_fail("[split]\nstratify = maybe\n"),
 		   "fmnist.flow:2: [split] stratify: expected true or false, got \"maybe\"");
 	assert_msg(parse_fail("[train]\ndevice = gpu\n"),

@@ -211,6 +211,112 @@ Test(search_flow, the_example_search_parses)
 	jm_flow_free(f);
 }
 
+/* [search] metric = auto (the default) is the task's: val_acc for a
+ * classification, val_loss for a regression; the regression metrics the
+ * runs log can be searched, higher r2 and lower rmse and mae being better;
+ * a metric the task never logs is refused at its line when the flow says
+ * the task (images are classified; [data] task). */
+Test(search_flow, metric_follows_the_task)
+{
+	static const char csv[] = "[data]\nsource = house.csv\ntarget = price\ntask = %s\n"
+				  "[search]\ntrials = 2\n%s\ntrain.lr = (0.1, 0.2)\n";
+	char text[512];
+	snprintf(text, sizeof text, csv, "regression", "");
+	jm_flow *f = parse_ok(text);
+	cr_expect_eq(jm_flow_search_maximize(f), 0, "a regression minimises its val_loss");
+	char *canon = jm_flow_format(f);
+	cr_expect(strstr(canon, "\nmetric = auto\n"), "%s", canon);
+	free(canon);
+	jm_flow_free(f);
+	f = parse_ok("[search]\ntrials = 2\ntrain.lr = (0.1, 0.2)\n");
+	cr_expect_eq(jm_flow_search_maximize(f), 1, "images: val_acc");
+	jm_flow_free(f);
+
+	static const struct {
+		const char *metric;
+		int maximize;
+	} logged[] = {
+		{"metric = val_r2", 1},	  {"metric = val_rmse", 0}, {"metric = val_mae", 0},
+		{"metric = test_r2", 1},  {"metric = test_rmse", 0}, {"metric = val_loss", 0},
+		{"metric = train_loss", 0},
+	};
+	for (size_t i = 0; i < sizeof logged / sizeof *logged; i++) {
+		snprintf(text, sizeof text, csv, "regression", logged[i].metric);
+		f = parse_ok(text);
+		cr_expect_eq(jm_flow_search_maximize(f), logged[i].maximize, "%s", logged[i].metric);
+		jm_flow_free(f);
+	}
+
+	snprintf(text, sizeof text, csv, "regression", "metric = val_acc");
+	assert_msg(parse_fail(text),
+		   "fmnist.flow:7: [search] metric: a regression ([data] task = regression) logs "
+		   "no val_acc; choose val_loss, val_rmse, val_mae or val_r2, or leave metric out "
+		   "(auto: val_loss)");
+	snprintf(text, sizeof text, csv, "regression", "metric = train_acc");
+	assert_msg(parse_fail(text),
+		   "fmnist.flow:7: [search] metric: a regression ([data] task = regression) logs "
+		   "no train_acc; choose train_loss, or leave metric out (auto: val_loss)");
+	snprintf(text, sizeof text, csv, "classification", "metric = test_rmse");
+	assert_msg(parse_fail(text),
+		   "fmnist.flow:7: [search] metric: a classification ([data] task = "
+		   "classification) logs no test_rmse; choose test_acc or test_loss, or leave "
+		   "metric out (auto: val_acc)");
+	assert_msg(parse_fail("[search]\ntrials = 2\nmetric = val_r2\ntrain.lr = (0.1, 0.2)\n"),
+		   "fmnist.flow:3: [search] metric: a classification (the images of fashion-mnist) "
+		   "logs no val_r2; choose val_acc or val_loss, or leave metric out (auto: val_acc)");
+	/* no validation set: auto names what it stands for */
+	assert_msg(parse_fail("[data]\nsource = house.csv\ntarget = price\n[split]\nval = 0\n"
+			      "[search]\ntrials = 2\ntrain.lr = (0.1, 0.2)\n"),
+		   "fmnist.flow:5: [search] metric: auto (val_acc or val_loss, as the task) needs "
+		   "a validation set ([split] val > 0)");
+}
+
+/* A rule between keys that reads a searched key is left to each trial,
+ * whose flow holds the proposed value: the flow's own value (or the
+ * default) is replaced, so it proves nothing.  Rules the search does not
+ * touch are still checked up front. */
+Test(search_flow, rules_between_keys_leave_searched_keys_to_the_trials)
+{
+	jm_flow *f = parse_ok("[train]\nschedule = cosine\nmin_lr = 0.05\n[search]\ntrials = 2\n"
+			      "train.lr = uniform(0.06, 0.1)\n");
+	/* a trial's flow is checked in full, with its own values */
+	jm_flow *t = jm_flow_dup(f);
+	jm_flow_search_strip(t);
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_set(t, "train.lr=0.08", &err), 0, "%s", err.msg);
+	cr_expect_eq(jm_flow_validate(t, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_flow_set(t, "train.lr=0.01", &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_flow_validate(t, &err), -1);
+	assert_msg(err.msg, "fmnist.flow:3: [train] min_lr: must not exceed lr, got 0.05 > 0.01");
+	jm_flow_free(t);
+	jm_flow_free(f);
+
+	/* early stopping with no validation set but a searched one; the
+	 * search's val_acc too */
+	jm_flow_free(parse_ok("[split]\nval = 0\n[train]\npatience = 2\n[search]\ntrials = 2\n"
+			      "split.val = uniform(0.1, 0.3)\n"));
+	jm_flow_free(parse_ok("[train]\nnesterov = true\n[search]\ntrials = 2\n"
+			      "train.optimizer = choice(sgd, adam)\n"));
+	jm_flow_free(parse_ok("[model]\ntype = cnn\n[search]\ntrials = 2\n"
+			      "model.layers = choice(\"c8 p fc10\", \"c16 p fc10\")\n"));
+	jm_flow_free(parse_ok("[data]\nsource = a.csv\n[search]\ntrials = 2\n"
+			      "data.target = choice(x, y)\n"));
+	jm_flow_free(parse_ok("[data]\ntarget = y\n[search]\ntrials = 2\n"
+			      "data.source = choice(a.csv, b.csv)\n"));
+
+	/* the others are not */
+	assert_msg(parse_fail("[model]\ntype = cnn\n[search]\ntrials = 2\ntrain.lr = (0.1, 0.2)\n"),
+		   "fmnist.flow:2: [model] type = cnn needs [model] layers (e.g. layers = c32 p c64 "
+		   "p gap fc10)");
+	assert_msg(parse_fail("[train]\nschedule = cosine\nlr = 0.01\nmin_lr = 0.1\n[search]\n"
+			      "trials = 2\ntrain.epochs = int(1, 3)\n"),
+		   "fmnist.flow:4: [train] min_lr: must not exceed lr, got 0.1 > 0.01");
+	assert_msg(parse_fail("[split]\nval = 0\n[train]\npatience = 2\n[search]\ntrials = 2\n"
+			      "metric = train_loss\ntrain.lr = (0.1, 0.2)\n"),
+		   "fmnist.flow:4: [train] patience: early stopping needs a validation set ([split] "
+		   "val > 0)");
+}
+
 /* ---- search_run ---------------------------------------------------------- */
 
 static char *dir;
@@ -768,5 +874,164 @@ Test(search_run, trial_option_refuses_a_run_that_is_not_queued)
 	int rc = jt_jianmo(dir, &out, &err, "--batch --trial 2");
 	cr_expect_eq(rc, 2);
 	cr_expect(strstr(err, "jianmo: run 2 is done, not a queued trial"), "%s", err);
+	free(out), free(err);
+}
+
+/* A CSV of 120 rows: two features, a class (0, 1, 2: the band of a + b)
+ * and a continuous target (3a - b and noise); task auto makes cls a
+ * classification and y a regression. */
+static void write_task_csv(const char *name)
+{
+	FILE *fp;
+	char *path = jt_write(dir, name, "");
+	cr_assert_not_null(fp = fopen(path, "w"));
+	fprintf(fp, "a,b,cls,y\n");
+	unsigned s = 777;
+	for (int i = 0; i < 120; i++) {
+		double v[3];
+		for (int k = 0; k < 3; k++) {
+			s = s * 1103515245u + 12345u;
+			v[k] = (double)(s >> 8 & 0xffff) / 65536.0;
+		}
+		int cls = v[0] + v[1] < 0.7 ? 0 : v[0] + v[1] < 1.3 ? 1 : 2;
+		fprintf(fp, "%.4f,%.4f,%d,%.5f\n", v[0], v[1], cls, 3 * v[0] - v[1] + 0.1 * v[2]);
+	}
+	fclose(fp);
+	free(path);
+}
+
+static void write_csv_search(const char *name, const char *data, const char *search_body)
+{
+	write_task_csv("t.csv");
+	char *text = NULL;
+	cr_assert(asprintf(&text,
+			   "[data]\nsource = t.csv\n%s\n[train]\nepochs = 2\nbatch = 16\n\n"
+			   "[search]\n%s",
+			   data, search_body) > 0);
+	free(jt_write(dir, name, text));
+	free(text);
+}
+
+/* A search of a regression with the default metric judges its trials by
+ * val_loss (task auto: the search reads the table once to tell), and one
+ * can search by the regression metrics the trials log. */
+Test(search_run, a_regression_search_judges_by_what_its_trials_log)
+{
+	write_csv_search("r.flow", "target = y", "trials = 2\ntrain.lr = loguniform(1e-3, 1e-2)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch r.flow");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, ", minimise val_loss: "), "%s", out);
+	cr_expect(strstr(out, "search 1 done: 2 trials (2 done, 0 pruned, 0 failed)"), "%s", out);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "show --json 1");
+	cr_expect(strstr(out, "\"search\": {\"metric\": \"val_loss\", \"direction\": \"min\""), "%s",
+		  out);
+	free(out), free(err);
+
+	write_csv_search("r2.flow", "target = y",
+			 "trials = 2\nmetric = val_r2\nprune = median\n"
+			 "train.lr = loguniform(1e-3, 1e-2)\n");
+	rc = jt_jianmo(dir, &out, &err, "--batch r2.flow");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, ", maximise val_r2, prune: median: "), "%s", out);
+	cr_expect(strstr(out, "search 4 done: 2 trials (2 done, 0 pruned, 0 failed)"), "%s", out);
+	cr_expect(strstr(out, "best: run ") && strstr(out, "val_r2 "), "%s", out);
+	free(out), free(err);
+}
+
+/* val_acc on a regression is refused at its line before anything runs or
+ * is stored, whether the flow says the task or the table does. */
+Test(search_run, a_metric_the_task_never_logs_is_refused_up_front)
+{
+	write_csv_search("a.flow", "target = y",
+			 "trials = 3\nmetric = val_acc\ntrain.lr = loguniform(1e-3, 1e-2)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch a.flow");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "jianmo: a.flow:10: [search] metric: a regression ([data] task = "
+			      "auto, from the target \"y\") logs no val_acc; choose val_loss, "
+			      "val_rmse, val_mae or val_r2, or leave metric out (auto: val_loss)"),
+		  "%s", err);
+	cr_expect_null(strstr(out, "trial 1/3"), "%s", out);
+	free(out), free(err);
+	write_csv_search("b.flow", "target = y\ntask = regression",
+			 "trials = 3\nmetric = val_acc\ntrain.lr = loguniform(1e-3, 1e-2)\n");
+	rc = jt_jianmo(dir, &out, &err, "--batch b.flow");
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "jianmo: b.flow:11: [search] metric: a regression ([data] task = "
+			      "regression) logs no val_acc"), "%s", err);
+	free(out), free(err);
+	/* a classification's auto is val_acc */
+	write_csv_search("c.flow", "target = cls", "trials = 1\ntrain.lr = loguniform(1e-3, 1e-2)\n");
+	rc = jt_jianmo(dir, &out, &err, "--batch c.flow");
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, ", maximise val_acc: "), "%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM runs"), 2, "only c.flow's search and trial");
+	sqlite3_close(db);
+}
+
+/* When the trials' task can differ (the target is searched), each trial
+ * checks the metric against its own task before it trains: one whose
+ * task never logs it fails at once, saying so, and the search goes on. */
+Test(search_run, a_trial_whose_task_does_not_log_the_metric_fails_at_once)
+{
+	write_csv_search("t.flow", "target = cls",
+			 "trials = 2\nmethod = grid\nmetric = val_acc\ndata.target = choice(cls, y)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch t.flow");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "search 1 done: 2 trials (1 done, 0 pruned, 1 failed)"), "%s", out);
+	cr_expect(strstr(out, "failed: [search] metric: this trial is a regression, which logs no "
+			      "val_acc"), "%s", out);
+	sqlite3 *db = open_db();
+	char *e = sql_text(db, "SELECT r.status || ': ' || r.error FROM runs r JOIN params p ON "
+			       "p.run = r.id AND p.key = 'data.target' WHERE p.value = 'y'");
+	cr_expect(strstr(e, "failed: [search] metric: this trial is a regression"), "%s", e);
+	free(e);
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM runs r JOIN params p ON p.run = r.id AND "
+				 "p.key = 'data.target' JOIN metrics m ON m.run = r.id AND m.key = "
+				 "'train_loss' WHERE p.value = 'y'"), 0, "the regression trained");
+	sqlite3_close(db);
+	free(out), free(err);
+}
+
+/* A rule between keys is checked with each trial's values, not with the
+ * values the search replaces: min_lr 0.05 with the default lr 0.001 would
+ * be refused, but each trial has its own lr; the one below min_lr fails at
+ * once and the search goes on. */
+Test(search_run, rules_between_keys_are_checked_with_each_trials_values)
+{
+	write_search("s.flow", 1, "trials = 2\nmethod = grid\ntrain.lr = choice(0.01, 0.1)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow --set train.schedule=cosine "
+					    "--set train.min_lr=0.05");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "failed: --set train.min_lr: [train] min_lr: must not exceed lr, got "
+			      "0.05 > 0.01"), "%s", out);
+	cr_expect(strstr(out, "search 1 done: 2 trials (1 done, 0 pruned, 1 failed)"), "%s", out);
+	free(out), free(err);
+	/* the same with a validation set that only the search gives */
+	write_search("v.flow", 1, "trials = 1\nsplit.val = uniform(0.1, 0.3)\n");
+	rc = jt_jianmo(dir, &out, &err, "--batch v.flow --set split.val=0 --set train.patience=1");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "search 4 done: 1 trial (1 done, 0 pruned, 0 failed)"), "%s", out);
+	free(out), free(err);
+}
+
+/* direction against the metric's own (max of a loss) is taken as written,
+ * with a warning at the start: it makes the worst trial the best. */
+Test(search_run, a_direction_against_the_metric_is_warned)
+{
+	write_search("s.flow", 1, "trials = 1\nmetric = val_loss\ndirection = max\n"
+				  "train.lr = loguniform(1e-3, 1e-2)\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch s.flow");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "warning: s.flow:16: [search] direction = max: the trial with the "
+			      "highest val_loss counts as the best (auto: min)"), "%s", out);
+	cr_expect(strstr(out, ", maximise val_loss: "), "%s", out);
 	free(out), free(err);
 }

@@ -18,6 +18,11 @@
  *       ▼
  *   the parent reads the status and the metric from the store ──tell──▶
  *
+ * Before anything is stored, [search] metric is settled against the
+ * trials' task (settle_metric): auto becomes val_acc or val_loss, and a
+ * metric the task never logs is refused, so no trial trains for a number
+ * it will not record.  With [data] task = auto that reads the table once.
+ *
  * A trial is a whole process (exec, not a bare fork): a crash, an abort or
  * a leak in one never reaches the search, which records it as failed with
  * the reason and goes on.  A stop (SIGINT/SIGTERM) is passed to the
@@ -52,12 +57,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "data/dataset.h"
+#include "data/source.h"
 #include "engine/backend.h"
 #include "pipeline/notify.h"
 #include "pipeline/report.h"
 #include "pipeline/search/prune.h"
 #include "pipeline/search/sampler.h"
 #include "pipeline/search/space.h"
+#include "pipeline/tabular.h"
 #include "store/metric_writer.h"
 #include "util/json.h"
 #include "util/signals.h"
@@ -781,6 +789,104 @@ static int open_log(search *s, jm_err *err)
 	return rc;
 }
 
+/* ---- the metric: one the trials log -------------------------------------------- */
+
+/* Is a key of one of the blank-separated sections ("data clean") searched? */
+static int searches_in(const jm_flow *f, const char *sections)
+{
+	for (int i = 0; i < f->search.n_params; i++) {
+		const char *key = f->search.params[i].key;
+		size_t len = strcspn(key, ".");
+		for (const char *p = sections; *p;) {
+			size_t n = strcspn(p, " ");
+			if (n == len && !strncmp(p, key, len))
+				return 1;
+			p += n + (p[n] == ' ');
+		}
+	}
+	return 0;
+}
+
+/* The trials' task when a CSV's [data] task is auto and the search
+ * leaves [data] alone: the table read as a trial reads it (once, before
+ * the first trial).  1 regression, 0 classification; -1 (why says so) when
+ * the table loads only with values the search replaces; -2 with err when
+ * no trial could load it. */
+static int table_task(search *s, char *why, size_t n, jm_err *err)
+{
+	const jm_flow *f = s->flow;
+	jm_tabular tb;
+	jm_dataset *train = NULL, *test = NULL;
+	jm_err lerr = {0};
+	int rc = jm_tabular_load(&tb, f, NULL, s->o->json ? NULL : jm_source_progress_print, NULL,
+				 &train, &test, &lerr);
+	int task = rc < 0 ? -1 : tb.regression;
+	jm_dataset_free(train);
+	jm_dataset_free(test);
+	jm_tabular_free(&tb);
+	if (rc == 0)
+		return task;
+	if (!searches_in(f, "clean features split")) {
+		/* every trial would load the same table the same way */
+		*err = lerr;
+		return -2;
+	}
+	snprintf(why, n, "the table loads only with values the search replaces (%s)", lerr.msg);
+	return -1;
+}
+
+/* Make [search] metric one the trials log, before anything is stored:
+ * auto becomes the task's (val_acc, or val_loss for a regression), and a
+ * metric the task never logs (val_acc of a regression) is refused at its
+ * line, rather than found missing after every trial has trained.  When the
+ * task cannot be told up front, a named metric is left to each trial to
+ * check (jm_trial_pruner_attach), and auto is refused. */
+static int settle_metric(search *s, jm_err *err)
+{
+	jm_flow *f = s->flow;
+	const char *m = f->search.metric;
+	int task = jm_flow_task(f);
+	if (task >= 0)
+		return jm_flow_search_metric_settle(f, task, NULL, err);
+	/* a loss is logged by both: nothing to tell */
+	if (strcmp(m, "auto") && jm_flow_metric_logged(m, 0) && jm_flow_metric_logged(m, 1))
+		return 0;
+	char why[1200];
+	if (jm_flow_is_tabular(f) && !searches_in(f, "data")) {
+		task = table_task(s, why, sizeof why, err);
+		if (task == -2)
+			return -1;
+		char because[300];
+		snprintf(because, sizeof because, "[data] task = auto, from the target \"%s\"",
+			 f->data.target);
+		if (task >= 0)
+			return jm_flow_search_metric_settle(f, task, because, err);
+	} else {
+		snprintf(why, sizeof why, "the search replaces [data] keys that decide it");
+	}
+	if (strcmp(m, "auto"))
+		return 0;
+	char loc[300];
+	jm_flow_locate(f, "search.metric", loc, sizeof loc);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: [search] metric: auto follows the task, and %s: "
+			  "name the metric (val_loss is logged by both)", loc, why);
+}
+
+/* A direction against the metric's own finds the worst trials: taken as
+ * written (it is what the flow says), but said at the start. */
+static void warn_direction(search *s)
+{
+	const jm_flow *f = s->flow;
+	int own = jm_flow_metric_maximize(f->search.metric);
+	if (!strcmp(f->search.direction, "auto") || s->maximize == own)
+		return;
+	char loc[300];
+	jm_flow_locate(f, "search.direction", loc, sizeof loc);
+	jm_report_msg(&s->rep, "warning: %s: [search] direction = %s: the trial with the %s %s "
+		      "counts as the best (auto: %s)", loc, f->search.direction,
+		      s->maximize ? "highest" : "lowest", f->search.metric, own ? "max" : "min");
+}
+
 static int build_sampler(search *s, jm_err *err)
 {
 	const jm_flow *f = s->flow;
@@ -888,7 +994,7 @@ int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 		goto input_error;
 	}
 	s->exe[len] = '\0';
-	if (build_sampler(s, &err) < 0)
+	if (settle_metric(s, &err) < 0 || build_sampler(s, &err) < 0)
 		goto input_error;
 	if (!strcmp(flow->train.device, "cuda") || !strcmp(flow->train.device, "auto")) {
 		int max = (int)(sizeof s->gpus / sizeof s->gpus[0]);
@@ -918,6 +1024,7 @@ int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 			      strcmp(flow->search.prune, "none") ? flow->search.prune : "",
 			      jm_buf_str(&b));
 		jm_buf_release(&b);
+		warn_direction(s);
 		/* trials beyond the GPUs share them: each its own context, copy
 		 * of the data and part of the time (and batch = auto sees the
 		 * memory the others hold) */
@@ -1050,9 +1157,6 @@ static int prune_hook(jm_trainer *t, void *ctx, jm_err *err)
 int jm_trial_pruner_attach(jm_trainer *t, jm_trial_pruner **out, jm_err *err)
 {
 	*out = NULL;
-	jm_prune_method method = JM_PRUNE_NONE;
-	if (jm_prune_method_parse(t->flow->search.prune, &method) < 0 || method == JM_PRUNE_NONE)
-		return 0;
 	sqlite3 *db = jm_store_db(t->store);
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT IFNULL(parent, 0) FROM runs WHERE id = ? AND kind = "
@@ -1062,6 +1166,18 @@ int jm_trial_pruner_attach(jm_trainer *t, jm_trial_pruner **out, jm_err *err)
 	int64_t parent = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
 	if (!parent)
+		return 0;
+	/* the search could not tell every trial's task (it searches [data]
+	 * keys): one whose task never logs the metric would train for
+	 * nothing, then count as failed */
+	const char *metric = t->flow->search.metric;
+	if (!jm_flow_metric_logged(metric, t->regression))
+		return jm_err_set(err, JM_EXIT_INPUT, "[search] metric: this trial is a %s, which "
+				  "logs no %s (its target \"%s\")",
+				  t->regression ? "regression" : "classification", metric,
+				  t->flow->data.target);
+	jm_prune_method method = JM_PRUNE_NONE;
+	if (jm_prune_method_parse(t->flow->search.prune, &method) < 0 || method == JM_PRUNE_NONE)
 		return 0;
 	jm_trial_pruner *p = jm_xcalloc(1, sizeof *p);
 	p->search = parent;

@@ -26,8 +26,10 @@
 int jm_search_batch(const jm_batch_opts *o, jm_flow *flow, jm_store **store,
 		    int64_t resume_run, const char *home);
 
-/* The pruning side, in the trial's own process.  If t->run is a trial of
- * a search whose flow prunes, set t's epoch hook: after each epoch the
+/* The pruning side, in the trial's own process, called before training.
+ * If t->run is a trial whose task (t->regression) never logs the search's
+ * metric, an input error: the trial fails at once.  If it is a trial of a
+ * search whose flow prunes, set t's epoch hook: after each epoch the
  * trial's metric history and its siblings' are read from the store and
  * jm_prune_should_stop() decides.  *out is NULL when there is nothing to
  * do; free it with jm_trial_pruner_free() (accepts NULL) after training. */
