@@ -992,9 +992,12 @@ out:
 
 int jm_query_metric_maximize(const char *key)
 {
-	static const char *const better_high[] = {"acc", "auc", "f1", "precision", "recall", "iou"};
+	static const char *const better_high[] = {"acc", "auc", "f1", "precision", "recall", "iou",
+						  "samples_per_s"};
 	for (size_t i = 0; i < sizeof better_high / sizeof better_high[0]; i++)
 		if (strcasestr(key, better_high[i]))
 			return 1;
-	return 0;
+	/* r2 only as a whole word at the end (val_r2), not inside a name */
+	size_t n = strlen(key);
+	return n >= 2 && !strcasecmp(key + n - 2, "r2") && (n == 2 || key[n - 3] == '_');
 }

@@ -86,8 +86,9 @@ int jm_query_run_ids(sqlite3 *db, const jm_query *filter, const jm_query *sort,
 		     long limit, int64_t **ids, size_t *n, jm_err *err);
 
 /* 1 when a larger value of the metric is better (its name contains "acc",
- * "auc", "f1", "precision", "recall" or "iou", case-insensitive), 0 when a
- * smaller one is (loss, error, everything else).  Used to pick "best". */
+ * "auc", "f1", "precision", "recall", "iou" or "samples_per_s", or ends in
+ * "_r2", case-insensitive), 0 when a smaller one is (loss, error,
+ * everything else).  Used to pick "best". */
 int jm_query_metric_maximize(const char *key);
 
 #endif

@@ -547,6 +547,10 @@ Test(query, metric_direction_by_name)
 	cr_expect_eq(jm_query_metric_maximize("loss"), 0);
 	cr_expect_eq(jm_query_metric_maximize("val_loss"), 0);
 	cr_expect_eq(jm_query_metric_maximize("rmse"), 0);
+	cr_expect_eq(jm_query_metric_maximize("val_r2"), 1);
+	cr_expect_eq(jm_query_metric_maximize("R2"), 1);
+	cr_expect_eq(jm_query_metric_maximize("layer2"), 0);
+	cr_expect_eq(jm_query_metric_maximize("samples_per_s"), 1);
 }
 
 Test(query, free_accepts_null)
