@@ -1464,6 +1464,10 @@ int jm_cmd_rm(int argc, char **argv, const jm_cli *cli)
 	}
 	/* rows first (one transaction; children go by cascade), then folders */
 	sqlite3_stmt *st = NULL;
+	if (jm_store_check_writable(s, &err) < 0) {
+		rc = fail(&err);
+		goto out;
+	}
 	int ok = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
 		 (st = prep(db, "DELETE FROM runs WHERE id = ?", &err));
 	for (size_t i = 0; ok && i < nall; i++) {

@@ -26,12 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/schema.h" /* jm_store_schema_v1, generated from schema.sql */
 #include "util/hash.h"
+#include "util/strbuf.h"
 
 #define STORE_DB_NAME "jianmo.db"
 #define STORE_BUSY_MS 5000
@@ -114,6 +116,7 @@ struct jm_store {
 	char *home;
 	char *db_path;
 	int flags;
+	int ro_fs; /* on a read-only file system: opened read-only */
 	proc_ident self;
 	sqlite3_stmt *stmt[ST_COUNT];
 };
@@ -127,10 +130,29 @@ static double store_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The free bytes of the file system holding path's folder, or -1. */
+static long long fs_free(const char *path)
+{
+	char *dir = jm_xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	struct statvfs v;
+	long long n = statvfs(slash ? dir : ".", &v) == 0 ? (long long)v.f_bavail * (long long)v.f_frsize
+							  : -1;
+	free(dir);
+	return n;
+}
+
 static int db_fail(const char *db_path, sqlite3 *db, jm_err *err)
 {
-	return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", db_path,
-			  db ? sqlite3_errmsg(db) : "out of memory");
+	/* SQLite says "disk I/O error" when its -shm or -wal cannot grow on
+	 * a full disk: say that the disk is full */
+	int code = db ? sqlite3_extended_errcode(db) & 0xff : 0;
+	int full = (code == SQLITE_IOERR || code == SQLITE_FULL) && fs_free(db_path) == 0;
+	return jm_err_set(err, JM_EXIT_FAIL, "%s: %s%s", db_path,
+			  db ? sqlite3_errmsg(db) : "out of memory",
+			  full ? " (no space left on its file system: free some, then try again)"
+			       : "");
 }
 
 static int store_fail(jm_store *s, jm_err *err)
@@ -304,6 +326,9 @@ static int bind_id_or_null(sqlite3_stmt *st, int i, int64_t v)
 
 static int store_writable(jm_store *s, jm_err *err)
 {
+	if (s->ro_fs)
+		return jm_err_set(err, JM_EXIT_FAIL, "%s: on a read-only file system: it can be "
+				  "read, not changed", s->db_path);
 	if (s->flags & JM_STORE_READONLY)
 		return jm_err_set(err, JM_EXIT_FAIL, "%s: store is open read-only", s->db_path);
 	return 0;
@@ -545,7 +570,25 @@ static int store_connect_path(sqlite3 **out, const char *db_path, int readonly,
 	int oflags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 		     SQLITE_OPEN_NOMUTEX;
 	*out = NULL;
-	if (sqlite3_open_v2(db_path, &db, oflags, NULL) != SQLITE_OK) {
+	/* readonly > 1: the file system is read-only, so no -shm can be made
+	 * beside the database; with no write-ahead log to read, SQLite reads
+	 * it as immutable (nothing can change it there) */
+	char *uri = NULL;
+	if (readonly > 1) {
+		jm_buf b = JM_BUF_INIT;
+		jm_buf_addstr(&b, "file:");
+		for (const char *c = db_path; *c; c++)
+			if (*c == '%' || *c == '?' || *c == '#')
+				jm_buf_printf(&b, "%%%02X", (unsigned char)*c);
+			else
+				jm_buf_addch(&b, *c);
+		jm_buf_addstr(&b, "?immutable=1");
+		uri = jm_buf_detach(&b, NULL);
+		oflags |= SQLITE_OPEN_URI;
+	}
+	int rc = sqlite3_open_v2(uri ? uri : db_path, &db, oflags, NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
 		db_fail(db_path, db, err);
 		goto fail;
 	}
@@ -616,6 +659,28 @@ int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err)
 		if (make_dirs(s->home, err) < 0)
 			goto fail;
 	}
+	/* a store on a read-only file system (a snapshot, a read-only
+	 * export, someone else's results): read, never written */
+	struct statvfs vfs;
+	if (statvfs(s->home, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+		char *wal = jm_xasprintf("%s-wal", s->db_path);
+		int has_wal = stat(wal, &st) == 0 && st.st_size > 0;
+		free(wal);
+		if (has_wal) {
+			char *shm = jm_xasprintf("%s-shm", s->db_path);
+			int has_shm = stat(shm, &st) == 0;
+			free(shm);
+			if (!has_shm) {
+				jm_err_set(err, JM_EXIT_FAIL, "%s: on a read-only file system, with a "
+					   "write-ahead log but no -shm file beside it: copy the store's "
+					   "folder somewhere writable to read it", s->db_path);
+				goto fail;
+			}
+		}
+		s->ro_fs = 1;
+		s->flags |= JM_STORE_READONLY;
+		readonly = has_wal ? 1 : 2;
+	}
 	if (store_connect_path(&s->db, s->db_path, readonly, &version, err) < 0)
 		goto fail;
 	if (!readonly) {
@@ -651,6 +716,11 @@ void jm_store_close(jm_store *s)
 sqlite3 *jm_store_db(jm_store *s)
 {
 	return s->db;
+}
+
+int jm_store_check_writable(jm_store *s, jm_err *err)
+{
+	return store_writable(s, err);
 }
 
 const char *jm_store_home(const jm_store *s)

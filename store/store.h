@@ -44,6 +44,9 @@ int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err);
 void jm_store_close(jm_store *s); /* accepts NULL */
 
 sqlite3 *jm_store_db(jm_store *s);
+/* 0 when s can be changed, else -1 with why: opened read-only, or on a
+ * read-only file system (which jm_store_open opens read-only). */
+int jm_store_check_writable(jm_store *s, jm_err *err);
 const char *jm_store_home(const jm_store *s);
 
 /* Open another read-write connection to s's database with the store's

@@ -25,6 +25,7 @@
 #include "util/rng.h"
 #include "testutil.h"
 
+static int exists(const char *path);
 static char *tmp;  /* this test's directory */
 static char *home; /* tmp/.jianmo */
 
@@ -37,6 +38,12 @@ static void setup(void)
 
 static void teardown(void)
 {
+	/* a_read_only_or_full_file_system's tmpfs, should it have stopped
+	 * before its umount */
+	char *fs = jm_xasprintf("%s/fs", tmp);
+	if (exists(fs))
+		jt_sh(tmp, NULL, NULL, "umount fs 2>/dev/null; true");
+	free(fs);
 	jt_rm_rf(tmp);
 	free(tmp);
 	free(home);
@@ -1299,4 +1306,50 @@ Test(store, metrics_truncate_for_resume)
 	cr_expect_str_eq(err.msg, want);
 	free(want);
 	jm_store_close(s);
+}
+
+/* A store on a read-only file system (a snapshot, a read-only export) is
+ * read as it is (no -shm can be made beside it), and a change is refused
+ * saying why; a full disk is named as such.  Needs root for the mounts. */
+Test(store, a_read_only_or_full_file_system)
+{
+	char *mnt = jm_xasprintf("%s/fs", tmp);
+	cr_assert_eq(mkdir(mnt, 0777), 0);
+	char *out, *err;
+	if (geteuid() != 0 || jt_sh(tmp, &out, &err, "mount -t tmpfs -o size=1m tmpfs fs") != 0) {
+		free(mnt);
+		cr_skip_test("SKIPPED: mounting a tmpfs needs root");
+	}
+	free(out), free(err);
+	char *h = jm_xasprintf("%s/.jianmo", mnt);
+	jm_store *s = open_ok(h, 0);
+	int64_t run = new_run(s);
+	jm_store_close(s);
+	cr_assert_eq(jt_sh(tmp, NULL, NULL, "mount -o remount,ro fs"), 0);
+
+	s = open_ok(h, JM_STORE_NOCREATE);
+	cr_expect_eq(q_int(jm_store_db(s), "SELECT count(*) FROM runs WHERE id = %lld",
+			   (long long)run), 1);
+	jm_err e = {0};
+	cr_expect_eq(jm_store_check_writable(s, &e), -1);
+	cr_expect(strstr(e.msg, "jianmo.db: on a read-only file system: it can be read, not "
+				"changed"), "%s", e.msg);
+	jm_store_close(s);
+	s = open_ok(h, 0); /* a command that would write opens it too, to say so */
+	cr_expect_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &e), -1);
+	cr_expect(strstr(e.msg, "on a read-only file system"), "%s", e.msg);
+	jm_store_close(s);
+
+	/* full: SQLite's "disk I/O error" gets the reason */
+	cr_assert_eq(jt_sh(tmp, NULL, NULL, "mount -o remount,rw fs && rm -f fs/.jianmo/jianmo.db-shm "
+					    "fs/.jianmo/jianmo.db-wal && { dd if=/dev/zero of=fs/fill "
+					    "bs=4k 2>/dev/null; true; }"), 0);
+	jm_store *t = NULL;
+	memset(&e, 0, sizeof e);
+	cr_expect_eq(jm_store_open(&t, h, JM_STORE_NOCREATE, &e), -1, "opened on a full disk");
+	cr_expect(strstr(e.msg, "disk I/O error (no space left on its file system"), "%s", e.msg);
+	jm_store_close(t);
+	jt_sh(tmp, NULL, NULL, "umount fs");
+	free(h);
+	free(mnt);
 }
