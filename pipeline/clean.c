@@ -569,6 +569,27 @@ void jm_strv_free(char **v, int n)
 	free(v);
 }
 
+int jm_no_column(jm_err *err, const jm_frame *f, const char *what, const char *name)
+{
+	/* enough names to spot a typo in, not a screenful from a wide file */
+	enum { MAX_NAMES = 30, MAX_LEN = 320 };
+	char list[MAX_LEN + 64];
+	size_t len = 0;
+	int k = 0;
+	for (; k < f->ncols && k < MAX_NAMES; k++) {
+		const char *c = f->cols[k]->name;
+		if (k && len + strlen(c) + 2 > MAX_LEN)
+			break;
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s", k ? ", " : "",
+					MAX_LEN, c);
+	}
+	if (k < f->ncols)
+		snprintf(list + len, sizeof list - len, "%s... and %d more", k ? ", " : "",
+			 f->ncols - k);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: no column \"%s\" (columns: %s)", what, name,
+			  f->ncols ? list : "none");
+}
+
 static void rule_clear_fit(jm_clean_rule *r)
 {
 	jm_strv_free(r->fit_col, r->nfit);
@@ -839,10 +860,11 @@ static int resolve(const jm_clean_rule *r, const jm_frame *f, int **idx, int *n,
 	for (int k = 0; k < r->ncols; k++) {
 		int j = jm_frame_index(f, r->cols[k]);
 		if (j < 0) {
+			char what[64];
 			free(*idx);
 			*idx = NULL;
-			return jm_err_set(err, JM_EXIT_INPUT, "[clean] %s: no column \"%s\"", rule_name(r),
-					  r->cols[k]);
+			snprintf(what, sizeof what, "[clean] %s", rule_name(r));
+			return jm_no_column(err, f, what, r->cols[k]);
 		}
 		const jm_col *c = f->cols[j];
 		int numeric_rule = r->kind == JM_CLEAN_FILL_MEAN || r->kind == JM_CLEAN_FILL_MEDIAN ||
@@ -1004,9 +1026,11 @@ static void step_init(jm_clean_step *s, const jm_clean_rule *r)
 static jm_col *fit_col(const jm_clean_rule *r, int i, jm_frame *f, jm_err *err)
 {
 	jm_col *c = jm_frame_col(f, r->fit_col[i]);
-	if (!c)
-		jm_err_set(err, JM_EXIT_INPUT, "[clean] %s: no column \"%s\" in this data", rule_name(r),
-			   r->fit_col[i]);
+	if (!c) {
+		char what[64];
+		snprintf(what, sizeof what, "[clean] %s", rule_name(r));
+		jm_no_column(err, f, what, r->fit_col[i]);
+	}
 	return c;
 }
 
@@ -1401,6 +1425,18 @@ out:
 
 /* ---- running --------------------------------------------------------- */
 
+/* An error of rule r, located at its spec key ("missing" of "missing
+ * median") when the caller said where the rules were written. */
+static void locate_rule(const jm_clean *c, const jm_clean_rule *r, jm_err *err)
+{
+	char key[32];
+	const char *name = rule_name(r);
+	if (!c->locate || !err)
+		return;
+	snprintf(key, sizeof key, "%.*s", (int)strcspn(name, " "), name);
+	c->locate(c->locate_ctx, key, err);
+}
+
 /* Rule indices in stage order (stable). */
 static int *stage_order(const jm_clean *c)
 {
@@ -1431,6 +1467,7 @@ static int run(jm_clean *c, jm_frame *f, int fit, jm_clean_report *report, jm_er
 		if ((fit && fit_rule(r, f, err) < 0) || apply_rule(r, f, &st, err) < 0) {
 			free(st.rule);
 			free(st.detail);
+			locate_rule(c, r, err);
 			goto out;
 		}
 		if (report)

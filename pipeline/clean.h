@@ -86,6 +86,13 @@ typedef struct jm_clean {
 	int fitted;
 	int skip_quality;  /* 1: reports get the rule steps only, no quality
 			    * tables (they cost a pass per column) */
+	/* Optional, set by a caller that knows where the rules were written
+	 * (tabular.c: the flow's file and lines): called on an error of a
+	 * rule with the rule's spec key ("missing"), it puts that place in
+	 * front of err's message.  Messages not about a rule (the quality
+	 * tables) are left alone.  Not saved; NULL: no locating. */
+	void (*locate)(void *ctx, const char *key, jm_err *err);
+	void *locate_ctx;
 } jm_clean;
 
 void jm_clean_init(jm_clean *c);
@@ -169,10 +176,15 @@ double jm_stat_mean(const double *x, int64_t n, int64_t *count);
 double jm_stat_var(const double *x, int64_t n, int ddof);
 /* Order statistics of the non-NaN values: q in [0, 1], numpy 'linear'.
  * qs[0..nq) in, out[0..nq) out; NaN when there are no values. */
-/* Free n strings and the array holding them (NULL is fine). */
-void jm_strv_free(char **v, int n);
 int jm_stat_quantiles(const double *x, int64_t n, const double *qs, int nq, double *out,
 		      jm_err *err);
+/* Free n strings and the array holding them (NULL is fine). */
+void jm_strv_free(char **v, int n);
+
+/* "<what>: no column "name" (columns: a, b, ...)" into err, with the
+ * columns f has at this point (a wide frame's list is cut short: "... and
+ * 40 more"); JM_EXIT_INPUT, returns -1. */
+int jm_no_column(jm_err *err, const jm_frame *f, const char *what, const char *name);
 
 /* Call fn(arg, i) for i in 0..n-1 on up to one thread per CPU (at most
  * 8) when rows, the work of one call, is large enough to pay for a

@@ -365,12 +365,20 @@ static jm_col *add_f64(jm_frame *f, const char *name, jm_err *err)
 	return c;
 }
 
+/* "[features] step: no column ..." with the columns there are. */
+static int no_column(jm_err *err, const jm_frame *f, const char *step, const char *name)
+{
+	char what[64];
+	snprintf(what, sizeof what, "[features] %s", step);
+	return jm_no_column(err, f, what, name);
+}
+
 /* Column k of a step, or NULL with a message. */
 static jm_col *need(const jm_frame *f, const char *step, const char *name, jm_err *err)
 {
 	jm_col *c = jm_frame_col(f, name);
 	if (!c)
-		jm_err_set(err, JM_EXIT_INPUT, "[features] %s: no column \"%s\"", step, name);
+		no_column(err, f, step, name);
 	return c;
 }
 
@@ -701,7 +709,7 @@ static int apply_onehot(const jm_feat_fit *ft, jm_frame *f, jm_err *err)
 {
 	int j = jm_frame_index(f, ft->col);
 	if (j < 0)
-		return jm_err_set(err, JM_EXIT_INPUT, "[features] onehot: no column \"%s\"", ft->col);
+		return no_column(err, f, "onehot", ft->col);
 	jm_col *c = f->cols[j];
 	int64_t n = f->nrows;
 	int32_t *idx = category_index(c, n, ft);
@@ -750,7 +758,7 @@ static int apply_ordinal(const jm_feat_fit *ft, jm_frame *f, jm_err *err)
 {
 	int j = jm_frame_index(f, ft->col);
 	if (j < 0)
-		return jm_err_set(err, JM_EXIT_INPUT, "[features] ordinal: no column \"%s\"", ft->col);
+		return no_column(err, f, "ordinal", ft->col);
 	jm_col *c = f->cols[j];
 	int32_t *idx = category_index(c, f->nrows, ft);
 	jm_col *o = idx ? jm_col_new(c->name, JM_COL_I64, f->nrows, err) : NULL;
@@ -812,7 +820,7 @@ static int apply_bins(const jm_feat_fit *ft, jm_frame *f, jm_err *err)
 {
 	int j = jm_frame_index(f, ft->col);
 	if (j < 0)
-		return jm_err_set(err, JM_EXIT_INPUT, "[features] bins: no column \"%s\"", ft->col);
+		return no_column(err, f, "bins", ft->col);
 	jm_col *c = f->cols[j];
 	jm_col *o = jm_col_new(c->name, JM_COL_I64, f->nrows, err);
 	if (!o)
@@ -941,9 +949,11 @@ static int apply_pairs(const jm_feat_step *s, const char *const *cols, int n, jm
 
 /* ---- groups: lag, rolling ----------------------------------------------- */
 
-/* Dense group ids 0..*ngroups-1 for the by column (all 0 without one). */
-static int32_t *group_ids(const jm_frame *f, const char *by, int32_t *ngroups, jm_err *err)
+/* Dense group ids 0..*ngroups-1 for the by column of step s (all 0
+ * without one). */
+static int32_t *group_ids(const jm_frame *f, const jm_feat_step *s, int32_t *ngroups, jm_err *err)
 {
+	const char *by = s->by;
 	int64_t n = f->nrows;
 	int32_t *g = calloc(n > 0 ? (size_t)n : 1, sizeof *g);
 	if (!g) {
@@ -953,7 +963,7 @@ static int32_t *group_ids(const jm_frame *f, const char *by, int32_t *ngroups, j
 	*ngroups = 1;
 	if (!by)
 		return g;
-	const jm_col *c = need(f, "rolling/lag by", by, err);
+	const jm_col *c = need(f, s->kind == JM_FEAT_LAG ? "lag by" : "rolling by", by, err);
 	if (!c) {
 		free(g);
 		return NULL;
@@ -1039,16 +1049,15 @@ static int group_rows(const jm_frame *f, const jm_feat_step *s, int64_t **perm, 
 		      int32_t *ngroups, jm_err *err)
 {
 	int64_t n = f->nrows;
-	int32_t *g = group_ids(f, s->by, ngroups, err);
+	*perm = *start = NULL;
+	int32_t *g = group_ids(f, s, ngroups, err);
 	if (!g)
 		return -1;
 	*perm = malloc((n > 0 ? (size_t)n : 1) * sizeof **perm);
 	*start = calloc((size_t)*ngroups + 1, sizeof **start);
 	if (!*perm || !*start) {
-		free(g);
-		free(*perm);
-		free(*start);
-		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+		jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+		goto fail;
 	}
 	for (int64_t i = 0; i < n; i++)
 		(*start)[g[i] + 1]++;
@@ -1060,22 +1069,19 @@ static int group_rows(const jm_frame *f, const jm_feat_step *s, int64_t **perm, 
 		(*perm)[fill[g[i]]++] = i;
 	free(fill);
 	if (s->order) {
-		const jm_col *t = need(f, steps_info[s->kind].key, s->order, err);
-		if (!t || (!is_numeric(t) && t->type != JM_COL_TIME)) {
-			if (t)
-				jm_err_set(err, JM_EXIT_INPUT, "[features] %s: order column \"%s\" is %s",
-					   steps_info[s->kind].key, s->order, jm_coltype_name(t->type));
-			free(g);
-			free(*perm);
-			free(*start);
-			return -1;
+		const char *step = s->kind == JM_FEAT_LAG ? "lag order" : "rolling order";
+		const jm_col *t = need(f, step, s->order, err);
+		if (!t)
+			goto fail;
+		if (!is_numeric(t) && t->type != JM_COL_TIME) {
+			jm_err_set(err, JM_EXIT_INPUT, "[features] %s: column \"%s\" is %s, not numeric "
+				   "or datetime", step, s->order, jm_coltype_name(t->type));
+			goto fail;
 		}
 		row_key *keys = malloc((n > 0 ? (size_t)n : 1) * sizeof *keys);
 		if (!keys) {
-			free(g);
-			free(*perm);
-			free(*start);
-			return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+			jm_err_set(err, JM_EXIT_FAIL, "out of memory");
+			goto fail;
 		}
 		for (int64_t i = 0; i < n; i++) /* TIME as ns is exact in a double to 2^53 */
 			keys[i] = (row_key){g[i], t->type == JM_COL_TIME && !jm_col_isna(t, i) ?
@@ -1087,6 +1093,13 @@ static int group_rows(const jm_frame *f, const jm_feat_step *s, int64_t **perm, 
 	}
 	free(g);
 	return 0;
+fail:
+	/* the caller frees *perm and *start on its own way out: leave none */
+	free(g);
+	free(*perm);
+	free(*start);
+	*perm = *start = NULL;
+	return -1;
 }
 
 /* mean, std (ddof=1), min, max of w values, as the stats mask asks. */
@@ -1218,6 +1231,12 @@ static int apply_grouped(const jm_feat_step *s, const char *name, jm_frame *f, j
 	const jm_col *c = need_numeric(f, step, name, err);
 	if (!c)
 		return -1;
+	/* by and order checked before the output columns join the list a
+	 * "no column" message shows */
+	int lag = s->kind == JM_FEAT_LAG;
+	if ((s->by && !need(f, lag ? "lag by" : "rolling by", s->by, err)) ||
+	    (s->order && !need(f, lag ? "lag order" : "rolling order", s->order, err)))
+		return -1;
 	int64_t n = f->nrows;
 	int w = s->window, rc = -1;
 	double *own = NULL;
@@ -1243,7 +1262,7 @@ static int apply_grouped(const jm_feat_step *s, const char *name, jm_frame *f, j
 	if (s->order) { /* rows of each group sorted by the order column */
 		if (group_rows(f, s, &perm, &start, &ng, err) < 0)
 			goto out;
-	} else if (!(g = group_ids(f, s->by, &ng, err))) {
+	} else if (!(g = group_ids(f, s, &ng, err))) {
 		goto out;
 	}
 	if (g) { /* file order: each group's last values kept in a ring; two
@@ -1536,7 +1555,7 @@ int jm_target_classes(const jm_frame *f, const char *target, int32_t **labels, i
 	*nclasses = 0;
 	const jm_col *t = jm_frame_col(f, target);
 	if (!t)
-		return jm_err_set(err, JM_EXIT_INPUT, "[features] target: no column \"%s\"", target);
+		return no_column(err, f, "target", target);
 	if (t->type == JM_COL_TIME)
 		return jm_err_set(err, JM_EXIT_INPUT, "[features] target \"%s\" holds dates", target);
 	if (fit_classes(t, f->nrows, classes, nclasses, err) < 0)
@@ -1552,15 +1571,27 @@ int jm_target_classes(const jm_frame *f, const char *target, int32_t **labels, i
 	return 0;
 }
 
-/* Inputs and the target's classes, from the transformed training frame. */
-static int fit_model_view(jm_features *fs, const jm_frame *f, jm_err *err)
+/* An error of the spec key (a step's, or drop, target, task), located
+ * when the caller said where the spec was written. */
+static void locate_key(const jm_features *fs, const char *key, jm_err *err)
 {
+	if (fs->locate && key && err)
+		fs->locate(fs->locate_ctx, key, err);
+}
+
+/* Inputs and the target's classes, from the transformed training frame;
+ * on an error, *key is the spec key at fault (NULL: none is). */
+static int fit_model_view(jm_features *fs, const jm_frame *f, const char **key, jm_err *err)
+{
+	*key = "drop";
 	for (int i = 0; i < fs->ndrop; i++)
 		if (!jm_frame_col(f, fs->drop[i]))
-			return jm_err_set(err, JM_EXIT_INPUT, "[features] drop: no column \"%s\"", fs->drop[i]);
+			return no_column(err, f, "drop", fs->drop[i]);
+	*key = "target";
 	const jm_col *t = NULL;
 	if (fs->target && !(t = jm_frame_col(f, fs->target)))
-		return jm_err_set(err, JM_EXIT_INPUT, "[features] target: no column \"%s\"", fs->target);
+		return no_column(err, f, "target", fs->target);
+	*key = NULL;
 	fs->inputs = jm_xmalloc(((size_t)f->ncols + 1) * sizeof *fs->inputs);
 	for (int j = 0; j < f->ncols; j++) {
 		const jm_col *c = f->cols[j];
@@ -1578,6 +1609,7 @@ static int fit_model_view(jm_features *fs, const jm_frame *f, jm_err *err)
 		return jm_err_set(err, JM_EXIT_INPUT, "[features] no numeric input columns are left");
 	if (!t)
 		return 0;
+	*key = "target";
 	const char *task = fs->task ? fs->task : "auto";
 	if (strcmp(task, "auto") == 0) {
 		/* text and bool targets are classes; numbers with few distinct
@@ -1603,9 +1635,11 @@ static int fit_model_view(jm_features *fs, const jm_frame *f, jm_err *err)
 		}
 	} else {
 		fs->classification = strcmp(task, "classification") == 0;
+		*key = "task";
 		if (!fs->classification && !is_numeric(t))
 			return jm_err_set(err, JM_EXIT_INPUT, "[features] task regression: target \"%s\" is %s",
 					  t->name, jm_coltype_name(t->type));
+		*key = "target";
 	}
 	if (fs->classification) {
 		if (fit_classes(t, f->nrows, &fs->classes, &fs->nclasses, err) < 0)
@@ -1622,10 +1656,16 @@ int jm_features_fit_apply(jm_features *fs, jm_frame *f, jm_err *err)
 {
 	clear_fitted(fs);
 	int *ord = step_order(fs), rc = -1;
-	for (int k = 0; k < fs->n; k++)
-		if (run_step(fs, &fs->steps[ord[k]], f, 1, err) < 0)
+	const char *key;
+	for (int k = 0; k < fs->n; k++) {
+		jm_feat_step *s = &fs->steps[ord[k]];
+		if (run_step(fs, s, f, 1, err) < 0) {
+			locate_key(fs, steps_info[s->kind].key, err);
 			goto out;
-	if (fit_model_view(fs, f, err) < 0) {
+		}
+	}
+	if (fit_model_view(fs, f, &key, err) < 0) {
+		locate_key(fs, key, err);
 		clear_fitted(fs);
 		goto out;
 	}
@@ -1641,8 +1681,11 @@ int jm_features_apply(const jm_features *fs, jm_frame *f, jm_err *err)
 	if (!fs->fitted)
 		return jm_err_set(err, JM_EXIT_FAIL, "[features] applied before they were fitted");
 	int *ord = step_order(fs), rc = 0;
-	for (int k = 0; k < fs->n && rc == 0; k++)
-		rc = run_step(fs, &fs->steps[ord[k]], f, 0, err);
+	for (int k = 0; k < fs->n && rc == 0; k++) {
+		jm_feat_step *s = &fs->steps[ord[k]];
+		if ((rc = run_step(fs, s, f, 0, err)) < 0)
+			locate_key(fs, steps_info[s->kind].key, err);
+	}
 	free(ord);
 	return rc;
 }
@@ -1659,9 +1702,25 @@ void jm_matrix_free(jm_matrix *m)
 	memset(m, 0, sizeof *m);
 }
 
-int jm_features_matrix(const jm_features *fs, const jm_frame *f, jm_matrix *m, jm_err *err)
+/* "in 3 of the 40 validation rows", "in 3 of 40 rows", "in all 3 test
+ * rows", "in the one row" */
+static void rows_phrase(char *buf, size_t n, int64_t count, int64_t rows, const char *what)
+{
+	const char *w = what ? what : "", *sp = what ? " " : "";
+	if (count == rows && rows == 1)
+		snprintf(buf, n, "in the one %s%srow", w, sp);
+	else if (count == rows)
+		snprintf(buf, n, "in all %" PRId64 " %s%srows", rows, w, sp);
+	else
+		snprintf(buf, n, "in %" PRId64 " of %s%" PRId64 " %s%srows", count, what ? "the " : "",
+			 rows, w, sp);
+}
+
+int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *rows_name,
+		       jm_matrix *m, jm_err *err)
 {
 	memset(m, 0, sizeof *m);
+	m->bad_row = -1;
 	if (!fs->fitted)
 		return jm_err_set(err, JM_EXIT_FAIL, "[features] matrix before fitting");
 	int nc = fs->ninputs, rc = -1;
@@ -1685,10 +1744,15 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, jm_matrix *m, j
 			goto out;
 		}
 		if (cols[j]->n_na && strcmp(policy, "error") == 0) {
+			char where[128];
+			rows_phrase(where, sizeof where, cols[j]->n_na, n, rows_name);
+			for (int64_t i = 0; i < n && m->bad_row < 0; i++)
+				if (cols[j]->na[i])
+					m->bad_row = i;
 			jm_err_set(err, JM_EXIT_INPUT,
-				   "[features] input column \"%s\": %" PRId64 " missing values of %" PRId64
-				   "; fill them in [clean] or set [features] missing = zero or drop",
-				   cols[j]->name, cols[j]->n_na, n);
+				   "[features] input column \"%s\" is missing %s; fill %s in [clean] or "
+				   "set [features] missing = zero or drop", cols[j]->name, where,
+				   cols[j]->n_na == 1 ? "it" : "them");
 			goto out;
 		}
 		if (cols[j]->n_na && strcmp(policy, "drop") == 0)
@@ -1708,9 +1772,12 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, jm_matrix *m, j
 					keep[i] = 0;
 				} else if (label[i] < 0) {
 					char buf[64];
+					m->bad_row = i;
 					jm_err_set(err, JM_EXIT_INPUT,
-						   "[features] target \"%s\": class \"%s\" was not in the training data",
-						   t->name, jm_col_text(t, i, buf, sizeof buf));
+						   "[features] target \"%s\": class \"%s\"%s%s%s was not in the "
+						   "training data", t->name, jm_col_text(t, i, buf, sizeof buf),
+						   rows_name ? " (in the " : "", rows_name ? rows_name : "",
+						   rows_name ? " rows)" : "");
 					goto out;
 				}
 			}
@@ -1773,8 +1840,11 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, jm_matrix *m, j
 	}
 	rc = 0;
 out:
-	if (rc < 0)
+	if (rc < 0) {
+		int64_t bad = m->bad_row; /* what the caller is told, past the free */
 		jm_matrix_free(m);
+		m->bad_row = bad;
+	}
 	free(cols);
 	free(keep);
 	free(label);

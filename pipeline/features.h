@@ -132,6 +132,14 @@ typedef struct jm_features {
 	int nclasses;
 	char **notes;        /* e.g. text columns left out of the inputs */
 	int nnotes;
+	/* Optional, set by a caller that knows where the spec lines were
+	 * written (tabular.c: the flow's file and lines): called on an error
+	 * of a step with its spec key ("onehot"; "drop", "target" or "task"
+	 * for those), it puts that place in front of err's message.  Errors
+	 * of the data itself (jm_features_matrix) are not a key's.  Not
+	 * saved; NULL: no locating. */
+	void (*locate)(void *ctx, const char *key, jm_err *err);
+	void *locate_ctx;
 } jm_features;
 
 void jm_features_init(jm_features *fs);
@@ -163,13 +171,18 @@ typedef struct jm_matrix {
 	int nclasses;
 	int64_t dropped;       /* rows left out (missing target, or missing = drop) */
 	int64_t zeroed;        /* missing inputs set to 0 (missing = zero) */
+	int64_t bad_row;       /* after an error about a value: its row of f (the
+				  first such row); else -1 */
 } jm_matrix;
 
 /* Build the matrix of fs's inputs (and target, when set and present in
- * f).  Errors: an input column absent from f; a missing input with
- * missing = error (names the column and count); a class label unseen when
- * fitting. */
-int jm_features_matrix(const jm_features *fs, const jm_frame *f, jm_matrix *m, jm_err *err);
+ * f).  rows_name says what f's rows are in messages ("validation":
+ * "... in 1 of the 20 validation rows"); NULL says nothing.  Errors: an input
+ * column absent from f; a missing input with missing = error (names the
+ * column and count); a class label unseen when fitting; the last two set
+ * m->bad_row. */
+int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *rows_name,
+		       jm_matrix *m, jm_err *err);
 void jm_matrix_free(jm_matrix *m); /* accepts NULL */
 
 /* The class of each row of f's target column, before any fitting (for a

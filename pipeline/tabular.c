@@ -60,6 +60,40 @@ static int rules_from_flow(const jm_flow *f, const char *section, void *stage, r
 	return 0;
 }
 
+/* Where the stages' errors about one key go: at that key's line (or its
+ * --set), the way rules_from_flow locates a spec that does not parse.  A
+ * message no key is to blame for gets the flow's name from the caller
+ * (see stage_failed). */
+typedef struct flow_locator {
+	const jm_flow *f;
+	const char *section;  /* "clean" or "features" */
+	int located;          /* 1 once a message was given its key's place */
+} flow_locator;
+
+static void locate_key(void *ctx, const char *key, jm_err *err)
+{
+	flow_locator *l = ctx;
+	char dotted[64], loc[300];
+	/* the runner sets these two from [data], not from [features] */
+	if (!strcmp(l->section, "features") && (!strcmp(key, "target") || !strcmp(key, "task")))
+		snprintf(dotted, sizeof dotted, "data.%s", key);
+	else
+		snprintf(dotted, sizeof dotted, "%s.%s", l->section, key);
+	jm_flow_locate(l->f, dotted, loc, sizeof loc);
+	jm_err_prefix(err, "%s", loc);
+	l->located = 1;
+}
+
+/* Hand the stages their locators (NULL: take them back, as the stages
+ * outlive the locators on the caller's stack). */
+static void stages_locate(jm_tabular *tb, flow_locator *clean, flow_locator *features)
+{
+	tb->clean.locate = clean ? locate_key : NULL;
+	tb->clean.locate_ctx = clean;
+	tb->features.locate = features ? locate_key : NULL;
+	tb->features.locate_ctx = features;
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 /* [data] na_values: "?, -, n.a." → tokens (the array and each malloc'd). */
@@ -189,7 +223,7 @@ static int drops_missing_target(const jm_clean *c, const char *target)
  * rows where it is: that happens here, before the split, since such rows
  * can neither train nor be scored. */
 static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const jm_source *src,
-			jm_err *err)
+			int64_t **origin, jm_err *err)
 {
 	const char *name = f->data.target;
 	int j = jm_frame_index(all, name);
@@ -212,6 +246,13 @@ static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const j
 		uint8_t *keep = jm_xmalloc((size_t)all->nrows);
 		for (int64_t i = 0; i < all->nrows; i++)
 			keep[i] = !jm_col_isna(t, i);
+		if (origin) { /* the CSV rows of those kept, for later messages */
+			int64_t k = 0;
+			*origin = jm_xmalloc((size_t)all->nrows * sizeof **origin);
+			for (int64_t i = 0; i < all->nrows; i++)
+				if (keep[i])
+					(*origin)[k++] = i;
+		}
 		tb->target_dropped = t->n_na;
 		int rc = jm_frame_filter(all, keep, err);
 		free(keep);
@@ -284,6 +325,11 @@ static int split_rows(const jm_flow *f, const jm_frame *all, int regression, jm_
 		return -1;
 	rc = jm_split_make(sp, labels, all->nrows, ncls, f->split.val, f->split.test, stratify,
 			   (uint64_t)f->train.seed, err);
+	if (rc < 0 && sp->empty_key) {
+		char loc[300];
+		jm_flow_locate(f, sp->empty_key, loc, sizeof loc);
+		jm_err_prefix(err, "%s", loc);
+	}
 	for (int k = 0; k < ncls; k++)
 		free(classes[k]);
 	free(classes);
@@ -338,29 +384,79 @@ static int load_state(jm_tabular *tb, const char *dir, jm_err *err)
 	return 0;
 }
 
-/* Clean and featurize the three parts: fitted on train (or loaded), then
- * the same numbers applied to val and test. */
-static int prepare_parts(jm_tabular *tb, const jm_flow *f, jm_frame *part[3], jm_matrix m[3],
-			 jm_err *err)
+/* The rows of the three parts: where each came from in the CSV. */
+typedef struct part_rows {
+	const jm_source *src;
+	const int32_t *rows[3];  /* rows of the frame read, ascending */
+	int64_t count[3];
+	const int64_t *origin;   /* that frame's row -> the CSV's data row; NULL: the same */
+} part_rows;
+
+static const char *const part_names[3] = {"training", "validation", "test"};
+
+/* A stage failed: the flow's name in front, unless a key took the blame. */
+static int stage_failed(const jm_flow *f, const flow_locator *l, jm_err *err)
 {
+	return l->located ? -1 : jm_err_prefix(err, "%s", f->name);
+}
+
+/* The CSV line of row i of part p after the stages, or 0 when [clean]
+ * dropped rows of the part (it does not say which, so the rows left no
+ * longer line up with the CSV's). */
+static int64_t part_line(const part_rows *pr, const jm_flow *f, const jm_frame *part, int p,
+			 int64_t i)
+{
+	if (i < 0 || part->nrows != pr->count[p])
+		return 0;
+	int64_t r = pr->rows[p][i];
+	if (pr->origin)
+		r = pr->origin[r];
+	return row_line(pr->src->data, pr->src->n, jm_flow_char(f->data.comment), r);
+}
+
+/* Clean and featurize the three parts: fitted on train (or loaded), then
+ * the same numbers applied to val and test.  An error of a rule is put at
+ * its key's line; one of a value in the data at its CSV line when known. */
+static int prepare_parts(jm_tabular *tb, const jm_flow *f, const part_rows *pr,
+			 jm_frame *part[3], jm_matrix m[3], jm_err *err)
+{
+	flow_locator lc = {f, "clean", 0}, lf = {f, "features", 0};
+	int rc = -1;
+	stages_locate(tb, &lc, &lf);
 	if (tb->loaded) {
 		if (jm_clean_apply(&tb->clean, part[0], &tb->report, err) < 0)
-			return jm_err_prefix(err, "%s", f->name);
+			goto clean_failed;
 	} else if (jm_clean_fit_apply(&tb->clean, part[0], &tb->report, err) < 0) {
-		return jm_err_prefix(err, "%s", f->name);
+		goto clean_failed;
 	}
 	for (int p = 1; p < 3; p++)
 		if (jm_clean_apply(&tb->clean, part[p], NULL, err) < 0)
-			return jm_err_prefix(err, "%s", f->name);
+			goto clean_failed;
 	if (!tb->loaded && jm_features_fit_apply(&tb->features, part[0], err) < 0)
-		return jm_err_prefix(err, "%s", f->name);
+		goto features_failed;
 	for (int p = tb->loaded ? 0 : 1; p < 3; p++)
 		if (jm_features_apply(&tb->features, part[p], err) < 0)
-			return jm_err_prefix(err, "%s", f->name);
-	for (int p = 0; p < 3; p++)
-		if (jm_features_matrix(&tb->features, part[p], &m[p], err) < 0)
-			return jm_err_prefix(err, "%s", f->name);
-	return 0;
+			goto features_failed;
+	for (int p = 0; p < 3; p++) {
+		if (jm_features_matrix(&tb->features, part[p], part_names[p], &m[p], err) < 0) {
+			int64_t line = part_line(pr, f, part[p], p, m[p].bad_row);
+			if (line > 0)
+				jm_err_prefix(err, "%s:%lld", pr->src->name, (long long)line);
+			else
+				jm_err_prefix(err, "%s", f->name);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+clean_failed:
+	stage_failed(f, &lc, err);
+	goto out;
+features_failed:
+	stage_failed(f, &lf, err);
+out:
+	stages_locate(tb, NULL, NULL);
+	return rc;
 }
 
 /* Mean and standard deviation (ddof 0) of the training targets: the model
@@ -418,6 +514,7 @@ int jm_tabular_load(jm_tabular *tb, const jm_flow *f, const char *state_dir,
 	jm_frame *all = NULL, *part[3] = {NULL, NULL, NULL};
 	jm_matrix m[3];
 	jm_split sp = {0};
+	int64_t *origin = NULL;
 	int rc = -1;
 
 	memset(tb, 0, sizeof *tb);
@@ -434,23 +531,35 @@ int jm_tabular_load(jm_tabular *tb, const jm_flow *f, const char *state_dir,
 		goto out;
 	}
 	if (read_frame(tb, f, &src, &all, progress, progress_ctx, err) < 0 ||
-	    check_target(tb, f, all, &src, err) < 0 ||
+	    check_target(tb, f, all, &src, &origin, err) < 0 ||
 	    decide_task(f, all, &tb->regression, err) < 0 ||
 	    (tb->loaded && (tb->regression = !tb->features.classification, 0)) ||
 	    (!state_dir && jm_features_parse(&tb->features, "task", tb->regression ? "regression"
 						: "classification", err) < 0) ||
 	    split_rows(f, all, tb->regression, &sp, err) < 0)
 		goto out;
-	const int32_t *rows[3] = {sp.train, sp.val, sp.test};
-	const int64_t counts[3] = {sp.n_train, sp.n_val, sp.n_test};
+	const part_rows pr = {&src, {sp.train, sp.val, sp.test}, {sp.n_train, sp.n_val, sp.n_test},
+			      origin};
 	for (int p = 0; p < 3; p++)
-		if (!(part[p] = take_rows(all, rows[p], counts[p], err)))
+		if (!(part[p] = take_rows(all, pr.rows[p], pr.count[p], err)))
 			goto out;
-	if (prepare_parts(tb, f, part, m, err) < 0)
+	if (prepare_parts(tb, f, &pr, part, m, err) < 0)
 		goto out;
 	if (m[0].rows == 0) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: no training rows are left after cleaning", f->name);
 		goto out;
+	}
+	/* a part the split gave rows and cleaning took them all from would
+	 * be scored on nothing, NaN kept as a result: as split.c refuses */
+	for (int p = 1; p < 3; p++) {
+		int64_t given = p == 1 ? sp.n_val : sp.n_test;
+		if (m[p].rows == 0 && given > 0) {
+			jm_err_set(err, JM_EXIT_INPUT, "%s: no %s rows are left after cleaning "
+				   "([clean] dropped all %lld); raise [split] %s or drop fewer rows",
+				   f->name, p == 1 ? "validation" : "test", (long long)given,
+				   p == 1 ? "val" : "test");
+			goto out;
+		}
 	}
 	if (tb->regression && !tb->loaded)
 		target_scale(tb, &m[0]);
@@ -469,6 +578,7 @@ out:
 		jm_matrix_free(&m[p]);
 	}
 	jm_split_clear(&sp);
+	free(origin);
 	jm_frame_free(all);
 	jm_source_close(&src);
 	return rc;
@@ -541,14 +651,20 @@ static void peek_features(jm_tabular_peek *pk, jm_tabular *tb, const jm_flow *f,
 			  const jm_source *src, jm_frame *all)
 {
 	jm_err e = {0};
-	int regression = 0;
+	flow_locator lf = {f, "features", 0};
+	int regression = 0, rc;
 	if (rules_from_flow(f, "features", &tb->features, features_parse, &e) < 0 ||
 	    jm_features_parse(&tb->features, "target", f->data.target, &e) < 0 ||
-	    check_target(tb, f, all, src, &e) < 0 || decide_task(f, all, &regression, &e) < 0 ||
+	    check_target(tb, f, all, src, NULL, &e) < 0 || decide_task(f, all, &regression, &e) < 0 ||
 	    jm_features_parse(&tb->features, "task", regression ? "regression" : "classification",
-			      &e) < 0 ||
-	    jm_features_fit_apply(&tb->features, all, &e) < 0 ||
-	    jm_quality_compute(all, &pk->features_quality, &e) < 0) {
+			      &e) < 0)
+		rc = -1;
+	else {
+		stages_locate(tb, NULL, &lf);
+		rc = jm_features_fit_apply(&tb->features, all, &e);
+		stages_locate(tb, NULL, NULL);
+	}
+	if (rc < 0 || jm_quality_compute(all, &pk->features_quality, &e) < 0) {
 		jm_quality_clear(&pk->features_quality);
 		memset(&pk->features_quality, 0, sizeof pk->features_quality);
 		pk->features_error = jm_xstrdup(e.msg);
@@ -580,8 +696,14 @@ int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err)
 	    jm_quality_compute(all, &pk->quality, err) < 0)
 		goto out;
 	pk->rows = tb.rows;
-	if (rules_from_flow(f, "clean", &tb.clean, clean_parse, &cerr) < 0 ||
-	    (tb.clean.n && jm_clean_fit_apply(&tb.clean, all, &pk->report, &cerr) < 0)) {
+	flow_locator lc = {f, "clean", 0};
+	int crc = rules_from_flow(f, "clean", &tb.clean, clean_parse, &cerr);
+	if (crc == 0 && tb.clean.n) {
+		stages_locate(&tb, &lc, NULL);
+		crc = jm_clean_fit_apply(&tb.clean, all, &pk->report, &cerr);
+		stages_locate(&tb, NULL, NULL);
+	}
+	if (crc < 0) {
 		jm_clean_report_clear(&pk->report);
 		memset(&pk->report, 0, sizeof pk->report);
 		pk->clean_error = jm_xstrdup(cerr.msg);

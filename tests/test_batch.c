@@ -1226,3 +1226,123 @@ Test(batch, augment_bad_input_is_refused)
 	cr_expect(access(path, F_OK) != 0, "a store was created by refused input");
 	free(reflect), free(pairs), free(minmax);
 }
+
+/* ---- QA B6: a part of the split asked for that gets no rows ----------- */
+
+/* Exit 2 with want on stderr, and no store: nothing ran. */
+static void expect_split_refused(const char *args, const char *want)
+{
+	char *out, *err, path[4096];
+	int rc = jt_jianmo(dir, &out, &err, "--batch %s", args);
+	cr_expect_eq(rc, 2, "%s: exit %d, stdout:\n%s\nstderr: %s", args, rc, out, err);
+	cr_expect_str_eq(err, want, "%s", args);
+	snprintf(path, sizeof path, "%s/.jianmo/jianmo.db", dir);
+	cr_expect(access(path, F_OK) != 0, "%s: a store was created by refused input", args);
+	free(out), free(err);
+}
+
+/*
+ * 90 rows of 30 classes, 3 rows each: 0.15 of 3 rows rounds to 0 in every
+ * class, so the default split used to give 0 validation and 0 test rows
+ * and the run ended `done` with test_acc NaN.  Refused instead, at the
+ * key's line; the fix the message offers works.
+ */
+Test(batch, a_split_part_with_no_rows_is_refused)
+{
+	FILE *fp;
+	char *path = jt_write(dir, "manycls.csv", "a,b,y\n");
+	cr_assert_not_null(fp = fopen(path, "a"));
+	for (int i = 0; i < 90; i++)
+		fprintf(fp, "%.4f,%.4f,%d\n", (i * 37 % 101) / 101.0, (i * 53 % 97) / 97.0, i % 30);
+	fclose(fp);
+	free(path);
+	free(jt_write(dir, "t.flow", "[data]\nsource = manycls.csv\ntarget = y\n"
+				     "task = classification\n[train]\nepochs = 1\nbatch = 4\n"));
+	expect_split_refused("t.flow", "jianmo: t.flow: [split] val = 0.15 gives no rows, nor does "
+		"test = 0.15: 30 classes of 3 rows each, split per class (0.15 of 3 rows rounds to "
+		"0); raise val and test to 0.17 or more, set stratify = false, or use fewer classes\n");
+	free(jt_write(dir, "t2.flow", "[data]\nsource = manycls.csv\ntarget = y\n"
+				      "task = classification\n[train]\nepochs = 1\nbatch = 4\n"
+				      "[split]\nval = 0.3\ntest = 0.15\n"));
+	expect_split_refused("t2.flow", "jianmo: t2.flow:10: [split] test = 0.15 gives no rows: 30 "
+		"classes of 3 rows each, split per class (0.15 of 3 rows rounds to 0); raise test "
+		"to 0.17 or more, set stratify = false, or use fewer classes\n");
+	expect_split_refused("t2.flow --set split.test=0.1", "jianmo: --set split.test: [split] test "
+		"= 0.1 gives no rows: 30 classes of 3 rows each, split per class (0.1 of 3 rows "
+		"rounds to 0); raise test to 0.17 or more, set stratify = false, or use fewer "
+		"classes\n");
+
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch t2.flow --set split.test=0.17");
+	cr_assert_eq(rc, 0, "%s\n%s", out, err);
+	cr_expect(strstr(out, "data: 30 train, 30 validation, 30 test"), "%s", out);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "--batch t.flow --set split.stratify=false");
+	cr_assert_eq(rc, 0, "%s\n%s", out, err);
+	cr_expect(strstr(out, "data: 62 train, 14 validation, 14 test"), "%s", out);
+	cr_expect(!strstr(out, "nan"), "%s", out);
+	free(out), free(err);
+}
+
+/* Cleaning can take every row the split gave a part: refused the same way. */
+Test(batch, a_split_part_that_cleaning_empties_is_refused)
+{
+	FILE *fp;
+	char *path = jt_write(dir, "na.csv", "a,b,y\n");
+	cr_assert_not_null(fp = fopen(path, "a"));
+	for (int i = 0; i < 100; i++) {
+		char a[16] = "NA";
+		if (i % 9 == 0)
+			snprintf(a, sizeof a, "%.2f", i / 100.0);
+		fprintf(fp, "%s,%.4f,%d\n", a, (i * 37 % 101) / 101.0, i % 2);
+	}
+	fclose(fp);
+	free(path);
+	/* seed 7 puts none of the 12 rows with an "a" in the test part */
+	free(jt_write(dir, "na.flow", "[data]\nsource = na.csv\ntarget = y\n[clean]\n"
+				      "missing = drop: a\n[train]\nepochs = 1\nbatch = 2\nseed = 7\n"));
+	expect_split_refused("na.flow", "jianmo: na.flow: no test rows are left after cleaning "
+		"([clean] dropped all 16); raise [split] test or drop fewer rows\n");
+	expect_split_refused("na.flow --set train.seed=3", "jianmo: na.flow: no validation rows are "
+		"left after cleaning ([clean] dropped all 16); raise [split] val or drop fewer "
+		"rows\n");
+}
+
+/* An IDX data set small enough that [split] val (0.1) rounds to nothing:
+ * 10 classes of 2 training images of 4x4. */
+static void write_tiny_idx(const char *name, int n, int images)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/d/%s", dir, name);
+	FILE *fp = fopen(path, "wb");
+	cr_assert_not_null(fp, "%s", path);
+	unsigned char head[16] = {0, 0, 8, images ? 3 : 1, 0, 0, 0, (unsigned char)n};
+	int hl = 8;
+	if (images) {
+		unsigned char dims[8] = {0, 0, 0, 4, 0, 0, 0, 4};
+		memcpy(head + 8, dims, 8);
+		hl = 16;
+	}
+	fwrite(head, 1, (size_t)hl, fp);
+	for (int i = 0; i < (images ? n * 16 : n); i++)
+		fputc(images ? i * 7 % 256 : i % 10, fp);
+	fclose(fp);
+}
+
+Test(batch, an_image_split_part_with_no_rows_is_refused)
+{
+	cr_assert_eq(jt_sh(dir, NULL, NULL, "mkdir d"), 0);
+	write_tiny_idx("train-images-idx3-ubyte", 20, 1);
+	write_tiny_idx("train-labels-idx1-ubyte", 20, 0);
+	write_tiny_idx("t10k-images-idx3-ubyte", 10, 1);
+	write_tiny_idx("t10k-labels-idx1-ubyte", 10, 0);
+	free(jt_write(dir, "i.flow", "[data]\nsource = idx:d\n[train]\nepochs = 1\nbatch = 4\n"));
+	expect_split_refused("i.flow", "jianmo: i.flow: [split] val = 0.1 gives no rows: 10 classes "
+		"of 2 rows each, split per class (0.1 of 2 rows rounds to 0); raise val to 0.25 or "
+		"more, set stratify = false, or use fewer classes\n");
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch i.flow --set split.val=0.25");
+	cr_assert_eq(rc, 0, "%s\n%s", out, err);
+	cr_expect(strstr(out, "data: 10 train, 10 validation, 10 test"), "%s", out);
+	free(out), free(err);
+}

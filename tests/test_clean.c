@@ -266,7 +266,7 @@ Test(clean, fitted_on_train_applied_to_val)
 	/* a column the rules need is absent */
 	jm_frame *other = table("y\n1\n");
 	cr_assert_eq(jm_clean_apply(&back, other, NULL, &err), -1);
-	cr_assert_str_eq(err.msg, "[clean] missing median: no column \"x\" in this data");
+	cr_assert_str_eq(err.msg, "[clean] missing median: no column \"x\" (columns: y)");
 	jm_frame_free(other);
 	jm_frame_free(val2);
 	jm_clean_free(&back);
@@ -373,7 +373,7 @@ Test(clean, spec_errors)
 	jm_clean_init(&c);
 	rules(&c, "outliers", "sigma: nope");
 	cr_assert_eq(jm_clean_fit_apply(&c, f, NULL, &err), -1);
-	cr_assert_str_eq(err.msg, "[clean] outliers sigma: no column \"nope\"");
+	cr_assert_str_eq(err.msg, "[clean] outliers sigma: no column \"nope\" (columns: s, x)");
 	jm_clean_free(&c);
 	jm_frame_free(f);
 	/* a malformed saved state */
@@ -381,6 +381,107 @@ Test(clean, spec_errors)
 	cr_assert_eq(jm_clean_load(&c, in, &err), -1);
 	cr_assert_str_eq(err.msg, "[clean] state: line 2: malformed");
 	fclose(in);
+}
+
+/* tabular.c's stand-in: where a key was written, here "t.flow:<key>" */
+static void locate_as_key(void *ctx, const char *key, jm_err *err)
+{
+	(*(int *)ctx)++;
+	jm_err_prefix(err, "t.flow:<%s>", key);
+}
+
+/* An error of a rule is handed to the caller to locate at the rule's spec
+ * key, when fitting and when applying; "no column" lists the columns. */
+Test(clean, rule_errors_are_located_at_their_key)
+{
+	static const struct {
+		const char *key, *value, *msg;
+	} bad[] = {
+		{"missing", "median: body_mass", "t.flow:<missing>: [clean] missing median: no column "
+						 "\"body_mass\" (columns: s, x, d)"},
+		{"missing", "mean: s", "t.flow:<missing>: [clean] missing mean: column \"s\" is string, "
+				       "not numeric"},
+		{"outliers", "iqr drop: y", "t.flow:<outliers>: [clean] outliers iqr: no column \"y\" "
+					    "(columns: s, x, d)"},
+		{"dates", "s", "t.flow:<dates>: [clean] dates: no value of column \"s\" is a date "
+			       "(YYYY-MM-DD[ HH:MM:SS]) (first: \"a\")"},
+		{"booleans", "d", "t.flow:<booleans>: [clean] booleans: column \"d\" holds dates"},
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+		jm_frame *f = table("s,x,d\na,1,2024-01-02\nb,2,2024-01-03\n");
+		jm_clean c;
+		int calls = 0;
+		jm_clean_init(&c);
+		rules(&c, "dates", "d");
+		rules(&c, bad[k].key, bad[k].value);
+		c.locate = locate_as_key;
+		c.locate_ctx = &calls;
+		jm_err err = {0};
+		cr_assert_eq(jm_clean_fit_apply(&c, f, NULL, &err), -1, "%s", bad[k].value);
+		cr_expect_eq(err.code, JM_EXIT_INPUT);
+		cr_expect_str_eq(err.msg, bad[k].msg);
+		cr_expect_eq(calls, 1, "located once: %s", err.msg);
+		jm_clean_free(&c);
+		jm_frame_free(f);
+	}
+	/* applied to rows without the column */
+	jm_frame *train = table("x\n1\nNA\n3\n"), *other = table("y\n1\n");
+	jm_clean c;
+	int calls = 0;
+	jm_err err = {0};
+	jm_clean_init(&c);
+	rules(&c, "missing", "median: x");
+	fit(&c, train, NULL);
+	c.locate = locate_as_key;
+	c.locate_ctx = &calls;
+	cr_assert_eq(jm_clean_apply(&c, other, NULL, &err), -1);
+	cr_expect_str_eq(err.msg, "t.flow:<missing>: [clean] missing median: no column \"x\" "
+				  "(columns: y)");
+	jm_clean_free(&c);
+	jm_frame_free(train);
+	jm_frame_free(other);
+}
+
+/* The list of columns stays readable for a wide file: 30 names at most,
+ * fewer when they are long, then how many more there are. */
+Test(clean, no_column_lists_a_wide_frame_in_short)
+{
+	jm_frame *f = jm_frame_new(1);
+	jm_err err = {0};
+	char want[1024] = "[features] onehot: no column \"kolumn_7\" (columns: ";
+	for (int j = 0; j < 50; j++) {
+		char name[32];
+		snprintf(name, sizeof name, "column_%d", j);
+		cr_assert_not_null(jm_frame_add(f, name, JM_COL_F64, &err), "%s", err.msg);
+		if (j < 30)
+			snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", j ? ", " : "",
+				 name);
+	}
+	strcat(want, ", ... and 20 more)");
+	cr_assert_eq(jm_no_column(&err, f, "[features] onehot", "kolumn_7"), -1);
+	cr_expect_eq(err.code, JM_EXIT_INPUT);
+	cr_expect_str_eq(err.msg, want);
+	jm_frame_free(f);
+
+	/* long names: as many as fit in about 320 characters */
+	f = jm_frame_new(1);
+	char name[128];
+	for (int j = 0; j < 20; j++) {
+		snprintf(name, sizeof name, "%c%079d", 'a' + j, j);
+		cr_assert_not_null(jm_frame_add(f, name, JM_COL_F64, &err), "%s", err.msg);
+	}
+	jm_no_column(&err, f, "[clean] dates", "ts");
+	char tail[128];
+	snprintf(tail, sizeof tail, "(columns: %s, ", f->cols[0]->name);
+	cr_expect(strstr(err.msg, tail), "%s", err.msg);
+	snprintf(tail, sizeof tail, ", %s, ... and 17 more)", f->cols[2]->name);
+	cr_expect(strstr(err.msg, tail), "%s", err.msg);
+	jm_frame_free(f);
+	/* and a frame with none */
+	f = jm_frame_new(0);
+	jm_no_column(&err, f, "[clean] dates", "ts");
+	cr_expect_str_eq(err.msg, "[clean] dates: no column \"ts\" (columns: none)");
+	jm_frame_free(f);
 }
 
 static int cmp(const void *a, const void *b)

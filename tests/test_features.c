@@ -325,12 +325,17 @@ Test(features, matrix_target_and_missing_policies)
 	cr_assert_str_eq(fs.notes[0], "column \"name\" (string) is not a model input: encode it with onehot or ordinal");
 	jm_matrix m;
 	jm_err err = {0};
-	cr_assert_eq(jm_features_matrix(&fs, train, &m, &err), -1);
-	cr_assert_str_eq(err.msg, "[features] input column \"x\": 1 missing values of 4; fill them in "
-				  "[clean] or set [features] missing = zero or drop");
+	cr_assert_eq(jm_features_matrix(&fs, train, NULL, &m, &err), -1);
+	cr_assert_str_eq(err.msg, "[features] input column \"x\" is missing in 1 of 4 rows; fill it "
+				  "in [clean] or set [features] missing = zero or drop");
+	cr_assert_eq(m.bad_row, 2, "the row of the missing value");
+	/* the caller names the rows */
+	cr_assert_eq(jm_features_matrix(&fs, train, "validation", &m, &err), -1);
+	cr_assert_str_eq(err.msg, "[features] input column \"x\" is missing in 1 of the 4 validation "
+				  "rows; fill it in [clean] or set [features] missing = zero or drop");
 	free(fs.missing);
 	fs.missing = strdup("zero");
-	cr_assert_eq(jm_features_matrix(&fs, train, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_features_matrix(&fs, train, NULL, &m, &err), 0, "%s", err.msg);
 	cr_assert_eq(m.rows, 3, "the row without a label is left out");
 	cr_assert_eq(m.dropped, 1);
 	cr_assert_eq(m.zeroed, 1);
@@ -341,13 +346,17 @@ Test(features, matrix_target_and_missing_policies)
 	jm_matrix_free(&m);
 	free(fs.missing);
 	fs.missing = strdup("drop");
-	cr_assert_eq(jm_features_matrix(&fs, train, &m, &err), 0);
+	cr_assert_eq(jm_features_matrix(&fs, train, NULL, &m, &err), 0);
 	cr_assert_eq(m.rows, 2);
 	cr_assert_eq(m.x[1], 1.5f);
 	jm_matrix_free(&m);
 	jm_frame *val = table("id,x,name,label\n9,1,z,maybe\n");
-	cr_assert_eq(jm_features_matrix(&fs, val, &m, &err), -1);
+	cr_assert_eq(jm_features_matrix(&fs, val, NULL, &m, &err), -1);
 	cr_assert_str_eq(err.msg, "[features] target \"label\": class \"maybe\" was not in the training data");
+	cr_assert_eq(m.bad_row, 0);
+	cr_assert_eq(jm_features_matrix(&fs, val, "test", &m, &err), -1);
+	cr_assert_str_eq(err.msg, "[features] target \"label\": class \"maybe\" (in the test rows) was "
+				  "not in the training data");
 	jm_frame_free(val);
 	jm_features_free(&fs);
 	jm_frame_free(train);
@@ -364,7 +373,7 @@ Test(features, matrix_target_and_missing_policies)
 	spec(&fs, "target", "z");
 	fit(&fs, f);
 	cr_assert(!fs.classification);
-	cr_assert_eq(jm_features_matrix(&fs, f, &m, &err), 0);
+	cr_assert_eq(jm_features_matrix(&fs, f, NULL, &m, &err), 0);
 	cr_assert_eq(m.y_value[2], 2.25f);
 	cr_assert_eq(m.cols, 2);
 	jm_matrix_free(&m);
@@ -401,8 +410,8 @@ Test(features, saved_state_replays_exactly)
 	fclose(in);
 	apply(&back, val2);
 	jm_matrix a, b;
-	cr_assert_eq(jm_features_matrix(&fs, val, &a, &err), 0, "%s", err.msg);
-	cr_assert_eq(jm_features_matrix(&back, val2, &b, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_features_matrix(&fs, val, NULL, &a, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_features_matrix(&back, val2, NULL, &b, &err), 0, "%s", err.msg);
 	cr_assert_eq(a.rows, b.rows);
 	cr_assert_eq(a.cols, b.cols);
 	cr_assert_eq(memcmp(a.x, b.x, (size_t)(a.rows * a.cols) * sizeof(float)), 0);
@@ -454,7 +463,7 @@ Test(features, spec_errors)
 	} bad_fit[] = {
 		{"standardize", "label", "[features] standardize: \"label\" is the target"},
 		{"standardize", "x, x", "[features] standardize: \"x\" is listed twice"},
-		{"standardize", "nope", "[features] standardize: no column \"nope\""},
+		{"standardize", "nope", "[features] standardize: no column \"nope\" (columns: s, x, label)"},
 		{"standardize", "s", "[features] standardize: column \"s\" is string, not numeric"},
 		{"onehot", "x", "[features] onehot: column \"x\" is float64; categories come from text, int or bool columns"},
 		{"dates", "s", "[features] dates: column \"s\" is string, not datetime (parse it with [clean] dates)"},
@@ -471,6 +480,93 @@ Test(features, spec_errors)
 		jm_features_free(&fs);
 		jm_frame_free(f);
 	}
+}
+
+/* tabular.c's stand-in: where a key was written, here "t.flow:<key>" */
+static void locate_as_key(void *ctx, const char *key, jm_err *err)
+{
+	(*(int *)ctx)++;
+	jm_err_prefix(err, "t.flow:<%s>", key);
+}
+
+/* An error of a step, of drop or of the target is handed to the caller to
+ * locate at its spec key; "no column" lists the columns there are. */
+Test(features, step_errors_are_located_at_their_key)
+{
+	static const struct {
+		const char *key, *value, *msg;
+	} bad[] = {
+		{"onehot", "knd", "t.flow:<onehot>: [features] onehot: no column \"knd\" (columns: s, x, "
+				  "kind, label)"},
+		{"drop", "nope", "t.flow:<drop>: [features] drop: no column \"nope\" (columns: s, x, kind, "
+				 "label)"},
+		{"standardize", "s", "t.flow:<standardize>: [features] standardize: column \"s\" is string, "
+				     "not numeric"},
+		{"rolling", "x window=2 by=g", "t.flow:<rolling>: [features] rolling by: no column \"g\" "
+					       "(columns: s, x, kind, label)"},
+		{"lag", "x k=1 order=t", "t.flow:<lag>: [features] lag order: no column \"t\" (columns: s, "
+					 "x, kind, label)"},
+		/* a text order column: refused once, its buffers freed once */
+		{"lag", "x k=1 order=s", "t.flow:<lag>: [features] lag order: column \"s\" is string, not "
+					 "numeric or datetime"},
+		{"dates", "s", "t.flow:<dates>: [features] dates: column \"s\" is string, not datetime "
+			       "(parse it with [clean] dates)"},
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+		jm_frame *f = table("s,x,kind,label\na,1.5,p,0\nb,2.5,q,1\nc,3.5,p,0\n");
+		jm_features fs;
+		int calls = 0;
+		jm_features_init(&fs);
+		spec(&fs, "target", "label");
+		spec(&fs, bad[k].key, bad[k].value);
+		fs.locate = locate_as_key;
+		fs.locate_ctx = &calls;
+		jm_err err = {0};
+		cr_assert_eq(jm_features_fit_apply(&fs, f, &err), -1, "%s", bad[k].value);
+		cr_expect_eq(err.code, JM_EXIT_INPUT);
+		cr_expect_str_eq(err.msg, bad[k].msg);
+		cr_expect_eq(calls, 1, "located once: %s", err.msg);
+		jm_features_free(&fs);
+		jm_frame_free(f);
+	}
+
+	/* the target, and a part without a fitted column */
+	jm_frame *f = table("s,x,kind,label\na,1.5,p,0\nb,2.5,q,1\n");
+	jm_features fs;
+	int calls = 0;
+	jm_err err = {0};
+	jm_features_init(&fs);
+	spec(&fs, "target", "lable");
+	fs.locate = locate_as_key;
+	fs.locate_ctx = &calls;
+	cr_assert_eq(jm_features_fit_apply(&fs, f, &err), -1);
+	cr_expect_str_eq(err.msg, "t.flow:<target>: [features] target: no column \"lable\" (columns: s, "
+				  "x, kind, label)");
+	jm_features_free(&fs);
+	jm_features_init(&fs);
+	spec(&fs, "target", "label");
+	spec(&fs, "onehot", "kind");
+	fit(&fs, f);
+	fs.locate = locate_as_key;
+	fs.locate_ctx = &calls;
+	jm_frame *val = table("s,x,label\nc,3.5,0\n");
+	cr_assert_eq(jm_features_apply(&fs, val, &err), -1);
+	cr_expect_str_eq(err.msg, "t.flow:<onehot>: [features] onehot: no column \"kind\" (columns: s, "
+				  "x, label)");
+	/* a value in the data is not a key's fault: left for the caller */
+	calls = 0;
+	jm_frame *gap = table("s,x,kind,label\nc,,p,0\n");
+	apply(&fs, gap);
+	jm_matrix m;
+	cr_assert_eq(jm_features_matrix(&fs, gap, "test", &m, &err), -1);
+	cr_expect_str_eq(err.msg, "[features] input column \"x\" is missing in the one test row; "
+				  "fill it in [clean] or set [features] missing = zero or drop");
+	cr_expect_eq(m.bad_row, 0);
+	cr_expect_eq(calls, 0);
+	jm_frame_free(gap);
+	jm_frame_free(val);
+	jm_features_free(&fs);
+	jm_frame_free(f);
 }
 
 Test(features, target_classes_before_fitting)
@@ -501,7 +597,7 @@ Test(features, target_classes_before_fitting)
 	free(classes);
 	free(labels);
 	cr_assert_eq(jm_target_classes(f, "z", &labels, &n, &classes, &err), -1);
-	cr_assert_str_eq(err.msg, "[features] target: no column \"z\"");
+	cr_assert_str_eq(err.msg, "[features] target: no column \"z\" (columns: y, s)");
 	jm_frame_free(f);
 	f = table("y\n0.5\n1\n");
 	cr_assert_eq(jm_target_classes(f, "y", &labels, &n, &classes, &err), -1);
@@ -555,8 +651,8 @@ Test(features, csv_to_matrices_as_the_runner_does)
 	fit(&fs, train);
 	apply(&fs, val);
 	jm_matrix mt, mv;
-	cr_assert_eq(jm_features_matrix(&fs, train, &mt, &err), 0, "%s", err.msg);
-	cr_assert_eq(jm_features_matrix(&fs, val, &mv, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_features_matrix(&fs, train, NULL, &mt, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_features_matrix(&fs, val, NULL, &mv, &err), 0, "%s", err.msg);
 	/* inputs: city_oslo city_rome x when_day when_weekday */
 	cr_assert_eq(mt.cols, 5);
 	cr_assert_eq(mv.cols, 5);

@@ -1,7 +1,7 @@
 /*
  * test_split.c: stratified, seeded splits: sizes, class proportions,
- * disjoint and covering parts, order, determinism, seeds, edge cases and
- * errors.
+ * disjoint and covering parts, order, determinism, seeds, edge cases,
+ * errors, and parts asked for that would get no rows.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -213,4 +213,133 @@ Test(split, errors)
 	l[3] = -1;
 	cr_assert_eq(jm_split_make(&s, l, 4, 3, 0.1, 0, 1, 1, &err), -1);
 	cr_assert_str_eq(err.msg, "split: label -1 of sample 3 is outside 0..2");
+}
+
+/*
+ * A part asked for (fraction > 0) that gets no rows is refused: a run
+ * would otherwise be validated or tested on nothing and store NaN as its
+ * result.  The message names the key, the numbers behind it and a fix
+ * that works for the data (raise to, stratify = false) where one does.
+ */
+Test(split, empty_part_is_refused)
+{
+	int counts[30];
+	for (int c = 0; c < 30; c++)
+		counts[c] = 3;
+	int64_t n;
+	int32_t *l = make_labels(counts, 30, &n);
+	jm_split s;
+	jm_err err = {0};
+
+	/* QA B6: 0.15 of 3 rows rounds to 0 in every class, for both parts */
+	cr_assert_eq(jm_split_make(&s, l, n, 30, 0.15, 0.15, 1, 1, &err), -1);
+	cr_assert_eq(err.code, JM_EXIT_INPUT);
+	cr_assert_str_eq(err.msg, "[split] val = 0.15 gives no rows, nor does test = 0.15: 30 "
+				  "classes of 3 rows each, split per class (0.15 of 3 rows rounds "
+				  "to 0); raise val and test to 0.17 or more, set stratify = false, "
+				  "or use fewer classes");
+	cr_assert_str_eq(s.empty_key, "split.val", "the key for the caller to locate");
+	cr_assert_null(s.train);
+	cr_assert_eq(s.n_train + s.n_val + s.n_test, 0);
+
+	/* val takes a row of each class, test none */
+	cr_assert_eq(jm_split_make(&s, l, n, 30, 0.3, 0.15, 1, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] test = 0.15 gives no rows: 30 classes of 3 rows each, "
+				  "split per class (0.15 of 3 rows rounds to 0); raise test to 0.17 "
+				  "or more, set stratify = false, or use fewer classes");
+	cr_assert_str_eq(s.empty_key, "split.test");
+
+	/* test = 0 asks for no test part: an empty one is what was asked */
+	cr_assert_eq(jm_split_make(&s, l, n, 30, 0.34, 0, 1, 1, &err), 0, "%s", err.msg);
+	cr_assert_null(s.empty_key);
+	cr_assert_eq(s.n_val, 30);
+	cr_assert_eq(s.n_test, 0);
+	jm_split_clear(&s);
+	free(l);
+
+	/* classes of different sizes; stratify = false would not help here */
+	int mixed[3] = {1, 2, 3};
+	l = make_labels(mixed, 3, &n);
+	cr_assert_eq(jm_split_make(&s, l, n, 3, 0.08, 0, 1, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] val = 0.08 gives no rows: 3 classes of 1 to 3 rows, "
+				  "split per class (0.08 of 3 rows rounds to 0); raise val to 0.17 or "
+				  "more, or use fewer classes");
+	free(l);
+
+	/* one row per class: it stays in training whatever the fraction */
+	int ones[4] = {1, 1, 1, 1};
+	l = make_labels(ones, 4, &n);
+	cr_assert_eq(jm_split_make(&s, l, n, 4, 0.5, 0.3, 1, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] val = 0.5 gives no rows, nor does test = 0.3: 4 classes "
+				  "of 1 row each, split per class (each class keeps its one row for "
+				  "training); set stratify = false, or use fewer classes");
+	free(l);
+
+	/* val takes all a class can spare, so test gets nothing */
+	int threes[5] = {3, 3, 3, 3, 3};
+	l = make_labels(threes, 5, &n);
+	cr_assert_eq(jm_split_make(&s, l, n, 5, 0.5, 0.3, 1, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] test = 0.3 gives no rows: 5 classes of 3 rows each, "
+				  "split per class (val takes 2 of 3 rows and training keeps the "
+				  "rest); lower val to 0.17, set stratify = false, or use fewer "
+				  "classes");
+	free(l);
+	/* of 2 rows, lowering val cannot help: it would empty val instead */
+	int twos[5] = {2, 2, 2, 2, 2};
+	l = make_labels(twos, 5, &n);
+	cr_assert_eq(jm_split_make(&s, l, n, 5, 0.5, 0.3, 1, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] test = 0.3 gives no rows: 5 classes of 2 rows each, "
+				  "split per class (val takes 1 of 2 rows and training keeps the "
+				  "rest); set stratify = false, or use fewer classes");
+	free(l);
+
+	/* unstratified (a regression): the whole set is one bucket */
+	cr_assert_eq(jm_split_make(&s, NULL, 3, 0, 0.1, 0.1, 0, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] val = 0.1 gives no rows, nor does test = 0.1: 3 rows "
+				  "(0.1 of 3 rows rounds to 0); raise val and test to 0.17 or more, or "
+				  "use more rows");
+	cr_assert_eq(jm_split_make(&s, NULL, 1, 0, 0.1, 0, 0, 1, &err), -1);
+	cr_assert_str_eq(err.msg, "[split] val = 0.1 gives no rows: 1 row (it stays in training); "
+				  "use more rows");
+}
+
+/* n rows of k classes split by val and test: refused as an empty part,
+ * or a training row of each class present and a row in each part asked
+ * for. */
+static void check_small_split(int64_t n, int k, double val, double test)
+{
+	int32_t l[16];
+	int64_t t[3] = {0}, all[3] = {0};
+	for (int64_t i = 0; i < n; i++)
+		all[l[i] = (int32_t)(i * i % k)]++;
+	jm_split s;
+	jm_err err = {0};
+	if (jm_split_make(&s, l, n, k, val, test, k > 1, 5, &err) < 0) {
+		cr_assert_eq(err.code, JM_EXIT_INPUT);
+		cr_assert(strstr(err.msg, "gives no rows"), "%s", err.msg);
+		return;
+	}
+	assert_partition(&s, n);
+	cr_assert(val == 0 || s.n_val > 0);
+	cr_assert(test == 0 || s.n_test > 0);
+	class_counts(s.train, s.n_train, l, k, t);
+	for (int c = 0; c < k; c++)
+		cr_assert(all[c] == 0 || t[c] > 0, "n %lld val %g test %g: class %d has no "
+			  "training row", (long long)n, val, test, c);
+	jm_split_clear(&s);
+}
+
+/* The other edge: no fractions leave training empty.  Every split of a
+ * few rows keeps a training row of each class present and gives each
+ * part asked for a row, or is refused as above. */
+Test(split, training_never_empty)
+{
+	static const double fr[] = {0, 0.01, 0.1, 0.15, 0.3, 0.49, 0.5, 0.7, 0.98};
+	int nf = (int)(sizeof fr / sizeof *fr);
+	for (int64_t n = 1; n <= 12; n++)
+		for (int k = 1; k <= 3; k++)
+			for (int a = 0; a < nf; a++)
+				for (int b = 0; b < nf; b++)
+					if (fr[a] + fr[b] < 1)
+						check_small_split(n, k, fr[a], fr[b]);
 }

@@ -380,6 +380,67 @@ Test(tabular, fitted_state_applies_unchanged, .init = setup, .fini = teardown)
 /* auto: text and bool targets, and whole numbers with at most 20 values,
  * are classes; the rest is regression.  Regression splits at random and
  * scales the target with the training rows. */
+/* The stages' errors about a rule come out at the rule's line: in a run,
+ * in a run replaying a saved state on a CSV that changed, and in the
+ * workbench's previews. */
+Test(tabular, rule_errors_are_located_at_their_line, .init = setup, .fini = teardown)
+{
+	char *path = make_csv("t.csv", 1, NULL), text[1024];
+	jm_tabular tb;
+	jm_dataset *train, *test;
+	jm_err err = {0};
+	/* flow_for's rules, one of them wrong */
+	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\n[clean]\nmissing = median: x\n"
+		 "[features]\nonehot = knd\nstandardize = x\n", path);
+	jm_flow *bad = parse_ok(text);
+	cr_assert_eq(jm_tabular_load(&tb, bad, NULL, NULL, NULL, &train, &test, &err), -1);
+	cr_expect_str_eq(err.msg, "house.flow:7: [features] onehot: no column \"knd\" (columns: x, "
+				  "kind, label)");
+	cr_expect_null(tb.features.locate, "no locator left behind");
+	jm_tabular_free(&tb);
+
+	jm_tabular_peek pk;
+	cr_assert_eq(jm_tabular_peek_load(&pk, bad, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(pk.features_error, "house.flow:7: [features] onehot: no column \"knd\" "
+					    "(columns: x, kind, label)");
+	jm_tabular_peek_free(&pk);
+	jm_flow_free(bad);
+	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\n[clean]\n\nmissing = mean: kind\n",
+		 path);
+	bad = parse_ok(text);
+	cr_assert_eq(jm_tabular_peek_load(&pk, bad, &err), 0, "%s", err.msg);
+	cr_expect_str_eq(pk.clean_error, "house.flow:6: [clean] missing mean: column \"kind\" is string, "
+					 "not numeric");
+	jm_tabular_peek_free(&pk);
+	jm_flow_free(bad);
+
+	/* a saved state replayed on a CSV without the column it encodes */
+	jm_flow *f = flow_for(path);
+	cr_assert_eq(jm_tabular_load(&tb, f, NULL, NULL, NULL, &train, &test, &err), 0, "%s", err.msg);
+	char *sd = jt_tmpdir();
+	cr_assert_eq(jm_tabular_save(&tb, sd, &err), 0, "%s", err.msg);
+	jm_dataset_free(train);
+	jm_dataset_free(test);
+	jm_tabular_free(&tb);
+	char *csv = jt_read(path, NULL);
+	for (char *line = csv; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		char *comma = strchr(line, ','); /* x,kind,label -> x,label */
+		char *next = comma ? strchr(comma + 1, ',') : NULL;
+		if (next)
+			memmove(comma, next, strlen(next) + 1);
+	}
+	free(jt_write(dir, "t.csv", csv));
+	free(csv);
+	cr_assert_eq(jm_tabular_load(&tb, f, sd, NULL, NULL, &train, &test, &err), -1);
+	cr_expect_str_eq(err.msg, "house.flow:7: [features] onehot: no column \"kind\" (columns: x, "
+				  "label)");
+	jm_tabular_free(&tb);
+	jt_rm_rf(sd);
+	free(sd);
+	jm_flow_free(f);
+	free(path);
+}
+
 Test(tabular, task_auto_and_regression, .init = setup, .fini = teardown)
 {
 	size_t cap = 32 * 120, len = 0;
@@ -392,14 +453,16 @@ Test(tabular, task_auto_and_regression, .init = setup, .fini = teardown)
 	static const struct {
 		const char *target, *task;
 		int regression;
+		const char *extra;
 	} cases[] = {
-		{"few", "auto", 0}, {"many", "auto", 1}, {"few", "regression", 1},
-		{"x", "classification", 0},
+		{"few", "auto", 0, ""}, {"many", "auto", 1, ""}, {"few", "regression", 1, ""},
+		/* 100 classes of one row: nothing to split off per class */
+		{"x", "classification", 0, "[split]\nval = 0\ntest = 0\n"},
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		char text[512];
-		snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = %s\ntask = %s\n", path,
-			 cases[c].target, cases[c].task);
+		snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = %s\ntask = %s\n%s", path,
+			 cases[c].target, cases[c].task, cases[c].extra);
 		jm_flow *f = parse_ok(text);
 		jm_tabular tb;
 		jm_dataset *tr, *te;

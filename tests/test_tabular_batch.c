@@ -8,6 +8,7 @@
  * here (a few hundred rows: each run takes well under a second).
  */
 #include <criterion/criterion.h>
+#include <libgen.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -398,10 +399,131 @@ Test(tabular_batch, bad_rules_are_located)
 	expect_refused("[data]\nsource = data.csv\ntarget = label\n\n[clean]\nmissing = avg\n", NULL,
 		       "jianmo: bad.flow:6: [clean] missing: unknown method \"avg\"");
 	expect_refused("[data]\nsource = data.csv\ntarget = label\n[features]\nonehot = nope\n", NULL,
-		       "[features] onehot: no column \"nope\"");
+		       "jianmo: bad.flow:5: [features] onehot: no column \"nope\" (columns: id, x1, x2, "
+		       "city, label)");
 	expect_refused("[data]\nsource = data.csv\n", NULL,
 		       "jianmo: bad.flow:2: [data] source = data.csv needs [data] target (the "
 		       "column to predict)");
+}
+
+/* A rule that names a column the data lacks, or one of the wrong type, is
+ * refused at the rule's line, as a wrong [data] target is, with the
+ * columns there are. */
+Test(tabular_batch, column_errors_name_the_rule_line)
+{
+	static const struct {
+		const char *rule, *want;
+	} cases[] = {
+		{"[features]\nonehot = cty\n",
+		 "jianmo: bad.flow:5: [features] onehot: no column \"cty\" (columns: id, x1, x2, city, "
+		 "label)\n"},
+		{"[clean]\nmissing = median: x3\n",
+		 "jianmo: bad.flow:5: [clean] missing median: no column \"x3\" (columns: id, x1, x2, "
+		 "city, label)\n"},
+		{"[clean]\nmissing = most_frequent: city\n\n[features]\nstandardize = city\n",
+		 "jianmo: bad.flow:8: [features] standardize: column \"city\" is string, not numeric\n"},
+		{"[clean]\ndates = city\n",
+		 "jianmo: bad.flow:5: [clean] dates: no value of column \"city\" is a date"},
+		{"[features]\ndrop = idd\n",
+		 "jianmo: bad.flow:5: [features] drop: no column \"idd\" (columns: id, x1, x2, city, "
+		 "label)\n"},
+		{"[features]\nrolling = x2 window=3 by=town\n",
+		 "jianmo: bad.flow:5: [features] rolling by: no column \"town\" (columns: id, x1, x2, "
+		 "city, label)\n"},
+		/* a text order column: this one also freed its buffers twice */
+		{"[features]\nlag = x2 k=1 order=city\n",
+		 "jianmo: bad.flow:5: [features] lag order: column \"city\" is string, not numeric or "
+		 "datetime\n"},
+		{"[features]\ndates = city\n",
+		 "jianmo: bad.flow:5: [features] dates: column \"city\" is string, not datetime"},
+	};
+	char flow[512];
+	write_classes_csv("data.csv");
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		snprintf(flow, sizeof flow, "[data]\nsource = data.csv\ntarget = label\n%s",
+			 cases[i].rule);
+		expect_refused(flow, NULL, cases[i].want);
+	}
+
+	/* set with --set, the key is named as such */
+	free(jt_write(dir, "ok.flow", "[data]\nsource = data.csv\ntarget = label\n"));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch ok.flow --set features.onehot=cty");
+	cr_expect_eq(rc, 2);
+	cr_expect(strstr(err, "jianmo: --set features.onehot: [features] onehot: no column \"cty\" "
+			      "(columns: id, x1, x2, city, label)\n"), "%s", err);
+	free(out), free(err);
+
+	/* a feature plugin's columns, with the example plugin the build makes
+	 * for test_plugin (make check builds it before any test runs) */
+	char *bin = strdup(jt_bin()), plugins[4096], so[4200];
+	snprintf(plugins, sizeof plugins, "%s/tests/plugins/examples", dirname(bin));
+	free(bin);
+	snprintf(so, sizeof so, "%s/rolling_zscore.so", plugins);
+	cr_assert_eq(access(so, R_OK), 0, "%s: not built (make check builds it)", so);
+	free(jt_write(dir, "bad.flow", "[data]\nsource = data.csv\ntarget = label\n[features]\n"
+				       "plugin = rolling_zscore(window=5): x2, nosuch\n"));
+	rc = jt_sh(dir, &out, &err, "JIANMO_PLUGIN_PATH='%s' XDG_DATA_HOME='%s' '%s' --batch bad.flow",
+		   plugins, dir, jt_bin());
+	cr_expect_eq(rc, 2, "%s", err);
+	cr_expect(strstr(err, "jianmo: bad.flow:5: [features] plugin: no column \"nosuch\" (columns: "
+			      "id, x1, x2, city, label)\n"), "%s", err);
+	free(out), free(err);
+}
+
+/* A missing input reaching the matrix (here a short row, read as
+ * missing) names the part it is in and the CSV line of the first one;
+ * once [clean] has dropped rows of that part the line is no longer known,
+ * and the flow is named instead. */
+Test(tabular_batch, missing_inputs_name_the_part_and_the_csv_line)
+{
+	const char *flow = "[data]\nsource = data.csv\ntarget = y\n[train]\nbatch = 2\n";
+	const char *parts[] = {"training", "validation", "test"};
+	int seen[3] = {0};
+	for (int line = 2; line <= 41; line++) {
+		char csv[2048], want[256];
+		size_t len = (size_t)snprintf(csv, sizeof csv, "a,y,b\n");
+		for (int r = 2; r <= 41; r++) /* b is last: the short row lacks it */
+			len += (size_t)snprintf(csv + len, sizeof csv - len, r == line ? "%d,%s\n" :
+						"%d,%s,%d\n", r, r % 2 ? "p" : "q", r * 3 % 7);
+		free(jt_write(dir, "bad.flow", flow));
+		free(jt_write(dir, "data.csv", csv));
+		char *out, *err;
+		int rc = jt_jianmo(dir, &out, &err, "--batch bad.flow");
+		cr_expect_eq(rc, 2, "line %d: exit %d", line, rc);
+		snprintf(want, sizeof want, "jianmo: data.csv:%d: [features] input column \"b\" is "
+			 "missing in 1 of the ", line);
+		cr_expect(!strncmp(err, want, strlen(want)), "line %d: %s", line, err);
+		int part = -1;
+		for (int p = 0; p < 3; p++) {
+			snprintf(want, sizeof want, " rows; fill it in [clean] or set [features] "
+				 "missing = zero or drop\n");
+			char *at = strstr(err, parts[p]);
+			if (at && !strcmp(at + strlen(parts[p]), want))
+				part = p;
+		}
+		cr_expect_geq(part, 0, "line %d: %s", line, err);
+		if (part >= 0)
+			seen[part]++;
+		free(out), free(err);
+	}
+	for (int p = 0; p < 3; p++)
+		cr_expect_gt(seen[p], 0, "no short row landed in the %s rows", parts[p]);
+
+	/* rows dropped before the split (no target) still line up */
+	expect_refused(flow, "a,y,b\n1,,1\n2,q,2\n3,,3\n4,p,4\n5,q\n6,p,6\n7,q,7\n8,p,8\n9,q,9\n"
+		       "10,p,10\n11,q,11\n12,p,12\n13,q,13\n14,p,14\n15,q,15\n16,p,16\n",
+		       "jianmo: data.csv:2: field 2 (\"y\"): the target is missing (and in 1 more rows)");
+	expect_refused("[data]\nsource = data.csv\ntarget = y\n[clean]\nmissing = drop: y\n"
+		       "[train]\nbatch = 2\n", NULL,
+		       "jianmo: data.csv:6: [features] input column \"b\" is missing in 1 of the ");
+	/* [clean] dropped rows of every part: the flow, not a line */
+	expect_refused("[data]\nsource = data.csv\ntarget = y\n[clean]\nduplicates = drop\n"
+		       "[train]\nbatch = 2\n",
+		       "a,y,b\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,p,2\n1,p,2\n"
+		       "1,p,2\n1,p,2\n1,p,2\n1,p,2\n1,p,2\n1,p,2\n3,q,3\n4,p,4\n5,q\n6,p,6\n7,q,7\n8,p,8\n"
+		       "9,q,9\n10,p,10\n11,q,11\n12,p,12\n13,q,13\n14,p,14\n15,q,15\n16,p,16\n",
+		       "jianmo: bad.flow: [features] input column \"b\" is missing in 1 of the ");
 }
 
 Test(tabular_batch, json_reports_quality_once)

@@ -7,11 +7,13 @@
  *
  * Without stratification everything is one bucket.  Sorting the outputs
  * makes them independent of how the buckets were visited and keeps memory
- * access in order when batches are gathered.
+ * access in order when batches are gathered.  A part asked for that no
+ * bucket gives a row is refused (refuse_empty) rather than left empty.
  */
 #include "data/split.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,104 @@ static void bucket_sizes(int64_t count, double val, double test, int64_t *nv, in
 		*nt -= from_t;
 		*nv -= over - from_t;
 	}
+}
+
+/* The smallest fraction in hundredths that, put in place of val, test or
+ * both, gives a bucket of count rows a row for each part asked for; 0 if
+ * none below 1 does. */
+static double least_fraction(int64_t count, int set_val, int set_test, double val, double test)
+{
+	for (int h = 1; h < 100; h++) {
+		double x = h / 100.0, v = set_val ? x : val, t = set_test ? x : test;
+		int64_t nv, nt;
+		if (v + t >= 1)
+			break;
+		bucket_sizes(count, v, t, &nv, &nt);
+		if ((v == 0 || nv > 0) && (t == 0 || nt > 0))
+			return x;
+	}
+	return 0;
+}
+
+/*
+ * A part asked for (fraction > 0) that no bucket gives a row: the run
+ * would be validated or tested on nothing and keep NaN as its result, so
+ * it is refused, with the numbers and the fixes that work for this data.
+ * Every bucket gives the part nothing, so the largest shows why: its
+ * share rounds to 0, or val takes what training does not keep.
+ */
+static int refuse_empty(jm_split *out, const int64_t *start, int nb, int64_t n, double val,
+			double test, int stratify, int no_val, int no_test, jm_err *err)
+{
+	int64_t cmin = INT64_MAX, cmax = 0, nv, nt;
+	int classes = 0;
+	for (int b = 0; b < nb; b++) {
+		int64_t count = start[b + 1] - start[b];
+		if (count == 0)
+			continue;
+		classes++;
+		cmin = count < cmin ? count : cmin;
+		cmax = count > cmax ? count : cmax;
+	}
+	double frac = no_val ? val : test;
+	char head[96], what[128], why[128], fixes[4][64];
+	int nfix = 0;
+
+	if (no_val && no_test)
+		snprintf(head, sizeof head, "[split] val = %g gives no rows, nor does test = %g",
+			 val, test);
+	else
+		snprintf(head, sizeof head, "[split] %s = %g gives no rows",
+			 no_val ? "val" : "test", frac);
+	if (!stratify)
+		snprintf(what, sizeof what, "%lld row%s", (long long)n, n == 1 ? "" : "s");
+	else if (cmin == cmax)
+		snprintf(what, sizeof what, "%d class%s of %lld row%s%s, split per class", classes,
+			 classes == 1 ? "" : "es", (long long)cmax, cmax == 1 ? "" : "s",
+			 classes == 1 ? "" : " each");
+	else
+		snprintf(what, sizeof what, "%d classes of %lld to %lld rows, split per class",
+			 classes, (long long)cmin, (long long)cmax);
+
+	bucket_sizes(cmax, val, test, &nv, &nt);
+	double x;
+	if (cmax == 1) {
+		snprintf(why, sizeof why, "%s",
+			 stratify ? "each class keeps its one row for training"
+				  : "it stays in training");
+	} else if (round((double)cmax * frac) == 0) {
+		if (no_val && no_test && val != test)
+			snprintf(why, sizeof why, "%g and %g of %lld rows round to 0", val, test,
+				 (long long)cmax);
+		else
+			snprintf(why, sizeof why, "%g of %lld rows rounds to 0", frac,
+				 (long long)cmax);
+		if ((x = least_fraction(cmax, no_val, no_test, val, test)) > 0)
+			snprintf(fixes[nfix++], sizeof *fixes, "raise %s to %g or more",
+				 no_val && no_test ? "val and test" : no_val ? "val" : "test", x);
+	} else {
+		/* test's share was given back so that training keeps a row:
+		 * test gives first (bucket_sizes), so val holds the rest */
+		snprintf(why, sizeof why, "val takes %lld of %lld rows and training keeps the rest",
+			 (long long)nv, (long long)cmax);
+		if ((x = least_fraction(cmax, 1, 0, val, test)) > 0 && x < val)
+			snprintf(fixes[nfix++], sizeof *fixes, "lower val to %g", x);
+	}
+	if (stratify) {
+		bucket_sizes(n, val, test, &nv, &nt);
+		if ((!no_val || nv > 0) && (!no_test || nt > 0))
+			snprintf(fixes[nfix++], sizeof *fixes, "set stratify = false");
+	}
+	snprintf(fixes[nfix++], sizeof *fixes, "%s",
+		 stratify ? "use fewer classes" : "use more rows");
+
+	char fix[256] = "";
+	size_t len = 0;
+	for (int i = 0; i < nfix && len < sizeof fix; i++)
+		len += (size_t)snprintf(fix + len, sizeof fix - len, "%s%s",
+					!i ? "" : i < nfix - 1 ? ", " : ", or ", fixes[i]);
+	out->empty_key = no_val ? "split.val" : "split.test";
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: %s (%s); %s", head, what, why, fix);
 }
 
 static int32_t *take(const int32_t *src, int64_t n)
@@ -112,6 +212,11 @@ int jm_split_make(jm_split *out, const int32_t *labels, int64_t n, int n_classes
 		nva += nv;
 		nte += nt;
 		ntr += count - nv - nt;
+	}
+	if (n > 0 && ((val > 0 && nva == 0) || (test > 0 && nte == 0))) {
+		refuse_empty(out, start, nb, n, val, test, stratify, val > 0 && nva == 0,
+			     test > 0 && nte == 0, err);
+		goto done;
 	}
 	qsort(tr, (size_t)ntr, sizeof *tr, cmp_i32);
 	qsort(va, (size_t)nva, sizeof *va, cmp_i32);

@@ -14,7 +14,8 @@
  * ascending, and depend only on (labels, fractions, stratify, seed).
  * Stratified, each class keeps its proportion up to rounding, and a class
  * with at least one sample always keeps one in train (a tiny class gives
- * its val/test share back, test first).
+ * its val/test share back, test first).  So train is never empty when n is
+ * not; val or test, when asked for, is never empty either: that is refused.
  */
 #ifndef JM_SPLIT_H
 #define JM_SPLIT_H
@@ -26,11 +27,18 @@
 typedef struct jm_split {
 	int32_t *train, *val, *test; /* malloc'd, owned; NULL when empty */
 	int64_t n_train, n_val, n_test;
+	/* after the "gives no rows" error: the flow key to blame,
+	 * "split.val" or "split.test" (static); NULL otherwise */
+	const char *empty_key;
 } jm_split;
 
 /* labels: n labels in 0..n_classes-1 (may be NULL when !stratify).
  * val, test: fractions in [0, 1) with val + test < 1.  Errors:
- * JM_EXIT_INPUT for bad fractions or labels. */
+ * JM_EXIT_INPUT for bad fractions or labels, and for a part asked for
+ * (fraction > 0) that gets no rows while n > 0: "[split] val = 0.15 gives
+ * no rows: ..." with the numbers and the fixes that work (out->empty_key
+ * names the key, for the caller to put its location in front).  A part
+ * whose fraction is 0 is empty as asked; so is every part when n is 0. */
 int jm_split_make(jm_split *out, const int32_t *labels, int64_t n, int n_classes,
 		  double val, double test, int stratify, uint64_t seed, jm_err *err);
 
