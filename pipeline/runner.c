@@ -945,11 +945,34 @@ static int save_model(runner *r, double test_acc, jm_err *err)
 	return add_artifact(r, "model.safetensors", err);
 }
 
+/* The best validation figure of an early-stopping run, at its end. */
+static void log_best_val(runner *r)
+{
+	jm_trainer *t = &r->t;
+	if (t->val.n > 0 && t->st.best_epoch > 0)
+		jm_metric_log(t->mw, t->run, t->regression || !strcmp(r->flow->train.monitor, "val_loss")
+						     ? "best_val_loss" : "best_val_acc",
+			      t->st.step, t->st.best);
+}
+
 static int finish_done(runner *r, double *test_acc, jm_err *err)
 {
 	jm_trainer *t = &r->t;
 	int K = t->K;
 	jm_eval te;
+	if (t->test.n == 0) {
+		/* [split] test = 0: the model is kept, and no test is made up */
+		*test_acc = NAN;
+		log_best_val(r);
+		if (jm_metric_writer_flush(t->mw, err) < 0 || save_model(r, NAN, err) < 0)
+			return -1;
+		jm_report_msg(&r->rep, "not tested: [split] test = 0 leaves no test rows (trained on "
+			      "%lld in %.1f s, %.0f samples/s)", (long long)t->st.samples,
+			      t->st.train_seconds,
+			      t->st.train_seconds > 0 ? (double)t->st.samples / t->st.train_seconds
+						      : 0.0);
+		return 0;
+	}
 	if (!t->regression &&
 	    !(r->confusion = calloc((size_t)K * (size_t)K, sizeof *r->confusion)))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");
@@ -968,10 +991,7 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 		jm_metric_log(t->mw, t->run, key, step,
 			      row ? (double)r->confusion[(size_t)k * (size_t)K + (size_t)k] / (double)row : NAN);
 	}
-	if (t->val.n > 0 && t->st.best_epoch > 0)
-		jm_metric_log(t->mw, t->run, t->regression || !strcmp(r->flow->train.monitor, "val_loss")
-						     ? "best_val_loss" : "best_val_acc",
-			      step, t->st.best);
+	log_best_val(r);
 	if (jm_metric_writer_flush(t->mw, err) < 0 || (r->confusion && write_confusion(r, err) < 0))
 		return -1;
 

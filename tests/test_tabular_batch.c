@@ -663,3 +663,28 @@ Test(tabular_batch, mixup_refused_for_a_regression)
 		       "jianmo: bad.flow:7: [augment] mixup: mixing blends class targets; this is a "
 		       "regression (target y)");
 }
+
+/* [split] test = 0: the run trains, keeps its model and says it was not
+ * tested, with no made-up test figures in the store. */
+Test(tabular_batch, no_test_part_is_not_tested)
+{
+	write_classes_csv("classes.csv");
+	char text[2048];
+	snprintf(text, sizeof text, "%s[split]\ntest = 0\n", classes_flow);
+	free(jt_write(dir, "c.flow", text));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch c.flow");
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "not tested: [split] test = 0 leaves no test rows"), "%s", out);
+	cr_expect_null(strstr(out, "test loss"), "%s", out);
+	free(out), free(err);
+	sqlite3 *db = open_db();
+	cr_expect_eq(count(db, "SELECT count(*) FROM metrics WHERE key LIKE 'test%'"), 0);
+	cr_expect_eq(count(db, "SELECT count(*) FROM runs WHERE status = 'done'"), 1);
+	sqlite3_close(db);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/runs/1/model.safetensors", dir);
+	cr_expect_eq(access(path, F_OK), 0, "no model kept");
+	snprintf(path, sizeof path, "%s/.jianmo/runs/1/confusion.csv", dir);
+	cr_expect_neq(access(path, F_OK), 0, "a confusion matrix of nothing");
+}
