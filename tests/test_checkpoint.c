@@ -435,6 +435,11 @@ Test(checkpoint, bad_entries)
 		 40, "tensor \"layers.0.bias\": data_offsets: expected [begin, end] with begin <= end"},
 		{"{" WEIGHT ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[24,32]}}",
 		 32, "tensor \"layers.0.bias\": shape: expected sizes >= 0"},
+		/* a size that is a whole number is too large, not negative */
+		{"{" WEIGHT ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[2199023255552],\"data_offsets\":[24,32]}}",
+		 32, "tensor \"layers.0.bias\": shape: too large"},
+		{"{" WEIGHT ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[2097152,1048576,1048576],\"data_offsets\":[24,32]}}",
+		 32, "tensor \"layers.0.bias\": shape: too large"},
 		{"{" WEIGHT ",\"layers.0.bias\":{\"dtype\":\"F32\",\"data_offsets\":[24,32]}}",
 		 32, "tensor \"layers.0.bias\": missing \"shape\""},
 		{"{" WEIGHT ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32],\"x\":1}}",
@@ -451,6 +456,54 @@ Test(checkpoint, bad_entries)
 		expect_load_error(p, JM_EXIT_INPUT, cases[i].msg);
 		free(p);
 	}
+}
+
+/* A tensor with no elements occupies no bytes, so it may sit at the offset
+ * where a neighbour begins; safetensors sorts by (begin, end) and takes it
+ * wherever the header lists it.  Sorting by begin alone could put it after
+ * the neighbour and call the two overlapping, depending on the order of
+ * the header's members (fuzz/ckpt_fuzz.c checks that order never matters). */
+Test(checkpoint, empty_tensor_next_to_another)
+{
+	static const char *const empty[] = {
+		"\"optim.empty\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}",
+		"\"optim.empty\":{\"dtype\":\"F32\",\"shape\":[2,0],\"data_offsets\":[24,24]}",
+		"\"optim.empty\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[32,32]}",
+	};
+	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+		char *header[3] = {
+			jm_xasprintf("{" WEIGHT ",%s," BIAS "}", empty[i]),
+			jm_xasprintf("{%s," WEIGHT "," BIAS "}", empty[i]),
+			jm_xasprintf("{" WEIGHT "," BIAS ",%s}", empty[i]),
+		};
+		for (int j = 0; j < 3; j++) {
+			char name[32];
+			snprintf(name, sizeof name, "z%zu-%d.st", i, j);
+			char *p = write_st(name, header[j], 32);
+			jm_model *m = tiny();
+			jm_err err = {0};
+			cr_assert_eq(jm_checkpoint_load(p, m, NULL, NULL, &err), 0,
+				     "%s: %s", header[j], err.msg);
+			for (int k = 0; k < 8; k++)
+				cr_assert_eq(jm_model_params(m)[k], (float)(k + 1));
+			jm_model_free(m);
+			free(p);
+			free(header[j]);
+		}
+	}
+	/* inside another tensor it still overlaps, wherever it is listed */
+	char *p = write_st("zin.st",
+			   "{" WEIGHT ",\"optim.empty\":{\"dtype\":\"F32\",\"shape\":[0],"
+			   "\"data_offsets\":[4,4]}," BIAS "}", 32);
+	expect_load_error(p, JM_EXIT_INPUT,
+			  "tensors \"layers.0.weight\" and \"optim.empty\" overlap");
+	free(p);
+	p = write_st("zin2.st",
+		     "{\"optim.empty\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+		     WEIGHT "," BIAS "}", 32);
+	expect_load_error(p, JM_EXIT_INPUT,
+			  "tensors \"layers.0.weight\" and \"optim.empty\" overlap");
+	free(p);
 }
 
 Test(checkpoint, metadata_strings_are_decoded)

@@ -197,14 +197,14 @@ static int read_entry(ckfile *f, const char *name, const jm_json *v, ctensor *t,
 	t->ndim = (int)shape->n;
 	for (size_t i = 0; i < shape->n; i++) {
 		uint64_t d;
-		if (!jm_json_as_u64(&shape->items[i], &d) || d > (1ULL << 40))
+		if (!jm_json_as_u64(&shape->items[i], &d))
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "%s: tensor \"%s\": shape: expected sizes >= 0",
 					  f->path, name);
-		t->shape[i] = (int64_t)d;
-		if (d && numel > (1ULL << 60) / d)
+		if (d > (1ULL << 40) || (d && numel > (1ULL << 60) / d))
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "%s: tensor \"%s\": shape: too large", f->path, name);
+		t->shape[i] = (int64_t)d;
 		numel *= d;
 	}
 	if (offs->type != JM_JSON_ARRAY || offs->n != 2 ||
@@ -247,10 +247,14 @@ static int read_metadata(ckfile *f, const jm_json *v, jm_err *err)
 	return 0;
 }
 
-static int cmp_begin(const void *a, const void *b)
+/* By (begin, end), as safetensors sorts: an empty tensor at the offset
+ * where another begins comes first, and so tiles wherever it is listed. */
+static int cmp_offsets(const void *a, const void *b)
 {
 	const ctensor *x = *(const ctensor *const *)a, *y = *(const ctensor *const *)b;
-	return (x->begin > y->begin) - (x->begin < y->begin);
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	return (x->end > y->end) - (x->end < y->end);
 }
 
 /* Tensors must tile the data section: no overlap, no gap, nothing after. */
@@ -260,7 +264,7 @@ static int check_layout(ckfile *f, jm_err *err)
 	const ctensor **order = jm_xcalloc((size_t)(f->nt ? f->nt : 1), sizeof *order);
 	for (int i = 0; i < f->nt; i++)
 		order[i] = &f->t[i];
-	qsort(order, (size_t)f->nt, sizeof *order, cmp_begin);
+	qsort(order, (size_t)f->nt, sizeof *order, cmp_offsets);
 	uint64_t at = 0;
 	for (int i = 0; i < f->nt; i++) {
 		const ctensor *t = order[i];

@@ -39,3 +39,6 @@ tests_test_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_test_cuda_LDADD = tests/libjm_testutil.a libjm_engine.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)
 endif
+
+# the checkpoint loader's fuzz target (fuzz/README) and its seeds
+EXTRA_DIST += fuzz/ckpt_fuzz.c tests/corpus/ckpt
