@@ -49,7 +49,11 @@
 #define BUNDLE_MAX_JSON_DEPTH 32
 #define BUNDLE_MAX_JSON_NUMBER 63 /* longer number text is refused */
 #define BUNDLE_IO_CHUNK (64 * 1024)
-#define BUNDLE_MAX_PATH 1024
+#define BUNDLE_MAX_PATH 1024     /* an artifact's file inside its run folder */
+#define BUNDLE_MAX_COMPONENT 255 /* NAME_MAX: longer fails in mkdir/rename */
+/* A member is "trials/K/artifacts/" and a file: room for that prefix, so
+ * every file import takes can be exported and imported again. */
+#define BUNDLE_MAX_MEMBER (BUNDLE_MAX_PATH + 64)
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -102,13 +106,14 @@ static int make_parents(const char *base, const char *rel, jm_err *err)
 }
 
 /* A relative path made only of ordinary components: no leading "/", no
- * empty, "." or ".." component, no control characters, not too long.
- * Returns NULL when fine, else what is wrong. */
-static const char *path_problem(const char *p)
+ * empty, "." or ".." component, no control characters, at most max bytes
+ * and BUNDLE_MAX_COMPONENT a component.  Returns NULL when fine, else what
+ * is wrong. */
+static const char *path_problem(const char *p, size_t max)
 {
 	if (!*p)
 		return "an empty path";
-	if (strlen(p) > BUNDLE_MAX_PATH)
+	if (strlen(p) > max)
 		return "a path that is too long";
 	if (p[0] == '/')
 		return "an absolute path";
@@ -123,6 +128,8 @@ static const char *path_problem(const char *p)
 			return "a \"..\" component";
 		if (len == 0 || (len == 1 && c[0] == '.'))
 			return "an empty or \".\" component";
+		if (len > BUNDLE_MAX_COMPONENT)
+			return "a path component longer than 255 bytes";
 		if (!end)
 			return NULL;
 		c = end + 1;
@@ -319,11 +326,11 @@ static char *artifact_file(int64_t run, const char *path)
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "runs/%lld/", (long long)run);
 	size_t n = strlen(prefix);
-	if (!strncmp(path, prefix, n) && path[n] && !path_problem(path + n))
+	if (!strncmp(path, prefix, n) && path[n] && !path_problem(path + n, BUNDLE_MAX_PATH))
 		return jm_xstrdup(path + n);
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	return jm_xstrdup(path_problem(base) ? "artifact" : base);
+	return jm_xstrdup(path_problem(base, BUNDLE_MAX_PATH) ? "artifact" : base);
 }
 
 static int export_artifacts(export_ctx *x, jm_buf *b, int64_t run, const char *member_prefix,
@@ -484,7 +491,12 @@ static int write_member_header(export_ctx *x, const char *name, int64_t size, ti
 	archive_entry_set_perm(e, 0644);
 	archive_entry_set_size(e, size);
 	archive_entry_set_mtime(e, mtime, 0);
-	int rc = archive_write_header(x->ar, e) == ARCHIVE_OK ? 0 : ar_fail(x, err);
+	/* ARCHIVE_WARN: a name the locale cannot turn into UTF-8 (any
+	 * non-ASCII name in the C locale, which the CLI runs in, or bytes that
+	 * are not UTF-8) went into the pax header as it is, marked
+	 * hdrcharset=BINARY; import reads it back byte for byte */
+	int r = archive_write_header(x->ar, e);
+	int rc = r == ARCHIVE_OK || r == ARCHIVE_WARN ? 0 : ar_fail(x, err);
 	archive_entry_free(e);
 	return rc;
 }
@@ -760,7 +772,7 @@ static int extract_entry(import_ctx *m, struct archive *ar, struct archive_entry
 		trimmed[--tl] = '\0';
 	int rc = -1;
 	const char *problem = NULL;
-	if (!(is_dir && tl == 0) && (problem = path_problem(trimmed))) {
+	if (!(is_dir && tl == 0) && (problem = path_problem(trimmed, BUNDLE_MAX_MEMBER))) {
 		member_refuse(m, err, raw, "%s is not allowed", problem);
 		goto out;
 	}
@@ -1088,6 +1100,33 @@ static int is_sha256_hex(const char *s)
 	return n == 64;
 }
 
+/* Why file cannot go into rundir beside the artifacts already moved there,
+ * or NULL: each folder on its way must be a folder or not yet exist, and
+ * the file itself must not exist. */
+static const char *file_conflict(const char *rundir, const char *file)
+{
+	char *path = jm_xasprintf("%s/%s", rundir, file);
+	char *q = path + strlen(rundir);
+	const char *problem = NULL;
+	struct stat st;
+	while (!problem && q) {
+		q = strchr(q + 1, '/');
+		if (q)
+			*q = '\0';
+		if (lstat(path, &st) == 0) {
+			if (q && !S_ISDIR(st.st_mode))
+				problem = "collides with another artifact's file";
+			else if (!q)
+				problem = S_ISDIR(st.st_mode) ? "collides with another artifact's folder"
+							      : "is listed twice";
+		}
+		if (q)
+			*q = '/';
+	}
+	free(path);
+	return problem;
+}
+
 static member *member_find(import_ctx *m, const char *name)
 {
 	for (size_t i = 0; i < m->nmembers; i++)
@@ -1113,6 +1152,7 @@ static int import_artifacts(import_ctx *m, const jm_json *run, const char *where
 		const char *name, *file, *mname, *sha;
 		double bytes, created;
 		int has_bytes, has_created;
+		const char *problem;
 		if (a->type != JM_JSON_OBJECT) {
 			bad(m, err, w, "expected an object");
 			goto out;
@@ -1124,7 +1164,12 @@ static int import_artifacts(import_ctx *m, const jm_json *run, const char *where
 		    get_num(m, a, w, "bytes", 0, &bytes, &has_bytes, err) < 0 ||
 		    get_num(m, a, w, "created", 1, &created, &has_created, err) < 0)
 			goto out;
-		const char *problem = path_problem(file);
+		/* a whole number before anything compares or prints it as one */
+		if (bytes < 0 || bytes != floor(bytes) || bytes >= 0x1p63) {
+			bad(m, err, w, "\"bytes\": expected a whole number from 0 to 2^63-1");
+			goto out;
+		}
+		problem = path_problem(file, BUNDLE_MAX_PATH);
 		if (problem || !name[0]) {
 			bad(m, err, w, "\"file\" \"%.200s\": %s is not allowed", file,
 			    problem ? problem : "an empty name");
@@ -1152,24 +1197,19 @@ static int import_artifacts(import_ctx *m, const jm_json *run, const char *where
 				      (long long)bytes, sha, (long long)mb->bytes, mb->sha);
 			goto out;
 		}
-		char *dest = jm_xasprintf("%s/%s", rundir, file);
-		struct stat st;
-		if (lstat(dest, &st) == 0) {
-			free(dest);
-			bad(m, err, w, "\"file\" \"%.200s\" is listed twice", file);
+		/* checked here, so that mkdir and rename below fail only for
+		 * real I/O reasons */
+		if ((problem = file_conflict(rundir, file))) {
+			bad(m, err, w, "\"file\" \"%.200s\" %s", file, problem);
 			goto out;
 		}
+		char *dest = jm_xasprintf("%s/%s", rundir, file);
 		if (make_parents(rundir, file, err) < 0) {
 			free(dest);
 			goto out;
 		}
 		if (rename(mb->tmp, dest) < 0) {
-			/* a file where another artifact needs a folder, or the reverse */
-			if (errno == ENOTDIR || errno == EISDIR || errno == EEXIST || errno == ENOTEMPTY)
-				bad(m, err, w, "\"file\" \"%.200s\" collides with another artifact's file",
-				    file);
-			else
-				jm_err_set(err, JM_EXIT_FAIL, "%s: %s", dest, strerror(errno));
+			jm_err_set(err, JM_EXIT_FAIL, "%s: %s", dest, strerror(errno));
 			free(dest);
 			goto out;
 		}

@@ -30,3 +30,6 @@ tests_test_cli_runs_CFLAGS = $(TEST_CFLAGS)
 tests_test_cli_runs_LDADD = tests/libjm_testutil.a libjm_store.a libjm_util.a \
 	$(TEST_LIBS) $(JM_DEP_LIBS)
 endif
+
+# the bundle importer's fuzz target (fuzz/README) and its seeds
+EXTRA_DIST += fuzz/bundle_fuzz.c tests/corpus/bundle

@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "testutil.h"
 #include "util/hash.h"
+#include "util/strbuf.h"
 
 static char *work;   /* temporary folder for everything */
 static jm_store *src; /* the store exported from */
@@ -256,6 +257,31 @@ Test(bundle, import_twice_and_running_becomes_stopped)
 	char *p = sql_text(src, "SELECT run, value FROM params ORDER BY run");
 	cr_expect_str_eq(p, "1|3;2|3;3|3");
 	free(p), free(rows), free(file);
+}
+
+/* Found by fuzz/bundle_fuzz: in the C locale (the CLI's) libarchive cannot
+ * translate a non-ASCII member name to UTF-8 for the pax header and warns;
+ * export took the warning for a failure, so a run with "modèle.bin" (or a
+ * name that is not UTF-8 at all) imported fine and never exported again. */
+Test(bundle, non_ascii_artifact_names_round_trip)
+{
+	jm_err err = {0};
+	int64_t run = new_run(src, "run", 0, "accents", 0);
+	add_artifact(src, run, "model", "mod\xc3\xa8le.bin", "hello");
+	add_artifact(src, run, "raw", "sub/x\xff.bin", "bytes");
+	cr_assert_eq(jm_store_run_set_status(src, run, JM_RUN_DONE, NULL, &err), 0);
+	char *file = jm_xasprintf("%s/accents.tar.gz", work);
+	cr_assert_eq(jm_bundle_export(src, run, file, NULL, &err), 0, "%s", err.msg);
+	int64_t top = 0;
+	cr_assert_eq(jm_bundle_import(dst, file, NULL, &top, NULL, &err), 0, "%s", err.msg);
+	char *a = describe_tree(src, run), *b = describe_tree(dst, top);
+	cr_expect_str_eq(a, b);
+	char *text = read_file(dst, "runs/1/mod\xc3\xa8le.bin");
+	cr_expect_str_eq(text, "hello");
+	free(text);
+	text = read_file(dst, "runs/1/sub/x\xff.bin");
+	cr_expect_str_eq(text, "bytes");
+	free(text), free(a), free(b), free(file);
 }
 
 Test(bundle, export_errors)
@@ -569,4 +595,113 @@ Test(bundle, file_collisions_inside_a_run_are_refused)
 		       "run.artifacts[1]: \"file\" \"x/y\" collides with another artifact's file");
 	free(path);
 	free(man);
+}
+
+/* Found by fuzz/bundle_fuzz's contract check: a file under another
+ * artifact's file ("x", then "x/y/z") failed in mkdir with ENOTDIR and came
+ * out as an I/O error (code 1); a file where another artifact made a folder
+ * ("x/y", then "x") was called "listed twice". */
+Test(bundle, deeper_file_collisions_are_input_errors)
+{
+	static const char *const pairs[][3] = {
+		{"x", "x/y/z", "run.artifacts[1]: \"file\" \"x/y/z\" collides with another artifact's file"},
+		{"x/y", "x", "run.artifacts[1]: \"file\" \"x\" collides with another artifact's folder"},
+		{"x/y/z", "x/y", "run.artifacts[1]: \"file\" \"x/y\" collides with another artifact's folder"},
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		char *man = jm_xasprintf(
+			"{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"kind\": \"run\", "
+			"\"status\": \"done\", \"artifacts\": [{\"name\": \"a\", \"file\": \"%s\", "
+			"\"member\": \"artifacts/a\", \"bytes\": 5, \"sha256\": \"%s\"}, {\"name\": \"b\", "
+			"\"file\": \"%s\", \"member\": \"artifacts/b\", \"bytes\": 5, \"sha256\": \"%s\"}]}}",
+			pairs[i][0], HELLO_SHA, pairs[i][1], HELLO_SHA);
+		tmember m[] = {{"manifest.json", 'f', man, NULL},
+			       {"artifacts/a", 'f', "hello", NULL},
+			       {"artifacts/b", 'f', "hello", NULL}};
+		char name[32];
+		snprintf(name, sizeof name, "deep%zu.tar.gz", i);
+		char *path = make_archive(name, m, 3);
+		expect_refused(path, NULL, JM_EXIT_INPUT, pairs[i][2]);
+		free(path);
+		free(man);
+	}
+}
+
+/* Found by fuzz/bundle_fuzz (UBSan): "bytes": 1e300 reached a cast to long
+ * long in the checksum message (undefined), and "bytes": 5.5 was reported
+ * as a mismatch of 5 bytes against 5 bytes. */
+Test(bundle, artifact_bytes_must_be_a_whole_number)
+{
+	static const char *const bytes[] = {"1e300", "5.5", "-5", "9223372036854775808"};
+	for (size_t i = 0; i < sizeof bytes / sizeof bytes[0]; i++) {
+		char *man = jm_xasprintf(
+			"{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"kind\": \"run\", "
+			"\"status\": \"done\", \"artifacts\": [{\"name\": \"a\", \"file\": \"a\", "
+			"\"member\": \"artifacts/a\", \"bytes\": %s, \"sha256\": \"%s\"}]}}",
+			bytes[i], HELLO_SHA);
+		tmember m[] = {{"manifest.json", 'f', man, NULL}, {"artifacts/a", 'f', "hello", NULL}};
+		char name[32];
+		snprintf(name, sizeof name, "bytes%zu.tar.gz", i);
+		char *path = make_archive(name, m, 2);
+		expect_refused(path, NULL, JM_EXIT_INPUT,
+			       "run.artifacts[0]: \"bytes\": expected a whole number from 0 to 2^63-1");
+		free(path);
+		free(man);
+	}
+	/* too many bytes by one whole number is still a checksum mismatch */
+	char *man = jm_xasprintf(
+		"{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"kind\": \"run\", "
+		"\"status\": \"done\", \"artifacts\": [{\"name\": \"a\", \"file\": \"a\", "
+		"\"member\": \"artifacts/a\", \"bytes\": 6, \"sha256\": \"%s\"}]}}", HELLO_SHA);
+	tmember m[] = {{"manifest.json", 'f', man, NULL}, {"artifacts/a", 'f', "hello", NULL}};
+	char *path = make_archive("bytes6.tar.gz", m, 2);
+	expect_refused(path, NULL, JM_EXIT_INPUT,
+		       "member \"artifacts/a\": checksum mismatch (manifest: 6 bytes, sha256 "
+		       "2cf24dba5fb0..., bundle: 5 bytes, sha256 2cf24dba5fb0...)");
+	free(path);
+	free(man);
+}
+
+/* Found by fuzz/bundle_fuzz's contract check: a "file" with a component
+ * over NAME_MAX failed in mkdir/rename as an I/O error (code 1); and a
+ * "file" near the 1024-byte path limit imported, but once exported under
+ * "trials/1/artifacts/" its member name went over the limit, so the
+ * bundle jianmo wrote was refused by jianmo. */
+Test(bundle, long_file_names)
+{
+	char *longname = malloc(301);
+	memset(longname, 'a', 300);
+	longname[300] = '\0';
+	char *man = manifest_with(longname, "artifacts/model.bin", HELLO_SHA);
+	tmember m[] = {{"manifest.json", 'f', man, NULL}, {"artifacts/model.bin", 'f', "hello", NULL}};
+	char *path = make_archive("longname.tar.gz", m, 2);
+	expect_refused(path, NULL, JM_EXIT_INPUT,
+		       "aaaaaaaa\": a path component longer than 255 bytes is not allowed");
+	free(path), free(man), free(longname);
+
+	/* 5 folders of 200 bytes and a file: 1006 bytes, under the limit */
+	jm_buf deep = JM_BUF_INIT;
+	for (int i = 0; i < 5; i++) {
+		for (int k = 0; k < 200; k++)
+			jm_buf_addch(&deep, (char)('b' + i));
+		jm_buf_addch(&deep, '/');
+	}
+	jm_buf_addstr(&deep, "cc");
+	man = jm_xasprintf("{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"kind\": "
+			   "\"search\", \"status\": \"done\", \"children\": [{\"kind\": \"trial\", "
+			   "\"status\": \"done\", \"artifacts\": [{\"name\": \"a\", \"file\": \"%s\", "
+			   "\"member\": \"artifacts/model.bin\", \"bytes\": 5, \"sha256\": \"%s\"}]}]}}",
+			   jm_buf_str(&deep), HELLO_SHA);
+	tmember d[] = {{"manifest.json", 'f', man, NULL}, {"artifacts/model.bin", 'f', "hello", NULL}};
+	path = make_archive("deep.tar.gz", d, 2);
+	jm_err err = {0};
+	int64_t top = 0, again = 0;
+	cr_assert_eq(jm_bundle_import(dst, path, NULL, &top, NULL, &err), 0, "%s", err.msg);
+	char *file = jm_xasprintf("%s/again.tar.gz", work);
+	cr_assert_eq(jm_bundle_export(dst, top, file, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_bundle_import(dst, file, NULL, &again, NULL, &err), 0, "%s", err.msg);
+	char *a = describe_tree(dst, top), *b = describe_tree(dst, again);
+	cr_expect_str_eq(a, b);
+	free(a), free(b), free(file), free(path), free(man);
+	jm_buf_release(&deep);
 }
