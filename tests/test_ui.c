@@ -1431,3 +1431,51 @@ static void check_compare_fixed_sort(int w, int h)
 
 Test(ui, compare_sorts_by_status_and_name_80x24) { check_compare_fixed_sort(80, 24); }
 Test(ui, compare_sorts_by_status_and_name_200x50) { check_compare_fixed_sort(200, 50); }
+
+/* Saving over a flow written by hand (comments, keys left to defaults),
+ * or over another existing file, asks first; no keeps the file, yes
+ * replaces it, and the wizard's own file is then saved without asking. */
+Test(ui, wizard_asks_before_replacing_a_file_it_did_not_write)
+{
+	const char *hand = "; my notes\n[train]\nepochs = 2   ; short\n";
+	free(jt_write(dir, "hand.flow", hand));
+	jm_app *app = open_app();
+	keys(app, ":open hand.flow\n");
+	cr_assert_str_eq(jm_app_screen_name(app), "Wizard");
+	keys(app, "w\n"); /* save as: hand.flow */
+	jm_canvas *c = frame(app, 120, 24);
+	ASSERT_HAS(c, "hand.flow was written by hand: its comments and layout will not be kept: "
+		      "replace it? (y/n)");
+	jm_canvas_free(c);
+	keys(app, "n\n");
+	size_t n = 0;
+	char *now = jt_read("hand.flow", &n);
+	cr_assert_str_eq(now, hand, "no keeps the file");
+	free(now);
+
+	keys(app, "w\ny\n");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "saved hand.flow");
+	jm_canvas_free(c);
+	now = jt_read("hand.flow", &n);
+	cr_expect(strstr(now, "epochs = 2") && !strstr(now, "; my notes"), "%s", now);
+	free(now);
+	keys(app, "w\n"); /* now the wizard's own text: no question */
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "saved hand.flow");
+	jm_canvas_free(c);
+
+	/* save as another file that exists */
+	free(jt_write(dir, "other.flow", "[train]\nepochs = 9\n"));
+	keys(app, "w");
+	jm_app_key(app, JM_CTRL('u'));
+	keys(app, "other.flow\n");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "other.flow exists: replace it? (y/n)");
+	jm_canvas_free(c);
+	keys(app, "n\n");
+	now = jt_read("other.flow", &n);
+	cr_expect_str_eq(now, "[train]\nepochs = 9\n");
+	free(now);
+	jm_app_free(app);
+}

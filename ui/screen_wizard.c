@@ -48,6 +48,7 @@ typedef struct wizard {
 	int zoom;              /* preview over the whole width */
 	int dirty;
 	int run_after_save;
+	char *overwrite;       /* a file the user agreed to replace, for the prompt */
 } wizard;
 
 /* The stages in the order a workflow goes through them. */
@@ -157,12 +158,78 @@ static void launch_saved(wizard *w, jm_app *app)
 	jm_app_launch(app, args, 1);
 }
 
+/* What writing path would lose: NULL when nothing (no such file, or the
+ * flow open here as jianmo writes it), else why, for the question.  A file
+ * written by hand loses its comments, layout and the keys it left to
+ * their defaults; another file than the one open is replaced whole. */
+static const char *would_lose(const wizard *w, const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return NULL; /* none, or unreadable: the write says why */
+	char *old = NULL;
+	size_t cap = 0, n = 0, got;
+	do {
+		if (n + 4096 > cap)
+			old = jm_xrealloc(old, cap = 2 * cap + 4096);
+		got = fread(old + n, 1, cap - n - 1, fp);
+		n += got;
+	} while (got > 0);
+	fclose(fp);
+	old[n] = '\0';
+	const char *why = NULL;
+	if (!w->path || strcmp(path, w->path)) {
+		why = "exists";
+	} else {
+		jm_flow *f = NULL;
+		jm_err err = {0};
+		char *canon = NULL;
+		if (jm_flow_parse(&f, old, path, &err) == 0)
+			canon = jm_flow_format(f);
+		if (!canon || strcmp(canon, old))
+			why = "was written by hand: its comments and layout will not be kept";
+		free(canon);
+		jm_flow_free(f);
+	}
+	free(old);
+	return why;
+}
+
+static int save_to(wizard *w, jm_app *app, const char *path);
+
+static int confirm_overwrite(jm_screen *s, jm_app *app, const char *text)
+{
+	wizard *w = (wizard *)s;
+	char *path = w->overwrite;
+	w->overwrite = NULL;
+	if (path && (text[0] == 'y' || text[0] == 'Y')) {
+		w->overwrite = path; /* save_to asks no more for it */
+		save_to(w, app, path); /* a failure is its message; the question is over */
+		path = w->overwrite;
+		w->overwrite = NULL;
+	} else {
+		w->run_after_save = 0;
+		jm_app_message(app, 0, "not saved");
+	}
+	free(path);
+	return 0;
+}
+
 static int save_to(wizard *w, jm_app *app, const char *path)
 {
 	jm_err err = {0};
 	if (jm_flow_validate(w->flow, &err) < 0) {
 		jm_app_message(app, 1, "not saved: %s", err.msg);
 		return 0; /* the prompt closes: the flow, not the name, needs fixing */
+	}
+	const char *lose;
+	if (!(w->overwrite && !strcmp(w->overwrite, path)) && (lose = would_lose(w, path))) {
+		char label[512];
+		snprintf(label, sizeof label, "%.300s %s: replace it? (y/n) ", path, lose);
+		free(w->overwrite);
+		w->overwrite = jm_xstrdup(path);
+		jm_app_prompt(app, label, "", confirm_overwrite);
+		return 0;
 	}
 	char *text = jm_flow_format(w->flow);
 	int rc = write_file(path, text, &err);
@@ -500,6 +567,7 @@ static void wizard_free(jm_screen *s)
 	jm_preview_free(w->preview);
 	jm_flow_free(w->flow);
 	free(w->path);
+	free(w->overwrite);
 	free(w);
 }
 
