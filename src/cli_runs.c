@@ -762,6 +762,13 @@ int jm_cmd_runs(int argc, char **argv, const jm_cli *cli)
 		goto out;
 	}
 	rc = JM_EXIT_OK;
+	/* a misspelt metric or param matches nothing, silently: say so (on
+	 * stderr, so --json and --csv stay what they are) */
+	char unknown[512];
+	if (jm_query_unknown(fq, jm_store_db(s), unknown, sizeof unknown) > 0)
+		fprintf(stderr, "jianmo: note: --filter: %s\n", unknown);
+	if (jm_query_unknown(sq, jm_store_db(s), unknown, sizeof unknown) > 0)
+		fprintf(stderr, "jianmo: note: --sort: %s\n", unknown);
 	if (json)
 		rc = runs_json(jm_store_db(s), ids, n, &err) < 0 ? fail(&err) : JM_EXIT_OK;
 	else if (csv)

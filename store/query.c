@@ -55,6 +55,7 @@ static void sb_add(sbuf *b, const char *text)
 
 typedef struct bindval {
 	char type; /* 't' text, 'd' double */
+	char key;  /* 'm', 'p': the text is a metric's or a param's key */
 	double d;
 	char *t;
 } bindval;
@@ -423,6 +424,15 @@ static int parse_duration(const char *s, double *out)
 
 /* ---- emitting -------------------------------------------------------- */
 
+static void bind_push(parser *p, char type, double d, const char *t);
+
+/* A metric's or param's key, bound and remembered (jm_query_unknown). */
+static void key_push(parser *p, char kind, const char *key)
+{
+	bind_push(p, 't', 0, key);
+	p->binds[p->nbinds - 1].key = kind;
+}
+
 static void bind_push(parser *p, char type, double d, const char *t)
 {
 	if (p->nbinds == p->capbinds) {
@@ -431,6 +441,7 @@ static void bind_push(parser *p, char type, double d, const char *t)
 	}
 	bindval *b = &p->binds[p->nbinds++];
 	b->type = type;
+	b->key = 0;
 	b->d = d;
 	b->t = t ? jm_xstrdup(t) : NULL;
 }
@@ -517,7 +528,7 @@ static int emit_param(parser *p, const operand *o, enum op op, const value *v)
 {
 	sbuf *b = &p->sql;
 	sb_add(b, "EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.key = ? AND ");
-	bind_push(p, 't', 0, o->key);
+	key_push(p, 'p', o->key);
 	if (op == OP_GLOB || op == OP_NGLOB) {
 		sb_add(b, op == OP_NGLOB ? "NOT p.value GLOB ?)" : "p.value GLOB ?)");
 		bind_push(p, 't', 0, v->text);
@@ -553,7 +564,7 @@ static int emit_metric(parser *p, const operand *o, enum op op, const value *v)
 	sb_add(b, o->column);
 	sb_add(b, op_sql[op]);
 	sb_add(b, "?)");
-	bind_push(p, 't', 0, o->key);
+	key_push(p, 'm', o->key);
 	bind_push(p, 'd', d, NULL);
 	return 0;
 }
@@ -814,13 +825,13 @@ static int emit_sort_key(parser *p, const operand *o)
 		/* numeric values as numbers (they sort before text ones) */
 		sb_add(b, "(SELECT CASE WHEN p.value <= CAST(1e999 AS REAL) THEN CAST(p.value AS REAL)"
 			  " ELSE p.value END FROM params p WHERE p.run = r.id AND p.key = ?)");
-		bind_push(p, 't', 0, o->key);
+		key_push(p, 'p', o->key);
 		return 0;
 	case O_METRIC:
 		sb_add(b, "(SELECT m.");
 		sb_add(b, o->column);
 		sb_add(b, " FROM metric_summary m WHERE m.run = r.id AND m.key = ?)");
-		bind_push(p, 't', 0, o->key);
+		key_push(p, 'm', o->key);
 		return 0;
 	case O_TAG:
 		break;
@@ -936,6 +947,39 @@ int jm_query_bind(const jm_query *q, sqlite3_stmt *st, int first_index, jm_err *
 					  sqlite3_errstr(rc));
 	}
 	return 0;
+}
+
+int jm_query_unknown(const jm_query *q, sqlite3 *db, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	size_t off = 0;
+	int found = 0;
+	for (int i = 0; q && i < q->nbinds; i++) {
+		const bindval *b = &q->binds[i];
+		if (!b->key)
+			continue;
+		sqlite3_stmt *st = NULL;
+		const char *sql = b->key == 'm'
+					  ? "SELECT 1 FROM metric_summary WHERE key = ? LIMIT 1"
+					  : "SELECT 1 FROM params WHERE key = ? LIMIT 1";
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+			sqlite3_finalize(st);
+			continue;
+		}
+		sqlite3_bind_text(st, 1, b->t, -1, SQLITE_STATIC);
+		int has = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		int seen = 0;
+		for (int j = 0; j < i && !seen; j++)
+			seen = q->binds[j].key == b->key && !strcmp(q->binds[j].t, b->t);
+		if (has || seen)
+			continue;
+		found++;
+		if (off < n)
+			off += (size_t)snprintf(buf + off, n - off, "%sno run has a %s \"%s\"",
+						off ? "; " : "", b->key == 'm' ? "metric" : "param", b->t);
+	}
+	return found;
 }
 
 void jm_query_free(jm_query *q)

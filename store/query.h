@@ -91,4 +91,9 @@ int jm_query_run_ids(sqlite3 *db, const jm_query *filter, const jm_query *sort,
  * everything else).  Used to pick "best". */
 int jm_query_metric_maximize(const char *key);
 
+/* The metric and param names q refers to that no run in db has (a typo
+ * reads as "matches nothing"), as "no run has a metric \"val_ac\"; ..."
+ * in buf; how many. */
+int jm_query_unknown(const jm_query *q, sqlite3 *db, char *buf, size_t n);
+
 #endif

@@ -558,3 +558,21 @@ Test(query, free_accepts_null)
 	jm_query_free(NULL);
 	cr_expect_eq(jm_query_nparams(NULL), 0);
 }
+
+/* The names no run has, so a typo need not read as "no runs". */
+Test(query, names_no_run_has)
+{
+	jm_query *q = NULL;
+	jm_err err = {0};
+	char buf[256];
+	cr_assert_eq(jm_query_compile("val_ac > 0.5 and val_acc > 0 and train.lrr < 1 and "
+				      "max(val_ac) < 2 and status = done", &q, &err), 0, "%s", err.msg);
+	cr_expect_eq(jm_query_unknown(q, jm_store_db(store), buf, sizeof buf), 2);
+	cr_expect_str_eq(buf, "no run has a metric \"val_ac\"; no run has a param \"train.lrr\"");
+	jm_query_free(q);
+	cr_assert_eq(jm_query_compile_sort("-val_acc, loss", &q, &err), 0, "%s", err.msg);
+	cr_expect_eq(jm_query_unknown(q, jm_store_db(store), buf, sizeof buf), 0);
+	cr_expect_str_eq(buf, "");
+	jm_query_free(q);
+	cr_expect_eq(jm_query_unknown(NULL, jm_store_db(store), buf, sizeof buf), 0);
+}
