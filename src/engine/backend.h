@@ -384,9 +384,11 @@ int jm_cpu_workers(void);
  * JIANMO_MEMORY_AVAILABLE=BYTES (tests): that much at start, less what
  * the backend holds. */
 size_t jm_cpu_memory_available(void);
-/* For a refused allocation on be: " (N MiB of memory left)" on the CPU,
- * "" elsewhere. */
-void jm_backend_memory_note(const jm_backend *be, char *buf, size_t n);
+/* What be may still take: jm_cpu_memory_available() on the CPU, SIZE_MAX
+ * (unknown: a device says when it is out) elsewhere. */
+size_t jm_backend_memory_left(const jm_backend *be);
+/* For a refused allocation: " (N MiB of memory left)", "" for SIZE_MAX. */
+void jm_backend_memory_note(size_t left, char *buf, size_t n);
 
 /* OpenBLAS facts for `jianmo doctor`. */
 const char *jm_blas_corename(void);

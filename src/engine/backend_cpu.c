@@ -101,9 +101,13 @@ size_t jm_cpu_memory_available(void)
 	return avail > 0 ? (size_t)avail : 0;
 }
 
-void jm_backend_memory_note(const jm_backend *be, char *buf, size_t n)
+size_t jm_backend_memory_left(const jm_backend *be)
 {
-	size_t left = strcmp(be->name, "cpu") ? SIZE_MAX : jm_cpu_memory_available();
+	return strcmp(be->name, "cpu") ? SIZE_MAX : jm_cpu_memory_available();
+}
+
+void jm_backend_memory_note(size_t left, char *buf, size_t n)
+{
 	if (left == SIZE_MAX)
 		snprintf(buf, n, "%s", "");
 	else

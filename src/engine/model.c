@@ -847,9 +847,9 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 	size_t fixed = 0, per_batch = 0;
 	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
 		*(tab[i].per_batch ? &per_batch : &fixed) += tab[i].bytes;
-	size_t have = strcmp(be->name, "cpu") ? SIZE_MAX : jm_cpu_memory_available();
+	size_t have = jm_backend_memory_left(be);
 	if (have != SIZE_MAX && fixed + per_batch > have) {
-		jm_backend_memory_note(be, left, sizeof left);
+		jm_backend_memory_note(have, left, sizeof left);
 		if (fixed > have)
 			return jm_err_set(err, JM_EXIT_FAIL,
 					  "[model] needs %.1f MiB for its parameters, gradients and "
@@ -864,7 +864,7 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 			continue;
 		*tab[i].p = be->alloc(tab[i].bytes);
 		if (!*tab[i].p)
-			jm_backend_memory_note(be, left, sizeof left);
+			jm_backend_memory_note(jm_backend_memory_left(be), left, sizeof left);
 		if (!*tab[i].p && tab[i].per_batch)
 			return jm_err_batch(err,
 					    "[model] cannot allocate %.1f MiB of %s for batches of %d "

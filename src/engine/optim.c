@@ -99,7 +99,7 @@ int jm_optim_new(jm_optim **out, const jm_backend *be,
 		o->state[i] = be->alloc((n ? n : 1) * sizeof(float));
 		if (!o->state[i]) {
 			char left[64];
-			jm_backend_memory_note(be, left, sizeof left);
+			jm_backend_memory_note(jm_backend_memory_left(be), left, sizeof left);
 			jm_err_set(err, JM_EXIT_FAIL,
 				   "[train] cannot allocate %.1f MiB of optimizer state on %s%s",
 				   (double)(n * sizeof(float)) / (1 << 20), be->name, left);
