@@ -829,3 +829,20 @@ Test(cli_runs, home_json_is_one_document)
 			      "jianmo --batch examples/fmnist-mlp.flow search-a\n");
 	free(got);
 }
+
+/* A metric or param no run has matches nothing: runs says so on stderr,
+ * and its output and exit status stay what they are. */
+Test(cli_runs, a_name_no_run_has_is_noted)
+{
+	char *out, *err;
+	int rc = jt_jianmo(work, &out, &err, "runs --filter 'val_ac > 0.5' --sort -trian.lr --csv");
+	cr_expect_eq(rc, 0, "exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo: note: --filter: no run has a metric \"val_ac\"\n"), "%s", err);
+	cr_expect(strstr(err, "jianmo: note: --sort: no run has a param \"trian.lr\"\n"), "%s", err);
+	cr_expect_null(strstr(out, "note"), "%s", out);
+	free(out), free(err);
+	rc = jt_jianmo(work, &out, &err, "runs --filter 'val_acc > 0.5'");
+	cr_expect_eq(rc, 0);
+	cr_expect_null(strstr(err, "note"), "%s", err);
+	free(out), free(err);
+}

@@ -1324,6 +1324,8 @@ Test(store, a_read_only_or_full_file_system)
 	char *h = jm_xasprintf("%s/.jianmo", mnt);
 	jm_store *s = open_ok(h, 0);
 	int64_t run = new_run(s);
+	jm_err done = {0};
+	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &done), 0, "%s", done.msg);
 	jm_store_close(s);
 	cr_assert_eq(jt_sh(tmp, NULL, NULL, "mount -o remount,ro fs"), 0);
 
@@ -1339,6 +1341,16 @@ Test(store, a_read_only_or_full_file_system)
 	cr_expect_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &e), -1);
 	cr_expect(strstr(e.msg, "on a read-only file system"), "%s", e.msg);
 	jm_store_close(s);
+	/* through the binary: runs reads it; rm says why it cannot */
+	int rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo runs", jt_bin());
+	cr_expect_eq(rc, 0, "runs: exit %d\n%s", rc, err);
+	cr_expect(strstr(out, "ID "), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo rm --yes %lld", jt_bin(), (long long)run);
+	cr_expect_eq(rc, 1, "rm: exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo.db: on a read-only file system: it can be read, not changed"),
+		  "%s", err);
+	free(out), free(err);
 
 	/* full: SQLite's "disk I/O error" gets the reason */
 	cr_assert_eq(jt_sh(tmp, NULL, NULL, "mount -o remount,rw fs && rm -f fs/.jianmo/jianmo.db-shm "
