@@ -41,6 +41,7 @@
 #include "pipeline/features.h"
 #include "pipeline/search/space.h"
 #include "plugin/plugin.h"
+#include "util/suggest.h"
 
 #define FLOW_MAX_FILE (1 << 20) /* a flow is a few hundred bytes */
 
@@ -422,46 +423,6 @@ static int has_control(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 1;
 	return 0;
-}
-
-/* Optimal string alignment distance, ignoring case; large for long words. */
-static int edit_distance(const char *a, const char *b)
-{
-	enum { M = 40 };
-	size_t la = strlen(a), lb = strlen(b);
-	if (la >= M || lb >= M)
-		return 99;
-	int d[M + 1][M + 1];
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = (int)i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = (int)j;
-	for (size_t i = 1; i <= la; i++)
-		for (size_t j = 1; j <= lb; j++) {
-			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-			int v = d[i - 1][j - 1] + (ca != cb);
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	return d[la][lb];
-}
-
-/* Keep cand as the best suggestion for word so far if it is close enough. */
-static void consider(const char *word, const char *cand, const char **best, int *best_d)
-{
-	size_t len = strlen(cand);
-	int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-	int d = edit_distance(word, cand);
-	if (d <= limit && d < *best_d) {
-		*best = cand;
-		*best_d = d;
-	}
 }
 
 static int section_index(const char *name)
@@ -1246,7 +1207,7 @@ static const char *closest_dotted(const char *name, char *buf, size_t n)
 	char names[JM_FLOW_MAX_KEYS][64];
 	for (int i = 0; i < NKEYS; i++) {
 		snprintf(names[i], sizeof names[i], "%s.%s", keys[i].section, keys[i].name);
-		consider(name, names[i], &best, &best_d);
+		jm_suggest_consider(name, names[i], &best, &best_d);
 	}
 	if (!best)
 		return NULL;
@@ -1469,7 +1430,7 @@ static int apply(jm_flow *f, int sec, const char *name, const char *raw, const c
 		int best_d = 99;
 		for (int i = 0; i < NKEYS; i++) {
 			if (!strcmp(keys[i].section, sname))
-				consider(name, keys[i].name, &best, &best_d);
+				jm_suggest_consider(name, keys[i].name, &best, &best_d);
 			else if (!strcmp(keys[i].name, name))
 				elsewhere = keys[i].section;
 		}
@@ -1624,7 +1585,7 @@ static int section_line(pstate *s, char *line)
 		const char *best = NULL;
 		int best_d = 99;
 		for (int i = 0; i < NSECTIONS; i++)
-			consider(t, sections[i].name, &best, &best_d);
+			jm_suggest_consider(t, sections[i].name, &best, &best_d);
 		if (best)
 			return fail(s, "unknown section [%s] (did you mean [%s]?)", t, best);
 		return fail(s, "unknown section [%s] (sections: data, clean, features, augment, "
@@ -1766,7 +1727,7 @@ int jm_flow_set(jm_flow *f, const char *assignment, jm_err *err)
 		const char *best = NULL;
 		int best_d = 99;
 		for (int i = 0; i < NSECTIONS; i++)
-			consider(sec_name, sections[i].name, &best, &best_d);
+			jm_suggest_consider(sec_name, sections[i].name, &best, &best_d);
 		if (best)
 			rc = jm_err_set(err, JM_EXIT_INPUT, "%s: unknown section [%s] (did you mean [%s]?)",
 					loc, sec_name, best);
