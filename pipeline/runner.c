@@ -322,8 +322,21 @@ static int alloc_optimizer(runner *r, jm_err *err)
 		.eps = f->train.eps,
 		.weight_decay = f->train.weight_decay,
 	};
-	if (jm_optim_new(&r->t.opt, r->be, &os, jm_model_n_params(r->t.model), err) < 0) {
-		err->batch_too_big = err->code == JM_EXIT_FAIL; /* an allocation */
+	size_t n = jm_model_n_params(r->t.model);
+	if (jm_optim_new(&r->t.opt, r->be, &os, n, err) < 0) {
+		if (err->code != JM_EXIT_FAIL)
+			return jm_err_prefix(err, "%s", f->name);
+		/* a smaller batch helps only if what it gives back makes room */
+		size_t need = jm_optim_state_bytes(&os, n), have = jm_backend_memory_left(r->be);
+		size_t back = jm_model_batch_memory_bytes(r->t.model);
+		err->batch_too_big = have == SIZE_MAX || need <= have + back;
+		if (!err->batch_too_big) {
+			size_t len = strlen(err->msg);
+			snprintf(err->msg + len, sizeof err->msg - len,
+				 ": a smaller batch would not make room; the model (%zu parameters) "
+				 "is too large for it with %s (sgd without momentum keeps no state)",
+				 n, f->train.optimizer);
+		}
 		return jm_err_prefix(err, "%s", f->name);
 	}
 	return 0;
@@ -533,10 +546,13 @@ static int batch_buffers(runner *r, jm_err *err)
 	const jm_flow *f = r->flow;
 	jm_trainer *t = &r->t;
 	const jm_backend *be = r->be;
-	if (t->n_train < t->B)
-		return jm_err_set(err, JM_EXIT_INPUT,
-				  "%s: [train] batch: %d is more than the %lld training samples",
-				  f->name, t->B, (long long)t->n_train);
+	if (t->n_train < t->B) {
+		int line = jm_flow_line(f, "train.batch");
+		jm_err_set(err, JM_EXIT_INPUT, "[train] batch: %d is more than the %lld training samples",
+			   t->B, (long long)t->n_train);
+		return line > 0 ? jm_err_prefix(err, "%s:%d", f->name, line)
+				: jm_err_prefix(err, line < 0 ? "--set train.batch" : "%s", f->name);
+	}
 	int maxb = jm_model_max_batch(t->model);
 	if (t->regression) {
 		t->targets_host = malloc((size_t)maxb * sizeof *t->targets_host);
@@ -684,6 +700,13 @@ static int fit_batch(runner *r, jm_err *err)
 	jm_flow *f = r->flow;
 	if (f->train.batch == 0 && (f->train.batch = chosen_batch(r)) > 0)
 		r->batch_auto = 1; /* chosen at the first start: not probed again */
+	if (f->train.batch > r->t.n_train && r->t.n_train > 0 && !jm_flow_line(f, "train.batch")) {
+		/* the default, which the user never chose, fits the data */
+		snprintf(r->batch_note, sizeof r->batch_note,
+			 "batch %lld: the default %lld is more than the %lld training samples",
+			 (long long)r->t.n_train, (long long)f->train.batch, (long long)r->t.n_train);
+		f->train.batch = r->t.n_train;
+	}
 	if (f->train.batch > 0) {
 		int B = (int)f->train.batch;
 		if (try_batch(r, B, !r->batch_auto, err) == 0)

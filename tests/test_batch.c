@@ -689,6 +689,62 @@ Test(batch, memory_the_machine_lacks_is_refused_up_front)
 	free(out), free(err);
 }
 
+/* A batch larger than the training set: the default (never chosen)
+ * shrinks to the data with a note; one the user gave is refused where it
+ * was given, the file's line or --set. */
+Test(batch, a_batch_larger_than_the_data)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "e.flow", "[train]\nepochs = 1\n"));
+	free(jt_write(dir, "b.flow", "[train]\nepochs = 1\nbatch = 200\n"));
+	const char *lim = "--set data.limit=100 --set data.test_limit=50";
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "'%s' --batch e.flow %s", jt_bin(), lim);
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "batch 90: the default 128 is more than the 90 training samples") &&
+			  strstr(out, "1 steps of 90"),
+		  "%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "'%s' --batch b.flow %s", jt_bin(), lim);
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "b.flow:3: [train] batch: 200 is more than the 90 training samples"),
+		  "%s", err);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "'%s' --batch e.flow %s --set train.batch=300", jt_bin(), lim);
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "--set train.batch: [train] batch: 300 is more than the 90"), "%s",
+		  err);
+	free(out), free(err);
+}
+
+/* The optimizer's state does not grow with the batch: when it is what
+ * does not fit, and giving back the batch's memory would not make room,
+ * the advice is the model or the optimizer, not "lower [train] batch",
+ * and batch = auto does not halve its way down to 1 first. */
+Test(batch, optimizer_state_that_cannot_fit_is_not_blamed_on_the_batch)
+{
+	NEED_FMNIST();
+	/* 73.6M parameters: 562 MiB of weights and gradients, as much of
+	 * Adam's state; 900 MB holds the first, not both */
+	free(jt_write(dir, "o.flow",
+		      "[data]\nlimit = 600\ntest_limit = 200\n[model]\nhidden = 8192,8192\n"
+		      "[train]\nepochs = 1\nbatch = 64\n"));
+	const char *sets[] = {"", "--set train.batch=auto"};
+	for (int i = 0; i < 2; i++) {
+		char *out, *err;
+		int rc = jt_sh(dir, &out, &err, "JIANMO_MEMORY_AVAILABLE=900000000 '%s' --batch o.flow %s",
+			       jt_bin(), sets[i]);
+		cr_expect_eq(rc, 1, "exit %d\n%s\n%s", rc, out, err);
+		cr_expect(strstr(err, "cannot allocate 561.8 MiB of optimizer state on cpu (") &&
+				  strstr(err, "a smaller batch would not make room; the model "
+					      "(73629706 parameters) is too large for it with adamw"),
+			  "%s", err);
+		cr_expect(!strstr(err, "lower [train] batch") && !strstr(err, "not even a batch"),
+			  "%s", err);
+		free(out), free(err);
+	}
+}
+
 /* batch = auto: 512 (the largest power of two in the 538 training images)
  * cannot fit in the capped address space; the run halves it until the
  * model's buffers fit, says what it tried, records the batch it chose

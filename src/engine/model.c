@@ -114,7 +114,8 @@ struct jm_model {
 	const float **gptr;     /* gradient pointers during backward */
 	unsigned char *written; /* gradient of activation written this pass */
 	int fwd_B, fwd_training;
-	size_t bytes;
+	size_t bytes;           /* backend memory held, all of it */
+	size_t batch_bytes;     /* ... of which grows with the batch */
 
 	/* plugin layers: the operator and its arguments, one per L_PLUGIN
 	 * layer, and their CUDA kernels on a device backend */
@@ -877,6 +878,8 @@ static int alloc_buffers(jm_model *m, jm_err *err)
 					  "too large for it",
 					  (double)tab[i].bytes / (1 << 20), tab[i].what, be->name, left);
 		m->bytes += tab[i].bytes;
+		if (tab[i].per_batch)
+			m->batch_bytes += tab[i].bytes;
 	}
 	return 0;
 }
@@ -1565,6 +1568,8 @@ int jm_model_n_classes(const jm_model *m) { return m->n_classes; }
 int jm_model_max_batch(const jm_model *m) { return m->max_batch; }
 int jm_model_n_tensors(const jm_model *m) { return m->n_tensors; }
 size_t jm_model_memory_bytes(const jm_model *m) { return m->bytes; }
+
+size_t jm_model_batch_memory_bytes(const jm_model *m) { return m->batch_bytes; }
 
 size_t jm_model_input_size(const jm_model *m)
 {

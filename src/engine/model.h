@@ -176,5 +176,8 @@ const jm_tensor_info *jm_model_tensor(const jm_model *m, int i);
 int jm_model_find_tensor(const jm_model *m, const char *name);
 /* Bytes of backend memory the model holds (all buffers above). */
 size_t jm_model_memory_bytes(const jm_model *m);
+/* ... of which grows with the model's batch (activations, their gradients,
+ * pooling indices, scratch): what a smaller batch would give back. */
+size_t jm_model_batch_memory_bytes(const jm_model *m);
 
 #endif

@@ -95,20 +95,29 @@ int jm_optim_new(jm_optim **out, const jm_backend *be,
 		o->names[o->n_state++] = "optim.m";
 		o->names[o->n_state++] = "optim.v";
 	}
+	size_t need = (size_t)o->n_state * (n ? n : 1) * sizeof(float);
+	size_t have = jm_backend_memory_left(be);
 	for (int i = 0; i < o->n_state; i++) {
-		o->state[i] = be->alloc((n ? n : 1) * sizeof(float));
+		o->state[i] = need <= have ? be->alloc((n ? n : 1) * sizeof(float)) : NULL;
 		if (!o->state[i]) {
 			char left[64];
-			jm_backend_memory_note(jm_backend_memory_left(be), left, sizeof left);
+			jm_backend_memory_note(need <= have ? jm_backend_memory_left(be) : have, left,
+					       sizeof left);
 			jm_err_set(err, JM_EXIT_FAIL,
 				   "[train] cannot allocate %.1f MiB of optimizer state on %s%s",
-				   (double)(n * sizeof(float)) / (1 << 20), be->name, left);
+				   (double)need / (1 << 20), be->name, left);
 			jm_optim_free(o);
 			return -1;
 		}
 	}
 	*out = o;
 	return 0;
+}
+
+size_t jm_optim_state_bytes(const jm_optim_spec *spec, size_t n)
+{
+	int n_state = spec->kind == JM_OPT_SGD ? spec->momentum > 0.0 : 2;
+	return (size_t)n_state * (n ? n : 1) * sizeof(float);
 }
 
 void jm_optim_free(jm_optim *o)

@@ -54,10 +54,14 @@ int jm_optim_kind_from_name(const char *name);
 const char *jm_optim_kind_name(int kind);
 
 /* State buffers for n parameters, zeroed.  JM_EXIT_INPUT for a bad spec
- * (messages name the [train] key), JM_EXIT_FAIL if allocation fails. */
+ * (messages name the [train] key), JM_EXIT_FAIL if allocation fails or,
+ * on the CPU, if the machine's memory left cannot hold the state (weighed
+ * before any of it is taken, as the model weighs itself). */
 int jm_optim_new(jm_optim **out, const jm_backend *be,
 		 const jm_optim_spec *spec, size_t n, jm_err *err);
 void jm_optim_free(jm_optim *o); /* accepts NULL */
+/* Bytes of state the spec's optimizer keeps for n parameters. */
+size_t jm_optim_state_bytes(const jm_optim_spec *spec, size_t n);
 
 /* One step: params -= update(grads), lr for this step.  mom is the SGD
  * momentum / Adam beta1 for this step (jm_momentum_at), or a negative value
