@@ -799,7 +799,8 @@ static void device_label(const runner *r, char *buf, size_t n)
 }
 
 /* Params are what tells runs apart in `show` and `compare`: every key with
- * a value, except a plain run's [search] settings (it is not a search).
+ * a value that matters to the run (jm_flow_key_matters), except a plain
+ * run's [search] settings (it is not a search).
  * The whole flow, empty keys included, is stored with the run anyway. */
 static void store_param(const char *key, const char *value, void *ctx)
 {
@@ -807,6 +808,8 @@ static void store_param(const char *key, const char *value, void *ctx)
 	if (!value[0])
 		return;
 	if (!strncmp(key, "search.", 7) && r->flow->search.trials == 0)
+		return;
+	if (!jm_flow_key_matters(r->flow, key))
 		return;
 	jm_store_param_set(r->store, r->t.run, key, value, NULL);
 }

@@ -883,6 +883,70 @@ int jm_flow_is_tabular(const jm_flow *f)
 	return strcmp(f->data.source, "fashion-mnist") && strncmp(f->data.source, "idx:", 4);
 }
 
+int jm_flow_key_matters(const jm_flow *f, const char *dotted)
+{
+	const char *dot = strchr(dotted, '.');
+	if (!dot)
+		return 1;
+	const char *k = dot + 1;
+	int tab = jm_flow_is_tabular(f);
+	if (!strncmp(dotted, "augment.", 8)) {
+		const double cutmix = tab ? 0 : f->augment.cutmix, mixup = f->augment.mixup;
+		const double erasing = tab ? 0 : f->augment.erasing;
+		static const char *const image_only[] = {"cutmix", "hflip", "crop_padding", "erasing"};
+		for (size_t i = 0; i < sizeof image_only / sizeof *image_only; i++)
+			if (!strcmp(k, image_only[i]))
+				return !tab;
+		if (!strcmp(k, "cutmix_minmax") || !strcmp(k, "correct_lam"))
+			return cutmix > 0;
+		if (!strcmp(k, "switch"))
+			return cutmix > 0 && mixup > 0;
+		if (!strcmp(k, "prob") || !strcmp(k, "mode") || !strcmp(k, "label_smoothing"))
+			return cutmix > 0 || mixup > 0;
+		if (!strcmp(k, "padding_mode"))
+			return !tab && f->augment.crop_padding > 0;
+		if (!strncmp(k, "erasing_", 8))
+			return erasing > 0;
+		return 1;
+	}
+	if (!strncmp(dotted, "data.", 5))
+		return !(tab && (!strcmp(k, "normalize") || !strcmp(k, "dir")));
+	if (!strcmp(dotted, "notify.timeout"))
+		return f->notify.url[0] != '\0';
+	if (!strncmp(dotted, "model.", 6)) {
+		int mlp = !strcmp(f->model.type, "mlp"), cnn = !strcmp(f->model.type, "cnn");
+		if (!strcmp(k, "hidden") || !strcmp(k, "dropout") || !strcmp(k, "norm"))
+			return mlp;
+		if (!strcmp(k, "layers") || !strcmp(k, "batchnorm"))
+			return cnn;
+		if (!strcmp(k, "act"))
+			return mlp || cnn;
+		return 1;
+	}
+	if (strncmp(dotted, "train.", 6))
+		return 1;
+	/* keys of one optimizer or one schedule */
+	static const struct {
+		const char *key, *optimizer, *schedule;
+	} only[] = {
+		{"momentum", "sgd", NULL},      {"nesterov", "sgd", NULL},
+		{"warmup", NULL, "cosine"},     {"min_lr", NULL, "cosine"},
+		{"step_epochs", NULL, "step"}, {"gamma", NULL, "step"},
+		{"pct_start", NULL, "onecycle"},
+	};
+	for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+		if (!strcmp(k, only[i].key))
+			return only[i].optimizer ? !strcmp(f->train.optimizer, only[i].optimizer)
+						 : !strcmp(f->train.schedule, only[i].schedule);
+	if (!strcmp(k, "beta1") || !strcmp(k, "beta2") || !strcmp(k, "eps"))
+		return strcmp(f->train.optimizer, "sgd") != 0;
+	if (!strcmp(k, "clip_mode"))
+		return f->train.clip > 0;
+	if (!strcmp(k, "clip_percentile") || !strcmp(k, "clip_window"))
+		return f->train.clip > 0 && !strcmp(f->train.clip_mode, "adaptive");
+	return 1;
+}
+
 /* The plugin:NAME(...) tokens of a layer string (or [model] act): each
  * operator loaded, each argument declared and in range.  The rest of the
  * string is the model builder's to check. */

@@ -268,6 +268,14 @@ int jm_flow_equal(const jm_flow *a, const jm_flow *b);
  * idx:DIR): a path, archive.zip:member.csv, a .gz, or an http(s) URL. */
 int jm_flow_is_tabular(const jm_flow *f);
 
+/* 0 when "section.key" cannot change what f's runs do, as its entry in
+ * jianmo-flow(5) says: sgd's momentum under adamw, step's gamma under
+ * cosine, CutMix's options with CutMix off, the image keys of a CSV
+ * source, an mlp's keys in a cnn.  Runs and trials record only the keys
+ * that matter as params, so show and compare list what tells runs apart
+ * (the whole flow is stored anyway).  1 for any other key. */
+int jm_flow_key_matters(const jm_flow *f, const char *dotted);
+
 /* 1 when [augment] mixes samples in pairs (CutMix or MixUp on, mode pair
  * or elem), which needs an even [train] batch. */
 int jm_flow_mixes_pairs(const jm_flow *f);

@@ -689,6 +689,55 @@ Test(batch, memory_the_machine_lacks_is_refused_up_front)
 	free(out), free(err);
 }
 
+/* A run records as params only the keys that can change it: none of
+ * the image keys for a CSV, sgd's momentum under adamw, the step
+ * schedule's keys under cosine, CutMix's with CutMix off. */
+Test(batch, params_are_the_keys_that_matter)
+{
+	char csv[2048] = "a,b,y\n";
+	for (int i = 0; i < 60; i++)
+		snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%d,%d,%s\n", i % 7, i % 5,
+			 i % 2 ? "x" : "z");
+	free(jt_write(dir, "t.csv", csv));
+	free(jt_write(dir, "a.flow",
+		      "[data]\nsource = t.csv\ntarget = y\n[train]\nepochs = 1\nbatch = 8\n"));
+	free(jt_write(dir, "s.flow",
+		      "[data]\nsource = t.csv\ntarget = y\n[train]\nepochs = 1\nbatch = 8\n"
+		      "optimizer = sgd\nschedule = step\nclip = 1\n[augment]\nmixup = 0.2\n"));
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "'%s' --batch a.flow >/dev/null && '%s' --batch s.flow "
+				    ">/dev/null && '%s' show 1 && echo ==== && '%s' show 2",
+		       jt_bin(), jt_bin(), jt_bin(), jt_bin());
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	char *two = strstr(out, "====");
+	cr_assert(two, "%s", out);
+	*two = '\0';
+	char *one = strstr(out, "\nparams\n");
+	two = strstr(two + 4, "\nparams\n");
+	cr_assert(one && two, "%s", out);
+	/* the params block alone (show then prints metrics and the flow) */
+	*strstr(one, "\nmetrics") = '\0';
+	*strstr(two, "\nmetrics") = '\0';
+	/* adamw, constant, no clipping, no mixing */
+	cr_expect(strstr(one, "train.beta1") && strstr(one, "train.clip ") &&
+			  strstr(one, "augment.mixup") && strstr(one, "model.hidden"),
+		  "%s", one);
+	const char *never[] = {"augment.cutmix", "augment.hflip", "augment.prob", "data.normalize",
+			       "model.layers", "model.batchnorm", "train.momentum", "train.gamma",
+			       "train.min_lr", "train.clip_mode", "notify.timeout"};
+	for (size_t i = 0; i < sizeof never / sizeof *never; i++)
+		cr_expect(!strstr(one, never[i]), "%s in\n%s", never[i], one);
+	/* sgd, step, clipping, MixUp */
+	const char *now[] = {"train.momentum", "train.nesterov", "train.gamma", "train.step_epochs",
+			     "train.clip_mode", "augment.prob", "augment.mode"};
+	for (size_t i = 0; i < sizeof now / sizeof *now; i++)
+		cr_expect(strstr(two, now[i]), "%s not in\n%s", now[i], two);
+	cr_expect(!strstr(two, "train.beta1") && !strstr(two, "train.clip_window") &&
+			  !strstr(two, "augment.switch") && !strstr(two, "augment.cutmix"),
+		  "%s", two);
+	free(out), free(err);
+}
+
 /* A batch larger than the training set: the default (never chosen)
  * shrinks to the data with a note; one the user gave is refused where it
  * was given, the file's line or --set. */
