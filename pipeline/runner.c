@@ -981,6 +981,29 @@ static void log_best_val(runner *r)
 			      t->st.step, t->st.best);
 }
 
+/* An early-stopping run ends with its best epoch's weights, not the
+ * worse ones of the epochs that stopped it: those are tested and saved.
+ * Every run with a validation set keeps best.safetensors. */
+static int restore_best(runner *r, jm_err *err)
+{
+	jm_trainer *t = &r->t;
+	const jm_train_state *st = &t->st;
+	if (st->best_epoch <= 0)
+		return 0;
+	if (add_artifact(r, JM_TRAIN_BEST_FILE, err) < 0)
+		return -1;
+	if (r->flow->train.patience <= 0 || st->best_epoch >= st->epoch)
+		return 0;
+	if (jm_train_restore_best(t, err) < 0)
+		return -1;
+	jm_report_msg(&r->rep, "keeping epoch %lld's weights, the best by %s (%.4f)",
+		      (long long)st->best_epoch,
+		      t->regression || !strcmp(r->flow->train.monitor, "val_loss") ? "val_loss"
+										 : "val_acc",
+		      st->best);
+	return 0;
+}
+
 static int finish_done(runner *r, double *test_acc, jm_err *err)
 {
 	jm_trainer *t = &r->t;
@@ -990,6 +1013,8 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 		/* [split] test = 0: the model is kept, and no test is made up */
 		*test_acc = NAN;
 		log_best_val(r);
+		if (restore_best(r, err) < 0)
+			return -1;
 		if (jm_metric_writer_flush(t->mw, err) < 0 || save_model(r, NAN, err) < 0)
 			return -1;
 		jm_report_msg(&r->rep, "not tested: [split] test = 0 leaves no test rows (trained on "
@@ -999,6 +1024,8 @@ static int finish_done(runner *r, double *test_acc, jm_err *err)
 						      : 0.0);
 		return 0;
 	}
+	if (restore_best(r, err) < 0)
+		return -1;
 	if (!t->regression &&
 	    !(r->confusion = calloc((size_t)K * (size_t)K, sizeof *r->confusion)))
 		return jm_err_set(err, JM_EXIT_FAIL, "out of memory");

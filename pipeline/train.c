@@ -459,6 +459,31 @@ static int improved(const jm_trainer *t, double v)
 	return v > t->st.best;
 }
 
+/* The best epoch's weights so far (by [train] monitor), which an
+ * early-stopping run ends with (jm_train_restore_best); on disk, so a
+ * resumed run has them too. */
+static int save_best(jm_trainer *t, jm_err *err)
+{
+	if (!t->run_dir)
+		return 0;
+	char path[4096], epoch[32], value[40];
+	snprintf(path, sizeof path, "%s/" JM_TRAIN_BEST_FILE, t->run_dir);
+	snprintf(epoch, sizeof epoch, "%lld", (long long)t->st.best_epoch);
+	snprintf(value, sizeof value, "%.17g", t->st.best);
+	const char *meta[] = {"epoch", epoch, "monitor", monitor_loss(t) ? "val_loss" : "val_acc",
+			      "value", value};
+	return jm_checkpoint_save(path, t->model, NULL, meta, 3, err);
+}
+
+int jm_train_restore_best(jm_trainer *t, jm_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/" JM_TRAIN_BEST_FILE, t->run_dir);
+	if (jm_checkpoint_load(path, t->model, NULL, NULL, err) < 0)
+		return jm_err_prefix(err, "the best epoch's weights");
+	return 0;
+}
+
 static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm_err *err)
 {
 	jm_train_state *st = &t->st;
@@ -542,6 +567,8 @@ static int end_of_epoch(jm_trainer *t, double epoch_seconds, int *early_stop, jm
 			st->best = v;
 			st->best_epoch = epoch;
 			st->bad_epochs = 0;
+			if (save_best(t, err) < 0)
+				return -1;
 		} else {
 			st->bad_epochs++;
 		}

@@ -183,4 +183,10 @@ void jm_eval_log(jm_trainer *t, const char *part, const jm_eval *e, int64_t step
 int jm_train_checkpoint_save(jm_trainer *t, const char *path, jm_err *err);
 int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err);
 
+/* With a validation set, each epoch that improves [train] monitor writes
+ * the model's weights to RUN_DIR/best.safetensors (st.best_epoch says
+ * which).  jm_train_restore_best reads them back into the model. */
+#define JM_TRAIN_BEST_FILE "best.safetensors"
+int jm_train_restore_best(jm_trainer *t, jm_err *err);
+
 #endif

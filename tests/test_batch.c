@@ -689,6 +689,67 @@ Test(batch, memory_the_machine_lacks_is_refused_up_front)
 	free(out), free(err);
 }
 
+/* The data of a safetensors file, after its header (the metadata, which
+ * differs between files holding the same tensors). */
+static char *tensor_bytes(const char *path, size_t *n)
+{
+	size_t len = 0;
+	char *b = jt_read(path, &len);
+	cr_assert(b && len >= 8, "cannot read %s", path);
+	uint64_t h = 0;
+	for (int i = 7; i >= 0; i--)
+		h = h << 8 | (unsigned char)b[i];
+	cr_assert(h <= len - 8, "%s: header %llu", path, (unsigned long long)h);
+	*n = len - 8 - (size_t)h;
+	char *d = malloc(*n ? *n : 1);
+	memcpy(d, b + 8 + h, *n);
+	free(b);
+	return d;
+}
+
+/* Early stopping ends with the best epoch's weights: they are tested and
+ * saved as model.safetensors; every run with a validation set keeps them
+ * in best.safetensors. */
+Test(batch, early_stopping_keeps_the_best_epoch)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "es.flow",
+		      "[data]\nlimit = 3000\ntest_limit = 300\n[model]\nhidden = 16\n"
+		      "[train]\nepochs = 8\nbatch = 32\nlr = 0.05\npatience = 1\n"));
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "'%s' --batch es.flow", jt_bin());
+	cr_assert_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	long long best = 0, stopped = 0;
+	const char *e = strstr(out, "has not improved for 1 epochs (best ");
+	const char *k = strstr(out, "keeping epoch ");
+	/* lr 0.05 makes a worse epoch early; if this machine's arithmetic
+	 * never did, the run ends on its best epoch and keeps it as is */
+	if (e) {
+		cr_assert(sscanf(strstr(e, " at epoch ") + 10, "%lld", &best) == 1, "%s", out);
+		for (const char *p = out; (p = strstr(p, "\nepoch ")); p++)
+			sscanf(p + 7, "%lld", &stopped);
+		cr_expect(best < stopped, "%s", out);
+		cr_expect(k, "%s", out);
+		char want[64];
+		snprintf(want, sizeof want, "keeping epoch %lld's weights, the best by val_acc", best);
+		cr_expect(strstr(out, want), "%s", out);
+	} else {
+		cr_expect(!k, "%s", out);
+	}
+	char path[4096], path2[4096];
+	snprintf(path, sizeof path, "%s/.jianmo/runs/1/model.safetensors", dir);
+	snprintf(path2, sizeof path2, "%s/.jianmo/runs/1/best.safetensors", dir);
+	size_t n1, n2;
+	char *m = tensor_bytes(path, &n1), *b = tensor_bytes(path2, &n2);
+	cr_expect(n1 == n2 && !memcmp(m, b, n1), "model.safetensors is not the best epoch's");
+	free(m), free(b);
+	free(out), free(err);
+	/* listed with the run's artifacts */
+	rc = jt_sh(dir, &out, &err, "'%s' show 1", jt_bin());
+	cr_expect(rc == 0 && strstr(out, "best.safetensors"), "%s", out);
+	free(out), free(err);
+}
+
 /* A run records as params only the keys that can change it: none of
  * the image keys for a CSV, sgd's momentum under adamw, the step
  * schedule's keys under cosine, CutMix's with CutMix off. */

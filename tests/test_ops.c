@@ -1193,6 +1193,23 @@ Test(ops, conv2d_split_across_workers)
 	jm_cpu_set_workers(1);
 }
 
+/* A NaN passes through the ReLU, alone or after batch norm (as in
+ * PyTorch), so a network that makes one fails as diverged at its loss
+ * rather than training on the zeros the ReLU would have made of it. */
+Test(ops, relu_passes_nan)
+{
+	float in[5] = {NAN, -1.0f, 0.0f, -0.0f, 2.0f}, out[5];
+	be->act_forward(JM_ACT_RELU, out, in, 5);
+	cr_expect(isnan(out[0]), "relu(NaN) = %g", out[0]);
+	cr_expect(out[1] == 0.0f && out[2] == 0.0f && !signbit(out[3]) && out[3] == 0.0f &&
+			  out[4] == 2.0f,
+		  "%g %g %g %g", out[1], out[2], out[3], out[4]);
+	float x[6] = {1.0f, NAN, -3.0f, 4.0f, -5.0f, 6.0f}, y[6], rm[2] = {0, 0}, rv[2] = {1, 1};
+	be->batchnorm_forward(y, NULL, NULL, x, NULL, NULL, rm, rv, 1, 2, 3, 0, 0.1f, 1e-5f, 1);
+	cr_expect(isnan(y[1]), "bn+relu(NaN) = %g", y[1]);
+	cr_expect(y[0] > 0.0f && y[2] == 0.0f && y[4] == 0.0f, "%g %g %g", y[0], y[2], y[4]);
+}
+
 /* Batch norm with its ReLU (relu, out) gives each value as batch norm
  * then act_forward, and act_backward then batch norm backward, give it:
  * to the bit, on one worker and three, in training and in eval. */

@@ -119,7 +119,7 @@ __global__ void k_bn_affine(float *out, const float *in, const float *scale,
 	{
 		int c = bn_channel(i, C, HW);
 		float v = in[i] * scale[c] + shift[c];
-		out[i] = relu && !(v > 0.0f) ? 0.0f : v;
+		out[i] = relu && v <= 0.0f ? 0.0f : v; /* NaN passes (the CPU's twin) */
 	}
 }
 

@@ -32,7 +32,7 @@ extern "C" void jm_cuda_fill(float *x, float v, size_t n)
 __device__ __forceinline__ float act_fwd(int act, float x)
 {
 	switch (act) {
-	case JM_ACT_RELU: return x > 0.0f ? x : 0.0f;
+	case JM_ACT_RELU: return x <= 0.0f ? 0.0f : x; /* NaN passes (the CPU's twin) */
 	case JM_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 	case JM_ACT_TANH: return tanhf(x);
 	case JM_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));

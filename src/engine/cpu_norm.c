@@ -121,7 +121,7 @@ JM_CPU_HOT static void norm_affine(float *out, const float *x, size_t n,
 	}
 	for (size_t i = 0; i < n; i++) {
 		float v = x[i] * scale + shift;
-		out[i] = v > 0.0f ? v : 0.0f;
+		out[i] = v <= 0.0f ? 0.0f : v; /* NaN passes, as act_relu_fwd */
 	}
 }
 

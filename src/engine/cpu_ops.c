@@ -41,10 +41,12 @@ static void act_none_bwd(float *din, const float *dout, const float *in,
 		memmove(din, dout, n * sizeof *din);
 }
 
+/* A NaN passes through, as in PyTorch, so a network that produces one
+ * fails as diverged at its loss instead of training on zeros. */
 JM_CPU_HOT static void act_relu_fwd(float *out, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+		out[i] = in[i] <= 0.0f ? 0.0f : in[i];
 }
 
 JM_CPU_HOT static void act_relu_bwd(float *din, const float *dout,
