@@ -484,6 +484,34 @@ Test(plugin, device_backend_needs_the_cuda_object)
 			 "(use --device cpu)"), "%s", err.msg);
 }
 
+/* An operator whose infer gives a shape the host cannot use is refused as
+ * one that says no itself: an input error (the flow's line is added by
+ * the runner), saying what is wrong. */
+Test(plugin, infer_that_gives_an_unusable_shape_is_refused)
+{
+	use_path(examples_and_extra());
+	static const struct {
+		const char *layers, *says;
+	} cases[] = {
+		{"c4 plugin:chscale(bad=1) fc3", "its infer gave an output of 0x6x6 for an input of "
+						 "4x6x6; channels, height and width must each be"},
+		{"c4 plugin:chscale(bad=2) fc3", "its infer gave an output of 1048576x64x64, over"},
+		{"c4 plugin:chscale(bad=3) fc3", "its infer declared 5 parameter tensors; a layer has "
+						 "0 to 4"},
+		{"c4 plugin:chscale(bad=4) fc3", "its infer declared parameter tensor 2 \"bias\" with 0 "
+						 "dimensions"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		jm_model_spec s = {.type = "cnn", .layers = cases[i].layers};
+		jm_err err = {0};
+		jm_model *m = NULL;
+		cr_assert_eq(jm_model_build(&m, &jm_backend_cpu, &s, 1, 6, 6, 3, 4, &err), -1);
+		cr_expect_eq(err.code, JM_EXIT_INPUT, "%s", err.msg);
+		cr_expect(strstr(err.msg, "plugin:chscale: ") && strstr(err.msg, cases[i].says),
+			  "%s", err.msg);
+	}
+}
+
 /* swish's CUDA kernels against its CPU code (needs a GPU). */
 Test(plugin, swish_cuda_parity)
 {

@@ -399,12 +399,23 @@ static int add_plugin(builder *b, const char *name, const jm_plugin_call *call)
 	const char *msg = op->layer.infer(&lay);
 	if (msg)
 		return jm_err_set(b->err, JM_EXIT_INPUT, "%s: plugin:%s: %s", b->where, op->name, msg);
-	if (lay.out.c < 1 || lay.out.h < 1 || lay.out.w < 1 || lay.n_params < 0 ||
-	    lay.n_params > JM_PLUGIN_MAX_PARAMS ||
-	    (int64_t)lay.out.c * lay.out.h * lay.out.w > (int64_t)MAX_UNITS * 64)
-		return jm_err_set(b->err, JM_EXIT_FAIL,
-				  "%s: plugin:%s: infer gave an output of %dx%dx%d and %d tensors",
-				  b->where, op->name, lay.out.c, lay.out.h, lay.out.w, lay.n_params);
+	/* what the operator's infer gave, checked: the layer is refused at
+	 * its line, as an operator that says no itself is */
+	if (lay.out.c < 1 || lay.out.h < 1 || lay.out.w < 1)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: plugin:%s: its infer gave an output of %dx%dx%d for an input of "
+				  "%dx%dx%d; channels, height and width must each be at least 1",
+				  b->where, op->name, lay.out.c, lay.out.h, lay.out.w, b->c, b->h, b->w);
+	if ((int64_t)lay.out.c * lay.out.h * lay.out.w > (int64_t)MAX_UNITS * 64)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: plugin:%s: its infer gave an output of %dx%dx%d, over %d values "
+				  "a sample",
+				  b->where, op->name, lay.out.c, lay.out.h, lay.out.w, MAX_UNITS * 64);
+	if (lay.n_params < 0 || lay.n_params > JM_PLUGIN_MAX_PARAMS)
+		return jm_err_set(b->err, JM_EXIT_INPUT,
+				  "%s: plugin:%s: its infer declared %d parameter tensors; a layer has "
+				  "0 to %d",
+				  b->where, op->name, lay.n_params, JM_PLUGIN_MAX_PARAMS);
 	const jm_plugin_layer_cuda *cuda = NULL;
 	if (strcmp(m->be->name, "cpu")) {
 		char why[1024];
@@ -426,9 +437,11 @@ static int add_plugin(builder *b, const char *name, const jm_plugin_call *call)
 		for (int d = 0; ok && d < t->ndim; d++)
 			ok = t->shape[d] >= 1 && t->shape[d] <= MAX_UNITS * 64;
 		if (!ok)
-			return jm_err_set(b->err, JM_EXIT_FAIL,
-					  "%s: plugin:%s: infer declared a bad tensor %d \"%s\"",
-					  b->where, op->name, i + 1, t->name);
+			return jm_err_set(b->err, JM_EXIT_INPUT,
+					  "%s: plugin:%s: its infer declared parameter tensor %d \"%s\" "
+					  "with %d dimensions; a tensor needs a name and 1 to 4 "
+					  "dimensions of 1 to %d each",
+					  b->where, op->name, i + 1, t->name, t->ndim, MAX_UNITS * 64);
 		L->pt[L->npt++] = new_tensor(b, name, t->name, 0, INIT_PLUGIN, 0, t->ndim, t->shape);
 	}
 	L->stat_off = m->stat_floats;

@@ -11,6 +11,9 @@
 static const jm_plugin_arg args[] = {
 	{JM_PLUGIN_HEADER(jm_plugin_arg), .name = "spread", .def = 0.5, .min = 0, .max = 1,
 	 .help = "weights start in [1 - spread, 1 + spread]"},
+	{JM_PLUGIN_HEADER(jm_plugin_arg), .name = "bad", .def = 0, .min = 0, .max = 4,
+	 .help = "for the refusal tests, infer gives: 1 an output of 0 channels, 2 an output "
+		 "too large, 3 five tensors, 4 a tensor of no dimensions"},
 };
 
 static const char *infer(jm_plugin_layout *l)
@@ -23,6 +26,12 @@ static const char *infer(jm_plugin_layout *l)
 	l->params[1].ndim = 1;
 	l->params[1].shape[0] = l->in.c;
 	l->scratch_per_sample = (size_t)l->in.c * l->in.h * l->in.w;
+	switch ((int)l->args[1]) {
+	case 1: l->out.c = 0; break;
+	case 2: l->out.c = 1 << 20; l->out.h = l->out.w = 64; break;
+	case 3: l->n_params = 5; break;
+	case 4: l->params[1].ndim = 0; break;
+	}
 	return NULL;
 }
 
@@ -73,7 +82,7 @@ JM_PLUGIN_EXPORT const char *jm_plugin_init(const jm_plugin_api *api, jm_plugin_
 		JM_PLUGIN_HEADER(jm_plugin_layer),
 		.name = "chscale",
 		.help = "per-channel scale and shift",
-		.n_args = 1,
+		.n_args = 2,
 		.args = args,
 		.infer = infer,
 		.init = init,
