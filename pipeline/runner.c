@@ -829,7 +829,8 @@ static int create_run(runner *r, jm_err *err)
 {
 	char *text = jm_flow_format(r->flow);
 	int64_t flow_id = 0;
-	const char *name = r->o->flow_path ? r->o->flow_path : r->flow->name;
+	const char *name = r->o->flow_path && strcmp(r->o->flow_path, "-") ? r->o->flow_path
+									    : r->flow->name;
 	const char *base = strrchr(name, '/');
 	int rc = jm_store_flow_put(r->store, base ? base + 1 : name, text, &flow_id, err);
 	free(text);

@@ -1738,11 +1738,15 @@ int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err
 
 int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
 {
-	FILE *fp = fopen(path, "rb");
+	/* "-": the flow comes on standard input, and is called stdin */
+	int std = !strcmp(path, "-");
+	FILE *fp = std ? stdin : fopen(path, "rb");
 	char *text = NULL;
 	int rc = -1;
 
 	*out = NULL;
+	if (std)
+		path = "stdin";
 	if (!fp)
 		return jm_err_set(err, JM_EXIT_INPUT, "cannot open \"%s\": %s", path, strerror(errno));
 	text = jm_xmalloc(FLOW_MAX_FILE + 1);
@@ -1767,7 +1771,8 @@ int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
 	rc = 0;
 done:
 	free(text);
-	fclose(fp);
+	if (!std)
+		fclose(fp);
 	return rc;
 }
 

@@ -750,6 +750,25 @@ Test(batch, early_stopping_keeps_the_best_epoch)
 	free(out), free(err);
 }
 
+/* --batch - reads the flow on standard input; it is called stdin, in its
+ * messages and as the run's name. */
+Test(batch, a_flow_on_standard_input)
+{
+	NEED_FMNIST();
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err, "printf '[data]\\nlimit = 300\\ntest_limit = 100\\n"
+				    "[train]\\nepochs = 1\\n' | '%s' --batch - && '%s' runs --csv",
+		       jt_bin(), jt_bin());
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(out, "test loss ") && strstr(out, ",done,stdin,"), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "printf '[train]\\nepochz = 1\\n' | '%s' --batch -", jt_bin());
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "stdin:2: [train] unknown key \"epochz\" (did you mean \"epochs\"?)"),
+		  "%s", err);
+	free(out), free(err);
+}
+
 /* A run records as params only the keys that can change it: none of
  * the image keys for a CSV, sgd's momentum under adamw, the step
  * schedule's keys under cosine, CutMix's with CutMix off. */
