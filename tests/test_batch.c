@@ -402,8 +402,9 @@ Test(batch, graph_contract_holds_and_changes_nothing, .timeout = 300)
  * fails from its Nth call on, as a GPU's does after a fault in its queued
  * work) is the run's error wherever it is found, named as such, not read
  * as divergence or garbage figures: in training, in the evaluation, and
- * before a checkpoint replaces the last good one; and a run failed so
- * resumes from that checkpoint to the uninterrupted result. */
+ * before the best epoch's weights or a checkpoint replace the last good
+ * ones; and a run failed so resumes from that checkpoint to the
+ * uninterrupted result. */
 Test(batch, device_errors_fail_the_run_and_keep_the_checkpoint, .timeout = 300)
 {
 	NEED_FMNIST();
@@ -415,9 +416,11 @@ Test(batch, device_errors_fail_the_run_and_keep_the_checkpoint, .timeout = 300)
 	} at[] = {
 		{3, "run 2 failed: training (step 15, epoch 1) on cpu: an injected device error"},
 		{11, "run 3 failed: evaluation on cpu: an injected device error"},
-		{12, "run 4 failed: .jianmo/runs/4/checkpoint.safetensors: not saved: cpu: an "
+		{12, "run 4 failed: .jianmo/runs/4/best.safetensors: not saved: cpu: an "
 		     "injected device error"},
-		{13, "run 5 failed: training (step 50, epoch 2) on cpu: an injected device error"},
+		{13, "run 5 failed: .jianmo/runs/5/checkpoint.safetensors: not saved: cpu: an "
+		     "injected device error"},
+		{14, "run 6 failed: training (step 50, epoch 2) on cpu: an injected device error"},
 	};
 	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
 		char *out, *err;
@@ -435,16 +438,17 @@ Test(batch, device_errors_fail_the_run_and_keep_the_checkpoint, .timeout = 300)
 		cr_expect_null(strstr(files, ".tmp."), "a checkpoint's temporary file stayed: %s",
 			       files);
 		/* before epoch 1's checkpoint, none; after it, it stays */
-		cr_expect_eq(strstr(files, "checkpoint.safetensors") != NULL, at[i].n > 12, "%s",
+		cr_expect_eq(strstr(files, "checkpoint.safetensors") != NULL, at[i].n > 13, "%s",
 			     files);
+		cr_expect_eq(strstr(files, "best.safetensors") != NULL, at[i].n > 12, "%s", files);
 		free(out), free(err);
 	}
 	char *out, *err;
-	int rc = jt_sh(dir, &out, &err, "JIANMO_BACKEND_CHECK=1 '%s' --batch --resume 5", jt_bin());
+	int rc = jt_sh(dir, &out, &err, "JIANMO_BACKEND_CHECK=1 '%s' --batch --resume 6", jt_bin());
 	cr_assert_eq(rc, 0, "resume failed: %s\n%s", err, out);
 	free(out), free(err);
 	sqlite3 *db = open_db();
-	expect_same_final(db, 1, 5);
+	expect_same_final(db, 1, 6);
 	sqlite3_close(db);
 }
 
