@@ -6,8 +6,10 @@
  *   export: argv ──▶ store (must exist) ──jm_store_run_lookup──▶
  *           bundle_dest (may FILE be replaced?) ──▶
  *           jm_bundle_export ──▶ "exported run 3 (and 2 trials) to FILE"
- *   import: argv ──▶ store (created if missing) ──jm_bundle_import──▶
- *           "imported FILE as run 7 (and 2 trials)"
+ *   import: argv ──▶ store (created if missing) ──jm_bundle_import_report──▶
+ *           "imported FILE as run 7 (and 2 trials)", and a note when the
+ *           store had the bundle's run already; a store the import made is
+ *           removed again if the import fails
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -218,10 +220,18 @@ fail:
 int jm_cmd_export(int argc, char **argv, const jm_cli *cli)
 {
 	const char *ref = NULL, *file = NULL;
-	int json = 0, force = 0;
+	int json = 0, force = 0, ended = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
+		if (!ended && !strcmp(a, "--")) {
+			ended = 1;
+		} else if (ended || !jm_cli_is_option(a)) {
+			if (ref) {
+				fprintf(stderr, "jianmo: export: unexpected argument \"%s\"\n", a);
+				return jm_cmd_usage("export");
+			}
+			ref = a;
+		} else if (!strcmp(a, "--force") || !strcmp(a, "-f")) {
 			force = 1;
 		} else if (!strcmp(a, "--bundle")) {
 			if (++i >= argc) {
@@ -233,11 +243,9 @@ int jm_cmd_export(int argc, char **argv, const jm_cli *cli)
 			file = a + 9;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
-		} else if (a[0] == '-' || ref) {
+		} else {
 			fprintf(stderr, "jianmo: export: unexpected argument \"%s\"\n", a);
 			return jm_cmd_usage("export");
-		} else {
-			ref = a;
 		}
 	}
 	if (!ref || !file || !*file) {
@@ -265,11 +273,13 @@ int jm_cmd_export(int argc, char **argv, const jm_cli *cli)
 int jm_cmd_import(int argc, char **argv, const jm_cli *cli)
 {
 	const char *file = NULL;
-	int json = 0;
+	int json = 0, ended = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+		if (!ended && !strcmp(argv[i], "--")) {
+			ended = 1;
+		} else if (!ended && !strcmp(argv[i], "--json")) {
 			json = 1;
-		} else if (argv[i][0] == '-' || file) {
+		} else if ((!ended && argv[i][0] == '-' && argv[i][1]) || file) {
 			fprintf(stderr, "jianmo: import: unexpected argument \"%s\"\n", argv[i]);
 			return jm_cmd_usage("import");
 		} else {
@@ -284,13 +294,24 @@ int jm_cmd_import(int argc, char **argv, const jm_cli *cli)
 	}
 	jm_err err = {0};
 	jm_store *s = NULL;
-	int64_t run = 0;
-	int n_runs = 0, rc = JM_EXIT_OK;
+	jm_bundle_report r;
+	int rc = JM_EXIT_OK;
 	if (jm_store_open(&s, cli->home, 0, &err) < 0 ||
-	    jm_bundle_import(s, file, NULL, &run, &n_runs, &err) < 0)
+	    jm_bundle_import_report(s, file, NULL, &r, &err) < 0) {
 		rc = fail(&err);
-	else
-		report(cli, json, "imported", run, n_runs, file);
+		/* the store is unchanged: one made for this import goes again */
+		jm_store_close_discard(s);
+		return rc;
+	}
+	report(cli, json, "imported", r.run, r.n_runs, file);
+	if (r.earlier) {
+		char which[32] = "the run";
+		if (r.bundle_run)
+			snprintf(which, sizeof which, "run %lld", (long long)r.bundle_run);
+		fprintf(stderr, "jianmo: note: %s from this bundle %s run %lld\n", which,
+			r.earlier_imported ? "was already imported as" : "is already in this store as",
+			(long long)r.earlier);
+	}
 	jm_store_close(s);
 	return rc;
 }

@@ -5,6 +5,7 @@
  *   jianmo show RUN                       one run in full
  *   jianmo compare RUN RUN...             params and metrics side by side
  *   jianmo rm [--yes] RUN...              delete runs (and their trials)
+ *   jianmo tag|untag RUN TAG...           add or remove a run's tags
  *
  *   argv ──options──▶ store (jm_store_open) ──query.c──▶ run ids
  *        ──run_load / params / metric_summary──▶ table | JSON | CSV on stdout
@@ -150,11 +151,37 @@ static const char *status_colour(const char *status)
 	return NULL;
 }
 
+/* s as a terminal may show it: control characters (a newline in a file
+ * name, an escape sequence) written as \n, \t or \xNN, so they neither
+ * break a table's rows nor reach the terminal.  s itself when it has
+ * none, else buf (cut to cap). */
+static const char *term_safe(const char *s, char *buf, size_t cap)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	while (u[i] && u[i] >= 0x20 && u[i] != 0x7f)
+		i++;
+	if (!u[i])
+		return s;
+	size_t n = 0;
+	for (i = 0; u[i] && n + 5 < cap; i++) {
+		if (u[i] >= 0x20 && u[i] != 0x7f)
+			buf[n++] = (char)u[i];
+		else if (u[i] == '\n' || u[i] == '\t')
+			n += (size_t)snprintf(buf + n, cap - n, "\\%c", u[i] == '\n' ? 'n' : 't');
+		else
+			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", u[i]);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Print s in a cell of width columns (cut with "~" when longer), padded on
  * the left when right is set, in colour sgr (NULL: none). */
 static void put_cell(const char *s, int width, int right, const char *sgr)
 {
-	char cut[512];
+	char cut[512], safe[512];
+	s = term_safe(s, safe, sizeof safe);
 	if (text_width(s) > width) {
 		size_t n = 0;
 		int w = 0;
@@ -261,7 +288,9 @@ typedef struct run_info {
 	char *kind, *status, *name, *flow, *device, *host, *error, *flow_text;
 	uint64_t seed;
 	double started, ended, created;
-	int has_started, has_ended;
+	double resumed, prior; /* the latest segment's start; seconds run before */
+	int has_started, has_ended, has_resumed;
+	int number;       /* a trial's number in its search, 0: none */
 	int64_t children; /* how many runs have this one as parent */
 } run_info;
 
@@ -291,26 +320,16 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, jm_err *err)
 	return st;
 }
 
-/* A run's flow is the file it was started from.  flows.name cannot say:
- * identical flow texts are stored once, under the first file's name, so
- * a copy of baseline.flow run as experiment-42.flow would show and filter
- * as baseline.flow.  The run's own name is the file's (a search's trials
- * have none: theirs is their search's); flows.name is the last resort.
- * store/query.c's `flow` field is the same expression, so what show and
- * the CSV print is what --filter 'flow = X' matches. */
-#define RUN_FLOW_NAME_SQL                                                           \
-	"COALESCE(CASE WHEN r.kind = 'trial' THEN (SELECT p.name FROM runs p "       \
-	"WHERE p.id = r.parent) ELSE r.name END, "                                  \
-	"(SELECT f.name FROM flows f WHERE f.id = r.flow_id))"
-
+/* The run's flow is the file it was started from (JM_RUN_FLOW_NAME_SQL). */
 static int run_load(sqlite3 *db, int64_t id, run_info *r, jm_err *err)
 {
 	memset(r, 0, sizeof *r);
 	sqlite3_stmt *st = prep(db,
 				"SELECT r.id, r.kind, IFNULL(r.parent, 0), r.status, r.name, "
-				RUN_FLOW_NAME_SQL ", "
+				JM_RUN_FLOW_NAME_SQL ", "
 				"r.seed, r.device, r.host, r.started, r.ended, r.created, r.error, "
-				"f.text, (SELECT count(*) FROM runs c WHERE c.parent = r.id) "
+				"f.text, (SELECT count(*) FROM runs c WHERE c.parent = r.id), "
+				"r.resumed, r.prior, IFNULL(r.number, 0) "
 				"FROM runs r LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = ?",
 				err);
 	if (!st)
@@ -339,16 +358,36 @@ static int run_load(sqlite3 *db, int64_t id, run_info *r, jm_err *err)
 	r->error = col_dup(st, 12);
 	r->flow_text = col_dup(st, 13);
 	r->children = sqlite3_column_int64(st, 14);
+	r->has_resumed = sqlite3_column_type(st, 15) != SQLITE_NULL;
+	r->resumed = sqlite3_column_double(st, 15);
+	r->prior = sqlite3_column_double(st, 16);
+	r->number = sqlite3_column_int(st, 17);
 	sqlite3_finalize(st);
 	return 0;
 }
 
+/* The time the run ran, across --resume segments (JM_RUN_DURATION_SQL). */
 static int run_duration(const run_info *r, double *secs)
 {
 	if (!r->has_started)
 		return 0;
-	*secs = (r->has_ended ? r->ended : now_seconds()) - r->started;
+	*secs = r->prior + (r->has_ended ? r->ended : now_seconds()) -
+		(r->has_resumed ? r->resumed : r->started);
 	return 1;
+}
+
+/* What argv[i] is to a subcommand taking run ids: 1 an option
+ * (jm_cli_is_option), 0 an operand, -1 the "--" that ends the options
+ * (*ended is set: everything after it is an operand). */
+static int is_option_at(char **argv, int i, int *ended)
+{
+	if (*ended)
+		return 0;
+	if (!strcmp(argv[i], "--")) {
+		*ended = 1;
+		return -1; /* skip it */
+	}
+	return jm_cli_is_option(argv[i]);
 }
 
 /* A string list (keys of params or metrics). */
@@ -449,6 +488,11 @@ static int json_run_open(sqlite3 *db, const run_info *r, jm_err *err)
 	fputs(", \"parent\": ", stdout);
 	if (r->parent)
 		printf("%lld", (long long)r->parent);
+	else
+		fputs("null", stdout);
+	fputs(", \"trial\": ", stdout);
+	if (r->number)
+		printf("%d", r->number);
 	else
 		fputs("null", stdout);
 	fputs(", \"status\": ", stdout);
@@ -860,8 +904,9 @@ static void print_quality(const char *path)
 
 static void show_field(const char *label, const char *value)
 {
+	char safe[2048];
 	if (value && *value)
-		printf("  %-9s %s\n", label, value);
+		printf("  %-9s %s\n", label, term_safe(value, safe, sizeof safe));
 }
 
 static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *err)
@@ -870,7 +915,9 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 	char b[256], t[64];
 	double now = now_seconds();
 	printf("run %lld", (long long)r->id);
-	if (r->parent)
+	if (r->parent && r->number)
+		printf("  (%s %d of run %lld)", r->kind, r->number, (long long)r->parent);
+	else if (r->parent)
 		printf("  (%s of run %lld)", r->kind, (long long)r->parent);
 	else if (strcmp(r->kind, "run"))
 		printf("  (%s)", r->kind);
@@ -985,7 +1032,9 @@ static int show_text(jm_store *s, const run_info *r, const jm_cli *cli, jm_err *
 		free(quality);
 	}
 	if (r->flow_text) {
-		printf("\nflow%s%s%s\n", r->flow ? " (" : "", r->flow ? r->flow : "", r->flow ? ")" : "");
+		char safe[1024];
+		printf("\nflow%s%s%s\n", r->flow ? " (" : "",
+		       r->flow ? term_safe(r->flow, safe, sizeof safe) : "", r->flow ? ")" : "");
 		const char *p = r->flow_text;
 		while (*p) {
 			size_t len = strcspn(p, "\n");
@@ -1030,12 +1079,15 @@ static int show_json(jm_store *s, const run_info *r, jm_err *err)
 
 int jm_cmd_show(int argc, char **argv, const jm_cli *cli)
 {
-	int json = cli->json;
+	int json = cli->json, ended = 0;
 	const char *ref = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
+		int opt = is_option_at(argv, i, &ended);
+		if (opt < 0)
+			continue;
+		if (opt && !strcmp(argv[i], "--json"))
 			json = 1;
-		else if (argv[i][0] == '-' || ref)
+		else if (opt || ref)
 			return jm_cmd_usage("show");
 		else
 			ref = argv[i];
@@ -1292,13 +1344,16 @@ static void compare_json(compare_ctx *c)
 
 int jm_cmd_compare(int argc, char **argv, const jm_cli *cli)
 {
-	int json = cli->json;
+	int json = cli->json, ended = 0;
 	const char **refs = jm_xcalloc((size_t)argc, sizeof *refs);
 	size_t nrefs = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
+		int opt = is_option_at(argv, i, &ended);
+		if (opt < 0)
+			continue;
+		if (opt && !strcmp(argv[i], "--json"))
 			json = 1;
-		else if (argv[i][0] == '-') {
+		else if (opt) {
 			free(refs);
 			return jm_cmd_usage("compare");
 		} else
@@ -1407,13 +1462,16 @@ static int rm_confirm(const int64_t *named, size_t n, size_t extra)
 
 int jm_cmd_rm(int argc, char **argv, const jm_cli *cli)
 {
-	int yes = 0;
+	int yes = 0, ended = 0;
 	const char **refs = jm_xcalloc((size_t)argc, sizeof *refs);
 	size_t nrefs = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
+		int opt = is_option_at(argv, i, &ended);
+		if (opt < 0)
+			continue;
+		if (opt && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y")))
 			yes = 1;
-		else if (argv[i][0] == '-') {
+		else if (opt) {
 			free(refs);
 			return jm_cmd_usage("rm");
 		} else
@@ -1516,4 +1574,93 @@ out:
 	free(refs);
 	jm_store_close(s);
 	return rc;
+}
+
+/* ---- jianmo tag / untag ------------------------------------------------ */
+
+/* The run's tags after the change: "run 3: baseline, paper", or JSON. */
+static int print_tags(sqlite3 *db, int64_t run, int json, jm_err *err)
+{
+	sqlite3_stmt *st = prep(db, "SELECT tag FROM tags WHERE run = ? ORDER BY tag", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	if (json)
+		printf("{\"run\": %lld, \"tags\": [", (long long)run);
+	else
+		printf("run %lld: ", (long long)run);
+	int n = 0, rc;
+	for (; (rc = sqlite3_step(st)) == SQLITE_ROW; n++) {
+		const char *tag = (const char *)sqlite3_column_text(st, 0);
+		fputs(n ? ", " : "", stdout);
+		if (json)
+			jm_json_str(stdout, tag);
+		else
+			fputs(tag, stdout);
+	}
+	sqlite3_finalize(st);
+	if (json)
+		fputs("]}\n", stdout);
+	else
+		fputs(n ? "\n" : "no tags\n", stdout);
+	return rc == SQLITE_DONE ? 0 : sql_fail(db, err);
+}
+
+/* `jianmo tag|untag RUN TAG...`: the tags are checked before the store is
+ * opened, and all go on (or come off) in one transaction, or none. */
+static int tag_command(int argc, char **argv, const jm_cli *cli, int add)
+{
+	const char *name = argv[0], *ref = NULL;
+	const char **tags = jm_xcalloc((size_t)argc, sizeof *tags);
+	size_t ntags = 0;
+	int json = cli->json, ended = 0, rc = JM_EXIT_OK;
+	jm_err err = {0};
+	jm_store *s = NULL;
+	for (int i = 1; i < argc; i++) {
+		int opt = is_option_at(argv, i, &ended);
+		if (opt < 0)
+			continue;
+		if (opt && !strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (opt) {
+			input_error("%s: unexpected argument \"%s\"", name, argv[i]);
+			rc = jm_cmd_usage(name);
+			goto out;
+		} else if (!ref) {
+			ref = argv[i];
+		} else {
+			tags[ntags++] = argv[i];
+		}
+	}
+	if (!ref || !ntags) {
+		if (ref)
+			input_error("%s: which tags? (give at least one)", name);
+		rc = jm_cmd_usage(name);
+		goto out;
+	}
+	for (size_t i = 0; add && i < ntags; i++)
+		if (jm_store_tag_check(tags[i], &err) < 0) {
+			rc = fail(&err);
+			goto out;
+		}
+	int64_t run;
+	if (!(s = open_store(cli, &err)) || jm_store_run_lookup(s, ref, &run, &err) < 0 ||
+	    (add ? jm_store_tags_add(s, run, tags, ntags, &err)
+		 : jm_store_tags_remove(s, run, tags, ntags, &err)) < 0 ||
+	    print_tags(jm_store_db(s), run, json, &err) < 0)
+		rc = fail(&err);
+out:
+	free(tags);
+	jm_store_close(s);
+	return rc;
+}
+
+int jm_cmd_tag(int argc, char **argv, const jm_cli *cli)
+{
+	return tag_command(argc, argv, cli, 1);
+}
+
+int jm_cmd_untag(int argc, char **argv, const jm_cli *cli)
+{
+	return tag_command(argc, argv, cli, 0);
 }

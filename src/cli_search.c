@@ -2,6 +2,8 @@
  * cli_search.c: what `jianmo show SEARCH` adds for a run of kind search:
  * the best trial and the table of trials (number, run, status, epochs, the
  * metric, the searched values), or the same as a "search" JSON member.
+ * A trial's number is the one the store gave it (runs.number), so it stays
+ * when other trials are deleted.
  *
  *   search's flow text ──jm_flow_parse──▶ metric, direction, searched keys
  *   runs WHERE parent = SEARCH ──▶ one row per trial (params, summaries)
@@ -18,6 +20,7 @@
 
 typedef struct trial_row {
 	int64_t run, epochs;
+	int number;              /* its number in the search */
 	char status[16];
 	char *error;
 	double value;            /* NaN: none */
@@ -43,8 +46,9 @@ static trial_row *load_trials(sqlite3 *db, int64_t search, const jm_flow *f, int
 		 "SELECT r.id, r.status, r.error, "
 		 "(SELECT %s FROM metric_summary WHERE run = r.id AND key = ?2), "
 		 "(SELECT last FROM metric_summary WHERE run = r.id AND key = ?2), "
-		 "(SELECT last FROM metric_summary WHERE run = r.id AND key = 'epoch') "
-		 "FROM runs r WHERE r.parent = ?1 ORDER BY r.id", maximize ? "max" : "min");
+		 "(SELECT last FROM metric_summary WHERE run = r.id AND key = 'epoch'), "
+		 "IFNULL(r.number, 0) FROM runs r WHERE r.parent = ?1 ORDER BY r.id",
+		 maximize ? "max" : "min");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run = ? AND key = ?", -1, &pst,
 			       NULL) != SQLITE_OK) {
@@ -67,6 +71,7 @@ static trial_row *load_trials(sqlite3 *db, int64_t search, const jm_flow *f, int
 		if (!strcmp(t->status, "failed"))
 			t->value = NAN;
 		t->epochs = sqlite3_column_int64(st, 5);
+		t->number = sqlite3_column_int(st, 6);
 		for (int i = 0; i < f->search.n_params; i++) {
 			sqlite3_reset(pst);
 			sqlite3_bind_int64(pst, 1, t->run);
@@ -115,7 +120,7 @@ static void print_text(const jm_flow *f, const trial_row *rows, int n)
 	}
 	if (best >= 0) {
 		printf("  %-9s run %lld (trial %d), %s %.4f\n", "best", (long long)rows[best].run,
-		       best + 1, f->search.metric, rows[best].value);
+		       rows[best].number, f->search.metric, rows[best].value);
 		for (int k = 0; k < np; k++)
 			printf("  %-9s %s = %s\n", "", f->search.params[k].key, rows[best].values[k]);
 	}
@@ -140,7 +145,7 @@ static void print_text(const jm_flow *f, const trial_row *rows, int n)
 		char v[32] = "-";
 		if (!isnan(t->value))
 			snprintf(v, sizeof v, "%.4f", t->value);
-		printf("%c %5d %5lld  %-8s %6lld %10s", i == best ? '*' : ' ', i + 1, (long long)t->run,
+		printf("%c %5d %5lld  %-8s %6lld %10s", i == best ? '*' : ' ', t->number, (long long)t->run,
 		       t->status, (long long)t->epochs, v);
 		for (int k = 0; k < np; k++)
 			printf("  %-*.*s", k + 1 < np ? w[k] : 0, w[k], t->values[k]);
@@ -168,7 +173,7 @@ static void print_json(const jm_flow *f, const trial_row *rows, int n)
 	for (int i = 0; i < n; i++) {
 		const trial_row *t = &rows[i];
 		printf("%s\n    {\"trial\": %d, \"run\": %lld, \"status\": \"%s\", \"epochs\": %lld, "
-		       "\"value\": ", i ? "," : "", i + 1, (long long)t->run, t->status,
+		       "\"value\": ", i ? "," : "", t->number, (long long)t->run, t->status,
 		       (long long)t->epochs);
 		jm_json_write_num(stdout, t->value, 0);
 		fputs(", \"error\": ", stdout);

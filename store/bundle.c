@@ -426,8 +426,9 @@ static int export_run(export_ctx *x, jm_buf *b, int64_t run, const char *member_
 				  (long long)run, BUNDLE_MAX_RUN_DEPTH);
 	sqlite3_stmt *st = prep(x->db,
 				"SELECT r.kind, r.name, r.status, r.seed, r.device, r.host, r.started, "
-				"r.ended, r.created, r.error, f.name, f.text FROM runs r "
-				"LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = ?",
+				"r.ended, r.created, r.error, f.name, f.text, r.number, r.resumed, "
+				"r.prior FROM runs r LEFT JOIN flows f ON f.id = r.flow_id "
+				"WHERE r.id = ?",
 				run, err);
 	if (!st)
 		return -1;
@@ -456,6 +457,13 @@ static int export_run(export_ctx *x, jm_buf *b, int64_t run, const char *member_
 		jm_buf_printf(b, ", \"%s\": ", times[i]);
 		json_col_num(b, st, 6 + i);
 	}
+	/* a trial's number, and the time run across --resume segments */
+	jm_buf_addstr(b, ",\n\"number\": ");
+	json_col_num(b, st, 12);
+	jm_buf_addstr(b, ", \"resumed\": ");
+	json_col_num(b, st, 13);
+	jm_buf_addstr(b, ", \"prior\": ");
+	json_col_num(b, st, 14);
 	jm_buf_addstr(b, ",\n\"error\": ");
 	jm_json_add_str(b, col_text(st, 9), MANIFEST_JSON);
 	jm_buf_addstr(b, ",\n\"flow\": ");
@@ -664,6 +672,7 @@ typedef struct import_ctx {
 	int64_t *runs;
 	size_t nruns, capruns;
 	size_t moved; /* how many run folders are in runs/ already */
+	jm_bundle_report *report;
 	sqlite3_stmt *st_run, *st_param, *st_tag, *st_metric, *st_summary, *st_artifact,
 		*st_flow, *st_flow_id;
 } import_ctx;
@@ -1264,6 +1273,19 @@ static int import_run(import_ctx *m, const jm_json *run, const char *where, int6
 	uint64_t seed_v = 0;
 	if (seed && seed->type != JM_JSON_NULL && !jm_json_as_u64(seed, &seed_v))
 		return bad(m, err, where, "\"seed\": expected an integer from 0 to 2^64-1");
+	double number, resumed, prior;
+	int has_number, has_resumed, has_prior;
+	if (get_num(m, run, where, "number", 1, &number, &has_number, err) < 0 ||
+	    get_num(m, run, where, "resumed", 1, &resumed, &has_resumed, err) < 0 ||
+	    get_num(m, run, where, "prior", 1, &prior, &has_prior, err) < 0)
+		return -1;
+	/* no number (a bundle from before numbers were kept): the store's
+	 * trigger numbers the trial, in the order the manifest lists them */
+	if (has_number && (number < 1 || number > INT_MAX || number != floor(number)))
+		return bad(m, err, where, "\"number\": expected a whole number from 1 to 2^31-1 or "
+			   "null");
+	if (has_prior && prior < 0)
+		return bad(m, err, where, "\"prior\": expected seconds >= 0 or null");
 	int64_t flow_id;
 	if (import_flow(m, run, where, &flow_id, err) < 0)
 		return -1;
@@ -1286,6 +1308,12 @@ static int import_run(import_ctx *m, const jm_json *run, const char *where, int6
 	sqlite3_bind_text(st, 10, device, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, error, -1, SQLITE_STATIC);
 	sqlite3_bind_double(st, 12, has_t[2] ? t[2] : now_seconds());
+	if (has_number)
+		sqlite3_bind_int64(st, 13, (int64_t)number);
+	else
+		sqlite3_bind_null(st, 13);
+	bind_num_or_null(st, 14, resumed, has_resumed);
+	sqlite3_bind_double(st, 15, has_prior ? prior : 0);
 	if (step_done(m, st, where, err) < 0)
 		return -1;
 	int64_t id = sqlite3_last_insert_rowid(m->db);
@@ -1323,8 +1351,9 @@ static const struct {
 	const char *sql;
 } import_stmts[] = {
 	{offsetof(import_ctx, st_run),
-	 "INSERT INTO runs(kind, parent, flow_id, name, status, host, started, ended, seed, "
-	 "device, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+	 "INSERT INTO runs(id, kind, parent, flow_id, name, status, host, started, ended, seed, "
+	 "device, error, created, number, resumed, prior) "
+	 "VALUES (" JM_RUN_NEXT_ID_SQL ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
 	{offsetof(import_ctx, st_param), "INSERT INTO params(run, key, value) VALUES (?, ?, ?)"},
 	{offsetof(import_ctx, st_tag), "INSERT INTO tags(run, tag) VALUES (?, ?)"},
 	{offsetof(import_ctx, st_metric),
@@ -1375,6 +1404,43 @@ static int move_run_dirs(import_ctx *m, int back, jm_err *err)
 	return rc;
 }
 
+/* The bundle's top run, if this store has it already: a run with the same
+ * kind, name, seed, host and creation time (to the microsecond; a run
+ * imported keeps its creation time) is the same run, imported before or
+ * exported from here.  Fills m->report's bundle_run and earlier. */
+static int find_earlier(import_ctx *m, const jm_json *run, jm_err *err)
+{
+	jm_bundle_report *r = m->report;
+	const jm_json *id = jm_json_get(run, "id"), *created = jm_json_get(run, "created");
+	const jm_json *kind = jm_json_get(run, "kind"), *name = jm_json_get(run, "name");
+	const jm_json *host = jm_json_get(run, "host"), *seed = jm_json_get(run, "seed");
+	uint64_t seed_v = 0;
+	if (id && id->type == JM_JSON_NUMBER && id->num >= 1 && id->num <= 9e15)
+		r->bundle_run = (int64_t)id->num;
+	if (!created || created->type != JM_JSON_NUMBER || !kind || kind->type != JM_JSON_STRING ||
+	    (seed && seed->type != JM_JSON_NULL && !jm_json_as_u64(seed, &seed_v)))
+		return 0; /* import_run says what is wrong, if anything */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(m->db, "SELECT id, pid IS NULL FROM runs WHERE kind = ?1 AND "
+			       "name IS ?2 AND seed = ?3 AND host IS ?4 AND created = ?5 "
+			       "ORDER BY id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return sql_fail(m->db, err);
+	sqlite3_bind_text(st, 1, kind->str, -1, SQLITE_STATIC);
+	if (name && name->type == JM_JSON_STRING)
+		sqlite3_bind_text(st, 2, name->str, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)seed_v);
+	if (host && host->type == JM_JSON_STRING)
+		sqlite3_bind_text(st, 4, host->str, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 5, created->num);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r->earlier = sqlite3_column_int64(st, 0);
+		r->earlier_imported = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(m->db, err);
+}
+
 static int import_manifest(import_ctx *m, int64_t *run, jm_err *err)
 {
 	jm_json root = {0};
@@ -1405,7 +1471,9 @@ static int import_manifest(import_ctx *m, int64_t *run, jm_err *err)
 		goto out;
 	}
 	began = 1;
-	if (import_run(m, jm_json_get(&root, "run"), "run", 0, 0, run, err) < 0)
+	const jm_json *top = jm_json_get(&root, "run");
+	if ((top && top->type == JM_JSON_OBJECT && find_earlier(m, top, err) < 0) ||
+	    import_run(m, top, "run", 0, 0, run, err) < 0)
 		goto out;
 	for (size_t i = 0; i < m->nmembers; i++)
 		if (!m->members[i].used) {
@@ -1436,14 +1504,24 @@ out:
 int jm_bundle_import(jm_store *s, const char *path, const jm_bundle_limits *limits,
 		     int64_t *run, int *n_runs, jm_err *err)
 {
-	import_ctx m = {.s = s, .db = jm_store_db(s), .path = path};
+	jm_bundle_report r;
+	int rc = jm_bundle_import_report(s, path, limits, &r, err);
+	*run = r.run;
+	if (n_runs)
+		*n_runs = r.n_runs;
+	return rc;
+}
+
+int jm_bundle_import_report(jm_store *s, const char *path, const jm_bundle_limits *limits,
+			    jm_bundle_report *report, jm_err *err)
+{
+	memset(report, 0, sizeof *report);
+	import_ctx m = {.s = s, .db = jm_store_db(s), .path = path, .report = report};
 	m.lim = limits ? *limits
 		       : (jm_bundle_limits){JM_BUNDLE_MEMBER_MAX, JM_BUNDLE_TOTAL_MAX,
 					    JM_BUNDLE_MANIFEST_MAX};
 	int rc = -1;
-	*run = 0;
-	if (n_runs)
-		*n_runs = 0;
+	int64_t *run = &report->run;
 	m.tmpdir = jm_xasprintf("%s/.import-XXXXXX", jm_store_home(s));
 	if (!mkdtemp(m.tmpdir)) {
 		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", m.tmpdir, strerror(errno));
@@ -1457,12 +1535,11 @@ int jm_bundle_import(jm_store *s, const char *path, const jm_bundle_limits *limi
 	}
 	if (read_archive(&m, err) < 0 || import_manifest(&m, run, err) < 0)
 		goto out;
-	if (n_runs)
-		*n_runs = (int)m.nruns;
+	report->n_runs = (int)m.nruns;
 	rc = 0;
 out:
 	if (rc < 0)
-		*run = 0;
+		memset(report, 0, sizeof *report);
 	remove_tree(m.tmpdir);
 	for (size_t i = 0; i < m.nmembers; i++) {
 		free(m.members[i].name);

@@ -3,10 +3,12 @@
  *
  *   bundle.tar.gz
  *   ├── manifest.json              format "jianmo-bundle", version 1, and the
- *   │                              run: fields, params, every metric point,
- *   │                              tags, artifacts (with sha256), flow text,
- *   │                              and its child runs (a search's trials)
- *   │                              nested under "children"
+ *   │                              run: fields (a trial's "number", the time
+ *   │                              run before a resume: "resumed", "prior";
+ *   │                              each optional on import), params, every
+ *   │                              metric point, tags, artifacts (with
+ *   │                              sha256), flow text, and its child runs
+ *   │                              (a search's trials) nested under "children"
  *   ├── artifacts/FILE             the run's artifact files (FILE: the path
  *   │                              inside its run folder)
  *   └── trials/K/artifacts/FILE    those of the K-th child (1-based)
@@ -58,5 +60,21 @@ int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm
  * NULL) how many runs were added. */
 int jm_bundle_import(jm_store *s, const char *path, const jm_bundle_limits *limits,
 		     int64_t *run, int *n_runs, jm_err *err);
+
+/* What an import added, and whether the store had the bundle's run already
+ * (imported before, or exported from this store): a run with the same
+ * kind, name, seed, host and creation time.  It is imported all the same;
+ * saying so is the caller's. */
+typedef struct jm_bundle_report {
+	int64_t run;          /* the new id of the top run */
+	int n_runs;           /* how many runs were added */
+	int64_t bundle_run;   /* the top run's id where it was exported (0: unknown) */
+	int64_t earlier;      /* the oldest run already here that is the same; 0: none */
+	int earlier_imported; /* earlier came in by an import (never ran here) */
+} jm_bundle_report;
+
+/* jm_bundle_import, with the report (all zero on failure). */
+int jm_bundle_import_report(jm_store *s, const char *path, const jm_bundle_limits *limits,
+			    jm_bundle_report *report, jm_err *err);
 
 #endif

@@ -30,6 +30,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "store/store.h" /* JM_RUN_DURATION_SQL, JM_RUN_FLOW_NAME_SQL */
+
 /* ---- growing SQL text ------------------------------------------------ */
 
 typedef struct sbuf {
@@ -83,12 +85,8 @@ static const struct field {
 	{"parent", "IFNULL(r.parent, 0)", F_NUM},
 	{"status", "r.status", F_TEXT},
 	{"name", "IFNULL(r.name, '')", F_TEXT},
-	/* the file the run was started from: its own name (a trial's is its
-	 * search's), since flows.name is the first file an identical text came
-	 * from; src/cli_runs.c prints the same expression */
-	{"flow", "IFNULL(CASE WHEN r.kind = 'trial' THEN (SELECT p.name FROM runs p "
-		 "WHERE p.id = r.parent) ELSE r.name END, "
-		 "IFNULL((SELECT f.name FROM flows f WHERE f.id = r.flow_id), ''))", F_TEXT},
+	/* the file the run was started from (store.h) */
+	{"flow", "IFNULL(" JM_RUN_FLOW_NAME_SQL ", '')", F_TEXT},
 	{"seed", "r.seed", F_NUM},
 	{"device", "IFNULL(r.device, '')", F_TEXT},
 	{"host", "IFNULL(r.host, '')", F_TEXT},
@@ -96,7 +94,8 @@ static const struct field {
 	{"started", "r.started", F_TIME},
 	{"ended", "r.ended", F_TIME},
 	{"created", "r.created", F_TIME},
-	{"duration", "(IFNULL(r.ended, " SQL_NOW ") - r.started)", F_DURATION},
+	/* the time it ran, across --resume segments (store.h) */
+	{"duration", JM_RUN_DURATION_SQL(SQL_NOW), F_DURATION},
 	{"age", "(" SQL_NOW " - r.created)", F_DURATION},
 	{"error", "IFNULL(r.error, '')", F_TEXT},
 };

@@ -1,7 +1,9 @@
 -- jianmo store, schema version 1.  Embedded into the binary (the build
 -- generates store/schema.h from this file); applied by store.c's migration
 -- list as the step from version 0 (an empty file) to 1.  Later versions are
--- new migration steps, never edits to this file once released.
+-- new migration steps, never edits to this file once released (version 2,
+-- store.c store_schema_v2: runs.number, runs.resumed, runs.prior and the
+-- trigger that numbers trials).
 -- Times are Unix seconds as REAL (sub-second precision).
 
 CREATE TABLE flows (
@@ -26,7 +28,8 @@ CREATE TABLE runs (
                                    -- (/proc/PID/stat field 22), so a reused
                                    -- pid is told apart (crash check)
   boot_id   TEXT,                  -- /proc/sys/kernel/random/boot_id then
-  started   REAL,                  -- when the run (last) started
+  started   REAL,                  -- when the run (last) started; from v2
+                                   -- its first start (see resumed, prior)
   ended     REAL,                  -- set by terminal states
   seed      INTEGER,               -- uint64 stored as its int64 bit pattern
   device    TEXT,

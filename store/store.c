@@ -3,9 +3,11 @@
  * the crash check, and the small writes a run makes (flows, runs, params,
  * tags, artifacts).  Metric points go through metric_writer.c instead.
  *
- *   jm_store_open ──▶ sqlite3_open ──▶ version check (refuse newer, no write)
+ *   jm_store_open ──▶ sqlite3_open ──▶ version check (refuse newer, no write;
+ *                       an empty file is no store to a reader)
  *                       ──▶ WAL, foreign keys ──▶ migrations[] up to
  *                       JM_STORE_SCHEMA_VERSION ──▶ crash check ──▶ jm_store
+ *                   (read-only: an older store gets readonly_views[] instead)
  *
  * Durability: connections run synchronous=NORMAL (in WAL mode a commit
  * survives the process dying; only an OS crash or power cut can lose the
@@ -38,13 +40,74 @@
 #define STORE_DB_NAME "jianmo.db"
 #define STORE_BUSY_MS 5000
 
+/*
+ * Version 2.  runs.number: a trial's number in its search, given when the
+ * trial is created (by the trigger, whoever inserts it: jm_store_run_create
+ * or a bundle import without numbers) and kept, so deleting trial 1 leaves
+ * trial 3 trial 3; version 1 numbered trials by their place among the
+ * search's, oldest first, which is what the existing ones get.
+ * runs.resumed and runs.prior: when the latest --resume segment began
+ * (NULL: the run ran in one, from `started`) and the seconds run before it,
+ * so `started` stays the first start and JM_RUN_DURATION_SQL is the time
+ * the run ran.  run_ids.last: the highest id a deleted run had (ids were
+ * max + 1, so deleting the newest run gave its id to the next one; see
+ * JM_RUN_NEXT_ID_SQL).
+ */
+static const char store_schema_v2[] =
+	"ALTER TABLE runs ADD COLUMN number INTEGER;\n"
+	"ALTER TABLE runs ADD COLUMN resumed REAL;\n"
+	"ALTER TABLE runs ADD COLUMN prior REAL NOT NULL DEFAULT 0;\n"
+	"UPDATE runs SET number = (SELECT count(*) FROM runs t WHERE t.parent = runs.parent "
+	"  AND t.kind = 'trial' AND t.id <= runs.id) WHERE kind = 'trial' AND parent IS NOT NULL;\n"
+	"CREATE UNIQUE INDEX runs_trial_number ON runs(parent, number);\n"
+	"CREATE TRIGGER runs_trial_number AFTER INSERT ON runs\n"
+	"  WHEN NEW.kind = 'trial' AND NEW.parent IS NOT NULL AND NEW.number IS NULL BEGIN\n"
+	"  UPDATE runs SET number = (SELECT IFNULL(max(number), 0) + 1 FROM runs\n"
+	"    WHERE parent = NEW.parent AND kind = 'trial') WHERE id = NEW.id;\n"
+	"END;\n"
+	"CREATE TABLE run_ids (last INTEGER NOT NULL);\n"
+	"INSERT INTO run_ids VALUES ((SELECT IFNULL(max(id), 0) FROM runs));\n"
+	"CREATE TRIGGER runs_last_id AFTER DELETE ON runs BEGIN\n"
+	"  UPDATE run_ids SET last = max(last, OLD.id);\n"
+	"END;\n";
+
 /* Forward migrations: entry i takes user_version from i to i + 1.  A new
- * schema version is one more entry here (and JM_STORE_SCHEMA_VERSION + 1). */
+ * schema version is one more entry here (and JM_STORE_SCHEMA_VERSION + 1),
+ * and one more in readonly_views[]. */
 static const char *const migrations[] = {
 	jm_store_schema_v1, /* 0 -> 1: the whole v1 schema */
+	store_schema_v2,    /* 1 -> 2: trial numbers, time run across segments */
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == JM_STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
+
+/* A read-only connection cannot upgrade a store (nor can anyone, on a
+ * read-only file system), so entry v makes a version-v store read as the
+ * current one: temporary views, which shadow the tables of the same name,
+ * computing what version v lacks as the later versions would have stored
+ * it.  NULL: not readable without an upgrade. */
+static const char *const readonly_views[] = {
+	NULL, /* 0: no store */
+	"CREATE TEMP VIEW runs AS SELECT r.*, "
+	"CASE WHEN r.kind = 'trial' AND r.parent IS NOT NULL THEN (SELECT count(*) FROM "
+	"main.runs t WHERE t.parent = r.parent AND t.kind = 'trial' AND t.id <= r.id) END "
+	"AS number, NULL AS resumed, 0.0 AS prior FROM main.runs r",
+};
+_Static_assert(sizeof readonly_views / sizeof readonly_views[0] == JM_STORE_SCHEMA_VERSION,
+	       "a way to read each older version, or NULL");
+
+/* When a crashed run stopped, as SQL in an UPDATE of runs: its last metric
+ * point in its latest segment (the last point of each of its spans is the
+ * latest of that span).  No heartbeat is recorded, so a segment that logged
+ * nothing gets now, the time the crash was seen, which can be long after. */
+#define RUN_CRASH_END_SQL(now)                                                        \
+	"IFNULL((SELECT max(p.wall) FROM metric_spans s JOIN metric_points p "       \
+	"ON p.id = s.last WHERE s.run = runs.id AND p.wall BETWEEN "                 \
+	"IFNULL(runs.resumed, runs.started) AND " now "), " now ")"
+
+/* A queued run (or one never started) starts afresh when it is taken; any
+ * other goes on: the segment it ran is added to prior. */
+#define RUN_FRESH_SQL "(status = 'queued' OR started IS NULL)"
 
 enum stmt_id {
 	ST_FLOW_INSERT,
@@ -55,8 +118,10 @@ enum stmt_id {
 	ST_RUN_OWNER,
 	ST_RUN_REOPEN,
 	ST_RUN_EXISTS,
+	ST_TRIAL_NUMBER,
 	ST_PARAM_SET,
 	ST_TAG_ADD,
+	ST_TAG_REMOVE,
 	ST_ARTIFACT_ADD,
 	ST_RUNNING_HERE,
 	ST_MARK_CRASHED,
@@ -68,26 +133,38 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(sha256) DO NOTHING",
 	[ST_FLOW_BY_SHA] = "SELECT id FROM flows WHERE sha256 = ?1",
 	[ST_FLOW_TEXT] = "SELECT text FROM flows WHERE id = ?1",
-	[ST_RUN_INSERT] = "INSERT INTO runs(kind, parent, flow_id, name, status, pid, "
+	[ST_RUN_INSERT] = "INSERT INTO runs(id, kind, parent, flow_id, name, status, pid, "
 			  "host, proc_start, boot_id, started, seed, device, created) "
-			  "VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9)",
-	[ST_RUN_STATUS] = "UPDATE runs SET status = ?2, ended = ?3, error = ?4 WHERE id = ?1",
+			  "VALUES (" JM_RUN_NEXT_ID_SQL ", ?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, "
+			  "?8, ?9, ?10, ?11, ?9)",
+	/* ?3: now for a terminal state, else NULL; a crash is seen after the
+	 * fact, so a crashed run ends at its last point */
+	[ST_RUN_STATUS] = "UPDATE runs SET status = ?2, ended = CASE WHEN ?2 = 'crashed' THEN "
+			  RUN_CRASH_END_SQL("?3") " ELSE ?3 END, error = ?4 WHERE id = ?1",
 	[ST_RUN_OWNER] = "SELECT status, pid, host, proc_start, boot_id FROM runs WHERE id = ?1",
+	/* SET expressions all read the row as it was; a segment whose end is
+	 * unknown (ended NULL: a bundle's) counts nothing */
 	[ST_RUN_REOPEN] = "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
-			  "proc_start = ?4, boot_id = ?5, started = ?6, ended = NULL, "
-			  "error = NULL, device = IFNULL(?7, device) WHERE id = ?1",
+			  "proc_start = ?4, boot_id = ?5, "
+			  "prior = CASE WHEN " RUN_FRESH_SQL " THEN 0 ELSE prior + max(0, "
+			  "IFNULL(ended, IFNULL(resumed, started)) - IFNULL(resumed, started)) END, "
+			  "resumed = CASE WHEN " RUN_FRESH_SQL " THEN NULL ELSE ?6 END, "
+			  "started = CASE WHEN " RUN_FRESH_SQL " THEN ?6 ELSE started END, "
+			  "ended = NULL, error = NULL, device = IFNULL(?7, device) WHERE id = ?1",
 	[ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
+	[ST_TRIAL_NUMBER] = "SELECT IFNULL(number, 0) FROM runs WHERE id = ?1",
 	[ST_PARAM_SET] = "INSERT INTO params(run, key, value) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(run, key) DO UPDATE SET value = excluded.value",
 	[ST_TAG_ADD] = "INSERT INTO tags(run, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+	[ST_TAG_REMOVE] = "DELETE FROM tags WHERE run = ?1 AND tag = ?2",
 	[ST_ARTIFACT_ADD] = "INSERT INTO artifacts(run, name, path, bytes, sha256, created) "
 			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(run, name) DO UPDATE "
 			    "SET path = excluded.path, bytes = excluded.bytes, "
 			    "sha256 = excluded.sha256, created = excluded.created",
 	[ST_RUNNING_HERE] = "SELECT id, pid, proc_start, boot_id FROM runs "
 			    "WHERE status = 'running' AND host = ?1",
-	[ST_MARK_CRASHED] = "UPDATE runs SET status = 'crashed', ended = ?2, error = ?3 "
-			    "WHERE id = ?1 AND status = 'running' AND pid IS ?4 "
+	[ST_MARK_CRASHED] = "UPDATE runs SET status = 'crashed', ended = " RUN_CRASH_END_SQL("?2")
+			    ", error = ?3 WHERE id = ?1 AND status = 'running' AND pid IS ?4 "
 			    "AND proc_start IS ?5",
 };
 
@@ -117,6 +194,9 @@ struct jm_store {
 	char *db_path;
 	int flags;
 	int ro_fs; /* on a read-only file system: opened read-only */
+	int created;    /* jm_store_open made the store: 1 the database file,
+	                 * 2 the schema in an empty file that was there */
+	char *made_dir; /* the outermost folder it made for home, or NULL */
 	proc_ident self;
 	sqlite3_stmt *stmt[ST_COUNT];
 };
@@ -196,6 +276,27 @@ static int make_dirs(const char *path, jm_err *err)
 out:
 	free(p);
 	return rc;
+}
+
+/* The outermost folder of path that does not exist (what make_dirs would
+ * make first), malloc'd, or NULL when path exists. */
+static char *first_missing_dir(const char *path)
+{
+	char *p = jm_xstrdup(path);
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		struct stat st;
+		*c = '\0';
+		if (stat(p, &st) < 0 && errno == ENOENT)
+			return p;
+		*c = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(p);
+	return NULL;
 }
 
 /* Read a process's state letter and start time (clock ticks since boot)
@@ -561,13 +662,22 @@ static int store_configure(sqlite3 *db, const char *db_path, int readonly, jm_er
 	return 0;
 }
 
+static int no_store_here(const char *db_path, jm_err *err)
+{
+	return jm_err_set(err, JM_EXIT_INPUT,
+			  "%s: no store here (use --home DIR or JIANMO_HOME to name one)", db_path);
+}
+
 /* Open db_path, check its version and set the connection up.  *version
- * receives the schema version found. */
-static int store_connect_path(sqlite3 **out, const char *db_path, int readonly,
+ * receives the schema version found.  nocreate (or readonly): an empty
+ * database (version 0, no tables, as a 0-byte file is) is no store, and
+ * is refused before anything is written to it. */
+static int store_connect_path(sqlite3 **out, const char *db_path, int readonly, int nocreate,
 			      int *version, jm_err *err)
 {
 	sqlite3 *db = NULL;
-	int oflags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+	int oflags = (readonly ? SQLITE_OPEN_READONLY
+			       : SQLITE_OPEN_READWRITE | (nocreate ? 0 : SQLITE_OPEN_CREATE)) |
 		     SQLITE_OPEN_NOMUTEX;
 	*out = NULL;
 	/* readonly > 1: the file system is read-only, so no -shm can be made
@@ -616,13 +726,23 @@ static int store_connect_path(sqlite3 **out, const char *db_path, int readonly,
 				   db_path);
 			goto fail;
 		}
+		if (readonly || nocreate) {
+			no_store_here(db_path, err);
+			goto fail;
+		}
 	}
 	if (readonly && *version < JM_STORE_SCHEMA_VERSION) {
-		jm_err_set(err, JM_EXIT_INPUT,
-			   "%s: store version %d is older than this jianmo's (%d): open it "
-			   "once for writing (any run) to upgrade it",
-			   db_path, *version, JM_STORE_SCHEMA_VERSION);
-		goto fail;
+		const char *views = readonly_views[*version];
+		if (!views) {
+			jm_err_set(err, JM_EXIT_INPUT,
+				   "%s: store version %d is older than this jianmo's (%d): open it "
+				   "once for writing (any run) to upgrade it",
+				   db_path, *version, JM_STORE_SCHEMA_VERSION);
+			goto fail;
+		}
+		/* before query_only, which refuses temporary objects too */
+		if (exec_sql(db, db_path, views, err) < 0)
+			goto fail;
 	}
 	if (store_configure(db, db_path, readonly, err) < 0)
 		goto fail;
@@ -651,11 +771,11 @@ int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err)
 			goto fail;
 		}
 		if (flags & (JM_STORE_READONLY | JM_STORE_NOCREATE)) {
-			jm_err_set(err, JM_EXIT_INPUT,
-				   "%s: no store here (use --home DIR or JIANMO_HOME to name one)",
-				   s->db_path);
+			no_store_here(s->db_path, err);
 			goto fail;
 		}
+		s->made_dir = first_missing_dir(s->home);
+		s->created = 1;
 		if (make_dirs(s->home, err) < 0)
 			goto fail;
 	}
@@ -681,7 +801,8 @@ int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err)
 		s->flags |= JM_STORE_READONLY;
 		readonly = has_wal ? 1 : 2;
 	}
-	if (store_connect_path(&s->db, s->db_path, readonly, &version, err) < 0)
+	if (store_connect_path(&s->db, s->db_path, readonly, (flags & JM_STORE_NOCREATE) != 0,
+			       &version, err) < 0)
 		goto fail;
 	if (!readonly) {
 		char *runs = jm_xasprintf("%s/runs", s->home);
@@ -689,6 +810,8 @@ int jm_store_open(jm_store **out, const char *home, int flags, jm_err *err)
 		free(runs);
 		if (rc < 0)
 			goto fail;
+		if (version == 0 && !s->created)
+			s->created = 2;
 		if (version < JM_STORE_SCHEMA_VERSION && store_migrate(s, err) < 0)
 			goto fail;
 		if (store_crash_check(s, err) < 0)
@@ -701,16 +824,80 @@ fail:
 	return -1;
 }
 
-void jm_store_close(jm_store *s)
+/* Remove what jm_store_open made for s (see jm_store_close_discard); the
+ * connection is closed. */
+static void store_unmake(jm_store *s)
+{
+	static const char *const beside[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+		char *f = jm_xasprintf("%s%s", s->db_path, beside[i]);
+		unlink(f);
+		free(f);
+	}
+	/* an empty file that was there is left empty; a failure here is only
+	 * untidy, with nothing to undo it with */
+	int gone = s->created == 2 ? truncate(s->db_path, 0) : unlink(s->db_path);
+	(void)gone;
+	char *runs = jm_xasprintf("%s/runs", s->home);
+	rmdir(runs);
+	free(runs);
+	if (!s->made_dir)
+		return;
+	/* home, then each folder above it up to the outermost one made */
+	char *dir = jm_xstrdup(s->home);
+	size_t stop = strlen(s->made_dir);
+	while (strlen(dir) >= stop && rmdir(dir) == 0) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+	free(dir);
+}
+
+/* Does the store hold nothing (no run, no flow)?  Another process may have
+ * put something in a store this one made: then it stays. */
+static int store_is_empty(jm_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int empty = 0;
+	if (s->db && sqlite3_prepare_v2(s->db, "SELECT (SELECT count(*) FROM runs) + "
+					"(SELECT count(*) FROM flows)", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		empty = sqlite3_column_int64(st, 0) == 0;
+	sqlite3_finalize(st);
+	return empty;
+}
+
+static void store_free(jm_store *s, int discard)
 {
 	if (!s)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	discard = discard && s->created && store_is_empty(s);
 	sqlite3_close(s->db);
+	if (discard)
+		store_unmake(s);
 	free(s->home);
 	free(s->db_path);
+	free(s->made_dir);
 	free(s);
+}
+
+void jm_store_close(jm_store *s)
+{
+	store_free(s, 0);
+}
+
+void jm_store_close_discard(jm_store *s)
+{
+	store_free(s, 1);
+}
+
+int jm_store_created(const jm_store *s)
+{
+	return s->created;
 }
 
 sqlite3 *jm_store_db(jm_store *s)
@@ -734,7 +921,7 @@ int jm_store_connect(jm_store *s, sqlite3 **db, jm_err *err)
 	if (store_writable(s, err) < 0)
 		return -1;
 	int version;
-	return store_connect_path(db, s->db_path, 0, &version, err);
+	return store_connect_path(db, s->db_path, 0, 0, &version, err);
 }
 
 /* ---- flows -------------------------------------------------------------- */
@@ -934,6 +1121,23 @@ out:
 	return store_end_durable(s, ok, err);
 }
 
+int jm_store_trial_number(jm_store *s, int64_t run, int *number, jm_err *err)
+{
+	sqlite3_stmt *st = stmt_get(s, ST_TRIAL_NUMBER, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*number = sqlite3_column_int(st, 0);
+	stmt_end(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return store_fail(s, err);
+	return jm_err_set(err, JM_EXIT_INPUT, "no run \"%lld\" in %s", (long long)run, s->home);
+}
+
 char *jm_store_run_dir(jm_store *s, int64_t run, jm_err *err)
 {
 	if (run_exists(s, run, err) != 1)
@@ -1005,20 +1209,100 @@ int jm_store_param_set(jm_store *s, int64_t run, const char *key, const char *va
 	return stmt_done(s, st, err);
 }
 
-int jm_store_tag_add(jm_store *s, int64_t run, const char *tag, jm_err *err)
+/* tag as a message shows it: quoted, control characters escaped, cut. */
+static void tag_quote(char *out, size_t cap, const char *tag)
+{
+	size_t n = 0;
+	out[n++] = '"';
+	for (const unsigned char *c = (const unsigned char *)tag; *c && n + 8 < cap; c++) {
+		if (n > 100) {
+			n += (size_t)snprintf(out + n, cap - n, "...");
+			break;
+		}
+		if (*c == '\t')
+			n += (size_t)snprintf(out + n, cap - n, "\\t");
+		else if (*c == '\n')
+			n += (size_t)snprintf(out + n, cap - n, "\\n");
+		else if (*c < 0x20 || *c == 0x7f)
+			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *c);
+		else
+			out[n++] = (char)*c;
+	}
+	snprintf(out + n, cap - n, "\"");
+}
+
+int jm_store_tag_check(const char *tag, jm_err *err)
+{
+	char q[160];
+	tag_quote(q, sizeof q, tag ? tag : "");
+	if (!tag || !*tag)
+		return jm_err_set(err, JM_EXIT_INPUT, "tag %s: empty", q);
+	for (const unsigned char *c = (const unsigned char *)tag; *c; c++) {
+		/* ASCII space and controls, DEL, and the C1 controls and
+		 * no-break space as UTF-8 (C2 80 to C2 A0) */
+		if (*c <= 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0xa0))
+			return jm_err_set(err, JM_EXIT_INPUT,
+					  "tag %s: no spaces or control characters in a tag", q);
+	}
+	if (strlen(tag) > JM_STORE_TAG_MAX)
+		return jm_err_set(err, JM_EXIT_INPUT, "tag %s: longer than %d bytes", q,
+				  JM_STORE_TAG_MAX);
+	return 0;
+}
+
+/* Add (add) or remove tags[0..n) of run, all or none. */
+static int tags_change(jm_store *s, int64_t run, const char *const *tags, size_t n, int add,
+		       jm_err *err)
 {
 	if (store_writable(s, err) < 0)
 		return -1;
-	if (!tag || !*tag)
-		return jm_err_set(err, JM_EXIT_INPUT, "run %lld: empty tag", (long long)run);
-	if (run_exists(s, run, err) != 1)
+	for (size_t i = 0; add && i < n; i++)
+		if (jm_store_tag_check(tags[i], err) < 0)
+			return -1;
+	if (store_begin_durable(s, err) < 0)
 		return -1;
-	sqlite3_stmt *st = stmt_get(s, ST_TAG_ADD, err);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-	return stmt_done(s, st, err);
+	int ok = run_exists(s, run, err) == 1;
+	for (size_t i = 0; ok && i < n; i++) {
+		sqlite3_stmt *st = stmt_get(s, add ? ST_TAG_ADD : ST_TAG_REMOVE, err);
+		if (!st) {
+			ok = 0;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, run);
+		sqlite3_bind_text(st, 2, tags[i], -1, SQLITE_STATIC);
+		ok = stmt_done(s, st, err) == 0;
+		/* a tag named twice is removed once */
+		if (ok && !add && sqlite3_changes(s->db) == 0) {
+			int twice = 0;
+			for (size_t k = 0; k < i; k++)
+				twice |= !strcmp(tags[k], tags[i]);
+			if (!twice) {
+				char q[160];
+				tag_quote(q, sizeof q, tags[i]);
+				jm_err_set(err, JM_EXIT_INPUT, "run %lld has no tag %s",
+					   (long long)run, q);
+				ok = 0;
+			}
+		}
+	}
+	return store_end_durable(s, ok, err);
+}
+
+int jm_store_tags_add(jm_store *s, int64_t run, const char *const *tags, size_t n,
+		      jm_err *err)
+{
+	return tags_change(s, run, tags, n, 1, err);
+}
+
+int jm_store_tags_remove(jm_store *s, int64_t run, const char *const *tags, size_t n,
+			 jm_err *err)
+{
+	return tags_change(s, run, tags, n, 0, err);
+}
+
+int jm_store_tag_add(jm_store *s, int64_t run, const char *tag, jm_err *err)
+{
+	return tags_change(s, run, &tag, 1, 1, err);
 }
 
 /* The path of file relative to home, when it lies inside home; malloc'd. */

@@ -156,8 +156,9 @@ static char *describe_tree(jm_store *s, int64_t top)
 		long long id = atoll(tok);
 		char *run = sql_text(s, "SELECT r.kind, r.parent IS NOT NULL, r.name, r.status, "
 				     "r.seed, r.device, r.host, r.started, r.ended, r.created, "
-				     "r.error, f.name, f.text FROM runs r LEFT JOIN flows f ON "
-				     "f.id = r.flow_id WHERE r.id = %lld", id);
+				     "r.error, r.number, r.resumed, r.prior, f.name, f.text FROM "
+				     "runs r LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = "
+				     "%lld", id);
 		char *params = sql_text(s, "SELECT key, value FROM params WHERE run = %lld ORDER BY key", id);
 		char *tags = sql_text(s, "SELECT tag FROM tags WHERE run = %lld ORDER BY tag", id);
 		char *metrics = sql_text(s, "SELECT s.key, p.step, quote(p.value), p.wall FROM "
@@ -704,4 +705,85 @@ Test(bundle, long_file_names)
 	cr_expect_str_eq(a, b);
 	free(a), free(b), free(file), free(path), free(man);
 	jm_buf_release(&deep);
+}
+
+/* ---- trial numbers, time run, the same bundle twice ---------------------- */
+
+/* A trial keeps its number through a bundle, however many of its siblings
+ * were deleted before; a resumed run keeps the time it ran. */
+Test(bundle, trial_numbers_and_time_run_travel)
+{
+	jm_err err = {0};
+	make_source_runs(); /* search 1, trials 2 and 3 */
+	int64_t t3 = new_run(src, "trial", 1, NULL, 0);
+	cr_assert_eq(jm_store_run_set_status(src, t3, JM_RUN_DONE, NULL, &err), 0);
+	cr_assert_eq(sqlite3_exec(jm_store_db(src), "DELETE FROM runs WHERE id = 2; UPDATE runs "
+				  "SET prior = 42.5, resumed = started + 100 WHERE id = 1", NULL,
+				  NULL, NULL), SQLITE_OK);
+	char *file = jm_xasprintf("%s/gap.tar.gz", work);
+	cr_assert_eq(jm_bundle_export(src, 1, file, NULL, &err), 0, "%s", err.msg);
+	int64_t top = 0;
+	cr_assert_eq(jm_bundle_import(dst, file, NULL, &top, NULL, &err), 0, "%s", err.msg);
+	char *got = sql_text(dst, "SELECT number, prior FROM runs ORDER BY id");
+	cr_expect_str_eq(got, "NULL|42.5;2|0.0;3|0.0");
+	free(got);
+	char *a = describe_tree(src, 1), *b = describe_tree(dst, top);
+	cr_expect_str_eq(a, b);
+	free(a), free(b), free(file);
+}
+
+/* A bundle from before trial numbers were kept: its trials are numbered in
+ * the order the manifest lists them. */
+Test(bundle, an_old_bundle_numbers_its_trials_in_order)
+{
+	const char *man =
+		"{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"id\": 5, \"kind\": "
+		"\"search\", \"name\": \"s\", \"status\": \"done\", \"seed\": 1, \"created\": 17e8, "
+		"\"children\": [{\"kind\": \"trial\", \"status\": \"done\", \"created\": 17e8}, "
+		"{\"kind\": \"trial\", \"status\": \"failed\", \"created\": 17e8}]}}";
+	tmember m[] = {{"manifest.json", 'f', man, NULL}};
+	char *path = make_archive("old.tar.gz", m, 1);
+	new_run(dst, "run", 0, "already here", 0);
+	jm_err err = {0};
+	int64_t run = 0;
+	cr_assert_eq(jm_bundle_import(dst, path, NULL, &run, NULL, &err), 0, "%s", err.msg);
+	char *got = sql_text(dst, "SELECT id, kind, number FROM runs WHERE id > 1 ORDER BY id");
+	cr_expect_str_eq(got, "2|search|NULL;3|trial|1;4|trial|2");
+	free(got);
+	/* a number that is not one is refused */
+	const char *bad =
+		"{\"format\": \"jianmo-bundle\", \"version\": 1, \"run\": {\"kind\": \"search\", "
+		"\"status\": \"done\", \"children\": [{\"kind\": \"trial\", \"status\": \"done\", "
+		"\"number\": 1.5}]}}";
+	tmember mb[] = {{"manifest.json", 'f', bad, NULL}};
+	char *badpath = make_archive("bad.tar.gz", mb, 1);
+	expect_refused(badpath, NULL, JM_EXIT_INPUT,
+		       "manifest.json: run.children[0]: \"number\": expected a whole number from 1 "
+		       "to 2^31-1 or null");
+	free(badpath);
+	free(path);
+}
+
+Test(bundle, importing_a_run_again_names_the_earlier_copy)
+{
+	jm_err err = {0};
+	make_source_runs();
+	char *file = jm_xasprintf("%s/s.tar.gz", work);
+	cr_assert_eq(jm_bundle_export(src, 1, file, NULL, &err), 0, "%s", err.msg);
+	new_run(dst, "run", 0, "already here", 0);
+	jm_bundle_report r1 = {0}, r2 = {0}, r3 = {0};
+	cr_assert_eq(jm_bundle_import_report(dst, file, NULL, &r1, &err), 0, "%s", err.msg);
+	cr_expect_eq(r1.run, 2);
+	cr_expect_eq(r1.n_runs, 3);
+	cr_expect_eq(r1.bundle_run, 1);
+	cr_expect_eq(r1.earlier, 0);
+	cr_assert_eq(jm_bundle_import_report(dst, file, NULL, &r2, &err), 0, "%s", err.msg);
+	cr_expect_eq(r2.run, 5);
+	cr_expect_eq(r2.earlier, 2);
+	cr_expect(r2.earlier_imported);
+	/* back where it came from: the original, which was not imported */
+	cr_assert_eq(jm_bundle_import_report(src, file, NULL, &r3, &err), 0, "%s", err.msg);
+	cr_expect_eq(r3.earlier, 1);
+	cr_expect(!r3.earlier_imported);
+	free(file);
 }

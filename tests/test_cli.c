@@ -30,8 +30,8 @@ Test(cli, help_lists_every_subcommand)
 {
 	char *out, *err;
 	cr_assert_eq(jt_jianmo(dir, &out, &err, "--help"), 0);
-	const char *names[] = {"runs", "show", "compare", "rm", "export", "import", "doctor", "help",
-			       "--batch"};
+	const char *names[] = {"runs", "show", "compare", "rm", "tag", "untag", "export", "import",
+			       "doctor", "help", "--batch"};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		cr_expect(strstr(out, names[i]), "--help lacks %s:\n%s", names[i], out);
 	free(out), free(err);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/metric_writer.h"
 #include "store/store.h"
@@ -302,7 +303,7 @@ Test(cli_runs, show_text_and_json)
 	cr_expect(strstr(out, "  error     out of memory\n"), "%s", out);
 	free(out);
 	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show 4", home), 0);
-	cr_expect(strstr(out, "run 4  (trial of run 2)\n"), "%s", out);
+	cr_expect(strstr(out, "run 4  (trial 2 of run 2)\n"), "%s", out);
 	free(out);
 	if (have_python()) {
 		char *got = json_query("show 1 --json",
@@ -845,4 +846,321 @@ Test(cli_runs, a_name_no_run_has_is_noted)
 	cr_expect_eq(rc, 0);
 	cr_expect_null(strstr(err, "note"), "%s", err);
 	free(out), free(err);
+}
+
+/* ---- tag / untag ------------------------------------------------------------ */
+
+/* The tags of run id, comma-separated, as the store holds them. */
+static char *tags_of(int64_t id)
+{
+	char *out = NULL;
+	cr_assert_eq(jt_sh(work, &out, NULL, "sqlite3 '%s/jianmo.db' \"SELECT group_concat(tag, ',') "
+			   "FROM (SELECT tag FROM tags WHERE run = %lld ORDER BY tag)\"", home,
+			   (long long)id), 0);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+static int have_sqlite3(void)
+{
+	return jt_sh(NULL, NULL, NULL, "command -v sqlite3 >/dev/null") == 0;
+}
+
+Test(cli_runs, tag_adds_and_untag_removes_tags)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' tag 3 paper baseline", home), 0, "%s",
+		     err);
+	cr_expect_str_eq(out, "run 3: baseline, paper\n");
+	cr_expect_str_eq(err, "");
+	free(out), free(err);
+	/* again: nothing new, no error */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' tag 3 paper", home), 0, "%s", err);
+	cr_expect_str_eq(out, "run 3: baseline, paper\n");
+	free(out), free(err);
+	/* the filter language finds them; show prints them */
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' runs --filter 'tag = paper'", home), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "3");
+	free(ids), free(out);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show 3", home), 0);
+	cr_expect(strstr(out, "  tags      baseline, paper\n"), "%s", out);
+	free(out);
+	/* any kind of run, a running one too */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' tag 2 sweep", home), 0, "%s", err);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' --json tag 6 live", home), 0, "%s", err);
+	cr_expect_str_eq(out, "{\"run\": 6, \"tags\": [\"live\"]}\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' untag 3 paper", home), 0, "%s", err);
+	cr_expect_str_eq(out, "run 3: baseline\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' untag 3 baseline", home), 0, "%s", err);
+	cr_expect_str_eq(out, "run 3: no tags\n");
+	free(out), free(err);
+	/* a tag that starts with "-" after "--" */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' tag -- 1 -x", home), 0, "%s", err);
+	cr_expect_str_eq(out, "run 1: -x, best\n");
+	free(out), free(err);
+	if (have_sqlite3()) {
+		char *t = tags_of(2);
+		cr_expect_str_eq(t, "sweep");
+		free(t);
+	}
+}
+
+Test(cli_runs, tag_errors_change_nothing)
+{
+	static const struct {
+		const char *args, *err;
+	} cases[] = {
+		{"tag", "jianmo: usage: jianmo tag RUN TAG...\n"},
+		{"tag 1", "jianmo: tag: which tags? (give at least one)\n"
+			  "jianmo: usage: jianmo tag RUN TAG...\n"},
+		{"untag 1", "jianmo: untag: which tags? (give at least one)\n"
+			    "jianmo: usage: jianmo untag RUN TAG...\n"},
+		{"tag --bogus 1 x", "jianmo: tag: unexpected argument \"--bogus\"\n"
+				    "jianmo: usage: jianmo tag RUN TAG...\n"},
+		{"tag 1 ok 'two words'", "jianmo: tag \"two words\": no spaces or control "
+					 "characters in a tag\n"},
+		{"tag 1 ok ''", "jianmo: tag \"\": empty\n"},
+		{"tag 1 \"$(printf 'a\\tb')\"", "jianmo: tag \"a\\tb\": no spaces or control "
+						 "characters in a tag\n"},
+		{"tag 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		 "jianmo: tag \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": "
+		 "longer than 64 bytes\n"},
+		{"tag x1 ok", "jianmo: \"x1\" is not a run id\n"},
+		{"untag 1 best nosuch", "jianmo: run 1 has no tag \"nosuch\"\n"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *out = NULL, *err = NULL;
+		int rc = jt_jianmo(work, &out, &err, "--home '%s' %s", home, cases[i].args);
+		cr_expect_eq(rc, 2, "%s: exit %d", cases[i].args, rc);
+		cr_expect_str_eq(err, cases[i].err, "%s", cases[i].args);
+		cr_expect_str_eq(out, "", "%s", cases[i].args);
+		free(out), free(err);
+	}
+	char *err = NULL, *want = jm_xasprintf("jianmo: no run \"99\" in %s\n", home);
+	cr_expect_eq(jt_jianmo(work, NULL, &err, "--home '%s' tag 99 ok", home), 2);
+	cr_expect_str_eq(err, want);
+	free(err), free(want);
+	/* all or nothing: run 1 still has just its tag */
+	char *out = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home '%s' show --json 1", home), 0);
+	cr_expect(strstr(out, "\"tags\": [\"best\"]"), "%s", out);
+	free(out);
+	/* help knows them */
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "help untag"), 0);
+	cr_expect(strstr(out, "usage: jianmo untag RUN TAG..."), "%s", out);
+	free(out);
+}
+
+/* ---- run ids that look like options, and "--" ------------------------------ */
+
+Test(cli_runs, negative_ids_are_not_options_and_double_dash_ends_them)
+{
+	char *out = NULL, *err = NULL;
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' show -1", home), 2);
+	cr_expect_str_eq(err, "jianmo: \"-1\" is not a run id\n");
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' compare 1 -5", home), 2);
+	cr_expect_str_eq(err, "jianmo: \"-5\" is not a run id\n");
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' show --frob", home), 2);
+	cr_expect_str_eq(err, "jianmo: usage: jianmo show RUN\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' show -- 1", home), 0, "%s", err);
+	cr_expect(!strncmp(out, "run 1\n", 6), "%s", out);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' compare -- 1 5", home), 0, "%s", err);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' export --bundle d.tar.gz -- 1", home), 0,
+		     "%s", err);
+	cr_expect_str_eq(out, "exported run 1 to d.tar.gz\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' rm --yes -- 4", home), 0, "%s", err);
+	cr_expect_str_eq(out, "deleted run 4\n");
+	free(out), free(err);
+	cr_expect_eq(jt_jianmo(work, &out, &err, "--home '%s' rm --yes -- -4", home), 2);
+	cr_expect_str_eq(err, "jianmo: \"-4\" is not a run id\n");
+	free(out), free(err);
+}
+
+/* ---- commands that read never make a store ---------------------------------- */
+
+Test(cli_runs, read_commands_leave_an_empty_database_file_alone)
+{
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir -p e/.jianmo && : > e/.jianmo/jianmo.db"), 0);
+	char *dir = jm_xasprintf("%s/e", work);
+	static const char *const cmds[] = {
+		"runs", "runs --json", "runs --csv", "show 1", "compare 1 2", "rm --yes 1",
+		"export 1 --bundle x.tar.gz", "tag 1 x", "untag 1 x",
+	};
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		char *out = NULL, *err = NULL;
+		int rc = jt_jianmo(dir, &out, &err, "%s", cmds[i]);
+		cr_expect_eq(rc, 2, "%s: exit %d: %s", cmds[i], rc, err);
+		cr_expect(strstr(err, "jianmo: .jianmo/jianmo.db: no store here"), "%s: %s", cmds[i],
+			  err);
+		free(out), free(err);
+	}
+	char *files = NULL;
+	cr_assert_eq(jt_sh(dir, &files, NULL, "find . | LC_ALL=C sort; wc -c < .jianmo/jianmo.db"), 0);
+	cr_expect_str_eq(files, ".\n./.jianmo\n./.jianmo/jianmo.db\n0\n");
+	free(files);
+	/* the same as with no .jianmo at all */
+	char *err = NULL;
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir n"), 0);
+	char *n = jm_xasprintf("%s/n", work);
+	cr_expect_eq(jt_jianmo(n, NULL, &err, "runs"), 2);
+	cr_expect_str_eq(err, "jianmo: .jianmo/jianmo.db: no store here (use --home DIR or "
+			      "JIANMO_HOME to name one)\n");
+	free(err);
+	cr_assert_eq(jt_sh(n, &files, NULL, "find . | LC_ALL=C sort"), 0);
+	cr_expect_str_eq(files, ".\n");
+	free(files), free(n), free(dir);
+}
+
+Test(cli_runs, a_failed_import_leaves_no_store_behind)
+{
+	cr_assert_eq(jt_sh(work, NULL, NULL, "mkdir f g && echo 'not a bundle' > f/junk.tar.gz && "
+			   "mkdir g/.jianmo"), 0);
+	char *f = jm_xasprintf("%s/f", work), *g = jm_xasprintf("%s/g", work);
+	char *out = NULL, *err = NULL;
+	cr_expect_eq(jt_jianmo(f, &out, &err, "import junk.tar.gz"), 2);
+	cr_expect(strstr(err, "junk.tar.gz"), "%s", err);
+	free(out), free(err);
+	/* a nested --home: every folder it made goes again */
+	cr_expect_eq(jt_jianmo(f, &out, &err, "--home a/b/c import junk.tar.gz"), 2);
+	free(out), free(err);
+	char *files = NULL;
+	cr_assert_eq(jt_sh(f, &files, NULL, "find . | LC_ALL=C sort"), 0);
+	cr_expect_str_eq(files, ".\n./junk.tar.gz\n");
+	free(files);
+	/* a home folder that was there stays, empty as it was */
+	cr_expect_eq(jt_jianmo(g, &out, &err, "import ../f/junk.tar.gz"), 2);
+	free(out), free(err);
+	cr_assert_eq(jt_sh(g, &files, NULL, "find . | LC_ALL=C sort"), 0);
+	cr_expect_str_eq(files, ".\n./.jianmo\n");
+	free(files);
+	/* an empty database file that was there is left empty */
+	cr_assert_eq(jt_sh(g, NULL, NULL, ": > .jianmo/jianmo.db"), 0);
+	cr_expect_eq(jt_jianmo(g, &out, &err, "import ../f/junk.tar.gz"), 2);
+	free(out), free(err);
+	cr_assert_eq(jt_sh(g, &files, NULL, "find . | LC_ALL=C sort; wc -c < .jianmo/jianmo.db"), 0);
+	cr_expect_str_eq(files, ".\n./.jianmo\n./.jianmo/jianmo.db\n0\n");
+	free(files);
+	/* and a good bundle still makes the store */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' export 1 --bundle g/one.tar.gz", home),
+		     0, "%s", err);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(g, &out, &err, "import one.tar.gz"), 0, "%s", err);
+	cr_expect_str_eq(out, "imported one.tar.gz as run 1\n");
+	free(out), free(err);
+	free(f), free(g);
+}
+
+Test(cli_runs, importing_a_bundle_again_says_so)
+{
+	char *out = NULL, *err = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' export 2 --bundle s.tar.gz", home), 0,
+		     "%s", err);
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home o import s.tar.gz"), 0, "%s", err);
+	cr_expect_str_eq(err, "");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home o import s.tar.gz"), 0, "%s", err);
+	cr_expect_str_eq(out, "imported s.tar.gz as run 4 (and 2 trials)\n");
+	cr_expect_str_eq(err, "jianmo: note: run 2 from this bundle was already imported as run 1\n");
+	free(out), free(err);
+	cr_assert_eq(jt_jianmo(work, &out, NULL, "--home o runs --sort id"), 0);
+	char *ids = first_column(out);
+	cr_expect_str_eq(ids, "1,2,3,4,5,6", "imported again all the same");
+	free(ids), free(out);
+	/* into the store it came from */
+	cr_assert_eq(jt_jianmo(work, &out, &err, "--home '%s' import s.tar.gz", home), 0, "%s", err);
+	cr_expect_str_eq(err, "jianmo: note: run 2 from this bundle is already in this store as "
+			      "run 2\n");
+	free(out), free(err);
+}
+
+/* A run resumed once: 60 s in its first segment, 30 s in its second.  Its
+ * start is the first one; its duration, 90 s, the same in every output. */
+Test(cli_runs, a_resumed_run_counts_the_time_it_ran)
+{
+	jm_store *s = NULL;
+	jm_err err = {0};
+	char *h = other_store("resumed", &s);
+	cr_assert_eq(add_run(s, "run", 0, "long.flow", 0), 1);
+	cr_assert_eq(jm_store_run_set_status(s, 1, JM_RUN_STOPPED, NULL, &err), 0);
+	double t0 = (double)time(NULL) - 1000;
+	char *sql = jm_xasprintf("UPDATE runs SET started = %.1f, ended = %.1f WHERE id = 1", t0,
+				 t0 + 60);
+	cr_assert_eq(sqlite3_exec(jm_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	cr_assert_eq(jm_store_run_reopen(s, 1, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_set_status(s, 1, JM_RUN_DONE, NULL, &err), 0);
+	cr_assert_eq(sqlite3_exec(jm_store_db(s), "UPDATE runs SET ended = resumed + 30", NULL, NULL,
+				  NULL), SQLITE_OK);
+	jm_store_close(s);
+	char *out = NULL, *e = NULL;
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' runs", h), 0, "%s", e);
+	cr_expect(strstr(out, " 1m30s "), "%s", out);
+	free(out), free(e);
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' show 1", h), 0, "%s", e);
+	cr_expect(strstr(out, "(took 1m30s)\n"), "%s", out);
+	free(out), free(e);
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' runs --filter 'duration > 89s and "
+			       "duration < 91s' --csv", h), 0, "%s", e);
+	cr_expect(strstr(out, "\r\n1,run,"), "%s", out);
+	free(out), free(e);
+	if (have_python()) {
+		char *cmd = jm_xasprintf("--home '%s' runs --json", h);
+		char *want = jm_xasprintf("%.1f 90.0\n", t0);
+		char *got = json_query(cmd, PY_LOAD "print(float(d[0][\"started\"]), "
+						    "round(float(d[0][\"duration\"]), 3))");
+		cr_expect_str_eq(got, want);
+		free(got), free(want), free(cmd);
+		char *o = NULL;
+		cr_assert_eq(jt_sh(work, &o, NULL, "'%s' --home '%s' runs --csv | python3 -c 'import "
+				   "csv,sys; r=list(csv.DictReader(sys.stdin))[0]; "
+				   "print(float(r[\"started\"]), round(float(r[\"duration\"]), 3))'",
+				   jt_bin(), h), 0);
+		want = jm_xasprintf("%.1f 90.0\n", t0);
+		cr_expect_str_eq(o, want);
+		free(o), free(want);
+	}
+	free(h);
+}
+
+/* Control characters in a name (a file called "new<LF>line.flow", or one
+ * holding an escape sequence) neither split a row of `runs` nor reach the
+ * terminal: the tables and `show` write them as \n or \xNN. */
+Test(cli_runs, control_characters_in_names_are_written_escaped)
+{
+	jm_err err = {0};
+	jm_store *s = NULL;
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	int64_t a = add_run(s, "run", 0, "new\nline.flow", 0), b = add_run(s, "run", 0,
+									  "\033[31mred\t.flow", 0);
+	jm_store_close(s);
+	char *out, *e;
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' runs --limit 2", home), 0, "%s", e);
+	cr_expect_null(strchr(out, '\033'), "%s", out);
+	cr_expect_null(strchr(out, '\t'), "%s", out);
+	int lines = 0;
+	for (const char *p = out; (p = strchr(p, '\n')); p++)
+		lines++;
+	cr_expect_eq(lines, 3, "a header and two rows:\n%s", out);
+	cr_expect(strstr(out, "new\\nline.fl") && strstr(out, "\\x1b[31mred\\t"), "%s", out);
+	free(out), free(e);
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' show %lld", home, (long long)b), 0, "%s",
+		     e);
+	cr_expect(strstr(out, "  name      \\x1b[31mred\\t.flow\n"), "%s", out);
+	cr_expect_null(strchr(out, '\033'), "%s", out);
+	free(out), free(e);
+	cr_assert_eq(jt_jianmo(work, &out, &e, "--home '%s' show %lld", home, (long long)a), 0, "%s",
+		     e);
+	cr_expect(strstr(out, "  name      new\\nline.flow\n"), "%s", out);
+	free(out), free(e);
 }

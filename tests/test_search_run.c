@@ -559,7 +559,7 @@ Test(search_run, show_prints_the_best_trial_and_the_table)
 	free(out), free(err);
 	/* the trials show whose they are */
 	rc = jt_jianmo(dir, &out, &err, "show 2");
-	cr_expect(strstr(out, "run 2  (trial of run 1)"), "%s", out);
+	cr_expect(strstr(out, "run 2  (trial 1 of run 1)"), "%s", out);
 	free(out), free(err);
 }
 
@@ -1034,4 +1034,65 @@ Test(search_run, a_direction_against_the_metric_is_warned)
 			      "highest val_loss counts as the best (auto: min)"), "%s", out);
 	cr_expect(strstr(out, ", maximise val_loss: "), "%s", out);
 	free(out), free(err);
+}
+
+/* A trial's number is its own: deleting trial 1 leaves trials 2 and 3
+ * numbered as they were, in show's table, its JSON and the best line. */
+Test(search_run, deleting_a_trial_renumbers_no_other)
+{
+	write_search("s.flow", 1, "trials = 3\nmethod = random\ntrain.lr = loguniform(1e-3, 1e-1)\n");
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch s.flow"), 0);
+	char *out, *err;
+	cr_assert_eq(jt_jianmo(dir, &out, &err, "rm --yes 2"), 0, "%s", err);
+	free(out), free(err);
+	int rc = jt_jianmo(dir, &out, &err, "show 1");
+	cr_assert_eq(rc, 0, "%s", err);
+	for (int t = 2; t <= 3; t++) {
+		char row[64];
+		snprintf(row, sizeof row, "%5d %5d  done          1 ", t, t + 1);
+		cr_expect(strstr(out, row), "no row \"%s\" in:\n%s", row, out);
+	}
+	cr_expect_null(strstr(out, "    1     3  done"), "trial 2 is not trial 1 now:\n%s", out);
+	const char *best = strstr(out, "  best      run ");
+	cr_assert(best, "%s", out);
+	int brun = 0, btrial = 0;
+	cr_assert_eq(sscanf(best, "  best      run %d (trial %d)", &brun, &btrial), 2, "%s", best);
+	cr_expect_eq(btrial, brun - 1, "%s", out);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "show --json 1");
+	cr_assert_eq(rc, 0);
+	cr_expect(strstr(out, "{\"trial\": 2, \"run\": 3,") && strstr(out, "{\"trial\": 3, \"run\": 4,"),
+		  "%s", out);
+	free(out), free(err);
+	rc = jt_jianmo(dir, &out, &err, "show 4");
+	cr_expect(strstr(out, "run 4  (trial 3 of run 1)\n"), "%s", out);
+	free(out), free(err);
+}
+
+/* A trial keeps as params the keys that matter to it, as a plain run
+ * does, and every key its search varies even where it does not matter
+ * (sgd's momentum searched under adamw): a resumed search reads its
+ * trials' points back from them.  The search keeps every key. */
+Test(search_run, trial_params_are_the_keys_that_matter_and_the_searched_ones)
+{
+	write_search("s.flow", 1,
+		     "trials = 2\nmethod = random\ntrain.lr = loguniform(1e-3, 1e-1)\n"
+		     "train.momentum = uniform(0.5, 0.9)\n");
+	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch s.flow"), 0);
+	sqlite3 *db = open_db();
+	for (int run = 2; run <= 3; run++) {
+		const char *count = "SELECT count(*) FROM params WHERE run = %d AND key = '%s'";
+		cr_expect_eq(sql_num(db, count, run, "train.lr"), 1);
+		cr_expect_eq(sql_num(db, count, run, "train.momentum"), 1, "a searched key");
+		cr_expect_eq(sql_num(db, count, run, "train.gamma"), 0, "step's gamma, constant");
+		cr_expect_eq(sql_num(db, count, run, "model.layers"), 0, "a cnn key, an mlp");
+		cr_expect_eq(sql_num(db, count, run, "search.trials"), 0);
+		cr_expect_eq(sql_num(db, "SELECT count(*) FROM params WHERE run = %d AND value = ''",
+				     run),
+			     0);
+	}
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM params WHERE run = 1 AND key IN "
+				 "('train.gamma', 'search.trials', 'train.momentum')"),
+		     3);
+	sqlite3_close(db);
 }

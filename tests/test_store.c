@@ -243,9 +243,9 @@ Test(store, migrate_from_empty_file)
 {
 	cr_assert_eq(mkdir(home, 0777), 0);
 	char *path = jt_write(home, "jianmo.db", ""); /* 0 bytes: version 0 */
-	jm_store *s = open_ok(home, JM_STORE_NOCREATE);
+	jm_store *s = open_ok(home, 0);
 	sqlite3 *db = jm_store_db(s);
-	cr_assert_eq(q_int(db, "PRAGMA user_version"), 1);
+	cr_assert_eq(q_int(db, "PRAGMA user_version"), JM_STORE_SCHEMA_VERSION);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'metric_summary'"), 1);
 	new_run(s);
 	jm_store_close(s);
@@ -260,7 +260,7 @@ Test(store, migrate_from_v0_database)
 	exec_ok(db, "CREATE TABLE t(a); DROP TABLE t"); /* a real database file, no tables */
 	sqlite3_close(db);
 	jm_store *s = open_ok(home, 0);
-	cr_assert_eq(q_int(jm_store_db(s), "PRAGMA user_version"), 1);
+	cr_assert_eq(q_int(jm_store_db(s), "PRAGMA user_version"), JM_STORE_SCHEMA_VERSION);
 	cr_assert_eq(q_int(jm_store_db(s), "SELECT count(*) FROM runs"), 0);
 	jm_store_close(s);
 	free(path);
@@ -317,9 +317,9 @@ Test(store, refuses_newer_version_untouched)
 
 	size_t n0, w0, n1, w1;
 	char *before = jt_read(path, &n0), *wal_before = jt_read(wal, &w0);
-	char *want = jm_xasprintf("%s: store version 7 is newer than this jianmo supports (1): "
+	char *want = jm_xasprintf("%s: store version 7 is newer than this jianmo supports (%d): "
 				  "upgrade jianmo",
-				  path);
+				  path, JM_STORE_SCHEMA_VERSION);
 	open_fails(home, 0, JM_EXIT_INPUT, want);
 	open_fails(home, JM_STORE_READONLY, JM_EXIT_INPUT, want);
 	open_fails(home, JM_STORE_NOCREATE, JM_EXIT_INPUT, want);
@@ -352,14 +352,20 @@ Test(store, readonly_missing_store_fails_clearly)
 	free(want);
 }
 
-Test(store, readonly_refuses_old_version)
+/* An empty database file is no store to a reader: it is refused as a
+ * missing one is, and left as it was (0 bytes, nothing made beside it). */
+Test(store, an_empty_file_is_no_store_to_readers)
 {
 	cr_assert_eq(mkdir(home, 0777), 0);
 	char *path = jt_write(home, "jianmo.db", "");
-	char *want = jm_xasprintf("%s: store version 0 is older than this jianmo's (1): open it once "
-				  "for writing (any run) to upgrade it",
+	char *want = jm_xasprintf("%s: no store here (use --home DIR or JIANMO_HOME to name one)",
 				  path);
 	open_fails(home, JM_STORE_READONLY, JM_EXIT_INPUT, want);
+	open_fails(home, JM_STORE_NOCREATE, JM_EXIT_INPUT, want);
+	char *files = NULL;
+	cr_assert_eq(jt_sh(home, &files, NULL, "find . | LC_ALL=C sort; wc -c < jianmo.db"), 0);
+	cr_expect_str_eq(files, ".\n./jianmo.db\n0\n");
+	free(files);
 	free(want);
 	free(path);
 }
@@ -418,6 +424,37 @@ Test(store, flows_dedup_by_sha)
 }
 
 /* ---- runs ------------------------------------------------------------------ */
+
+/* A run's id is never given again, not even the newest's after it is
+ * deleted (a note or a bundle that says "run 4" keeps meaning that run),
+ * nor those of trials deleted with their search. */
+Test(store, run_ids_are_never_given_twice)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	jm_err err = {0};
+	int64_t flow, search, trial, run;
+	cr_assert_eq(jm_store_flow_put(s, "f", "[train]\nepochs = 1\n", &flow, &err), 0);
+	jm_run_spec sp = {.kind = "search", .flow_id = flow}, tr = {.kind = "trial"},
+		    plain = {.kind = "run", .flow_id = flow};
+	cr_assert_eq(jm_store_run_create(s, &sp, &search, &err), 0, "%s", err.msg);
+	tr.parent = search;
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(jm_store_run_create(s, &tr, &trial, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_create(s, &plain, &run, &err), 0, "%s", err.msg);
+	cr_assert_eq(run, 4);
+	cr_assert_eq(sqlite3_exec(db, "DELETE FROM runs WHERE id = 4", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(jm_store_run_create(s, &plain, &run, &err), 0, "%s", err.msg);
+	cr_expect_eq(run, 5, "the deleted newest run's id was given again: %lld", (long long)run);
+	/* the search and, by cascade, its trials 2 and 3; then run 5 */
+	cr_assert_eq(sqlite3_exec(db, "DELETE FROM runs WHERE id = 1; DELETE FROM runs WHERE id = 5",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs"), 0);
+	cr_assert_eq(jm_store_run_create(s, &plain, &run, &err), 0, "%s", err.msg);
+	cr_expect_eq(run, 6);
+	jm_store_close(s);
+}
 
 Test(store, run_create_status_reopen)
 {
@@ -1094,6 +1131,9 @@ Test(store, crashed_run_is_marked_and_points_kept)
 			 want);
 	free(v);
 	cr_assert_eq(q_int(db, "SELECT ended IS NOT NULL FROM runs WHERE id = %lld", (long long)run), 1);
+	/* it ended when it last logged, not when the crash was seen */
+	cr_assert_eq(q_int(db, "SELECT ended = (SELECT max(wall) FROM metrics WHERE run = %lld) "
+			       "FROM runs WHERE id = %lld", (long long)run, (long long)run), 1);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM metrics WHERE run = %lld", (long long)run), FLUSHED);
 	cr_assert_eq(q_int(db, "SELECT sum(count) FROM metric_summary WHERE run = %lld", (long long)run),
 		     FLUSHED);
@@ -1361,6 +1401,278 @@ Test(store, a_read_only_or_full_file_system)
 	cr_expect_eq(jm_store_open(&t, h, JM_STORE_NOCREATE, &e), -1, "opened on a full disk");
 	cr_expect(strstr(e.msg, "disk I/O error (no space left on its file system"), "%s", e.msg);
 	jm_store_close(t);
+	jt_sh(tmp, NULL, NULL, "umount fs");
+	free(h);
+	free(mnt);
+}
+
+/* ---- schema version 2: trial numbers, time run across segments ---------------- */
+
+/* A store as schema version 1 left it, made from store/schema.sql alone: a
+ * search (run 1) whose trials were 2, 3 and 4 until 2 was deleted, and a
+ * plain run 5 that ran from 2000 to 2060. */
+static void make_v1_store(const char *h)
+{
+	cr_assert_eq(jt_sh(NULL, NULL, NULL, "mkdir -p '%s'", h), 0);
+	char *sql_path = jm_xasprintf("%s/store/schema.sql", jt_srcdir());
+	char *schema = jt_read(sql_path, NULL);
+	cr_assert_not_null(schema, "%s", sql_path);
+	char *path = jm_xasprintf("%s/jianmo.db", h);
+	sqlite3 *db = raw_open(path);
+	exec_ok(db, "%s", schema);
+	exec_ok(db, "PRAGMA user_version = 1");
+	exec_ok(db, "INSERT INTO runs(id, kind, parent, status, started, ended, created) VALUES "
+		    "(1, 'search', NULL, 'done', 1000, 1100, 1000), "
+		    "(2, 'trial', 1, 'done', 1001, 1010, 1001), "
+		    "(3, 'trial', 1, 'done', 1011, 1020, 1011), "
+		    "(4, 'trial', 1, 'failed', 1021, 1030, 1021), "
+		    "(5, 'run', NULL, 'stopped', 2000, 2060, 2000)");
+	exec_ok(db, "DELETE FROM runs WHERE id = 2");
+	sqlite3_close(db);
+	free(path);
+	free(schema);
+	free(sql_path);
+}
+
+Test(store, a_v1_store_is_upgraded_with_its_trials_numbered)
+{
+	make_v1_store(home);
+	jm_store *s = open_ok(home, JM_STORE_NOCREATE);
+	sqlite3 *db = jm_store_db(s);
+	cr_assert_eq(JM_STORE_SCHEMA_VERSION, 2);
+	cr_assert_eq(q_int(db, "PRAGMA user_version"), 2);
+	/* the numbers the trials had: their places, oldest first */
+	char *v = q_text(db, "SELECT group_concat(id || ':' || IFNULL(number, '-'), ' ') FROM "
+			     "(SELECT id, number FROM runs ORDER BY id)");
+	cr_expect_str_eq(v, "1:- 3:1 4:2 5:-");
+	free(v);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM runs WHERE prior = 0 AND resumed IS NULL"), 4);
+	/* a new trial goes on from the highest number; deleting one renumbers
+	 * nothing */
+	jm_run_spec spec = {.kind = "trial", .parent = 1};
+	jm_err err = {0};
+	int64_t id;
+	cr_assert_eq(jm_store_run_create(s, &spec, &id, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT number FROM runs WHERE id = %lld", (long long)id), 3);
+	exec_ok(db, "DELETE FROM runs WHERE id = 3");
+	cr_expect_eq(q_int(db, "SELECT number FROM runs WHERE id = 4"), 2);
+	v = q_text(db, "PRAGMA integrity_check");
+	cr_expect_str_eq(v, "ok");
+	free(v);
+	jm_store_close(s);
+}
+
+/* Opened read-only (the workbench's poller, a read-only file system) a v1
+ * store is read as it is, never upgraded: the v2 columns are computed. */
+Test(store, a_v1_store_opened_read_only_is_read_without_writing)
+{
+	make_v1_store(home);
+	char *path = jm_xasprintf("%s/jianmo.db", home);
+	size_t n0, n1;
+	char *before = jt_read(path, &n0);
+	jm_store *s = open_ok(home, JM_STORE_READONLY);
+	sqlite3 *db = jm_store_db(s);
+	char *v = q_text(db, "SELECT group_concat(id || ':' || IFNULL(number, '-') || ':' || prior || "
+			     "':' || IFNULL(resumed, '-'), ' ') FROM (SELECT * FROM runs ORDER BY id)");
+	cr_expect_str_eq(v, "1:-:0.0:- 3:1:0.0:- 4:2:0.0:- 5:-:0.0:-");
+	free(v);
+	cr_expect_eq(q_int(db, "PRAGMA main.user_version"), 1);
+	jm_store_close(s);
+	char *after = jt_read(path, &n1);
+	cr_expect_eq(n0, n1);
+	cr_expect_eq(memcmp(before, after, n0), 0, "the database file changed");
+	free(before), free(after), free(path);
+}
+
+Test(store, trial_numbers_are_kept_when_trials_go)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	jm_err err = {0};
+	int64_t search, other, t[4], plain = new_run(s);
+	jm_run_spec sp = {.kind = "search"};
+	cr_assert_eq(jm_store_run_create(s, &sp, &search, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_create(s, &sp, &other, &err), 0, "%s", err.msg);
+	jm_run_spec tr = {.kind = "trial", .parent = search};
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(jm_store_run_create(s, &tr, &t[i], &err), 0, "%s", err.msg);
+	for (int i = 0; i < 3; i++) {
+		int number = 0;
+		cr_assert_eq(jm_store_trial_number(s, t[i], &number, &err), 0, "%s", err.msg);
+		cr_expect_eq(number, i + 1);
+	}
+	cr_expect_eq(q_int(db, "SELECT number IS NULL FROM runs WHERE id = %lld", (long long)plain), 1);
+	exec_ok(db, "DELETE FROM runs WHERE id = %lld", (long long)t[0]);
+	cr_assert_eq(jm_store_run_create(s, &tr, &t[3], &err), 0, "%s", err.msg);
+	char *v = q_text(db, "SELECT group_concat(number, ',') FROM (SELECT number FROM runs WHERE "
+			     "parent = %lld ORDER BY id)", (long long)search);
+	cr_expect_str_eq(v, "2,3,4");
+	free(v);
+	/* another search's trials count from 1 */
+	jm_run_spec tr2 = {.kind = "trial", .parent = other};
+	int64_t o1;
+	cr_assert_eq(jm_store_run_create(s, &tr2, &o1, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT number FROM runs WHERE id = %lld", (long long)o1), 1);
+	int number = 7;
+	cr_expect_eq(jm_store_trial_number(s, plain, &number, &err), 0);
+	cr_expect_eq(number, 0, "a run that is no trial has no number");
+	jm_store_close(s);
+}
+
+/* --resume keeps the run's first start; its duration is the time it ran:
+ * 60 s in its first segment, then from the resume on. */
+Test(store, resume_keeps_the_first_start_and_counts_the_time_run)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	jm_err err = {0};
+	int64_t run = new_run(s);
+	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_STOPPED, NULL, &err), 0);
+	double t0 = (double)time(NULL) - 100;
+	exec_ok(db, "UPDATE runs SET started = %.1f, ended = %.1f WHERE id = %lld", t0, t0 + 60,
+		(long long)run);
+	cr_assert_eq(jm_store_run_reopen(s, run, NULL, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT started = %.1f FROM runs WHERE id = %lld", t0, (long long)run), 1);
+	cr_expect_eq(q_int(db, "SELECT prior = 60 FROM runs WHERE id = %lld", (long long)run), 1);
+	cr_expect_eq(q_int(db, "SELECT resumed >= %.1f FROM runs WHERE id = %lld", t0 + 99,
+			   (long long)run), 1);
+	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &err), 0);
+	cr_expect_eq(q_int(db, "SELECT prior + ended - resumed BETWEEN 60 AND 62 FROM runs WHERE "
+			       "id = %lld", (long long)run), 1);
+	/* a second resume adds the second segment */
+	exec_ok(db, "UPDATE runs SET ended = resumed + 10 WHERE id = %lld", (long long)run);
+	cr_assert_eq(jm_store_run_reopen(s, run, NULL, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT prior = 70 AND started = %.1f FROM runs WHERE id = %lld", t0,
+			   (long long)run), 1);
+	/* a crash seen later ends the segment at its last point, or at the time
+	 * it was seen when the segment logged none: a point logged before the
+	 * resume does not count */
+	exec_ok(db, "INSERT INTO metrics(run, key, step, value, wall) VALUES (%lld, 'loss', 1, 0.5, "
+		    "%.1f)", (long long)run, t0 + 50);
+	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_CRASHED, NULL, &err), 0);
+	cr_expect_eq(q_int(db, "SELECT ended >= resumed FROM runs WHERE id = %lld", (long long)run), 1);
+	jm_store_close(s);
+}
+
+/* A queued trial starts afresh when its process takes it: its start is
+ * then, not when it was queued. */
+Test(store, a_queued_run_starts_when_it_is_taken)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	jm_err err = {0};
+	int64_t run = new_run(s);
+	cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_QUEUED, NULL, &err), 0);
+	double t0 = (double)time(NULL) - 1000;
+	exec_ok(db, "UPDATE runs SET started = %.1f WHERE id = %lld", t0, (long long)run);
+	cr_assert_eq(jm_store_run_reopen(s, run, NULL, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT started > %.1f AND prior = 0 AND resumed IS NULL FROM runs "
+			       "WHERE id = %lld", t0 + 990, (long long)run), 1);
+	jm_store_close(s);
+}
+
+Test(store, tags_are_added_and_removed_all_or_nothing)
+{
+	jm_store *s = open_ok(home, 0);
+	sqlite3 *db = jm_store_db(s);
+	jm_err err = {0};
+	int64_t run = new_run(s);
+	const char *ok[] = {"paper", "best", "paper"};
+	cr_assert_eq(jm_store_tags_add(s, run, ok, 3, &err), 0, "%s", err.msg);
+	char *v = q_text(db, "SELECT group_concat(tag, ',') FROM (SELECT tag FROM tags ORDER BY tag)");
+	cr_expect_str_eq(v, "best,paper");
+	free(v);
+	const char *bad[] = {"x", "two words"};
+	cr_expect_eq(jm_store_tags_add(s, run, bad, 2, &err), -1);
+	cr_expect_eq(err.code, JM_EXIT_INPUT);
+	cr_expect_str_eq(err.msg, "tag \"two words\": no spaces or control characters in a tag");
+	const char *gone[] = {"paper", "nope"};
+	cr_expect_eq(jm_store_tags_remove(s, run, gone, 2, &err), -1);
+	char *want = jm_xasprintf("run %lld has no tag \"nope\"", (long long)run);
+	cr_expect_str_eq(err.msg, want);
+	free(want);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM tags"), 2, "nothing written on an error");
+	cr_assert_eq(jm_store_tags_remove(s, run, gone, 1, &err), 0, "%s", err.msg);
+	v = q_text(db, "SELECT group_concat(tag, ',') FROM tags");
+	cr_expect_str_eq(v, "best");
+	free(v);
+	cr_expect_eq(jm_store_tags_add(s, 99, ok, 1, &err), -1);
+	want = jm_xasprintf("no run \"99\" in %s", home);
+	cr_expect_str_eq(err.msg, want);
+	free(want);
+	cr_expect_eq(jm_store_tag_add(s, run, "a\x01", &err), -1);
+	cr_expect_str_eq(err.msg, "tag \"a\\x01\": no spaces or control characters in a tag");
+	cr_expect_eq(jm_store_tag_check("", &err), -1);
+	cr_expect_str_eq(err.msg, "tag \"\": empty");
+	cr_expect_eq(jm_store_tag_check("ünïcode-ok_1.2", &err), 0);
+	jm_store_close(s);
+	s = open_ok(home, JM_STORE_READONLY);
+	cr_expect_eq(jm_store_tags_add(s, run, ok, 1, &err), -1);
+	cr_expect(strstr(err.msg, "store is open read-only"), "%s", err.msg);
+	jm_store_close(s);
+}
+
+Test(store, discarding_removes_only_what_the_open_made)
+{
+	char *nested = jm_xasprintf("%s/a/b/.jianmo", tmp), *a = jm_xasprintf("%s/a", tmp);
+	jm_store *s = open_ok(nested, 0);
+	cr_expect(jm_store_created(s));
+	jm_store_close_discard(s);
+	cr_expect(!exists(a), "every folder the open made is gone");
+	/* a home that was there stays */
+	cr_assert_eq(mkdir(home, 0777), 0);
+	s = open_ok(home, 0);
+	jm_store_close_discard(s);
+	char *files = NULL;
+	cr_assert_eq(jt_sh(home, &files, NULL, "find . | LC_ALL=C sort"), 0);
+	cr_expect_str_eq(files, ".\n");
+	free(files);
+	/* a store that was there is only closed */
+	jm_store_close(open_ok(home, 0));
+	s = open_ok(home, 0);
+	cr_expect(!jm_store_created(s));
+	new_run(s);
+	jm_store_close_discard(s);
+	s = open_ok(home, JM_STORE_NOCREATE);
+	cr_expect_eq(q_int(jm_store_db(s), "SELECT count(*) FROM runs"), 1);
+	jm_store_close(s);
+	jm_store_close_discard(NULL);
+	free(nested), free(a);
+}
+
+/* A v1 store on a read-only file system: read (the v2 columns computed),
+ * never upgraded, and a change refused saying why.  Needs root. */
+Test(store, a_v1_store_on_a_read_only_file_system)
+{
+	char *mnt = jm_xasprintf("%s/fs", tmp);
+	cr_assert_eq(mkdir(mnt, 0777), 0);
+	char *out, *err;
+	if (geteuid() != 0 || jt_sh(tmp, &out, &err, "mount -t tmpfs -o size=1m tmpfs fs") != 0) {
+		free(mnt);
+		cr_skip_test("SKIPPED: mounting a tmpfs needs root");
+	}
+	free(out), free(err);
+	char *h = jm_xasprintf("%s/.jianmo", mnt);
+	make_v1_store(h);
+	cr_assert_eq(jt_sh(tmp, NULL, NULL, "mount -o remount,ro fs"), 0);
+	int rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo runs --sort id", jt_bin());
+	cr_expect_eq(rc, 0, "runs: exit %d\n%s", rc, err);
+	cr_expect(strstr(out, "ID "), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo show 4", jt_bin());
+	cr_expect_eq(rc, 0, "show: exit %d\n%s", rc, err);
+	cr_expect(strstr(out, "run 4  (trial 2 of run 1)\n"), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo runs --filter 'duration = 60' --csv",
+		   jt_bin());
+	cr_expect_eq(rc, 0, "runs: exit %d\n%s", rc, err);
+	cr_expect(strstr(out, "\r\n5,run,"), "%s", out);
+	free(out), free(err);
+	rc = jt_sh(tmp, &out, &err, "'%s' --home fs/.jianmo tag 5 x", jt_bin());
+	cr_expect_eq(rc, 1, "tag: exit %d\n%s", rc, err);
+	cr_expect(strstr(err, "jianmo.db: on a read-only file system: it can be read, not changed"),
+		  "%s", err);
+	free(out), free(err);
 	jt_sh(tmp, NULL, NULL, "umount fs");
 	free(h);
 	free(mnt);

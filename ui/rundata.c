@@ -65,9 +65,15 @@ void jm_run_rows_free(jm_run_row *rows, size_t n)
 	"ORDER BY CASE key WHEN 'test_acc' THEN 0 WHEN 'val_acc' THEN 1 WHEN 'best_val_acc' " \
 	"THEN 2 WHEN 'val_loss' THEN 3 WHEN 'train_loss' THEN 4 ELSE 5 END LIMIT 1)"
 
+/* `started` as a row holds it: the run's start moved on by the time it
+ * spent stopped between --resume segments, so that ended (or now) minus
+ * started is the time it ran, as `jianmo runs` shows it
+ * (JM_RUN_DURATION_SQL), and a step rate over it is the rate it ran at. */
 static const char row_sql[] =
-	"SELECT r.id, r.kind, IFNULL(r.parent, 0), r.status, r.name, f.name, IFNULL(r.flow_id, 0), "
-	"r.device, r.host, r.error, r.created, r.started, r.ended, IFNULL(r.pid, 0), "
+	"SELECT r.id, r.kind, IFNULL(r.parent, 0), r.status, r.name, " JM_RUN_FLOW_NAME_SQL ", "
+	"IFNULL(r.flow_id, 0), "
+	"r.device, r.host, r.error, r.created, IFNULL(r.resumed, r.started) - r.prior, r.ended, "
+	"IFNULL(r.pid, 0), "
 	KEY_METRIC_SQL ", (SELECT count(*) FROM runs c WHERE c.parent = r.id) "
 	"FROM runs r LEFT JOIN flows f ON f.id = r.flow_id WHERE r.id = ?";
 

@@ -73,7 +73,8 @@
 
 typedef struct trial {
 	int64_t run;
-	int number;        /* 1-based, in order of creation */
+	int number;        /* its number in the search, as the store gave it
+	                    * (kept when other trials are deleted) */
 	pid_t pid;         /* the child while it runs, else 0 */
 	int gpu;           /* its place in gpus[] when started, -1: its flow's device */
 	int resume;        /* start it with --resume (it has a checkpoint) */
@@ -219,7 +220,7 @@ static int run_has_checkpoint(search *s, int64_t run)
 
 /* ---- the trials ------------------------------------------------------------ */
 
-static trial *trial_add(search *s, int64_t run, const double *x)
+static trial *trial_add(search *s, int64_t run, int number, const double *x)
 {
 	if (s->ntrials == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 16;
@@ -229,7 +230,7 @@ static trial *trial_add(search *s, int64_t run, const double *x)
 	trial *t = &s->trials[s->ntrials++];
 	memset(t, 0, sizeof *t);
 	t->run = run;
-	t->number = s->ntrials;
+	t->number = number;
 	t->x = jm_xmalloc((size_t)s->space->n * sizeof *t->x);
 	memcpy(t->x, x, (size_t)s->space->n * sizeof *t->x);
 	return t;
@@ -262,11 +263,22 @@ static jm_flow *trial_flow(search *s, const double *x, jm_err *err)
 typedef struct param_ctx {
 	jm_store *store;
 	int64_t run;
+	const jm_flow *flow;   /* the trial's */
+	const jm_space *space; /* the searched keys */
 } param_ctx;
 
+/* A trial's params are a plain run's (the keys with a value that matter
+ * to it, jm_flow_key_matters), and every searched key whatever its value:
+ * a resumed search reads its trials' points back from them. */
 static void store_param(const char *key, const char *value, void *ctx)
 {
 	param_ctx *p = ctx;
+	int searched = 0;
+	for (int i = 0; i < p->space->n && !searched; i++)
+		searched = !strcmp(p->space->p[i].name, key);
+	if (!searched && (!value[0] || !strncmp(key, "search.", 7) ||
+			  !jm_flow_key_matters(p->flow, key)))
+		return;
 	jm_store_param_set(p->store, p->run, key, value, NULL);
 }
 
@@ -291,7 +303,7 @@ static int trial_create(search *s, const double *x, int64_t *run, char *why, siz
 	if (rc == 0)
 		rc = jm_store_run_create(s->store, &spec, run, err);
 	if (rc == 0 && f) {
-		param_ctx pc = {s->store, *run};
+		param_ctx pc = {s->store, *run, f, s->space};
 		jm_flow_foreach(f, store_param, &pc);
 		rc = jm_store_run_set_status(s->store, *run, JM_RUN_QUEUED, NULL, err);
 	} else if (rc == 0) {
@@ -571,12 +583,14 @@ static int start_next(search *s, jm_err *err)
 			return -1;
 		}
 		int64_t run;
+		int number = 0;
 		char why[1024] = "";
-		if (trial_create(s, x, &run, why, sizeof why, err) < 0) {
+		if (trial_create(s, x, &run, why, sizeof why, err) < 0 ||
+		    jm_store_trial_number(s->store, run, &number, err) < 0) {
 			free(x);
 			return -1;
 		}
-		t = trial_add(s, run, x);
+		t = trial_add(s, run, number, x);
 		free(x);
 		if (why[0]) {
 			outcome oc = {.best = NAN, .last = NAN};
@@ -708,8 +722,8 @@ static int search_resume(search *s, int64_t run, jm_err *err)
 	if (jm_store_run_reopen(s->store, run, NULL, err) < 0 || wait_orphans(s, err) < 0)
 		return -1;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, status FROM runs WHERE parent = ? ORDER BY id", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT id, status, IFNULL(number, 0) FROM runs WHERE parent = ? "
+			       "ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return sql_fail(s, err);
 	sqlite3_bind_int64(st, 1, run);
 	int n = s->space->n, rc = 0, again = 0;
@@ -734,7 +748,7 @@ static int search_resume(search *s, int64_t run, jm_err *err)
 			jm_err_prefix(err, "search %lld: trial run %lld", (long long)run, (long long)id);
 			break;
 		}
-		trial *t = trial_add(s, id, x);
+		trial *t = trial_add(s, id, sqlite3_column_int(st, 2), x);
 		outcome oc;
 		if (!strcmp(status, JM_RUN_DONE) || !strcmp(status, JM_RUN_PRUNED) ||
 		    !strcmp(status, JM_RUN_FAILED)) {
