@@ -4,6 +4,7 @@ libjm_pipeline_a_SOURCES += pipeline/runner.c pipeline/runner.h \
 	pipeline/report.c pipeline/report.h \
 	pipeline/train.c pipeline/train.h \
 	pipeline/augment.c pipeline/augment.h
+libjm_pipeline_a_SOURCES += pipeline/predict.c pipeline/predict.h
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_batch

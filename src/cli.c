@@ -20,6 +20,13 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"rm", jm_cmd_rm, "[--yes] RUN...", "delete runs and their folders",
 	 "  --yes, -y      do not ask (required when stdin is not a terminal)\n"},
+	{"tag", jm_cmd_tag, "RUN TAG...", "add tags to a run (find them with --filter 'tag = TAG')",
+	 "  --json         machine-readable output\n"
+	 "A tag is 1 to 64 bytes, without spaces or control characters.  All the\n"
+	 "tags go on, or (on any error) none.\n"},
+	{"untag", jm_cmd_untag, "RUN TAG...", "remove tags from a run",
+	 "  --json         machine-readable output\n"
+	 "Each tag must be on the run; on any error none is removed.\n"},
 	{"export", jm_cmd_export, "RUN --bundle FILE.tar.gz [--force]", "write a run to a bundle",
 	 "  --bundle FILE  the .tar.gz to write: an existing bundle (or empty file) is\n"
 	 "                 replaced; never a path inside the store's home\n"
@@ -27,6 +34,15 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"import", jm_cmd_import, "FILE.tar.gz", "add the runs in a bundle to the store",
 	 "  --json         machine-readable output\n"},
+	{"predict", jm_cmd_predict, "RUN DATA [--out FILE] [--proba] [--labels FILE] [--limit N]",
+	 "apply a run's model to new rows (a CSV) or images (IDX)",
+	 "  --out FILE     write the CSV (row,prediction) to FILE (default: stdout)\n"
+	 "  --proba        add one p_CLASS column per class (classification)\n"
+	 "  --labels FILE  an IDX labels file for image DATA: print the accuracy\n"
+	 "  --limit N      only the first N rows or images\n"
+	 "  --device DEV   cpu, cuda[:N] or auto (default: the run's [train] device)\n"
+	 "A CSV run applies its fitted [clean] and [features] to every row of DATA;\n"
+	 "when DATA has the target column, the metrics are printed on stderr.\n"},
 	{"doctor", jm_cmd_doctor, "[--json]", "report the compute setup (BLAS core, threads, GFLOP/s)",
 	 "  --json         machine-readable output\n"},
 	{"plugins", jm_cmd_plugins, "[--json]", "list operator plugins: loaded, refused, where looked",
@@ -43,6 +59,11 @@ const jm_cmd *jm_cmd_find(const char *name)
 		if (!strcmp(c->name, name))
 			return c;
 	return NULL;
+}
+
+int jm_cli_is_option(const char *arg)
+{
+	return arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9');
 }
 
 int jm_cmd_usage(const char *name)

@@ -36,6 +36,12 @@ const jm_cmd *jm_cmd_find(const char *name);
 /* Print "jianmo: usage: jianmo NAME ARGS" and return JM_EXIT_INPUT. */
 int jm_cmd_usage(const char *name);
 
+/* Is arg an option, to a subcommand that takes run ids?  "-x", "--x" are;
+ * "-" and "-1" are not: they are run ids, which the lookup refuses as
+ * such ("-1" is not a run id).  A subcommand takes every argument after
+ * "--" as it is. */
+int jm_cli_is_option(const char *arg);
+
 /* The subcommands, one per file or family. */
 int jm_cmd_help(int argc, char **argv, const jm_cli *cli);      /* cli.c */
 int jm_cmd_home(int argc, char **argv, const jm_cli *cli);      /* cli_home.c */
@@ -45,8 +51,11 @@ int jm_cmd_runs(int argc, char **argv, const jm_cli *cli);      /* cli_runs.c */
 int jm_cmd_show(int argc, char **argv, const jm_cli *cli);      /* cli_runs.c */
 int jm_cmd_compare(int argc, char **argv, const jm_cli *cli);   /* cli_runs.c */
 int jm_cmd_rm(int argc, char **argv, const jm_cli *cli);        /* cli_runs.c */
+int jm_cmd_tag(int argc, char **argv, const jm_cli *cli);       /* cli_runs.c */
+int jm_cmd_untag(int argc, char **argv, const jm_cli *cli);     /* cli_runs.c */
 int jm_cmd_export(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
 int jm_cmd_import(int argc, char **argv, const jm_cli *cli);    /* cli_bundle.c */
+int jm_cmd_predict(int argc, char **argv, const jm_cli *cli);   /* cli_predict.c */
 int jm_cmd_plugins(int argc, char **argv, const jm_cli *cli);   /* cli_plugins.c */
 
 /* The runs ids[0..n) as `jianmo runs --json` prints them: one JSON array
