@@ -12,6 +12,8 @@
  *
  *   text ──jm_flow_parse──▶ jm_flow ──jm_flow_set (--set a.b=v)──▶ jm_flow
  *                                   ──jm_flow_format──▶ canonical text
+ *   text + edited jm_flow ──jm_flow_edit (flow_edit.c)──▶ text, changed only
+ *                                   where the values changed
  *
  * jm_flow_format() output parsed again gives an identical jm_flow; that is
  * what the store keeps with each run, so `--rerun` replays it exactly.
@@ -179,6 +181,7 @@ void jm_flow_free(jm_flow *f); /* accepts NULL */
  * files referenced by the flow (data dir) are checked by
  * jm_flow_check_files, not here, so a flow can be parsed anywhere. */
 int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err);
+/* path "-" reads standard input, and names the flow "stdin". */
 int jm_flow_load(jm_flow **out, const char *path, jm_err *err);
 
 /* Apply one override "section.key=value" (from --set); errors as above,
@@ -206,6 +209,55 @@ int jm_flow_check_files(const jm_flow *f, jm_err *err);
 
 /* Canonical INI text of every section and key; malloc'd. */
 char *jm_flow_format(const jm_flow *f);
+
+/* ---- editing a flow file in place (flow_edit.c) ----------------------------
+ *
+ * jm_flow_edit: text (a flow file as someone wrote it; NULL or "" for a new
+ * one) changed so that it says f, and nothing else changed.  Into *out,
+ * malloc'd (the caller frees it); NULL on failure.
+ *
+ *   - A line whose key keeps its value stays byte for byte, and so do
+ *     comments, blank lines, the order of lines and sections, a BOM, CRLF
+ *     ends, indentation, "key: value", and spellings that read the same
+ *     ("yes" for true, "Cosine", "3e-3").
+ *   - A key the text sets whose value changed gets the new value in its
+ *     line; the key, the blanks around '=' or ':' and a trailing comment
+ *     stay (the comment is dropped only when the line would grow past the
+ *     parser's line limit).  Set back to its default it keeps its line,
+ *     with the default written out: the author wrote that line, perhaps
+ *     with a comment, and the value stays explicit.  A key f no longer
+ *     sets (jm_flow_line 0: [data] dir following source again) is written
+ *     as its default ("dir =") when that reads back the same.
+ *   - A key the text does not set is added only when f's value differs
+ *     from what the edited text gives without it: its default, or for
+ *     [data] dir and [split] val what follows from source (so they are
+ *     never pinned by an edit of source).  It goes after the last key of
+ *     the section's last block, indented and spaced as that key is; a
+ *     missing section is added at the end, after a blank line, sections
+ *     and keys in table order.  So from "" the result holds exactly the
+ *     keys that differ from the defaults.
+ *   - Searched keys ([search] train.lr = ...): a changed spec replaces the
+ *     value, a new one goes at the end of [search], and one f no longer
+ *     has loses its line (the only lines ever removed).  When f's order
+ *     of the kept ones differs from the text's, all of them are written
+ *     anew at the end of [search].
+ *   - Added lines end as the text's first line does (CRLF or LF); a last
+ *     line without an end gets one when a line is added after it.
+ *
+ * text must parse (jm_flow_parse; its error otherwise, under f's name).
+ * When f is valid (jm_flow_validate), the result is parsed again and must
+ * equal f (jm_flow_equal), else -1 with JM_EXIT_FAIL saying which key
+ * differs: never a file that says something else.  An invalid f is
+ * edited all the same but not checked (the wizard's Review shows it). */
+int jm_flow_edit(const char *text, const jm_flow *f, char **out, jm_err *err);
+
+/* A flow file's text as jm_flow_load reads it (at most 1 MiB, no NUL
+ * byte): *text malloc'd, NULL on failure. */
+int jm_flow_read_text(const char *path, char **text, jm_err *err);
+
+/* jm_flow_load that also hands back the text it parsed (for jm_flow_edit):
+ * on success *out and *text are the caller's; both NULL on failure. */
+int jm_flow_load_text(jm_flow **out, char **text, const char *path, jm_err *err);
 
 /* Call fn for every key as ("section.key", "value as text"), in table
  * order; used to store params. */

@@ -1,7 +1,9 @@
 /*
  * test_flow.c: workflow files: defaults, parsing, every kind of error with
  * its message and exit code, --set overrides, the canonical form and its
- * round trip, the data-file check, and the man page against the key table.
+ * round trip, the data-file check, the man page against the key table, and
+ * the editor that saves a flow in place (jm_flow_edit): the same bytes for
+ * an unchanged flow, one line for one key, a result that reads back.
  */
 #include <criterion/criterion.h>
 #include <locale.h>
@@ -941,4 +943,407 @@ Test(flow, batch_auto_round_trips)
 	free(text);
 	jm_flow_free(f);
 	jm_flow_free(g);
+}
+
+/* ---- editing in place (flow_edit.c) ---- */
+
+/* Texts written by hand in every way the format allows: comments of both
+ * kinds, trailing ones, blank lines, "key: value", indents, CRLF, a BOM,
+ * a repeated section, spellings that read the same, [search]'s searched
+ * keys, an empty value, a CSV source. */
+static const char *const hand_flows[] = {
+	"; my notes\n[train]\nepochs = 2   ; quick\n# the rate\nlr: 0.01\n",
+	"\xEF\xBB\xBF[data]\r\nlimit = 100\r\n\r\n[train]\r\n  epochs: 3 ; short\r\n"
+	"schedule = Cosine\r\n",
+	"[model]\ntype = mlp\n\n[train]\nepochs=4\n[model]\nhidden = 64 32  # two\n"
+	"[split]\nstratify = no\n",
+	"[data]\nsource = idx:/srv/mnist\ndir =   ; follows\n[train]\n\tbatch = auto\n",
+	"[data]\nsource = data.csv\ntarget = y ; the label\n[split]\ntest = 0.2\n",
+	"[search]\ntrials = 4\ntrain.lr = loguniform(1e-5, 1e-2)  ; wide\n"
+	"model.dropout = uniform(0, 0.5)\n[train]\nepochs = 2\n",
+	"[augment]\nlabel_smoothing =\nerasing_area = 0.1, 0.2\n",
+};
+
+/* Each flow of examples/ and tests/data (those needing a plugin that is
+ * not installed are skipped, named in the log), then hand_flows. */
+static int edit_corpus(char ***texts)
+{
+	int n = 0;
+	*texts = jm_xcalloc(64 + sizeof hand_flows / sizeof *hand_flows, sizeof **texts);
+	const char *dirs[] = {"examples", "tests/data"};
+	for (int d = 0; d < 2; d++) {
+		char *ls = NULL;
+		jt_sh(jt_srcdir(), &ls, NULL, "ls %s/*.flow 2>/dev/null", dirs[d]);
+		for (char *save = NULL, *p = strtok_r(ls, "\n", &save); p && n < 64;
+		     p = strtok_r(NULL, "\n", &save)) {
+			char *path = jm_xasprintf("%s/%s", jt_srcdir(), p), *text = NULL;
+			jm_flow *f = NULL;
+			jm_err err = {0};
+			if (jm_flow_load_text(&f, &text, path, &err) == 0)
+				(*texts)[n++] = text;
+			else if (strstr(err.msg, "plugin"))
+				cr_log_info("%s: skipped: %s", p, err.msg);
+			else
+				cr_assert_fail("%s: %s", p, err.msg);
+			jm_flow_free(f);
+			free(path);
+		}
+		free(ls);
+	}
+	cr_assert_geq(n, 5, "the examples are found");
+	for (size_t i = 0; i < sizeof hand_flows / sizeof *hand_flows; i++)
+		(*texts)[n++] = jm_xstrdup(hand_flows[i]);
+	return n;
+}
+
+static char *edited(const char *text, const jm_flow *f)
+{
+	char *out = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_edit(text, f, &out, &err), 0, "%s\n--\n%s", err.msg, text);
+	return out;
+}
+
+/* Lines in [p, e): ends counted, and a last line without one. */
+static int count_lines(const char *p, const char *e)
+{
+	int n = 0;
+	for (const char *q = p; q < e; q++)
+		n += *q == '\n';
+	return n + (e > p && e[-1] != '\n');
+}
+
+/* Lines of a and b outside their common first and last lines: *gone of
+ * a's, *came of b's (whole lines, their ends included). */
+static void line_diff(const char *a, const char *b, int *gone, int *came)
+{
+	const char *pa = a, *pb = b;
+	for (;;) {
+		const char *na = strchr(pa, '\n'), *nb = strchr(pb, '\n');
+		if (!na || !nb || na - pa != nb - pb || memcmp(pa, pb, (size_t)(na - pa)))
+			break;
+		pa = na + 1, pb = nb + 1;
+	}
+	const char *ea = a + strlen(a), *eb = b + strlen(b);
+	while (ea > pa && eb > pb) {
+		const char *sa = ea - 1, *sb = eb - 1;
+		while (sa > pa && sa[-1] != '\n')
+			sa--;
+		while (sb > pb && sb[-1] != '\n')
+			sb--;
+		if (ea - sa != eb - sb || memcmp(sa, sb, (size_t)(ea - sa)))
+			break;
+		ea = sa, eb = sb;
+	}
+	*gone = count_lines(pa, ea);
+	*came = count_lines(pb, eb);
+}
+
+Test(flow, edit_of_an_unchanged_flow_gives_the_same_bytes)
+{
+	char **texts;
+	int n = edit_corpus(&texts);
+	for (int i = 0; i < n; i++) {
+		jm_flow *f = parse_ok(texts[i]);
+		char *out = edited(texts[i], f);
+		cr_assert_str_eq(out, texts[i], "edited to its own flow, the text changed");
+		free(out);
+		/* from nothing: reads back as the same flow */
+		out = edited("", f);
+		jm_flow *g = parse_ok(out);
+		cr_assert(jm_flow_equal(f, g), "%s", out);
+		jm_flow_free(g);
+		free(out);
+		jm_flow_free(f);
+		free(texts[i]);
+	}
+	free(texts);
+}
+
+/* A value for key i other than f's that keeps f valid, as "k=v" into buf;
+ * 0 when none of the candidates (its choices, else a few of each type)
+ * does. */
+static int other_value(const jm_flow *f, int i, char *buf, size_t n)
+{
+	static const char *const cands[] = {"3", "2", "0.5", "0.25", "0.05", "7", "true", "false",
+					    "auto", "1e-4", "64,32", "0.1,0.2", "x", "y.csv"};
+	jm_flow_keyinfo ki;
+	jm_flow_key_info(i, &ki);
+	char dotted[128], v[64];
+	snprintf(dotted, sizeof dotted, "%s.%s", ki.section, ki.key);
+	char *had = jm_flow_get(f, dotted);
+	const char *c = ki.choices;
+	int found = 0;
+	for (size_t k = 0; !found; k++) {
+		if (ki.choices) {
+			if (!*c)
+				break;
+			snprintf(v, sizeof v, "%.*s", (int)strcspn(c, "|"), c);
+			c += strcspn(c, "|");
+			c += *c == '|';
+		} else if (k < sizeof cands / sizeof *cands) {
+			snprintf(v, sizeof v, "%s", cands[k]);
+		} else {
+			break;
+		}
+		jm_flow *g = jm_flow_dup(f);
+		snprintf(buf, n, "%s=%s", dotted, v);
+		char *now = NULL;
+		found = jm_flow_set(g, buf, NULL) == 0 && (now = jm_flow_get(g, dotted)) &&
+			strcmp(now, had) && jm_flow_validate(g, NULL) == 0;
+		free(now);
+		jm_flow_free(g);
+	}
+	free(had);
+	return found;
+}
+
+/* A text's own section header for sec ("[ train ]" too). */
+static int has_section(const char *text, const char *sec)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "[%s]", sec);
+	return strstr(text, pat) != NULL;
+}
+
+/* For every text and every key that has another valid value: the edit
+ * reads back as the edited flow, changes that key's line alone (or adds
+ * one line: with a new section, its header and a blank line before it),
+ * and editing the result again to the same flow changes nothing. */
+Test(flow, edit_of_one_key_changes_one_line_and_reads_back)
+{
+	char **texts;
+	int n = edit_corpus(&texts), tried = 0;
+	for (int t = 0; t < n; t++) {
+		jm_flow *f = parse_ok(texts[t]);
+		for (int i = 0; i < jm_flow_key_count(); i++) {
+			char set[256];
+			if (!other_value(f, i, set, sizeof set))
+				continue;
+			jm_flow *g = jm_flow_dup(f);
+			jm_err err = {0};
+			cr_assert_eq(jm_flow_set(g, set, &err), 0, "%s", err.msg);
+			char *out = edited(texts[t], g);
+			jm_flow *back = parse_ok(out);
+			cr_assert(jm_flow_equal(back, g), "%s:\n%s", set, out);
+			jm_flow_free(back);
+			int gone, came;
+			line_diff(texts[t], out, &gone, &came);
+			jm_flow_keyinfo ki;
+			jm_flow_key_info(i, &ki);
+			char dotted[128];
+			snprintf(dotted, sizeof dotted, "%s.%s", ki.section, ki.key);
+			int in_text = jm_flow_line(f, dotted) > 0 ||
+				      (!strcmp(dotted, "data.dir") && strstr(texts[t], "dir ="));
+			if (in_text)
+				cr_assert(gone == 1 && came == 1, "%s: %d lines went, %d came:\n%s--\n%s",
+					  set, gone, came, texts[t], out);
+			else if (has_section(texts[t], ki.section))
+				cr_assert(gone == 0 && came == 1, "%s: %d lines went, %d came:\n%s--\n%s",
+					  set, gone, came, texts[t], out);
+			else
+				cr_assert(gone == 0 && came >= 2 && came <= 3,
+					  "%s: %d lines went, %d came:\n%s--\n%s", set, gone, came,
+					  texts[t], out);
+			char *again = edited(out, g);
+			cr_assert_str_eq(again, out, "%s: a second edit changed the text", set);
+			free(again);
+			free(out);
+			jm_flow_free(g);
+			tried++;
+		}
+		jm_flow_free(f);
+		free(texts[t]);
+	}
+	free(texts);
+	cr_assert_gt(tried, n * 60, "keys tried: %d", tried);
+}
+
+/* f edited from text by the --set assignments in sets (NULL-ended). */
+static char *edit_with(const char *text, const char *const *sets)
+{
+	jm_flow *f = parse_ok(text);
+	jm_err err = {0};
+	for (; *sets; sets++)
+		cr_assert_eq(jm_flow_set(f, *sets, &err), 0, "%s: %s", *sets, err.msg);
+	char *out = edited(text, f);
+	jm_flow *back = parse_ok(out);
+	cr_assert(jm_flow_equal(back, f), "%s", out);
+	jm_flow_free(back);
+	jm_flow_free(f);
+	return out;
+}
+
+Test(flow, edit_changes_values_in_their_lines_and_adds_keys_to_their_section)
+{
+	const char *sets[] = {"train.epochs=3", "train.lr=0.02", "train.batch=64",
+			      "model.hidden=32", "data.limit=100", NULL};
+	char *out = edit_with("; my notes\n"
+			      "[data]\n"
+			      "source = fashion-mnist   ; the packaged set\n"
+			      "\n"
+			      "[train]\n"
+			      "  epochs = 2   ; quick\n"
+			      "# the rate that worked\n"
+			      "  lr: 0.01\n"
+			      "; about the model\n"
+			      "\n"
+			      "[split]\n"
+			      "val = 0.2\n",
+			      sets);
+	assert_msg(out, "; my notes\n"
+			"[data]\n"
+			"source = fashion-mnist   ; the packaged set\n"
+			"limit = 100\n"
+			"\n"
+			"[train]\n"
+			"  epochs = 3   ; quick\n"
+			"# the rate that worked\n"
+			"  lr: 0.02\n"
+			"  batch: 64\n"
+			"; about the model\n"
+			"\n"
+			"[split]\n"
+			"val = 0.2\n"
+			"\n"
+			"[model]\n"
+			"hidden = 32\n");
+	free(out);
+
+	/* CRLF and a BOM kept, added lines end in CRLF; a last line without
+	 * an end gets one when a line follows it */
+	const char *crlf[] = {"train.seed=7", "data.test_limit=50", NULL};
+	out = edit_with("\xEF\xBB\xBF[data]\r\nlimit = 9\r\n[train]\r\nepochs = 2", crlf);
+	assert_msg(out, "\xEF\xBB\xBF[data]\r\nlimit = 9\r\ntest_limit = 50\r\n[train]\r\n"
+			"epochs = 2\r\nseed = 7\r\n");
+	free(out);
+
+	/* a text ending in a blank line gets no second one before a new
+	 * section */
+	const char *blank[] = {"model.hidden=32", NULL};
+	out = edit_with("[train]\nepochs = 2\n\n", blank);
+	assert_msg(out, "[train]\nepochs = 2\n\n[model]\nhidden = 32\n");
+	free(out);
+
+	/* a repeated section gets its new keys in its last block; a key of
+	 * an earlier block changes there */
+	const char *rep[] = {"model.act=gelu", "model.hidden=64", NULL};
+	out = edit_with("[model]\nhidden = 32\n[train]\nepochs = 1\n[model]\nnorm = batch\n", rep);
+	assert_msg(out, "[model]\nhidden = 64\n[train]\nepochs = 1\n[model]\nnorm = batch\n"
+			"act = gelu\n");
+	free(out);
+
+	/* a value set back to its default keeps its line (and its comment) */
+	const char *reset[] = {"train.lr=0.001", "train.epochs=5", NULL};
+	out = edit_with("[train]\nepochs = 9 ; long\nlr = 0.1\n", reset);
+	assert_msg(out, "[train]\nepochs = 5 ; long\nlr = 0.001\n");
+	free(out);
+
+	/* an emptied value, and one put where there was none */
+	const char *empty[] = {"augment.label_smoothing=", "augment.cutmix_minmax=0.2,0.8", NULL};
+	out = edit_with("[augment]\nlabel_smoothing = 0.1 ; mixed\ncutmix_minmax =\n", empty);
+	assert_msg(out, "[augment]\nlabel_smoothing = ; mixed\ncutmix_minmax = 0.2,0.8\n");
+	free(out);
+
+	/* "dir =" sets nothing (dir follows source), so it may come twice:
+	 * the last one is the line that counts (found by the fuzzer) */
+	const char *twice[] = {"data.dir=/x", NULL};
+	out = edit_with("[data]\ndir =\ndir = ; again\n", twice);
+	assert_msg(out, "[data]\ndir =\ndir = /x ; again\n");
+	free(out);
+
+	/* a lone "\r" does not end a line: the line added after it gets its
+	 * own end first (found by the fuzzer) */
+	const char *cr[] = {"train.seed=7", NULL};
+	out = edit_with("[train]\nepochs = 4 ;x\r", cr);
+	assert_msg(out, "[train]\nepochs = 4 ;x\r\nseed = 7\n");
+	free(out);
+
+	/* a comment right after "=" stays a comment */
+	const char *touch[] = {"notify.url=http://h/x", NULL};
+	out = edit_with("[notify]\nurl =;later\n", touch);
+	assert_msg(out, "[notify]\nurl = http://h/x ;later\n");
+	free(out);
+}
+
+/* The README's promise: a flow says only what differs.  [data] dir and
+ * [split] val follow source: an edit of source pins neither. */
+Test(flow, edit_from_nothing_writes_only_what_differs)
+{
+	const char *sets[] = {"train.epochs=1", "data.limit=2000", "notify.timeout=5",
+			      "model.hidden=256,128", NULL};
+	char *out = edit_with("", sets);
+	assert_msg(out, "[data]\nlimit = 2000\n\n[train]\nepochs = 1\n\n[notify]\ntimeout = 5\n");
+	free(out);
+
+	const char *csv[] = {"data.source=x.csv", "data.target=y", NULL};
+	out = edit_with("", csv);
+	assert_msg(out, "[data]\nsource = x.csv\ntarget = y\n");
+	free(out);
+	const char *idx[] = {"data.source=idx:/srv/mnist", NULL};
+	out = edit_with("[train]\nepochs = 2\n", idx);
+	assert_msg(out, "[train]\nepochs = 2\n\n[data]\nsource = idx:/srv/mnist\n");
+	free(out);
+
+	/* a dir written out follows source again, as dir = */
+	const char *back[] = {"data.source=fashion-mnist", NULL};
+	out = edit_with("[data]\nsource = idx:/srv/mnist\ndir = /srv/mnist   ; the copy\n", back);
+	assert_msg(out, "[data]\nsource = fashion-mnist\ndir = ; the copy\n");
+	free(out);
+
+	/* the wizard's x on a key the file does not set writes nothing */
+	const char *same[] = {"train.lr=0.01", "train.lr=0.001", NULL};
+	out = edit_with("[train]\nepochs = 2\n", same);
+	assert_msg(out, "[train]\nepochs = 2\n");
+	free(out);
+}
+
+Test(flow, edit_of_searched_keys)
+{
+	const char *text = "[search]\ntrials = 4\ntrain.lr = loguniform(1e-5, 1e-2)  ; wide\n"
+			   "model.dropout = uniform(0, 0.5)\n\n[train]\nepochs = 2\n";
+	const char *spec[] = {"search.train.lr=loguniform(1e-4, 1e-2)",
+			      "search.train.batch=choice(32, 64)", NULL};
+	char *out = edit_with(text, spec);
+	assert_msg(out, "[search]\ntrials = 4\ntrain.lr = loguniform(1e-4, 1e-2)  ; wide\n"
+			"model.dropout = uniform(0, 0.5)\ntrain.batch = choice(32, 64)\n\n"
+			"[train]\nepochs = 2\n");
+	free(out);
+
+	/* a search made a plain run: the searched lines go, trials changes */
+	jm_flow *f = parse_ok(text);
+	jm_flow_search_strip(f);
+	out = edited(text, f);
+	assert_msg(out, "[search]\ntrials = 0\n\n[train]\nepochs = 2\n");
+	jm_flow *g = parse_ok(out);
+	cr_assert(jm_flow_equal(f, g));
+	jm_flow_free(g);
+	free(out);
+	jm_flow_free(f);
+}
+
+Test(flow, edit_refuses_text_that_does_not_parse_and_keeps_lines_parseable)
+{
+	jm_flow *f = jm_flow_new();
+	char *out = (char *)1;
+	jm_err err = {0};
+	cr_assert_eq(jm_flow_edit("[train]\nepoch = 2\n", f, &out, &err), -1);
+	cr_assert_null(out);
+	cr_assert(strstr(err.msg, "unknown key \"epoch\""), "%s", err.msg);
+	jm_flow_free(f);
+
+	/* a longer value would push the comment past the parser's line
+	 * limit: the comment goes, the line reads */
+	char text[512], set[300];
+	snprintf(text, sizeof text, "[data]\nsource = x.csv\ntarget = y\nna_values = ?   ; %0170d\n",
+		 0);
+	char *v = jm_xasprintf("%0150d", 7);
+	snprintf(set, sizeof set, "data.na_values=%s", v);
+	const char *sets[] = {set, NULL};
+	out = edit_with(text, sets);
+	char *want = jm_xasprintf("[data]\nsource = x.csv\ntarget = y\nna_values = %s\n", v);
+	assert_msg(out, want);
+	free(want);
+	free(out);
+	free(v);
 }

@@ -5,7 +5,8 @@
  * canvases of 80x24 and 200x50, then checks the text at rows and columns
  * and the attributes (the selection in reverse, marks, headings).  Charts
  * and images are checked on known inputs; the wizard's forms are checked
- * against the flow key table, and Save against jm_flow_format.
+ * against the flow key table, and Save against the file it edits (a flow
+ * written by hand keeps its bytes where nothing changed).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -449,6 +450,115 @@ Test(ui, show_of_a_missing_run_stays_put)
 	cr_expect_str_eq(jm_app_screen_name(app), "Compare");
 	keys(app, ":show 2\n");
 	cr_expect_str_eq(jm_app_screen_name(app), "Run");
+	jm_app_free(app);
+}
+
+/* `:run FILE` and r on a flow check it as --batch would before they start
+ * anything: a flow that cannot start says why in the message line and the
+ * screen stays (no "starting run (pid N)" before a failure screen). */
+Test(ui, run_of_a_flow_that_cannot_start_says_why_and_starts_nothing)
+{
+	free(jt_write(dir, "bad.flow", "[train]\nepoch = 2\n"));
+	free(jt_write(dir, "nodata.flow", "[data]\nsource = idx:/nonexistent/mnist\n"));
+	free(jt_write(dir, "nocsv.flow", "[data]\nsource = nothere.csv\ntarget = y\n"));
+	jm_app *app = open_app();
+	keys(app, ":run bad.flow\n");
+	cr_assert_str_eq(jm_app_screen_name(app), "Home");
+	jm_canvas *c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not started: bad.flow:2: [train] unknown key \"epoch\" (did you mean "
+		      "\"epochs\"?)");
+	jm_canvas_free(c);
+	keys(app, ":run nodata.flow\n");
+	cr_assert_str_eq(jm_app_screen_name(app), "Home");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not started: nodata.flow:2: [data] source: ");
+	jm_canvas_free(c);
+	keys(app, ":run nocsv.flow\n");
+	cr_assert_str_eq(jm_app_screen_name(app), "Home");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not started: nocsv.flow:2: [data] source: \"nothere.csv\": No such file "
+		      "or directory");
+	jm_canvas_free(c);
+	keys(app, ":run missing.flow\n");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not started: cannot open \"missing.flow\"");
+	jm_canvas_free(c);
+	/* r on the flow in Home's list: the same check */
+	jm_app_tick(app);
+	keys(app, "gr");
+	cr_assert_str_eq(jm_app_screen_name(app), "Home");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not started: ");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* R resumes a stopped or crashed run that has a checkpoint; on any other
+ * run it says why not.  r on a run R could resume asks first, saying that
+ * R resumes it. */
+Test(ui, resume_says_why_a_run_cannot_resume_and_r_on_a_stopped_run_offers_it)
+{
+	static const run_def runs[] = {
+		{"alpha.flow", "done", "0.001", "5", 0.85, 0.30},
+		{"beta.flow", "failed", "0.01", "5", 0.70, 0.60},
+		{"gamma.flow", "stopped", "0.003", "5", 0.90, 0.25},
+		{"delta.flow", "stopped", "0.003", "5", 0.90, 0.25},
+		{"eps.flow", "crashed", "0.003", "5", 0.90, 0.25},
+	};
+	make_store(runs, 5, NULL);
+	for (int id = 3; id <= 5; id += 2) {
+		char *rd = jm_xasprintf("%s/runs/%d", home, id);
+		free(jt_write(rd, "checkpoint.safetensors", "x"));
+		free(rd);
+	}
+	jm_store *s = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	jm_run_spec ps = {.kind = "search", .seed = 1, .device = "cpu"};
+	int64_t search = 0, trial = 0;
+	cr_assert_eq(jm_store_run_create(s, &ps, &search, &err), 0);
+	jm_run_spec ts = {.kind = "trial", .parent = search, .seed = 1, .device = "cpu"};
+	cr_assert_eq(jm_store_run_create(s, &ts, &trial, &err), 0);
+	cr_assert_eq(jm_store_run_set_status(s, trial, JM_RUN_STOPPED, NULL, &err), 0);
+	cr_assert_eq(jm_store_run_set_status(s, search, JM_RUN_STOPPED, NULL, &err), 0);
+	jm_store_close(s);
+
+	jm_app *app = open_app();
+	jm_canvas *c = frame(app, 80, 24);
+	ASSERT_HAS(c, "R resume"); /* the key hints */
+	jm_canvas_free(c);
+	keys(app, ":show 5\nr");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "run 5 is crashed: R resumes it; rerun it from the start? (y/n)");
+	jm_canvas_free(c);
+	keys(app, "n\n");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "not rerun: R resumes run 5");
+	jm_canvas_free(c);
+	cr_assert_str_eq(jm_app_screen_name(app), "Run");
+
+	static const struct {
+		const char *cmd, *says;
+	} refused[] = {
+		{":show 1\n", "run 1 is done: nothing to resume (r reruns it)"},
+		{":show 2\n", "run 2 failed: only a stopped or crashed run resumes (r reruns it)"},
+		{":show 4\n", "run 4 has no checkpoint to resume from (it ended before its first): "
+			      "r reruns it"},
+		{":show 7\n", "run 7 is a trial of search 6: R on the search resumes it"},
+		{":monitor 1\n", "run 1 is done: nothing to resume"},
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		keys(app, refused[i].cmd);
+		keys(app, "R");
+		c = frame(app, 120, 24);
+		ASSERT_HAS(c, refused[i].says);
+		ASSERT_LACKS(c, "resuming run"); /* nothing launched */
+		jm_canvas_free(c);
+	}
+	keys(app, ":show 3\n?");
+	c = frame(app, 120, 40);
+	ASSERT_HAS(c, "resume the stopped or crashed run from its checkpoint");
+	jm_canvas_free(c);
 	jm_app_free(app);
 }
 
@@ -925,9 +1035,12 @@ Test(ui, wizard_saves_what_batch_reads_and_reopens_unchanged)
 	jm_err err = {0};
 	cr_assert_eq(jm_flow_parse(&f, saved, "mine.flow", &err), 0, "%s", err.msg);
 	cr_assert_eq(f->train.epochs, 2);
-	char *canon = jm_flow_format(f);
-	cr_assert_str_eq(saved, canon, "the file is jm_flow_format's text");
-	free(canon);
+	jm_flow *defaults = jm_flow_new();
+	cr_assert_eq(jm_flow_set(defaults, "train.epochs=2", &err), 0);
+	cr_assert(jm_flow_equal(f, defaults), "the file reads as the wizard's flow");
+	jm_flow_free(defaults);
+	/* a flow says only what differs (README) */
+	cr_assert_str_eq(saved, "[train]\nepochs = 2\n");
 	jm_flow_free(f);
 	jm_app_free(app);
 
@@ -946,10 +1059,9 @@ Test(ui, wizard_saves_what_batch_reads_and_reopens_unchanged)
 	free(saved);
 	free(again);
 
-	/* Review shows the file and the verdict (tall enough for the whole
-	 * flow: every section is written) */
+	/* Review shows the file as Save writes it, and the verdict */
 	goto_step(app, 20);
-	c = frame(app, 120, 200);
+	c = frame(app, 80, 24);
 	ASSERT_HAS(c, "valid: w saves it");
 	ASSERT_HAS(c, "[train]");
 	ASSERT_HAS(c, "epochs = 2");
@@ -1432,38 +1544,82 @@ static void check_compare_fixed_sort(int w, int h)
 Test(ui, compare_sorts_by_status_and_name_80x24) { check_compare_fixed_sort(80, 24); }
 Test(ui, compare_sorts_by_status_and_name_200x50) { check_compare_fixed_sort(200, 50); }
 
-/* Saving over a flow written by hand (comments, keys left to defaults),
- * or over another existing file, asks first; no keeps the file, yes
- * replaces it, and the wizard's own file is then saved without asking. */
-Test(ui, wizard_asks_before_replacing_a_file_it_did_not_write)
+/* Saving a flow written by hand keeps it: comments, blank lines, order,
+ * "key: value", spacing and trailing comments stay byte for byte; a
+ * changed value changes in its line, a key set away from its default goes
+ * at the end of its section (a new section at the end), and no key left to
+ * its default is written ([data] dir is not pinned).  The open file is
+ * saved without a question; another file that exists, or the open one
+ * changed on disk since it was read, asks first, and no keeps the file. */
+Test(ui, wizard_save_keeps_a_hand_written_flow)
 {
-	const char *hand = "; my notes\n[train]\nepochs = 2   ; short\n";
+	const char *hand = "; my notes\n"
+			   "[data]\n"
+			   "source = fashion-mnist   ; the packaged set\n"
+			   "\n"
+			   "[train]\n"
+			   "epochs = 2   ; quick\n"
+			   "# the rate that worked\n"
+			   "lr: 0.01\n";
 	free(jt_write(dir, "hand.flow", hand));
 	jm_app *app = open_app();
 	keys(app, ":open hand.flow\n");
 	cr_assert_str_eq(jm_app_screen_name(app), "Wizard");
-	keys(app, "w\n"); /* save as: hand.flow */
+	keys(app, "w\n"); /* save as: hand.flow, nothing changed */
 	jm_canvas *c = frame(app, 120, 24);
-	ASSERT_HAS(c, "hand.flow was written by hand: its comments and layout will not be kept: "
-		      "replace it? (y/n)");
+	ASSERT_HAS(c, "saved hand.flow");
 	jm_canvas_free(c);
-	keys(app, "n\n");
 	size_t n = 0;
 	char *now = jt_read("hand.flow", &n);
-	cr_assert_str_eq(now, hand, "no keeps the file");
+	cr_assert_str_eq(now, hand, "saved unchanged: the same bytes");
 	free(now);
 
-	keys(app, "w\ny\n");
+	wizard_set(app, 7, key_row("train", "epochs"), "3");
+	wizard_set(app, 7, key_row("train", "batch"), "64");
+	wizard_set(app, 5, key_row("model", "hidden"), "32");
+	keys(app, "w\n");
 	c = frame(app, 120, 24);
 	ASSERT_HAS(c, "saved hand.flow");
 	jm_canvas_free(c);
 	now = jt_read("hand.flow", &n);
-	cr_expect(strstr(now, "epochs = 2") && !strstr(now, "; my notes"), "%s", now);
+	cr_assert_str_eq(now, "; my notes\n"
+			      "[data]\n"
+			      "source = fashion-mnist   ; the packaged set\n"
+			      "\n"
+			      "[train]\n"
+			      "epochs = 3   ; quick\n"
+			      "# the rate that worked\n"
+			      "lr: 0.01\n"
+			      "batch: 64\n"
+			      "\n"
+			      "[model]\n"
+			      "hidden = 32\n");
 	free(now);
-	keys(app, "w\n"); /* now the wizard's own text: no question */
-	c = frame(app, 120, 24);
-	ASSERT_HAS(c, "saved hand.flow");
+
+	/* Review shows those bytes */
+	goto_step(app, 20);
+	c = frame(app, 120, 40);
+	ASSERT_HAS(c, "epochs = 3   ; quick");
+	ASSERT_HAS(c, "batch: 64");
+	ASSERT_LACKS(c, "dir =");
 	jm_canvas_free(c);
+
+	/* changed on disk since it was read: asked; no keeps the file */
+	const char *theirs = "[train]\nepochs = 9\n";
+	free(jt_write(dir, "hand.flow", theirs));
+	wizard_set(app, 7, key_row("train", "epochs"), "4");
+	keys(app, "w\n");
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "hand.flow changed on disk since it was read: replace it? (y/n)");
+	jm_canvas_free(c);
+	keys(app, "n\n");
+	now = jt_read("hand.flow", &n);
+	cr_assert_str_eq(now, theirs, "no keeps the file");
+	free(now);
+	keys(app, "w\ny\n");
+	now = jt_read("hand.flow", &n);
+	cr_assert(strstr(now, "; my notes\n") && strstr(now, "epochs = 4   ; quick\n"), "%s", now);
+	free(now);
 
 	/* save as another file that exists */
 	free(jt_write(dir, "other.flow", "[train]\nepochs = 9\n"));

@@ -8,6 +8,7 @@
  */
 #include "ui/app.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "flow.h"
 #include "store/store.h"
 #include "ui/launch.h"
 #include "ui/line.h"
@@ -41,6 +43,7 @@ struct jm_app {
 	char msg[512];
 	int msg_error;
 	int launches;
+	int64_t rerun;         /* the run a rerun question is about */
 };
 
 /* ---- stack and basics ------------------------------------------------------ */
@@ -151,7 +154,9 @@ void jm_app_free(jm_app *app)
 
 /* ---- launching ---------------------------------------------------------- */
 
-int jm_app_launch(jm_app *app, const char *const *args, int nargs)
+/* Start jianmo --batch ARGS; the monitor follows the run it makes, or the
+ * run it resumes (resuming: its id; 0 for a new run). */
+static int launch(jm_app *app, const char *const *args, int nargs, int64_t resuming)
 {
 	jm_err err = {0};
 	char dir[4096];
@@ -164,9 +169,137 @@ int jm_app_launch(jm_app *app, const char *const *args, int nargs)
 		free(log);
 		return -1;
 	}
-	jm_app_push(app, jm_monitor_new_pending(app, pid, log));
+	jm_app_push(app, jm_monitor_new_pending(app, pid, log, resuming));
 	free(log);
 	return 0;
+}
+
+int jm_app_launch(jm_app *app, const char *const *args, int nargs)
+{
+	return launch(app, args, nargs, 0);
+}
+
+/* A CSV source that is a local file (or an archive's member) must be
+ * there; a URL is fetched when the run starts, and so checked then. */
+static int csv_source_check(const jm_flow *f, jm_err *err)
+{
+	const char *src = f->data.source;
+	struct stat st;
+	if (!jm_flow_is_tabular(f) || !strncmp(src, "http://", 7) || !strncmp(src, "https://", 8) ||
+	    stat(src, &st) == 0)
+		return 0;
+	const char *colon = strrchr(src, ':');
+	char *archive = colon ? jm_xasprintf("%.*s", (int)(colon - src), src) : NULL;
+	int there = archive && stat(archive, &st) == 0;
+	free(archive);
+	if (there)
+		return 0;
+	char loc[300];
+	jm_flow_locate(f, "data.source", loc, sizeof loc);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] source: \"%s\": %s", loc, src,
+			  strerror(ENOENT));
+}
+
+int jm_app_run_flow(jm_app *app, const char *path)
+{
+	jm_flow *f = NULL;
+	jm_err err = {0};
+	int ok = jm_flow_load(&f, path, &err) == 0 && jm_flow_check_files(f, &err) == 0 &&
+		 csv_source_check(f, &err) == 0;
+	jm_flow_free(f);
+	if (!ok) {
+		jm_app_message(app, 1, "not started: %s", err.msg);
+		return -1;
+	}
+	const char *args[] = {path};
+	return launch(app, args, 1, 0);
+}
+
+/* ---- resuming and rerunning a run ------------------------------------------ */
+
+int jm_app_resumable(jm_app *app, const jm_run_row *r, char *why, size_t n)
+{
+	long long id = (long long)r->id;
+	int stopped = !strcmp(r->status, JM_RUN_STOPPED) || !strcmp(r->status, JM_RUN_CRASHED);
+	if (r->parent)
+		snprintf(why, n, "run %lld is a trial of search %lld: R on the search resumes it", id,
+			 (long long)r->parent);
+	else if (!strcmp(r->status, JM_RUN_RUNNING))
+		snprintf(why, n, "run %lld is running: nothing to resume", id);
+	else if (!strcmp(r->status, JM_RUN_DONE))
+		snprintf(why, n, "run %lld is done: nothing to resume (r reruns it)", id);
+	else if (!strcmp(r->status, JM_RUN_FAILED))
+		snprintf(why, n, "run %lld failed: only a stopped or crashed run resumes (r reruns it)",
+			 id);
+	else if (!stopped)
+		snprintf(why, n, "run %lld is %s: only a stopped or crashed run resumes (r reruns it)",
+			 id, r->status);
+	else if (!r->flow_id)
+		snprintf(why, n, "run %lld has no flow to resume", id);
+	else if (r->children || !strcmp(r->kind, "search"))
+		return 1; /* a search resumes its trials, each from its own checkpoint */
+	else {
+		char path[4096];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/runs/%lld/checkpoint.safetensors",
+			 jm_app_home(app), id);
+		if (stat(path, &st) == 0)
+			return 1;
+		snprintf(why, n, "run %lld has no checkpoint to resume from (it ended before its "
+			 "first): r reruns it", id);
+	}
+	return 0;
+}
+
+void jm_app_resume(jm_app *app, const jm_run_row *r)
+{
+	char why[256], id[32];
+	if (!r) {
+		jm_app_message(app, 1, "resume: select a run");
+		return;
+	}
+	if (!jm_app_resumable(app, r, why, sizeof why)) {
+		jm_app_message(app, 1, "%s", why);
+		return;
+	}
+	snprintf(id, sizeof id, "%lld", (long long)r->id);
+	const char *args[] = {"--resume", id};
+	launch(app, args, 2, r->id);
+}
+
+static void rerun(jm_app *app, int64_t run)
+{
+	char id[32];
+	snprintf(id, sizeof id, "%lld", (long long)run);
+	const char *args[] = {"--rerun", id};
+	launch(app, args, 2, 0);
+}
+
+static int confirm_rerun(jm_screen *s, jm_app *app, const char *text)
+{
+	(void)s;
+	if (text[0] == 'y' || text[0] == 'Y')
+		rerun(app, app->rerun);
+	else
+		jm_app_message(app, 0, "not rerun: R resumes run %lld", (long long)app->rerun);
+	return 0;
+}
+
+void jm_app_rerun(jm_app *app, const jm_run_row *r)
+{
+	char why[256];
+	if (!r)
+		return;
+	if (!jm_app_resumable(app, r, why, sizeof why)) {
+		rerun(app, r->id);
+		return;
+	}
+	/* at 2 a.m. r is what a person presses to go on: say that R does */
+	char label[128]; /* as the prompt keeps it */
+	snprintf(label, sizeof label, "run %lld is %s: R resumes it; rerun it from the start? (y/n) ",
+		 (long long)r->id, r->status);
+	app->rerun = r->id;
+	jm_app_prompt(app, label, "", confirm_rerun);
 }
 
 /* ---- lists ---------------------------------------------------------------- */
@@ -241,8 +374,7 @@ static int cmd_run(jm_app *app, const char *arg)
 		jm_app_message(app, 1, "run: name a flow file, e.g. :run fmnist.flow");
 		return -1;
 	}
-	const char *args[] = {arg};
-	return jm_app_launch(app, args, 1);
+	return jm_app_run_flow(app, arg);
 }
 
 /* Run ids from "3 5 7"; -1 on a word that is not one. */

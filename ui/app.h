@@ -139,12 +139,31 @@ int jm_app_command(jm_app *app, const char *line);
 /* Start `jianmo --home HOME --batch ARGS...` detached (see launch.h); the
  * monitor of the new run goes on the stack. */
 int jm_app_launch(jm_app *app, const char *const *args, int nargs);
+/* Start a run of the flow file path, checked first as --batch would
+ * (jm_flow_load, jm_flow_check_files, a CSV file that is not there), so a
+ * flow that cannot start says why in the message line ("not started:
+ * fmnist.flow:7: ...") and nothing is launched; 0, or -1. */
+int jm_app_run_flow(jm_app *app, const char *path);
+
+/* Resuming (R) and rerunning (r) a run of a screen's list (rundata.h). */
+struct jm_run_row;
+/* 1 when `jianmo --batch --resume` can continue r: stopped or crashed, not
+ * a trial (its search resumes it), with a checkpoint (a search needs none:
+ * its trials have theirs); else 0 and why, for the message line. */
+int jm_app_resumable(jm_app *app, const struct jm_run_row *r, char *why, size_t n);
+/* Resume r and watch it, or say why not (NULL: no run selected). */
+void jm_app_resume(jm_app *app, const struct jm_run_row *r);
+/* Rerun r from the start; a run R could resume asks first, saying so. */
+void jm_app_rerun(jm_app *app, const struct jm_run_row *r);
 
 /* Screens (screen_*.c). */
 jm_screen *jm_home_new(jm_app *app);
 jm_screen *jm_wizard_new(jm_app *app, const char *path, jm_err *err); /* path NULL: new */
 jm_screen *jm_monitor_new(jm_app *app, int64_t run);
-jm_screen *jm_monitor_new_pending(jm_app *app, pid_t pid, const char *launch_log);
+/* A run being started by process pid (its output in launch_log); resuming:
+ * the run it takes over (--resume), 0 for a new one. */
+jm_screen *jm_monitor_new_pending(jm_app *app, pid_t pid, const char *launch_log,
+				  int64_t resuming);
 jm_screen *jm_compare_new(jm_app *app, const int64_t *ids, size_t n); /* n 0: all runs */
 jm_screen *jm_run_new(jm_app *app, int64_t run);
 /* A scrollable text (takes title and text). */

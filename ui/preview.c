@@ -21,7 +21,8 @@
  *           (jm_augment_plan, CPU backend augment_geometry)
  *   model:  [model] text or input shape changes ──▶ jm_model_build on the
  *           CPU backend (batch 1) ──jm_model_describe──▶ cached lines
- *   review: jm_flow_format, and jm_flow_validate's verdict
+ *   review: the file as Save writes it (jm_flow_edit of the text set by
+ *           jm_preview_base), and jm_flow_validate's verdict
  */
 #include "ui/preview.h"
 
@@ -64,6 +65,8 @@ struct jm_preview_ctx {
 	char *model_key;       /* what the cached description was built from */
 	char *model_text;      /* describe output, or the error */
 	int model_failed;
+
+	char *base;            /* the text Save edits (jm_preview_base); NULL: new */
 };
 
 jm_preview_ctx *jm_preview_new(void)
@@ -104,8 +107,16 @@ void jm_preview_free(jm_preview_ctx *p)
 	free(p->want_dir);
 	free(p->model_key);
 	free(p->model_text);
+	free(p->base);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
+}
+
+void jm_preview_base(jm_preview_ctx *p, const char *text)
+{
+	char *copy = text ? jm_xstrdup(text) : NULL;
+	free(p->base);
+	p->base = copy;
 }
 
 int jm_preview_busy(jm_preview_ctx *p)
@@ -618,14 +629,16 @@ static void preview_model(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int
 static void preview_review(jm_preview_ctx *p, const jm_flow *f, jm_canvas *c, int x, int y,
 			   int w, int h)
 {
-	(void)p;
 	jm_err err = {0};
 	if (jm_flow_validate(f, &err) < 0)
 		jm_canvas_textf(c, x, y, w, JM_A_BOLD, JM_COL_BAD, "not valid: %s", err.msg);
 	else
 		jm_canvas_text(c, x, y, w, "valid: w saves it, r saves and runs it", JM_A_BOLD,
 			       JM_COL_OK);
-	char *text = jm_flow_format(f);
+	/* what Save writes: the file edited (see jm_flow_edit) */
+	char *text = NULL;
+	if (jm_flow_edit(p->base, f, &text, &err) < 0)
+		text = jm_xasprintf("(the file's layout cannot be kept: %s)\n", err.msg);
 	jm_doc d = {0};
 	jm_doc_text(&d, text, 0, 0);
 	free(text);

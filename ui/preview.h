@@ -35,6 +35,9 @@ void jm_preview_free(jm_preview_ctx *p); /* accepts NULL; waits for the loader *
  * caller then gives the form the room). */
 int jm_preview_draw(jm_preview_ctx *p, const char *stage, const jm_flow *f, jm_canvas *c,
 		    int x, int y, int w, int h);
+/* The text Review edits to show the file as Save writes it: the file as
+ * opened or last saved (copied), or NULL for a new flow. */
+void jm_preview_base(jm_preview_ctx *p, const char *text);
 /* 1 when a stage has a preview in this build. */
 int jm_preview_has(const char *stage);
 /* 1 while a loader (samples, a CSV source) is working (the screen keeps redrawing). */

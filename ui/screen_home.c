@@ -5,8 +5,9 @@
  *
  *   poll (a few Hz) ──rundata list (filter)──▶ rows (cursor stays on its run)
  *                  ──readdir *.flow (every 2 s)──▶ flows
- *   keys ──▶ wizard (n, Enter on a flow) | launch (r) | monitor/detail
- *            (Enter on a run) | compare (c, the marked runs)
+ *   keys ──▶ wizard (n, Enter on a flow) | launch (r: the flow checked
+ *            first, or a rerun) | resume (R) | monitor/detail (Enter on a
+ *            run) | compare (c, the marked runs)
  */
 #include <dirent.h>
 #include <math.h>
@@ -184,15 +185,19 @@ static void act_run(jm_screen *s, jm_app *app)
 	home *h = (home *)s;
 	const char *f = cur_flow(h);
 	const jm_run_row *r = cur_run(h);
-	if (f) {
-		const char *args[] = {f};
-		jm_app_launch(app, args, 1);
-	} else if (r) {
-		char id[32];
-		snprintf(id, sizeof id, "%lld", (long long)r->id);
-		const char *args[] = {"--rerun", id};
-		jm_app_launch(app, args, 2);
-	}
+	if (f)
+		jm_app_run_flow(app, f);
+	else if (r)
+		jm_app_rerun(app, r);
+}
+
+static void act_resume(jm_screen *s, jm_app *app)
+{
+	home *h = (home *)s;
+	if (h->pane == 1)
+		jm_app_message(app, 1, "resume: R resumes a run (Tab goes to the runs)");
+	else
+		jm_app_resume(app, cur_run(h));
 }
 
 static void act_mark(jm_screen *s, jm_app *app)
@@ -258,6 +263,7 @@ static const jm_binding home_bindings[] = {
 	{{'n'}, "n", "new flow: the guided workflow", act_new, "new"},
 	{{JM_KEY_ENTER, '\n'}, "Enter", "open: a flow in the wizard, a run live or in detail", act_open, "open"},
 	{{'r'}, "r", "run the flow (or rerun the run) detached, and watch it", act_run, "run"},
+	{{'R'}, "R", "resume the stopped or crashed run from its checkpoint", act_resume, "resume"},
 	{{'c'}, "c", "compare the marked runs (none marked: all shown)", act_compare, "compare"},
 	{{' '}, "Space", "mark or unmark the run", act_mark, NULL},
 	{{'d'}, "d", "details of the run", act_detail, NULL},

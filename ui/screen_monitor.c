@@ -10,9 +10,11 @@
  *
  * poll (every 0.5 s) ── one read transaction: run row, summaries, curves,
  * trials ── and the log file's tail.  A run launched from the TUI starts as
- * "pending" (a pid, no run id): poll looks for the run that pid created,
- * and shows the launch log when the process ended without one.  `s` sends
- * SIGTERM (the run finishes its step, checkpoints, and is `stopped`).
+ * "pending" (a pid, no run id): poll looks for the run that pid created
+ * (or, resumed, took over), and shows the launch log when the process
+ * ended without one.  `s` sends SIGTERM (the run finishes its step,
+ * checkpoints, and is `stopped`); `R` resumes a stopped or crashed run,
+ * `r` reruns it (asking first when R could resume it).
  */
 #include <math.h>
 #include <signal.h>
@@ -33,6 +35,8 @@ enum { C_LOSS, C_TRAIN_LOSS, C_VAL_LOSS, C_TRAIN_ACC, C_VAL_ACC, NCURVES };
 static const char *const curve_keys[NCURVES] = {"loss", "train_loss", "val_loss", "train_acc",
 						"val_acc"};
 
+#define JM_ENDED_POLL_S 3.0
+
 typedef struct monitor {
 	jm_screen base;
 	int64_t id;             /* 0 while pending */
@@ -40,6 +44,7 @@ typedef struct monitor {
 	char *launch_log;
 	double launched;
 	char *failure;          /* the launch log when the process ended without a run */
+	int64_t resuming;       /* pending: the run the process resumes, or 0 */
 
 	int loaded;
 	jm_run_row row;
@@ -157,7 +162,10 @@ static void parse_steps(monitor *m)
 static void find_pending(monitor *m, jm_app *app)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(jm_app_db(app), "SELECT id FROM runs WHERE pid = ? AND created >= ? "
+	/* a new run is created by the pid; a resumed one is taken over by it
+	 * (jm_store_run_reopen: its pid, a new start time) */
+	if (sqlite3_prepare_v2(jm_app_db(app), "SELECT id FROM runs WHERE pid = ?1 AND "
+						"(created >= ?2 OR started >= ?2) "
 						"ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, m->pid);
@@ -178,7 +186,10 @@ static void find_pending(monitor *m, jm_app *app)
 	m->failure = jm_xstrdup(n ? buf : "the run ended without output");
 	char first[256];
 	snprintf(first, sizeof first, "%.*s", (int)strcspn(m->failure, "\n"), m->failure);
-	jm_app_message(app, 1, "run did not start: %s", first);
+	if (m->resuming)
+		jm_app_message(app, 1, "run %lld did not resume: %s", (long long)m->resuming, first);
+	else
+		jm_app_message(app, 1, "run did not start: %s", first);
 }
 
 /* A running run whose process is gone: a writable open marks it crashed. */
@@ -201,8 +212,11 @@ static void monitor_poll(jm_screen *s, jm_app *app)
 	double now = jm_app_now(app);
 	if (m->loaded && now - m->polled < 0.5)
 		return;
-	if (m->loaded && m->id && jm_status_terminal(m->row.status) && !m->row.children)
-		return; /* nothing changes any more */
+	/* an ended run changes only when it is resumed (R, here or anywhere):
+	 * look every few seconds */
+	if (m->loaded && m->id && jm_status_terminal(m->row.status) && !m->row.children &&
+	    now - m->polled < JM_ENDED_POLL_S)
+		return;
 	m->polled = now;
 	sqlite3 *db = jm_app_db(app);
 	if (!m->id) {
@@ -299,6 +313,19 @@ static void act_detail(jm_screen *s, jm_app *app)
 		jm_app_push(app, jm_run_new(app, m->id));
 }
 
+static void act_resume(jm_screen *s, jm_app *app)
+{
+	monitor *m = (monitor *)s;
+	jm_app_resume(app, m->id && m->loaded ? &m->row : NULL);
+}
+
+static void act_rerun(jm_screen *s, jm_app *app)
+{
+	monitor *m = (monitor *)s;
+	if (m->id && m->loaded)
+		jm_app_rerun(app, &m->row);
+}
+
 static jm_list *monitor_list(jm_screen *s)
 {
 	return &((monitor *)s)->tl;
@@ -306,6 +333,8 @@ static jm_list *monitor_list(jm_screen *s)
 
 static const jm_binding monitor_bindings[] = {
 	{{'s'}, "s", "stop the run (graceful: finishes the step, checkpoints)", act_stop, "stop"},
+	{{'R'}, "R", "resume the stopped or crashed run from its checkpoint", act_resume, "resume"},
+	{{'r'}, "r", "rerun this run's flow from the start, detached", act_rerun, NULL},
 	{{JM_KEY_ENTER, '\n'}, "Enter", "open the selected trial (a search)", act_open_trial, NULL},
 	{{'d'}, "d", "details: params, metrics, confusion, artifacts, log", act_detail, "details"},
 	JM_NAV_BINDINGS,
@@ -448,12 +477,17 @@ static void monitor_draw(jm_screen *s, jm_app *app, jm_canvas *c, int y0, int h)
 	monitor *m = (monitor *)s;
 	if (!m->id) {
 		if (m->failure) {
-			jm_canvas_text(c, 1, y0, c->w - 2, "The run did not start:", JM_A_BOLD,
-				       JM_COL_BAD);
+			jm_canvas_text(c, 1, y0, c->w - 2, m->resuming ? "The run did not resume:"
+							       : "The run did not start:",
+				       JM_A_BOLD, JM_COL_BAD);
 			jm_doc d = {0};
 			jm_doc_text(&d, m->failure, 0, 0);
 			jm_doc_draw(&d, c, 3, y0 + 2, c->w - 4, h - 2, 0);
 			jm_doc_clear(&d);
+		} else if (m->resuming) {
+			jm_canvas_textf(c, 1, y0, c->w - 2, JM_A_BOLD, JM_COL_LIVE,
+					"resuming run %lld (pid %d): loading data, reading its "
+					"checkpoint...", (long long)m->resuming, (int)m->pid);
 		} else {
 			jm_canvas_textf(c, 1, y0, c->w - 2, JM_A_BOLD, JM_COL_LIVE,
 					"starting run (pid %d): loading data, building the model...",
@@ -515,10 +549,12 @@ jm_screen *jm_monitor_new(jm_app *app, int64_t run)
 	return &m->base;
 }
 
-jm_screen *jm_monitor_new_pending(jm_app *app, pid_t pid, const char *launch_log)
+jm_screen *jm_monitor_new_pending(jm_app *app, pid_t pid, const char *launch_log,
+				  int64_t resuming)
 {
 	monitor *m = (monitor *)jm_monitor_new(app, 0);
 	m->pid = pid;
+	m->resuming = resuming;
 	m->launch_log = jm_xstrdup(launch_log);
 	m->launched = jm_app_now(app);
 	return &m->base;

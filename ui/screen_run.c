@@ -221,7 +221,8 @@ static void run_poll(jm_screen *s, jm_app *app)
 {
 	runview *v = (runview *)s;
 	double now = jm_app_now(app);
-	if (v->loaded && (jm_status_terminal(v->row.status) || now - v->polled < 1.0))
+	/* an ended run changes only when it is resumed: look every few seconds */
+	if (v->loaded && now - v->polled < (jm_status_terminal(v->row.status) ? 3.0 : 1.0))
 		return;
 	v->polled = now;
 	jm_err err = {0};
@@ -276,10 +277,15 @@ static void act_monitor(jm_screen *s, jm_app *app)
 
 static void act_rerun(jm_screen *s, jm_app *app)
 {
-	char id[32];
-	snprintf(id, sizeof id, "%lld", (long long)((runview *)s)->id);
-	const char *args[] = {"--rerun", id};
-	jm_app_launch(app, args, 2);
+	runview *v = (runview *)s;
+	if (v->loaded)
+		jm_app_rerun(app, &v->row);
+}
+
+static void act_resume(jm_screen *s, jm_app *app)
+{
+	runview *v = (runview *)s;
+	jm_app_resume(app, v->loaded ? &v->row : NULL);
 }
 
 #define TAB_ACTION(n)                                                \
@@ -306,6 +312,7 @@ static const jm_binding run_bindings[] = {
 	{{'6'}, "6", "Flow", act_tab5, NULL},
 	{{'m'}, "m", "monitor: curves and progress", act_monitor, "monitor"},
 	{{'r'}, "r", "rerun this run's flow, detached", act_rerun, "rerun"},
+	{{'R'}, "R", "resume the stopped or crashed run from its checkpoint", act_resume, "resume"},
 	JM_NAV_BINDINGS,
 	{{0}, NULL, NULL, NULL, NULL},
 };

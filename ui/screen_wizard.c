@@ -11,12 +11,17 @@
  *          jm_flow_set, whose message (validation is the flow module's own)
  *          stays on screen until the value is right; h/l cycle a choice or
  *          flip a boolean; x restores the default
- *   save:  w writes jm_flow_format's text (what --batch reads) after
- *          jm_flow_validate; r saves and launches the run
+ *   save:  w writes the file after jm_flow_validate, through jm_flow_edit
+ *          (flow_edit.c): the text as opened (or last saved) with only the
+ *          changed values changed, so a flow written by hand keeps its
+ *          comments and layout, and a new flow holds only the keys that
+ *          differ from their defaults; r saves and launches the run
  *
- * A flow opened from a file reopens exactly: jm_flow_format of the parsed
- * flow is the canonical text, so save(open(save(f))) == save(f) byte for
- * byte (tested).
+ *   the document ──jm_flow_edit(text, flow)──▶ file ──▶ the document
+ *
+ * Saving asks first only where a file would be lost: another file that
+ * exists (save as), or the open file changed on disk since it was read.
+ * save(open(save(f))) == save(f) byte for byte (tested).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,6 +54,9 @@ typedef struct wizard {
 	int dirty;
 	int run_after_save;
 	char *overwrite;       /* a file the user agreed to replace, for the prompt */
+	char *text;            /* the file as opened or last saved; NULL: new */
+	char *whole;           /* a file to write whole (jm_flow_format): the edit
+				  failed and the user agreed, for the prompt */
 } wizard;
 
 /* The stages in the order a workflow goes through them. */
@@ -154,48 +162,49 @@ out:
 
 static void launch_saved(wizard *w, jm_app *app)
 {
-	const char *args[] = {w->path};
-	jm_app_launch(app, args, 1);
+	jm_app_run_flow(app, w->path);
 }
 
-/* What writing path would lose: NULL when nothing (no such file, or the
- * flow open here as jianmo writes it), else why, for the question.  A file
- * written by hand loses its comments, layout and the keys it left to
- * their defaults; another file than the one open is replaced whole. */
-static const char *would_lose(const wizard *w, const char *path)
+/* Why writing path needs a yes first: NULL when nothing would be lost (no
+ * such file, or the file open here as it was read); else why, for the
+ * question.  Another file than the one open is replaced whole; the open
+ * one, changed on disk since it was read, would lose those changes. */
+static const char *ask_why(const wizard *w, const char *path)
 {
-	FILE *fp = fopen(path, "r");
-	if (!fp)
+	char *now = NULL;
+	if (jm_flow_read_text(path, &now, NULL) < 0)
 		return NULL; /* none, or unreadable: the write says why */
-	char *old = NULL;
-	size_t cap = 0, n = 0, got;
-	do {
-		if (n + 4096 > cap)
-			old = jm_xrealloc(old, cap = 2 * cap + 4096);
-		got = fread(old + n, 1, cap - n - 1, fp);
-		n += got;
-	} while (got > 0);
-	fclose(fp);
-	old[n] = '\0';
 	const char *why = NULL;
-	if (!w->path || strcmp(path, w->path)) {
+	if (!w->path || strcmp(path, w->path))
 		why = "exists";
-	} else {
-		jm_flow *f = NULL;
-		jm_err err = {0};
-		char *canon = NULL;
-		if (jm_flow_parse(&f, old, path, &err) == 0)
-			canon = jm_flow_format(f);
-		if (!canon || strcmp(canon, old))
-			why = "was written by hand: its comments and layout will not be kept";
-		free(canon);
-		jm_flow_free(f);
-	}
-	free(old);
+	else if (!w->text || strcmp(now, w->text))
+		why = "changed on disk since it was read";
+	free(now);
 	return why;
 }
 
 static int save_to(wizard *w, jm_app *app, const char *path);
+
+/* The answer to "write it whole?" (the edit failed): yes writes
+ * jm_flow_format's text, replacing the file without asking again. */
+static int confirm_whole(jm_screen *s, jm_app *app, const char *text)
+{
+	wizard *w = (wizard *)s;
+	char *path = w->whole;
+	if (path && (text[0] == 'y' || text[0] == 'Y')) {
+		free(w->overwrite);
+		w->overwrite = jm_xstrdup(path); /* asked already */
+		save_to(w, app, path);
+		free(w->overwrite);
+		w->overwrite = NULL;
+	} else {
+		w->run_after_save = 0;
+		jm_app_message(app, 0, "not saved");
+	}
+	free(w->whole);
+	w->whole = NULL;
+	return 0;
+}
 
 static int confirm_overwrite(jm_screen *s, jm_app *app, const char *text)
 {
@@ -222,22 +231,38 @@ static int save_to(wizard *w, jm_app *app, const char *path)
 		jm_app_message(app, 1, "not saved: %s", err.msg);
 		return 0; /* the prompt closes: the flow, not the name, needs fixing */
 	}
-	const char *lose;
-	if (!(w->overwrite && !strcmp(w->overwrite, path)) && (lose = would_lose(w, path))) {
+	const char *why;
+	int agreed = w->overwrite && !strcmp(w->overwrite, path);
+	if (!agreed && (why = ask_why(w, path))) {
 		char label[512];
-		snprintf(label, sizeof label, "%.300s %s: replace it? (y/n) ", path, lose);
+		snprintf(label, sizeof label, "%.300s %s: replace it? (y/n) ", path, why);
 		free(w->overwrite);
 		w->overwrite = jm_xstrdup(path);
 		jm_app_prompt(app, label, "", confirm_overwrite);
 		return 0;
 	}
-	char *text = jm_flow_format(w->flow);
+	char *text = NULL;
+	if (w->whole && !strcmp(w->whole, path)) {
+		text = jm_flow_format(w->flow);
+	} else if (jm_flow_edit(w->text, w->flow, &text, &err) < 0) {
+		/* never seen: the editor refuses rather than write a wrong file */
+		char *again = jm_xstrdup(path); /* path may be w->overwrite */
+		jm_app_message(app, 1, "%s: the layout cannot be kept: %s", path, err.msg);
+		free(w->whole);
+		w->whole = again;
+		jm_app_prompt(app, "write the flow whole, in canonical form? (y/n) ", "",
+			      confirm_whole);
+		return 0;
+	}
 	int rc = write_file(path, text, &err);
-	free(text);
 	if (rc < 0) {
+		free(text);
 		jm_app_message(app, 1, "%s", err.msg);
 		return -1;
 	}
+	free(w->text);
+	w->text = text;
+	jm_preview_base(w->preview, w->text);
 	if (path != w->path) {
 		free(w->path);
 		w->path = jm_xstrdup(path);
@@ -417,7 +442,7 @@ static const jm_binding wizard_bindings[] = {
 	{{'l', JM_KEY_RIGHT, ' '}, "l/Right/Space", "next choice; flip a boolean", act_next_choice, NULL},
 	{{'h', JM_KEY_LEFT}, "h/Left", "previous choice; flip a boolean", act_prev_choice, NULL},
 	{{'x', JM_KEY_DELETE}, "x/Del", "back to the default", act_default, NULL},
-	{{'w', JM_CTRL('s')}, "w/Ctrl-S", "save the .flow file (as --batch reads it)", act_save, "save"},
+	{{'w', JM_CTRL('s')}, "w/Ctrl-S", "save the .flow file (only what changed changes in it)", act_save, "save"},
 	{{'r'}, "r", "save and run it (detached), then watch", act_run, "run"},
 	{{'z'}, "z", "preview over the whole width", act_zoom, NULL},
 	{{'q', JM_KEY_ESC}, "q/Esc", "back to Home (asks first when not saved)", act_leave, NULL},
@@ -568,6 +593,8 @@ static void wizard_free(jm_screen *s)
 	jm_flow_free(w->flow);
 	free(w->path);
 	free(w->overwrite);
+	free(w->text);
+	free(w->whole);
 	free(w);
 }
 
@@ -585,8 +612,9 @@ jm_screen *jm_wizard_new(jm_app *app, const char *path, jm_err *err)
 {
 	(void)app;
 	jm_flow *f = NULL;
+	char *text = NULL;
 	if (path) {
-		if (jm_flow_load(&f, path, err) < 0)
+		if (jm_flow_load_text(&f, &text, path, err) < 0)
 			return NULL;
 	} else {
 		f = jm_flow_new();
@@ -595,7 +623,9 @@ jm_screen *jm_wizard_new(jm_app *app, const char *path, jm_err *err)
 	w->base.cls = &wizard_class;
 	w->flow = f;
 	w->path = path ? jm_xstrdup(path) : NULL;
+	w->text = text;
 	w->preview = jm_preview_new();
+	jm_preview_base(w->preview, w->text);
 	build_steps(w);
 	return &w->base;
 }
