@@ -34,7 +34,7 @@ const jm_cmd jm_commands[] = {
 	 "  --json         machine-readable output\n"},
 	{"import", jm_cmd_import, "FILE.tar.gz", "add the runs in a bundle to the store",
 	 "  --json         machine-readable output\n"},
-	{"predict", jm_cmd_predict, "RUN DATA [--out FILE] [--proba] [--labels FILE] [--limit N]",
+	{"predict", jm_cmd_predict, "RUN DATA [--out FILE] [--proba] [--labels FILE] [--limit N] [--device DEV]",
 	 "apply a run's model to new rows (a CSV) or images (IDX)",
 	 "  --out FILE     write the CSV (row,prediction) to FILE (default: stdout)\n"
 	 "  --proba        add one p_CLASS column per class (classification)\n"

@@ -32,8 +32,12 @@ static void print_help(void)
 	       "every screen, and jianmo(1) WORKBENCH); elsewhere it prints a summary.\n"
 	       "\n"
 	       "Subcommands:\n");
-	for (const jm_cmd *c = jm_commands; c->name; c++)
-		printf("  %-9s %-28s %s\n", c->name, c->args, c->summary);
+	for (const jm_cmd *c = jm_commands; c->name; c++) {
+		if (strlen(c->args) > 28) /* the summary under its column */
+			printf("  %-9s %s\n  %-38s %s\n", c->name, c->args, "", c->summary);
+		else
+			printf("  %-9s %-28s %s\n", c->name, c->args, c->summary);
+	}
 	printf("\n"
 	       "Global options:\n"
 	       "  --home DIR   the store (default: $JIANMO_HOME, else ./.jianmo)\n"
