@@ -1,7 +1,7 @@
 # Benchmarks beside the peers (see docs/BENCHMARKS.md); programs are built
 # by `make` (noinst), the scripts run them.
 EXTRA_DIST += bench/bench_train.sh bench/peer_cnn_steps.py bench/bench_cuda.sh \
-	bench/json_field.sh
+	bench/json_field.sh bench/bench_predict.sh bench/peer_predict.py
 
 # What bounds the AdamW pass (docs/BENCHMARKS.md, the MLP step).
 noinst_PROGRAMS += bench/adam_order

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data/csv.h"
@@ -451,8 +452,11 @@ Test(predict, rows_stay_aligned_and_probabilities_sum_to_one)
 	cr_expect(!strncmp(line[2], "2,no,", 5), "%s", line[2]);
 	free(out), free(msg);
 
-	/* --out: the file appears whole, through a temporary beside it */
+	/* --out: the file appears whole, through a temporary beside it, with
+	 * the mode any new file gets (umask 022: rw-r--r--, not mkstemp's) */
+	mode_t mask = umask(022);
 	rc = jt_jianmo(dir, &out, &msg, "predict 1 new.csv --out pred.csv");
+	umask(mask);
 	cr_assert_eq(rc, 0, "%s", msg);
 	cr_expect_str_empty(out, "nothing on stdout with --out: %s", out);
 	cr_expect(strstr(msg, "wrote pred.csv"), "%s", msg);
@@ -461,6 +465,9 @@ Test(predict, rows_stay_aligned_and_probabilities_sum_to_one)
 	char *text = jt_read(path, NULL);
 	cr_assert_not_null(text);
 	cr_expect(!strncmp(text, "row,prediction\n1,yes\n2,no\n", 26), "%s", text);
+	struct stat sb;
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_eq(sb.st_mode & 0777, 0644, "mode %o", (unsigned)(sb.st_mode & 0777));
 	free(text);
 	char *ls;
 	jt_sh(dir, &ls, NULL, "ls -a");
