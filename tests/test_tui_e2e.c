@@ -244,13 +244,13 @@ Test(tui_e2e, R_resumes_a_stopped_run_and_r_says_so)
 	cr_assert(log_has(2, "epoch 1/", 20), "run 2 trains");
 	send("s");
 	expect("stop run 2? (y/n)", 5);
-	send("y Enter");
+	send("y"); /* one key, no Enter: the run stops */
 	free(wait_for("stopped", 30));
 	cr_assert(log_has(2, "continue it with", 10), "run 2 stopped with a checkpoint");
 
 	send("r");
 	expect("run 2 is stopped: R resumes it; rerun it from the start? (y/n)", 5);
-	send("n Enter");
+	send("n");
 	expect("not rerun: R resumes run 2", 5);
 	send("R");
 	free(wait_for_either("resuming run 2", "running", 10));
@@ -271,7 +271,7 @@ Test(tui_e2e, R_resumes_a_stopped_run_and_r_says_so)
 	free(s);
 	send("s");
 	expect("stop run 2? (y/n)", 5);
-	send("y Enter");
+	send("y");
 	free(wait_for("stopped", 30));
 
 	/* R on a done run: why not, in the message line, and nothing starts */
@@ -279,6 +279,31 @@ Test(tui_e2e, R_resumes_a_stopped_run_and_r_says_so)
 	type("show 1");
 	send("Enter R");
 	expect("run 1 is done: nothing to resume (r reruns it)", 5);
+}
+
+/* A search started here stores its queued trials with its own pid: the
+ * monitor follows the search (its trials table), not a trial. */
+Test(tui_e2e, a_search_started_here_is_watched_as_the_search)
+{
+	NEED_TMUX();
+	write_idx();
+	char *text = jm_xasprintf("[data]\nsource = idx:%s/idx\ntest_limit = 200\n\n[model]\n"
+				  "hidden = 16\n\n[train]\nepochs = 40\nbatch = 32\n\n[search]\n"
+				  "trials = 4\nworkers = 2\ntrain.lr = loguniform(1e-4, 1e-2)\n", dir);
+	free(jt_write(dir, "srch.flow", text));
+	free(text);
+	start_tui(100, 30);
+	expect("srch.flow", 10);
+	send(":");
+	type("run srch.flow");
+	send("Enter");
+	char *s = wait_for("Trials (", 30);
+	cr_assert(strstr(s, "run 1 ") && !strstr(s, "trial of"), "the search, not a trial:\n%s", s);
+	free(s);
+	send("s");
+	expect("stop run 1? (y/n)", 5);
+	send("y");
+	free(wait_for("stopped", 60));
 }
 
 Test(tui_e2e, compare_marked_runs_sort_filter_help_resize_quit)

@@ -531,7 +531,7 @@ Test(ui, resume_says_why_a_run_cannot_resume_and_r_on_a_stopped_run_offers_it)
 	c = frame(app, 120, 24);
 	ASSERT_HAS(c, "run 5 is crashed: R resumes it; rerun it from the start? (y/n)");
 	jm_canvas_free(c);
-	keys(app, "n\n");
+	keys(app, "n"); /* one key answers */
 	c = frame(app, 120, 24);
 	ASSERT_HAS(c, "not rerun: R resumes run 5");
 	jm_canvas_free(c);
@@ -648,13 +648,14 @@ static void check_compare(int w, int h)
 Test(ui, compare_shows_differing_params_first_80x24) { check_compare(80, 24); }
 Test(ui, compare_shows_differing_params_first_200x50) { check_compare(200, 50); }
 
-/* The ids in display order (column 2 of the table rows). */
+/* The ids in display order (the first number of the table rows, after
+ * the mark column). */
 static void ids_shown(const jm_canvas *c, int *out, int n)
 {
 	int y0 = row_of(c, "STATUS") + 2;
 	for (int i = 0; i < n; i++) {
 		char *r = jm_canvas_row(c, y0 + i);
-		out[i] = atoi(r + 2);
+		out[i] = atoi(r + strcspn(r, "0123456789"));
 		free(r);
 	}
 }
@@ -779,6 +780,66 @@ Test(ui, run_detail_tabs_show_params_metrics_confusion_and_log)
 	jm_app_free(app);
 }
 
+/* Compare follows the store: a compared run that ends shows its status and
+ * metrics (Ctrl-L at once, else within the poll), and the cursor's run,
+ * the sort and the marks stay. */
+Test(ui, compare_refreshes_when_a_compared_run_changes)
+{
+	static const run_def defs[] = {
+		{"alpha.flow", "done", "0.001", "5", 0.85, 0.30},
+		{"beta.flow", "running", "0.01", "5", 0.70, 0.60},
+		{"gamma.flow", "done", "0.003", "5", 0.90, 0.25},
+	};
+	make_store(defs, 3, NULL);
+	jm_app *app = open_app();
+	keys(app, ":compare 1 2 3\n");
+	keys(app, "s"); /* by train.lr: runs 1, 3, 2 */
+	keys(app, "g "); /* mark run 1; the cursor moves to run 3 */
+	jm_canvas *c = frame(app, 200, 50);
+	int ids[3];
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 1 && ids[1] == 3 && ids[2] == 2, "by lr: %d %d %d", ids[0], ids[1],
+		  ids[2]);
+	ASSERT_HAS(c, "running");
+	jm_canvas_free(c);
+
+	/* run 2 ends elsewhere */
+	jm_store *s = NULL;
+	jm_metric_writer *w = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_metric_writer_open(&w, s, 0, 0, &err), 0, "%s", err.msg);
+	jm_metric_log(w, 2, "val_acc", 500, 0.9512);
+	cr_assert_eq(jm_metric_writer_flush(w, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_store_run_set_status(s, 2, JM_RUN_DONE, NULL, &err), 0, "%s", err.msg);
+
+	jm_app_key(app, JM_CTRL('l'));
+	c = frame(app, 200, 50);
+	ASSERT_LACKS(c, "running");
+	ASSERT_HAS(c, "0.9512");
+	ids_shown(c, ids, 3);
+	cr_assert(ids[0] == 1 && ids[1] == 3 && ids[2] == 2, "still by lr: %d %d %d", ids[0],
+		  ids[1], ids[2]);
+	int y1 = row_of(c, "alpha.flow"), y3 = row_of(c, "gamma.flow");
+	cr_assert(cell_attr(c, 2, y3) & JM_A_REVERSE, "the cursor stays on run 3");
+	cr_assert_str_eq(jm_canvas_cell(c, 0, y1)->g, "●", "run 1 stays marked");
+	jm_canvas_free(c);
+
+	/* and without Ctrl-L: the screen polls */
+	jm_metric_log(w, 1, "val_acc", 500, 0.8765);
+	cr_assert_eq(jm_metric_writer_flush(w, &err), 0, "%s", err.msg);
+	jm_metric_writer_close(w, NULL);
+	jm_store_close(s);
+	usleep(1100000);
+	jm_app_tick(app);
+	c = frame(app, 200, 50);
+	ASSERT_HAS(c, "0.8765");
+	y3 = row_of(c, "gamma.flow");
+	cr_assert(cell_attr(c, 2, y3) & JM_A_REVERSE, "the cursor stays on run 3");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
 /* ---- Monitor --------------------------------------------------------------------- */
 
 Test(ui, monitor_shows_progress_curves_and_log)
@@ -821,16 +882,97 @@ Test(ui, monitor_shows_progress_curves_and_log)
 	jm_app_free(app);
 }
 
-Test(ui, monitor_stop_asks_then_sends_sigterm_to_the_run)
+/* The progress line names the epoch in progress from 1, as --batch's lines
+ * and the log do ("epoch 1/2" in the first epoch, not "epoch 0/2"); the
+ * "epoch" metric counts the epochs that ended. */
+Test(ui, monitor_counts_epochs_from_1_as_batch_does)
 {
-	make_store(three_runs, 1, NULL);
-	/* a process that owns a running run (so the crash check leaves it) */
+	jm_store *s = NULL;
+	jm_metric_writer *w = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_metric_writer_open(&w, s, 0, 0, &err), 0, "%s", err.msg);
+	static const struct {
+		const char *epochs;
+		int nloss, ended; /* loss points every 100 steps; epochs ended */
+		const char *log;
+	} defs[] = {
+		{"2", 2, 0, "data: 900 train, 100 validation, 0 test; 800 steps of 8\n"},
+		{"4", 3, 1, "data: 900 train, 100 validation, 0 test; 800 steps of 8\n"},
+	};
+	for (int i = 0; i < 2; i++) {
+		jm_run_spec spec = {.kind = "run", .seed = 1, .device = "cpu", .name = "e.flow"};
+		int64_t run = 0;
+		cr_assert_eq(jm_store_run_create(s, &spec, &run, &err), 0, "%s", err.msg);
+		cr_assert_eq(jm_store_param_set(s, run, "train.epochs", defs[i].epochs, &err), 0);
+		for (int k = 1; k <= defs[i].nloss; k++)
+			jm_metric_log(w, run, "loss", k * 100, 1.0 / k);
+		if (defs[i].ended)
+			jm_metric_log(w, run, "epoch", 200, defs[i].ended);
+		cr_assert_eq(jm_metric_writer_flush(w, &err), 0, "%s", err.msg);
+		char *rd = jm_xasprintf("%s/runs/%lld", home, (long long)run);
+		free(jt_write(rd, "log.txt", defs[i].log));
+		free(rd);
+	}
+	jm_metric_writer_close(w, NULL);
+	jm_store_close(s);
+
+	jm_app *app = open_app();
+	keys(app, ":monitor 1\n");
+	jm_canvas *c = frame(app, 120, 30);
+	ASSERT_HAS(c, "epoch 1/2  step 200/800");
+	jm_canvas_free(c);
+	keys(app, ":monitor 2\n");
+	c = frame(app, 120, 30);
+	ASSERT_HAS(c, "epoch 2/4  step 300/800");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* Identical flow texts are stored once, under the first file's name; the
+ * run's details name the file the run itself came from. */
+Test(ui, run_summary_names_the_runs_own_flow_file)
+{
+	jm_store *s = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	const char *text = "[train]\nepochs = 2\n";
+	static const char *const names[] = {"a.flow", "b.flow"};
+	int64_t flow[2] = {0, 0};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(jm_store_flow_put(s, names[i], text, &flow[i], &err), 0, "%s", err.msg);
+		jm_run_spec spec = {.kind = "run", .flow_id = flow[i], .name = names[i], .seed = 1,
+				    .device = "cpu"};
+		int64_t run = 0;
+		cr_assert_eq(jm_store_run_create(s, &spec, &run, &err), 0, "%s", err.msg);
+		cr_assert_eq(jm_store_run_set_status(s, run, JM_RUN_DONE, NULL, &err), 0);
+	}
+	cr_assert_eq(flow[0], flow[1], "the same text is stored once");
+	jm_store_close(s);
+
+	jm_app *app = open_app();
+	keys(app, ":show 2\n");
+	jm_canvas *c = frame(app, 100, 30);
+	ASSERT_HAS(c, "flow      b.flow");
+	ASSERT_LACKS(c, "a.flow");
+	jm_canvas_free(c);
+	keys(app, ":show 1\n");
+	c = frame(app, 100, 30);
+	ASSERT_HAS(c, "flow      a.flow");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* A stand-in run process: a child that creates a running run (so the crash
+ * check leaves it) and waits for a signal; the run's id comes back. */
+static int64_t running_child(void)
+{
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
 	child = fork();
 	if (child == 0) {
 		jm_store *s = NULL;
-		jm_run_spec spec = {.kind = "run", .seed = 1, .device = "cpu"};
+		jm_run_spec spec = {.kind = "run", .seed = 1, .device = "cpu", .name = "live.flow"};
 		int64_t id = 0;
 		if (jm_store_open(&s, home, 0, NULL) < 0 || jm_store_run_create(s, &spec, &id, NULL) < 0)
 			_exit(1);
@@ -844,7 +986,30 @@ Test(ui, monitor_stop_asks_then_sends_sigterm_to_the_run)
 	int64_t run = 0;
 	cr_assert_eq(read(fds[0], &run, sizeof run), (ssize_t)sizeof run);
 	close(fds[0]);
+	return run;
+}
 
+/* 1 when the stand-in run process got SIGTERM within secs (reaped). */
+static int child_terminated(double secs)
+{
+	int status = 0;
+	for (int i = 0; i < (int)(secs * 100); i++) {
+		pid_t p = waitpid(child, &status, WNOHANG);
+		if (p == child) {
+			child = -1;
+			return WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* s asks; one key answers (no Enter: at 2 a.m. "s y" and walking away
+ * stops the run); a key that is no answer keeps asking. */
+Test(ui, monitor_stop_asks_then_y_alone_sends_sigterm_to_the_run)
+{
+	make_store(three_runs, 1, NULL);
+	int64_t run = running_child();
 	jm_app *app = open_app();
 	char cmd[64];
 	snprintf(cmd, sizeof cmd, ":monitor %lld\n", (long long)run);
@@ -853,15 +1018,25 @@ Test(ui, monitor_stop_asks_then_sends_sigterm_to_the_run)
 	jm_canvas *c = frame(app, 80, 24);
 	ASSERT_HAS(c, "stop run 2? (y/n)");
 	jm_canvas_free(c);
-	keys(app, "n\n");
+	keys(app, "x");
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "stop run 2? (y/n)");
+	ASSERT_HAS(c, "press y or n");
+	jm_canvas_free(c);
+	keys(app, "n");
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "not stopped");
+	ASSERT_LACKS(c, "(y/n)");
+	jm_canvas_free(c);
+	cr_assert_str_eq(jm_app_screen_name(app), "Monitor", "n stays on the monitor");
+	keys(app, "s");
+	jm_app_key(app, JM_KEY_ESC);
 	c = frame(app, 80, 24);
 	ASSERT_HAS(c, "not stopped");
 	jm_canvas_free(c);
-	keys(app, "sy\n");
-	int status = 0;
-	cr_assert_eq(waitpid(child, &status, 0), child);
-	child = -1;
-	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	cr_assert(!child_terminated(0.2), "n and Esc leave the run alone");
+	keys(app, "sy");
+	cr_assert(child_terminated(5), "y alone stops the run");
 	c = frame(app, 80, 24);
 	ASSERT_HAS(c, "stopping run 2");
 	jm_canvas_free(c);
@@ -871,7 +1046,113 @@ Test(ui, monitor_stop_asks_then_sends_sigterm_to_the_run)
 	app = open_app();
 	keys(app, ":monitor 1\ns");
 	c = frame(app, 80, 24);
-	ASSERT_HAS(c, "stop: run is not running");
+	ASSERT_HAS(c, "stop: run 1 is done, not running");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* Home's s asks as the monitor's does. */
+Test(ui, home_stop_asks_first_as_the_monitor_does)
+{
+	make_store(three_runs, 1, NULL);
+	running_child();
+	jm_app *app = open_app();
+	jm_canvas *c = frame(app, 80, 24);
+	ASSERT_HAS(c, "live.flow");
+	jm_canvas_free(c);
+	keys(app, "gs"); /* the newest run: run 2, running */
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "stop run 2? (y/n)");
+	jm_canvas_free(c);
+	cr_assert(!child_terminated(0.2), "s alone only asks");
+	keys(app, "n");
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "not stopped");
+	jm_canvas_free(c);
+	keys(app, "sY");
+	cr_assert(child_terminated(5), "Y stops the run");
+	c = frame(app, 80, 24);
+	ASSERT_HAS(c, "stopping run 2");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* A search started from the workbench stores its queued trials with its
+ * own pid: the monitor follows the search, not its newest trial. */
+Test(ui, monitor_of_a_launched_search_follows_the_search_not_a_queued_trial)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	if (child == 0) {
+		jm_store *s = NULL;
+		jm_run_spec ps = {.kind = "search", .seed = 1, .device = "cpu", .name = "srch.flow"};
+		int64_t search = 0, trial = 0;
+		if (jm_store_open(&s, home, 0, NULL) < 0 || jm_store_run_create(s, &ps, &search, NULL) < 0)
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			jm_run_spec ts = {.kind = "trial", .parent = search, .seed = 1, .device = "cpu"};
+			if (jm_store_run_create(s, &ts, &trial, NULL) < 0 ||
+			    jm_store_run_set_status(s, trial, "queued", NULL, NULL) < 0)
+				_exit(1);
+		}
+		jm_store_close(s);
+		if (write(fds[1], &search, sizeof search) != sizeof search)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	int64_t search = 0;
+	cr_assert_eq(read(fds[0], &search, sizeof search), (ssize_t)sizeof search);
+	close(fds[0]);
+	cr_assert_eq(search, 1);
+	jm_app *app = open_app();
+	jm_app_push(app, jm_monitor_new_pending(app, child, "launch.log", 0));
+	jm_canvas *c = frame(app, 120, 30);
+	ASSERT_HAS(c, "run 1  running  srch.flow");
+	ASSERT_LACKS(c, "trial of");
+	ASSERT_HAS(c, "Trials (2)");
+	jm_canvas_free(c);
+	jm_app_free(app);
+}
+
+/* R on a run that first started long ago: the process takes it over
+ * (jm_store_run_reopen keeps its first start), and the monitor finds it. */
+Test(ui, monitor_finds_a_resumed_run_that_started_long_ago)
+{
+	static const run_def old[] = {{"old.flow", "stopped", "0.001", "5", 0.8, 0.4}};
+	make_store(old, 1, NULL);
+	jm_store *s = NULL;
+	jm_err err = {0};
+	cr_assert_eq(jm_store_open(&s, home, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(sqlite3_exec(jm_store_db(s), "UPDATE runs SET created = created - 86400, "
+				  "started = started - 86400, ended = ended - 80000", NULL, NULL,
+				  NULL), SQLITE_OK);
+	jm_store_close(s);
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	if (child == 0) {
+		char ok = 1;
+		if (jm_store_open(&s, home, 0, NULL) < 0 || jm_store_run_reopen(s, 1, "cpu", NULL) < 0)
+			ok = 0;
+		jm_store_close(s);
+		if (write(fds[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	char ok = 0;
+	cr_assert_eq(read(fds[0], &ok, 1), 1);
+	close(fds[0]);
+	cr_assert(ok, "the stand-in process took run 1 over");
+	jm_app *app = open_app();
+	jm_app_push(app, jm_monitor_new_pending(app, child, "launch.log", 1));
+	jm_canvas *c = frame(app, 120, 30);
+	ASSERT_HAS(c, "run 1  running");
+	ASSERT_LACKS(c, "resuming run 1");
 	jm_canvas_free(c);
 	jm_app_free(app);
 }
@@ -1188,6 +1469,30 @@ static int key_row(const char *section, const char *key)
 	}
 	cr_assert_fail("no key %s.%s", section, key);
 	return -1;
+}
+
+/* q with unsaved changes asks; one key answers: n stays, y leaves. */
+Test(ui, wizard_leave_asks_and_one_key_answers)
+{
+	jm_app *app = wizard_app();
+	wizard_set(app, 7, key_row("train", "epochs"), "4");
+	keys(app, "q");
+	jm_canvas *c = frame(app, 120, 24);
+	ASSERT_HAS(c, "leave without saving? (y/n)");
+	jm_canvas_free(c);
+	keys(app, "e"); /* no answer: still asked, the form untouched */
+	c = frame(app, 120, 24);
+	ASSERT_HAS(c, "leave without saving? (y/n)");
+	ASSERT_HAS(c, "press y or n");
+	jm_canvas_free(c);
+	keys(app, "n");
+	cr_assert_str_eq(jm_app_screen_name(app), "Wizard");
+	c = frame(app, 120, 24);
+	ASSERT_LACKS(c, "(y/n)");
+	jm_canvas_free(c);
+	keys(app, "qy");
+	cr_assert_str_eq(jm_app_screen_name(app), "Home", "y alone leaves");
+	jm_app_free(app);
 }
 
 /* ---- Augment preview ------------------------------------------------------------- */
@@ -1612,11 +1917,11 @@ Test(ui, wizard_save_keeps_a_hand_written_flow)
 	c = frame(app, 120, 24);
 	ASSERT_HAS(c, "hand.flow changed on disk since it was read: replace it? (y/n)");
 	jm_canvas_free(c);
-	keys(app, "n\n");
+	keys(app, "n");
 	now = jt_read("hand.flow", &n);
 	cr_assert_str_eq(now, theirs, "no keeps the file");
 	free(now);
-	keys(app, "w\ny\n");
+	keys(app, "w\ny");
 	now = jt_read("hand.flow", &n);
 	cr_assert(strstr(now, "; my notes\n") && strstr(now, "epochs = 4   ; quick\n"), "%s", now);
 	free(now);
@@ -1629,7 +1934,7 @@ Test(ui, wizard_save_keeps_a_hand_written_flow)
 	c = frame(app, 120, 24);
 	ASSERT_HAS(c, "other.flow exists: replace it? (y/n)");
 	jm_canvas_free(c);
-	keys(app, "n\n");
+	keys(app, "n");
 	now = jt_read("other.flow", &n);
 	cr_expect_str_eq(now, "[train]\nepochs = 9\n");
 	free(now);

@@ -2,6 +2,7 @@
  * app.c: the screen stack, the frame, the line editor, help, `:` commands
  * (see app.h).  Key dispatch, first match wins:
  *
+ *   y/n question     ─▶ y/Y yes, n/N/q/Esc no, other keys ask again
  *   line editor open ─▶ editor keys, Enter submits, Esc cancels
  *   help open        ─▶ scroll / close
  *   top screen's binding table ─▶ global binding table ─▶ screen key()
@@ -24,7 +25,7 @@
 #include "ui/rundata.h"
 #include "util/strbuf.h"
 
-enum mode { MODE_NONE, MODE_FILTER, MODE_COMMAND, MODE_PROMPT };
+enum mode { MODE_NONE, MODE_FILTER, MODE_COMMAND, MODE_PROMPT, MODE_CONFIRM };
 
 struct jm_app {
 	char *home, *exe;
@@ -35,15 +36,17 @@ struct jm_app {
 
 	enum mode mode;
 	jm_line line;
-	char label[128];
+	char label[512];
 	jm_prompt_fn prompt_fn;
-	jm_screen *prompt_screen;
+	jm_confirm_fn confirm_fn;
+	jm_screen *prompt_screen; /* the screen that asked (prompt or question) */
 
 	int help, help_top;
 	char msg[512];
 	int msg_error;
 	int launches;
 	int64_t rerun;         /* the run a rerun question is about */
+	int64_t stop;          /* the run a stop question is about */
 };
 
 /* ---- stack and basics ------------------------------------------------------ */
@@ -114,6 +117,30 @@ void jm_app_prompt(jm_app *app, const char *label, const char *initial, jm_promp
 	jm_line_set(&app->line, initial);
 	app->prompt_fn = fn;
 	app->prompt_screen = app->top;
+}
+
+void jm_app_confirm(jm_app *app, const char *question, jm_confirm_fn fn)
+{
+	app->mode = MODE_CONFIRM;
+	snprintf(app->label, sizeof app->label, "%s (y/n) ", question);
+	app->confirm_fn = fn;
+	app->prompt_screen = app->top;
+}
+
+/* One key answers the question; keys that are no answer ask again (a
+ * resize or Ctrl-L only redraws). */
+static void confirm_key(jm_app *app, int key)
+{
+	int yes = key == 'y' || key == 'Y';
+	if (!yes && key != 'n' && key != 'N' && key != 'q' && key != JM_KEY_ESC) {
+		if (key != JM_KEY_RESIZE && key != JM_CTRL('l'))
+			jm_app_message(app, 1, "press y or n");
+		return;
+	}
+	app->mode = MODE_NONE; /* fn may ask again */
+	app->msg[0] = '\0';
+	if (app->confirm_fn && app->prompt_screen == app->top)
+		app->confirm_fn(app->top, app, yes);
 }
 
 jm_app *jm_app_new(const jm_app_opts *o, jm_err *err)
@@ -275,14 +302,13 @@ static void rerun(jm_app *app, int64_t run)
 	launch(app, args, 2, 0);
 }
 
-static int confirm_rerun(jm_screen *s, jm_app *app, const char *text)
+static void confirm_rerun(jm_screen *s, jm_app *app, int yes)
 {
 	(void)s;
-	if (text[0] == 'y' || text[0] == 'Y')
+	if (yes)
 		rerun(app, app->rerun);
 	else
 		jm_app_message(app, 0, "not rerun: R resumes run %lld", (long long)app->rerun);
-	return 0;
 }
 
 void jm_app_rerun(jm_app *app, const jm_run_row *r)
@@ -295,11 +321,54 @@ void jm_app_rerun(jm_app *app, const jm_run_row *r)
 		return;
 	}
 	/* at 2 a.m. r is what a person presses to go on: say that R does */
-	char label[128]; /* as the prompt keeps it */
-	snprintf(label, sizeof label, "run %lld is %s: R resumes it; rerun it from the start? (y/n) ",
+	char q[128];
+	snprintf(q, sizeof q, "run %lld is %s: R resumes it; rerun it from the start?",
 		 (long long)r->id, r->status);
 	app->rerun = r->id;
-	jm_app_prompt(app, label, "", confirm_rerun);
+	jm_app_confirm(app, q, confirm_rerun);
+}
+
+/* ---- stopping a run ----------------------------------------------------------- */
+
+/* Yes: the run as the store has it now, so a run that ended while the
+ * question was open (its pid perhaps another process's since) is left. */
+static void confirm_stop(jm_screen *s, jm_app *app, int yes)
+{
+	(void)s;
+	long long id = (long long)app->stop;
+	jm_run_row r;
+	jm_err err = {0};
+	if (!yes) {
+		jm_app_message(app, 0, "not stopped");
+		return;
+	}
+	if (jm_rundata_run(jm_app_db(app), app->stop, &r, &err) < 0) {
+		jm_app_message(app, 1, "%s", err.msg);
+		return;
+	}
+	if (strcmp(r.status, JM_RUN_RUNNING))
+		jm_app_message(app, 0, "run %lld is %s already: nothing to stop", id, r.status);
+	else if (jm_launch_stop((pid_t)r.pid, &err) < 0)
+		jm_app_message(app, 1, "%s", err.msg);
+	else
+		jm_app_message(app, 0, "stopping run %lld: it finishes the step and checkpoints", id);
+	jm_run_row_clear(&r);
+}
+
+void jm_app_stop(jm_app *app, const jm_run_row *r)
+{
+	if (!r || strcmp(r->status, JM_RUN_RUNNING)) {
+		if (r)
+			jm_app_message(app, 1, "stop: run %lld is %s, not running", (long long)r->id,
+				       r->status);
+		else
+			jm_app_message(app, 1, "stop: select a running run");
+		return;
+	}
+	char q[64];
+	snprintf(q, sizeof q, "stop run %lld?", (long long)r->id);
+	app->stop = r->id;
+	jm_app_confirm(app, q, confirm_stop);
 }
 
 /* ---- lists ---------------------------------------------------------------- */
@@ -604,6 +673,10 @@ static int help_lines(const jm_app *app);
 
 int jm_app_key(jm_app *app, int key)
 {
+	if (app->mode == MODE_CONFIRM) {
+		confirm_key(app, key);
+		return app->quit;
+	}
 	if (app->mode != MODE_NONE) {
 		if (key == JM_KEY_ESC)
 			app->mode = MODE_NONE, app->msg[0] = '\0';
@@ -707,7 +780,10 @@ static void draw_status(jm_app *app, jm_canvas *c)
 {
 	int y = c->h - 1;
 	if (app->mode != MODE_NONE) {
-		jm_line_draw(&app->line, c, 0, y, c->w, app->label);
+		if (app->mode == MODE_CONFIRM)
+			jm_canvas_text(c, 0, y, c->w, app->label, JM_A_BOLD, JM_COL_WARN);
+		else
+			jm_line_draw(&app->line, c, 0, y, c->w, app->label);
 		if (app->msg[0] && c->h > 3) /* an error above the line being corrected */
 			jm_canvas_text(c, 0, y - 1, c->w, app->msg, JM_A_BOLD,
 				       app->msg_error ? JM_COL_BAD : JM_COL_NONE);

@@ -133,6 +133,12 @@ void jm_app_message(jm_app *app, int error, const char *fmt, ...)
  * close the prompt or -1 (with a message set) to keep it open.  Esc cancels. */
 typedef int (*jm_prompt_fn)(jm_screen *s, jm_app *app, const char *text);
 void jm_app_prompt(jm_app *app, const char *label, const char *initial, jm_prompt_fn fn);
+/* Ask a yes/no question ("stop run 3?"; the status line adds "(y/n)"),
+ * answered by one key, no Enter: y or Y runs fn(s, app, 1); n, N, q or Esc
+ * runs fn(s, app, 0); any other key keeps asking and says "press y or n".
+ * fn runs only while the screen that asked is on top; it may ask again. */
+typedef void (*jm_confirm_fn)(jm_screen *s, jm_app *app, int yes);
+void jm_app_confirm(jm_app *app, const char *question, jm_confirm_fn fn);
 /* Run a `:` command line ("compare", "open x.flow"...); 0 or -1 (message set). */
 int jm_app_command(jm_app *app, const char *line);
 
@@ -155,6 +161,10 @@ int jm_app_resumable(jm_app *app, const struct jm_run_row *r, char *why, size_t 
 void jm_app_resume(jm_app *app, const struct jm_run_row *r);
 /* Rerun r from the start; a run R could resume asks first, saying so. */
 void jm_app_rerun(jm_app *app, const struct jm_run_row *r);
+/* Stop r (running) after asking "stop run N?"; yes sends SIGTERM to the
+ * process the store then names for it (it finishes the step, checkpoints
+ * and is `stopped`).  Home's and the monitor's `s`. */
+void jm_app_stop(jm_app *app, const struct jm_run_row *r);
 
 /* Screens (screen_*.c). */
 jm_screen *jm_home_new(jm_app *app);

@@ -13,6 +13,12 @@
  *   `v` overlays the marked runs' curves of the metric under the column
  *   cursor; `D` diffs two runs' flows; `e` writes the table as CSV.
  *
+ *   poll (every second) ── PRAGMA data_version: nothing committed, nothing
+ *        read ── else a fingerprint of the compared runs (status, params,
+ *        metric counts) ── changed: load again, keeping the cursor's run,
+ *        the sort, the marks, the column cursor, the filter and the chart.
+ *        Ctrl-L loads again at once.
+ *
  * With a few runs (marked on Home) params and summaries are read per run;
  * with many, by one scan of each table.
  */
@@ -27,6 +33,8 @@
 #include "ui/chart.h"
 #include "ui/rundata.h"
 #include "util/strbuf.h"
+
+#define JM_COMPARE_POLL_S 1.0
 
 /* ---- interned strings ------------------------------------------------------- */
 
@@ -111,6 +119,12 @@ typedef struct column {
 
 typedef struct compare {
 	jm_screen base;
+	int64_t *req;             /* the runs asked for (nreq 0: every run) */
+	size_t nreq;
+	double polled;
+	int64_t data_version;     /* PRAGMA data_version at the last look */
+	uint64_t print;           /* the compared runs' fingerprint at load */
+
 	size_t n;                 /* runs */
 	int64_t *ids;             /* ascending, for lookups */
 	int *status, *name;       /* interned (vals) */
@@ -134,7 +148,7 @@ typedef struct compare {
 	int show_equal;
 	int sort_col;             /* as ccol */
 	int sort_desc;
-	char sort_name[96];       /* the sorted column, kept across re-layouts */
+	char sort_name[96];       /* the sorted column, kept across re-layouts and loads */
 
 	int chart;                /* chart view */
 	int chart_metric;
@@ -478,6 +492,18 @@ static void col_name(const compare *c, int sc, char *out, size_t n)
 			 c->cols[sc].kind == COL_LAST ? "last" : "best");
 }
 
+/* The column named name (col_name), or -1. */
+static int col_find(const compare *c, const char *name)
+{
+	for (int i = 0; i < c->ncols; i++) {
+		char nm[96];
+		col_name(c, i, nm, sizeof nm);
+		if (!strcmp(nm, name))
+			return i;
+	}
+	return -1;
+}
+
 static const compare *sort_ctx;
 
 static int cmp_rows(const void *a, const void *b)
@@ -545,9 +571,9 @@ static void apply_rows(compare *c, const int64_t *keep, size_t nkeep)
 	jm_list_clamp(&c->rows);
 }
 
-static int compare_filter(jm_screen *s, jm_app *app, const char *text, jm_err *err)
+/* The rows the filter text lets through ("": all). */
+static int filter_rows(compare *c, jm_app *app, const char *text, jm_err *err)
 {
-	compare *c = (compare *)s;
 	if (!*text) {
 		apply_rows(c, NULL, 0);
 		return 0;
@@ -566,7 +592,16 @@ static int compare_filter(jm_screen *s, jm_app *app, const char *text, jm_err *e
 		return -1;
 	apply_rows(c, ids, n);
 	free(ids);
-	jm_app_message(app, 0, "%d of %zu runs match", c->nvis, c->n);
+	return 0;
+}
+
+static int compare_filter(jm_screen *s, jm_app *app, const char *text, jm_err *err)
+{
+	compare *c = (compare *)s;
+	if (filter_rows(c, app, text, err) < 0)
+		return -1;
+	if (*text)
+		jm_app_message(app, 0, "%d of %zu runs match", c->nvis, c->n);
 	return 0;
 }
 
@@ -631,13 +666,11 @@ static void act_equal(jm_screen *s, jm_app *app)
 		col_name(c, c->sort_col, keepname, sizeof keepname);
 	c->show_equal = !c->show_equal;
 	layout_columns(c);
-	if (c->sort_col >= 0)
-		for (int i = 0; i < c->ncols; i++) {
-			char nm[96];
-			col_name(c, i, nm, sizeof nm);
-			if (!strcmp(nm, keepname))
-				c->sort_col = i;
-		}
+	if (c->sort_col >= 0) {
+		int at = col_find(c, keepname);
+		if (at >= 0)
+			c->sort_col = at;
+	}
 	jm_app_message(app, 0, c->show_equal ? "showing every param" : "params equal in all runs hidden");
 }
 
@@ -897,6 +930,153 @@ static void act_open(jm_screen *s, jm_app *app)
 		jm_app_push(app, jm_run_new(app, c->ids[c->order[c->rows.cur]]));
 }
 
+/* ---- refreshing ------------------------------------------------------------------ */
+
+/* What the table shows of the compared runs, hashed: each run's id and
+ * status, how many params it has, how many metric points it logged and
+ * its last step.  A run that ends, logs, starts or goes changes it. */
+static int fingerprint(const compare *c, sqlite3 *db, uint64_t *out)
+{
+	static const char sql[] =
+		"SELECT r.id, r.status, (SELECT count(*) FROM params p WHERE p.run = r.id), "
+		"(SELECT total(count) || '/' || IFNULL(max(last_step), 0) FROM metric_summary m "
+		"WHERE m.run = r.id) FROM runs r";
+	sqlite3_stmt *st = NULL;
+	char *q = c->nreq ? jm_xasprintf("%s WHERE r.id = ?", sql) : jm_xstrdup(sql);
+	int rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+	free(q);
+	if (rc != SQLITE_OK)
+		return -1;
+	uint64_t h = 14695981039346656037ull;
+	jm_rundata_begin(db);
+	for (size_t i = 0; c->nreq == 0 ? i == 0 : i < c->nreq; i++) {
+		if (c->nreq) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, c->req[i]);
+		}
+		while (sqlite3_step(st) == SQLITE_ROW)
+			for (int k = 0; k < 4; k++) {
+				const unsigned char *t = sqlite3_column_text(st, k);
+				for (; t && *t; t++)
+					h = (h ^ *t) * 1099511628211ull;
+				h = (h ^ 0xff) * 1099511628211ull; /* field end */
+			}
+	}
+	jm_rundata_end(db);
+	sqlite3_finalize(st);
+	*out = h;
+	return 0;
+}
+
+/* 1 when another connection committed to the store since the last look. */
+static int store_changed(compare *c, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	int changed = v != c->data_version || v < 0;
+	c->data_version = v;
+	return changed;
+}
+
+static void compare_data_free(compare *c)
+{
+	hist_free(c);
+	intern_free(&c->keys);
+	intern_free(&c->vals);
+	free(c->ids), free(c->status), free(c->name), free(c->pkey), free(c->mkey);
+	free(c->pval), free(c->mlast), free(c->mbest), free(c->pdiffer), free(c->pwidth);
+	free(c->order), free(c->marked), free(c->cols);
+	c->ids = NULL, c->status = c->name = c->pkey = c->mkey = c->pval = NULL;
+	c->mlast = c->mbest = NULL, c->pdiffer = c->pwidth = NULL;
+	c->order = NULL, c->marked = NULL, c->cols = NULL;
+	c->n = 0, c->np = c->nm = c->ndiffer = c->nvis = c->ncols = 0, c->nmarked = 0;
+}
+
+/* Read the runs (again): the rows the filter lets through, sorted; the
+ * cursor's run, the marks, the sorted column, the column cursor and the
+ * chart's metric stay where they were, by name, when they are still there. */
+static void compare_reload(compare *c, jm_app *app)
+{
+	sqlite3 *db = jm_app_db(app);
+	int64_t cur_id = c->nvis ? c->ids[c->order[c->rows.cur]] : 0;
+	int cur_row = c->rows.cur - c->rows.top;
+	char ccol_name[96] = "", chart_key[128] = "";
+	if (c->ccol >= 0 && c->ccol < c->ncols)
+		col_name(c, c->ccol, ccol_name, sizeof ccol_name);
+	if (c->chart && c->nm)
+		snprintf(chart_key, sizeof chart_key, "%s", c->keys.v[c->mkey[c->chart_metric]].s);
+	int64_t *marks = jm_xcalloc(c->nmarked + 1, sizeof *marks);
+	size_t nmarks = 0;
+	for (size_t i = 0; i < c->n && nmarks < c->nmarked; i++)
+		if (c->marked[i])
+			marks[nmarks++] = c->ids[i];
+
+	compare_data_free(c);
+	jm_err err = {0};
+	double t0 = now_ms();
+	fingerprint(c, db, &c->print);
+	if (compare_load(c, db, c->req, c->nreq, &err) < 0)
+		jm_app_message(app, 1, "%s", err.msg);
+	layout_columns(c);
+	if (c->sort_col >= 0 && (c->sort_col = col_find(c, c->sort_name)) < 0)
+		c->sort_col = SORT_ID, c->sort_desc = 1; /* the column is gone */
+	if (c->ccol >= 0) {
+		int at = col_find(c, ccol_name);
+		c->ccol = at >= 0 ? at : c->ccol < c->ncols ? c->ccol : c->ncols - 1;
+	}
+	if (c->cleft >= c->ncols)
+		c->cleft = c->ncols > 0 ? c->ncols - 1 : 0;
+	for (size_t i = 0; i < nmarks; i++) {
+		int r = row_of(c, marks[i]);
+		if (r >= 0 && !c->marked[r])
+			c->marked[r] = 1, c->nmarked++;
+	}
+	free(marks);
+	if (filter_rows(c, app, c->base.filter ? c->base.filter : "", &err) < 0)
+		apply_rows(c, NULL, 0);
+	for (int i = 0; i < c->nvis; i++)
+		if (c->ids[c->order[i]] == cur_id) {
+			c->rows.cur = i;
+			c->rows.top = i - cur_row; /* the row stays where it was on the screen */
+		}
+	jm_list_clamp(&c->rows);
+	if (c->chart) {
+		c->chart = 0;
+		for (int k = 0; k < c->nm; k++)
+			if (!strcmp(c->keys.v[c->mkey[k]].s, chart_key))
+				c->chart = 1, c->chart_metric = k;
+		if (c->chart)
+			chart_load(c, app);
+	}
+	c->load_ms = now_ms() - t0;
+}
+
+static void compare_poll(jm_screen *s, jm_app *app)
+{
+	compare *c = (compare *)s;
+	double now = jm_app_now(app);
+	if (now - c->polled < JM_COMPARE_POLL_S)
+		return;
+	c->polled = now;
+	sqlite3 *db = jm_app_db(app);
+	uint64_t print;
+	if (!store_changed(c, db) || fingerprint(c, db, &print) < 0 || print == c->print)
+		return;
+	compare_reload(c, app);
+}
+
+static void act_reload(jm_screen *s, jm_app *app)
+{
+	compare *c = (compare *)s;
+	compare_reload(c, app);
+	c->polled = jm_app_now(app);
+	jm_app_message(app, 0, "read %zu runs again", c->n);
+}
+
 static const jm_binding compare_bindings[] = {
 	{{'s'}, "s", "sort by the column under the cursor: id, status, name, a param or a metric (again: reverse)", act_sort, "sort"},
 	{{'S'}, "S", "sort by run id", act_sort_id, NULL},
@@ -909,6 +1089,7 @@ static const jm_binding compare_bindings[] = {
 	{{'D'}, "D", "diff the flows of two runs (marked, or cursor and next)", act_diff, "diff"},
 	{{'e'}, "e", "export the table as CSV (compare-DATE.csv here)", act_export, "export"},
 	{{JM_KEY_ENTER, '\n'}, "Enter", "details of the run", act_open, NULL},
+	{{JM_CTRL('l')}, "Ctrl-L", "read the runs again now (they refresh by themselves as they change)", act_reload, NULL},
 	JM_NAV_BINDINGS,
 	{{0}, NULL, NULL, NULL, NULL},
 };
@@ -1036,12 +1217,8 @@ static void compare_draw(jm_screen *s, jm_app *app, jm_canvas *cv, int y0, int h
 static void compare_free(jm_screen *s)
 {
 	compare *c = (compare *)s;
-	hist_free(c);
-	intern_free(&c->keys);
-	intern_free(&c->vals);
-	free(c->ids), free(c->status), free(c->name), free(c->pkey), free(c->mkey);
-	free(c->pval), free(c->mlast), free(c->mbest), free(c->pdiffer), free(c->pwidth);
-	free(c->order), free(c->marked), free(c->cols);
+	compare_data_free(c);
+	free(c->req);
 	free(c);
 }
 
@@ -1050,6 +1227,7 @@ static const jm_screen_class compare_class = {
 	.list = compare_list,
 	.bindings = compare_bindings,
 	.draw = compare_draw,
+	.poll = compare_poll,
 	.filter = compare_filter,
 	.free = compare_free,
 };
@@ -1060,12 +1238,13 @@ jm_screen *jm_compare_new(jm_app *app, const int64_t *ids, size_t n)
 	c->base.cls = &compare_class;
 	c->sort_col = SORT_ID;
 	c->sort_desc = 1;
-	jm_err err = {0};
-	double t0 = now_ms();
-	if (compare_load(c, jm_app_db(app), ids, n, &err) < 0)
-		jm_app_message(app, 1, "%s", err.msg);
-	layout_columns(c);
-	apply_rows(c, NULL, 0);
-	c->load_ms = now_ms() - t0;
+	c->nreq = n;
+	c->req = jm_xmalloc((n + 1) * sizeof *c->req);
+	if (n)
+		memcpy(c->req, ids, n * sizeof *c->req);
+	c->data_version = -1;
+	store_changed(c, jm_app_db(app));
+	compare_reload(c, app);
+	c->polled = jm_app_now(app);
 	return &c->base;
 }

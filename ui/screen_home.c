@@ -18,7 +18,6 @@
 
 #include "store/store.h"
 #include "ui/app.h"
-#include "ui/launch.h"
 #include "ui/rundata.h"
 
 #define HOME_RUN_LIMIT 1000
@@ -239,17 +238,7 @@ static void act_compare(jm_screen *s, jm_app *app)
 
 static void act_stop(jm_screen *s, jm_app *app)
 {
-	const jm_run_row *r = cur_run((home *)s);
-	jm_err err = {0};
-	if (!r || strcmp(r->status, JM_RUN_RUNNING)) {
-		jm_app_message(app, 1, "stop: the selected run is not running");
-		return;
-	}
-	if (jm_launch_stop((pid_t)r->pid, &err) < 0)
-		jm_app_message(app, 1, "%s", err.msg);
-	else
-		jm_app_message(app, 0, "asked run %lld to stop (it checkpoints first)",
-			       (long long)r->id);
+	jm_app_stop(app, cur_run((home *)s));
 }
 
 static void act_pane(jm_screen *s, jm_app *app)
@@ -267,7 +256,7 @@ static const jm_binding home_bindings[] = {
 	{{'c'}, "c", "compare the marked runs (none marked: all shown)", act_compare, "compare"},
 	{{' '}, "Space", "mark or unmark the run", act_mark, NULL},
 	{{'d'}, "d", "details of the run", act_detail, NULL},
-	{{'s'}, "s", "stop the run (graceful: it checkpoints)", act_stop, NULL},
+	{{'s'}, "s", "stop the run, after y (graceful: it checkpoints)", act_stop, NULL},
 	{{JM_KEY_TAB, JM_KEY_BTAB}, "Tab", "switch between flows and runs", act_pane, NULL},
 	JM_NAV_BINDINGS,
 	{{0}, NULL, NULL, NULL, NULL},

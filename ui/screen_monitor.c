@@ -12,8 +12,8 @@
  * trials ── and the log file's tail.  A run launched from the TUI starts as
  * "pending" (a pid, no run id): poll looks for the run that pid created
  * (or, resumed, took over), and shows the launch log when the process
- * ended without one.  `s` sends SIGTERM (the run finishes its step,
- * checkpoints, and is `stopped`); `R` resumes a stopped or crashed run,
+ * ended without one.  `s` asks, then y sends SIGTERM (the run finishes its
+ * step, checkpoints, and is `stopped`); `R` resumes a stopped or crashed run,
  * `r` reruns it (asking first when R could resume it).
  */
 #include <math.h>
@@ -51,7 +51,8 @@ typedef struct monitor {
 	jm_history curve[NCURVES];
 	char *log;
 	int64_t total_steps, step, epochs;
-	double epoch, sps;
+	int64_t epoch_step;       /* the step the last epoch ended at */
+	double epoch, sps;        /* epoch: how many have ended (the metric) */
 	double obs_t, obs_step;   /* first observation while running (rate) */
 	double crash_checked;
 
@@ -162,14 +163,20 @@ static void parse_steps(monitor *m)
 static void find_pending(monitor *m, jm_app *app)
 {
 	sqlite3_stmt *st = NULL;
-	/* a new run is created by the pid; a resumed one is taken over by it
-	 * (jm_store_run_reopen: its pid, a new start time) */
-	if (sqlite3_prepare_v2(jm_app_db(app), "SELECT id FROM runs WHERE pid = ?1 AND "
-						"(created >= ?2 OR started >= ?2) "
-						"ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+	/* A new run is created by the pid; a search stores its queued trials
+	 * with its own pid too, so the run that is no trial comes first.  A
+	 * resumed one is taken over by the pid (jm_store_run_reopen), which
+	 * keeps its first start and sets resumed (or, queued, started). */
+	if (sqlite3_prepare_v2(jm_app_db(app),
+			       "SELECT id FROM runs WHERE pid = ?1 AND "
+			       "CASE WHEN ?3 THEN id = ?3 AND IFNULL(resumed, started) >= ?2 "
+			       "ELSE created >= ?2 OR started >= ?2 END "
+			       "ORDER BY parent IS NOT NULL, id DESC LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, m->pid);
 	sqlite3_bind_double(st, 2, m->launched - 5);
+	sqlite3_bind_int64(st, 3, m->resuming);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		m->id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -239,13 +246,14 @@ static void monitor_poll(jm_screen *s, jm_app *app)
 	}
 	jm_summary_row *sum = NULL;
 	size_t ns = 0;
-	m->step = 0;
+	m->step = m->epoch_step = 0;
+	m->epoch = 0;
 	jm_rundata_summaries(db, m->id, &sum, &ns, NULL);
 	for (size_t i = 0; i < ns; i++) {
 		if (sum[i].last_step > m->step)
 			m->step = sum[i].last_step;
 		if (!strcmp(sum[i].key, "epoch"))
-			m->epoch = sum[i].last;
+			m->epoch = sum[i].last, m->epoch_step = sum[i].last_step;
 		if (!strcmp(sum[i].key, "samples_per_s"))
 			m->sps = sum[i].last;
 	}
@@ -271,32 +279,10 @@ static void monitor_poll(jm_screen *s, jm_app *app)
 
 /* ---- actions ------------------------------------------------------------------ */
 
-static int confirm_stop(jm_screen *s, jm_app *app, const char *text)
-{
-	monitor *m = (monitor *)s;
-	jm_err err = {0};
-	if (text[0] != 'y' && text[0] != 'Y') {
-		jm_app_message(app, 0, "not stopped");
-		return 0;
-	}
-	if (jm_launch_stop((pid_t)m->row.pid, &err) < 0)
-		jm_app_message(app, 1, "%s", err.msg);
-	else
-		jm_app_message(app, 0, "stopping run %lld: it finishes the step and checkpoints",
-			       (long long)m->id);
-	return 0;
-}
-
 static void act_stop(jm_screen *s, jm_app *app)
 {
 	monitor *m = (monitor *)s;
-	if (!m->id || strcmp(m->row.status, JM_RUN_RUNNING)) {
-		jm_app_message(app, 1, "stop: run is not running");
-		return;
-	}
-	char label[96];
-	snprintf(label, sizeof label, "stop run %lld? (y/n) ", (long long)m->id);
-	jm_app_prompt(app, label, "", confirm_stop);
+	jm_app_stop(app, m->id && m->loaded ? &m->row : NULL);
 }
 
 static void act_open_trial(jm_screen *s, jm_app *app)
@@ -332,7 +318,7 @@ static jm_list *monitor_list(jm_screen *s)
 }
 
 static const jm_binding monitor_bindings[] = {
-	{{'s'}, "s", "stop the run (graceful: finishes the step, checkpoints)", act_stop, "stop"},
+	{{'s'}, "s", "stop the run, after y (graceful: finishes the step, checkpoints)", act_stop, "stop"},
 	{{'R'}, "R", "resume the stopped or crashed run from its checkpoint", act_resume, "resume"},
 	{{'r'}, "r", "rerun this run's flow from the start, detached", act_rerun, NULL},
 	{{JM_KEY_ENTER, '\n'}, "Enter", "open the selected trial (a search)", act_open_trial, NULL},
@@ -342,6 +328,18 @@ static const jm_binding monitor_bindings[] = {
 };
 
 /* ---- drawing -------------------------------------------------------------------- */
+
+/* The epoch the progress line names, counted from 1 as --batch's lines
+ * and the log count it: the one in progress once a step past the last
+ * epoch's end is logged, else the one that ended last ("epoch 2/5" right
+ * after epoch 2, and when the run ended or stopped after it). */
+static int64_t epoch_shown(const monitor *m)
+{
+	int64_t e = (int64_t)m->epoch + (m->step > m->epoch_step ? 1 : 0);
+	if (m->epochs > 0 && e > m->epochs)
+		e = m->epochs;
+	return e < 1 ? 1 : e;
+}
 
 static void draw_progress(monitor *m, jm_app *app, jm_canvas *c, int y)
 {
@@ -369,8 +367,8 @@ static void draw_progress(monitor *m, jm_app *app, jm_canvas *c, int y)
 	}
 	if (m->sps > 0)
 		snprintf(sps, sizeof sps, "%.0f", m->sps);
-	snprintf(right, sizeof right, " %3.0f%%  epoch %.0f/%lld  step %lld/%lld  ETA %s  %s samples/s",
-		 isfinite(frac) ? frac * 100 : 0.0, m->epoch, (long long)m->epochs,
+	snprintf(right, sizeof right, " %3.0f%%  epoch %lld/%lld  step %lld/%lld  ETA %s  %s samples/s",
+		 isfinite(frac) ? frac * 100 : 0.0, (long long)epoch_shown(m), (long long)m->epochs,
 		 (long long)m->step, (long long)m->total_steps, eta, sps);
 	int rw = jm_text_width(right);
 	int bw = c->w - 2 - rw;

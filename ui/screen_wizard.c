@@ -187,11 +187,11 @@ static int save_to(wizard *w, jm_app *app, const char *path);
 
 /* The answer to "write it whole?" (the edit failed): yes writes
  * jm_flow_format's text, replacing the file without asking again. */
-static int confirm_whole(jm_screen *s, jm_app *app, const char *text)
+static void confirm_whole(jm_screen *s, jm_app *app, int yes)
 {
 	wizard *w = (wizard *)s;
 	char *path = w->whole;
-	if (path && (text[0] == 'y' || text[0] == 'Y')) {
+	if (path && yes) {
 		free(w->overwrite);
 		w->overwrite = jm_xstrdup(path); /* asked already */
 		save_to(w, app, path);
@@ -203,15 +203,14 @@ static int confirm_whole(jm_screen *s, jm_app *app, const char *text)
 	}
 	free(w->whole);
 	w->whole = NULL;
-	return 0;
 }
 
-static int confirm_overwrite(jm_screen *s, jm_app *app, const char *text)
+static void confirm_overwrite(jm_screen *s, jm_app *app, int yes)
 {
 	wizard *w = (wizard *)s;
 	char *path = w->overwrite;
 	w->overwrite = NULL;
-	if (path && (text[0] == 'y' || text[0] == 'Y')) {
+	if (path && yes) {
 		w->overwrite = path; /* save_to asks no more for it */
 		save_to(w, app, path); /* a failure is its message; the question is over */
 		path = w->overwrite;
@@ -221,7 +220,6 @@ static int confirm_overwrite(jm_screen *s, jm_app *app, const char *text)
 		jm_app_message(app, 0, "not saved");
 	}
 	free(path);
-	return 0;
 }
 
 static int save_to(wizard *w, jm_app *app, const char *path)
@@ -234,11 +232,11 @@ static int save_to(wizard *w, jm_app *app, const char *path)
 	const char *why;
 	int agreed = w->overwrite && !strcmp(w->overwrite, path);
 	if (!agreed && (why = ask_why(w, path))) {
-		char label[512];
-		snprintf(label, sizeof label, "%.300s %s: replace it? (y/n) ", path, why);
+		char q[400];
+		snprintf(q, sizeof q, "%.300s %s: replace it?", path, why);
 		free(w->overwrite);
 		w->overwrite = jm_xstrdup(path);
-		jm_app_prompt(app, label, "", confirm_overwrite);
+		jm_app_confirm(app, q, confirm_overwrite);
 		return 0;
 	}
 	char *text = NULL;
@@ -250,8 +248,7 @@ static int save_to(wizard *w, jm_app *app, const char *path)
 		jm_app_message(app, 1, "%s: the layout cannot be kept: %s", path, err.msg);
 		free(w->whole);
 		w->whole = again;
-		jm_app_prompt(app, "write the flow whole, in canonical form? (y/n) ", "",
-			      confirm_whole);
+		jm_app_confirm(app, "write the flow whole, in canonical form?", confirm_whole);
 		return 0;
 	}
 	int rc = write_file(path, text, &err);
@@ -401,19 +398,18 @@ static void act_zoom(jm_screen *s, jm_app *app)
 	w->zoom = !w->zoom;
 }
 
-static int confirm_leave(jm_screen *s, jm_app *app, const char *text)
+static void confirm_leave(jm_screen *s, jm_app *app, int yes)
 {
 	(void)s;
-	if (text[0] == 'y' || text[0] == 'Y')
+	if (yes)
 		jm_app_pop(app);
-	return 0;
 }
 
 static void act_leave(jm_screen *s, jm_app *app)
 {
 	wizard *w = (wizard *)s;
 	if (w->dirty)
-		jm_app_prompt(app, "leave without saving? (y/n) ", "", confirm_leave);
+		jm_app_confirm(app, "leave without saving?", confirm_leave);
 	else
 		jm_app_pop(app);
 }
