@@ -991,6 +991,18 @@ static int restore_best(runner *r, jm_err *err)
 	const jm_train_state *st = &t->st;
 	if (st->best_epoch <= 0)
 		return 0;
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/" JM_TRAIN_BEST_FILE, t->run_dir);
+	if (stat(path, &sb) != 0) {
+		/* a run resumed from a jianmo that kept none, whose best epoch
+		 * came before: it ends with the weights it has */
+		if (r->flow->train.patience > 0 && st->best_epoch < st->epoch)
+			jm_report_msg(&r->rep, "keeping the last epoch's weights: epoch %lld was "
+				      "the best, but its weights were not kept (the run began "
+				      "before jianmo kept them)", (long long)st->best_epoch);
+		return 0;
+	}
 	if (add_artifact(r, JM_TRAIN_BEST_FILE, err) < 0)
 		return -1;
 	if (r->flow->train.patience <= 0 || st->best_epoch >= st->epoch)

@@ -773,6 +773,30 @@ Test(batch, a_flow_on_standard_input)
 	free(out), free(err);
 }
 
+/* A run stopped by a jianmo that kept no best.safetensors, resumed by
+ * this one: it ends done with the weights it has (it failed at the end,
+ * after all its training, on the missing file). */
+Test(batch, a_resumed_run_without_best_weights_ends_done)
+{
+	NEED_FMNIST();
+	free(jt_write(dir, "small.flow", small_flow));
+	char *out, *err;
+	int rc = jt_sh(dir, &out, &err,
+		       "JIANMO_FAULT_SIGNAL=80:TERM '%s' --batch small.flow --set train.patience=1 "
+		       "--set train.lr=1e-12; rm .jianmo/runs/1/best.safetensors && "
+		       "'%s' --batch --resume 1 && '%s' runs --csv && ls .jianmo/runs/1",
+		       jt_bin(), jt_bin(), jt_bin());
+	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
+	/* lr 1e-12: epoch 2 cannot beat epoch 1, whose weights are gone */
+	cr_expect(strstr(out, "keeping the last epoch's weights: epoch 1 was the best, but its "
+			      "weights were not kept"),
+		  "%s\n%s", out, err);
+	cr_expect(strstr(out, ",done,small.flow,") && strstr(out, "model.safetensors") &&
+			  !strstr(out, "best.safetensors"),
+		  "%s\n%s", out, err);
+	free(out), free(err);
+}
+
 /* A run records as params only the keys that can change it: none of
  * the image keys for a CSV, sgd's momentum under adamw, the step
  * schedule's keys under cosine, CutMix's with CutMix off. */
