@@ -35,6 +35,7 @@
 
 #include "store/schema.h" /* jm_store_schema_v1, generated from schema.sql */
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/strbuf.h"
 
 #define STORE_DB_NAME "jianmo.db"
@@ -44,8 +45,10 @@
  * Version 2.  runs.number: a trial's number in its search, given when the
  * trial is created (by the trigger, whoever inserts it: jm_store_run_create
  * or a bundle import without numbers) and kept, so deleting trial 1 leaves
- * trial 3 trial 3; version 1 numbered trials by their place among the
- * search's, oldest first, which is what the existing ones get.
+ * trial 3 trial 3, and a new trial gets the number after the highest its
+ * search has given (trial_numbers.last: the highest a deleted trial had);
+ * version 1 numbered trials by their place among the search's, oldest
+ * first, which is what the existing ones get.
  * runs.resumed and runs.prior: when the latest --resume segment began
  * (NULL: the run ran in one, from `started`) and the seconds run before it,
  * so `started` stays the first start and JM_RUN_DURATION_SQL is the time
@@ -60,10 +63,20 @@ static const char store_schema_v2[] =
 	"UPDATE runs SET number = (SELECT count(*) FROM runs t WHERE t.parent = runs.parent "
 	"  AND t.kind = 'trial' AND t.id <= runs.id) WHERE kind = 'trial' AND parent IS NOT NULL;\n"
 	"CREATE UNIQUE INDEX runs_trial_number ON runs(parent, number);\n"
+	"CREATE TABLE trial_numbers (search INTEGER PRIMARY KEY, last INTEGER NOT NULL);\n"
 	"CREATE TRIGGER runs_trial_number AFTER INSERT ON runs\n"
 	"  WHEN NEW.kind = 'trial' AND NEW.parent IS NOT NULL AND NEW.number IS NULL BEGIN\n"
-	"  UPDATE runs SET number = (SELECT IFNULL(max(number), 0) + 1 FROM runs\n"
-	"    WHERE parent = NEW.parent AND kind = 'trial') WHERE id = NEW.id;\n"
+	"  UPDATE runs SET number = max((SELECT IFNULL(max(number), 0) FROM runs\n"
+	"    WHERE parent = NEW.parent AND kind = 'trial'), IFNULL((SELECT last FROM\n"
+	"    trial_numbers WHERE search = NEW.parent), 0)) + 1 WHERE id = NEW.id;\n"
+	"END;\n"
+	"CREATE TRIGGER runs_trial_gone AFTER DELETE ON runs WHEN OLD.kind = 'trial'\n"
+	"  AND OLD.number IS NOT NULL AND EXISTS (SELECT 1 FROM runs WHERE id = OLD.parent) BEGIN\n"
+	"  INSERT INTO trial_numbers VALUES (OLD.parent, OLD.number)\n"
+	"    ON CONFLICT(search) DO UPDATE SET last = max(last, excluded.last);\n"
+	"END;\n"
+	"CREATE TRIGGER runs_search_gone AFTER DELETE ON runs WHEN OLD.kind = 'search' BEGIN\n"
+	"  DELETE FROM trial_numbers WHERE search = OLD.id;\n"
 	"END;\n"
 	"CREATE TABLE run_ids (last INTEGER NOT NULL);\n"
 	"INSERT INTO run_ids VALUES ((SELECT IFNULL(max(id), 0) FROM runs));\n"
@@ -1231,16 +1244,35 @@ static void tag_quote(char *out, size_t cap, const char *tag)
 	snprintf(out + n, cap - n, "\"");
 }
 
+/* A Unicode space other than the no-break space, as UTF-8 at c: U+1680,
+ * U+2000 to U+200B, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF. */
+static int unicode_space(const unsigned char *c)
+{
+	if (c[0] == 0xe1)
+		return c[1] == 0x9a && c[2] == 0x80;
+	if (c[0] == 0xe2 && c[1] == 0x80)
+		return c[2] <= 0x8b || c[2] == 0xa8 || c[2] == 0xa9 || c[2] == 0xaf;
+	if (c[0] == 0xe2 && c[1] == 0x81)
+		return c[2] == 0x9f;
+	if (c[0] == 0xe3)
+		return c[1] == 0x80 && c[2] == 0x80;
+	return c[0] == 0xef && c[1] == 0xbb && c[2] == 0xbf;
+}
+
 int jm_store_tag_check(const char *tag, jm_err *err)
 {
 	char q[160];
 	tag_quote(q, sizeof q, tag ? tag : "");
 	if (!tag || !*tag)
 		return jm_err_set(err, JM_EXIT_INPUT, "tag %s: empty", q);
+	/* JSON output carries tags as they are: text only */
+	if (!jm_json_utf8_valid(tag, strlen(tag)))
+		return jm_err_set(err, JM_EXIT_INPUT, "tag %s: not UTF-8 text", q);
 	for (const unsigned char *c = (const unsigned char *)tag; *c; c++) {
 		/* ASCII space and controls, DEL, and the C1 controls and
 		 * no-break space as UTF-8 (C2 80 to C2 A0) */
-		if (*c <= 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0xa0))
+		if (*c <= 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0xa0) ||
+		    unicode_space(c))
 			return jm_err_set(err, JM_EXIT_INPUT,
 					  "tag %s: no spaces or control characters in a tag", q);
 	}

@@ -1508,6 +1508,16 @@ Test(store, trial_numbers_are_kept_when_trials_go)
 			     "parent = %lld ORDER BY id)", (long long)search);
 	cr_expect_str_eq(v, "2,3,4");
 	free(v);
+	/* the highest there has been goes too: the next is 5, not 4 again */
+	exec_ok(db, "DELETE FROM runs WHERE id = %lld", (long long)t[3]);
+	int64_t t5;
+	cr_assert_eq(jm_store_run_create(s, &tr, &t5, &err), 0, "%s", err.msg);
+	cr_expect_eq(q_int(db, "SELECT number FROM runs WHERE id = %lld", (long long)t5), 5);
+	/* a search deleted takes its high-water mark with it */
+	exec_ok(db, "DELETE FROM runs WHERE id = %lld", (long long)search);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM trial_numbers WHERE search = %lld",
+			   (long long)search),
+		     0);
 	/* another search's trials count from 1 */
 	jm_run_spec tr2 = {.kind = "trial", .parent = other};
 	int64_t o1;
@@ -1605,6 +1615,14 @@ Test(store, tags_are_added_and_removed_all_or_nothing)
 	cr_expect_eq(jm_store_tag_check("", &err), -1);
 	cr_expect_str_eq(err.msg, "tag \"\": empty");
 	cr_expect_eq(jm_store_tag_check("ünïcode-ok_1.2", &err), 0);
+	/* text only (JSON carries tags as they are), and no Unicode space */
+	static const char *const bad[] = {"\xff\xfe", "a\xc3", "caf\xe9", "em\xe2\x80\x83space",
+					  "ide\xe3\x80\x80graphic", "\xef\xbb\xbfbom"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		cr_expect_eq(jm_store_tag_check(bad[i], &err), -1, "accepted %s", bad[i]);
+	cr_expect_eq(jm_store_tag_check("a\xc3", &err), -1);
+	cr_expect(strstr(err.msg, ": not UTF-8 text"), "%s", err.msg);
+	cr_expect_eq(jm_store_tag_check("\xe5\xbb\xba\xe6\xa8\xa1", &err), 0, "%s", err.msg);
 	jm_store_close(s);
 	s = open_ok(home, JM_STORE_READONLY);
 	cr_expect_eq(jm_store_tags_add(s, run, ok, 1, &err), -1);
