@@ -909,8 +909,18 @@ int jm_flow_key_matters(const jm_flow *f, const char *dotted)
 			return erasing > 0;
 		return 1;
 	}
-	if (!strncmp(dotted, "data.", 5))
-		return !(tab && (!strcmp(k, "normalize") || !strcmp(k, "dir")));
+	if (!strncmp(dotted, "data.", 5)) {
+		static const char *const image_only[] = {"dir", "normalize", "test_limit"};
+		static const char *const csv_only[] = {"sha256", "delimiter", "na_values",
+						       "comment", "target", "task"};
+		for (size_t i = 0; i < sizeof image_only / sizeof *image_only; i++)
+			if (!strcmp(k, image_only[i]))
+				return !tab;
+		for (size_t i = 0; i < sizeof csv_only / sizeof *csv_only; i++)
+			if (!strcmp(k, csv_only[i]))
+				return tab;
+		return 1;
+	}
 	if (!strcmp(dotted, "notify.timeout"))
 		return f->notify.url[0] != '\0';
 	if (!strncmp(dotted, "model.", 6)) {

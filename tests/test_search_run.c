@@ -1072,7 +1072,8 @@ Test(search_run, deleting_a_trial_renumbers_no_other)
 /* A trial keeps as params the keys that matter to it, as a plain run
  * does, and every key its search varies even where it does not matter
  * (sgd's momentum searched under adamw): a resumed search reads its
- * trials' points back from them.  The search keeps every key. */
+ * trials' points back from them.  The search keeps its [search] keys and
+ * its searched ones (as their ranges) beside those that matter. */
 Test(search_run, trial_params_are_the_keys_that_matter_and_the_searched_ones)
 {
 	write_search("s.flow", 1,
@@ -1081,18 +1082,22 @@ Test(search_run, trial_params_are_the_keys_that_matter_and_the_searched_ones)
 	cr_assert_eq(jt_jianmo(dir, NULL, NULL, "--batch s.flow"), 0);
 	sqlite3 *db = open_db();
 	for (int run = 2; run <= 3; run++) {
-		const char *count = "SELECT count(*) FROM params WHERE run = %d AND key = '%s'";
-		cr_expect_eq(sql_num(db, count, run, "train.lr"), 1);
-		cr_expect_eq(sql_num(db, count, run, "train.momentum"), 1, "a searched key");
-		cr_expect_eq(sql_num(db, count, run, "train.gamma"), 0, "step's gamma, constant");
-		cr_expect_eq(sql_num(db, count, run, "model.layers"), 0, "a cnn key, an mlp");
-		cr_expect_eq(sql_num(db, count, run, "search.trials"), 0);
+#define COUNT "SELECT count(*) FROM params WHERE run = %d AND key = '%s'"
+		cr_expect_eq(sql_num(db, COUNT, run, "train.lr"), 1);
+		cr_expect_eq(sql_num(db, COUNT, run, "train.momentum"), 1, "a searched key");
+		cr_expect_eq(sql_num(db, COUNT, run, "train.gamma"), 0, "step's gamma, constant");
+		cr_expect_eq(sql_num(db, COUNT, run, "model.layers"), 0, "a cnn key, an mlp");
+		cr_expect_eq(sql_num(db, COUNT, run, "search.trials"), 0);
+#undef COUNT
 		cr_expect_eq(sql_num(db, "SELECT count(*) FROM params WHERE run = %d AND value = ''",
 				     run),
 			     0);
 	}
 	cr_expect_eq(sql_num(db, "SELECT count(*) FROM params WHERE run = 1 AND key IN "
-				 "('train.gamma', 'search.trials', 'train.momentum')"),
+				 "('search.trials', 'train.momentum', 'train.lr')"),
 		     3);
+	cr_expect_eq(sql_num(db, "SELECT count(*) FROM params WHERE run = 1 AND key IN "
+				 "('train.gamma', 'model.layers')"),
+		     0);
 	sqlite3_close(db);
 }

@@ -642,12 +642,20 @@ static int search_loop(search *s, jm_err *err)
 
 /* ---- setting up: a new search, or one resumed ------------------------------------ */
 
+/* A search's params: its [search] keys, each searched key as its range,
+ * and the other keys as a run keeps them (a value, and they matter). */
 static void store_search_param(const char *key, const char *value, void *ctx)
 {
 	search *s = ctx;
+	int searched = 0;
 	for (int i = 0; i < s->flow->search.n_params; i++)
-		if (!strcmp(s->flow->search.params[i].key, key))
+		if (!strcmp(s->flow->search.params[i].key, key)) {
 			value = s->flow->search.params[i].spec;
+			searched = 1;
+		}
+	if (!searched && strncmp(key, "search.", 7) &&
+	    (!value[0] || !jm_flow_key_matters(s->flow, key)))
+		return;
 	jm_store_param_set(s->store, s->run, key, value, NULL);
 }
 
