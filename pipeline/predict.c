@@ -40,6 +40,7 @@
 #include "pipeline/runner.h"
 #include "store/store.h"
 #include "util/json.h"
+#include "util/outpath.h"
 #include "util/rng.h"
 #include "util/strbuf.h"
 
@@ -56,6 +57,7 @@ typedef struct predictor {
 	const jm_predict_opts *o;
 	FILE *msg;
 	jm_store *store;
+	jm_outpath out;           /* --out, resolved (out.real NULL: stdout) */
 	int64_t run;
 	char kind[16], status[16];
 	char *run_dir;
@@ -1174,26 +1176,27 @@ static void write_rows(const predictor *p, FILE *out)
 	}
 }
 
-/* --out names a file (new or to replace) in a directory that exists:
- * checked before any work, as bad input. */
-static int check_out_path(const char *path, jm_err *err)
+/* --out, checked before anything is read: as export --bundle's file
+ * (util/outpath.h: nothing inside the store's home, links followed, its
+ * directory there), no directory, and not DATA itself. */
+static int check_out_path(predictor *p, jm_err *err)
 {
-	struct stat sb;
+	const char *path = p->o->out;
 	if (!path)
 		return 0;
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+	char label[4200];
+	snprintf(label, sizeof label, "--out %s", path);
+	if (jm_outpath_resolve(&p->out, path, label, jm_store_home(p->store), "predictions",
+			       err) < 0)
+		return -1;
+	struct stat data;
+	if (p->out.exists && S_ISDIR(p->out.st.st_mode))
 		return jm_err_set(err, JM_EXIT_INPUT, "--out %s: is a directory; name a file", path);
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? jm_xasprintf("%.*s", (int)(slash - path + (slash == path)), path)
-			  : jm_xstrdup(".");
-	int rc = 0;
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		rc = jm_err_set(err, JM_EXIT_INPUT, "--out %s: directory %s does not exist", path, dir);
-	else if (access(dir, W_OK) != 0)
-		rc = jm_err_set(err, JM_EXIT_INPUT, "--out %s: directory %s: %s", path, dir,
-				strerror(errno));
-	free(dir);
-	return rc;
+	if (p->out.exists && S_ISREG(p->out.st.st_mode) && stat(p->o->data, &data) == 0 &&
+	    data.st_dev == p->out.st.st_dev && data.st_ino == p->out.st.st_ino)
+		return jm_err_set(err, JM_EXIT_INPUT, "--out %s: is DATA, the file predicted; write "
+				  "the predictions elsewhere", path);
+	return 0;
 }
 
 /* To o->out through a temporary file beside it, renamed into place when
@@ -1207,7 +1210,19 @@ static int write_output(const predictor *p, jm_err *err)
 			return jm_err_set(err, JM_EXIT_FAIL, "stdout: %s", strerror(errno));
 		return 0;
 	}
-	char *tmp = jm_xasprintf("%s.XXXXXX", path);
+	if (p->out.exists && !S_ISREG(p->out.st.st_mode)) {
+		/* a device, a fifo, /dev/stdout: written in place, as > would */
+		FILE *fp = fopen(path, "w");
+		if (!fp)
+			return jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));
+		write_rows(p, fp);
+		int bad = ferror(fp) != 0;
+		if (fclose(fp) != 0)
+			bad = 1;
+		return bad ? jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno)) : 0;
+	}
+	/* beside the file a link names, so the link stays */
+	char *tmp = jm_xasprintf("%s.XXXXXX", p->out.real);
 	int fd = mkstemp(tmp);
 	if (fd >= 0) {
 		mode_t mask = umask(0); /* mkstemp makes 0600; the CSV is an ordinary file */
@@ -1231,7 +1246,7 @@ static int write_output(const predictor *p, jm_err *err)
 		bad = 1;
 		saved = errno;
 	}
-	if (!bad && rename(tmp, path) != 0) {
+	if (!bad && rename(tmp, p->out.real) != 0) {
 		bad = 1;
 		saved = errno;
 	}
@@ -1266,6 +1281,7 @@ static void summary(const predictor *p, const jm_predict_result *res)
 static void predictor_free(predictor *p)
 {
 	jm_model_free(p->model);
+	jm_outpath_free(&p->out);
 	jm_store_close(p->store);
 	jm_flow_free(p->flow);
 	free(p->run_dir);
@@ -1293,7 +1309,7 @@ int jm_predict(const jm_predict_opts *o, jm_predict_result *res, jm_err *err)
 	int rc = -1;
 	jm_clean_init(&p->clean);
 	jm_features_init(&p->features);
-	if (check_out_path(o->out, err) < 0 || load_run(p, err) < 0)
+	if (load_run(p, err) < 0 || check_out_path(p, err) < 0)
 		goto out;
 	p->tabular = jm_flow_is_tabular(p->flow);
 	if (o->labels && p->tabular) {

@@ -26,6 +26,7 @@
 #include "store/store.h"
 #include "util/err.h"
 #include "util/json.h"
+#include "util/outpath.h"
 
 static int fail(jm_err *err)
 {
@@ -71,30 +72,6 @@ static void report(const jm_cli *cli, int json, const char *verb, int64_t run, i
  * one checked and replaced, so *real is what jm_bundle_export gets.
  */
 
-/* 1 when real, or a directory above it, is the directory home_st describes. */
-static int under_home(const char *real, const struct stat *home_st)
-{
-	char *p = jm_xstrdup(real);
-	int inside = 0;
-	for (;;) {
-		struct stat st;
-		if (stat(p, &st) == 0 && st.st_dev == home_st->st_dev &&
-		    st.st_ino == home_st->st_ino) {
-			inside = 1;
-			break;
-		}
-		char *slash = strrchr(p, '/');
-		if (!slash || slash == p) {
-			if (strcmp(p, "/") && stat("/", &st) == 0)
-				inside = st.st_dev == home_st->st_dev && st.st_ino == home_st->st_ino;
-			break;
-		}
-		*slash = '\0';
-	}
-	free(p);
-	return inside;
-}
-
 /* Is the regular file at real (user's name: file) a bundle?  Only its gzip
  * magic and first tar header are read: export always writes manifest.json
  * first. */
@@ -134,67 +111,18 @@ static int check_is_bundle(const char *file, const char *real, jm_err *err)
 	return 0;
 }
 
-/* The real path of FILE's directory joined to its last component, for a FILE
- * that does not exist yet. */
-static char *resolve_new(const char *file, jm_err *err)
-{
-	const char *slash = strrchr(file, '/');
-	char *dir = slash ? jm_xasprintf("%.*s", (int)(slash - file + (slash == file)), file)
-			  : jm_xstrdup(".");
-	const char *base = slash ? slash + 1 : file;
-	char *rdir = realpath(dir, NULL), *real = NULL;
-	struct stat st;
-	if (!rdir) {
-		if (errno == ENOENT)
-			jm_err_set(err, JM_EXIT_INPUT, "%s: directory %s does not exist", file, dir);
-		else
-			jm_err_set(err, JM_EXIT_INPUT, "%s: %s: %s", file, dir, strerror(errno));
-	} else if (stat(rdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: %s is not a directory", file, dir);
-	} else if (!*base) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: names a directory, not a file", file);
-	} else {
-		real = jm_xasprintf("%s%s%s", rdir, strcmp(rdir, "/") ? "/" : "", base);
-	}
-	free(rdir);
-	free(dir);
-	return real;
-}
-
 /* Check that file may become a bundle of the store at home; on success
  * *real (malloc'd) is the path to write. */
 static int bundle_dest(const char *file, const char *home, int force, char **real,
 		       jm_err *err)
 {
-	struct stat st, home_st;
+	jm_outpath o;
 	*real = NULL;
-	char *rhome = realpath(home, NULL);
-	if (!rhome || stat(rhome, &home_st) < 0) {
-		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", home, strerror(errno));
-		free(rhome);
+	if (jm_outpath_resolve(&o, file, NULL, home, "a bundle", err) < 0)
 		return -1;
-	}
-	int exists = stat(file, &st) == 0, stat_errno = errno;
-	if (!exists && stat_errno == ENOENT && lstat(file, &st) == 0) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: a symbolic link to a file that does not exist; "
-			   "remove it or name another file", file);
-		goto fail;
-	}
-	if (!exists && stat_errno != ENOENT) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: %s", file, strerror(stat_errno));
-		goto fail;
-	}
-	*real = exists ? realpath(file, NULL) : resolve_new(file, err);
-	if (!*real) {
-		if (exists)
-			jm_err_set(err, JM_EXIT_INPUT, "%s: %s", file, strerror(errno));
-		goto fail;
-	}
-	if (under_home(*real, &home_st)) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: inside the store's home %s; a bundle there "
-			   "would replace the store's own files (write it elsewhere)", file, rhome);
-		goto fail;
-	}
+	*real = o.real;
+	int exists = o.exists;
+	struct stat st = o.st;
 	if (exists && S_ISDIR(st.st_mode)) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: is a directory; give the bundle a file name, "
 			   "such as %s%srun.tar.gz", file, file,
@@ -208,12 +136,10 @@ static int bundle_dest(const char *file, const char *home, int force, char **rea
 	}
 	if (exists && st.st_size > 0 && !force && check_is_bundle(file, *real, err) < 0)
 		goto fail;
-	free(rhome);
 	return 0;
 fail:
 	free(*real);
 	*real = NULL;
-	free(rhome);
 	return -1;
 }
 

@@ -519,6 +519,32 @@ Test(predict, refuses_bad_runs_and_bad_data)
 	expect_refused("1 classes.csv --out no/such/dir/p.csv", "--out no/such/dir/p.csv: directory "
 							       "no/such/dir does not exist");
 	expect_refused("1 classes.csv --out .", "--out .: is a directory");
+	/* never over the store's own files, nor over DATA */
+	expect_refused("1 classes.csv --out .jianmo/jianmo.db",
+		       "--out .jianmo/jianmo.db: inside the store's home ");
+	expect_refused("1 classes.csv --out .jianmo/runs/1/model.safetensors",
+		       "predictions there would replace the store's own files");
+	expect_refused("1 classes.csv --out ./classes.csv",
+		       "--out ./classes.csv: is DATA, the file predicted");
+	char *ls;
+	cr_assert_eq(jt_jianmo(dir, &ls, NULL, "runs"), 0, "the store was harmed");
+	free(ls);
+	/* a fifo and /proc/self/fd/1 are written in place, as > would (a
+	 * device too; /dev/null is not tried: as root, a regression would
+	 * replace it); a link stays a link, the file it names gets the
+	 * predictions */
+	char *sh_out;
+	int rc = jt_sh(dir, &sh_out, NULL,
+		       "mkfifo ff && (cat ff > from_fifo &) && '%s' predict 1 classes.csv --out ff && "
+		       "sleep 0.2 && test -p ff && head -1 from_fifo && "
+		       "'%s' predict 1 classes.csv --out /proc/self/fd/1 | head -1 && "
+		       "touch real.csv && ln -s real.csv link.csv && "
+		       "'%s' predict 1 classes.csv --out link.csv && test -L link.csv && "
+		       "head -1 real.csv",
+		       jt_bin(), jt_bin(), jt_bin());
+	cr_expect_eq(rc, 0, "%s", sh_out);
+	cr_expect_str_eq(sh_out, "row,prediction\nrow,prediction\nrow,prediction\n");
+	free(sh_out);
 
 	/* the run's state */
 	/* on another host, so the store's crash check leaves it running */

@@ -9,6 +9,7 @@ libjm_util_a_SOURCES += src/util/json.c src/util/json.h
 libjm_util_a_SOURCES += src/util/strbuf.c src/util/strbuf.h
 libjm_util_a_SOURCES += src/util/fmt.c src/util/fmt.h
 libjm_util_a_SOURCES += src/util/suggest.c src/util/suggest.h
+libjm_util_a_SOURCES += src/util/outpath.c src/util/outpath.h
 
 if ENABLE_TESTS
 check_PROGRAMS += tests/test_json
