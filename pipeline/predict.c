@@ -18,6 +18,7 @@
 #include "pipeline/predict.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ typedef struct predictor {
 
 	int64_t n;                /* input rows */
 	int64_t m;                /* rows given to the model */
+	skipped nonfinite;        /* of those, rows whose outputs were not finite */
 	int32_t *label;           /* [m] known class of row i, or -1 */
 	float *y;                 /* [m] known target of row i, or NaN */
 
@@ -779,7 +781,7 @@ static int usable_rows(predictor *p, jm_err *err)
 				keep[i] = 0;
 				skipped_add(&miss, jm_frame_origin(fr, i));
 				miss_col = miss_col ? miss_col : c->name;
-			} else if (c->type == JM_COL_F64 && isinf(c->v.f64[i])) {
+			} else if (c->type == JM_COL_F64 && !(fabs(c->v.f64[i]) <= FLT_MAX)) {
 				keep[i] = 0;
 				skipped_add(&inf, jm_frame_origin(fr, i));
 				inf_col = inf_col ? inf_col : c->name;
@@ -794,7 +796,8 @@ static int usable_rows(predictor *p, jm_err *err)
 		note_skipped(p->msg, &miss, p->n, why);
 	}
 	if (inf.n) {
-		snprintf(why, sizeof why, "an input is infinite (first: \"%s\")",
+		snprintf(why, sizeof why, "an input is infinite or beyond a float's range "
+			 "(first: \"%s\")",
 			 jm_escape_text(esc, sizeof esc, inf_col));
 		note_skipped(p->msg, &inf, p->n, why);
 	}
@@ -1044,6 +1047,15 @@ static void take_row(predictor *p, const float *z, int64_t i, jm_predict_result 
 {
 	int64_t row = p->row ? p->row[i] : i;
 	int K = p->K;
+	for (int k = 0; k < K; k++)
+		if (!isfinite(z[k])) {
+			/* an input beyond what the model's scale holds: no
+			 * prediction, rather than NaN probabilities */
+			skipped_add(&p->nonfinite, row);
+			if (p->y)
+				p->y[i] = NAN;
+			return;
+		}
 	if (p->regression) {
 		double v = (double)z[0] * p->y_std + p->y_mean;
 		p->value[row] = v;
@@ -1122,7 +1134,11 @@ static int forward_all(predictor *p, jm_predict_result *res, jm_err *err)
 		jm_err_set(err, JM_EXIT_FAIL, "predicting on %s: %s", be->name, why);
 		goto out;
 	}
-	res->predicted = p->m;
+	res->predicted = p->m - p->nonfinite.n;
+	if (p->nonfinite.n)
+		note_skipped(p->msg, &p->nonfinite, p->n,
+			     "the model's outputs were not finite (an input far beyond the values "
+			     "the run trained on)");
 	if (res->scored && p->regression) {
 		/* r2 as scikit-learn: against the mean of the scored targets */
 		double mean = sums[2] / (double)res->scored, ss_tot = 0;

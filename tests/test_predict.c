@@ -640,3 +640,29 @@ Test(predict, image_test_images_give_the_stored_test_acc)
 	snprintf(args, sizeof args, "1 %s/t10k-labels-idx1-ubyte.gz", fm);
 	expect_refused(args, "expected images");
 }
+
+/* Values a float cannot hold give rows without a prediction and a note:
+ * never NaN probabilities, nor a class argmax'ed over NaNs, nor a NaN log
+ * loss.  (Outputs that are not finite for other inputs are dropped the
+ * same way, take_row.) */
+Test(predict, values_beyond_a_float_get_no_prediction)
+{
+	write_classes_csv("classes.csv");
+	train("classes.flow", classes_flow);
+	free(jt_write(dir, "big.csv",
+		      "id,x1,x2,city,label\n"
+		      "1,1e39,10,rome,yes\n"
+		      "2,-1e300,10,rome,no\n"
+		      "3,0.5,1e39,oslo,yes\n"
+		      "4,0.5,10,rome,yes\n"));
+	char *out, *msg;
+	int rc = jt_jianmo(dir, &out, &msg, "predict 1 big.csv --proba");
+	cr_assert_eq(rc, 0, "%s", msg);
+	cr_expect(!strstr(out, "nan") && !strstr(msg, "nan"), "%s\n%s", out, msg);
+	cr_expect(strstr(out, "\n1,,,\n2,,,\n3,,,\n4,"), "%s", out);
+	cr_expect(strstr(msg, "3 of 4 rows have no prediction (rows 1, 2, 3): an input is infinite "
+			      "or beyond a float's range (first: \"x1\")"),
+		  "%s", msg);
+	cr_expect(strstr(msg, "predicted 1 of 4 rows"), "%s", msg);
+	free(out), free(msg);
+}
