@@ -588,7 +588,7 @@ static int check_columns(predictor *p, const char *target, jm_err *err)
 	const char **need_list = needed_columns(p, &tc, 0, &n);
 	jm_buf missing = JM_BUF_INIT, all = JM_BUF_INIT;
 	int nmissing = 0;
-	char esc[200], buf[64];
+	char esc[200], esc2[200], buf[64];
 	for (int i = 0; i < n; i++) {
 		if (!strcmp(need_list[i], target))
 			continue;
@@ -621,14 +621,29 @@ static int check_columns(predictor *p, const char *target, jm_err *err)
 				goto out;
 		} else if (is_number_type(was) && !all_missing &&
 			   (c->type == JM_COL_STR || c->type == JM_COL_TIME)) {
-			int64_t r = 0;
-			while (r < p->frame->nrows && jm_col_isna(c, r))
-				r++;
+			/* the first value that is not a number (the column may
+			 * hold numbers and text: quote the text) */
+			int64_t r = 0, first = -1;
+			for (; r < p->frame->nrows; r++) {
+				if (jm_col_isna(c, r))
+					continue;
+				if (first < 0)
+					first = r;
+				const char *v = jm_col_text(c, r, buf, sizeof buf);
+				char *end = NULL;
+				strtod(v, &end);
+				if (c->type != JM_COL_STR || end == v || *end)
+					break;
+			}
+			if (r == p->frame->nrows)
+				r = first;
 			jm_err_set(err, JM_EXIT_INPUT, "%s: column \"%s\" holds %s (row %lld: \"%s\"), "
 				   "and run %lld's model takes numbers there (%s)", p->src.name,
 				   jm_escape_text(esc, sizeof esc, c->name),
-				   c->type == JM_COL_STR ? "text" : "dates", (long long)r + 1,
-				   jm_col_text(c, r, buf, sizeof buf), (long long)p->run, was);
+				   c->type == JM_COL_STR ? "text" : "dates",
+				   (long long)jm_frame_origin(p->frame, r) + 1,
+				   jm_escape_text(esc2, sizeof esc2, jm_col_text(c, r, buf, sizeof buf)),
+				   (long long)p->run, was);
 			goto out;
 		}
 	}

@@ -503,6 +503,9 @@ Test(predict, refuses_bad_runs_and_bad_data)
 	free(jt_write(dir, "text.csv", "x1,x2,city\n0.5,abc,rome\n1.0,2.0,oslo\n"));
 	expect_refused("1 text.csv", "text.csv: column \"x2\" holds text (row 1: \"abc\"), and run 1's "
 				     "model takes numbers there");
+	/* the value quoted is the first that is no number, not the first */
+	free(jt_write(dir, "text2.csv", "x1,x2,city\n0.5,1.5,rome\n0.5,,rome\n1.0,n/a?,oslo\n"));
+	expect_refused("1 text2.csv", "text2.csv: column \"x2\" holds text (row 3: \"n/a?\")");
 	free(jt_write(dir, "empty.csv", ""));
 	expect_refused("1 empty.csv", "empty.csv: empty file");
 	free(jt_write(dir, "header.csv", "x1,x2,city\n"));
