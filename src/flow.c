@@ -1774,6 +1774,11 @@ int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
 		jm_err_set(err, JM_EXIT_INPUT, "%s: contains a NUL byte (not a text file?)", path);
 		goto done;
 	}
+	if (std && n == 0) {
+		/* an empty file is a flow of defaults; nothing piped in is a slip */
+		jm_err_set(err, JM_EXIT_INPUT, "stdin: no flow on standard input");
+		goto done;
+	}
 	text[n] = '\0';
 	if (jm_flow_parse(out, text, path, err) < 0)
 		goto done;

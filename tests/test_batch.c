@@ -766,6 +766,10 @@ Test(batch, a_flow_on_standard_input)
 	cr_expect_eq(rc, 0, "exit %d\n%s\n%s", rc, out, err);
 	cr_expect(strstr(out, "test loss ") && strstr(out, ",done,stdin,"), "%s", out);
 	free(out), free(err);
+	rc = jt_sh(dir, &out, &err, "'%s' --batch - </dev/null", jt_bin());
+	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
+	cr_expect(strstr(err, "stdin: no flow on standard input"), "%s", err);
+	free(out), free(err);
 	rc = jt_sh(dir, &out, &err, "printf '[train]\\nepochz = 1\\n' | '%s' --batch -", jt_bin());
 	cr_expect_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
 	cr_expect(strstr(err, "stdin:2: [train] unknown key \"epochz\" (did you mean \"epochs\"?)"),
