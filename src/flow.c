@@ -1746,21 +1746,21 @@ int jm_flow_parse(jm_flow **out, const char *text, const char *name, jm_err *err
 	return 0;
 }
 
-int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
+int jm_flow_read_text(const char *path, char **text, jm_err *err)
 {
 	/* "-": the flow comes on standard input, and is called stdin */
 	int std = !strcmp(path, "-");
 	FILE *fp = std ? stdin : fopen(path, "rb");
-	char *text = NULL;
+	char *t = NULL;
 	int rc = -1;
 
-	*out = NULL;
+	*text = NULL;
 	if (std)
 		path = "stdin";
 	if (!fp)
 		return jm_err_set(err, JM_EXIT_INPUT, "cannot open \"%s\": %s", path, strerror(errno));
-	text = jm_xmalloc(FLOW_MAX_FILE + 1);
-	size_t n = fread(text, 1, FLOW_MAX_FILE + 1, fp);
+	t = jm_xmalloc(FLOW_MAX_FILE + 1);
+	size_t n = fread(t, 1, FLOW_MAX_FILE + 1, fp);
 	if (ferror(fp)) {
 		jm_err_set(err, JM_EXIT_INPUT, "cannot read \"%s\": %s", path, strerror(errno));
 		goto done;
@@ -1770,7 +1770,7 @@ int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
 			   FLOW_MAX_FILE);
 		goto done;
 	}
-	if (memchr(text, '\0', n)) {
+	if (memchr(t, '\0', n)) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: contains a NUL byte (not a text file?)", path);
 		goto done;
 	}
@@ -1779,15 +1779,28 @@ int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
 		jm_err_set(err, JM_EXIT_INPUT, "stdin: no flow on standard input");
 		goto done;
 	}
-	text[n] = '\0';
-	if (jm_flow_parse(out, text, path, err) < 0)
-		goto done;
-	(*out)->path = jm_xstrdup(path);
+	t[n] = '\0';
+	*text = jm_xrealloc(t, n + 1);
+	t = NULL;
 	rc = 0;
 done:
-	free(text);
+	free(t);
 	if (!std)
 		fclose(fp);
+	return rc;
+}
+
+int jm_flow_load(jm_flow **out, const char *path, jm_err *err)
+{
+	char *text = NULL;
+	*out = NULL;
+	if (jm_flow_read_text(path, &text, err) < 0)
+		return -1;
+	const char *name = strcmp(path, "-") ? path : "stdin";
+	int rc = jm_flow_parse(out, text, name, err);
+	if (rc == 0)
+		(*out)->path = jm_xstrdup(name);
+	free(text);
 	return rc;
 }
 

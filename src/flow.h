@@ -252,7 +252,8 @@ char *jm_flow_format(const jm_flow *f);
 int jm_flow_edit(const char *text, const jm_flow *f, char **out, jm_err *err);
 
 /* A flow file's text as jm_flow_load reads it (at most 1 MiB, no NUL
- * byte): *text malloc'd, NULL on failure. */
+ * byte; "-": standard input, which must not be empty): *text malloc'd,
+ * NULL on failure. */
 int jm_flow_read_text(const char *path, char **text, jm_err *err);
 
 /* jm_flow_load that also hands back the text it parsed (for jm_flow_edit):

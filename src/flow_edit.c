@@ -36,7 +36,6 @@
 
 #include "util/strbuf.h"
 
-#define FLOW_MAX_FILE (1 << 20) /* as jm_flow_load */
 
 /* ---- inih's line limit (as flow.c: ask the linked library) ---------------- */
 
@@ -582,40 +581,6 @@ done:
 }
 
 /* ---- reading a file for editing ---------------------------------------------------- */
-
-int jm_flow_read_text(const char *path, char **text, jm_err *err)
-{
-	FILE *fp = fopen(path, "rb");
-	char *t = NULL;
-	int rc = -1;
-
-	*text = NULL;
-	if (!fp)
-		return jm_err_set(err, JM_EXIT_INPUT, "cannot open \"%s\": %s", path, strerror(errno));
-	t = jm_xmalloc(FLOW_MAX_FILE + 1);
-	size_t n = fread(t, 1, FLOW_MAX_FILE + 1, fp);
-	if (ferror(fp)) {
-		jm_err_set(err, JM_EXIT_INPUT, "cannot read \"%s\": %s", path, strerror(errno));
-		goto done;
-	}
-	if (n > FLOW_MAX_FILE) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: too large for a flow file (over %d bytes)", path,
-			   FLOW_MAX_FILE);
-		goto done;
-	}
-	if (memchr(t, '\0', n)) {
-		jm_err_set(err, JM_EXIT_INPUT, "%s: contains a NUL byte (not a text file?)", path);
-		goto done;
-	}
-	t[n] = '\0';
-	*text = jm_xrealloc(t, n + 1);
-	t = NULL;
-	rc = 0;
-done:
-	free(t);
-	fclose(fp);
-	return rc;
-}
 
 int jm_flow_load_text(jm_flow **out, char **text, const char *path, jm_err *err)
 {
