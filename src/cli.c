@@ -66,6 +66,22 @@ int jm_cli_is_option(const char *arg)
 	return arg[0] == '-' && arg[1] && !(arg[1] >= '0' && arg[1] <= '9');
 }
 
+const char *jm_cli_opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	*missing = 0;
+	if (strncmp(a, name, n) || (a[n] != '=' && a[n] != '\0'))
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
 int jm_cmd_usage(const char *name)
 {
 	const jm_cmd *c = jm_cmd_find(name);

@@ -42,6 +42,11 @@ int jm_cmd_usage(const char *name);
  * "--" as it is. */
 int jm_cli_is_option(const char *arg);
 
+/* "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past a
+ * separate value); NULL when argv[*i] is not that option, and then
+ * *missing is 1 when it is and has no value. */
+const char *jm_cli_opt_value(int argc, char **argv, int *i, const char *name, int *missing);
+
 /* The subcommands, one per file or family. */
 int jm_cmd_help(int argc, char **argv, const jm_cli *cli);      /* cli.c */
 int jm_cmd_home(int argc, char **argv, const jm_cli *cli);      /* cli_home.c */

@@ -10,25 +10,6 @@
 #include "cli.h"
 #include "pipeline/predict.h"
 
-/* "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past a
- * separate value); NULL when argv[*i] is not that option, *missing when
- * it is and has no value. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-	*missing = 0;
-	if (strncmp(a, name, n) || (a[n] != '=' && a[n] != '\0'))
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int parse_limit(const char *v, int64_t *out)
 {
 	char *end;
@@ -53,14 +34,14 @@ int jm_cmd_predict(int argc, char **argv, const jm_cli *cli)
 		int missing = 0;
 		if (!strcmp(a, "--proba")) {
 			o.proba = 1;
-		} else if ((v = opt_value(argc, argv, &i, "--out", &missing)) ||
-			   (!missing && (v = opt_value(argc, argv, &i, "-o", &missing)))) {
+		} else if ((v = jm_cli_opt_value(argc, argv, &i, "--out", &missing)) ||
+			   (!missing && (v = jm_cli_opt_value(argc, argv, &i, "-o", &missing)))) {
 			o.out = v;
-		} else if (!missing && (v = opt_value(argc, argv, &i, "--labels", &missing))) {
+		} else if (!missing && (v = jm_cli_opt_value(argc, argv, &i, "--labels", &missing))) {
 			o.labels = v;
-		} else if (!missing && (v = opt_value(argc, argv, &i, "--device", &missing))) {
+		} else if (!missing && (v = jm_cli_opt_value(argc, argv, &i, "--device", &missing))) {
 			o.device = v;
-		} else if (!missing && (v = opt_value(argc, argv, &i, "--limit", &missing))) {
+		} else if (!missing && (v = jm_cli_opt_value(argc, argv, &i, "--limit", &missing))) {
 			if (parse_limit(v, &o.limit) < 0) {
 				fprintf(stderr, "jianmo: predict: --limit: expected a whole number >= 1, "
 					"got \"%s\"\n", v);

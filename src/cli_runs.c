@@ -68,24 +68,6 @@ static jm_store *open_store(const jm_cli *cli, jm_err *err)
 	return s;
 }
 
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; *missing when the value is
- * absent.  NULL when argv[*i] is another option. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-	*missing = 0;
-	if (strncmp(a, name, n) || (a[n] != '=' && a[n] != '\0'))
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 /* ---- display width and colour ------------------------------------------ */
 
 /* Code points drawn two columns wide (CJK, Hangul, full-width forms). */
@@ -765,15 +747,15 @@ int jm_cmd_runs(int argc, char **argv, const jm_cli *cli)
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		int missing;
-		if ((v = opt_value(argc, argv, &i, "--filter", &missing)) || missing) {
+		if ((v = jm_cli_opt_value(argc, argv, &i, "--filter", &missing)) || missing) {
 			if (missing)
 				return input_error("runs: --filter needs an expression");
 			filter = v;
-		} else if ((v = opt_value(argc, argv, &i, "--sort", &missing)) || missing) {
+		} else if ((v = jm_cli_opt_value(argc, argv, &i, "--sort", &missing)) || missing) {
 			if (missing)
 				return input_error("runs: --sort needs a key");
 			sort = v;
-		} else if ((v = opt_value(argc, argv, &i, "--limit", &missing)) || missing) {
+		} else if ((v = jm_cli_opt_value(argc, argv, &i, "--limit", &missing)) || missing) {
 			char *end;
 			errno = 0;
 			limit = missing ? 0 : strtol(v, &end, 10);
