@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "util/json.h"
+#include "util/strbuf.h"
+#include "util/suggest.h"
 
 /* ---- statistics ------------------------------------------------------ */
 
@@ -183,9 +185,12 @@ static double *nonnan_copy(const double *x, int64_t n, int64_t *m)
 	return a;
 }
 
-/* numpy's lerp: exact at both ends, monotonic. */
+/* numpy's lerp: exact at both ends, monotonic; a itself at t = 0 also
+ * when b - a is infinite (the minimum of a column holding -inf). */
 static double lerp(double a, double b, double t)
 {
+	if (t == 0)
+		return a;
 	double d = b - a;
 	return t >= 0.5 ? b - d * (1 - t) : a + d * t;
 }
@@ -569,25 +574,47 @@ void jm_strv_free(char **v, int n)
 	free(v);
 }
 
-int jm_no_column(jm_err *err, const jm_frame *f, const char *what, const char *name)
+void jm_columns_hint(char *buf, size_t n, const jm_frame *f, const char *name)
 {
 	/* enough names to spot a typo in, not a screenful from a wide file */
 	enum { MAX_NAMES = 30, MAX_LEN = 320 };
-	char list[MAX_LEN + 64];
+	char esc[MAX_LEN + 8];
+	const char *best = NULL;
+	int best_d = 99;
+	for (int k = 0; k < f->ncols; k++)
+		jm_suggest_consider(name, f->cols[k]->name, &best, &best_d);
+	/* columns are often named x1, x2, y: "y" for "s" or "x1" for "x3" is
+	 * noise, so at most half the letters typed may be wrong */
+	if (best && (size_t)best_d * 2 >= strlen(name))
+		best = NULL;
+	jm_buf b = JM_BUF_INIT;
+	if (best)
+		jm_buf_printf(&b, " (did you mean \"%s\"?)", jm_escape_text(esc, sizeof esc, best));
+	jm_buf_addstr(&b, " (columns: ");
 	size_t len = 0;
 	int k = 0;
 	for (; k < f->ncols && k < MAX_NAMES; k++) {
-		const char *c = f->cols[k]->name;
+		const char *c = jm_escape_text(esc, sizeof esc, f->cols[k]->name);
 		if (k && len + strlen(c) + 2 > MAX_LEN)
 			break;
-		len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s", k ? ", " : "",
-					MAX_LEN, c);
+		jm_buf_printf(&b, "%s%s", k ? ", " : "", c);
+		len += strlen(c) + 2;
 	}
 	if (k < f->ncols)
-		snprintf(list + len, sizeof list - len, "%s... and %d more", k ? ", " : "",
-			 f->ncols - k);
-	return jm_err_set(err, JM_EXIT_INPUT, "%s: no column \"%s\" (columns: %s)", what, name,
-			  f->ncols ? list : "none");
+		jm_buf_printf(&b, "%s... and %d more", k ? ", " : "", f->ncols - k);
+	else if (!f->ncols)
+		jm_buf_addstr(&b, "none");
+	jm_buf_addch(&b, ')');
+	snprintf(buf, n, "%s", jm_buf_str(&b));
+	jm_buf_release(&b);
+}
+
+int jm_no_column(jm_err *err, const jm_frame *f, const char *what, const char *name)
+{
+	char esc[200], hint[800];
+	jm_columns_hint(hint, sizeof hint, f, name);
+	return jm_err_set(err, JM_EXIT_INPUT, "%s: no column \"%s\"%s", what,
+			  jm_escape_text(esc, sizeof esc, name), hint);
 }
 
 static void rule_clear_fit(jm_clean_rule *r)
@@ -1513,6 +1540,7 @@ int jm_quality_compute(const jm_frame *f, jm_quality *q, jm_err *err)
 		s->missing = c->n_na;
 		s->count = f->nrows - c->n_na;
 		s->mean = s->std = s->min = s->q25 = s->q50 = s->q75 = s->max = NAN;
+		s->first_inf = -1;
 		uint64_t key = 0;
 		int64_t freq, distinct;
 		if (mode_of(c, f->nrows, &key, &freq, &distinct) < 0)
@@ -1529,8 +1557,13 @@ int jm_quality_compute(const jm_frame *f, jm_quality *q, jm_err *err)
 		const double *x = as_doubles(c, f->nrows, &owned, err);
 		if (!x)
 			return -1;
+		for (int64_t i = 0; i < f->nrows; i++)
+			if (isinf(x[i]) && s->infinite++ == 0)
+				s->first_inf = jm_frame_origin(f, i);
 		s->mean = jm_stat_mean(x, f->nrows, NULL);
-		s->std = sqrt(jm_stat_var(x, f->nrows, 1));
+		/* pandas: an infinite value makes the std NaN (not the 0 that
+		 * inf - inf = NaN, summed as 0, would give) */
+		s->std = s->infinite ? NAN : sqrt(jm_stat_var(x, f->nrows, 1));
 		double qs[5] = {0, 0.25, 0.5, 0.75, 1}, out[5];
 		int rc = jm_stat_quantiles(x, f->nrows, qs, 5, out, err);
 		if (owned)
@@ -1608,6 +1641,19 @@ void jm_quality_text(FILE *out, const jm_quality *q, const char *title)
 		}
 		fputc('\n', out);
 	}
+	for (int j = 0; j < q->ncols; j++) { /* what the mean and std above do not say */
+		const jm_colstats *s = &q->cols[j];
+		if (!s->infinite)
+			continue;
+		char first[64];
+		if (s->inf_line > 0)
+			snprintf(first, sizeof first, "line %" PRId64, s->inf_line);
+		else
+			snprintf(first, sizeof first, "row %" PRId64, s->first_inf + 1);
+		fprintf(out, "  column \"%s\": %" PRId64 " infinite value%s (the first at %s); "
+			"[data] na_values = inf, -inf reads them as missing\n", s->name, s->infinite,
+			s->infinite == 1 ? "" : "s", first);
+	}
 }
 
 void jm_clean_report_text(FILE *out, const jm_clean_report *r)
@@ -1649,6 +1695,10 @@ static void quality_json(FILE *out, const jm_quality *q)
 				fprintf(out, ", \"%s\": ", nums[k].k);
 				jm_json_num(out, nums[k].v);
 			}
+		if (s->infinite)
+			fprintf(out, ", \"infinite\": %" PRId64, s->infinite);
+		if (s->inf_line > 0)
+			fprintf(out, ", \"first_infinite_line\": %" PRId64, s->inf_line);
 		if (s->top) {
 			fprintf(out, ", \"top\": ");
 			jm_json_str(out, s->top);

@@ -121,6 +121,11 @@ typedef struct jm_colstats {
 	double mean, std, min, q25, q50, q75, max; /* NaN when not numeric */
 	char *top;        /* text: most frequent value (ties: smallest); else NULL */
 	int64_t top_freq;
+	int64_t infinite; /* float values that are inf or -inf (counted in count;
+			   * mean inf, -inf or NaN, std NaN, as pandas) */
+	int64_t first_inf; /* the first one's row: jm_frame_origin of it; -1: none */
+	int64_t inf_line; /* its line in the file, when the caller knows and
+			   * fills it in (tabular.c); 0: not known */
 } jm_colstats;
 
 typedef struct jm_quality {
@@ -181,10 +186,15 @@ int jm_stat_quantiles(const double *x, int64_t n, const double *qs, int nq, doub
 /* Free n strings and the array holding them (NULL is fine). */
 void jm_strv_free(char **v, int n);
 
-/* "<what>: no column "name" (columns: a, b, ...)" into err, with the
- * columns f has at this point (a wide frame's list is cut short: "... and
- * 40 more"); JM_EXIT_INPUT, returns -1. */
+/* "<what>: no column "name" (did you mean "nme"?) (columns: a, b, ...)"
+ * into err: the closest column when one is close (jm_suggest's rule),
+ * then the columns f has at this point (a wide frame's list is cut short:
+ * "... and 40 more"); names escaped as jm_escape_text does.  JM_EXIT_INPUT,
+ * returns -1. */
 int jm_no_column(jm_err *err, const jm_frame *f, const char *what, const char *name);
+/* Just the part after the quoted name, with its leading blank, into
+ * buf[0..n): " (did you mean ...?) (columns: ...)". */
+void jm_columns_hint(char *buf, size_t n, const jm_frame *f, const char *name);
 
 /* Call fn(arg, i) for i in 0..n-1 on up to one thread per CPU (at most
  * 8) when rows, the work of one call, is large enough to pay for a

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/csv.h"
 #include "pipeline/clean.h"
 #include "plugin/plugin.h"
 
@@ -442,19 +443,22 @@ static int step_cols(const jm_features *fs, const jm_feat_step *s, const jm_fram
 		return 0;
 	}
 	*names = jm_xmalloc(((size_t)s->ncols + 1) * sizeof **names);
+	char esc[200];
 	for (int k = 0; k < s->ncols; k++) {
 		for (int q = 0; q < k; q++)
 			if (strcmp(s->cols[q], s->cols[k]) == 0) {
 				free(*names);
 				*names = NULL;
 				return jm_err_set(err, JM_EXIT_INPUT, "[features] %s: \"%s\" is listed twice",
-						  steps_info[s->kind].key, s->cols[k]);
+						  steps_info[s->kind].key,
+						  jm_escape_text(esc, sizeof esc, s->cols[k]));
 			}
 		if (fs->target && strcmp(s->cols[k], fs->target) == 0) {
 			free(*names);
 			*names = NULL;
 			return jm_err_set(err, JM_EXIT_INPUT, "[features] %s: \"%s\" is the target",
-					  steps_info[s->kind].key, s->cols[k]);
+					  steps_info[s->kind].key,
+					  jm_escape_text(esc, sizeof esc, s->cols[k]));
 		}
 		(*names)[(*n)++] = s->cols[k];
 	}
@@ -479,13 +483,22 @@ static void scaler_stats(void *arg, int k)
 	scale_task *t = (scale_task *)arg + k;
 	const jm_col *c = t->c;
 	int64_t n = t->f->nrows;
-	double *own = c->type == JM_COL_F64 ? NULL : doubles(c, n);
+	int infinite = 0;
+	for (int64_t i = 0; c->type == JM_COL_F64 && i < n && !infinite; i++)
+		infinite = isinf(c->v.f64[i]);
+	double *own = c->type == JM_COL_F64 && !infinite ? NULL : doubles(c, n);
 	const double *x = own ? own : c->v.f64;
 	double *num = t->ft->num;
 	if (!x) {
 		t->rc = jm_err_set(&t->err, JM_EXIT_FAIL, "out of memory");
 		return;
 	}
+	/* fitted on the finite values: an infinite one stays infinite (and
+	 * is refused by name at the model's inputs) instead of making every
+	 * value of the column NaN, that is missing */
+	for (int64_t i = 0; infinite && i < n; i++)
+		if (isinf(own[i]))
+			own[i] = NAN;
 	if (t->s->kind == JM_FEAT_STANDARDIZE) {
 		num[0] = jm_stat_mean(x, n, NULL);
 		num[1] = sqrt(jm_stat_var(x, n, 0));
@@ -1579,6 +1592,38 @@ static void locate_key(const jm_features *fs, const char *key, jm_err *err)
 		fs->locate(fs->locate_ctx, key, err);
 }
 
+/* A text column whose every value reads as a number once its decimal
+ * comma is a point ("39,1"; "1.234,5" with points between thousands):
+ * the first such value, for a note that says so instead of advising an
+ * encoding; NULL when some value is other text or none has a comma. */
+static const char *decimal_comma_value(const jm_col *c)
+{
+	const jm_dict *d = c->dict;
+	const char *example = NULL;
+	char buf[64];
+	for (int32_t k = 0; d && k < d->n; k++) {
+		const char *v = d->s[k];
+		size_t len = d->len[k], n = 0;
+		double x;
+		const char *comma = memchr(v, ',', len);
+		if (!comma) {
+			if (!jm_csv_parse_double(v, len, &x))
+				return NULL;
+			continue;
+		}
+		if (len >= sizeof buf || memchr(comma + 1, ',', len - (size_t)(comma + 1 - v)))
+			return NULL;
+		for (size_t i = 0; i < len; i++) /* drop thousands points, the comma -> '.' */
+			if (v[i] != '.' || v + i > comma)
+				buf[n++] = v[i] == ',' ? '.' : v[i];
+		if (!jm_csv_parse_double(buf, n, &x))
+			return NULL;
+		if (!example)
+			example = v;
+	}
+	return example;
+}
+
 /* Inputs and the target's classes, from the transformed training frame;
  * on an error, *key is the spec key at fault (NULL: none is). */
 static int fit_model_view(jm_features *fs, const jm_frame *f, const char **key, jm_err *err)
@@ -1597,8 +1642,16 @@ static int fit_model_view(jm_features *fs, const jm_frame *f, const char **key, 
 		const jm_col *c = f->cols[j];
 		if (c == t || is_dropped(fs, c->name))
 			continue;
+		const char *comma = c->type == JM_COL_STR ? decimal_comma_value(c) : NULL;
+		char shown[64];
 		if (is_numeric(c))
 			fs->inputs[fs->ninputs++] = jm_xstrdup(c->name);
+		else if (comma)
+			add_note(fs, jm_xasprintf("column \"%s\" (string) is not a model input: it looks "
+						  "like numbers with decimal commas (\"%s\"), which are "
+						  "read as text; write the file with \".\" as the decimal "
+						  "mark", c->name, jm_escape_text(shown, sizeof shown,
+										   comma)));
 		else
 			add_note(fs, jm_xasprintf("column \"%s\" (%s) is not a model input%s", c->name,
 						  jm_coltype_name(c->type),
@@ -1716,6 +1769,37 @@ static void rows_phrase(char *buf, size_t n, int64_t count, int64_t rows, const 
 			 rows, w, sp);
 }
 
+/* An input column (or a regression target) holding an infinite value in
+ * a row kept for the model
+ * (the CSV's "inf", or what a step made of one): an error naming how
+ * many and, in *bad, the row of the first.  [clean] has no rule for them; [data] na_values reads them
+ * as missing, so the message says that. */
+static int infinite_values(const jm_col *c, const char *what, int64_t n, const uint8_t *keep,
+			   const char *rows_name, int64_t *bad, jm_err *err)
+{
+	if (c->type != JM_COL_F64)
+		return 0;
+	int64_t count = 0, first = -1;
+	for (int64_t i = 0; i < n; i++)
+		if (keep[i] && isinf(c->v.f64[i]) && count++ == 0)
+			first = i;
+	if (!count)
+		return 0;
+	*bad = first;
+	char rows[96], then[200];
+	snprintf(rows, sizeof rows, "%s%" PRId64 " %s%srows", rows_name ? "the " : "", n,
+		 rows_name ? rows_name : "", rows_name ? " " : "");
+	if (strcmp(what, "target"))
+		snprintf(then, sizeof then, "fill them in [clean]");
+	else
+		snprintf(then, sizeof then, "drop those rows with [clean] missing = drop: %s", c->name);
+	return jm_err_set(err, JM_EXIT_INPUT,
+			  "[features] %s \"%s\" has %" PRId64 " infinite value%s among %s; "
+			  "a model needs finite numbers: read them as missing with [data] na_values "
+			  "= inf, -inf (as the file spells them), then %s", what, c->name, count,
+			  count == 1 ? "" : "s", rows, then);
+}
+
 int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *rows_name,
 		       jm_matrix *m, jm_err *err)
 {
@@ -1734,8 +1818,10 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *row
 	for (int j = 0; j < nc; j++) {
 		cols[j] = jm_frame_col(f, fs->inputs[j]);
 		if (!cols[j]) {
-			jm_err_set(err, JM_EXIT_INPUT, "[features] input column \"%s\" is not in this data",
-				   fs->inputs[j]);
+			char esc[200], hint[800];
+			jm_columns_hint(hint, sizeof hint, f, fs->inputs[j]);
+			jm_err_set(err, JM_EXIT_INPUT, "[features] input column \"%s\" is not in this "
+				   "data%s", jm_escape_text(esc, sizeof esc, fs->inputs[j]), hint);
 			goto out;
 		}
 		if (!is_numeric(cols[j])) {
@@ -1749,6 +1835,7 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *row
 			for (int64_t i = 0; i < n && m->bad_row < 0; i++)
 				if (cols[j]->na[i])
 					m->bad_row = i;
+			m->bad_missing = 1;
 			jm_err_set(err, JM_EXIT_INPUT,
 				   "[features] input column \"%s\" is missing %s; fill %s in [clean] or "
 				   "set [features] missing = zero or drop", cols[j]->name, where,
@@ -1790,8 +1877,13 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *row
 			for (int64_t i = 0; i < n; i++)
 				if (jm_col_isna(t, i))
 					keep[i] = 0;
+			if (infinite_values(t, "target", n, keep, rows_name, &m->bad_row, err) < 0)
+				goto out;
 		}
 	}
+	for (int j = 0; j < nc; j++)
+		if (infinite_values(cols[j], "input column", n, keep, rows_name, &m->bad_row, err) < 0)
+			goto out;
 	int64_t rows = 0;
 	for (int64_t i = 0; i < n; i++)
 		rows += keep[i];
@@ -1842,8 +1934,10 @@ int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *row
 out:
 	if (rc < 0) {
 		int64_t bad = m->bad_row; /* what the caller is told, past the free */
+		int bad_missing = m->bad_missing;
 		jm_matrix_free(m);
 		m->bad_row = bad;
+		m->bad_missing = bad_missing;
 	}
 	free(cols);
 	free(keep);

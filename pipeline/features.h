@@ -173,14 +173,16 @@ typedef struct jm_matrix {
 	int64_t zeroed;        /* missing inputs set to 0 (missing = zero) */
 	int64_t bad_row;       /* after an error about a value: its row of f (the
 				  first such row); else -1 */
+	int bad_missing;       /* 1 when that value is a missing input */
 } jm_matrix;
 
 /* Build the matrix of fs's inputs (and target, when set and present in
  * f).  rows_name says what f's rows are in messages ("validation":
  * "... in 1 of the 20 validation rows"); NULL says nothing.  Errors: an input
  * column absent from f; a missing input with missing = error (names the
- * column and count); a class label unseen when fitting; the last two set
- * m->bad_row. */
+ * column and count); an infinite input (whatever missing says: a model
+ * cannot use one, and [data] na_values can read them as missing); a class
+ * label unseen when fitting; the last three set m->bad_row. */
 int jm_features_matrix(const jm_features *fs, const jm_frame *f, const char *rows_name,
 		       jm_matrix *m, jm_err *err);
 void jm_matrix_free(jm_matrix *m); /* accepts NULL */

@@ -116,13 +116,15 @@ static char **na_tokens(const char *list, int *n)
 	return out;
 }
 
-/* The physical line (from 1) where data row `row` of the CSV in buf
- * starts, counting as csv.c does: blank and comment lines skipped, the
- * first record the header, newlines inside quotes counted. */
-static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
+/* Where data row `row` of the CSV in buf starts: its offset, and in *line
+ * its physical line (from 1), counting as csv.c does: blank and comment
+ * lines skipped, the first record the header, newlines inside quotes
+ * counted.  n (and the line after the last) when there is no such row. */
+static size_t row_at(const char *buf, size_t n, char comment, int64_t row, int64_t *line)
 {
 	size_t i = 0;
-	int64_t line = 1, record = -1; /* -1: the header */
+	int64_t record = -1; /* -1: the header */
+	*line = 1;
 	if (n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
 		i = 3;
 	while (i < n) {
@@ -132,7 +134,7 @@ static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
 			j++;
 		int skip = j == n || buf[j] == '\n' || buf[j] == '\r' || (comment && buf[i] == comment);
 		if (!skip && record++ == row)
-			return line;
+			return i;
 		/* to the end of this record (or line, when skipped) */
 		int quoted = 0;
 		for (; i < n; i++) {
@@ -142,7 +144,7 @@ static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
 			else if (c == '\n' || c == '\r') {
 				if (c == '\r' && i + 1 < n && buf[i + 1] == '\n')
 					i++;
-				line++;
+				(*line)++;
 				if (!quoted) {
 					i++;
 					break;
@@ -150,7 +152,50 @@ static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
 			}
 		}
 	}
+	return n;
+}
+
+static int64_t row_line(const char *buf, size_t n, char comment, int64_t row)
+{
+	int64_t line;
+	row_at(buf, n, comment, row, &line);
 	return line;
+}
+
+/* The fields of data row `row` (-1: the header) as csv.c splits them,
+ * and whether a newline ends it. */
+static int row_fields(const jm_source *src, char comment, char delim, int64_t row, int *newline)
+{
+	int64_t line;
+	size_t i = row_at(src->data, src->n, comment, row, &line);
+	int fields = 1, quoted = 0;
+	for (; i < src->n; i++) {
+		char c = src->data[i];
+		if (c == '"')
+			quoted = !quoted;
+		else if (!quoted && c == delim)
+			fields++;
+		else if (!quoted && (c == '\n' || c == '\r'))
+			break;
+	}
+	*newline = i < src->n;
+	return fields;
+}
+
+/* For a message about a value missing in data row `row`: when that row
+ * is short (csv.c reads the fields it lacks as missing), "; that line has
+ * 2 of the 3 fields", and for a last line without a newline that the file
+ * looks cut off; else "". */
+static void short_row_hint(char *buf, size_t size, const jm_source *src, char comment, char delim,
+			   int64_t row)
+{
+	int newline;
+	int ncols = row_fields(src, comment, delim, -1, &newline); /* the header */
+	int fields = row_fields(src, comment, delim, row, &newline);
+	buf[0] = '\0';
+	if (fields < ncols)
+		snprintf(buf, size, "; that line has %d of the %d fields%s", fields, ncols,
+			 newline ? "" : " and no newline: the file looks cut off");
 }
 
 static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame **all,
@@ -197,6 +242,7 @@ static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame
 		jm_frame_free(*all);
 		*all = head;
 	}
+	jm_frame_number_rows(*all); /* row i is the CSV's data row i */
 	tb->rows = (*all)->nrows;
 	return 0;
 }
@@ -223,21 +269,16 @@ static int drops_missing_target(const jm_clean *c, const char *target)
  * rows where it is: that happens here, before the split, since such rows
  * can neither train nor be scored. */
 static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const jm_source *src,
-			int64_t **origin, jm_err *err)
+			jm_err *err)
 {
 	const char *name = f->data.target;
 	int j = jm_frame_index(all, name);
 	if (j < 0) {
-		char loc[300], list[512] = "";
-		size_t len = 0;
-		for (int k = 0; k < all->ncols && len + 4 < sizeof list; k++)
-			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "",
-						all->cols[k]->name);
-		if (len >= sizeof list - 4)
-			snprintf(list + sizeof list - 5, 5, "...");
+		char loc[300], esc[200], hint[800];
 		jm_flow_locate(f, "data.target", loc, sizeof loc);
-		return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] target: no column \"%s\" in %s "
-				  "(columns: %s)", loc, name, src->name, list);
+		jm_columns_hint(hint, sizeof hint, all, name);
+		return jm_err_set(err, JM_EXIT_INPUT, "%s: [data] target: no column \"%s\" in %s%s", loc,
+				  jm_escape_text(esc, sizeof esc, name), src->name, hint);
 	}
 	const jm_col *t = all->cols[j];
 	if (!t->n_na)
@@ -246,13 +287,6 @@ static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const j
 		uint8_t *keep = jm_xmalloc((size_t)all->nrows);
 		for (int64_t i = 0; i < all->nrows; i++)
 			keep[i] = !jm_col_isna(t, i);
-		if (origin) { /* the CSV rows of those kept, for later messages */
-			int64_t k = 0;
-			*origin = jm_xmalloc((size_t)all->nrows * sizeof **origin);
-			for (int64_t i = 0; i < all->nrows; i++)
-				if (keep[i])
-					(*origin)[k++] = i;
-		}
 		tb->target_dropped = t->n_na;
 		int rc = jm_frame_filter(all, keep, err);
 		free(keep);
@@ -262,13 +296,16 @@ static int check_target(jm_tabular *tb, const jm_flow *f, jm_frame *all, const j
 	for (int64_t i = 0; i < all->nrows && first < 0; i++)
 		if (jm_col_isna(t, i))
 			first = i;
-	char more[64] = "";
+	char more[64] = "", why[160];
 	if (t->n_na > 1)
 		snprintf(more, sizeof more, " (and in %lld more rows)", (long long)t->n_na - 1);
+	char comment = jm_flow_char(f->data.comment);
+	first = jm_frame_origin(all, first);
+	short_row_hint(why, sizeof why, src, comment, tb->info.delim, first);
 	return jm_err_set(err, JM_EXIT_INPUT, "%s:%lld: field %d (\"%s\"): the target is missing%s; "
-			  "drop such rows with [clean] missing = drop: %s", src->name,
-			  (long long)row_line(src->data, src->n, jm_flow_char(f->data.comment), first),
-			  j + 1, name, more, name);
+			  "drop such rows with [clean] missing = drop: %s%s", src->name,
+			  (long long)row_line(src->data, src->n, comment, first), j + 1, name, more, name,
+			  why);
 }
 
 /* [data] task, with auto decided over every row as features.c decides it
@@ -384,12 +421,11 @@ static int load_state(jm_tabular *tb, const char *dir, jm_err *err)
 	return 0;
 }
 
-/* The rows of the three parts: where each came from in the CSV. */
+/* The rows of the three parts, and the CSV they came from. */
 typedef struct part_rows {
 	const jm_source *src;
 	const int32_t *rows[3];  /* rows of the frame read, ascending */
 	int64_t count[3];
-	const int64_t *origin;   /* that frame's row -> the CSV's data row; NULL: the same */
 } part_rows;
 
 static const char *const part_names[3] = {"training", "validation", "test"};
@@ -400,18 +436,24 @@ static int stage_failed(const jm_flow *f, const flow_locator *l, jm_err *err)
 	return l->located ? -1 : jm_err_prefix(err, "%s", f->name);
 }
 
-/* The CSV line of row i of part p after the stages, or 0 when [clean]
- * dropped rows of the part (it does not say which, so the rows left no
- * longer line up with the CSV's). */
-static int64_t part_line(const part_rows *pr, const jm_flow *f, const jm_frame *part, int p,
-			 int64_t i)
+/* The CSV line of row i of a part after the stages (the frames carry
+ * their rows' origins through the split and [clean]'s drops), or 0. */
+static int64_t part_line(const part_rows *pr, const jm_flow *f, const jm_frame *part, int64_t i)
 {
-	if (i < 0 || part->nrows != pr->count[p])
+	if (i < 0 || i >= part->nrows)
 		return 0;
-	int64_t r = pr->rows[p][i];
-	if (pr->origin)
-		r = pr->origin[r];
-	return row_line(pr->src->data, pr->src->n, jm_flow_char(f->data.comment), r);
+	return row_line(pr->src->data, pr->src->n, jm_flow_char(f->data.comment),
+			jm_frame_origin(part, i));
+}
+
+/* The CSV lines of the first infinite values a quality report counts
+ * (its rows' origins are the CSV's data rows). */
+static void quality_lines(jm_quality *q, const jm_source *src, const jm_flow *f)
+{
+	for (int j = 0; j < q->ncols; j++)
+		if (q->cols[j].infinite)
+			q->cols[j].inf_line = row_line(src->data, src->n, jm_flow_char(f->data.comment),
+						       q->cols[j].first_inf);
 }
 
 /* Clean and featurize the three parts: fitted on train (or loaded), then
@@ -439,7 +481,14 @@ static int prepare_parts(jm_tabular *tb, const jm_flow *f, const part_rows *pr,
 			goto features_failed;
 	for (int p = 0; p < 3; p++) {
 		if (jm_features_matrix(&tb->features, part[p], part_names[p], &m[p], err) < 0) {
-			int64_t line = part_line(pr, f, part[p], p, m[p].bad_row);
+			int64_t bad = m[p].bad_row, line = part_line(pr, f, part[p], bad);
+			if (line > 0 && m[p].bad_missing && err) { /* a short row, read as missing? */
+				char why[160];
+				short_row_hint(why, sizeof why, pr->src, jm_flow_char(f->data.comment),
+					       tb->info.delim, jm_frame_origin(part[p], bad));
+				if (why[0] && strlen(err->msg) + strlen(why) < sizeof err->msg)
+					strcat(err->msg, why);
+			}
 			if (line > 0)
 				jm_err_prefix(err, "%s:%lld", pr->src->name, (long long)line);
 			else
@@ -514,7 +563,6 @@ int jm_tabular_load(jm_tabular *tb, const jm_flow *f, const char *state_dir,
 	jm_frame *all = NULL, *part[3] = {NULL, NULL, NULL};
 	jm_matrix m[3];
 	jm_split sp = {0};
-	int64_t *origin = NULL;
 	int rc = -1;
 
 	memset(tb, 0, sizeof *tb);
@@ -531,20 +579,21 @@ int jm_tabular_load(jm_tabular *tb, const jm_flow *f, const char *state_dir,
 		goto out;
 	}
 	if (read_frame(tb, f, &src, &all, progress, progress_ctx, err) < 0 ||
-	    check_target(tb, f, all, &src, &origin, err) < 0 ||
+	    check_target(tb, f, all, &src, err) < 0 ||
 	    decide_task(f, all, &tb->regression, err) < 0 ||
 	    (tb->loaded && (tb->regression = !tb->features.classification, 0)) ||
 	    (!state_dir && jm_features_parse(&tb->features, "task", tb->regression ? "regression"
 						: "classification", err) < 0) ||
 	    split_rows(f, all, tb->regression, &sp, err) < 0)
 		goto out;
-	const part_rows pr = {&src, {sp.train, sp.val, sp.test}, {sp.n_train, sp.n_val, sp.n_test},
-			      origin};
+	const part_rows pr = {&src, {sp.train, sp.val, sp.test}, {sp.n_train, sp.n_val, sp.n_test}};
 	for (int p = 0; p < 3; p++)
 		if (!(part[p] = take_rows(all, pr.rows[p], pr.count[p], err)))
 			goto out;
 	if (prepare_parts(tb, f, &pr, part, m, err) < 0)
 		goto out;
+	quality_lines(&tb->report.before, &src, f);
+	quality_lines(&tb->report.after, &src, f);
 	if (m[0].rows == 0) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: no training rows are left after cleaning", f->name);
 		goto out;
@@ -578,7 +627,6 @@ out:
 		jm_matrix_free(&m[p]);
 	}
 	jm_split_clear(&sp);
-	free(origin);
 	jm_frame_free(all);
 	jm_source_close(&src);
 	return rc;
@@ -655,7 +703,7 @@ static void peek_features(jm_tabular_peek *pk, jm_tabular *tb, const jm_flow *f,
 	int regression = 0, rc;
 	if (rules_from_flow(f, "features", &tb->features, features_parse, &e) < 0 ||
 	    jm_features_parse(&tb->features, "target", f->data.target, &e) < 0 ||
-	    check_target(tb, f, all, src, NULL, &e) < 0 || decide_task(f, all, &regression, &e) < 0 ||
+	    check_target(tb, f, all, src, &e) < 0 || decide_task(f, all, &regression, &e) < 0 ||
 	    jm_features_parse(&tb->features, "task", regression ? "regression" : "classification",
 			      &e) < 0)
 		rc = -1;
@@ -711,6 +759,10 @@ int jm_tabular_peek_load(jm_tabular_peek *pk, const jm_flow *f, jm_err *err)
 	pk->nrules = tb.clean.n;
 	if (!pk->clean_error)
 		peek_features(pk, &tb, f, &src, all);
+	quality_lines(&pk->quality, &src, f);
+	quality_lines(&pk->report.before, &src, f);
+	quality_lines(&pk->report.after, &src, f);
+	quality_lines(&pk->features_quality, &src, f);
 	rc = 0;
 out:
 	pk->info = tb.info;

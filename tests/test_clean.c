@@ -331,6 +331,48 @@ Test(clean, quality_report)
 	jm_frame_free(f);
 }
 
+/* inf in a CSV is a number (as pandas reads it), but the report says
+ * how many there are and where the first is, and gives the statistics
+ * pandas gives: mean inf (or NaN with both signs), std NaN, min -inf. */
+Test(clean, quality_report_counts_infinite_values)
+{
+	jm_frame *f = table("x,y\n1,1\n2,inf\n3,2\n-inf,3\n5,Infinity\n");
+	jm_quality q;
+	jm_err err = {0};
+	cr_assert_eq(jm_quality_compute(f, &q, &err), 0);
+	jm_colstats *x = &q.cols[0], *y = &q.cols[1];
+	cr_assert_eq(x->count, 5);
+	cr_assert_eq(x->infinite, 1);
+	cr_assert_eq(x->first_inf, 3);
+	cr_assert(isinf(x->min) && x->min < 0, "min %g", x->min);
+	cr_assert_eq(x->q25, 1.0);
+	cr_assert(isnan(x->std), "std %g, not the 0 of summing NaN as 0", x->std);
+	cr_assert_eq(y->infinite, 2);
+	cr_assert_eq(y->first_inf, 1);
+	cr_assert(isinf(y->mean) && y->mean > 0);
+	cr_assert_eq(y->min, 1.0);
+	q.cols[1].inf_line = 3; /* what tabular.c fills in from the CSV */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	jm_quality_text(m, &q, "data quality");
+	fclose(m);
+	cr_assert(strstr(text, "\n  column \"x\": 1 infinite value (the first at row 4); [data] "
+			       "na_values = inf, -inf reads them as missing\n"), "%s", text);
+	cr_assert(strstr(text, "\n  column \"y\": 2 infinite values (the first at line 3); "), "%s",
+		  text);
+	free(text);
+	jm_clean_report rep = {.before = q};
+	m = open_memstream(&text, &len);
+	jm_clean_report_json(m, &rep);
+	fclose(m);
+	cr_assert(strstr(text, "\"max\": null, \"infinite\": 2, \"first_infinite_line\": 3}"), "%s",
+		  text);
+	free(text);
+	jm_quality_clear(&q);
+	jm_frame_free(f);
+}
+
 Test(clean, spec_errors)
 {
 	static const struct {
@@ -448,7 +490,8 @@ Test(clean, no_column_lists_a_wide_frame_in_short)
 {
 	jm_frame *f = jm_frame_new(1);
 	jm_err err = {0};
-	char want[1024] = "[features] onehot: no column \"kolumn_7\" (columns: ";
+	char want[1024] = "[features] onehot: no column \"kolumn_7\" (did you mean \"column_7\"?) "
+			  "(columns: ";
 	for (int j = 0; j < 50; j++) {
 		char name[32];
 		snprintf(name, sizeof name, "column_%d", j);
@@ -481,6 +524,45 @@ Test(clean, no_column_lists_a_wide_frame_in_short)
 	f = jm_frame_new(0);
 	jm_no_column(&err, f, "[clean] dates", "ts");
 	cr_expect_str_eq(err.msg, "[clean] dates: no column \"ts\" (columns: none)");
+	jm_frame_free(f);
+}
+
+/* A close column name is offered ("did you mean"), whatever the width
+ * of the file; not for one or two letters off a short name (x1 for x3, y
+ * for s), and names are quoted with bad bytes escaped. */
+Test(clean, no_column_offers_the_closest_name)
+{
+	jm_frame *f = table("a,b,y,species,x1,x2\n1,2,3,a,1,2\n");
+	jm_err err = {0};
+	cr_assert_eq(jm_no_column(&err, f, "[data] target", "Y"), -1);
+	cr_expect_str_eq(err.msg, "[data] target: no column \"Y\" (did you mean \"y\"?) (columns: a, b, "
+				  "y, species, x1, x2)");
+	jm_no_column(&err, f, "[clean] missing", "specis");
+	cr_expect(strstr(err.msg, "no column \"specis\" (did you mean \"species\"?) (columns: "), "%s",
+		  err.msg);
+	jm_no_column(&err, f, "[clean] missing", "sp\xe9" "cies");
+	cr_expect(strstr(err.msg, "no column \"sp\\xe9cies\" (did you mean \"species\"?)"), "%s",
+		  err.msg);
+	jm_no_column(&err, f, "[clean] missing", "s");
+	cr_expect(strstr(err.msg, "no column \"s\" (columns: "), "%s", err.msg);
+	jm_no_column(&err, f, "[clean] missing", "x3");
+	cr_expect(strstr(err.msg, "no column \"x3\" (columns: "), "%s", err.msg);
+	jm_no_column(&err, f, "[clean] missing", "weight");
+	cr_expect(strstr(err.msg, "no column \"weight\" (columns: "), "%s", err.msg);
+	jm_frame_free(f);
+
+	/* 1000 columns: the list stays short, the suggestion comes from all */
+	f = jm_frame_new(1);
+	for (int j = 0; j < 1000; j++) {
+		char name[32];
+		snprintf(name, sizeof name, "feature_%03d", j);
+		cr_assert_not_null(jm_frame_add(f, name, JM_COL_F64, &err), "%s", err.msg);
+	}
+	jm_no_column(&err, f, "[features] standardize", "featur_917");
+	cr_expect(!strncmp(err.msg, "[features] standardize: no column \"featur_917\" (did you mean "
+				    "\"feature_917\"?) (columns: feature_000, ", 88), "%s", err.msg);
+	cr_expect(strstr(err.msg, ", ... and 976 more)"), "%s", err.msg);
+	cr_expect_lt(strlen(err.msg), 500);
 	jm_frame_free(f);
 }
 

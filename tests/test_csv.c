@@ -423,10 +423,63 @@ Test(csv, ragged_rows)
 	cr_assert_eq(jm_frame_col(f, "b")->n_na, 1);
 	cr_assert_eq(jm_frame_col(f, "c")->v.f64[3], 9.0);
 	cr_assert_eq(info.n_notes, 1);
-	cr_assert_str_eq(info.notes[0], "2 rows had fewer than 3 fields (the first at line 3, with 2); "
-					"the fields it lacks are missing values");
+	cr_assert_str_eq(info.notes[0], "line 3 has 2 fields, expected 3 (the missing ones are read as "
+					"missing); 1 more row like it");
 	jm_csv_info_clear(&info);
 	jm_frame_free(f);
+	/* a short last line without its newline: most likely a file cut off
+	 * by an interrupted copy, and the note says so */
+	f = parse_opts("a,b,c\n1,2,3\n4,5,6\n7", &o, &info);
+	cr_assert_eq(f->nrows, 3);
+	cr_assert_eq(info.n_notes, 1);
+	cr_assert_str_eq(info.notes[0], "line 4 has 1 field, expected 3, and no newline: the file looks "
+					"cut off (the missing fields are read as missing)");
+	jm_csv_info_clear(&info);
+	jm_frame_free(f);
+	f = parse_opts("a,b,c\n1,2\n4,5,6\n7,8,9\n1,\"x\ny\"", &o, &info);
+	cr_assert_eq(info.n_notes, 2, "b is numbers and text, then the short rows");
+	cr_assert_str_eq(info.notes[1], "line 2 has 2 fields, expected 3 (the missing ones are read as "
+					"missing); 1 more row like it; the last line, 5, has 2 fields and "
+					"no newline: the file looks cut off");
+	jm_csv_info_clear(&info);
+	jm_frame_free(f);
+	/* short with its newline, or complete without one: nothing cut off */
+	f = parse_opts("a,b,c\n1,2,3\n4,5\n", &o, &info);
+	cr_assert_str_eq(info.notes[0], "line 3 has 2 fields, expected 3 (the missing ones are read as "
+					"missing)");
+	jm_csv_info_clear(&info);
+	jm_frame_free(f);
+	f = parse_opts("a,b,c\n1,2,3\n4,5,6", &o, &info);
+	cr_assert_eq(info.n_notes, 0);
+	jm_csv_info_clear(&info);
+	jm_frame_free(f);
+	/* read in parts, the same note: the first short row in one part, the
+	 * cut-off line in the last */
+	size_t cap = 40 * 3000, len = 0;
+	char *big = malloc(cap);
+	len += (size_t)snprintf(big, cap, "a,b,c\n");
+	for (int i = 0; i < 3000; i++)
+		len += (size_t)snprintf(big + len, cap - len, i == 700 || i == 2100 ? "%d,%d\n" :
+					"%d,%d,%d\n", i, i * 2, i * 3);
+	len += (size_t)snprintf(big + len, cap - len, "9,9");
+	jm_csv_info i1, i4;
+	o.threads = 1;
+	jm_frame *one = parse_opts(big, &o, &i1);
+	o.threads = -4;
+	jm_frame *four = parse_opts(big, &o, &i4);
+	assert_same(one, four);
+	cr_assert_eq(i1.n_notes, 1);
+	cr_assert_str_eq(i1.notes[0], "line 702 has 2 fields, expected 3 (the missing ones are read as "
+				      "missing); 2 more rows like it; the last line, 3002, has 2 fields "
+				      "and no newline: the file looks cut off");
+	cr_assert_eq(i4.n_notes, 1);
+	cr_assert_str_eq(i4.notes[0], i1.notes[0]);
+	jm_csv_info_clear(&i1);
+	jm_csv_info_clear(&i4);
+	jm_frame_free(one);
+	jm_frame_free(four);
+	free(big);
+	o.threads = 0;
 	/* strict: an error */
 	o.strict_fields = 1;
 	cr_assert_str_eq(parse_fail_opts("a,b,c\n1,2,3\n4,5\n", 15, &o, JM_EXIT_INPUT),

@@ -381,6 +381,93 @@ Test(features, matrix_target_and_missing_policies)
 	jm_frame_free(f);
 }
 
+/* inf is a number to the reader but not to a model: the matrix refuses
+ * it by name and count (not as "missing"), whatever [features] missing
+ * says, and points at [data] na_values; a scaler is fitted on the finite
+ * values so the infinity stays one instead of turning every value NaN. */
+Test(features, infinite_values_are_named_not_called_missing)
+{
+	jm_frame *train = table("x,b,label\n1,0.5,p\n2,inf,q\n3,1.5,p\n4,-inf,q\n5,2,p\n6,,q\n");
+	jm_features fs;
+	jm_features_init(&fs);
+	spec(&fs, "target", "label");
+	spec(&fs, "standardize", "x, b");
+	fit(&fs, train);
+	cr_assert_float_eq(fs.steps[0].fit[1].num[0], 4.0 / 3, 1e-12, "mean of 0.5, 1.5, 2");
+	cr_assert(isfinite(fs.steps[0].fit[1].num[1]));
+	cr_assert(isinf(num(train, "b", 1)) && num(train, "b", 1) > 0);
+	cr_assert(isinf(num(train, "b", 3)) && num(train, "b", 3) < 0);
+	cr_assert(!isnan(num(train, "b", 0)));
+	jm_matrix m;
+	jm_err err = {0};
+	free(fs.missing);
+	fs.missing = strdup("zero");
+	cr_assert_eq(jm_features_matrix(&fs, train, "training", &m, &err), -1);
+	cr_assert_str_eq(err.msg, "[features] input column \"b\" has 2 infinite values among the 6 "
+				  "training rows; a model needs finite numbers: read them as missing "
+				  "with [data] na_values = inf, -inf (as the file spells them), then "
+				  "fill them in [clean]");
+	cr_assert_eq(m.bad_row, 1, "the first infinite value's row");
+	cr_assert(!m.bad_missing);
+	/* one in a row the model does not get (missing = drop) is no error */
+	free(fs.missing);
+	fs.missing = strdup("drop");
+	jm_frame *val = table("x,b,label\n,inf,p\n2,0.5,q\n3,1,p\n");
+	apply(&fs, val);
+	cr_assert_eq(jm_features_matrix(&fs, val, NULL, &m, &err), 0, "%s", err.msg);
+	cr_assert_eq(m.rows, 2);
+	jm_matrix_free(&m);
+	jm_frame_free(val);
+	jm_features_free(&fs);
+	jm_frame_free(train);
+
+	/* a regression target */
+	jm_frame *f = table("x,y\n1,0.5\n2,1.25\n3,inf\n4,2.5\n");
+	jm_features_init(&fs);
+	spec(&fs, "target", "y");
+	fit(&fs, f);
+	cr_assert(!fs.classification);
+	cr_assert_eq(jm_features_matrix(&fs, f, NULL, &m, &err), -1);
+	cr_assert_str_eq(err.msg, "[features] target \"y\" has 1 infinite value among 4 rows; a model "
+				  "needs finite numbers: read them as missing with [data] na_values = "
+				  "inf, -inf (as the file spells them), then drop those rows with "
+				  "[clean] missing = drop: y");
+	cr_assert_eq(m.bad_row, 2);
+	jm_features_free(&fs);
+	jm_frame_free(f);
+}
+
+/* Numbers written with decimal commas (a ';' file from a German or
+ * French locale) are text to the reader: the note says so instead of
+ * advising an encoding. */
+Test(features, decimal_commas_are_named_in_the_note)
+{
+	jm_frame *f = NULL;
+	jm_err err = {0};
+	jm_csv_opts o;
+	jm_csv_opts_init(&o);
+	const char *csv = "len;mass;town;code;n;label\n39,1;1.234,5;Bonn;1,2,3;1;a\n"
+			  "40;3.750;K\xc3\xb6ln;4;2;b\nNA;2,5;Bonn;5;3;a\n-0,5;7;Ulm;6;4;b\n";
+	cr_assert_eq(jm_csv_parse(csv, strlen(csv), &o, &f, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(jm_frame_col(f, "len")->type, JM_COL_STR, "the reader keeps them text");
+	jm_features fs;
+	jm_features_init(&fs);
+	spec(&fs, "target", "label");
+	fit(&fs, f);
+	cr_assert_eq(fs.nnotes, 4);
+	cr_assert_str_eq(fs.notes[0], "column \"len\" (string) is not a model input: it looks like "
+				      "numbers with decimal commas (\"39,1\"), which are read as text; "
+				      "write the file with \".\" as the decimal mark");
+	cr_assert(strstr(fs.notes[1], "column \"mass\" (string) is not a model input: it looks like "
+				      "numbers with decimal commas (\"1.234,5\")"), "%s", fs.notes[1]);
+	cr_assert_str_eq(fs.notes[2], "column \"town\" (string) is not a model input: encode it with "
+				      "onehot or ordinal");
+	cr_assert(strstr(fs.notes[3], "column \"code\" (string) is not a model input: encode it"),
+		  "two commas are not a number: %s", fs.notes[3]);
+	jm_features_free(&fs);
+	jm_frame_free(f);
+}
+
 Test(features, saved_state_replays_exactly)
 {
 	const char *train_csv = "g,t,x,city,label\na,2024-01-01,1.5,rome,0\nb,2024-01-02,2.5,oslo,1\n"
@@ -496,8 +583,8 @@ Test(features, step_errors_are_located_at_their_key)
 	static const struct {
 		const char *key, *value, *msg;
 	} bad[] = {
-		{"onehot", "knd", "t.flow:<onehot>: [features] onehot: no column \"knd\" (columns: s, x, "
-				  "kind, label)"},
+		{"onehot", "knd", "t.flow:<onehot>: [features] onehot: no column \"knd\" (did you mean "
+				  "\"kind\"?) (columns: s, x, kind, label)"},
 		{"drop", "nope", "t.flow:<drop>: [features] drop: no column \"nope\" (columns: s, x, kind, "
 				 "label)"},
 		{"standardize", "s", "t.flow:<standardize>: [features] standardize: column \"s\" is string, "
@@ -540,8 +627,8 @@ Test(features, step_errors_are_located_at_their_key)
 	fs.locate = locate_as_key;
 	fs.locate_ctx = &calls;
 	cr_assert_eq(jm_features_fit_apply(&fs, f, &err), -1);
-	cr_expect_str_eq(err.msg, "t.flow:<target>: [features] target: no column \"lable\" (columns: s, "
-				  "x, kind, label)");
+	cr_expect_str_eq(err.msg, "t.flow:<target>: [features] target: no column \"lable\" (did you "
+				  "mean \"label\"?) (columns: s, x, kind, label)");
 	jm_features_free(&fs);
 	jm_features_init(&fs);
 	spec(&fs, "target", "label");

@@ -122,6 +122,50 @@ Test(frame, take_and_filter_rows)
 	jm_frame_free(t);
 }
 
+/* Row origins ride along through take and filter, so a message about a
+ * row of a part can still name its line in the file. */
+Test(frame, origins_follow_take_and_filter)
+{
+	jm_frame *f = small();
+	jm_err err = {0};
+	cr_assert_null(f->origin);
+	cr_assert_eq(jm_frame_origin(f, 2), 2, "no numbering: the row itself");
+	jm_frame_number_rows(f);
+	int64_t idx[] = {3, 1, 2};
+	jm_frame *t = jm_frame_take(f, idx, 3, &err);
+	cr_assert_not_null(t, "%s", err.msg);
+	cr_assert_not_null(t->origin);
+	cr_assert_eq(jm_frame_origin(t, 0), 3);
+	cr_assert_eq(jm_frame_origin(t, 2), 2);
+	uint8_t keep[] = {0, 1, 1};
+	cr_assert_eq(jm_frame_filter(t, keep, &err), 0);
+	cr_assert_eq(t->nrows, 2);
+	cr_assert_eq(jm_frame_origin(t, 0), 1, "the row of f it came from, after the filter");
+	cr_assert_eq(jm_frame_origin(t, 1), 2);
+	jm_frame *u = jm_frame_take(t, (int64_t[]){1}, 1, &err);
+	cr_assert_eq(jm_frame_origin(u, 0), 2, "taken twice");
+	jm_frame_free(u);
+	jm_frame_free(t);
+	jm_frame_free(f);
+}
+
+/* What a message may quote: valid UTF-8 as is, other bytes and control
+ * characters as \xNN, cut with "..." without splitting a character. */
+Test(frame, escape_text_for_messages)
+{
+	char buf[64];
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "species"), "species");
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "caf\xc3\xa9 \xe4\xb8\xad"), "caf\xc3\xa9 \xe4\xb8\xad");
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "sp\xe9" "cies"), "sp\\xe9cies", "latin-1");
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "a\tb\x7f\x1b[31m"), "a\\x09b\\x7f\\x1b[31m");
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "\xed\xa0\x80"), "\\xed\\xa0\\x80", "a surrogate");
+	cr_assert_str_eq(jm_escape_text(buf, sizeof buf, "\xc3"), "\\xc3", "cut short");
+	char small[12];
+	cr_assert_str_eq(jm_escape_text(small, sizeof small, "abcdefghijklmnop"), "abcdefgh...");
+	cr_assert_str_eq(jm_escape_text(small, sizeof small, "abcde\xc3\xa9\xc3\xa9"), "abcde\xc3\xa9...");
+	cr_assert_str_eq(jm_escape_text(small, sizeof small, "ab\xff\xff" "cd"), "ab\\xff...");
+}
+
 Test(frame, matrix_is_row_major_float)
 {
 	jm_frame *f = small();

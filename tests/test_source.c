@@ -183,6 +183,94 @@ Test(source, missing_files_and_refused_formats)
 	free(nope);
 }
 
+/* text compressed with a libarchive filter (raw, no archive format),
+ * cut to keep bytes of it (0: all); returns the size written */
+static size_t write_compressed(const char *path, int (*add_filter)(struct archive *),
+			       const char *text, size_t keep)
+{
+	size_t cap = strlen(text) + 4096, used = 0;
+	char *buf = malloc(cap);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_raw(a);
+	cr_assert_eq(add_filter(a), ARCHIVE_OK);
+	archive_write_set_bytes_in_last_block(a, 1);
+	cr_assert_eq(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK, "%s",
+		     archive_error_string(a));
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "data");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_write_header(a, e);
+	archive_write_data(a, text, strlen(text));
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	FILE *fp = fopen(path, "wb");
+	cr_assert_not_null(fp);
+	fwrite(buf, 1, keep ? keep : used, fp);
+	fclose(fp);
+	free(buf);
+	return used;
+}
+
+/* A compressed file cut short (an interrupted copy) reads the same way
+ * whatever the compression: "truncated xz input" as gzip's message goes,
+ * not liblzma's "Lzma library error:  No progress is possible". */
+Test(source, truncated_and_corrupt_compressed_files)
+{
+	static const struct {
+		const char *ext, *name;
+		int (*add)(struct archive *);
+	} kinds[] = {
+		{"gz", "gzip", archive_write_add_filter_gzip},
+		{"xz", "xz", archive_write_add_filter_xz},
+		{"bz2", "bzip2", archive_write_add_filter_bzip2},
+		{"zst", "zstd", archive_write_add_filter_zstd},
+	};
+	/* big enough for the cut to fall after the first block is read, and
+	 * small ones where the whole file is read as the stream opens */
+	size_t cap = 40 * 20000, len = 0;
+	char *big = malloc(cap);
+	uint64_t x = 88172645463325252ull;
+	len += (size_t)snprintf(big, cap, "a,b\n");
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		len += (size_t)snprintf(big + len, cap - len, "%d,%llu\n", i, (unsigned long long)x);
+	}
+	const char *texts[] = {big, "a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n13,14\n15,16\n"};
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+		for (int t = 0; t < 2; t++) {
+			char name[32], want[1024];
+			snprintf(name, sizeof name, "cut%d.csv.%s", t, kinds[k].ext);
+			char *path = path_in(name);
+			size_t full = write_compressed(path, kinds[k].add, texts[t], 0);
+			write_compressed(path, kinds[k].add, texts[t], full / 2);
+			snprintf(want, sizeof want, "\"%s\": truncated %s input", path, kinds[k].name);
+			cr_expect_str_eq(open_fail(path, NULL, JM_EXIT_INPUT), want);
+			free(path);
+		}
+	/* bytes changed in the middle: corrupt, in lowercase words */
+	char *path = path_in("bad.csv.xz");
+	size_t full = write_compressed(path, archive_write_add_filter_xz, big, 0);
+	FILE *fp = fopen(path, "r+b");
+	fseek(fp, (long)(full / 3), SEEK_SET);
+	fwrite("garbage garbage garbage garbage", 1, 31, fp);
+	fclose(fp);
+	char want[1024];
+	snprintf(want, sizeof want, "\"%s\": xz decompression failed: corrupt data", path);
+	cr_expect_str_eq(open_fail(path, NULL, JM_EXIT_INPUT), want);
+	free(path);
+	path = path_in("bad.csv.zst");
+	full = write_compressed(path, archive_write_add_filter_zstd, big, 0);
+	fp = fopen(path, "r+b");
+	fseek(fp, (long)(full / 3), SEEK_SET);
+	fwrite("garbage garbage garbage garbage", 1, 31, fp);
+	fclose(fp);
+	const char *msg = open_fail(path, NULL, JM_EXIT_INPUT);
+	cr_expect(strstr(msg, "\": zstd decompression failed"), "%s", msg);
+	free(path);
+	free(big);
+}
+
 Test(source, sha256_pin_and_size_cap)
 {
 	const char *csv = "a\n1\n";

@@ -394,15 +394,15 @@ Test(tabular, rule_errors_are_located_at_their_line, .init = setup, .fini = tear
 		 "[features]\nonehot = knd\nstandardize = x\n", path);
 	jm_flow *bad = parse_ok(text);
 	cr_assert_eq(jm_tabular_load(&tb, bad, NULL, NULL, NULL, &train, &test, &err), -1);
-	cr_expect_str_eq(err.msg, "house.flow:7: [features] onehot: no column \"knd\" (columns: x, "
-				  "kind, label)");
+	cr_expect_str_eq(err.msg, "house.flow:7: [features] onehot: no column \"knd\" (did you mean "
+				  "\"kind\"?) (columns: x, kind, label)");
 	cr_expect_null(tb.features.locate, "no locator left behind");
 	jm_tabular_free(&tb);
 
 	jm_tabular_peek pk;
 	cr_assert_eq(jm_tabular_peek_load(&pk, bad, &err), 0, "%s", err.msg);
 	cr_expect_str_eq(pk.features_error, "house.flow:7: [features] onehot: no column \"knd\" "
-					    "(columns: x, kind, label)");
+					    "(did you mean \"kind\"?) (columns: x, kind, label)");
 	jm_tabular_peek_free(&pk);
 	jm_flow_free(bad);
 	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\n[clean]\n\nmissing = mean: kind\n",
@@ -485,6 +485,71 @@ Test(tabular, task_auto_and_regression, .init = setup, .fini = teardown)
 		jm_tabular_free(&tb);
 		jm_flow_free(f);
 	}
+	free(path);
+}
+
+/* inf in a CSV: the quality report counts it with the line of the first
+ * one, an input holding one stops the load at its line, and [data]
+ * na_values = inf, -inf reads them as missing for [clean] to fill. */
+Test(tabular, infinite_values_are_counted_and_refused, .init = setup, .fini = teardown)
+{
+	size_t len = 0;
+	char csv[4096];
+	len += (size_t)snprintf(csv, sizeof csv, "x,b,label\n");
+	for (int i = 0; i < 60; i++) /* b: inf every 7th row, -inf every 11th */
+		len += (size_t)snprintf(csv + len, sizeof csv - len, "%d,%s,%c\n", i,
+					i % 7 == 3 ? "inf" : i % 11 == 5 ? "-inf" : "0.5", i % 2 ? 'p' : 'q');
+	char *path = jt_write(dir, "inf.csv", csv), text[1024];
+	jm_tabular tb;
+	jm_dataset *tr, *te;
+	jm_err err = {0};
+	/* b dropped: the run goes through, the report says where they are */
+	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\n[features]\ndrop = b\n",
+		 path);
+	jm_flow *f = parse_ok(text);
+	cr_assert_eq(jm_tabular_load(&tb, f, NULL, NULL, NULL, &tr, &te, &err), 0, "%s", err.msg);
+	const jm_colstats *b = &tb.report.before.cols[1];
+	cr_assert_str_eq(b->name, "b");
+	cr_assert_gt(b->infinite, 0);
+	cr_assert_gt(b->inf_line, 1);
+	const char *line = csv;
+	for (int64_t k = 1; k < b->inf_line; k++)
+		line = strchr(line, '\n') + 1;
+	cr_expect(!strncmp(strchr(line, ',') + 1, "inf", 3) || !strncmp(strchr(line, ',') + 1, "-inf", 4),
+		  "line %lld: %.20s", (long long)b->inf_line, line);
+	jm_dataset_free(tr), jm_dataset_free(te);
+	jm_tabular_free(&tb);
+	jm_flow_free(f);
+	/* b an input, standardized: refused as infinite, at the line */
+	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\n[features]\n"
+		 "standardize = b\nmissing = zero\n", path);
+	f = parse_ok(text);
+	cr_assert_eq(jm_tabular_load(&tb, f, NULL, NULL, NULL, &tr, &te, &err), -1);
+	char want[128];
+	snprintf(want, sizeof want, "%s:", path);
+	cr_expect(!strncmp(err.msg, want, strlen(want)), "%s", err.msg);
+	int at = atoi(err.msg + strlen(want));
+	line = csv;
+	for (int k = 1; k < at; k++)
+		line = strchr(line, '\n') + 1;
+	cr_expect(strstr(line, "inf,") == strchr(line, ',') + 1 ||
+		  strstr(line, "-inf,") == strchr(line, ',') + 1, "line %d: %.20s", at, line);
+	cr_expect(strstr(err.msg, ": [features] input column \"b\" has "), "%s", err.msg);
+	cr_expect(strstr(err.msg, " infinite values among the "), "%s", err.msg);
+	cr_expect(strstr(err.msg, " training rows; a model needs finite numbers: read them as missing "
+				  "with [data] na_values = inf, -inf"), "%s", err.msg);
+	jm_tabular_free(&tb);
+	jm_flow_free(f);
+	/* and the way out the message gives */
+	snprintf(text, sizeof text, "[data]\nsource = %s\ntarget = label\nna_values = inf, -inf\n"
+		 "[clean]\nmissing = median: b\n[features]\nstandardize = b\n", path);
+	f = parse_ok(text);
+	cr_assert_eq(jm_tabular_load(&tb, f, NULL, NULL, NULL, &tr, &te, &err), 0, "%s", err.msg);
+	cr_expect_eq(tb.report.before.cols[1].infinite, 0);
+	cr_expect_gt(tb.report.before.cols[1].missing, 0);
+	jm_dataset_free(tr), jm_dataset_free(te);
+	jm_tabular_free(&tb);
+	jm_flow_free(f);
 	free(path);
 }
 

@@ -365,6 +365,19 @@ Test(tabular_batch, bad_csvs_are_located)
 	expect_refused("[data]\nsource = data.csv\n\ntarget = why\n", "a,b,y\n1,2,3\n4,5,6\n",
 		       "jianmo: bad.flow:4: [data] target: no column \"why\" in data.csv (columns: "
 		       "a, b, y)");
+	/* a close name is offered; bytes that are not UTF-8 come out escaped */
+	expect_refused("[data]\nsource = data.csv\ntarget = Y\n", "a,b,y\n1,2,3\n4,5,6\n",
+		       "jianmo: bad.flow:3: [data] target: no column \"Y\" in data.csv (did you mean "
+		       "\"y\"?) (columns: a, b, y)\n");
+	expect_refused("[data]\nsource = data.csv\ntarget = sp\xe9" "cies\n",
+		       "species,b,y\n1,2,3\n4,5,6\n",
+		       "jianmo: bad.flow:3: [data] target: no column \"sp\\xe9cies\" in data.csv (did "
+		       "you mean \"species\"?) (columns: species, b, y)\n");
+	expect_refused("[data]\nsource = data.csv\ntarget = y\n[clean]\nmissing = median: B\n",
+		       "a,b,y\n1,2,0\n2,3,1\n3,4,0\n4,5,1\n5,6,0\n6,7,1\n7,8,0\n8,9,1\n9,1,0\n"
+		       "10,2,1\n11,3,0\n12,4,1\n13,5,0\n14,6,1\n",
+		       "jianmo: bad.flow:5: [clean] missing median: no column \"B\" (did you mean "
+		       "\"b\"?) (columns: a, b, y)\n");
 	expect_refused(data_flow, "", "jianmo: data.csv: empty file");
 	expect_refused("[data]\nsource = nowhere.csv\ntarget = y\n", NULL,
 		       "jianmo: bad.flow:2: [data] source: \"nowhere.csv\": No such file or directory");
@@ -415,8 +428,8 @@ Test(tabular_batch, column_errors_name_the_rule_line)
 		const char *rule, *want;
 	} cases[] = {
 		{"[features]\nonehot = cty\n",
-		 "jianmo: bad.flow:5: [features] onehot: no column \"cty\" (columns: id, x1, x2, city, "
-		 "label)\n"},
+		 "jianmo: bad.flow:5: [features] onehot: no column \"cty\" (did you mean \"city\"?) "
+		 "(columns: id, x1, x2, city, label)\n"},
 		{"[clean]\nmissing = median: x3\n",
 		 "jianmo: bad.flow:5: [clean] missing median: no column \"x3\" (columns: id, x1, x2, "
 		 "city, label)\n"},
@@ -425,8 +438,8 @@ Test(tabular_batch, column_errors_name_the_rule_line)
 		{"[clean]\ndates = city\n",
 		 "jianmo: bad.flow:5: [clean] dates: no value of column \"city\" is a date"},
 		{"[features]\ndrop = idd\n",
-		 "jianmo: bad.flow:5: [features] drop: no column \"idd\" (columns: id, x1, x2, city, "
-		 "label)\n"},
+		 "jianmo: bad.flow:5: [features] drop: no column \"idd\" (did you mean \"id\"?) "
+		 "(columns: id, x1, x2, city, label)\n"},
 		{"[features]\nrolling = x2 window=3 by=town\n",
 		 "jianmo: bad.flow:5: [features] rolling by: no column \"town\" (columns: id, x1, x2, "
 		 "city, label)\n"},
@@ -451,7 +464,7 @@ Test(tabular_batch, column_errors_name_the_rule_line)
 	int rc = jt_jianmo(dir, &out, &err, "--batch ok.flow --set features.onehot=cty");
 	cr_expect_eq(rc, 2);
 	cr_expect(strstr(err, "jianmo: --set features.onehot: [features] onehot: no column \"cty\" "
-			      "(columns: id, x1, x2, city, label)\n"), "%s", err);
+			      "(did you mean \"city\"?) (columns: id, x1, x2, city, label)\n"), "%s", err);
 	free(out), free(err);
 
 	/* a feature plugin's columns, with the example plugin the build makes
@@ -497,7 +510,7 @@ Test(tabular_batch, missing_inputs_name_the_part_and_the_csv_line)
 		int part = -1;
 		for (int p = 0; p < 3; p++) {
 			snprintf(want, sizeof want, " rows; fill it in [clean] or set [features] "
-				 "missing = zero or drop\n");
+				 "missing = zero or drop; that line has 2 of the 3 fields\n");
 			char *at = strstr(err, parts[p]);
 			if (at && !strcmp(at + strlen(parts[p]), want))
 				part = p;
@@ -517,13 +530,42 @@ Test(tabular_batch, missing_inputs_name_the_part_and_the_csv_line)
 	expect_refused("[data]\nsource = data.csv\ntarget = y\n[clean]\nmissing = drop: y\n"
 		       "[train]\nbatch = 2\n", NULL,
 		       "jianmo: data.csv:6: [features] input column \"b\" is missing in 1 of the ");
-	/* [clean] dropped rows of every part: the flow, not a line */
+	/* [clean] dropped rows of every part: the rows keep their origins,
+	 * so the line is still known */
 	expect_refused("[data]\nsource = data.csv\ntarget = y\n[clean]\nduplicates = drop\n"
 		       "[train]\nbatch = 2\n",
 		       "a,y,b\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,q,1\n1,p,2\n1,p,2\n"
 		       "1,p,2\n1,p,2\n1,p,2\n1,p,2\n1,p,2\n1,p,2\n3,q,3\n4,p,4\n5,q\n6,p,6\n7,q,7\n8,p,8\n"
 		       "9,q,9\n10,p,10\n11,q,11\n12,p,12\n13,q,13\n14,p,14\n15,q,15\n16,p,16\n",
-		       "jianmo: bad.flow: [features] input column \"b\" is missing in 1 of the ");
+		       "jianmo: data.csv:20: [features] input column \"b\" is missing in 1 of the ");
+	/* a file cut off in its last row: the line, and that it looks cut off */
+	expect_refused(flow, "a,y,b\n2,q,2\n3,p,3\n4,q,4\n5,p,5\n6,q,6\n7,p,7\n8,q,8\n9,p,9\n"
+		       "10,q,10\n11,p,11\n12,q,12\n13,p,13\n14,q,14\n15,p,15\n16,q,16\n17,p",
+		       "; that line has 2 of the 3 fields and no newline: the file looks cut off\n");
+	expect_refused(flow, "a,y,b\n2,q,2\n3,p,3\n4,q,4\n5,p,5\n6,q,6\n7,p,7\n8,q,8\n9,p,9\n"
+		       "10,q,10\n11,p,11\n12,q,12\n13,p,13\n14,q,14\n15,p,15\n16,q,16\n17",
+		       "jianmo: data.csv:17: field 2 (\"y\"): the target is missing; drop such rows "
+		       "with [clean] missing = drop: y; that line has 1 of the 3 fields and no "
+		       "newline: the file looks cut off\n");
+}
+
+/* Short rows that a run gets through ([clean] fills them) are noted once,
+ * with the first one's line, how many more, and a file that looks cut
+ * off. */
+Test(tabular_batch, short_rows_are_noted)
+{
+	free(jt_write(dir, "data.csv", "a,y,b\n2,q,2\n3,p\n4,q,4\n5,p,5\n6,q,6\n7,p\n8,q,8\n"
+				       "9,p,9\n10,q,10\n11,p,11\n12,q,12\n13,p,13\n14,q,14\n15,p,15\n"
+				       "16,q,16\n17,p"));
+	free(jt_write(dir, "ok.flow", "[data]\nsource = data.csv\ntarget = y\n"
+				      "[clean]\nmissing = median: b\n[train]\nbatch = 2\nepochs = 1\n"));
+	char *out, *err;
+	int rc = jt_jianmo(dir, &out, &err, "--batch ok.flow");
+	cr_assert_eq(rc, 0, "%s\n%s", err, out);
+	cr_expect(strstr(out, "\nnote: data.csv: line 3 has 2 fields, expected 3 (the missing ones are "
+			      "read as missing); 2 more rows like it; the last line, 17, has 2 "
+			      "fields and no newline: the file looks cut off\n"), "%s", out);
+	free(out), free(err);
 }
 
 Test(tabular_batch, json_reports_quality_once)

@@ -324,40 +324,6 @@ static int parse_bool(const char *s, size_t n)
 	return -1;
 }
 
-/* ---- UTF-8 ----------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static int utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	if (c < 0x80)
-		return 1;
-	int len;
-	unsigned lo = 0x80, hi = 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		if (c == 0xed)
-			hi = 0x9f; /* no surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if ((size_t)len > n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (int k = 2; k < len; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* ---- dates ----------------------------------------------------------- */
 
 static inline int two(const char *s, unsigned *v)
@@ -451,6 +417,9 @@ typedef struct parser {
 	int64_t short_rows;    /* rows padded with missing fields */
 	size_t first_short;    /* where the first of them starts */
 	int first_short_fields;
+	int cut_fields;        /* the last row, short and without a newline
+				* (a file cut off): its fields; 0: none */
+	size_t cut_at;         /* where that row starts */
 	size_t from, to;  /* the part of the file this parser reads */
 	int64_t base;     /* its first row in the shared slot arrays */
 	int64_t **slots;  /* per column, rows of 8-byte slots shared by all parts */
@@ -542,7 +511,7 @@ static void utf8_check(parser *p, size_t from, size_t to)
 			i++;
 			continue;
 		}
-		int len = utf8_seq(b + i, p->n - i);
+		int len = jm_utf8_seq(b + i, p->n - i);
 		if (!len) {
 			p->utf8_bad = i;
 			return;
@@ -990,10 +959,18 @@ static int scan(parser *p, size_t from, size_t to, int last)
 	}
 	if (p->state == IN_Q)
 		return fail_at(p, p->fs, "unterminated quoted field (the quote runs to the end of the file)");
-	/* a last row without a final newline */
+	/* a last row without a final newline: when it is short, the file was
+	 * most likely cut off (an interrupted copy or download) */
 	if (p->fs < to || p->col > 0 || p->quoted) {
+		int64_t short_before = p->short_rows;
+		int fields = p->col + 1;
+		size_t start = p->row_start;
 		if (on_sep(p, p->fs, to, 1) < 0)
 			return -1;
+		if (p->short_rows > short_before) {
+			p->cut_fields = fields;
+			p->cut_at = start;
+		}
 	}
 	return 0;
 }
@@ -1131,7 +1108,7 @@ static int read_header(parser *p, size_t *pos, int header)
 		if (sp[j].quoted)
 			t = unquote(p, t, len, &len);
 		for (size_t i = 0; i < len;) {
-			int l = utf8_seq((const unsigned char *)t + i, len - i);
+			int l = jm_utf8_seq((const unsigned char *)t + i, len - i);
 			if (!l || memchr(t, '\0', len)) {
 				free(sp);
 				return jm_err_set(p->err, JM_EXIT_INPUT,
@@ -1260,6 +1237,43 @@ static void notes(const parser *p, const jm_frame *f, const uint8_t *all_missing
 		else if (col->type == JM_COL_STR)
 			note_mixed(p, col, f->nrows, info);
 	}
+}
+
+/* Rows with fewer fields than the header, counted over all parts: the
+ * first one's line, how many more, and whether the last line looks cut
+ * off (short and without a newline). */
+static void note_short_rows(const parser *cfg, const parser *parts, int nparts,
+			    jm_csv_info *info)
+{
+	int64_t total = 0;
+	const parser *first = NULL, *last = &parts[nparts - 1];
+	for (int k = 0; k < nparts; k++) {
+		total += parts[k].short_rows;
+		if (!first && parts[k].short_rows)
+			first = &parts[k];
+	}
+	if (!total)
+		return;
+	int n = cfg->ncols, cut = last->cut_fields;
+	if (total == 1 && cut) {
+		add_note(info, jm_xasprintf("line %" PRId64 " has %d field%s, expected %d, and no "
+					    "newline: the file looks cut off (the missing fields are "
+					    "read as missing)", line_of(cfg, first->first_short), cut,
+					    cut == 1 ? "" : "s", n));
+		return;
+	}
+	char more[64] = "", tail[160] = "";
+	if (total > 1)
+		snprintf(more, sizeof more, "; %" PRId64 " more row%s like it", total - 1,
+			 total == 2 ? "" : "s");
+	if (cut)
+		snprintf(tail, sizeof tail, "; the last line, %" PRId64 ", has %d field%s and no "
+			 "newline: the file looks cut off", line_of(cfg, last->cut_at), cut,
+			 cut == 1 ? "" : "s");
+	int f1 = first->first_short_fields;
+	add_note(info, jm_xasprintf("line %" PRId64 " has %d field%s, expected %d (the missing ones "
+				    "are read as missing)%s%s", line_of(cfg, first->first_short), f1,
+				    f1 == 1 ? "" : "s", n, more, tail));
 }
 
 /* ---- parts of the file ------------------------------------------------- */
@@ -1629,18 +1643,7 @@ static int assemble(assembly *a, jm_frame **out, jm_csv_info *info)
 		cfg->slots[j] = NULL;
 	}
 	notes(cfg, a->f, all_missing, info);
-	for (int k = 0; k < nparts; k++) { /* short rows: counted over all parts */
-		int64_t total = 0;
-		for (int q = 0; q < nparts; q++)
-			total += parts[q].short_rows;
-		if (!parts[k].short_rows)
-			continue;
-		add_note(info, jm_xasprintf("%" PRId64 " row%s had fewer than %d fields (the first at line %"
-					    PRId64 ", with %d); the fields it lacks are missing values",
-					    total, total == 1 ? "" : "s", ncols,
-					    line_of(cfg, parts[k].first_short), parts[k].first_short_fields));
-		break;
-	}
+	note_short_rows(cfg, parts, nparts, info);
 	*out = a->f;
 	a->f = NULL;
 	rc = 0;

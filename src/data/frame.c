@@ -344,7 +344,16 @@ void jm_frame_free(jm_frame *f)
 	for (int i = 0; i < f->ncols; i++)
 		jm_col_free(f->cols[i]);
 	free(f->cols);
+	free(f->origin);
 	free(f);
+}
+
+void jm_frame_number_rows(jm_frame *f)
+{
+	free(f->origin);
+	f->origin = jm_xmalloc((f->nrows > 0 ? (size_t)f->nrows : 1) * sizeof *f->origin);
+	for (int64_t i = 0; i < f->nrows; i++)
+		f->origin[i] = i;
 }
 
 int jm_frame_index(const jm_frame *f, const char *name)
@@ -456,6 +465,11 @@ jm_frame *jm_frame_take(const jm_frame *f, const int64_t *idx, int64_t n, jm_err
 			return NULL;
 		}
 	}
+	if (f->origin) {
+		o->origin = jm_xmalloc((n > 0 ? (size_t)n : 1) * sizeof *o->origin);
+		for (int64_t i = 0; i < n; i++)
+			o->origin[i] = f->origin[idx[i]];
+	}
 	return o;
 }
 
@@ -479,8 +493,13 @@ int jm_frame_filter(jm_frame *f, const uint8_t *keep, jm_err *err)
 		jm_col_sync_na(c, o);
 	}
 	int64_t o = 0;
-	for (int64_t i = 0; i < f->nrows; i++)
-		o += keep[i] != 0;
+	for (int64_t i = 0; i < f->nrows; i++) {
+		if (!keep[i])
+			continue;
+		if (f->origin)
+			f->origin[o] = f->origin[i];
+		o++;
+	}
 	f->nrows = o;
 	return 0;
 }
@@ -525,6 +544,34 @@ int jm_frame_matrix(const jm_frame *f, const char *const *names, int n, float *o
 		}
 	}
 	return 0;
+}
+
+/* ---- text in messages ------------------------------------------------ */
+
+const char *jm_escape_text(char *buf, size_t n, const char *s)
+{
+	size_t k = 0, len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		int l = jm_utf8_seq((const unsigned char *)s + i, len - i);
+		int raw = l > 1 || (l == 1 && c >= 0x20 && c != 0x7f);
+		size_t need = raw ? (size_t)l : 4;
+		if (k + need + 4 > n) { /* room left for "..." and the NUL */
+			memcpy(buf + k, "...", 3);
+			k += 3;
+			break;
+		}
+		if (raw) {
+			memcpy(buf + k, s + i, (size_t)l);
+			k += (size_t)l;
+			i += (size_t)l;
+		} else {
+			k += (size_t)snprintf(buf + k, n - k, "\\x%02x", c);
+			i++;
+		}
+	}
+	buf[k] = '\0';
+	return buf;
 }
 
 /* ---- dates ----------------------------------------------------------- */

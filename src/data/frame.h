@@ -92,6 +92,12 @@ typedef struct jm_frame {
 	int64_t nrows;
 	int ncols, cap;
 	jm_col **cols;
+	/* NULL, or per row the number of the row it came from, in a numbering
+	 * the caller chose (tabular.c: the CSV's data rows, from 0), so a
+	 * message about a row can still name its line after rows were taken
+	 * or filtered.  Owned by the frame; jm_frame_take and jm_frame_filter
+	 * carry it along; jm_frame_number_rows starts it. */
+	int64_t *origin;
 } jm_frame;
 
 /* An empty frame of nrows rows and no columns. */
@@ -119,6 +125,13 @@ jm_col *jm_frame_detach(jm_frame *f, int i);
 jm_frame *jm_frame_take(const jm_frame *f, const int64_t *idx, int64_t n, jm_err *err);
 /* Keep the rows whose keep[i] is non-zero, in place. */
 int jm_frame_filter(jm_frame *f, const uint8_t *keep, jm_err *err);
+/* Number the rows 0..nrows-1 in f->origin (replacing any numbering). */
+void jm_frame_number_rows(jm_frame *f);
+/* The origin of row i: f->origin[i], or i when f has none. */
+static inline int64_t jm_frame_origin(const jm_frame *f, int64_t i)
+{
+	return f->origin ? f->origin[i] : i;
+}
 
 /* Column helpers. */
 jm_col *jm_col_new(const char *name, jm_coltype t, int64_t nrows, jm_err *err);
@@ -143,6 +156,46 @@ double jm_col_num(const jm_col *c, int64_t i);
 const char *jm_col_text(const jm_col *c, int64_t i, char *buf, size_t n);
 /* Convert a numeric (I64, BOOL, TIME: seconds) column to F64 in place. */
 int jm_col_to_f64(jm_col *c, int64_t nrows, jm_err *err);
+
+/* ---- text in messages ------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static inline int jm_utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	int len;
+	unsigned lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		if (c == 0xed)
+			hi = 0x9f; /* no surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if ((size_t)len > n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (int k = 2; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* s as a message may quote it: bytes that are not valid UTF-8 and
+ * control characters become \xNN, so a latin-1 name from a flow or a tab
+ * in a header does not reach a terminal raw; cut with "..." to fit
+ * buf[0..n) (n >= 8).  Returns buf. */
+const char *jm_escape_text(char *buf, size_t n, const char *s);
 
 /* Dates: days since 1970-01-01 of a proleptic Gregorian date and back. */
 int64_t jm_days_from_civil(int64_t y, unsigned m, unsigned d);

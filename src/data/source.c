@@ -112,6 +112,21 @@ static int is_archive_path(const char *path)
 	return 0;
 }
 
+/* The compression a path's extension names, for messages; NULL: none. */
+static const char *compression_of(const char *path)
+{
+	static const struct {
+		const char *ext, *name;
+	} names[] = {
+		{".gz", "gzip"}, {".tgz", "gzip"}, {".bz2", "bzip2"}, {".tbz2", "bzip2"},
+		{".xz", "xz"},   {".txz", "xz"},   {".zst", "zstd"},  {".lz4", "lz4"},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (has_ext(path, names[i].ext))
+			return names[i].name;
+	return NULL;
+}
+
 static int is_compressed_path(const char *path)
 {
 	for (size_t i = 0; i < sizeof compressed_exts / sizeof *compressed_exts; i++)
@@ -163,9 +178,44 @@ static int64_t cap_of(const jm_source_opts *o)
 	return o && o->max_bytes > 0 ? o->max_bytes : JM_SOURCE_MAX_BYTES;
 }
 
+/* libarchive's message in our words: each decompressor says "the input
+ * ended early" its own way (gzip and bzip2 "truncated gzip input", zstd
+ * "Truncated zstd input", liblzma "Lzma library error:  No progress is
+ * possible"); all read as gzip's does ("truncated xz input"), and so on
+ * for a corrupt stream; the first word lowercase (git style).  filter:
+ * the stream's compression (NULL: not known), taken before the error, as
+ * a failed archive no longer says (compression_of the path). */
+static const char *archive_message(struct archive *a, const char *filter, char *buf, size_t n)
+{
+	static const struct {
+		const char *says, *before, *after; /* before FILTER after */
+	} table[] = {
+		{"No progress is possible", "truncated ", " input"},
+		{"Corrupted input data", "", " decompression failed: corrupt data"},
+	};
+	const char *msg = archive_error_string(a);
+	if (!msg || !*msg)
+		msg = "unreadable archive";
+	for (size_t k = 0; k < sizeof table / sizeof *table; k++)
+		if (strstr(msg, table[k].says)) {
+			snprintf(buf, n, "%s%s%s", table[k].before, filter ? filter : "compressed",
+				 table[k].after);
+			return buf;
+		}
+	size_t len = 0;
+	for (const char *c = msg; *c && len + 1 < n; c++)
+		if (!(*c == ' ' && len && buf[len - 1] == ' ')) /* "error:  No" */
+			buf[len++] = *c;
+	buf[len] = '\0';
+	/* "Truncated zstd input" -> "truncated ...", leaving "HTTP" alone */
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z')
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
 /* Read the current entry's data into a malloc'd buffer. */
-static int read_entry(struct archive *a, struct archive_entry *e, const char *name, int64_t cap,
-		      char **out, size_t *n, jm_err *err)
+static int read_entry(struct archive *a, struct archive_entry *e, const char *name,
+		      const char *filter, int64_t cap, char **out, size_t *n, jm_err *err)
 {
 	size_t size = archive_entry_size_is_set(e) ? (size_t)archive_entry_size(e) : 0;
 	if (size > (uint64_t)cap)
@@ -188,7 +238,9 @@ static int read_entry(struct archive *a, struct archive_entry *e, const char *na
 		}
 		la_ssize_t got = archive_read_data(a, buf + len, alloc - len);
 		if (got < 0) {
-			jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", name, archive_error_string(a));
+			char why[256];
+			jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", name,
+				   archive_message(a, filter, why, sizeof why));
 			free(buf);
 			return -1;
 		}
@@ -219,7 +271,8 @@ static int read_archive(jm_source *s, const char *path, const char *member, int 
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
-	char *listing = NULL;
+	char *listing = NULL, why[256];
+	const char *filter = compression_of(path);
 	size_t llen = 0;
 	int found = 0, tables = 0, rc = -1;
 	archive_read_support_filter_all(a);
@@ -231,7 +284,8 @@ static int read_archive(jm_source *s, const char *path, const char *member, int 
 		archive_read_support_format_gnutar(a);
 	}
 	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", s->name, archive_error_string(a));
+		jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", s->name,
+			   archive_message(a, filter, why, sizeof why));
 		goto out;
 	}
 	for (;;) {
@@ -239,7 +293,8 @@ static int read_archive(jm_source *s, const char *path, const char *member, int 
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", s->name, archive_error_string(a));
+			jm_err_set(err, JM_EXIT_INPUT, "\"%s\": %s", s->name,
+				   archive_message(a, filter, why, sizeof why));
 			goto out;
 		}
 		if (!raw && archive_entry_filetype(e) != AE_IFREG)
@@ -263,7 +318,7 @@ static int read_archive(jm_source *s, const char *path, const char *member, int 
 		}
 		if (!match || found)
 			continue;
-		if (read_entry(a, e, s->name, cap_of(o), &s->heap, &s->n, err) < 0)
+		if (read_entry(a, e, s->name, filter, cap_of(o), &s->heap, &s->n, err) < 0)
 			goto out;
 		found = 1;
 		if (raw)
