@@ -707,8 +707,14 @@ static int read_csv(predictor *p, jm_err *err)
 	co.na_values = (const char *const *)na;
 	co.n_na_values = nna;
 	co.name = p->src.name;
-	int rc = jm_csv_parse(p->src.data, p->src.n, &co, &p->frame, NULL, err);
+	jm_csv_info info = {0};
+	int rc = jm_csv_parse(p->src.data, p->src.n, &co, &p->frame, &info, err);
 	jm_strv_free(na, nna);
+	/* what the reader saw (short rows, a file cut off, mixed columns), as
+	 * a run says it: predictions from filled-in values need saying */
+	for (int i = 0; rc == 0 && i < info.n_notes; i++)
+		fprintf(p->msg, "jianmo: note: %s: %s\n", p->src.name, info.notes[i]);
+	jm_csv_info_clear(&info);
 	if (rc < 0)
 		return -1;
 	if (p->o->limit > 0 && p->o->limit < p->frame->nrows) {

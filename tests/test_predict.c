@@ -644,6 +644,23 @@ Test(predict, image_test_images_give_the_stored_test_acc)
 	expect_refused(args, "expected images");
 }
 
+/* What the CSV reader notes (here a file cut off mid-row) is said, as a
+ * run says it: the predictions of its last row come from filled-in
+ * values. */
+Test(predict, a_file_cut_off_is_noted)
+{
+	write_classes_csv("classes.csv");
+	train("classes.flow", classes_flow);
+	free(jt_write(dir, "cut.csv", "id,x1,x2,city,label\n1,0.5,10,rome,yes\n2,0.5"));
+	char *out, *msg;
+	int rc = jt_jianmo(dir, &out, &msg, "predict 1 cut.csv");
+	cr_assert_eq(rc, 0, "%s", msg);
+	cr_expect(strstr(msg, "note: cut.csv: line 3 has 2 fields, expected 5, and no newline: the "
+			      "file looks cut off"),
+		  "%s", msg);
+	free(out), free(msg);
+}
+
 /* Values a float cannot hold give rows without a prediction and a note:
  * never NaN probabilities, nor a class argmax'ed over NaNs, nor a NaN log
  * loss.  (Outputs that are not finite for other inputs are dropped the
