@@ -39,6 +39,7 @@
 #include "pipeline/clean.h"
 #include "pipeline/features.h"
 #include "pipeline/runner.h"
+#include "pipeline/tabular.h"
 #include "store/store.h"
 #include "util/json.h"
 #include "util/outpath.h"
@@ -339,41 +340,14 @@ static int build_model(predictor *p, jm_err *err)
 	return 0;
 }
 
-/* ---- a CSV run: the fitted state -------------------------------------------- */
-
-static FILE *state_open(const predictor *p, const char *name, jm_err *err)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", p->run_dir, name);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		jm_err_set(err, JM_EXIT_INPUT, "run %lld: %s: %s (the run's fitted cleaning and "
-			   "features are needed to predict)", (long long)p->run, path, strerror(errno));
-	return fp;
-}
-
-/* The run's fitted state, as pipeline/tabular.c's load_state reads it. */
+/* The run's fitted state (jm_tabular_load_state), and what it says of the
+ * model: its inputs, classes or target scale. */
 static int load_state(predictor *p, jm_err *err)
 {
-	FILE *fp = state_open(p, "clean.state", err);
-	int rc = fp ? jm_clean_load(&p->clean, fp, err) : -1;
-	if (fp)
-		fclose(fp);
-	if (rc < 0 || !(fp = state_open(p, "features.state", err)))
-		return -1;
-	rc = jm_features_load(&p->features, fp, err);
-	fclose(fp);
-	if (rc < 0 || !(fp = state_open(p, "target.state", err)))
-		return -1;
-	jm_state_reader r = {.in = fp};
-	rc = jm_state_next(&r) == 1 && jm_state_word(&r, "target") == 0 &&
-	     jm_state_double(&r, &p->y_mean) == 0 && jm_state_double(&r, &p->y_std) == 0 &&
-	     p->y_std > 0 ? 0 : -1;
-	jm_state_reader_free(&r);
-	fclose(fp);
-	if (rc < 0)
-		return jm_err_set(err, JM_EXIT_INPUT, "%s/target.state: expected \"target MEAN STD\"",
-				  p->run_dir);
+	if (jm_tabular_load_state(&p->clean, &p->features, &p->y_mean, &p->y_std, p->run_dir,
+				  err) < 0)
+		return jm_err_prefix(err, "run %lld: its fitted cleaning and features are needed to "
+				     "predict", (long long)p->run);
 	const jm_features *fs = &p->features;
 	p->regression = !fs->classification;
 	p->c = p->h = 1;
@@ -657,27 +631,6 @@ out:
 
 /* ---- a CSV run: the rows -------------------------------------------------- */
 
-/* [data] na_values: "?, -, n.a." → tokens (the array and each malloc'd);
- * as pipeline/tabular.c's na_tokens. */
-static char **na_tokens(const char *list, int *n)
-{
-	char *copy = jm_xstrdup(list), *save = NULL;
-	char **out = NULL;
-	*n = 0;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		t += strspn(t, " \t");
-		size_t len = strlen(t);
-		while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
-			t[--len] = '\0';
-		if (!len)
-			continue;
-		out = jm_xrealloc(out, (size_t)(*n + 1) * sizeof *out);
-		out[(*n)++] = jm_xstrdup(t);
-	}
-	free(copy);
-	return out;
-}
-
 static int looks_like_idx(const jm_source *s)
 {
 	const unsigned char *b = (const unsigned char *)s->data;
@@ -701,7 +654,7 @@ static int read_csv(predictor *p, jm_err *err)
 	jm_csv_opts co;
 	jm_csv_opts_init(&co);
 	int nna = 0;
-	char **na = na_tokens(f->data.na_values, &nna);
+	char **na = jm_tabular_na_tokens(f->data.na_values, &nna);
 	co.delim = jm_flow_char(f->data.delimiter);
 	co.comment = jm_flow_char(f->data.comment);
 	co.na_values = (const char *const *)na;

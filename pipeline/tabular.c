@@ -96,8 +96,7 @@ static void stages_locate(jm_tabular *tb, flow_locator *clean, flow_locator *fea
 
 /* ---- reading ------------------------------------------------------------- */
 
-/* [data] na_values: "?, -, n.a." → tokens (the array and each malloc'd). */
-static char **na_tokens(const char *list, int *n)
+char **jm_tabular_na_tokens(const char *list, int *n)
 {
 	char *copy = jm_xstrdup(list), *save = NULL;
 	char **out = NULL;
@@ -218,7 +217,7 @@ static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame
 	jm_csv_opts co;
 	jm_csv_opts_init(&co);
 	int nna = 0;
-	char **na = na_tokens(f->data.na_values, &nna);
+	char **na = jm_tabular_na_tokens(f->data.na_values, &nna);
 	co.delim = jm_flow_char(f->data.delimiter);
 	co.comment = jm_flow_char(f->data.comment);
 	co.na_values = (const char *const *)na;
@@ -395,28 +394,37 @@ static FILE *state_open(const char *dir, const char *name, const char *mode, jm_
 	return fp;
 }
 
-/* The saved state of a run: the rules as fitted, and the target's scale. */
-static int load_state(jm_tabular *tb, const char *dir, jm_err *err)
+int jm_tabular_load_state(jm_clean *clean, jm_features *features, double *y_mean,
+			  double *y_std, const char *dir, jm_err *err)
 {
 	FILE *fp = state_open(dir, "clean.state", "r", err);
-	int rc = fp ? jm_clean_load(&tb->clean, fp, err) : -1;
+	int rc = fp ? jm_clean_load(clean, fp, err) : -1;
 	if (fp)
 		fclose(fp);
 	if (rc < 0 || !(fp = state_open(dir, "features.state", "r", err)))
 		return -1;
-	rc = jm_features_load(&tb->features, fp, err);
+	rc = jm_features_load(features, fp, err);
 	fclose(fp);
 	if (rc < 0 || !(fp = state_open(dir, "target.state", "r", err)))
 		return -1;
 	jm_state_reader r = {.in = fp};
 	rc = jm_state_next(&r) == 1 && jm_state_word(&r, "target") == 0 &&
-	     jm_state_double(&r, &tb->y_mean) == 0 && jm_state_double(&r, &tb->y_std) == 0 &&
-	     tb->y_std > 0 ? 0 : -1;
+	     jm_state_double(&r, y_mean) == 0 && jm_state_double(&r, y_std) == 0 && *y_std > 0
+		     ? 0
+		     : -1;
 	jm_state_reader_free(&r);
 	fclose(fp);
 	if (rc < 0)
 		return jm_err_set(err, JM_EXIT_INPUT, "%s/target.state: expected \"target MEAN STD\"",
 				  dir);
+	return 0;
+}
+
+/* The saved state of a run: the rules as fitted, and the target's scale. */
+static int load_state(jm_tabular *tb, const char *dir, jm_err *err)
+{
+	if (jm_tabular_load_state(&tb->clean, &tb->features, &tb->y_mean, &tb->y_std, dir, err) < 0)
+		return -1;
 	tb->loaded = 1;
 	return 0;
 }

@@ -66,6 +66,16 @@ extern const char *const jm_tabular_files[];
 
 void jm_tabular_free(jm_tabular *tb); /* accepts NULL or a zeroed one */
 
+/* A run's fitted state from dir (clean.state, features.state,
+ * target.state, as jm_tabular_save writes them) into clean, features and
+ * the target's scale: what --rerun, --resume and predict use. */
+int jm_tabular_load_state(jm_clean *clean, jm_features *features, double *y_mean,
+			  double *y_std, const char *dir, jm_err *err);
+
+/* [data] na_values: "?, -, n.a." → *n tokens, blanks around each trimmed
+ * (the array and each token malloc'd: jm_strv_free). */
+char **jm_tabular_na_tokens(const char *list, int *n);
+
 /* ---- a look at a CSV source, for the workbench's previews --------------- */
 
 /* What the wizard's Data, Clean and Features previews show: the frame as
