@@ -45,6 +45,7 @@
 #include "util/outpath.h"
 #include "util/rng.h"
 #include "util/strbuf.h"
+#include "util/suggest.h"
 
 #define EXAMPLE_ROWS 5 /* rows named in a note about rows without a prediction */
 
@@ -569,8 +570,17 @@ static int check_columns(predictor *p, const char *target, jm_err *err)
 		jm_escape_text(esc, sizeof esc, need_list[i]);
 		if (all.len < 600)
 			jm_buf_printf(&all, "%s%s", all.len ? ", " : "", esc);
-		if (jm_frame_index(p->frame, need_list[i]) < 0)
+		if (jm_frame_index(p->frame, need_list[i]) < 0) {
+			/* a column renamed in DATA: the closest name it has */
+			const char *best = NULL;
+			int best_d = 99;
+			for (int k = 0; k < p->frame->ncols; k++)
+				jm_suggest_consider(need_list[i], p->frame->cols[k]->name, &best, &best_d);
 			jm_buf_printf(&missing, "%s\"%s\"", nmissing++ ? ", " : "", esc);
+			if (best)
+				jm_buf_printf(&missing, " (DATA has \"%s\")",
+					      jm_escape_text(esc, sizeof esc, best));
+		}
 	}
 	if (nmissing) {
 		jm_err_set(err, JM_EXIT_INPUT, "%s: no column%s %s, which run %lld's model needs (it "

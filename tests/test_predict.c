@@ -500,6 +500,9 @@ Test(predict, refuses_bad_runs_and_bad_data)
 	free(jt_write(dir, "nocols.csv", "id,city,label\n1,rome,yes\n"));
 	expect_refused("1 nocols.csv", "nocols.csv: no columns \"x1\", \"x2\", which run 1's model "
 				       "needs");
+	free(jt_write(dir, "renamed.csv", "id,x_1,x2,city\n1,0.5,1.5,rome\n"));
+	expect_refused("1 renamed.csv", "renamed.csv: no column \"x1\" (DATA has \"x_1\"), which run "
+					"1's model needs");
 	free(jt_write(dir, "text.csv", "x1,x2,city\n0.5,abc,rome\n1.0,2.0,oslo\n"));
 	expect_refused("1 text.csv", "text.csv: column \"x2\" holds text (row 1: \"abc\"), and run 1's "
 				     "model takes numbers there");
