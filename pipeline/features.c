@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/csv.h"
 #include "pipeline/clean.h"
 #include "plugin/plugin.h"
 
@@ -1592,8 +1591,36 @@ static void locate_key(const jm_features *fs, const char *key, jm_err *err)
 		fs->locate(fs->locate_ctx, key, err);
 }
 
-/* A text column whose every value reads as a number once its decimal
- * comma is a point ("39,1"; "1.234,5" with points between thousands):
+/* The shape of a decimal number: [sign] digits [. digits] [e [sign]
+ * digits], blanks around it, at least one digit before the exponent. */
+static int looks_decimal(const char *s, size_t n)
+{
+	size_t i = 0, digits = 0;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i < n && (s[i] == '+' || s[i] == '-'))
+		i++;
+	for (; i < n && isdigit((unsigned char)s[i]); i++)
+		digits++;
+	if (i < n && s[i] == '.')
+		for (i++; i < n && isdigit((unsigned char)s[i]); i++)
+			digits++;
+	if (digits && i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		size_t e = i;
+		while (i < n && isdigit((unsigned char)s[i]))
+			i++;
+		if (i == e)
+			return 0;
+	}
+	return digits && i == n;
+}
+
+/* A text column whose every value has the shape of a number once its
+ * decimal comma is a point ("39,1"; "1.234,5" with points between thousands):
  * the first such value, for a note that says so instead of advising an
  * encoding; NULL when some value is other text or none has a comma. */
 static const char *decimal_comma_value(const jm_col *c)
@@ -1604,10 +1631,9 @@ static const char *decimal_comma_value(const jm_col *c)
 	for (int32_t k = 0; d && k < d->n; k++) {
 		const char *v = d->s[k];
 		size_t len = d->len[k], n = 0;
-		double x;
 		const char *comma = memchr(v, ',', len);
 		if (!comma) {
-			if (!jm_csv_parse_double(v, len, &x))
+			if (!looks_decimal(v, len))
 				return NULL;
 			continue;
 		}
@@ -1616,7 +1642,7 @@ static const char *decimal_comma_value(const jm_col *c)
 		for (size_t i = 0; i < len; i++) /* drop thousands points, the comma -> '.' */
 			if (v[i] != '.' || v + i > comma)
 				buf[n++] = v[i] == ',' ? '.' : v[i];
-		if (!jm_csv_parse_double(buf, n, &x))
+		if (!looks_decimal(buf, n))
 			return NULL;
 		if (!example)
 			example = v;

@@ -34,7 +34,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 FLOW_FUZZ_SRC = $(srcdir)/fuzz/flow_fuzz.c $(srcdir)/src/flow.c $(srcdir)/src/data/idx.c \
 	$(srcdir)/src/data/dataset.c $(srcdir)/src/util/err.c \
 	$(srcdir)/pipeline/clean.c $(srcdir)/pipeline/features.c $(srcdir)/src/data/frame.c \
-	$(srcdir)/src/util/json.c $(srcdir)/src/util/strbuf.c $(srcdir)/src/plugin/registry.c
+	$(srcdir)/src/util/json.c $(srcdir)/src/util/strbuf.c $(srcdir)/src/plugin/registry.c \
+	$(srcdir)/src/util/suggest.c
 IDX_FUZZ_SRC = $(srcdir)/fuzz/idx_fuzz.c $(srcdir)/src/data/idx.c $(srcdir)/src/util/err.c
 fuzz/flow_fuzz: $(FLOW_FUZZ_SRC)
 	$(MKDIR_P) fuzz
