@@ -26,6 +26,7 @@
 #include "store/metric_writer.h"
 #include "store/store.h"
 #include "testutil.h"
+#include "util/fmt.h"
 
 static char *work, *home;
 
@@ -1163,4 +1164,19 @@ Test(cli_runs, control_characters_in_names_are_written_escaped)
 		     e);
 	cr_expect(strstr(out, "  name      new\\nline.flow\n"), "%s", out);
 	free(out), free(e);
+}
+
+/* DURATION and AGE round the same way (down), so a run never shows having
+ * run longer than it has existed. */
+Test(cli_runs, durations_round_down_as_ages_do)
+{
+	char d[32], a[32];
+	jm_fmt_duration(d, sizeof d, 6.6);
+	jm_fmt_age(a, sizeof a, 6.9);
+	cr_expect_str_eq(d, "6s");
+	cr_expect_str_eq(a, "6s");
+	jm_fmt_duration(d, sizeof d, 119.99);
+	cr_expect_str_eq(d, "1m59s");
+	jm_fmt_duration(d, sizeof d, -3);
+	cr_expect_str_eq(d, "0s");
 }

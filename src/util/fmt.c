@@ -4,9 +4,11 @@
 #include <math.h>
 #include <stdio.h>
 
+/* Whole units, rounded down as an age is: a run that ran 6.6 s of the
+ * 6.9 s since it started reads 6s and 6s, never 7s beside 6s. */
 void jm_fmt_duration(char *out, size_t cap, double secs)
 {
-	long s = secs < 0 ? 0 : (long)(secs + 0.5);
+	long s = secs < 0 ? 0 : (long)secs;
 	if (s < 60)
 		snprintf(out, cap, "%lds", s);
 	else if (s < 3600)
