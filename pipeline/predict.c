@@ -145,22 +145,6 @@ static char *read_small_file(const char *path, size_t *len)
 	return jm_buf_detach(&b, len);
 }
 
-/* A CSV cell: quoted when it holds a comma, a quote or a line end. */
-static void csv_cell(FILE *out, const char *s)
-{
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', out);
-		fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
 /* ---- the run -------------------------------------------------------------- */
 
 /* A search has no model of its own: name its best trial (by the search's
@@ -661,18 +645,8 @@ static int read_csv(predictor *p, jm_err *err)
 				  "on a CSV (%s): give it rows of the same columns", p->src.name,
 				  p->src.data[3] == 3 ? "images" : "labels", (long long)p->run,
 				  f->data.source);
-	jm_csv_opts co;
-	jm_csv_opts_init(&co);
-	int nna = 0;
-	char **na = jm_tabular_na_tokens(f->data.na_values, &nna);
-	co.delim = jm_flow_char(f->data.delimiter);
-	co.comment = jm_flow_char(f->data.comment);
-	co.na_values = (const char *const *)na;
-	co.n_na_values = nna;
-	co.name = p->src.name;
 	jm_csv_info info = {0};
-	int rc = jm_csv_parse(p->src.data, p->src.n, &co, &p->frame, &info, err);
-	jm_strv_free(na, nna);
+	int rc = jm_tabular_parse_csv(f, &p->src, p->o->limit, &p->frame, &info, err);
 	/* what the reader saw (short rows, a file cut off, mixed columns), as
 	 * a run says it: predictions from filled-in values need saying */
 	for (int i = 0; rc == 0 && i < info.n_notes; i++)
@@ -680,18 +654,6 @@ static int read_csv(predictor *p, jm_err *err)
 	jm_csv_info_clear(&info);
 	if (rc < 0)
 		return -1;
-	if (p->o->limit > 0 && p->o->limit < p->frame->nrows) {
-		int64_t *idx = jm_xmalloc((size_t)p->o->limit * sizeof *idx);
-		for (int64_t i = 0; i < p->o->limit; i++)
-			idx[i] = i;
-		jm_frame *head = jm_frame_take(p->frame, idx, p->o->limit, err);
-		free(idx);
-		if (!head)
-			return -1;
-		jm_frame_free(p->frame);
-		p->frame = head;
-	}
-	jm_frame_number_rows(p->frame);
 	p->n = p->frame->nrows;
 	return 0;
 }
@@ -1155,7 +1117,7 @@ static void write_rows(const predictor *p, FILE *out)
 	for (int k = 0; p->proba && k < K; k++) {
 		char *h = jm_xasprintf("p_%s", p->classes[k]);
 		fputc(',', out);
-		csv_cell(out, h);
+		jm_csv_write_field(out, h);
 		free(h);
 	}
 	fputc('\n', out);
@@ -1165,7 +1127,7 @@ static void write_rows(const predictor *p, FILE *out)
 			if (!isnan(p->value[r]))
 				fprintf(out, "%.9g", p->value[r]);
 		} else if (p->pred[r] >= 0) {
-			csv_cell(out, p->classes[p->pred[r]]);
+			jm_csv_write_field(out, p->classes[p->pred[r]]);
 		}
 		for (int k = 0; p->proba && k < K; k++) {
 			fputc(',', out);

@@ -96,7 +96,8 @@ static void stages_locate(jm_tabular *tb, flow_locator *clean, flow_locator *fea
 
 /* ---- reading ------------------------------------------------------------- */
 
-char **jm_tabular_na_tokens(const char *list, int *n)
+/* [data] na_values: "?, -, n.a." → tokens (the array and each malloc'd). */
+static char **na_tokens(const char *list, int *n)
 {
 	char *copy = jm_xstrdup(list), *save = NULL;
 	char **out = NULL;
@@ -113,6 +114,38 @@ char **jm_tabular_na_tokens(const char *list, int *n)
 	}
 	free(copy);
 	return out;
+}
+
+int jm_tabular_parse_csv(const jm_flow *f, const jm_source *src, int64_t limit, jm_frame **out,
+			 jm_csv_info *info, jm_err *err)
+{
+	jm_csv_opts co;
+	jm_csv_opts_init(&co);
+	int nna = 0;
+	char **na = na_tokens(f->data.na_values, &nna);
+	co.delim = jm_flow_char(f->data.delimiter);
+	co.comment = jm_flow_char(f->data.comment);
+	co.na_values = (const char *const *)na;
+	co.n_na_values = nna;
+	co.name = src->name;
+	*out = NULL;
+	int rc = jm_csv_parse(src->data, src->n, &co, out, info, err);
+	jm_strv_free(na, nna);
+	if (rc < 0)
+		return -1;
+	if (limit > 0 && limit < (*out)->nrows) {
+		int64_t *idx = jm_xmalloc((size_t)limit * sizeof *idx);
+		for (int64_t i = 0; i < limit; i++)
+			idx[i] = i;
+		jm_frame *head = jm_frame_take(*out, idx, limit, err);
+		free(idx);
+		jm_frame_free(*out);
+		*out = head;
+		if (!head)
+			return -1;
+	}
+	jm_frame_number_rows(*out); /* row i is the CSV's data row i */
+	return 0;
 }
 
 /* Where data row `row` of the CSV in buf starts: its offset, and in *line
@@ -213,35 +246,8 @@ static int read_frame(jm_tabular *tb, const jm_flow *f, jm_source *src, jm_frame
 		return jm_err_prefix(err, "%s: [data] %s", loc, pin ? "sha256" : "source");
 	}
 	tb->source = jm_xstrdup(src->name);
-
-	jm_csv_opts co;
-	jm_csv_opts_init(&co);
-	int nna = 0;
-	char **na = jm_tabular_na_tokens(f->data.na_values, &nna);
-	co.delim = jm_flow_char(f->data.delimiter);
-	co.comment = jm_flow_char(f->data.comment);
-	co.na_values = (const char *const *)na;
-	co.n_na_values = nna;
-	co.name = src->name;
-	int rc = jm_csv_parse(src->data, src->n, &co, all, &tb->info, err);
-	for (int i = 0; i < nna; i++)
-		free(na[i]);
-	free(na);
-	if (rc < 0)
+	if (jm_tabular_parse_csv(f, src, f->data.limit, all, &tb->info, err) < 0)
 		return -1;
-	int64_t limit = f->data.limit;
-	if (limit > 0 && limit < (*all)->nrows) {
-		int64_t *idx = jm_xmalloc((size_t)limit * sizeof *idx);
-		for (int64_t i = 0; i < limit; i++)
-			idx[i] = i;
-		jm_frame *head = jm_frame_take(*all, idx, limit, err);
-		free(idx);
-		if (!head)
-			return -1;
-		jm_frame_free(*all);
-		*all = head;
-	}
-	jm_frame_number_rows(*all); /* row i is the CSV's data row i */
 	tb->rows = (*all)->nrows;
 	return 0;
 }

@@ -72,9 +72,12 @@ void jm_tabular_free(jm_tabular *tb); /* accepts NULL or a zeroed one */
 int jm_tabular_load_state(jm_clean *clean, jm_features *features, double *y_mean,
 			  double *y_std, const char *dir, jm_err *err);
 
-/* [data] na_values: "?, -, n.a." → *n tokens, blanks around each trimmed
- * (the array and each token malloc'd: jm_strv_free). */
-char **jm_tabular_na_tokens(const char *list, int *n);
+/* src's bytes as f's [data] reads a CSV (delimiter, comment, na_values),
+ * only its first limit rows when limit > 0, rows numbered from 0 in the
+ * file's order (jm_frame_number_rows).  info (may be NULL) as
+ * jm_csv_parse's.  A run and predict read their CSVs so. */
+int jm_tabular_parse_csv(const jm_flow *f, const jm_source *src, int64_t limit, jm_frame **out,
+			 jm_csv_info *info, jm_err *err);
 
 /* ---- a look at a CSV source, for the workbench's previews --------------- */
 

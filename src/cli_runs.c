@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "data/frame.h" /* jm_csv_write_field */
 #include "store/query.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -237,19 +238,8 @@ static void csv_field(const char *s, int first)
 {
 	if (!first)
 		fputc(',', stdout);
-	if (!s)
-		return;
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, stdout);
-		return;
-	}
-	fputc('"', stdout);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', stdout);
-		fputc(*s, stdout);
-	}
-	fputc('"', stdout);
+	if (s)
+		jm_csv_write_field(stdout, s);
 }
 
 /* A number as JSON writes it, but inf as inf; empty when absent or NaN. */

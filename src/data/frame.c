@@ -812,7 +812,7 @@ void jm_frame_print(FILE *out, const jm_frame *f, int64_t max_rows)
 	free(w);
 }
 
-static void csv_field(FILE *out, const char *s)
+void jm_csv_write_field(FILE *out, const char *s)
 {
 	if (!s[strcspn(s, ",\"\r\n")]) {
 		fputs(s, out);
@@ -833,14 +833,14 @@ int jm_frame_write_csv(const jm_frame *f, FILE *out, jm_err *err)
 	for (int j = 0; j < f->ncols; j++) {
 		if (j)
 			fputc(',', out);
-		csv_field(out, f->cols[j]->name);
+		jm_csv_write_field(out, f->cols[j]->name);
 	}
 	fputc('\n', out);
 	for (int64_t i = 0; i < f->nrows; i++) {
 		for (int j = 0; j < f->ncols; j++) {
 			if (j)
 				fputc(',', out);
-			csv_field(out, jm_col_text(f->cols[j], i, buf, sizeof buf));
+			jm_csv_write_field(out, jm_col_text(f->cols[j], i, buf, sizeof buf));
 		}
 		fputc('\n', out);
 	}

@@ -221,5 +221,8 @@ int jm_frame_matrix(const jm_frame *f, const char *const *names, int n, float *o
 void jm_frame_print(FILE *out, const jm_frame *f, int64_t max_rows);
 /* Write f as CSV (RFC 4180, header, comma, "" for missing). */
 int jm_frame_write_csv(const jm_frame *f, FILE *out, jm_err *err);
+/* One CSV field (RFC 4180): quoted, its quotes doubled, when it holds a
+ * comma, a quote or a line end. */
+void jm_csv_write_field(FILE *out, const char *s);
 
 #endif
