@@ -1185,12 +1185,7 @@ static int write_output(const predictor *p, jm_err *err)
 	}
 	/* beside the file a link names, so the link stays */
 	char *tmp = jm_xasprintf("%s.XXXXXX", p->out.real);
-	int fd = mkstemp(tmp);
-	if (fd >= 0) {
-		mode_t mask = umask(0); /* mkstemp makes 0600; the CSV is an ordinary file */
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
-	}
+	int fd = jm_mkstemp_file(tmp);
 	FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!fp) {
 		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", path, strerror(errno));

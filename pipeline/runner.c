@@ -977,8 +977,8 @@ static void log_best_val(runner *r)
 {
 	jm_trainer *t = &r->t;
 	if (t->val.n > 0 && t->st.best_epoch > 0)
-		jm_metric_log(t->mw, t->run, t->regression || !strcmp(r->flow->train.monitor, "val_loss")
-						     ? "best_val_loss" : "best_val_acc",
+		jm_metric_log(t->mw, t->run,
+			      !strcmp(jm_train_monitor(t), "val_loss") ? "best_val_loss" : "best_val_acc",
 			      t->st.step, t->st.best);
 }
 
@@ -1010,10 +1010,7 @@ static int restore_best(runner *r, jm_err *err)
 	if (jm_train_restore_best(t, err) < 0)
 		return -1;
 	jm_report_msg(&r->rep, "keeping epoch %lld's weights, the best by %s (%.4f)",
-		      (long long)st->best_epoch,
-		      t->regression || !strcmp(r->flow->train.monitor, "val_loss") ? "val_loss"
-										 : "val_acc",
-		      st->best);
+		      (long long)st->best_epoch, jm_train_monitor(t), st->best);
 	return 0;
 }
 

@@ -459,6 +459,11 @@ static int improved(const jm_trainer *t, double v)
 	return v > t->st.best;
 }
 
+const char *jm_train_monitor(const jm_trainer *t)
+{
+	return monitor_loss(t) ? "val_loss" : "val_acc";
+}
+
 /* The best epoch's weights so far (by [train] monitor), which an
  * early-stopping run ends with (jm_train_restore_best); on disk, so a
  * resumed run has them too. */
@@ -470,8 +475,7 @@ static int save_best(jm_trainer *t, jm_err *err)
 	snprintf(path, sizeof path, "%s/" JM_TRAIN_BEST_FILE, t->run_dir);
 	snprintf(epoch, sizeof epoch, "%lld", (long long)t->st.best_epoch);
 	snprintf(value, sizeof value, "%.17g", t->st.best);
-	const char *meta[] = {"epoch", epoch, "monitor", monitor_loss(t) ? "val_loss" : "val_acc",
-			      "value", value};
+	const char *meta[] = {"epoch", epoch, "monitor", jm_train_monitor(t), "value", value};
 	return jm_checkpoint_save(path, t->model, NULL, meta, 3, err);
 }
 

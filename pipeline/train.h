@@ -187,6 +187,9 @@ int jm_train_checkpoint_load(jm_trainer *t, const char *path, jm_err *err);
  * the model's weights to RUN_DIR/best.safetensors (st.best_epoch says
  * which).  jm_train_restore_best reads them back into the model. */
 #define JM_TRAIN_BEST_FILE "best.safetensors"
+/* The metric the best epoch is judged by: "val_loss" (a regression, or
+ * [train] monitor = val_loss) or "val_acc". */
+const char *jm_train_monitor(const jm_trainer *t);
 int jm_train_restore_best(jm_trainer *t, jm_err *err);
 
 #endif

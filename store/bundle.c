@@ -42,6 +42,7 @@
 #include "config.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/outpath.h"
 #include "util/strbuf.h"
 
 #define BUNDLE_MANIFEST "manifest.json"
@@ -591,13 +592,10 @@ int jm_bundle_export(jm_store *s, int64_t run, const char *path, int *n_runs, jm
 	if (export_run(&x, &manifest, run, "artifacts/", 0, err) < 0)
 		goto out;
 	jm_buf_addstr(&manifest, "}\n");
-	if ((fd = mkstemp(tmp)) < 0) {
+	if ((fd = jm_mkstemp_file(tmp)) < 0) {
 		jm_err_set(err, JM_EXIT_FAIL, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	mode_t mask = umask(0); /* mkstemp makes 0600; a bundle is an ordinary file */
-	umask(mask);
-	fchmod(fd, 0666 & ~mask);
 	x.ar = archive_write_new();
 	if (archive_write_add_filter_gzip(x.ar) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(x.ar) != ARCHIVE_OK ||

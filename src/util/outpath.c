@@ -9,6 +9,17 @@
 
 #include "util/strbuf.h"
 
+int jm_mkstemp_file(char *tmp)
+{
+	int fd = mkstemp(tmp);
+	if (fd >= 0) {
+		mode_t mask = umask(0);
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);
+	}
+	return fd;
+}
+
 int jm_path_under(const char *real, const struct stat *dir_st)
 {
 	char *p = jm_xstrdup(real);

@@ -36,6 +36,11 @@ int jm_outpath_resolve(jm_outpath *o, const char *file, const char *label, const
 		       const char *what, jm_err *err);
 void jm_outpath_free(jm_outpath *o);
 
+/* mkstemp(tmp) with the mode an ordinary new file gets (0666 less the
+ * umask; mkstemp's own is 0600), for a file renamed into place when
+ * complete.  The descriptor, or -1 with errno. */
+int jm_mkstemp_file(char *tmp);
+
 /* 1 when real, or a directory above it, is the directory dir_st describes. */
 int jm_path_under(const char *real, const struct stat *dir_st);
 
